@@ -1,0 +1,49 @@
+# user-failure-stats: `make help` lists the targets.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PARAMS ?= parameters/default.yaml
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo run check test lint format lab clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the package with everything it needs
+
+demo: $(STAMP) ## Start the bundled PostgreSQL with synthetic data and write a report to reports/
+	$(BIN)/user-failure-stats demo
+
+run: $(STAMP) ## Run the report against DB_URL from .env (PARAMS=parameters/X.yaml)
+	$(BIN)/user-failure-stats run -f $(PARAMS)
+
+check: $(STAMP) ## Check the configuration, database, tables and window (PARAMS=...)
+	$(BIN)/user-failure-stats check -f $(PARAMS)
+
+test: $(STAMP) ## Run the tests against a real PostgreSQL, and execute the notebook
+	$(BIN)/python -m pytest tests --nbmake notebooks
+
+lint: $(STAMP) ## Check style with ruff, and that notebooks are committed without outputs
+	$(BIN)/ruff check src tests notebooks
+	$(BIN)/ruff format --check src tests
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
+	$(BIN)/ruff check --fix src tests notebooks
+	$(BIN)/ruff format src tests
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+lab: $(STAMP) ## Open JupyterLab on the notebooks
+	$(BIN)/jupyter lab notebooks/user_failure_rates.ipynb
+
+clean: ## Remove the virtual environment, caches and the demo database
+	rm -rf $(VENV) .pytest_cache .ruff_cache .demo src/*.egg-info

@@ -1,0 +1,5 @@
+"""``python -m user_failure_stats``: the same as the ``user-failure-stats`` command."""
+
+from user_failure_stats.cli import main
+
+raise SystemExit(main())

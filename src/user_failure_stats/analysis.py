@@ -1,0 +1,255 @@
+"""The analysis: pure pandas functions from per-user counts to rates and statistics.
+
+Nothing here touches the database or the file system, except the seed-compatible
+:class:`FailureAnalyzer`, whose ``export_to_csv`` writes the CSV it is asked for.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+RATE_COLUMNS = [
+    "user_name",
+    "total_sessions",
+    "failed_sessions",
+    "success_sessions",
+    "failure_rate",
+    "failure_rate_percent",
+    "user_id",
+    "has_user_record",
+]
+
+BRACKET_LABELS = [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
+
+
+def user_label(user_id, name, has_user_record: bool) -> str:
+    """Return the label shown for a user.
+
+    The name; ``user <id>`` when the name is NULL; ``unknown user <id>`` when the call log
+    points to a user_id with no row in ``public."user"``; ``no user id`` for a NULL user_id.
+    """
+    if not has_user_record:
+        return "no user id" if _missing(user_id) else f"unknown user {user_id}"
+    if _missing(name):
+        return f"user {user_id}"
+    return str(name)
+
+
+def _missing(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def format_percent(rate: float) -> str:
+    """Format a rate in [0, 1] as a percentage with two decimals: ``0.2375`` -> ``23.75%``."""
+    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
+        return "n/a"
+    return f"{rate * 100:.2f}%"
+
+
+def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    """Compute the per-user table from per-user counts.
+
+    Args:
+        counts: One row per user with ``user_id``, ``name``, ``total_sessions`` and
+            ``failed_sessions``; ``has_user_record`` is optional (default True).
+
+    Returns:
+        Columns ``user_name, total_sessions, failed_sessions, success_sessions,
+        failure_rate, failure_rate_percent, user_id, has_user_record`` (then any other input
+        columns), sorted by failure rate descending, then failed sessions descending, then
+        user name, then user_id. Users with no sessions are left out.
+    """
+    frame = counts.copy()
+    if "has_user_record" not in frame:
+        frame["has_user_record"] = True
+    if "user_id" not in frame:
+        frame["user_id"] = None
+    frame = frame[frame["total_sessions"] > 0]
+    extra = [c for c in frame.columns if c not in RATE_COLUMNS and c != "name"]
+    total = frame["total_sessions"].astype("int64")
+    failed = frame["failed_sessions"].astype("int64")
+    table = pd.DataFrame(
+        {
+            "user_name": [
+                user_label(uid, name, bool(rec))
+                for uid, name, rec in zip(
+                    frame["user_id"], frame.get("name", [None] * len(frame)),
+                    frame["has_user_record"], strict=True,
+                )
+            ],
+            "total_sessions": total,
+            "failed_sessions": failed,
+            "success_sessions": total - failed,
+            "failure_rate": (failed / total).astype("float64"),
+        },
+        index=frame.index,
+    )
+    table["failure_rate_percent"] = [format_percent(r) for r in table["failure_rate"]]
+    table["user_id"] = frame["user_id"]
+    table["has_user_record"] = frame["has_user_record"].astype(bool)
+    for column in extra:
+        table[column] = frame[column]
+    table = table.sort_values(
+        ["failure_rate", "failed_sessions", "user_name", "user_id"],
+        ascending=[False, False, True, True],
+        na_position="last",
+        kind="mergesort",
+        key=_sort_key,
+    )
+    return table.reset_index(drop=True)
+
+
+def _sort_key(column: pd.Series) -> pd.Series:
+    # user_id may be integers, strings or missing: compare numbers as numbers when they all are.
+    if column.name == "user_id" and column.dtype == object:
+        numeric = pd.to_numeric(column, errors="coerce")
+        if numeric.notna().sum() == column.notna().sum():
+            return numeric
+        return column.astype("string")
+    return column
+
+
+def summary_statistics(rates: pd.DataFrame) -> dict:
+    """Summarise the per-user table.
+
+    Returns:
+        A dict with ``total_users``, ``total_sessions``, ``total_failures``,
+        ``overall_failure_rate`` (pooled: failures / sessions), the ``average``, ``median``,
+        ``max``, ``min`` and ``std`` (sample, ddof=1) of the per-user rates as
+        ``*_failure_rate`` keys, and ``sessions_without_user_record``. Rates are NaN when
+        they are undefined (no sessions; ``std`` with one user).
+    """
+    sessions = int(rates["total_sessions"].sum())
+    failures = int(rates["failed_sessions"].sum())
+    per_user = rates["failure_rate"].astype("float64")
+    if "has_user_record" in rates:
+        orphan = int(rates.loc[~rates["has_user_record"].astype(bool), "total_sessions"].sum())
+    else:
+        orphan = 0
+    nan = float("nan")
+    return {
+        "total_users": int(len(rates)),
+        "total_sessions": sessions,
+        "total_failures": failures,
+        "overall_failure_rate": failures / sessions if sessions else nan,
+        "average_failure_rate": float(per_user.mean()) if len(per_user) else nan,
+        "median_failure_rate": float(per_user.median()) if len(per_user) else nan,
+        "max_failure_rate": float(per_user.max()) if len(per_user) else nan,
+        "min_failure_rate": float(per_user.min()) if len(per_user) else nan,
+        "std_failure_rate": float(per_user.std(ddof=1)) if len(per_user) > 1 else nan,
+        "sessions_without_user_record": orphan,
+    }
+
+
+def top_users(rates: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """Return the ``n`` users with the highest failure rates, with a 1-based ``rank`` column."""
+    top = rates.head(n).reset_index(drop=True)
+    top.insert(0, "rank", range(1, len(top) + 1))
+    return top
+
+
+def bracket_index(failed: int, total: int) -> int:
+    """Return the 10% bracket of ``failed / total``: 0 for 0-10% ... 9 for 90-100%.
+
+    Integer arithmetic, so 30% falls in 30-40% exactly; 100% belongs to 90-100%.
+    """
+    return min(failed * 10 // total, 9)
+
+
+def rate_distribution(rates: pd.DataFrame) -> pd.DataFrame:
+    """Count users per 10% failure-rate bracket.
+
+    Returns:
+        Ten rows, one per bracket in order, with ``bracket`` (``0-10%`` ... ``90-100%``),
+        ``users`` (the count) and ``members`` (the bracket's rows of ``rates``, worst
+        first, as a DataFrame).
+    """
+    index = [
+        bracket_index(int(f), int(t))
+        for f, t in zip(rates["failed_sessions"], rates["total_sessions"], strict=True)
+    ]
+    grouped = {i: rates.iloc[[p for p, b in enumerate(index) if b == i]] for i in range(10)}
+    return pd.DataFrame(
+        {
+            "bracket": BRACKET_LABELS,
+            "users": [len(grouped[i]) for i in range(10)],
+            "members": [grouped[i] for i in range(10)],
+        }
+    )
+
+
+def counts_from_calls(data: pd.DataFrame) -> pd.DataFrame:
+    """Count sessions and failures per user from per-call rows (the seed's input shape).
+
+    Args:
+        data: Rows with ``session_id``, ``exotel_call_sid`` and ``name`` (and ``user_id``
+            when known: users are then told apart by id, else by name).
+
+    Returns:
+        Per-user counts, as :func:`failure_rates` takes them.
+    """
+    calls = data[data["session_id"].notna()].copy()
+    calls["failed"] = calls["exotel_call_sid"].isna()
+    key = "user_id" if "user_id" in calls else "name"
+    if key == "name":
+        calls["name"] = calls["name"].where(calls["name"].notna(), None)
+    grouped = calls.groupby(key, dropna=False, sort=False)
+    counts = grouped.agg(total_sessions=("failed", "size"), failed_sessions=("failed", "sum"))
+    counts = counts.reset_index()
+    if key == "user_id":
+        names = grouped["name"].first() if "name" in calls else None
+        counts["name"] = names.values if names is not None else None
+        counts["has_user_record"] = True
+    else:
+        counts["user_id"] = None
+        counts["has_user_record"] = True
+        # Without ids the name is the label; a NULL name has no id to fall back to.
+        counts["name"] = counts["name"].where(counts["name"].notna(), "unnamed user")
+    return counts[["user_id", "name", "has_user_record", "total_sessions", "failed_sessions"]]
+
+
+class FailureAnalyzer:
+    """The seed's analyzer over per-call rows, kept for code written against it.
+
+    New code should use :func:`failure_rates` on the database's per-user counts instead.
+    """
+
+    def __init__(self, data: pd.DataFrame, output_dir: str | Path = "reports"):
+        self.data = data
+        self.output_dir = Path(output_dir)
+        self._rates: pd.DataFrame | None = None
+
+    def calculate_failure_rates(self) -> pd.DataFrame:
+        """Return the per-user table (see :func:`failure_rates`)."""
+        if self._rates is None:
+            self._rates = failure_rates(counts_from_calls(self.data))
+        return self._rates
+
+    def get_summary_statistics(self) -> dict:
+        """Return the summary statistics (see :func:`summary_statistics`)."""
+        return summary_statistics(self.calculate_failure_rates())
+
+    def export_to_csv(self, filename: str | None = None) -> Path:
+        """Write the per-user table to ``output_dir`` and return its path.
+
+        The default name is ``user_failure_stats_YYYYMMDD_HHMMSS.csv``.
+        """
+        from user_failure_stats.report import write_csv
+
+        name = filename or f"user_failure_stats_{datetime.now():%Y%m%d_%H%M%S}.csv"
+        return write_csv(self.calculate_failure_rates(), self.output_dir / name)
+
+    def create_interactive_bar_plot(self):
+        """Return the failure-rate distribution as a plotly figure."""
+        from user_failure_stats.plots import distribution_figure
+
+        return distribution_figure(self.calculate_failure_rates())
+
+
+def analyze_failure_data(data: pd.DataFrame, output_dir: str | Path = "reports") -> FailureAnalyzer:
+    """Return a :class:`FailureAnalyzer` over per-call rows, as the seed did."""
+    return FailureAnalyzer(data, output_dir)

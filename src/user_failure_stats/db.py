@@ -1,0 +1,222 @@
+"""Database access: a read-only engine and the one aggregate query.
+
+The query counts sessions and failures per user inside PostgreSQL (aggregate on ``calllog``
+first, join the names afterwards), so one row per user comes back, never one per call.
+Every value reaches the server as a bound parameter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from user_failure_stats.config import Settings, Window, describe_database
+from user_failure_stats.errors import DatabaseError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+APPLICATION_NAME = "user-failure-stats"
+
+metadata = sa.MetaData()
+
+calllog = sa.Table(
+    "calllog",
+    metadata,
+    sa.Column("session_id", sa.Text),
+    sa.Column("user_id", sa.BigInteger),
+    sa.Column("exotel_call_sid", sa.Text),
+    sa.Column("created_on", sa.DateTime),
+    schema="public",
+)
+
+users = sa.Table(
+    "user",
+    metadata,
+    sa.Column("user_id", sa.BigInteger),
+    sa.Column("name", sa.Text),
+    schema="public",
+)
+
+COUNT_COLUMNS = ["user_id", "name", "has_user_record", "total_sessions", "failed_sessions"]
+
+
+def driver_url(url: str) -> sa.URL:
+    """Return ``url`` parsed, with plain ``postgresql://`` bound to the psycopg2 driver.
+
+    SQLAlchemy 2.1 made psycopg 3 the default PostgreSQL driver; this project ships
+    psycopg2-binary, so a URL that names no driver gets psycopg2.
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def make_engine(settings: Settings) -> sa.Engine:
+    """Create an engine whose sessions are read-only and time-limited.
+
+    Each connection has a connect timeout, a server-side statement timeout, the session
+    time zone set to ``DB_TIMEZONE``, read-only transactions and an ``application_name``.
+    """
+    from sqlalchemy.pool import NullPool
+
+    url = settings.require_db_url()
+    timeout_ms = max(1, int(settings.statement_timeout_seconds * 1000))
+    options = (
+        f"-c statement_timeout={timeout_ms} "
+        f"-c default_transaction_read_only=on "
+        f"-c TimeZone={settings.db_timezone}"
+    )
+    try:
+        return sa.create_engine(
+            driver_url(url),
+            poolclass=NullPool,
+            connect_args={
+                "connect_timeout": settings.connect_timeout_seconds,
+                "application_name": APPLICATION_NAME,
+                "options": options,
+            },
+        )
+    except (sa_exc.ArgumentError, ValueError, ImportError):
+        raise DatabaseError(
+            f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
+        ) from None
+
+
+def failure_counts_query() -> sa.Select:
+    """Build the aggregate query: sessions and failures per user in ``[:start, :end)``.
+
+    Returns:
+        A Select with the bound parameters ``start`` and ``end`` and the columns
+        ``user_id, name, has_user_record, total_sessions, failed_sessions``.
+    """
+    per_user = (
+        sa.select(
+            calllog.c.user_id,
+            sa.func.count().label("total_sessions"),
+            sa.func.count().filter(calllog.c.exotel_call_sid.is_(None)).label("failed_sessions"),
+        )
+        .where(
+            calllog.c.session_id.is_not(None),
+            calllog.c.created_on >= sa.bindparam("start", type_=sa.DateTime),
+            calllog.c.created_on < sa.bindparam("end", type_=sa.DateTime),
+        )
+        .group_by(calllog.c.user_id)
+        .subquery("per_user")
+    )
+    return sa.select(
+        per_user.c.user_id,
+        users.c.name,
+        users.c.user_id.is_not(None).label("has_user_record"),
+        per_user.c.total_sessions,
+        per_user.c.failed_sessions,
+    ).select_from(per_user.outerjoin(users, users.c.user_id == per_user.c.user_id))
+
+
+def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> pd.DataFrame:
+    """Run the aggregate query for ``window`` and return one row per user.
+
+    Args:
+        settings_or_engine: Settings to connect with, or an engine from :func:`make_engine`.
+        window: The window; its database-zone bounds are the query's parameters.
+
+    Returns:
+        A DataFrame with the columns ``user_id, name, has_user_record, total_sessions,
+        failed_sessions``; empty (with those columns) when the window has no sessions.
+
+    Raises:
+        DatabaseError: The database cannot be reached or the query fails.
+    """
+    import pandas as pd
+
+    engine = (
+        settings_or_engine
+        if isinstance(settings_or_engine, sa.Engine)
+        else make_engine(settings_or_engine)
+    )
+    query = failure_counts_query()
+    with database_errors(engine):
+        with engine.connect() as conn:
+            result = conn.execute(query, {"start": window.db_start, "end": window.db_end})
+            rows = result.fetchall()
+    frame = pd.DataFrame(rows, columns=COUNT_COLUMNS)
+    frame["total_sessions"] = frame["total_sessions"].astype("int64")
+    frame["failed_sessions"] = frame["failed_sessions"].astype("int64")
+    frame["has_user_record"] = frame["has_user_record"].astype(bool)
+    return frame
+
+
+class database_errors:  # noqa: N801 - used as a context manager, reads like a statement
+    """Turn driver errors into one-line DatabaseErrors that name the host and database only."""
+
+    def __init__(self, engine_or_url):
+        url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
+        self.target = describe_database(url)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+            return False
+        raise DatabaseError(explain(exc, self.target)) from None
+
+
+def explain(exc: Exception, target: str) -> str:
+    """Return a one-line, secret-free explanation of a database error."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc)
+    lower = text.lower()
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if "statement timeout" in lower:
+        return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
+    if isinstance(exc, sa_exc.OperationalError) and primary is None:
+        if "could not translate host name" in lower:
+            reason = "host name not found"
+        elif "connection refused" in lower:
+            reason = "connection refused"
+        elif "timeout expired" in lower or "timed out" in lower:
+            reason = "connection timed out (CONNECT_TIMEOUT_SECONDS)"
+        elif "password authentication failed" in lower or "authentication" in lower:
+            reason = "authentication failed (check the user and password in DB_URL)"
+        elif "does not exist" in lower and "database" in lower:
+            reason = "the database does not exist"
+        elif "server closed the connection" in lower or "terminating connection" in lower:
+            reason = "the server closed the connection"
+        else:
+            reason = "connection failed"
+        return f"cannot connect to the database {target}: {reason}"
+    if primary:
+        return f"query on {target} failed: {primary}"
+    return f"database error on {target}: {exc.__class__.__name__}"
+
+
+def server_version(engine: sa.Engine) -> str:
+    """Return the server's version string (``PostgreSQL 18.6``), checking it can be reached."""
+    with database_errors(engine), engine.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version")).scalar()
+    return f"PostgreSQL {str(version).split()[0]}"
+
+
+def missing_columns(engine: sa.Engine) -> list[str]:
+    """Return the required tables/columns the database lacks, as ``table.column`` names."""
+    columns = sa.table(
+        "columns",
+        sa.column("table_schema"),
+        sa.column("table_name"),
+        sa.column("column_name"),
+        schema="information_schema",
+    )
+    query = sa.select(columns.c.table_name, columns.c.column_name).where(
+        columns.c.table_schema == sa.bindparam("schema"),
+        columns.c.table_name.in_([t.name for t in (calllog, users)]),
+    )
+    with database_errors(engine), engine.connect() as conn:
+        present = {tuple(row) for row in conn.execute(query, {"schema": "public"})}
+    wanted = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
+    return [f'public."{t}".{c}' if t == "user" else f"public.{t}.{c}"
+            for t, c in wanted if (t, c) not in present]

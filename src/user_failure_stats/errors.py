@@ -1,0 +1,38 @@
+"""The project's exceptions and the exit codes the command line maps them to.
+
+Callers catch :class:`UserFailureStatsError` and print its message: every message is one
+line, written for the person running the tool, and never contains a secret.
+"""
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_BAD_INPUT = 2
+EXIT_DATABASE = 3
+EXIT_NOTEBOOK = 4
+
+
+class UserFailureStatsError(Exception):
+    """Base class: a failure the tool can explain in one line."""
+
+    exit_code = EXIT_UNEXPECTED
+
+
+class ConfigError(UserFailureStatsError):
+    """Bad input: a setting, a parameter file, a flag or a window."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class DatabaseError(UserFailureStatsError):
+    """The database could not be reached, or the query failed."""
+
+    exit_code = EXIT_DATABASE
+
+
+class NotebookError(UserFailureStatsError):
+    """The report notebook failed to execute or render."""
+
+    exit_code = EXIT_NOTEBOOK
+
+
+ERRORS_BY_NAME = {cls.__name__: cls for cls in (ConfigError, DatabaseError, NotebookError)}

@@ -1,0 +1,210 @@
+"""The runner: execute the notebook with papermill, render it, publish the files.
+
+All three outputs are written into a hidden staging folder inside the output directory and
+moved into place only when every step has succeeded, so a failed run publishes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from user_failure_stats import report
+from user_failure_stats.config import Parameters, Settings, Window, resolve_window
+from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
+KERNEL_NAME = "python3"
+EXECUTION_TIMEOUT_SECONDS = 1800
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run wrote and found.
+
+    Attributes:
+        csv: Path of the per-user CSV.
+        html: Path of the HTML report.
+        notebook: Path of the executed notebook.
+        window: The window the report covers.
+        summary: The summary statistics (see ``analysis.summary_statistics``).
+        top: The top-N users table, ranked.
+    """
+
+    csv: Path
+    html: Path
+    notebook: Path
+    window: Window
+    summary: dict
+    top: object
+
+    @property
+    def paths(self) -> list[Path]:
+        """The files written, in the order they are listed to the user."""
+        return [self.html, self.csv, self.notebook]
+
+
+def prepare_output_dir(output_dir: Path) -> Path:
+    """Create the output directory if needed and check that it can be written."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create output directory {output_dir}: {exc.strerror or exc}"
+        ) from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {output_dir} is not writable")
+    return output_dir
+
+
+def reserve_stamp(output_dir: Path, now: datetime | None = None) -> tuple[str, Path]:
+    """Claim a run stamp no other run in ``output_dir`` holds or has published.
+
+    The stamp is ``YYYYMMDD_HHMMSS``, with ``_2``, ``_3``... added when another run took the
+    same second. A hidden lock file holds the claim until :func:`run_report` ends.
+
+    Returns:
+        The stamp and its lock file.
+    """
+    base = f"{now or datetime.now():%Y%m%d_%H%M%S}"
+    for attempt in range(1, 1000):
+        stamp = base if attempt == 1 else f"{base}_{attempt}"
+        names = (report.csv_name(stamp), report.html_name(stamp), report.notebook_name(stamp))
+        if any((output_dir / name).exists() for name in names):
+            continue
+        lock = output_dir / f".{stamp}.lock"
+        try:
+            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return stamp, lock
+    raise NotebookError(f"cannot find a free file name in {output_dir}")
+
+
+def run_report(
+    params: Parameters,
+    settings: Settings,
+    output_dir: Path | None = None,
+    *,
+    progress: bool = False,
+    notebook: Path = NOTEBOOK,
+) -> RunResult:
+    """Execute the report notebook for ``params`` and publish CSV, HTML and notebook.
+
+    Args:
+        params: The validated parameters (window and report options).
+        settings: Where the database is; passed to the kernel through its environment,
+            never as a notebook parameter.
+        output_dir: Where to publish (default: ``settings.output_dir``).
+        progress: Show papermill's progress bar.
+        notebook: The notebook to execute.
+
+    Returns:
+        The paths written and the summary the report shows.
+
+    Raises:
+        ConfigError: Bad parameters or output directory (checked before anything runs).
+        DatabaseError: The notebook could not reach or query the database.
+        NotebookError: The notebook failed for another reason, or could not be rendered.
+    """
+    window = resolve_window(params, settings.db_timezone)
+    settings.require_db_url()
+    if not Path(notebook).is_file():
+        raise NotebookError(f"report notebook {notebook} not found")
+    output_dir = prepare_output_dir(Path(output_dir or settings.output_dir))
+    stamp, lock = reserve_stamp(output_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".run-{stamp}-", dir=output_dir))
+    try:
+        executed = staging / report.notebook_name(stamp)
+        _execute(notebook, executed, params, settings, staging, stamp, progress)
+        html = report.render_html(executed, staging / report.html_name(stamp), params.title)
+        rates = _read_rates(staging / report.csv_name(stamp))
+        summary, top = _summarise(rates, params.top_n)
+        published = _publish(staging, output_dir, [staging / report.csv_name(stamp), html, executed])
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        lock.unlink(missing_ok=True)
+    csv_path, html_path, nb_path = published
+    return RunResult(csv_path, html_path, nb_path, window, summary, top)
+
+
+def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    os.environ.update(settings.as_environment())
+    parameters = params.as_notebook_parameters() | {"output_dir": str(staging), "stamp": stamp}
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            kernel_name=KERNEL_NAME,
+            progress_bar=progress,
+            log_output=False,
+            cwd=str(Path(notebook).parent),
+            execution_timeout=EXECUTION_TIMEOUT_SECONDS,
+            # The kernel's start-up chatter (TCP transport notice) is not for the user.
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+        )
+    except PapermillExecutionError as exc:
+        error_class = ERRORS_BY_NAME.get(exc.ename)
+        if error_class is not None:
+            raise error_class(exc.evalue) from None
+        raise NotebookError(
+            f"the report notebook failed in cell {exc.exec_count}: {exc.ename}: "
+            f"{_first_line(exc.evalue)}"
+        ) from None
+    except Exception as exc:  # kernel start-up, missing kernel, timeouts
+        raise NotebookError(
+            f"could not execute the report notebook: {exc.__class__.__name__}: "
+            f"{_first_line(str(exc))}"
+        ) from None
+
+
+def _first_line(text: str) -> str:
+    text = str(text).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+def _read_rates(csv_path: Path):
+    import pandas as pd
+
+    if not csv_path.is_file():
+        raise NotebookError("the report notebook did not write its CSV")
+    return pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
+
+
+def _summarise(rates, top_n: int):
+    from user_failure_stats.analysis import summary_statistics, top_users
+
+    return summary_statistics(rates), top_users(rates, top_n)
+
+
+def _publish(staging: Path, output_dir: Path, files: list[Path]) -> list[Path]:
+    """Move the staged files into ``output_dir``; never overwrite another run's file."""
+    published: list[Path] = []
+    try:
+        for source in files:
+            target = output_dir / source.name
+            os.link(source, target)  # fails if the name is taken: no silent overwrite
+            published.append(target)
+    except OSError as exc:
+        for path in published:
+            path.unlink(missing_ok=True)
+        raise NotebookError(f"cannot publish the report into {output_dir}: {exc}") from None
+    return published
+
+
+def print_result(result: RunResult, stream=None) -> None:
+    """Print the console summary and the paths written."""
+    stream = stream or sys.stdout
+    lines = report.summary_lines(result.summary, result.window, result.top)
+    lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
+    print("\n".join(lines), file=stream)

