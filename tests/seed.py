@@ -24,7 +24,13 @@ def seed_calls(users=SEED_USERS, start=SEED_DB_START, end=SEED_DB_END):
     for user_id, _name, failed, count in users:
         for i in range(count):
             sid = None if i < failed else f"CA{n:06d}"
-            rows.append({"session_id": f"s{n}", "user_id": user_id,
-                         "exotel_call_sid": sid, "created_on": start + step * n})
+            rows.append(
+                {
+                    "session_id": f"s{n}",
+                    "user_id": user_id,
+                    "exotel_call_sid": sid,
+                    "created_on": start + step * n,
+                }
+            )
             n += 1
     return rows

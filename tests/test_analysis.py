@@ -3,6 +3,7 @@ import math
 import pandas as pd
 import pytest
 
+from tests.seed import SEED_USERS
 from user_failure_stats.analysis import (
     analyze_failure_data,
     bracket_index,
@@ -12,31 +13,53 @@ from user_failure_stats.analysis import (
     top_users,
     user_label,
 )
-from tests.seed import SEED_USERS
 
 
 def counts(rows):
     """Per-user counts from (user_id, name, failed, total) tuples."""
     return pd.DataFrame(
-        [{"user_id": i, "name": n, "has_user_record": True,
-          "failed_sessions": f, "total_sessions": t} for i, n, f, t in rows]
+        [
+            {
+                "user_id": i,
+                "name": n,
+                "has_user_record": True,
+                "failed_sessions": f,
+                "total_sessions": t,
+            }
+            for i, n, f, t in rows
+        ]
     )
 
 
 def test_seed_users_are_ordered_by_rate_then_failures():
     table = failure_rates(counts(SEED_USERS))
     assert list(table["user_name"]) == [
-        "Anushka", "Jahanvi", "Vishnu Vardhan", "Akhilesh", "Adit Lal", "Ayush",
+        "Anushka",
+        "Jahanvi",
+        "Vishnu Vardhan",
+        "Akhilesh",
+        "Adit Lal",
+        "Ayush",
     ]
     assert list(table.columns[:7]) == [
-        "user_name", "total_sessions", "failed_sessions", "success_sessions",
-        "failure_rate", "failure_rate_percent", "user_id",
+        "user_name",
+        "total_sessions",
+        "failed_sessions",
+        "success_sessions",
+        "failure_rate",
+        "failure_rate_percent",
+        "user_id",
     ]
     first = table.iloc[0]
     assert (first.total_sessions, first.failed_sessions, first.success_sessions) == (8, 4, 4)
     assert first.failure_rate == 0.5
     assert list(table["failure_rate_percent"]) == [
-        "50.00%", "33.33%", "27.42%", "26.19%", "25.00%", "18.92%",
+        "50.00%",
+        "33.33%",
+        "27.42%",
+        "26.19%",
+        "25.00%",
+        "18.92%",
     ]
 
 
@@ -59,15 +82,26 @@ def test_seed_summary_has_the_true_values():
 
 
 def test_empty_input_gives_empty_table_and_undefined_rates():
-    table = failure_rates(counts([]).reindex(
-        columns=["user_id", "name", "has_user_record", "failed_sessions", "total_sessions"]))
+    table = failure_rates(
+        counts([]).reindex(
+            columns=["user_id", "name", "has_user_record", "failed_sessions", "total_sessions"]
+        )
+    )
     assert table.empty
     assert list(table.columns[:6]) == [
-        "user_name", "total_sessions", "failed_sessions", "success_sessions",
-        "failure_rate", "failure_rate_percent",
+        "user_name",
+        "total_sessions",
+        "failed_sessions",
+        "success_sessions",
+        "failure_rate",
+        "failure_rate_percent",
     ]
     summary = summary_statistics(table)
-    assert (summary["total_users"], summary["total_sessions"], summary["total_failures"]) == (0, 0, 0)
+    assert (summary["total_users"], summary["total_sessions"], summary["total_failures"]) == (
+        0,
+        0,
+        0,
+    )
     assert math.isnan(summary["overall_failure_rate"])
     assert math.isnan(summary["median_failure_rate"])
 
@@ -79,10 +113,13 @@ def test_one_user_has_no_standard_deviation():
     assert math.isnan(summary["std_failure_rate"])
 
 
-@pytest.mark.parametrize(("failed", "expected_rate", "expected_percent"), [
-    (5, 1.0, "100.00%"),
-    (0, 0.0, "0.00%"),
-])
+@pytest.mark.parametrize(
+    ("failed", "expected_rate", "expected_percent"),
+    [
+        (5, 1.0, "100.00%"),
+        (0, 0.0, "0.00%"),
+    ],
+)
 def test_all_or_no_failures(failed, expected_rate, expected_percent):
     table = failure_rates(counts([(1, "A", failed, 5), (2, "B", failed, 5)]))
     assert list(table["failure_rate"]) == [expected_rate, expected_rate]
@@ -91,29 +128,50 @@ def test_all_or_no_failures(failed, expected_rate, expected_percent):
 
 
 def test_null_and_repeated_names_stay_separate_users():
-    table = failure_rates(counts([
-        (1, "Ravi", 1, 2), (2, "Ravi", 1, 4), (3, None, 2, 2),
-    ]))
+    table = failure_rates(
+        counts(
+            [
+                (1, "Ravi", 1, 2),
+                (2, "Ravi", 1, 4),
+                (3, None, 2, 2),
+            ]
+        )
+    )
     assert list(table["user_name"]) == ["user 3", "Ravi", "Ravi"]
     assert list(table["user_id"]) == [3, 1, 2]
 
 
 def test_users_without_a_record_are_labelled_and_counted():
     frame = counts([(1, "Known", 1, 10)])
-    frame.loc[1] = {"user_id": 99, "name": None, "has_user_record": False,
-                    "failed_sessions": 2, "total_sessions": 3}
+    frame.loc[1] = {
+        "user_id": 99,
+        "name": None,
+        "has_user_record": False,
+        "failed_sessions": 2,
+        "total_sessions": 3,
+    }
     table = failure_rates(frame)
     assert list(table["user_name"]) == ["unknown user 99", "Known"]
     assert summary_statistics(table)["sessions_without_user_record"] == 3
 
 
 def test_ties_break_on_failures_then_name_then_id():
-    table = failure_rates(counts([
-        (4, "Bea", 1, 2), (3, "Al", 2, 4), (2, "Al", 1, 2), (1, "Cy", 1, 2),
-    ]))
+    table = failure_rates(
+        counts(
+            [
+                (4, "Bea", 1, 2),
+                (3, "Al", 2, 4),
+                (2, "Al", 1, 2),
+                (1, "Cy", 1, 2),
+            ]
+        )
+    )
     # All 50%: most failures first, then by name, then by user_id.
     assert list(zip(table["user_name"], table["user_id"], strict=True)) == [
-        ("Al", 3), ("Al", 2), ("Bea", 4), ("Cy", 1),
+        ("Al", 3),
+        ("Al", 2),
+        ("Bea", 4),
+        ("Cy", 1),
     ]
 
 
@@ -124,10 +182,21 @@ def test_user_label_rules():
     assert user_label(None, None, False) == "no user id"
 
 
-@pytest.mark.parametrize(("failed", "total", "bracket"), [
-    (0, 10, 0), (999, 10000, 0), (1, 10, 1), (3, 10, 3), (7, 10, 7),
-    (29, 100, 2), (9, 10, 9), (10, 10, 9), (1, 3, 3), (2, 3, 6),
-])
+@pytest.mark.parametrize(
+    ("failed", "total", "bracket"),
+    [
+        (0, 10, 0),
+        (999, 10000, 0),
+        (1, 10, 1),
+        (3, 10, 3),
+        (7, 10, 7),
+        (29, 100, 2),
+        (9, 10, 9),
+        (10, 10, 9),
+        (1, 3, 3),
+        (2, 3, 6),
+    ],
+)
 def test_bracket_boundaries_are_exact(failed, total, bracket):
     assert bracket_index(failed, total) == bracket
 
@@ -149,8 +218,13 @@ def seed_calls_frame():
     rows = []
     for _, name, failed, total in SEED_USERS:
         for i in range(total):
-            rows.append({"session_id": f"{name}-{i}", "name": name,
-                         "exotel_call_sid": None if i < failed else f"CA{i}"})
+            rows.append(
+                {
+                    "session_id": f"{name}-{i}",
+                    "name": name,
+                    "exotel_call_sid": None if i < failed else f"CA{i}",
+                }
+            )
     rows.append({"session_id": None, "name": "Anushka", "exotel_call_sid": None})
     return pd.DataFrame(rows)
 

@@ -1,15 +1,19 @@
 import pandas as pd
 
-from user_failure_stats.analysis import failure_rates
-from user_failure_stats.plots import distribution_figure, top_users_figure
-from user_failure_stats.analysis import top_users
 from tests.seed import SEED_USERS
+from user_failure_stats.analysis import failure_rates, top_users
+from user_failure_stats.plots import distribution_figure, top_users_figure
 
 
 def rates_for(rows):
-    return failure_rates(pd.DataFrame(
-        [{"user_id": i, "name": n, "failed_sessions": f, "total_sessions": t}
-         for i, n, f, t in rows]))
+    return failure_rates(
+        pd.DataFrame(
+            [
+                {"user_id": i, "name": n, "failed_sessions": f, "total_sessions": t}
+                for i, n, f, t in rows
+            ]
+        )
+    )
 
 
 def test_distribution_has_ten_brackets_in_order():

@@ -77,8 +77,10 @@ def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
             "user_name": [
                 user_label(uid, name, bool(rec))
                 for uid, name, rec in zip(
-                    frame["user_id"], frame.get("name", [None] * len(frame)),
-                    frame["has_user_record"], strict=True,
+                    frame["user_id"],
+                    frame.get("name", [None] * len(frame)),
+                    frame["has_user_record"],
+                    strict=True,
                 )
             ],
             "total_sessions": total,

@@ -35,7 +35,10 @@ EXIT_CODES_HELP = """exit codes:
 
 def _window_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "-f", "--parameters", metavar="FILE", type=Path,
+        "-f",
+        "--parameters",
+        metavar="FILE",
+        type=Path,
         help="YAML parameter file (default: START_DATE/END_DATE from .env, "
         "else parameters/default.yaml)",
     )
@@ -45,9 +48,7 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-n", type=_top_n, help="users in the top table (default 10)")
     parser.add_argument("--title", help="report heading")
     parser.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="show a traceback on failure"
-    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
 
 
 def _top_n(text: str) -> int:
@@ -108,9 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _window_options(demo)
     demo.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
-    demo.add_argument("--data-dir", type=Path,
-                      help=f"where the demo database lives (default: {DEMO_DATA_DIR} in the "
-                      "project)")
+    demo.add_argument(
+        "--data-dir",
+        type=Path,
+        help=f"where the demo database lives (default: {DEMO_DATA_DIR} in the project)",
+    )
     return parser
 
 
@@ -190,13 +193,19 @@ def cmd_check(args) -> int:
             raise ConfigError(
                 "no sessions in the window: check start/end, timezone and DB_TIMEZONE"
             )
-        ok(step, f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} "
-                 f"users ({elapsed})")
+        ok(
+            step,
+            f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} "
+            f"users ({elapsed})",
+        )
 
         step = "analysis"
         summary = analysis.summary_statistics(analysis.failure_rates(counts))
-        ok(step, f"overall failure rate {analysis.format_percent(summary['overall_failure_rate'])}"
-                 f" over {summary['total_users']:,} users")
+        ok(
+            step,
+            f"overall failure rate {analysis.format_percent(summary['overall_failure_rate'])}"
+            f" over {summary['total_users']:,} users",
+        )
     except UserFailureStatsError as exc:
         print(f"[FAIL] {step}: {exc}", flush=True)
         raise

@@ -22,6 +22,7 @@ DEFAULT_OUTPUT_DIR = "reports"
 DEFAULT_STATEMENT_TIMEOUT_SECONDS = 120.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
 
+
 def _project_root() -> Path:
     # The checkout this package is installed from (editable install), else the working
     # directory: a relative OUTPUT_DIR or parameter file is found there.

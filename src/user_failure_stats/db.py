@@ -143,6 +143,8 @@ def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) 
             result = conn.execute(query, {"start": window.db_start, "end": window.db_end})
             rows = result.fetchall()
     frame = pd.DataFrame(rows, columns=COUNT_COLUMNS)
+    # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
+    frame["user_id"] = pd.array([row[0] for row in rows]) if rows else frame["user_id"]
     frame["total_sessions"] = frame["total_sessions"].astype("int64")
     frame["failed_sessions"] = frame["failed_sessions"].astype("int64")
     frame["has_user_record"] = frame["has_user_record"].astype(bool)
@@ -218,5 +220,8 @@ def missing_columns(engine: sa.Engine) -> list[str]:
     with database_errors(engine), engine.connect() as conn:
         present = {tuple(row) for row in conn.execute(query, {"schema": "public"})}
     wanted = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
-    return [f'public."{t}".{c}' if t == "user" else f"public.{t}.{c}"
-            for t, c in wanted if (t, c) not in present]
+    return [
+        f'public."{t}".{c}' if t == "user" else f"public.{t}.{c}"
+        for t, c in wanted
+        if (t, c) not in present
+    ]

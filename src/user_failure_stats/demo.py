@@ -37,14 +37,62 @@ CREATE INDEX IF NOT EXISTS calllog_created_on_idx ON public.calllog (created_on)
 """
 
 FIRST_NAMES = [
-    "Aarav", "Aditi", "Akhilesh", "Ananya", "Anushka", "Arjun", "Ayush", "Deepa", "Divya",
-    "Farhan", "Gaurav", "Ishaan", "Jahanvi", "Kavya", "Kiran", "Lakshmi", "Manish", "Meera",
-    "Neha", "Nikhil", "Pooja", "Pranav", "Priya", "Rahul", "Riya", "Rohan", "Sanjay", "Shreya",
-    "Siddharth", "Sneha", "Tanvi", "Varun", "Vikram", "Vishnu", "Zoya", "Adit",
+    "Aarav",
+    "Aditi",
+    "Akhilesh",
+    "Ananya",
+    "Anushka",
+    "Arjun",
+    "Ayush",
+    "Deepa",
+    "Divya",
+    "Farhan",
+    "Gaurav",
+    "Ishaan",
+    "Jahanvi",
+    "Kavya",
+    "Kiran",
+    "Lakshmi",
+    "Manish",
+    "Meera",
+    "Neha",
+    "Nikhil",
+    "Pooja",
+    "Pranav",
+    "Priya",
+    "Rahul",
+    "Riya",
+    "Rohan",
+    "Sanjay",
+    "Shreya",
+    "Siddharth",
+    "Sneha",
+    "Tanvi",
+    "Varun",
+    "Vikram",
+    "Vishnu",
+    "Zoya",
+    "Adit",
 ]
 LAST_NAMES = [
-    "Sharma", "Verma", "Iyer", "Nair", "Reddy", "Gupta", "Lal", "Patel", "Rao", "Singh",
-    "Das", "Menon", "Kulkarni", "Joshi", "Khan", "Bose", "Vardhan", "Pillai",
+    "Sharma",
+    "Verma",
+    "Iyer",
+    "Nair",
+    "Reddy",
+    "Gupta",
+    "Lal",
+    "Patel",
+    "Rao",
+    "Singh",
+    "Das",
+    "Menon",
+    "Kulkarni",
+    "Joshi",
+    "Khan",
+    "Bose",
+    "Vardhan",
+    "Pillai",
 ]
 
 
@@ -122,8 +170,9 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
         with engine.begin() as conn:
             conn.execute(sa.text(SCHEMA_SQL))
             conn.execute(
-                sa.text("CREATE TABLE IF NOT EXISTS public.demo_meta (key text PRIMARY KEY, "
-                        "value text)")
+                sa.text(
+                    "CREATE TABLE IF NOT EXISTS public.demo_meta (key text PRIMARY KEY, value text)"
+                )
             )
             loaded = conn.execute(
                 sa.text("SELECT value FROM public.demo_meta WHERE key = 'version'")
@@ -144,8 +193,10 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
                     _copy_text(demo_calls(seed, count)),
                 )
             conn.execute(
-                sa.text("INSERT INTO public.demo_meta VALUES ('version', :v) "
-                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+                sa.text(
+                    "INSERT INTO public.demo_meta VALUES ('version', :v) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                ),
                 {"v": f"{DATA_VERSION}:{seed}:{count}"},
             )
             conn.execute(sa.text("ANALYZE public.calllog"))

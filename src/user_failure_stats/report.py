@@ -6,7 +6,6 @@ ones that touch files, and both write under a temporary name and move into place
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -80,9 +79,7 @@ def summary_lines(summary: dict, window: Window | None = None, top: pd.DataFrame
         f"  Overall Failure Rate: {_pct(summary['overall_failure_rate'])} (failures / sessions)",
     ]
     if summary.get("sessions_without_user_record"):
-        lines.append(
-            f"  Sessions with no user record: {summary['sessions_without_user_record']:,}"
-        )
+        lines.append(f"  Sessions with no user record: {summary['sessions_without_user_record']:,}")
     lines += [
         "",
         "Per-User Failure Rate Statistics:",
@@ -158,7 +155,7 @@ def notes_markdown(summary: dict) -> str:
     orphan = summary["sessions_without_user_record"]
     if orphan:
         notes.append(
-            f"{orphan:,} sessions point to a user id with no row in `public.\"user\"` "
+            f'{orphan:,} sessions point to a user id with no row in `public."user"` '
             "(or to no user id); they are counted under `unknown user <id>`."
         )
     return "\n\n".join(notes)
@@ -167,8 +164,14 @@ def notes_markdown(summary: dict) -> str:
 def display_table(rates: pd.DataFrame) -> pd.DataFrame:
     """Return the per-user table as shown in the report: labelled columns, percentages."""
     shown = rates[
-        ["user_name", "total_sessions", "failed_sessions", "success_sessions",
-         "failure_rate_percent", "user_id"]
+        [
+            "user_name",
+            "total_sessions",
+            "failed_sessions",
+            "success_sessions",
+            "failure_rate_percent",
+            "user_id",
+        ]
     ].copy()
     shown.columns = ["User", "Sessions", "Failed", "Succeeded", "Failure rate", "User id"]
     shown.index = range(1, len(shown) + 1)
@@ -200,9 +203,13 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
 
-def is_nan(value) -> bool:
-    """Return True for a float NaN (an undefined rate)."""
-    return isinstance(value, float) and math.isnan(value)
+def configure_notebook() -> None:
+    """Set up a notebook session: figures that survive nbconvert, tables shown in full."""
+    from user_failure_stats.plots import use_offline_renderer
+
+    use_offline_renderer()
+    pd.set_option("display.max_rows", None)
+    pd.set_option("display.max_columns", None)
 
 
 def run_stamp() -> str:

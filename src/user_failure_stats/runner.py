@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -126,7 +127,9 @@ def run_report(
         html = report.render_html(executed, staging / report.html_name(stamp), params.title)
         rates = _read_rates(staging / report.csv_name(stamp))
         summary, top = _summarise(rates, params.top_n)
-        published = _publish(staging, output_dir, [staging / report.csv_name(stamp), html, executed])
+        published = _publish(
+            staging, output_dir, [staging / report.csv_name(stamp), html, executed]
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         lock.unlink(missing_ok=True)
@@ -134,25 +137,45 @@ def run_report(
     return RunResult(csv_path, html_path, nb_path, window, summary, top)
 
 
+@contextmanager
+def kernel_environment(settings: Settings):
+    """Put the settings into the environment the kernel inherits, then restore it.
+
+    The database URL reaches the notebook this way, never as a papermill parameter (those
+    are written into the executed notebook).
+    """
+    values = settings.as_environment()
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    os.environ.update(settings.as_environment())
     parameters = params.as_notebook_parameters() | {"output_dir": str(staging), "stamp": stamp}
     try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters=parameters,
-            kernel_name=KERNEL_NAME,
-            progress_bar=progress,
-            log_output=False,
-            cwd=str(Path(notebook).parent),
-            execution_timeout=EXECUTION_TIMEOUT_SECONDS,
-            # The kernel's start-up chatter (TCP transport notice) is not for the user.
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
-        )
+        with kernel_environment(settings):
+            papermill.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters=parameters,
+                kernel_name=KERNEL_NAME,
+                progress_bar=progress,
+                log_output=False,
+                cwd=str(Path(notebook).parent),
+                execution_timeout=EXECUTION_TIMEOUT_SECONDS,
+                # The kernel's start-up chatter (TCP transport notice) is not for the user.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
     except PapermillExecutionError as exc:
         error_class = ERRORS_BY_NAME.get(exc.ename)
         if error_class is not None:

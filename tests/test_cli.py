@@ -1,0 +1,202 @@
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from user_failure_stats.cli import build_parser, choose_parameters
+from user_failure_stats.config import Settings
+from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "s3cr3t-sentinel"
+
+
+def cli(args, env, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "user_failure_stats", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def params_file(tmp_path, text="start: 2025-05-21\nend: 2025-05-23\ntimezone: Asia/Kolkata\n"):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_run_writes_csv_html_and_notebook(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    result = cli(
+        ["run", "-f", str(params_file(tmp_path)), "--top-n", "3", "--output-dir", str(out)],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert len(files) == 3, files
+    stamp = files[0].removeprefix("user_failure_rates_").removesuffix(".html")
+    assert files == [
+        f"user_failure_rates_{stamp}.html",
+        f"user_failure_rates_{stamp}.ipynb",
+        f"user_failure_stats_{stamp}.csv",
+    ]
+
+    # The CSV equals an independent count in SQL.
+    with (out / f"user_failure_stats_{stamp}.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = pg.rows(
+        """SELECT u.name, count(*) AS total, count(*) - count(c.exotel_call_sid) AS failed
+           FROM public.calllog c JOIN public."user" u USING (user_id)
+           WHERE c.session_id IS NOT NULL
+             AND c.created_on >= '2025-05-20 18:30' AND c.created_on < '2025-05-22 18:30'
+           GROUP BY u.name"""
+    )
+    assert {
+        (r["user_name"], int(r["total_sessions"]), int(r["failed_sessions"])) for r in rows
+    } == {tuple(e) for e in expected}
+    assert [r["user_name"] for r in rows] == [
+        "Anushka",
+        "Jahanvi",
+        "Vishnu Vardhan",
+        "Akhilesh",
+        "Adit Lal",
+        "Ayush",
+    ]
+    assert rows[0]["failure_rate_percent"] == "50.00%"
+
+    # The console summary tells the truth and names the files.
+    assert "USER FAILURE RATE ANALYSIS SUMMARY" in result.stdout
+    assert "Total Sessions:       341" in result.stdout
+    assert "Total Failures:       82" in result.stdout
+    assert "Overall Failure Rate: 24.05%" in result.stdout
+    assert "Top 3 Users by Failure Rate:" in result.stdout
+    assert "3  Vishnu Vardhan        34/124   27.42%" in result.stdout
+    assert str(out / f"user_failure_rates_{stamp}.html") in result.stdout
+
+    # The HTML holds the chart with plotly.js, no code, and no secrets.
+    html = (out / f"user_failure_rates_{stamp}.html").read_text()
+    assert "plotly-graph-div" in html
+    # The histogram's hover text (plotly escapes "/" in its JSON).
+    assert "Vishnu Vardhan: 27.42% (34\\u002f124)" in html
+    assert "fetch_user_counts" not in html
+    assert "Asia/Kolkata" in html
+
+
+def test_bad_window_exits_2_and_writes_nothing(pg, cli_env, tmp_path):
+    out = tmp_path / "out"
+    result = cli(
+        ["run", "--start", "2025-05-23", "--end", "2025-05-21", "--output-dir", str(out)],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == EXIT_BAD_INPUT
+    assert result.stderr.strip().splitlines() == [
+        "user-failure-stats: error: end (2025-05-21 00:00:00) must be after start "
+        "(2025-05-23 00:00:00)"
+    ]
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_unreachable_database_exits_3_and_writes_nothing(cli_env, tmp_path):
+    out = tmp_path / "out"
+    url = f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony"
+    result = cli(
+        ["run", "-f", str(params_file(tmp_path)), "--output-dir", str(out)], cli_env(url), tmp_path
+    )
+    assert result.returncode == EXIT_DATABASE, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "user-failure-stats: error: cannot connect to the database 127.0.0.1:1/telephony: "
+        "connection refused"
+    ]
+    assert SECRET not in result.stdout + result.stderr
+    assert [p for p in out.iterdir() if not p.name.startswith(".")] == []
+    assert list(out.iterdir()) == []  # no staging folder or lock left behind either
+
+
+def test_missing_db_url_exits_2(cli_env, tmp_path):
+    env = cli_env("")
+    del env["DB_URL"]
+    result = cli(["run", "-f", str(params_file(tmp_path))], env, tmp_path)
+    assert result.returncode == EXIT_BAD_INPUT
+    assert "DB_URL is not set" in result.stderr
+
+
+def test_check_reports_each_step(pg, cli_env, tmp_path):
+    pg.seed()
+    result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "[ok]   configuration",
+        "[ok]   database reachable",
+        "[ok]   tables and columns",
+        "[ok]   window query",
+        "[ok]   analysis",
+    ]
+    assert "341 sessions from 6 users" in lines[3]
+    assert "overall failure rate 24.05%" in lines[4]
+
+
+def test_check_stops_at_an_empty_window(pg, cli_env, tmp_path):
+    result = cli(
+        ["check", "--start", "2020-01-01", "--end", "2020-01-02"], cli_env(pg.url), tmp_path
+    )
+    assert result.returncode == EXIT_BAD_INPUT
+    assert result.stdout.splitlines()[-1].startswith("[FAIL] window query: no sessions")
+
+
+def test_help_lists_commands_and_exit_codes():
+    help_text = build_parser().format_help()
+    for word in ("run", "check", "demo", "exit codes", "3  database error"):
+        assert word in help_text
+
+
+def args_for(*argv):
+    return build_parser().parse_args(["run", *argv])
+
+
+def test_flags_override_the_parameter_file(tmp_path):
+    path = params_file(tmp_path, "start: 2025-05-01\nend: 2025-05-08\ntop_n: 4\n")
+    params = choose_parameters(
+        args_for("-f", str(path), "--end", "2025-05-03"), Settings(db_url=None)
+    )
+    assert (params.start.isoformat(), params.end, params.top_n) == ("2025-05-01", "2025-05-03", 4)
+
+
+def test_env_window_is_used_only_without_file_or_flags(tmp_path):
+    settings = Settings(
+        db_url=None, start_date="2025-05-20 18:30:00", end_date="2025-05-22 18:29:59"
+    )
+    params = choose_parameters(args_for(), settings)
+    assert (params.start, params.end, params.timezone) == (
+        "2025-05-20 18:30:00",
+        "2025-05-22 18:29:59",
+        "UTC",
+    )
+    params = choose_parameters(args_for("--start", "2025-01-01", "--end", "2025-01-02"), settings)
+    assert params.start == "2025-01-01"
+    path = params_file(tmp_path)
+    assert choose_parameters(args_for("-f", str(path)), settings).timezone == "Asia/Kolkata"
+
+
+def test_default_parameter_file_when_nothing_is_given():
+    params = choose_parameters(args_for(), Settings(db_url=None))
+    assert (str(params.start), str(params.end), params.timezone) == (
+        "2025-05-21",
+        "2025-05-23",
+        "Asia/Kolkata",
+    )
+
+
+@pytest.mark.parametrize("argv", [["run", "--top-n", "0"], ["run", "--top-n", "x"]])
+def test_bad_flags_are_rejected_by_the_parser(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(argv)
+    assert exit_info.value.code == 2

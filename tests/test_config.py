@@ -1,0 +1,172 @@
+from datetime import date, datetime
+
+import pytest
+
+from user_failure_stats.config import (
+    Parameters,
+    Settings,
+    describe_database,
+    load_parameters,
+    load_settings,
+    resolve_window,
+)
+from user_failure_stats.errors import ConfigError
+
+SECRET = "s3cr3t-sentinel"
+
+
+def window(start, end, timezone="UTC", db_timezone="UTC"):
+    return resolve_window(Parameters(start=start, end=end, timezone=timezone), db_timezone)
+
+
+def test_kolkata_days_become_the_seed_window_in_utc():
+    w = window("2025-05-21", "2025-05-23", "Asia/Kolkata")
+    assert w.db_start == datetime(2025, 5, 20, 18, 30)
+    assert w.db_end == datetime(2025, 5, 22, 18, 30)
+    assert w.timezone == "Asia/Kolkata"
+    assert "created_on >= 2025-05-20 18:30:00 and < 2025-05-22 18:30:00 UTC" in w.describe()
+
+
+def test_yaml_dates_and_datetimes_are_accepted():
+    w = window(date(2025, 5, 21), datetime(2025, 5, 21, 12, 30))
+    assert (w.db_start, w.db_end) == (datetime(2025, 5, 21), datetime(2025, 5, 21, 12, 30))
+
+
+def test_datetime_strings_and_offsets():
+    w = window("2025-05-21 01:15", "2025-05-21T08:00:00+05:30", "UTC")
+    assert w.db_start == datetime(2025, 5, 21, 1, 15)
+    assert w.db_end == datetime(2025, 5, 21, 2, 30)  # the offset is honoured
+
+
+def test_database_in_another_zone():
+    w = window("2025-05-21", "2025-05-22", "UTC", db_timezone="Asia/Kolkata")
+    assert w.db_start == datetime(2025, 5, 21, 5, 30)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ("2025-05-23", "2025-05-21", "end (2025-05-21 00:00:00) must be after start"),
+        ("2025-05-21", "2025-05-21", "must be after start"),
+        ("21/05/2025", "2025-05-23", "start: '21/05/2025' is not a date"),
+        ("2025-05-21", "2025-13-01", "end: '2025-13-01' is not a date"),
+        ("", "2025-05-23", "start is missing"),
+        (None, "2025-05-23", "start is missing"),
+    ],
+)
+def test_bad_windows_name_the_field(start, end, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        window(start, end)
+
+
+def test_unknown_timezone_is_rejected():
+    with pytest.raises(ConfigError, match="timezone: unknown time zone 'Mars/Base'"):
+        window("2025-05-21", "2025-05-22", "Mars/Base")
+
+
+@pytest.mark.parametrize("top_n", [0, -1, "abc", True, 2.5])
+def test_bad_top_n_is_rejected(top_n):
+    with pytest.raises(ConfigError, match="top_n must be a whole number"):
+        Parameters().updated({"top_n": top_n})
+
+
+def test_parameters_merge_and_validate():
+    params = Parameters().updated({"start": "2025-05-21", "top_n": "5", "title": None})
+    assert (params.start, params.top_n, params.title) == ("2025-05-21", 5, "User failure rates")
+    with pytest.raises(ConfigError, match="unknown parameter 'db_url'"):
+        Parameters().updated({"db_url": "x"})
+
+
+def test_parameter_file_is_parsed(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\ntimezone: Asia/Kolkata\ntop_n: 3\n")
+    values = load_parameters(path)
+    assert values == {
+        "start": date(2025, 5, 21),
+        "end": date(2025, 5, 23),
+        "timezone": "Asia/Kolkata",
+        "top_n": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("start: [unclosed\n", "is not valid YAML at line"),
+        ("- a\n- b\n", "must hold a mapping"),
+        ("start: 2025-05-21\npassword: x\n", "unknown parameter 'password'"),
+    ],
+)
+def test_bad_parameter_files(tmp_path, text, message):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_parameters(path)
+
+
+def test_missing_parameter_file(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read parameter file .*missing.yaml"):
+        load_parameters(tmp_path / "missing.yaml")
+
+
+def test_default_parameter_file_is_the_seed_window():
+    from user_failure_stats.config import DEFAULT_PARAMETERS_FILE
+
+    params = Parameters().updated(load_parameters(DEFAULT_PARAMETERS_FILE))
+    w = resolve_window(params, "UTC")
+    assert (w.db_start, w.db_end) == (datetime(2025, 5, 20, 18, 30), datetime(2025, 5, 22, 18, 30))
+    assert params.top_n == 10
+
+
+def test_environment_overrides_env_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "DB_URL=postgresql://u:p@filehost/db\nDB_TIMEZONE=Asia/Kolkata\nOUTPUT_DIR=out\n"
+        "STATEMENT_TIMEOUT_SECONDS=5\nSTART_DATE=2025-05-21\n"
+    )
+    settings = load_settings(env_file, environ={"DB_URL": "postgresql://u:p@envhost/db"})
+    assert settings.db_url == "postgresql://u:p@envhost/db"
+    assert settings.db_timezone == "Asia/Kolkata"
+    assert settings.output_dir == tmp_path / "out"
+    assert settings.statement_timeout_seconds == 5.0
+    assert settings.start_date == "2025-05-21"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DB_URL": "mysql://u:p@h/db"}, "DB_URL must point to PostgreSQL"),
+        ({"DB_URL": "not a url"}, "DB_URL is not a valid database URL"),
+        ({"DB_TIMEZONE": "Nowhere/Land"}, "DB_TIMEZONE: unknown time zone"),
+        (
+            {"STATEMENT_TIMEOUT_SECONDS": "-3"},
+            "STATEMENT_TIMEOUT_SECONDS must be a positive number",
+        ),
+        ({"CONNECT_TIMEOUT_SECONDS": "soon"}, "CONNECT_TIMEOUT_SECONDS must be a positive number"),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings(_empty_env(tmp_path), environ=environ)
+
+
+def _empty_env(tmp_path):
+    path = tmp_path / ".env"
+    path.write_text("")
+    return path
+
+
+def test_missing_db_url_is_a_clear_error(tmp_path):
+    settings = load_settings(_empty_env(tmp_path), environ={})
+    with pytest.raises(ConfigError, match="DB_URL is not set"):
+        settings.require_db_url()
+
+
+def test_secrets_stay_out_of_descriptions():
+    url = f"postgresql://reader:{SECRET}@db.example.com:5433/telephony"
+    assert describe_database(url) == "db.example.com:5433/telephony"
+    assert SECRET not in repr(Settings(db_url=url))
+    assert "reader" not in repr(Settings(db_url=url))
+    with pytest.raises(ConfigError) as error:
+        load_settings(None, environ={"DB_URL": f"mysql://reader:{SECRET}@h/db"})
+    assert SECRET not in str(error.value)

@@ -1,0 +1,168 @@
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from tests.seed import SEED_DB_END, SEED_DB_START, SEED_USERS
+from user_failure_stats import analysis, db
+from user_failure_stats.config import Parameters, resolve_window
+from user_failure_stats.errors import DatabaseError
+
+US = timedelta(microseconds=1)
+SECRET = "s3cr3t-sentinel"
+
+
+def kolkata_window():
+    return resolve_window(
+        Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata"), "UTC"
+    )
+
+
+def fetch(pg, settings_for, window=None):
+    return db_counts(settings_for(pg.url), window or kolkata_window())
+
+
+def db_counts(settings, window):
+    return db.fetch_user_counts(settings, window).sort_values("user_id").reset_index(drop=True)
+
+
+def test_seed_users_come_back_one_row_each(pg, settings_for):
+    pg.seed()
+    counts = fetch(pg, settings_for)
+    assert list(counts["user_id"]) == [1, 2, 3, 4, 5, 6]
+    assert list(counts["total_sessions"]) == [t for *_, t in SEED_USERS]
+    assert list(counts["failed_sessions"]) == [f for _, _, f, _ in SEED_USERS]
+    summary = analysis.summary_statistics(analysis.failure_rates(counts))
+    assert (summary["total_sessions"], summary["total_failures"]) == (341, 82)
+
+
+def test_window_is_half_open_to_the_microsecond(pg, settings_for):
+    pg.users([(1, "Edge")])
+    pg.calls(
+        [
+            {"user_id": 1, "created_on": SEED_DB_START - US},  # before: out
+            {"user_id": 1, "created_on": SEED_DB_START},  # at start: in
+            {"user_id": 1, "created_on": SEED_DB_END - US},  # last microsecond: in
+            {"user_id": 1, "created_on": SEED_DB_END},  # at end: out
+            {"user_id": 1, "created_on": SEED_DB_END + timedelta(seconds=1)},
+        ]
+    )
+    counts = fetch(pg, settings_for)
+    assert counts["total_sessions"].tolist() == [2]
+
+
+def test_time_zone_conversion_moves_the_window(pg, settings_for):
+    pg.users([(1, "A")])
+    # 2025-05-21 00:30 in Kolkata is 2025-05-20 19:00 UTC: inside the IST window,
+    # outside the same dates read as UTC.
+    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 20, 19, 0)}])
+    assert fetch(pg, settings_for)["total_sessions"].tolist() == [1]
+    utc = resolve_window(Parameters(start="2025-05-21", end="2025-05-23"), "UTC")
+    assert fetch(pg, settings_for, utc).empty
+
+
+def test_database_in_kolkata_time(pg, settings_for):
+    pg.users([(1, "A")])
+    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 0, 0)}])
+    window = resolve_window(
+        Parameters(start="2025-05-21", end="2025-05-22", timezone="Asia/Kolkata"), "Asia/Kolkata"
+    )
+    assert db_counts(settings_for(pg.url, db_timezone="Asia/Kolkata"), window)[
+        "total_sessions"
+    ].tolist() == [1]
+
+
+def test_null_sessions_are_not_counted_and_empty_sids_succeed(pg, settings_for):
+    pg.users([(1, "A")])
+    at = SEED_DB_START + timedelta(hours=1)
+    pg.calls(
+        [
+            {"user_id": 1, "created_on": at, "session_id": None},  # not a session
+            {"user_id": 1, "created_on": at, "exotel_call_sid": None},  # failed
+            {"user_id": 1, "created_on": at, "exotel_call_sid": ""},  # success
+            {"user_id": 1, "created_on": at, "exotel_call_sid": "CA1"},  # success
+        ]
+    )
+    row = fetch(pg, settings_for).iloc[0]
+    assert (row.total_sessions, row.failed_sessions) == (3, 1)
+
+
+def test_users_without_a_record_are_kept_and_labelled(pg, settings_for):
+    pg.users([(1, "Known"), (2, None)])
+    at = SEED_DB_START + timedelta(hours=1)
+    pg.calls(
+        [
+            {"user_id": 1, "created_on": at, "exotel_call_sid": "CA"},
+            {"user_id": 2, "created_on": at},
+            {"user_id": 42, "created_on": at},
+            {"user_id": 42, "created_on": at, "exotel_call_sid": "CA"},
+            {"user_id": None, "created_on": at},
+        ]
+    )
+    rates = analysis.failure_rates(fetch(pg, settings_for))
+    assert dict(zip(rates["user_name"], rates["total_sessions"], strict=True)) == {
+        "user 2": 1,
+        "no user id": 1,
+        "unknown user 42": 2,
+        "Known": 1,
+    }
+    assert analysis.summary_statistics(rates)["sessions_without_user_record"] == 3
+
+
+def test_empty_window_gives_an_empty_frame_with_columns(pg, settings_for):
+    counts = fetch(pg, settings_for)
+    assert counts.empty
+    assert list(counts.columns) == [
+        "user_id",
+        "name",
+        "has_user_record",
+        "total_sessions",
+        "failed_sessions",
+    ]
+
+
+def test_query_binds_values_and_groups_in_the_database():
+    compiled = db.failure_counts_query().compile(dialect=sa.dialects.postgresql.dialect())
+    sql = str(compiled)
+    assert "%(start)s" in sql and "%(end)s" in sql
+    assert "2025" not in sql
+    assert "GROUP BY public.calllog.user_id" in sql
+    assert "count(*) FILTER (WHERE public.calllog.exotel_call_sid IS NULL)" in sql
+    # Aggregate first, join names after.
+    assert sql.index("GROUP BY") < sql.index("LEFT OUTER JOIN")
+
+
+def test_connections_are_read_only_and_labelled(pg, settings_for):
+    engine = db.make_engine(settings_for(pg.url, statement_timeout_seconds=7))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SHOW transaction_read_only")).scalar() == "on"
+        assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "7s"
+        assert conn.execute(sa.text("SELECT current_setting('application_name')")).scalar() == (
+            "user-failure-stats"
+        )
+        with pytest.raises(sa.exc.InternalError, match="read-only transaction"):
+            conn.execute(sa.text("INSERT INTO public.\"user\" VALUES (1, 'x')"))
+
+
+def test_statement_timeout_is_a_database_error(pg, settings_for):
+    engine = db.make_engine(settings_for(pg.url, statement_timeout_seconds=0.2))
+    with pytest.raises(DatabaseError, match="cancelled by the statement timeout"):
+        with db.database_errors(engine), engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_sleep(2)"))
+
+
+def test_unreachable_database_is_one_line_without_secrets(settings_for):
+    settings = settings_for(f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony")
+    with pytest.raises(DatabaseError) as error:
+        db.fetch_user_counts(settings, kolkata_window())
+    message = str(error.value)
+    assert message == "cannot connect to the database 127.0.0.1:1/telephony: connection refused"
+    assert SECRET not in message
+
+
+def test_missing_table_is_named(pg, settings_for, db_url):
+    url = sa.make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
+    with pytest.raises(DatabaseError, match='relation "public.calllog" does not exist'):
+        db.fetch_user_counts(settings_for(url), kolkata_window())
+    assert db.missing_columns(db.make_engine(settings_for(url)))[0] == "public.calllog.session_id"
+    assert db.missing_columns(db.make_engine(settings_for(db_url))) == []

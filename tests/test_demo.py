@@ -1,0 +1,66 @@
+import subprocess
+import sys
+from datetime import timedelta
+from itertools import islice
+
+from user_failure_stats import demo
+
+
+def test_demo_data_is_deterministic():
+    first = list(islice(demo.demo_calls(), 50))
+    assert first == list(islice(demo.demo_calls(), 50))
+    assert first != list(islice(demo.demo_calls(seed=1), 50))
+
+
+def test_demo_users_have_the_promised_shapes():
+    import random
+
+    users = demo.demo_users(random.Random(demo.SEED))
+    assert len(users) == demo.DEMO_USERS
+    assert users[6] == (7, None)
+    names = [n for _, n in users if n]
+    assert len(set(names)) < len(names)  # some names repeat
+
+
+def test_demo_calls_cover_the_30_days_around_the_seed_window():
+    calls = list(demo.demo_calls(count=5000))
+    times = [c[3] for c in calls]
+    assert min(times) >= demo.DEMO_START
+    assert max(times) < demo.DEMO_START + timedelta(days=demo.DEMO_DAYS)
+    assert any(c[0] is None for c in calls)  # some rows have no session
+    assert any(c[1] > demo.DEMO_USERS for c in calls)  # some users have no record
+
+
+def test_load_is_skipped_when_already_loaded(pg):
+    assert demo.load_demo_data(pg.url, count=2000) is True
+    assert pg.scalar("SELECT count(*) FROM public.calllog") == 2000
+    assert demo.load_demo_data(pg.url, count=2000) is False
+    assert pg.scalar("SELECT count(*) FROM public.calllog") == 2000
+    assert pg.scalar('SELECT count(*) FROM public."user" WHERE name IS NULL') == 1
+    pg.engine.dispose()
+
+
+def test_demo_command_writes_a_report(tmp_path, cli_env):
+    env = cli_env("")
+    del env["DB_URL"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "user_failure_stats",
+            "demo",
+            "--data-dir",
+            str(tmp_path / "pgdata"),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "USER FAILURE RATE ANALYSIS SUMMARY" in result.stdout
+    assert "Open the report:" in result.stdout
+    assert len([p for p in (tmp_path / "out").iterdir() if p.suffix == ".html"]) == 1

@@ -1,0 +1,51 @@
+"""The committed notebook's shape. nbmake executes it (make test passes --nbmake notebooks)."""
+
+import ast
+import json
+from pathlib import Path
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "user_failure_rates.ipynb"
+
+
+def code_cells():
+    notebook = json.loads(NOTEBOOK.read_text())
+    return [c for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_committed_without_outputs():
+    for cell in code_cells():
+        assert cell["outputs"] == []
+        assert cell["execution_count"] is None
+
+
+def test_first_code_cell_is_the_parameters_cell_of_literals():
+    first = code_cells()[0]
+    assert first["metadata"].get("tags") == ["parameters"]
+    tree = ast.parse(source(first))
+    names = []
+    for node in tree.body:
+        assert isinstance(node, ast.Assign), ast.dump(node)
+        assert isinstance(node.value, ast.Constant), f"{ast.unparse(node)} is not a literal"
+        names.append(node.targets[0].id)
+    assert names == ["start", "end", "timezone", "top_n", "title", "output_dir", "stamp"]
+
+
+def test_no_secrets_or_definitions_in_the_notebook():
+    for cell in code_cells():
+        tree = ast.parse(source(cell))
+        for node in ast.walk(tree):
+            assert not isinstance(node, ast.FunctionDef | ast.ClassDef | ast.Lambda)
+        assert "DB_URL" not in source(cell).split("#")[0]
+    assert "password" not in NOTEBOOK.read_text().lower()
+
+
+def test_parameters_match_what_the_runner_injects():
+    from user_failure_stats.config import Parameters
+
+    names = set(Parameters(start="2025-05-21", end="2025-05-22").as_notebook_parameters())
+    first = {n.targets[0].id for n in ast.parse(source(code_cells()[0])).body}
+    assert names | {"output_dir", "stamp"} == first

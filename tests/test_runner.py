@@ -1,0 +1,60 @@
+import os
+from datetime import datetime
+
+import pytest
+
+from user_failure_stats import runner
+from user_failure_stats.config import Parameters
+from user_failure_stats.errors import ConfigError, DatabaseError
+
+NOW = datetime(2025, 5, 23, 1, 0, 0)
+
+
+def test_two_runs_in_the_same_second_get_distinct_stamps(tmp_path):
+    first, lock1 = runner.reserve_stamp(tmp_path, NOW)
+    second, lock2 = runner.reserve_stamp(tmp_path, NOW)
+    assert (first, second) == ("20250523_010000", "20250523_010000_2")
+    lock1.unlink()
+    lock2.unlink()
+
+
+def test_a_published_name_is_never_reused(tmp_path):
+    (tmp_path / "user_failure_stats_20250523_010000.csv").write_text("earlier run")
+    stamp, lock = runner.reserve_stamp(tmp_path, NOW)
+    assert stamp == "20250523_010000_2"
+    lock.unlink()
+
+
+def test_publish_refuses_to_overwrite(tmp_path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "a.csv").write_text("new")
+    (tmp_path / "a.csv").write_text("old")
+    with pytest.raises(runner.NotebookError, match="cannot publish"):
+        runner._publish(staging, tmp_path, [staging / "a.csv"])
+    assert (tmp_path / "a.csv").read_text() == "old"
+
+
+def test_unwritable_output_directory_is_bad_input(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="cannot create output directory"):
+        runner.prepare_output_dir(blocker / "reports")
+
+
+def test_failed_notebook_leaves_nothing(settings_for, tmp_path):
+    settings = settings_for("postgresql://u:p@127.0.0.1:1/db")
+    params = Parameters(start="2025-05-21", end="2025-05-22")
+    with pytest.raises(DatabaseError, match="connection refused"):
+        runner.run_report(params, settings, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_kernel_environment_is_restored(monkeypatch, settings_for):
+    monkeypatch.setenv("DB_URL", "postgresql://before/db")
+    monkeypatch.delenv("CONNECT_TIMEOUT_SECONDS", raising=False)
+    with runner.kernel_environment(settings_for("postgresql://during/db")):
+        assert os.environ["DB_URL"] == "postgresql://during/db"
+        assert os.environ["CONNECT_TIMEOUT_SECONDS"] == "10"
+    assert os.environ["DB_URL"] == "postgresql://before/db"
+    assert "CONNECT_TIMEOUT_SECONDS" not in os.environ
