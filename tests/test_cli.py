@@ -200,3 +200,20 @@ def test_bad_flags_are_rejected_by_the_parser(argv):
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(argv)
     assert exit_info.value.code == 2
+
+
+def test_empty_window_is_a_report_that_says_so(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    result = cli(
+        ["run", "--start", "2020-01-01", "--end", "2020-01-02", "--output-dir", str(out)],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Total Sessions:       0" in result.stdout
+    assert "(no sessions in this window)" in result.stdout
+    html = next(out.glob("*.html")).read_text()
+    assert "There were no sessions in this window." in html
+    csv_lines = next(out.glob("*.csv")).read_text().splitlines()
+    assert len(csv_lines) == 1 and csv_lines[0].startswith("user_name,total_sessions")

@@ -13,7 +13,9 @@ def code_cells():
 
 
 def source(cell) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    """The cell's Python, without IPython magics (``%autoreload``)."""
+    text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return "\n".join(line for line in text.splitlines() if not line.startswith("%"))
 
 
 def test_committed_without_outputs():
