@@ -1,4 +1,5 @@
 import csv
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,15 @@ def test_empty_window_is_a_report_that_says_so(pg, cli_env, tmp_path):
     assert "There were no sessions in this window." in html
     csv_lines = next(out.glob("*.csv")).read_text().splitlines()
     assert len(csv_lines) == 1 and csv_lines[0].startswith("user_name,total_sessions")
+
+
+def test_every_option_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        assert f"user-failure-stats {name}" in readme, name
+        for action in command._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    assert re.search(rf"(?<![\w-]){option}(?![\w-])", readme), (name, option)

