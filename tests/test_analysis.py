@@ -5,13 +5,18 @@ import pytest
 
 from tests.seed import SEED_USERS
 from user_failure_stats.analysis import (
+    Z_998,
     analyze_failure_data,
     bracket_index,
+    control_limits,
     failure_rates,
     rate_distribution,
     summary_statistics,
     top_users,
+    trend,
     user_label,
+    wilson_interval,
+    window_change,
 )
 
 
@@ -211,6 +216,7 @@ def test_distribution_counts_users_per_bracket():
 def test_top_users_ranks_from_one():
     top = top_users(failure_rates(counts(SEED_USERS)), 2)
     assert list(top["rank"]) == [1, 2]
+    assert list(top["note"]) == ["", ""]
     assert list(top["user_name"]) == ["Anushka", "Jahanvi"]
 
 
@@ -243,3 +249,113 @@ def test_seed_api_keeps_working(tmp_path):
     assert list(written["failed_sessions"]) == [4, 1, 34, 11, 4, 28]
     figure = analyzer.create_interactive_bar_plot()
     assert list(figure.data[0].y) == [0, 1, 3, 1, 0, 1, 0, 0, 0, 0]
+
+
+def test_wilson_interval_known_answer():
+    low, high = wilson_interval(4, 8)
+    assert (round(float(low), 4), round(float(high), 4)) == (0.2152, 0.7848)
+    low, high = wilson_interval(0, 10)
+    assert float(low) == 0.0 and round(float(high), 4) == 0.2775
+    low, high = wilson_interval(10, 10)
+    assert round(float(low), 4) == 0.7225 and float(high) == 1.0
+
+
+def test_table_carries_intervals_and_flags():
+    # Overall 40/200 = 20%. A: 30/50 has a lower bound of 46.2%: flagged.
+    # B: 4/10 has 16.8%, below 20%: a high rate on too little data is not flagged.
+    table = failure_rates(counts([(1, "A", 30, 50), (2, "B", 4, 10), (3, "C", 6, 140)]))
+    assert list(table["user_name"]) == ["A", "B", "C"]
+    assert list(table["flagged"]) == [True, False, False]
+    assert round(table.loc[0, "failure_rate_ci_low"], 4) == 0.4618
+    assert summary_statistics(table)["flagged_users"] == 1
+
+
+def test_control_limits_known_answers():
+    low, high = control_limits(0.2, 100)
+    assert (round(float(low), 4), round(float(high), 4)) == (0.1216, 0.2784)
+    low, high = control_limits(0.2, 100, Z_998)
+    assert (round(float(low), 4), round(float(high), 4)) == (0.0764, 0.3236)
+    low, high = control_limits(0.5, [1, 4])
+    assert list(low.round(4)) == [0.0, 0.01] and list(high.round(4)) == [1.0, 0.99]
+
+
+def test_window_change_against_the_previous_window():
+    now = {
+        "total_sessions": 110,
+        "total_failures": 33,
+        "total_users": 7,
+        "overall_failure_rate": 0.30,
+    }
+    before = {
+        "total_sessions": 100,
+        "total_failures": 20,
+        "total_users": 9,
+        "overall_failure_rate": 0.20,
+    }
+    change = window_change(now, before)
+    assert change["sessions"] == pytest.approx(0.10)
+    assert change["failures"] == pytest.approx(0.65)
+    assert change["users"] == -2
+    assert change["overall_failure_rate"] == pytest.approx(10.0)
+    empty = {
+        "total_sessions": 0,
+        "total_failures": 0,
+        "total_users": 0,
+        "overall_failure_rate": float("nan"),
+    }
+    change = window_change(now, empty)
+    assert math.isnan(change["sessions"]) and math.isnan(change["overall_failure_rate"])
+
+
+def test_top_users_ranks_only_users_with_enough_sessions():
+    table = failure_rates(
+        counts(
+            [
+                (1, "tiny", 1, 1),
+                (2, "big", 40, 50),
+                (3, "small", 3, 4),
+                (4, "mid", 10, 20),
+                (5, "low", 1, 30),
+            ]
+        )
+    )
+    top = top_users(table, 2, min_sessions=10)
+    assert list(top["user_name"]) == ["tiny", "big", "small", "mid"]
+    assert [None if pd.isna(r) else int(r) for r in top["rank"]] == [None, 1, None, 2]
+    assert list(top["note"]) == [
+        "too few to judge",
+        "fails significantly more",
+        "too few to judge",
+        "",
+    ]
+
+
+def test_trend_fills_every_day_of_the_window():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo("Asia/Kolkata")
+    buckets = pd.DataFrame(
+        {
+            "bucket": [datetime(2025, 5, 21), datetime(2025, 5, 23)],
+            "total_sessions": [4, 2],
+            "failed_sessions": [1, 2],
+        }
+    )
+    table = trend(
+        buckets, datetime(2025, 5, 21, tzinfo=zone), datetime(2025, 5, 24, tzinfo=zone), "day"
+    )
+    assert [str(b.date()) for b in table["bucket"]] == ["2025-05-21", "2025-05-22", "2025-05-23"]
+    assert list(table["total_sessions"]) == [4, 0, 2]
+    assert table["failure_rate"].iloc[0] == 0.25
+    assert math.isnan(table["failure_rate"].iloc[1])
+    assert table["failure_rate"].iloc[2] == 1.0
+
+
+def test_trend_by_hour_starts_at_the_hour_of_the_window_start():
+    from datetime import datetime
+
+    empty = pd.DataFrame(columns=["bucket", "total_sessions", "failed_sessions"])
+    table = trend(empty, datetime(2025, 5, 21, 10, 30), datetime(2025, 5, 21, 13, 0), "hour")
+    assert [b.hour for b in table["bucket"]] == [10, 11, 12]
+    assert list(table["total_sessions"]) == [0, 0, 0]

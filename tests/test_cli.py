@@ -40,14 +40,17 @@ def test_run_writes_csv_html_and_notebook(pg, cli_env, tmp_path):
         tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    files = sorted(p.name for p in out.iterdir())
-    assert len(files) == 3, files
-    stamp = files[0].removeprefix("user_failure_rates_").removesuffix(".html")
+    files = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    assert len(files) == 4, files
+    stamp = files[1].removeprefix("user_failure_rates_").removesuffix(".html")
     assert files == [
+        "index.html",
         f"user_failure_rates_{stamp}.html",
         f"user_failure_rates_{stamp}.ipynb",
         f"user_failure_stats_{stamp}.csv",
     ]
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert hidden == [".index.lock", f".user_failure_rates_{stamp}.json"]
 
     # The CSV equals an independent count in SQL.
     with (out / f"user_failure_stats_{stamp}.csv").open(newline="") as handle:
@@ -77,8 +80,12 @@ def test_run_writes_csv_html_and_notebook(pg, cli_env, tmp_path):
     assert "Total Sessions:       341" in result.stdout
     assert "Total Failures:       82" in result.stdout
     assert "Overall Failure Rate: 24.05%" in result.stdout
-    assert "Top 3 Users by Failure Rate:" in result.stdout
-    assert "3  Vishnu Vardhan        34/124   27.42%" in result.stdout
+    assert "Top 3 Users by Failure Rate (and 2 with too few sessions to judge):" in result.stdout
+    assert "+0.00 pts" not in result.stdout  # no previous window in the seed data
+    assert "no sessions in the previous 2 days" in result.stdout
+    assert "     -  Anushka                  4/8   50.00%  too few to judge" in result.stdout
+    assert "     1  Vishnu Vardhan        34/124   27.42%" in result.stdout
+    assert "     3  Adit Lal                4/16   25.00%" in result.stdout
     assert str(out / f"user_failure_rates_{stamp}.html") in result.stdout
 
     # The HTML holds the chart with plotly.js, no code, and no secrets.
@@ -214,7 +221,7 @@ def test_empty_window_is_a_report_that_says_so(pg, cli_env, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Total Sessions:       0" in result.stdout
     assert "(no sessions in this window)" in result.stdout
-    html = next(out.glob("*.html")).read_text()
+    html = next(out.glob("user_failure_rates_*.html")).read_text()
     assert "There were no sessions in this window." in html
     csv_lines = next(out.glob("*.csv")).read_text().splitlines()
     assert len(csv_lines) == 1 and csv_lines[0].startswith("user_name,total_sessions")

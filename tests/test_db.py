@@ -122,14 +122,72 @@ def test_empty_window_gives_an_empty_frame_with_columns(pg, settings_for):
 
 
 def test_query_binds_values_and_groups_in_the_database():
-    compiled = db.failure_counts_query().compile(dialect=sa.dialects.postgresql.dialect())
-    sql = str(compiled)
-    assert "%(start)s" in sql and "%(end)s" in sql
-    assert "2025" not in sql
-    assert "GROUP BY public.calllog.user_id" in sql
-    assert "count(*) FILTER (WHERE public.calllog.exotel_call_sid IS NULL)" in sql
+    from sqlalchemy.dialects import postgresql
+
+    sql = str(db.window_counts_query().compile(dialect=postgresql.dialect()))
+    for name in ("previous_start", "start", "end", "db_tz", "report_tz", "unit"):
+        assert f"%({name})s" in sql
+    assert "2025" not in sql and "Asia" not in sql
+    assert (
+        "GROUP BY GROUPING SETS((calls.in_window, calls.user_id), (calls.in_window, calls.bucket))"
+        in sql
+    )
+    assert "count(*) FILTER (WHERE calls.failed)" in sql
     # Aggregate first, join names after.
-    assert sql.index("GROUP BY") < sql.index("LEFT OUTER JOIN")
+    assert sql.index("GROUPING SETS") < sql.index("LEFT OUTER JOIN")
+
+
+def test_previous_window_and_trend_come_from_the_same_query(pg, settings_for):
+    pg.users([(1, "A"), (2, "B")])
+    # Kolkata window 21-23 May (3 days, so daily trend); the previous window is 18-20 May.
+    pg.calls(
+        [
+            {
+                "user_id": 1,
+                "created_on": datetime(2025, 5, 18, 18, 30),
+            },  # first instant of previous
+            {"user_id": 2, "created_on": datetime(2025, 5, 19, 6, 0), "exotel_call_sid": "CA"},
+            {"user_id": 1, "created_on": SEED_DB_START - US},  # last instant of previous
+            {"user_id": 1, "created_on": datetime(2025, 5, 17, 18, 30) - US},  # before both: out
+            # 2025-05-20 18:29 UTC is 23:59 IST on the 20th; 18:30 UTC is 00:00 IST on the 21st.
+            {"user_id": 1, "created_on": datetime(2025, 5, 20, 18, 30), "exotel_call_sid": "CA"},
+            {"user_id": 2, "created_on": datetime(2025, 5, 21, 18, 29)},
+            {"user_id": 2, "created_on": datetime(2025, 5, 21, 18, 30), "exotel_call_sid": "CA"},
+        ]
+    )
+    window = resolve_window(
+        Parameters(start="2025-05-21", end="2025-05-24", timezone="Asia/Kolkata"), "UTC"
+    )
+    counts = db.fetch_window_counts(settings_for(pg.url), window)
+    previous = counts.previous.sort_values("user_id")
+    assert previous[["user_id", "total_sessions", "failed_sessions"]].values.tolist() == [
+        [1, 2, 2],
+        [2, 1, 0],
+    ]
+    current = counts.current.sort_values("user_id")
+    assert current[["user_id", "total_sessions", "failed_sessions"]].values.tolist() == [
+        [1, 1, 0],
+        [2, 2, 1],
+    ]
+    # Per local day in Kolkata: the 21st holds 18:30 UTC on the 20th and 18:29 on the 21st.
+    trend = counts.trend.sort_values("bucket")
+    assert trend.values.tolist() == [[datetime(2025, 5, 21), 2, 1], [datetime(2025, 5, 22), 1, 0]]
+
+
+def test_short_windows_trend_by_hour(pg, settings_for):
+    pg.users([(1, "A")])
+    pg.calls(
+        [
+            {"user_id": 1, "created_on": SEED_DB_START},
+            {"user_id": 1, "created_on": SEED_DB_START + timedelta(minutes=59)},
+            {"user_id": 1, "created_on": SEED_DB_START + timedelta(minutes=60)},
+        ]
+    )
+    counts = db.fetch_window_counts(settings_for(pg.url), kolkata_window())
+    assert counts.trend.sort_values("bucket").values.tolist() == [
+        [datetime(2025, 5, 21, 0, 0), 2, 2],
+        [datetime(2025, 5, 21, 1, 0), 1, 1],
+    ]
 
 
 def test_connections_are_read_only_and_labelled(pg, settings_for):

@@ -63,4 +63,5 @@ def test_demo_command_writes_a_report(tmp_path, cli_env):
     assert result.returncode == 0, result.stderr
     assert "USER FAILURE RATE ANALYSIS SUMMARY" in result.stdout
     assert "Open the report:" in result.stdout
-    assert len([p for p in (tmp_path / "out").iterdir() if p.suffix == ".html"]) == 1
+    assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
+    assert (tmp_path / "out" / "index.html").is_file()

@@ -33,7 +33,16 @@ def test_first_code_cell_is_the_parameters_cell_of_literals():
         assert isinstance(node, ast.Assign), ast.dump(node)
         assert isinstance(node.value, ast.Constant), f"{ast.unparse(node)} is not a literal"
         names.append(node.targets[0].id)
-    assert names == ["start", "end", "timezone", "top_n", "title", "output_dir", "stamp"]
+    assert names == [
+        "start",
+        "end",
+        "timezone",
+        "top_n",
+        "min_sessions",
+        "title",
+        "output_dir",
+        "stamp",
+    ]
 
 
 def test_no_secrets_or_definitions_in_the_notebook():

@@ -65,7 +65,8 @@ def test_csv_has_the_seed_columns_first_and_no_temporary_left(tmp_path):
     assert path.name == "user_failure_stats_20250523_010203.csv"
     assert path.read_text().splitlines()[0] == (
         "user_name,total_sessions,failed_sessions,success_sessions,failure_rate,"
-        "failure_rate_percent,user_id,has_user_record"
+        "failure_rate_percent,user_id,has_user_record,failure_rate_ci_low,failure_rate_ci_high,"
+        "flagged"
     )
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
@@ -108,8 +109,20 @@ def test_notes_for_empty_window_and_orphans():
     assert report.notes_markdown({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
 
 
-def test_top_table_is_ranked_from_one():
-    table = report.top_table(seed_rates(), 2)
-    assert list(table.index) == [1, 2]
-    assert list(table["User"]) == ["Anushka", "Jahanvi"]
-    assert list(table["Failure rate"]) == ["50.00%", "33.33%"]
+def test_display_table_shows_intervals_and_flags():
+    rates = seed_rates()
+    rates.loc[0, "flagged"] = True
+    table = report.display_table(rates)
+    assert list(table.index[:2]) == [1, 2]
+    assert list(table.columns) == [
+        "User",
+        "Sessions",
+        "Failed",
+        "Succeeded",
+        "Failure rate",
+        "95% CI",
+        "Flagged",
+        "User id",
+    ]
+    assert table.iloc[0]["95% CI"] == "21.5-78.5%"
+    assert list(table["Flagged"][:2]) == ["▲", ""]

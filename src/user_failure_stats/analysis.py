@@ -10,7 +10,12 @@ import math
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+
+# Two-sided normal quantiles: 95% (Wilson intervals, inner funnel limits) and 99.8%.
+Z_95 = 1.959963984540054
+Z_998 = 3.090232306167813
 
 RATE_COLUMNS = [
     "user_name",
@@ -21,6 +26,9 @@ RATE_COLUMNS = [
     "failure_rate_percent",
     "user_id",
     "has_user_record",
+    "failure_rate_ci_low",
+    "failure_rate_ci_high",
+    "flagged",
 ]
 
 BRACKET_LABELS = [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
@@ -50,6 +58,13 @@ def format_percent(rate: float) -> str:
     return f"{rate * 100:.2f}%"
 
 
+def ci_text(low: float, high: float) -> str:
+    """Format an interval as ``21.5-78.5%``; ``n/a`` when undefined."""
+    if _missing(low) or _missing(high):
+        return "n/a"
+    return f"{low * 100:.1f}-{high * 100:.1f}%"
+
+
 def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
     """Compute the per-user table from per-user counts.
 
@@ -59,9 +74,12 @@ def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         Columns ``user_name, total_sessions, failed_sessions, success_sessions,
-        failure_rate, failure_rate_percent, user_id, has_user_record`` (then any other input
+        failure_rate, failure_rate_percent, user_id, has_user_record,
+        failure_rate_ci_low, failure_rate_ci_high, flagged`` (then any other input
         columns), sorted by failure rate descending, then failed sessions descending, then
-        user name, then user_id. Users with no sessions are left out.
+        user name, then user_id. Users with no sessions are left out. The interval is the
+        95% Wilson score interval; ``flagged`` is True when its lower bound lies above the
+        overall (pooled) failure rate of the table: the user fails significantly more.
     """
     frame = counts.copy()
     if "has_user_record" not in frame:
@@ -93,6 +111,11 @@ def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
     table["failure_rate_percent"] = [format_percent(r) for r in table["failure_rate"]]
     table["user_id"] = frame["user_id"]
     table["has_user_record"] = frame["has_user_record"].astype(bool)
+    low, high = wilson_interval(failed.to_numpy(), total.to_numpy())
+    table["failure_rate_ci_low"] = low
+    table["failure_rate_ci_high"] = high
+    overall = failed.sum() / total.sum() if total.sum() else np.nan
+    table["flagged"] = table["failure_rate_ci_low"] > overall
     for column in extra:
         table[column] = frame[column]
     table = table.sort_values(
@@ -144,14 +167,124 @@ def summary_statistics(rates: pd.DataFrame) -> dict:
         "min_failure_rate": float(per_user.min()) if len(per_user) else nan,
         "std_failure_rate": float(per_user.std(ddof=1)) if len(per_user) > 1 else nan,
         "sessions_without_user_record": orphan,
+        "flagged_users": int(rates["flagged"].astype(bool).sum()) if "flagged" in rates else 0,
     }
 
 
-def top_users(rates: pd.DataFrame, n: int = 10) -> pd.DataFrame:
-    """Return the ``n`` users with the highest failure rates, with a 1-based ``rank`` column."""
-    top = rates.head(n).reset_index(drop=True)
-    top.insert(0, "rank", range(1, len(top) + 1))
+TOO_FEW = "too few to judge"
+FLAGGED = "fails significantly more"
+
+
+def top_users(rates: pd.DataFrame, n: int = 10, min_sessions: int = 1) -> pd.DataFrame:
+    """Return the ``n`` worst users, ranked honestly, in the per-user table's order.
+
+    Users with at least ``min_sessions`` sessions are ranked 1 to ``n``. Users with fewer
+    sessions whose rate places them among those are kept in place, unranked (``rank`` is
+    missing), with the note "too few to judge" (at most ``n`` of them, the worst): their rate
+    is too uncertain to rank. Flagged users get the note "fails significantly more".
+    """
+    judged = (rates["total_sessions"] >= min_sessions).to_numpy()
+    ranked = np.flatnonzero(judged)[:n]
+    last = ranked[-1] if len(ranked) == n else len(rates) - 1
+    unranked = [i for i in range(last + 1) if not judged[i]][:n]
+    top = rates.iloc[sorted([*ranked, *unranked])].reset_index(drop=True)
+    judged_top = top["total_sessions"] >= min_sessions
+    top.insert(0, "rank", pd.array(judged_top.cumsum().where(judged_top), dtype="Int64"))
+    flagged = top["flagged"].astype(bool) if "flagged" in top else pd.Series(False, top.index)
+    top["note"] = [
+        TOO_FEW if not j else FLAGGED if f else "" for j, f in zip(judged_top, flagged, strict=True)
+    ]
     return top
+
+
+def wilson_interval(failed, total, z: float = Z_95):
+    """Return the Wilson score interval ``(low, high)`` for ``failed`` of ``total``.
+
+    Works on scalars and arrays; ``total`` of 0 gives NaN. Example: 4 of 8 at 95% gives
+    0.2152 to 0.7848.
+    """
+    failed = np.asarray(failed, dtype="float64")
+    total = np.asarray(total, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = failed / total
+        z2n = z * z / total
+        centre = (p + z2n / 2) / (1 + z2n)
+        half = z * np.sqrt(p * (1 - p) / total + z2n / (4 * total)) / (1 + z2n)
+    # At 0 failures the interval starts exactly at 0, at all failures it ends exactly at 1.
+    some = total > 0
+    low = np.where(some & (failed == 0), 0.0, np.clip(centre - half, 0.0, 1.0))
+    high = np.where(some & (failed == total), 1.0, np.clip(centre + half, 0.0, 1.0))
+    if low.ndim == 0:
+        return low[()], high[()]
+    return low, high
+
+
+def control_limits(overall_rate: float, sessions, z: float = Z_95):
+    """Return the funnel plot's control limits ``(low, high)`` around ``overall_rate``.
+
+    ``overall_rate +- z * sqrt(p (1 - p) / n)`` for each number of sessions ``n``, clipped to
+    [0, 1]. Use ``Z_95`` and ``Z_998`` for the usual 95% and 99.8% limits.
+    """
+    n = np.asarray(sessions, dtype="float64")
+    p = float(overall_rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = z * np.sqrt(p * (1 - p) / n)
+    return np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
+
+
+def window_change(current: dict, previous: dict) -> dict:
+    """Compare two summaries (see :func:`summary_statistics`): this window against the last.
+
+    Returns:
+        ``sessions`` and ``failures`` as relative changes (0.1 is +10%; NaN when the
+        previous window had none), ``users`` as a difference in users, and
+        ``overall_failure_rate`` as a difference in percentage points (NaN when either
+        window had no sessions).
+    """
+
+    def relative(key: str) -> float:
+        before = previous[key]
+        return (current[key] - before) / before if before else float("nan")
+
+    return {
+        "sessions": relative("total_sessions"),
+        "failures": relative("total_failures"),
+        "users": current["total_users"] - previous["total_users"],
+        "overall_failure_rate": 100
+        * (current["overall_failure_rate"] - previous["overall_failure_rate"]),
+    }
+
+
+def trend(buckets: pd.DataFrame, start, end, unit: str) -> pd.DataFrame:
+    """Complete the per-period counts of a window: every day (or hour), empty ones as 0.
+
+    Args:
+        buckets: ``bucket`` (naive local start of the day or hour), ``total_sessions`` and
+            ``failed_sessions``.
+        start: The window's local start (naive or aware; its wall time is used).
+        end: The window's local end, excluded.
+        unit: ``"day"`` or ``"hour"``.
+
+    Returns:
+        ``bucket, total_sessions, failed_sessions, failure_rate`` (NaN where no sessions),
+        one row per day or hour from the one holding ``start`` up to ``end``.
+    """
+    freq = {"day": "D", "hour": "h"}[unit]
+    first = pd.Timestamp(start).tz_localize(None).floor(freq)
+    last = pd.Timestamp(end).tz_localize(None)
+    index = pd.date_range(first, last, freq=freq, inclusive="left", name="bucket")
+    if len(index) == 0:
+        index = pd.DatetimeIndex([first], name="bucket")
+    counts = (
+        buckets.assign(bucket=pd.to_datetime(buckets["bucket"]))
+        .groupby("bucket")[["total_sessions", "failed_sessions"]]
+        .sum()
+    )
+    table = counts.reindex(index, fill_value=0).astype("int64").reset_index()
+    table["failure_rate"] = table["failed_sessions"] / table["total_sessions"].where(
+        table["total_sessions"] > 0
+    )
+    return table
 
 
 def bracket_index(failed: int, total: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,7 @@ from user_failure_stats.errors import ConfigError
 
 DEFAULT_TITLE = "User failure rates"
 DEFAULT_TOP_N = 10
+DEFAULT_MIN_SESSIONS = 10
 DEFAULT_OUTPUT_DIR = "reports"
 DEFAULT_STATEMENT_TIMEOUT_SECONDS = 120.0
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
@@ -228,6 +229,7 @@ class Parameters:
         timezone: IANA time zone of ``start``/``end`` and of the report.
         top_n: Number of users in the top table.
         title: The report's heading.
+        min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
     """
 
     start: Any = None
@@ -235,6 +237,7 @@ class Parameters:
     timezone: str = "UTC"
     top_n: int = DEFAULT_TOP_N
     title: str = DEFAULT_TITLE
+    min_sessions: int = DEFAULT_MIN_SESSIONS
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -254,13 +257,10 @@ class Parameters:
     def validated(self) -> Parameters:
         """Check the option values; raise ConfigError naming the first bad one."""
         check_timezone(self.timezone, "timezone")
-        top_n = self.top_n
-        if isinstance(top_n, str) and top_n.strip().isdigit():
-            top_n = int(top_n)
-        if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
-            raise ConfigError(f"top_n must be a whole number of at least 1, got {self.top_n!r}")
+        top_n = _whole_number(self.top_n, "top_n", 1)
+        min_sessions = _whole_number(self.min_sessions, "min_sessions", 1)
         title = str(self.title).strip() if self.title is not None else ""
-        return replace(self, top_n=top_n, title=title or DEFAULT_TITLE)
+        return replace(self, top_n=top_n, min_sessions=min_sessions, title=title or DEFAULT_TITLE)
 
     def as_notebook_parameters(self) -> dict:
         """Return the values as plain strings and numbers, ready for papermill."""
@@ -270,7 +270,16 @@ class Parameters:
             "timezone": self.timezone,
             "top_n": self.top_n,
             "title": self.title,
+            "min_sessions": self.min_sessions,
         }
+
+
+def _whole_number(value, field: str, minimum: int) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{field} must be a whole number of at least {minimum}, got {value!r}")
+    return value
 
 
 def _plain(value) -> str:
@@ -337,12 +346,48 @@ class Window:
         """The report's time zone name."""
         return str(self.start.tzinfo)
 
+    @property
+    def trend_unit(self) -> str:
+        """``"hour"`` for windows of two days or less, else ``"day"``."""
+        return "hour" if self.end - self.start <= timedelta(days=2) else "day"
+
+    def previous(self) -> Window:
+        """Return the window of the same length just before this one (in local wall time)."""
+        length = self.end - self.start  # same tzinfo: wall-clock difference
+        start = _normalize(self.start - length)
+        db_zone = ZoneInfo(self.db_timezone)
+        return Window(
+            start=start,
+            end=self.start,
+            db_start=start.astimezone(db_zone).replace(tzinfo=None),
+            db_end=self.db_start,
+            db_timezone=self.db_timezone,
+        )
+
+    def length_text(self) -> str:
+        """Return the window's length in words: ``2 days``, ``1 day``, ``6 hours``."""
+        length = self.end - self.start
+        if length % timedelta(days=1) == timedelta(0):
+            days = length // timedelta(days=1)
+            return "1 day" if days == 1 else f"{days} days"
+        if length % timedelta(hours=1) == timedelta(0):
+            hours = length // timedelta(hours=1)
+            return "1 hour" if hours == 1 else f"{hours} hours"
+        minutes = round(length / timedelta(minutes=1))
+        return f"{minutes} minutes"
+
     def describe(self) -> str:
         """Return the window in words, with the database bounds it became."""
         return (
             f"{_fmt(self.start)} to {_fmt(self.end)} {self.timezone} "
             f"(created_on >= {_fmt(self.db_start)} and < {_fmt(self.db_end)} {self.db_timezone})"
         )
+
+
+def _normalize(moment: datetime) -> datetime:
+    # Wall-clock arithmetic can land on a time that does not exist (a DST gap); a round
+    # trip through UTC moves it to the real instant.
+    return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
 def _fmt(moment: datetime) -> str:
@@ -409,7 +454,13 @@ def resolve_window(params: Parameters, db_timezone: str = "UTC") -> Window:
 
 
 def notebook_setup(
-    start, end, timezone: str, top_n, title: str, env_file: str | None = None
+    start,
+    end,
+    timezone: str,
+    top_n,
+    title: str,
+    min_sessions=DEFAULT_MIN_SESSIONS,
+    env_file: str | None = None,
 ) -> tuple[Settings, Parameters, Window]:
     """Validate the notebook's parameters and read the settings, in one call.
 
@@ -418,6 +469,13 @@ def notebook_setup(
     """
     settings = load_settings(env_file or None)
     params = Parameters().updated(
-        {"start": start, "end": end, "timezone": timezone, "top_n": top_n, "title": title}
+        {
+            "start": start,
+            "end": end,
+            "timezone": timezone,
+            "top_n": top_n,
+            "title": title,
+            "min_sessions": min_sessions,
+        }
     )
     return settings, params, resolve_window(params, settings.db_timezone)

@@ -7,6 +7,7 @@ Every value reaches the server as a bound parameter.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -86,46 +87,108 @@ def make_engine(settings: Settings) -> sa.Engine:
         ) from None
 
 
-def failure_counts_query() -> sa.Select:
-    """Build the aggregate query: sessions and failures per user in ``[:start, :end)``.
+def window_counts_query() -> sa.Select:
+    """Build the one aggregate query behind a report.
+
+    It scans the window and the window of the same length before it once, and groups with
+    ``GROUPING SETS`` both by (period, user) and by (period, local day or hour): the per-user
+    counts, the previous window's counts and the trend come back together, one row per
+    user and per day or hour, never one per call. Names are joined after aggregating.
+
+    Bound parameters: ``previous_start``, ``start``, ``end`` (naive, in the database's zone),
+    ``db_tz`` and ``report_tz`` (zone names) and ``unit`` (``day`` or ``hour``).
 
     Returns:
-        A Select with the bound parameters ``start`` and ``end`` and the columns
-        ``user_id, name, has_user_record, total_sessions, failed_sessions``.
+        A Select with the columns ``in_window, by_period, bucket, user_id, name,
+        has_user_record, total_sessions, failed_sessions``; ``by_period`` is 1 on the
+        per-day/hour rows and 0 on the per-user rows.
     """
-    per_user = (
+    local_time = sa.func.timezone(
+        sa.bindparam("report_tz", type_=sa.Text),
+        sa.func.timezone(sa.bindparam("db_tz", type_=sa.Text), calllog.c.created_on),
+    )
+    calls = (
         sa.select(
             calllog.c.user_id,
-            sa.func.count().label("total_sessions"),
-            sa.func.count().filter(calllog.c.exotel_call_sid.is_(None)).label("failed_sessions"),
+            (calllog.c.created_on >= sa.bindparam("start", type_=sa.DateTime)).label("in_window"),
+            sa.func.date_trunc(sa.bindparam("unit", type_=sa.Text), local_time).label("bucket"),
+            calllog.c.exotel_call_sid.is_(None).label("failed"),
         )
         .where(
             calllog.c.session_id.is_not(None),
-            calllog.c.created_on >= sa.bindparam("start", type_=sa.DateTime),
+            calllog.c.created_on >= sa.bindparam("previous_start", type_=sa.DateTime),
             calllog.c.created_on < sa.bindparam("end", type_=sa.DateTime),
         )
-        .group_by(calllog.c.user_id)
-        .subquery("per_user")
+        .subquery("calls")
+    )
+    grouped = (
+        sa.select(
+            calls.c.in_window,
+            sa.func.grouping(calls.c.user_id).label("by_period"),
+            calls.c.bucket,
+            calls.c.user_id,
+            sa.func.count().label("total_sessions"),
+            sa.func.count().filter(calls.c.failed).label("failed_sessions"),
+        )
+        .group_by(
+            sa.func.grouping_sets(
+                sa.tuple_(calls.c.in_window, calls.c.user_id),
+                sa.tuple_(calls.c.in_window, calls.c.bucket),
+            )
+        )
+        .subquery("grouped")
+    )
+    joined = grouped.outerjoin(
+        users, sa.and_(users.c.user_id == grouped.c.user_id, grouped.c.by_period == 0)
     )
     return sa.select(
-        per_user.c.user_id,
+        grouped.c.in_window,
+        grouped.c.by_period,
+        grouped.c.bucket,
+        grouped.c.user_id,
         users.c.name,
         users.c.user_id.is_not(None).label("has_user_record"),
-        per_user.c.total_sessions,
-        per_user.c.failed_sessions,
-    ).select_from(per_user.outerjoin(users, users.c.user_id == per_user.c.user_id))
+        grouped.c.total_sessions,
+        grouped.c.failed_sessions,
+    ).select_from(joined)
 
 
-def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> pd.DataFrame:
-    """Run the aggregate query for ``window`` and return one row per user.
+@dataclass(frozen=True)
+class WindowCounts:
+    """What the report needs from the database, from one query.
+
+    Attributes:
+        current: Per-user counts in the window (``COUNT_COLUMNS``).
+        previous: Per-user counts in the window of the same length before it.
+        trend: ``bucket, total_sessions, failed_sessions`` per local day or hour of the window.
+    """
+
+    current: pd.DataFrame
+    previous: pd.DataFrame
+    trend: pd.DataFrame
+
+
+def query_parameters(window: Window) -> dict:
+    """Return the bound values of :func:`window_counts_query` for ``window``."""
+    return {
+        "previous_start": window.previous().db_start,
+        "start": window.db_start,
+        "end": window.db_end,
+        "db_tz": window.db_timezone,
+        "report_tz": window.timezone,
+        "unit": window.trend_unit,
+    }
+
+
+def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> WindowCounts:
+    """Run the report's aggregate query for ``window``.
 
     Args:
         settings_or_engine: Settings to connect with, or an engine from :func:`make_engine`.
         window: The window; its database-zone bounds are the query's parameters.
 
     Returns:
-        A DataFrame with the columns ``user_id, name, has_user_record, total_sessions,
-        failed_sessions``; empty (with those columns) when the window has no sessions.
+        The per-user counts of the window and of the previous window, and the trend.
 
     Raises:
         DatabaseError: The database cannot be reached or the query fails.
@@ -137,18 +200,46 @@ def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) 
         if isinstance(settings_or_engine, sa.Engine)
         else make_engine(settings_or_engine)
     )
-    query = failure_counts_query()
     with database_errors(engine):
         with engine.connect() as conn:
-            result = conn.execute(query, {"start": window.db_start, "end": window.db_end})
-            rows = result.fetchall()
-    frame = pd.DataFrame(rows, columns=COUNT_COLUMNS)
-    # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
-    frame["user_id"] = pd.array([row[0] for row in rows]) if rows else frame["user_id"]
+            rows = conn.execute(window_counts_query(), query_parameters(window)).fetchall()
+    in_window = [bool(r.in_window) for r in rows]
+    per_user = [r.by_period == 0 for r in rows]
+
+    def users_where(wanted: bool) -> pd.DataFrame:
+        picked = [r for r, w, u in zip(rows, in_window, per_user, strict=True) if u and w == wanted]
+        frame = pd.DataFrame([r[3:] for r in picked], columns=COUNT_COLUMNS)
+        # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
+        if picked:
+            frame["user_id"] = pd.array([r.user_id for r in picked])
+        return _typed(frame)
+
+    trend = pd.DataFrame(
+        [
+            (r.bucket, r.total_sessions, r.failed_sessions)
+            for r, w, u in zip(rows, in_window, per_user, strict=True)
+            if w and not u
+        ],
+        columns=["bucket", "total_sessions", "failed_sessions"],
+    )
+    return WindowCounts(current=users_where(True), previous=users_where(False), trend=trend)
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     frame["total_sessions"] = frame["total_sessions"].astype("int64")
     frame["failed_sessions"] = frame["failed_sessions"].astype("int64")
     frame["has_user_record"] = frame["has_user_record"].astype(bool)
     return frame
+
+
+def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> pd.DataFrame:
+    """Return the window's per-user counts (see :func:`fetch_window_counts`).
+
+    Returns:
+        A DataFrame with the columns ``user_id, name, has_user_record, total_sessions,
+        failed_sessions``; empty (with those columns) when the window has no sessions.
+    """
+    return fetch_window_counts(settings_or_engine, window).current
 
 
 class database_errors:  # noqa: N801 - used as a context manager, reads like a statement

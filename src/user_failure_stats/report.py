@@ -1,23 +1,28 @@
 """What people read: the console summary, the notebook's tables, the CSV and the HTML.
 
-The formatting functions are pure; :func:`write_csv` and :func:`render_html` are the only
-ones that touch files, and both write under a temporary name and move into place.
+The formatting functions are pure; the ``write``/``export``/``render`` functions touch files,
+and all of them write under a temporary name and move into place.
 """
 
 from __future__ import annotations
 
+import html
+import json
+import math
 import os
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from user_failure_stats.analysis import format_percent, top_users
+from user_failure_stats.analysis import ci_text, format_percent, window_change
 from user_failure_stats.config import Parameters, Settings, Window, describe_database
 
 CSV_PREFIX = "user_failure_stats_"
 HTML_PREFIX = "user_failure_rates_"
-RULE = "=" * 64
+RULE = "=" * 72
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+TEMPLATE_NAME = "report"
 
 
 def csv_name(stamp: str) -> str:
@@ -33,6 +38,11 @@ def html_name(stamp: str) -> str:
 def notebook_name(stamp: str) -> str:
     """Return the executed notebook's file name for a run stamp."""
     return f"{HTML_PREFIX}{stamp}.ipynb"
+
+
+def summary_name(stamp: str) -> str:
+    """Return the (hidden) JSON summary's file name for a run stamp; the index reads it."""
+    return f".{HTML_PREFIX}{stamp}.json"
 
 
 def atomic_write(path: Path, write) -> Path:
@@ -61,48 +71,166 @@ def export_csv(rates: pd.DataFrame, output_dir: Path | str, stamp: str) -> Path:
     return write_csv(rates, Path(output_dir) / csv_name(stamp))
 
 
-def _pct(value: float) -> str:
-    return format_percent(value)
+def export_summary(
+    output_dir: Path | str,
+    stamp: str,
+    params: Parameters,
+    window: Window,
+    summary: dict,
+    previous: dict,
+    generated: str,
+) -> Path:
+    """Write the run's summary as JSON beside the CSV (for the console and the reports index)."""
+    record = {
+        "stamp": stamp,
+        "title": params.title,
+        "generated": generated,
+        "window": {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "timezone": window.timezone,
+            "db_start": window.db_start.isoformat(),
+            "db_end": window.db_end.isoformat(),
+            "db_timezone": window.db_timezone,
+            "length": window.length_text(),
+        },
+        "parameters": params.as_notebook_parameters(),
+        "summary": _json_safe(summary),
+        "previous": _json_safe(previous),
+        "files": {"html": html_name(stamp), "csv": csv_name(stamp)},
+    }
+    path = Path(output_dir) / summary_name(stamp)
+    text = json.dumps(record, indent=1, allow_nan=False)
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def summary_lines(summary: dict, window: Window | None = None, top: pd.DataFrame | None = None):
+def _json_safe(summary: dict) -> dict:
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in summary.items()}
+
+
+def summary_rows(summary: dict) -> list[tuple[str, str]]:
+    """Return the summary statistics as ``(label, formatted value)`` pairs."""
+    return [
+        ("Users", f"{summary['total_users']:,}"),
+        ("Sessions", f"{summary['total_sessions']:,}"),
+        ("Failures", f"{summary['total_failures']:,}"),
+        ("Overall failure rate", format_percent(summary["overall_failure_rate"])),
+        ("Average per-user rate", format_percent(summary["average_failure_rate"])),
+        ("Median per-user rate", format_percent(summary["median_failure_rate"])),
+        ("Maximum per-user rate", format_percent(summary["max_failure_rate"])),
+        ("Minimum per-user rate", format_percent(summary["min_failure_rate"])),
+        ("Std. deviation of per-user rates", format_percent(summary["std_failure_rate"])),
+        ("Users failing significantly more", f"{summary.get('flagged_users', 0):,}"),
+        ("Sessions with no user record", f"{summary['sessions_without_user_record']:,}"),
+    ]
+
+
+def change_texts(summary: dict, previous: dict, length: str) -> dict[str, str]:
+    """Describe the change of each headline number against the previous window.
+
+    Example: ``{"overall_failure_rate": "+3.10 pts vs the previous 2 days", ...}``.
+    """
+    change = window_change(summary, previous)
+    against = f"vs the previous {length}"
+
+    def relative(key: str) -> str:
+        value = change[key]
+        if math.isnan(value):
+            return f"none in the previous {length}"
+        return f"{value * 100:+.1f}% {against}"
+
+    points = change["overall_failure_rate"]
+    return {
+        "sessions": relative("sessions"),
+        "failures": relative("failures"),
+        "overall_failure_rate": (
+            f"no sessions in the previous {length}"
+            if math.isnan(points)
+            else f"{points:+.2f} pts {against}"
+        ),
+        "users": f"{change['users']:+,} {against}",
+    }
+
+
+def headline_markdown(summary: dict, previous: dict, window: Window) -> str:
+    """Return the headline numbers, each with its change against the previous window."""
+    changes = change_texts(summary, previous, window.length_text())
+    return "\n".join(
+        [
+            "| Sessions | Failures | Overall failure rate | Users |",
+            "| --- | --- | --- | --- |",
+            f"| **{summary['total_sessions']:,}** | **{summary['total_failures']:,}** "
+            f"| **{format_percent(summary['overall_failure_rate'])}** "
+            f"| **{summary['total_users']:,}** |",
+            f"| {changes['sessions']} | {changes['failures']} "
+            f"| {changes['overall_failure_rate']} | {changes['users']} |",
+        ]
+    )
+
+
+def summary_lines(
+    summary: dict,
+    window: Window | None = None,
+    top: pd.DataFrame | None = None,
+    previous: dict | None = None,
+) -> list[str]:
     """Return the console summary (the seed's ``USER FAILURE RATE ANALYSIS SUMMARY``) as lines."""
+    pct = format_percent
+    changes = (
+        change_texts(summary, previous, window.length_text())
+        if previous is not None and window is not None
+        else None
+    )
     lines = [RULE, "USER FAILURE RATE ANALYSIS SUMMARY", RULE]
     if window is not None:
-        lines.append(f"Window: {window.describe()}")
-        lines.append("")
+        lines += [f"Window: {window.describe()}", ""]
+    rate_line = (
+        f"  Overall Failure Rate: {pct(summary['overall_failure_rate'])} (failures / sessions)"
+    )
+    if changes:
+        rate_line += f", {changes['overall_failure_rate']}"
     lines += [
         "Overall Statistics:",
         f"  Total Users:          {summary['total_users']:,}",
         f"  Total Sessions:       {summary['total_sessions']:,}",
         f"  Total Failures:       {summary['total_failures']:,}",
-        f"  Overall Failure Rate: {_pct(summary['overall_failure_rate'])} (failures / sessions)",
+        rate_line,
     ]
+    if summary.get("flagged_users"):
+        lines.append(f"  Users failing significantly more: {summary['flagged_users']:,}")
     if summary.get("sessions_without_user_record"):
         lines.append(f"  Sessions with no user record: {summary['sessions_without_user_record']:,}")
     lines += [
         "",
         "Per-User Failure Rate Statistics:",
-        f"  Average: {_pct(summary['average_failure_rate'])}",
-        f"  Median:  {_pct(summary['median_failure_rate'])}",
-        f"  Maximum: {_pct(summary['max_failure_rate'])}",
-        f"  Minimum: {_pct(summary['min_failure_rate'])}",
-        f"  Std Dev: {_pct(summary['std_failure_rate'])}",
+        f"  Average: {pct(summary['average_failure_rate'])}",
+        f"  Median:  {pct(summary['median_failure_rate'])}",
+        f"  Maximum: {pct(summary['max_failure_rate'])}",
+        f"  Minimum: {pct(summary['min_failure_rate'])}",
+        f"  Std Dev: {pct(summary['std_failure_rate'])}",
     ]
     if top is not None:
-        lines += ["", f"Top {len(top)} Users by Failure Rate:"]
-        if top.empty:
-            lines.append("  (no sessions in this window)")
-        else:
-            width = max(4, min(40, max(len(str(n)) for n in top["user_name"])))
-            lines.append(f"  {'Rank':>4}  {'User':<{width}}  {'Failed/Total':>12}  {'Rate':>7}")
-            for row in top.itertuples():
-                name = _one_line(row.user_name)[:width]
-                counts = f"{row.failed_sessions}/{row.total_sessions}"
-                lines.append(
-                    f"  {row.rank:>4}  {name:<{width}}  {counts:>12}  {row.failure_rate_percent:>7}"
-                )
+        ranked = int(top["rank"].notna().sum())
+        unranked = len(top) - ranked
+        heading = f"Top {ranked} Users by Failure Rate"
+        if unranked:
+            heading += f" (and {unranked} with too few sessions to judge)"
+        lines += ["", heading + ":"]
+        lines += _top_lines(top) if not top.empty else ["  (no sessions in this window)"]
     lines.append(RULE)
+    return lines
+
+
+def _top_lines(top: pd.DataFrame) -> list[str]:
+    width = max(4, min(32, max(len(_one_line(n)) for n in top["user_name"])))
+    lines = [f"  {'Rank':>4}  {'User':<{width}}  {'Failed/Total':>12}  {'Rate':>7}  Note"]
+    for row in top.itertuples():
+        rank = "-" if pd.isna(row.rank) else str(row.rank)
+        name = _one_line(row.user_name)[:width]
+        counts = f"{row.failed_sessions}/{row.total_sessions}"
+        note = getattr(row, "note", "")
+        line = f"  {rank:>4}  {name:<{width}}  {counts:>12}  {row.failure_rate_percent:>7}  {note}"
+        lines.append(line.rstrip())
     return lines
 
 
@@ -114,15 +242,16 @@ def header_markdown(params: Parameters, window: Window, settings: Settings, gene
     """Return the report's heading: title, window, database bounds, parameters and source."""
     return "\n".join(
         [
-            f"# {params.title}",
+            f"# {html.escape(params.title)}",
             "",
             f"**Window:** {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} "
-            f"({window.timezone}), end excluded  ",
+            f"({window.timezone}, {window.length_text()}, end excluded)  ",
             f"**Database bounds:** `created_on >= {window.db_start}` and "
             f"`< {window.db_end}` ({window.db_timezone})  ",
             f"**Generated:** {generated}  ",
             f"**Database:** {describe_database(settings.db_url)}  ",
-            f"**Parameters:** top_n = {params.top_n}, timezone = {params.timezone}",
+            f"**Parameters:** top_n = {params.top_n}, min_sessions = {params.min_sessions}, "
+            f"timezone = {params.timezone}",
             "",
             "A session is a call-log row with a session id; it **failed** when the provider "
             "never created the call (`exotel_call_sid` is NULL).",
@@ -132,23 +261,13 @@ def header_markdown(params: Parameters, window: Window, settings: Settings, gene
 
 def summary_table(summary: dict) -> pd.DataFrame:
     """Return the summary statistics as a two-column table for display."""
-    rows = [
-        ("Users", f"{summary['total_users']:,}"),
-        ("Sessions", f"{summary['total_sessions']:,}"),
-        ("Failures", f"{summary['total_failures']:,}"),
-        ("Overall failure rate (failures / sessions)", _pct(summary["overall_failure_rate"])),
-        ("Average per-user rate", _pct(summary["average_failure_rate"])),
-        ("Median per-user rate", _pct(summary["median_failure_rate"])),
-        ("Maximum per-user rate", _pct(summary["max_failure_rate"])),
-        ("Minimum per-user rate", _pct(summary["min_failure_rate"])),
-        ("Standard deviation of per-user rates", _pct(summary["std_failure_rate"])),
-        ("Sessions with no user record", f"{summary['sessions_without_user_record']:,}"),
-    ]
-    return pd.DataFrame(rows, columns=["Statistic", "Value"]).set_index("Statistic")
+    return pd.DataFrame(summary_rows(summary), columns=["Statistic", "Value"]).set_index(
+        "Statistic"
+    )
 
 
-def notes_markdown(summary: dict) -> str:
-    """Return notes on the data that a reader must know (empty window, orphaned sessions)."""
+def notes_markdown(summary: dict, min_sessions: int | None = None) -> str:
+    """Return what a reader must know to read the numbers (empty window, orphans, flags)."""
     notes = []
     if summary["total_sessions"] == 0:
         notes.append("**There were no sessions in this window.**")
@@ -158,39 +277,51 @@ def notes_markdown(summary: dict) -> str:
             f'{orphan:,} sessions point to a user id with no row in `public."user"` '
             "(or to no user id); they are counted under `unknown user <id>`."
         )
+    if min_sessions is not None and summary["total_sessions"]:
+        notes.append(
+            "▲ **fails significantly more**: the user's 95% Wilson interval lies entirely above "
+            f"the overall rate. ○ **too few to judge**: fewer than {min_sessions} sessions, so "
+            "the user is listed but not ranked."
+        )
     return "\n\n".join(notes)
 
 
 def display_table(rates: pd.DataFrame) -> pd.DataFrame:
     """Return the per-user table as shown in the report: labelled columns, percentages."""
-    shown = rates[
-        [
-            "user_name",
-            "total_sessions",
-            "failed_sessions",
-            "success_sessions",
-            "failure_rate_percent",
-            "user_id",
-        ]
-    ].copy()
-    shown.columns = ["User", "Sessions", "Failed", "Succeeded", "Failure rate", "User id"]
+    shown = pd.DataFrame(
+        {
+            "User": rates["user_name"],
+            "Sessions": rates["total_sessions"],
+            "Failed": rates["failed_sessions"],
+            "Succeeded": rates["success_sessions"],
+            "Failure rate": rates["failure_rate_percent"],
+            "95% CI": [
+                ci_text(lo, hi)
+                for lo, hi in zip(
+                    rates["failure_rate_ci_low"], rates["failure_rate_ci_high"], strict=True
+                )
+            ],
+            "Flagged": ["▲" if f else "" for f in rates["flagged"]],
+            "User id": rates["user_id"],
+        }
+    )
     shown.index = range(1, len(shown) + 1)
     return shown
 
 
-def top_table(rates: pd.DataFrame, n: int) -> pd.DataFrame:
-    """Return the top-``n`` users table as shown in the report, ranked from 1."""
-    return display_table(top_users(rates, n).drop(columns="rank"))
-
-
 def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
-    """Render an executed notebook to HTML without code cells or prompts, atomically."""
+    """Render an executed notebook to one self-contained HTML file, atomically.
+
+    No code cells, no prompts, no stderr; the template loads nothing from the network
+    (no require.js, MathJax or Mermaid): plotly.js is embedded once by the notebook.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(executed_notebook, as_version=4)
     exporter = HTMLExporter(
-        template_name="lab",
+        extra_template_basedirs=[str(TEMPLATE_DIR)],
+        template_name=TEMPLATE_NAME,
         exclude_input=True,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
@@ -198,7 +329,6 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    notebook.metadata["title"] = title
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": title}})
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 

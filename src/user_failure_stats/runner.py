@@ -18,6 +18,7 @@ from pathlib import Path
 from user_failure_stats import report
 from user_failure_stats.config import Parameters, Settings, Window, resolve_window
 from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError
+from user_failure_stats.index import update_index
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
 KERNEL_NAME = "python3"
@@ -32,22 +33,26 @@ class RunResult:
         csv: Path of the per-user CSV.
         html: Path of the HTML report.
         notebook: Path of the executed notebook.
+        index: Path of the reports index.
         window: The window the report covers.
         summary: The summary statistics (see ``analysis.summary_statistics``).
+        previous: The same statistics for the previous window of the same length.
         top: The top-N users table, ranked.
     """
 
     csv: Path
     html: Path
     notebook: Path
+    index: Path | None
     window: Window
     summary: dict
+    previous: dict
     top: object
 
     @property
     def paths(self) -> list[Path]:
         """The files written, in the order they are listed to the user."""
-        return [self.html, self.csv, self.notebook]
+        return [p for p in (self.html, self.csv, self.notebook, self.index) if p is not None]
 
 
 def prepare_output_dir(output_dir: Path) -> Path:
@@ -76,7 +81,12 @@ def reserve_stamp(output_dir: Path, now: datetime | None = None) -> tuple[str, P
     base = f"{now or datetime.now():%Y%m%d_%H%M%S}"
     for attempt in range(1, 1000):
         stamp = base if attempt == 1 else f"{base}_{attempt}"
-        names = (report.csv_name(stamp), report.html_name(stamp), report.notebook_name(stamp))
+        names = (
+            report.csv_name(stamp),
+            report.html_name(stamp),
+            report.notebook_name(stamp),
+            report.summary_name(stamp),
+        )
         if any((output_dir / name).exists() for name in names):
             continue
         lock = output_dir / f".{stamp}.lock"
@@ -125,16 +135,17 @@ def run_report(
         executed = staging / report.notebook_name(stamp)
         _execute(notebook, executed, params, settings, staging, stamp, progress)
         html = report.render_html(executed, staging / report.html_name(stamp), params.title)
-        rates = _read_rates(staging / report.csv_name(stamp))
-        summary, top = _summarise(rates, params.top_n)
-        published = _publish(
-            staging, output_dir, [staging / report.csv_name(stamp), html, executed]
-        )
+        csv = staging / report.csv_name(stamp)
+        summary_json = staging / report.summary_name(stamp)
+        summary, previous = _read_summary(summary_json)
+        top = _top(csv, params)
+        published = _publish(staging, output_dir, [csv, html, executed, summary_json])
+        index_path = _update_index(output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         lock.unlink(missing_ok=True)
-    csv_path, html_path, nb_path = published
-    return RunResult(csv_path, html_path, nb_path, window, summary, top)
+    csv_path, html_path, nb_path, _ = published
+    return RunResult(csv_path, html_path, nb_path, index_path, window, summary, previous, top)
 
 
 @contextmanager
@@ -196,18 +207,37 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _read_rates(csv_path: Path):
+def _read_summary(path: Path) -> tuple[dict, dict]:
+    import json
+
+    if not path.is_file():
+        raise NotebookError("the report notebook did not write its summary")
+    record = json.loads(path.read_text(encoding="utf-8"))
+
+    def restore(values: dict) -> dict:
+        return {k: float("nan") if v is None else v for k, v in values.items()}
+
+    return restore(record["summary"]), restore(record["previous"])
+
+
+def _top(csv_path: Path, params: Parameters):
     import pandas as pd
+
+    from user_failure_stats.analysis import top_users
 
     if not csv_path.is_file():
         raise NotebookError("the report notebook did not write its CSV")
-    return pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
+    rates = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
+    return top_users(rates, params.top_n, params.min_sessions)
 
 
-def _summarise(rates, top_n: int):
-    from user_failure_stats.analysis import summary_statistics, top_users
-
-    return summary_statistics(rates), top_users(rates, top_n)
+def _update_index(output_dir: Path) -> Path | None:
+    # The report is already published: a failure here is reported, not fatal.
+    try:
+        return update_index(output_dir)
+    except OSError as exc:
+        print(f"warning: could not update the reports index: {exc}", file=sys.stderr)
+        return None
 
 
 def _publish(staging: Path, output_dir: Path, files: list[Path]) -> list[Path]:
@@ -228,6 +258,6 @@ def _publish(staging: Path, output_dir: Path, files: list[Path]) -> list[Path]:
 def print_result(result: RunResult, stream=None) -> None:
     """Print the console summary and the paths written."""
     stream = stream or sys.stdout
-    lines = report.summary_lines(result.summary, result.window, result.top)
+    lines = report.summary_lines(result.summary, result.window, result.top, result.previous)
     lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
     print("\n".join(lines), file=stream)
