@@ -46,13 +46,18 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start", help="window start, inclusive: YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")
     parser.add_argument("--end", help="window end, exclusive")
     parser.add_argument("--timezone", help="IANA time zone of --start/--end and the report")
-    parser.add_argument("--top-n", type=_top_n, help="users in the top table (default 10)")
+    parser.add_argument("--top-n", type=_positive_int, help="users in the top table (default 10)")
+    parser.add_argument(
+        "--min-sessions",
+        type=_positive_int,
+        help="users with fewer sessions are 'too few to judge', not ranked (default 10)",
+    )
     parser.add_argument("--title", help="report heading")
     parser.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
     parser.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
 
 
-def _top_n(text: str) -> int:
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -113,6 +118,7 @@ def choose_parameters(args, settings):
         "end": args.end,
         "timezone": args.timezone,
         "top_n": args.top_n,
+        "min_sessions": args.min_sessions,
         "title": args.title,
     }
     if args.parameters is not None:
