@@ -162,7 +162,7 @@ def test_check_stops_at_an_empty_window(pg, cli_env, tmp_path):
 
 def test_help_lists_commands_and_exit_codes():
     help_text = build_parser().format_help()
-    for word in ("run", "check", "demo", "exit codes", "3  database error"):
+    for word in ("run", "check", "demo", "exit codes", "3    database error", "5    alert"):
         assert word in help_text
 
 

@@ -10,28 +10,41 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 from user_failure_stats import __version__
 from user_failure_stats.errors import (
+    EXIT_ALERT,
     EXIT_OK,
     EXIT_UNEXPECTED,
     ConfigError,
     UserFailureStatsError,
 )
+from user_failure_stats.windows import RELATIVE_WINDOWS
 
 PROG = "user-failure-stats"
 DEMO_DATA_DIR = ".demo/pgdata"
 
 EXIT_CODES_HELP = """exit codes:
-  0  success
-  1  unexpected error
-  2  bad input (parameters, flags, settings, output directory)
-  3  database error (unreachable, timed out, query failed)
-  4  notebook error (execution or rendering failed)
+  0    success
+  1    unexpected error
+  2    bad input (parameters, flags, settings, output directory)
+  3    database error (unreachable, timed out, query failed)
+  4    notebook error (execution or rendering failed)
+  5    alert: the report was written, and the overall failure rate is above --fail-above
+  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: nothing of the unfinished report is left
 """
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the tool."""
+
+    def error(self, message: str):
+        """Print ``user-failure-stats: error: ...`` and exit 2 (bad input)."""
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
 
 
 def _window_options(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +58,17 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--start", help="window start, inclusive: YYYY-MM-DD or 'YYYY-MM-DD HH:MM'")
     parser.add_argument("--end", help="window end, exclusive")
+    parser.add_argument(
+        "--window",
+        choices=list(RELATIVE_WINDOWS),
+        help="a relative window instead of --start/--end, resolved when the run starts",
+    )
+    parser.add_argument(
+        "--now",
+        metavar="WHEN",
+        help="resolve --window as if it were this moment (YYYY-MM-DD or 'YYYY-MM-DD HH:MM', "
+        "in the report's time zone): for backfills",
+    )
     parser.add_argument("--timezone", help="IANA time zone of --start/--end and the report")
     parser.add_argument("--top-n", type=_positive_int, help="users in the top table (default 10)")
     parser.add_argument(
@@ -55,6 +79,19 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", help="report heading")
     parser.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
     parser.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
+
+
+def _report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
+    parser.add_argument(
+        "--fail-above",
+        metavar="RATE",
+        help="after writing the report, exit 5 if the overall failure rate is above RATE "
+        "(0.25 or 25%%)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the paths written, one line"
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -82,7 +119,7 @@ def _add_command(commands, function, summary: str) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for all subcommands."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG,
         description="Per-user call failure rates: a session fails when it has a session_id "
         "but exotel_call_sid IS NULL.",
@@ -90,13 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
 
     run = _add_command(commands, cmd_run, "execute the report notebook; write CSV, HTML, notebook")
-    run.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
+    _report_options(run)
+    run.add_argument(
+        "--each",
+        choices=["day", "week"],
+        help="write one report per local day (or 7 days) of the window: for backfills",
+    )
     _add_command(commands, cmd_check, "verify configuration, database, tables, window, analysis")
     demo = _add_command(commands, cmd_demo, "run the report on a bundled PostgreSQL with demo data")
-    demo.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
+    _report_options(demo)
     demo.add_argument(
         "--data-dir",
         type=Path,
@@ -109,21 +151,32 @@ def choose_parameters(args, settings):
     """Layer the parameters: a file (or the .env window, or the default file), then flags.
 
     START_DATE/END_DATE from the settings are the window only when neither ``-f`` nor
-    ``--start``/``--end`` gives one; ``parameters/default.yaml`` is used when nothing does.
+    ``--start``/``--end``/``--window`` gives one; ``parameters/default.yaml`` is used when
+    nothing does. A window flag replaces the file's window: ``--window`` its start/end,
+    ``--start``/``--end`` its relative window.
     """
     from user_failure_stats.config import DEFAULT_PARAMETERS_FILE, Parameters, load_parameters
 
+    if args.window is not None and (args.start is not None or args.end is not None):
+        raise ConfigError("give either --window or --start/--end, not both")
     flags = {
         "start": args.start,
         "end": args.end,
+        "window": args.window,
         "timezone": args.timezone,
         "top_n": args.top_n,
         "min_sessions": args.min_sessions,
         "title": args.title,
+        "fail_above": getattr(args, "fail_above", None),
     }
+    window_flags = args.start is not None or args.end is not None or args.window is not None
     if args.parameters is not None:
         base = load_parameters(args.parameters)
-    elif args.start is not None or args.end is not None:
+        if args.window is not None:
+            base = {k: v for k, v in base.items() if k not in ("start", "end")}
+        elif args.start is not None or args.end is not None:
+            base = {k: v for k, v in base.items() if k != "window"}
+    elif window_flags:
         base = {}
     elif settings.start_date or settings.end_date:
         base = {"start": settings.start_date, "end": settings.end_date}
@@ -144,13 +197,45 @@ def cmd_run(args) -> int:
       user-failure-stats run -f parameters/default.yaml --output-dir reports
     """
     from user_failure_stats.config import load_settings
-    from user_failure_stats.runner import print_result, run_report
 
     settings = load_settings(args.env_file)
     params = choose_parameters(args, settings)
-    result = run_report(params, settings, args.output_dir, progress=sys.stderr.isatty())
-    print_result(result)
-    return EXIT_OK
+    return _report(args, params, settings)[0]
+
+
+def _report(args, params, settings) -> tuple[int, list]:
+    """Run one report, or one per piece with ``--each``; print; raise the alert.
+
+    Returns:
+        The exit code (success or alert) and the runs' results.
+    """
+    from user_failure_stats.config import resolve_window, window_for
+    from user_failure_stats.runner import print_result, run_report
+    from user_failure_stats.windows import split
+
+    window = resolve_window(params, settings.db_timezone, args.now)
+    each = getattr(args, "each", None)
+    pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
+    progress = sys.stderr.isatty() and not args.quiet
+    alerts, results = [], []
+    for start, end in pieces:
+        piece = window_for(start, end, settings.db_timezone)
+        result = run_report(params, settings, args.output_dir, window=piece, progress=progress)
+        results.append(result)
+        if args.quiet:
+            print(" ".join(str(p) for p in result.paths), flush=True)
+        else:
+            print_result(result)
+        rate = result.summary["overall_failure_rate"]
+        if params.fail_above is not None and rate == rate and rate > params.fail_above:
+            alerts.append((piece, rate))
+    for piece, rate in alerts:
+        print(
+            f"{PROG}: alert: overall failure rate {rate * 100:.2f}% is above "
+            f"{params.fail_above * 100:.2f}% for {piece.describe()}",
+            file=sys.stderr,
+        )
+    return (EXIT_ALERT if alerts else EXIT_OK), results
 
 
 def cmd_check(args) -> int:
@@ -172,7 +257,7 @@ def cmd_check(args) -> int:
     try:
         settings = load_settings(args.env_file)
         params = choose_parameters(args, settings)
-        window = resolve_window(params, settings.db_timezone)
+        window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
         ok(step, f"database {describe_database(settings.db_url)}; window {window.describe()}")
 
@@ -233,27 +318,42 @@ def cmd_demo(args) -> int:
 
     from user_failure_stats import demo
     from user_failure_stats.config import PROJECT_ROOT, load_settings
-    from user_failure_stats.runner import print_result, run_report
 
     settings = load_settings(args.env_file)
     params = choose_parameters(args, replace(settings, start_date=None, end_date=None))
     data_dir = args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR
-    print(f"Starting the demo PostgreSQL in {data_dir} ...", flush=True)
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
+    say(f"Starting the demo PostgreSQL in {data_dir} ...")
     server = demo.start_server(data_dir)
     url = server.get_uri()
     began = time.perf_counter()
     if demo.load_demo_data(url):
-        print(f"Loaded {demo.DEMO_CALLS:,} synthetic calls ({_ms(began)}).", flush=True)
+        say(f"Loaded {demo.DEMO_CALLS:,} synthetic calls ({_ms(began)}).")
     else:
-        print("Reusing the demo data loaded earlier.", flush=True)
+        say("Reusing the demo data loaded earlier.")
     settings = replace(settings, db_url=url, db_timezone="UTC")
-    result = run_report(params, settings, args.output_dir, progress=sys.stderr.isatty())
-    print_result(result)
-    print(f"\nOpen the report: {result.html.resolve()}")
-    return EXIT_OK
+    code, results = _report(args, params, settings)
+    if not args.quiet:
+        print(f"\nOpen the report: {results[-1].html.resolve()}")
+        if results[-1].index is not None:
+            print(f"All reports: {results[-1].index.resolve()}")
+    return code
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}
+
+
+def _handle_sigterm() -> dict:
+    """Make SIGTERM interrupt like Ctrl-C, so that a stopped run cleans up after itself."""
+    received: dict = {}
+
+    def interrupt(signum, frame):
+        received["signal"] = signum
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    return received
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
+    received = _handle_sigterm()
     try:
         return COMMANDS[args.command](args)
     except UserFailureStatsError as exc:
@@ -273,8 +374,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        signum = received.get("signal", signal.SIGINT)
+        print(
+            f"{PROG}: interrupted by {signal.Signals(signum).name}: the unfinished report "
+            "was not published",
+            file=sys.stderr,
+        )
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line unless --verbose
         if args.verbose or os.environ.get("USER_FAILURE_STATS_DEBUG"):
             raise

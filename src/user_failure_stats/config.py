@@ -230,6 +230,10 @@ class Parameters:
         top_n: Number of users in the top table.
         title: The report's heading.
         min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
+        window: A relative window (``yesterday``, ``previous_week``...) instead of
+            ``start``/``end``; resolved when the run starts.
+        fail_above: Alert (a distinct exit code) when the overall failure rate is above
+            this rate, 0 to 1; None for no alert.
     """
 
     start: Any = None
@@ -238,6 +242,8 @@ class Parameters:
     top_n: int = DEFAULT_TOP_N
     title: str = DEFAULT_TITLE
     min_sessions: int = DEFAULT_MIN_SESSIONS
+    window: str | None = None
+    fail_above: float | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -260,10 +266,29 @@ class Parameters:
         top_n = _whole_number(self.top_n, "top_n", 1)
         min_sessions = _whole_number(self.min_sessions, "min_sessions", 1)
         title = str(self.title).strip() if self.title is not None else ""
-        return replace(self, top_n=top_n, min_sessions=min_sessions, title=title or DEFAULT_TITLE)
+        window = str(self.window).strip() if self.window not in (None, "") else None
+        if window is not None:
+            from user_failure_stats.windows import RELATIVE_WINDOWS
+
+            if window not in RELATIVE_WINDOWS:
+                raise ConfigError(
+                    f"window: unknown window {window!r} (known: {', '.join(RELATIVE_WINDOWS)})"
+                )
+        return replace(
+            self,
+            top_n=top_n,
+            min_sessions=min_sessions,
+            title=title or DEFAULT_TITLE,
+            window=window,
+            fail_above=parse_rate(self.fail_above, "fail_above"),
+        )
 
     def as_notebook_parameters(self) -> dict:
-        """Return the values as plain strings and numbers, ready for papermill."""
+        """Return the notebook's values as plain strings and numbers, ready for papermill.
+
+        ``window`` and ``fail_above`` are for the runner: it resolves the window into
+        ``start``/``end`` before the notebook runs, and raises the alert after.
+        """
         return {
             "start": _plain(self.start),
             "end": _plain(self.end),
@@ -272,6 +297,24 @@ class Parameters:
             "title": self.title,
             "min_sessions": self.min_sessions,
         }
+
+
+def parse_rate(value, field: str) -> float | None:
+    """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None.
+
+    Raises:
+        ConfigError: The value is not a rate between 0 and 1 (or 0% and 100%).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        rate = float("nan")
+    if isinstance(value, bool) or not 0 <= rate <= 1:
+        raise ConfigError(f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}")
+    return rate
 
 
 def _whole_number(value, field: str, minimum: int) -> int:
@@ -320,6 +363,10 @@ def load_parameters(path: Path | str) -> dict:
             f"parameter file {path}: unknown parameter {unknown[0]!r} "
             f"(known: {', '.join(Parameters.names())})"
         )
+    if values.get("window") is not None and (
+        values.get("start") is not None or values.get("end") is not None
+    ):
+        raise ConfigError(f"parameter file {path}: give either window or start/end, not both")
     return values
 
 
@@ -354,15 +401,7 @@ class Window:
     def previous(self) -> Window:
         """Return the window of the same length just before this one (in local wall time)."""
         length = self.end - self.start  # same tzinfo: wall-clock difference
-        start = _normalize(self.start - length)
-        db_zone = ZoneInfo(self.db_timezone)
-        return Window(
-            start=start,
-            end=self.start,
-            db_start=start.astimezone(db_zone).replace(tzinfo=None),
-            db_end=self.db_start,
-            db_timezone=self.db_timezone,
-        )
+        return window_for(_normalize(self.start - length), self.start, self.db_timezone)
 
     def length_text(self) -> str:
         """Return the window's length in words: ``2 days``, ``1 day``, ``6 hours``."""
@@ -429,21 +468,9 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
     return moment.astimezone(zone)
 
 
-def resolve_window(params: Parameters, db_timezone: str = "UTC") -> Window:
-    """Convert the parameters' ``start``/``end`` into query bounds in the database's zone.
-
-    Example: ``start=2025-05-21``, ``end=2025-05-23`` in ``Asia/Kolkata`` with the database in
-    UTC selects ``created_on >= 2025-05-20 18:30:00`` and ``< 2025-05-22 18:30:00``.
-
-    Raises:
-        ConfigError: A bound is malformed, a zone is unknown, or end is not after start.
-    """
-    zone = check_timezone(params.timezone, "timezone")
-    db_zone = check_timezone(db_timezone, "DB_TIMEZONE")
-    start = parse_bound(params.start, zone, "start")
-    end = parse_bound(params.end, zone, "end")
-    if end <= start:
-        raise ConfigError(f"end ({_fmt(end)}) must be after start ({_fmt(start)})")
+def window_for(start: datetime, end: datetime, db_timezone: str) -> Window:
+    """Return the Window ``[start, end)`` for aware bounds, with its database bounds."""
+    db_zone = ZoneInfo(db_timezone)
     return Window(
         start=start,
         end=end,
@@ -451,6 +478,40 @@ def resolve_window(params: Parameters, db_timezone: str = "UTC") -> Window:
         db_end=end.astimezone(db_zone).replace(tzinfo=None),
         db_timezone=db_timezone,
     )
+
+
+def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Window:
+    """Convert the parameters' window into query bounds in the database's zone.
+
+    The window is ``start``/``end``, or the relative ``window`` resolved at ``now``.
+    Example: ``start=2025-05-21``, ``end=2025-05-23`` in ``Asia/Kolkata`` with the database in
+    UTC selects ``created_on >= 2025-05-20 18:30:00`` and ``< 2025-05-22 18:30:00``.
+
+    Args:
+        params: The parameters.
+        db_timezone: The zone of the naive ``created_on`` values.
+        now: For a relative window: the moment it is seen from (a datetime, date or ISO
+            string, in the report's zone when naive); default the current time.
+
+    Raises:
+        ConfigError: A bound is malformed, a zone is unknown, both a window and start/end
+            are given, or end is not after start.
+    """
+    zone = check_timezone(params.timezone, "timezone")
+    check_timezone(db_timezone, "DB_TIMEZONE")
+    if params.window:
+        from user_failure_stats.windows import relative_bounds
+
+        if params.start not in (None, "") or params.end not in (None, ""):
+            raise ConfigError("give either window or start/end, not both")
+        seen_at = datetime.now(zone) if now is None else parse_bound(now, zone, "--now")
+        start, end = relative_bounds(params.window, seen_at)
+    else:
+        start = parse_bound(params.start, zone, "start")
+        end = parse_bound(params.end, zone, "end")
+    if end <= start:
+        raise ConfigError(f"end ({_fmt(end)}) must be after start ({_fmt(start)})")
+    return window_for(start, end, db_timezone)
 
 
 def notebook_setup(

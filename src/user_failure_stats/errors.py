@@ -9,6 +9,7 @@ EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_DATABASE = 3
 EXIT_NOTEBOOK = 4
+EXIT_ALERT = 5
 
 
 class UserFailureStatsError(Exception):

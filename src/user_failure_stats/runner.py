@@ -11,7 +11,7 @@ import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -103,6 +103,8 @@ def run_report(
     settings: Settings,
     output_dir: Path | None = None,
     *,
+    now=None,
+    window: Window | None = None,
     progress: bool = False,
     notebook: Path = NOTEBOOK,
 ) -> RunResult:
@@ -113,6 +115,8 @@ def run_report(
         settings: Where the database is; passed to the kernel through its environment,
             never as a notebook parameter.
         output_dir: Where to publish (default: ``settings.output_dir``).
+        now: The moment a relative window is seen from (default: now).
+        window: The window, when the caller has resolved it (``--each`` does).
         progress: Show papermill's progress bar.
         notebook: The notebook to execute.
 
@@ -124,7 +128,9 @@ def run_report(
         DatabaseError: The notebook could not reach or query the database.
         NotebookError: The notebook failed for another reason, or could not be rendered.
     """
-    window = resolve_window(params, settings.db_timezone)
+    window = window or resolve_window(params, settings.db_timezone, now)
+    # The notebook gets the resolved bounds, so the executed notebook records them.
+    params = replace(params, start=window.start, end=window.end, window=None)
     settings.require_db_url()
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
@@ -248,10 +254,12 @@ def _publish(staging: Path, output_dir: Path, files: list[Path]) -> list[Path]:
             target = output_dir / source.name
             os.link(source, target)  # fails if the name is taken: no silent overwrite
             published.append(target)
-    except OSError as exc:
+    except BaseException as exc:  # an error or a signal: all files or none
         for path in published:
             path.unlink(missing_ok=True)
-        raise NotebookError(f"cannot publish the report into {output_dir}: {exc}") from None
+        if isinstance(exc, OSError):
+            raise NotebookError(f"cannot publish the report into {output_dir}: {exc}") from None
+        raise
     return published
 
 

@@ -1,0 +1,189 @@
+"""Scheduled use of the command line: relative windows, backfills, alerts, quiet, signals."""
+
+import signal
+import subprocess
+import sys
+import time
+
+from user_failure_stats.errors import EXIT_ALERT, EXIT_BAD_INPUT
+
+RUN = [sys.executable, "-m", "user_failure_stats", "run"]
+
+
+def cli(args, env, cwd):
+    return subprocess.run(
+        [*RUN, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def csv_rows(folder):
+    (path,) = folder.glob("user_failure_stats_*.csv")
+    return path.read_text()
+
+
+def test_backfill_reproduces_the_scheduled_report(pg, cli_env, tmp_path):
+    pg.seed()
+    # A run at 01:00 on 23 May in Kolkata for "yesterday" covers 22 May.
+    scheduled = cli(
+        [
+            "--window",
+            "yesterday",
+            "--now",
+            "2025-05-23 01:00",
+            "--timezone",
+            "Asia/Kolkata",
+            "--output-dir",
+            str(tmp_path / "a"),
+        ],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    explicit = cli(
+        [
+            "--start",
+            "2025-05-22",
+            "--end",
+            "2025-05-23",
+            "--timezone",
+            "Asia/Kolkata",
+            "--output-dir",
+            str(tmp_path / "b"),
+        ],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert explicit.returncode == 0, explicit.stderr
+    assert csv_rows(tmp_path / "a") == csv_rows(tmp_path / "b")
+    assert "2025-05-22 00:00:00 to 2025-05-23 00:00:00 Asia/Kolkata" in scheduled.stdout
+
+
+def test_window_from_a_parameter_file(pg, cli_env, tmp_path):
+    pg.seed()
+    params = tmp_path / "daily.yaml"
+    params.write_text("window: yesterday\ntimezone: Asia/Kolkata\nfail_above: 90%\n")
+    result = cli(
+        ["-f", str(params), "--now", "2025-05-22", "--output-dir", str(tmp_path / "o")],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2025-05-21 00:00:00 to 2025-05-22 00:00:00 Asia/Kolkata" in result.stdout
+
+
+def test_each_day_writes_one_report_per_day(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    result = cli(
+        [
+            "--start",
+            "2025-05-21",
+            "--end",
+            "2025-05-23",
+            "--timezone",
+            "Asia/Kolkata",
+            "--each",
+            "day",
+            "--quiet",
+            "--output-dir",
+            str(out),
+        ],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2  # --quiet: one line per report
+    reports = sorted(out.glob("user_failure_stats_*.csv"))
+    assert len(reports) == 2
+    totals = [
+        sum(int(row.split(",")[1]) for row in r.read_text().splitlines()[1:]) for r in reports
+    ]
+    assert sum(totals) == 341 and all(totals)
+    assert all(str(out) in line and line.count(".html") == 2 for line in lines)  # report, index
+
+
+def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    result = cli(
+        [
+            "--start",
+            "2025-05-21",
+            "--end",
+            "2025-05-23",
+            "--timezone",
+            "Asia/Kolkata",
+            "--fail-above",
+            "0.2",
+            "--output-dir",
+            str(out),
+        ],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == EXIT_ALERT
+    assert result.stderr.splitlines() == [
+        "user-failure-stats: alert: overall failure rate 24.05% is above 20.00% for "
+        "2025-05-21 00:00:00 to 2025-05-23 00:00:00 Asia/Kolkata (created_on >= "
+        "2025-05-20 18:30:00 and < 2025-05-22 18:30:00 UTC)"
+    ]
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 1
+    below = cli(
+        [
+            "--start",
+            "2025-05-21",
+            "--end",
+            "2025-05-23",
+            "--timezone",
+            "Asia/Kolkata",
+            "--fail-above",
+            "25%",
+            "--quiet",
+            "--output-dir",
+            str(out),
+        ],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert below.returncode == 0, below.stderr
+    assert below.stderr == ""
+
+
+def test_bad_schedule_input_is_one_line(pg, cli_env, tmp_path):
+    both = cli(["--window", "yesterday", "--start", "2025-05-01"], cli_env(pg.url), tmp_path)
+    assert both.returncode == EXIT_BAD_INPUT
+    assert both.stderr == (
+        "user-failure-stats: error: give either --window or --start/--end, not both\n"
+    )
+    unknown = cli(["--window", "fortnight"], cli_env(pg.url), tmp_path)
+    assert unknown.returncode == EXIT_BAD_INPUT
+    assert len(unknown.stderr.splitlines()) == 1
+    assert "invalid choice: 'fortnight'" in unknown.stderr
+    rate = cli(["--window", "yesterday", "--fail-above", "2"], cli_env(pg.url), tmp_path)
+    assert rate.returncode == EXIT_BAD_INPUT
+    assert "fail_above must be a rate from 0 to 1" in rate.stderr
+
+
+def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    run = subprocess.Popen(
+        [*RUN, "--start", "2025-05-21", "--end", "2025-05-23", "--output-dir", str(out)],
+        env=cli_env(pg.url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list(out.glob(".run-*/*.ipynb")):
+        time.sleep(0.05)
+    assert list(out.glob(".run-*/*.ipynb")), "the run never started executing"
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=60)
+    assert run.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1] == (
+        "user-failure-stats: interrupted by SIGTERM: the unfinished report was not published"
+    )
+    assert sorted(p.name for p in out.iterdir()) == []

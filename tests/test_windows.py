@@ -1,0 +1,148 @@
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from user_failure_stats.config import Parameters, load_parameters, resolve_window
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.windows import RELATIVE_WINDOWS, relative_bounds, split
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def at(*args, zone=BERLIN):
+    return datetime(*args, tzinfo=zone)
+
+
+def bounds(name, now):
+    start, end = relative_bounds(name, now)
+    return start.isoformat(), end.isoformat()
+
+
+# Monday 31 March 2025, the day after Berlin's clocks went forward (30 March has 23 hours).
+AFTER_SPRING = at(2025, 3, 31, 10, 0)
+# Monday 27 October 2025, the day after Berlin's clocks went back (26 October has 25 hours).
+AFTER_AUTUMN = at(2025, 10, 27, 1, 30)
+
+
+@pytest.mark.parametrize(
+    ("name", "now", "expected"),
+    [
+        ("today", AFTER_SPRING, ("2025-03-31T00:00:00+02:00", "2025-04-01T00:00:00+02:00")),
+        ("yesterday", AFTER_SPRING, ("2025-03-30T00:00:00+01:00", "2025-03-31T00:00:00+02:00")),
+        ("last_24_hours", AFTER_SPRING, ("2025-03-30T10:00:00+02:00", "2025-03-31T10:00:00+02:00")),
+        ("last_7_days", AFTER_SPRING, ("2025-03-24T00:00:00+01:00", "2025-03-31T00:00:00+02:00")),
+        ("last_30_days", AFTER_SPRING, ("2025-03-01T00:00:00+01:00", "2025-03-31T00:00:00+02:00")),
+        ("previous_week", AFTER_SPRING, ("2025-03-24T00:00:00+01:00", "2025-03-31T00:00:00+02:00")),
+        (
+            "previous_month",
+            AFTER_SPRING,
+            ("2025-02-01T00:00:00+01:00", "2025-03-01T00:00:00+01:00"),
+        ),
+        ("yesterday", AFTER_AUTUMN, ("2025-10-26T00:00:00+02:00", "2025-10-27T00:00:00+01:00")),
+        ("today", AFTER_AUTUMN, ("2025-10-27T00:00:00+01:00", "2025-10-28T00:00:00+01:00")),
+        (
+            "last_24_hours",
+            at(2025, 10, 26, 12, 0),
+            ("2025-10-25T13:00:00+02:00", "2025-10-26T12:00:00+01:00"),
+        ),
+        ("previous_week", AFTER_AUTUMN, ("2025-10-20T00:00:00+02:00", "2025-10-27T00:00:00+01:00")),
+        # Month and year ends.
+        (
+            "previous_month",
+            at(2025, 3, 31, 23, 59),
+            ("2025-02-01T00:00:00+01:00", "2025-03-01T00:00:00+01:00"),
+        ),
+        (
+            "previous_month",
+            at(2025, 1, 1, 0, 0),
+            ("2024-12-01T00:00:00+01:00", "2025-01-01T00:00:00+01:00"),
+        ),
+        (
+            "yesterday",
+            at(2025, 1, 1, 0, 0),
+            ("2024-12-31T00:00:00+01:00", "2025-01-01T00:00:00+01:00"),
+        ),
+        (
+            "last_30_days",
+            at(2025, 3, 1, 6, 0),
+            ("2025-01-30T00:00:00+01:00", "2025-03-01T00:00:00+01:00"),
+        ),
+        # A Sunday still belongs to the current week: the previous one ended last Monday.
+        (
+            "previous_week",
+            at(2025, 3, 30, 12, 0),
+            ("2025-03-17T00:00:00+01:00", "2025-03-24T00:00:00+01:00"),
+        ),
+    ],
+)
+def test_relative_windows_at_fixed_moments(name, now, expected):
+    assert bounds(name, now) == expected
+
+
+def hours(start, end):
+    # Aware datetimes in one zone subtract as wall clocks: compare instants in UTC.
+    return (end.astimezone(UTC) - start.astimezone(UTC)).total_seconds() / 3600
+
+
+def test_local_days_can_be_23_or_25_hours_long():
+    assert hours(*relative_bounds("yesterday", AFTER_SPRING)) == 23
+    assert hours(*relative_bounds("yesterday", AFTER_AUTUMN)) == 25
+    assert hours(*relative_bounds("last_24_hours", at(2025, 10, 26, 12, 0))) == 24
+
+
+def test_every_window_is_documented_and_resolves():
+    for name in RELATIVE_WINDOWS:
+        start, end = relative_bounds(name, AFTER_SPRING)
+        assert start < end
+
+
+def test_now_is_read_in_the_report_time_zone():
+    params = Parameters(window="yesterday", timezone="Asia/Kolkata").validated()
+    window = resolve_window(params, "UTC", now="2025-05-23")
+    assert (window.db_start, window.db_end) == (
+        datetime(2025, 5, 21, 18, 30),
+        datetime(2025, 5, 22, 18, 30),
+    )
+
+
+def test_window_and_start_end_are_exclusive(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("window: yesterday\nstart: '2025-05-21'\n")
+    with pytest.raises(ConfigError, match="give either window or start/end, not both"):
+        load_parameters(path)
+    params = Parameters(window="yesterday", start="2025-05-21").validated()
+    with pytest.raises(ConfigError, match="give either window or start/end, not both"):
+        resolve_window(params)
+
+
+def test_unknown_window_is_named():
+    with pytest.raises(ConfigError, match="window: unknown window 'fortnight'"):
+        Parameters(window="fortnight").validated()
+
+
+def test_split_into_local_days_across_a_dst_change():
+    pieces = split(at(2025, 3, 29), at(2025, 4, 1), "day")
+    assert [(a.isoformat(), b.isoformat()) for a, b in pieces] == [
+        ("2025-03-29T00:00:00+01:00", "2025-03-30T00:00:00+01:00"),
+        ("2025-03-30T00:00:00+01:00", "2025-03-31T00:00:00+02:00"),
+        ("2025-03-31T00:00:00+02:00", "2025-04-01T00:00:00+02:00"),
+    ]
+
+
+def test_split_keeps_a_partial_last_piece():
+    pieces = split(at(2025, 5, 1), at(2025, 5, 10), "week")
+    assert [(a.day, b.day) for a, b in pieces] == [(1, 8), (8, 10)]
+
+
+@pytest.mark.parametrize(
+    ("value", "rate"), [("0.25", 0.25), ("25%", 0.25), (0.5, 0.5), ("100%", 1.0), (None, None)]
+)
+def test_fail_above_accepts_rates_and_percentages(value, rate):
+    assert Parameters(fail_above=value).validated().fail_above == rate
+
+
+@pytest.mark.parametrize("value", ["1.5", "-1", "lots", "150%", True])
+def test_fail_above_rejects_what_is_not_a_rate(value):
+    with pytest.raises(ConfigError, match="fail_above must be a rate from 0 to 1"):
+        Parameters(fail_above=value).validated()
