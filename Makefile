@@ -4,9 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PARAMS ?= parameters/default.yaml
+AZURE_BUILD ?= build/azure
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run check test lint format lab clean
+.PHONY: help install demo run check test lint format lab azure clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,5 +46,13 @@ format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
 lab: $(STAMP) ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/user_failure_rates.ipynb
 
-clean: ## Remove the virtual environment, caches and the demo database
-	rm -rf $(VENV) .pytest_cache .ruff_cache .demo src/*.egg-info
+azure: ## Assemble the deployable Azure Functions app in build/azure (AZURE_BUILD=...)
+	rm -rf $(AZURE_BUILD)
+	mkdir -p $(AZURE_BUILD)
+	cp azure/function_app.py azure/host.json azure/requirements.txt azure/.funcignore $(AZURE_BUILD)/
+	cp -R src/user_failure_stats $(AZURE_BUILD)/
+	find $(AZURE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
+	@echo "Deploy with: cd $(AZURE_BUILD) && func azure functionapp publish <app-name>"
+
+clean: ## Remove the virtual environment, caches, build output and the demo database
+	rm -rf $(VENV) .pytest_cache .ruff_cache .demo build src/*.egg-info

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.seed import SEED_DB_START
 from user_failure_stats.cli import build_parser, choose_parameters
 from user_failure_stats.config import Settings
 from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
@@ -146,10 +147,21 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
         "[ok]   database reachable",
         "[ok]   tables and columns",
         "[ok]   window query",
+        "[ok]   data quality",
         "[ok]   analysis",
     ]
     assert "341 sessions from 6 users" in lines[3]
-    assert "overall failure rate 24.05%" in lines[4]
+    assert "overall failure rate 24.05%" in lines[5]
+
+
+def test_check_warns_about_empty_sids(pg, cli_env, tmp_path):
+    pg.seed()
+    pg.calls([{"user_id": 1, "created_on": SEED_DB_START, "exotel_call_sid": ""}])
+    result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    warning = result.stdout.splitlines()[4]
+    assert warning.startswith("[warn] data quality: 0 rows without session_id")
+    assert "1 sessions with an empty exotel_call_sid" in warning
 
 
 def test_check_stops_at_an_empty_window(pg, cli_env, tmp_path):

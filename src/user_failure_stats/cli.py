@@ -242,7 +242,8 @@ def cmd_check(args) -> int:
     """Check the setup, one line per step, stopping at the first failure.
 
     Steps: the configuration is valid, the database is reachable, the tables and columns
-    exist, the window's query returns sessions, the analysis runs.
+    exist, the window's query returns sessions, the data has no suspicious rows (sessions
+    whose exotel_call_sid is an empty string: a warning, not a failure), the analysis runs.
 
     Example:
       user-failure-stats check -f parameters/default.yaml
@@ -286,6 +287,18 @@ def cmd_check(args) -> int:
             f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} "
             f"users ({elapsed})",
         )
+
+        step = "data quality"
+        quality = db.fetch_data_quality(engine, window)
+        detail = (
+            f"{quality['rows_without_session_id']:,} rows without session_id (not sessions), "
+            f"{quality['sessions_with_empty_sid']:,} sessions with an empty exotel_call_sid "
+            f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
+        )
+        if quality["sessions_with_empty_sid"]:
+            print(f"[warn] {step}: {detail}: empty SIDs are suspicious", flush=True)
+        else:
+            ok(step, detail)
 
         step = "analysis"
         summary = analysis.summary_statistics(analysis.failure_rates(counts))

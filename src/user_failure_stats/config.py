@@ -42,6 +42,8 @@ SETTING_KEYS = (
     "CONNECT_TIMEOUT_SECONDS",
     "START_DATE",
     "END_DATE",
+    "REPORT_TIMEZONE",
+    "DEFAULT_WINDOW",
 )
 
 
@@ -57,6 +59,9 @@ class Settings:
         connect_timeout_seconds: Limit for opening a connection.
         start_date: Fallback window start (the seed's ``START_DATE``), or None.
         end_date: Fallback window end (the seed's ``END_DATE``), or None.
+        report_timezone: The HTTP endpoint's time zone when a request names none.
+        default_window: The HTTP endpoint's window when a request gives none (and no
+            ``START_DATE``/``END_DATE`` is set).
     """
 
     db_url: str | None
@@ -66,6 +71,8 @@ class Settings:
     connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
     start_date: str | None = None
     end_date: str | None = None
+    report_timezone: str = "UTC"
+    default_window: str = "yesterday"
 
     def __repr__(self) -> str:
         """Show the settings with the database URL reduced to its host and name."""
@@ -156,7 +163,21 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         ),
         start_date=values.get("START_DATE") or None,
         end_date=values.get("END_DATE") or None,
+        report_timezone=check_timezone(
+            values.get("REPORT_TIMEZONE") or "UTC", "REPORT_TIMEZONE"
+        ).key,
+        default_window=_known_window(values.get("DEFAULT_WINDOW") or "yesterday", "DEFAULT_WINDOW"),
     )
+
+
+def _known_window(name: str, field: str) -> str:
+    from user_failure_stats.windows import RELATIVE_WINDOWS
+
+    if name not in RELATIVE_WINDOWS:
+        raise ConfigError(
+            f"{field}: unknown window {name!r} (known: {', '.join(RELATIVE_WINDOWS)})"
+        )
+    return name
 
 
 def _positive_number(values: dict, key: str, default, kind):
@@ -268,12 +289,7 @@ class Parameters:
         title = str(self.title).strip() if self.title is not None else ""
         window = str(self.window).strip() if self.window not in (None, "") else None
         if window is not None:
-            from user_failure_stats.windows import RELATIVE_WINDOWS
-
-            if window not in RELATIVE_WINDOWS:
-                raise ConfigError(
-                    f"window: unknown window {window!r} (known: {', '.join(RELATIVE_WINDOWS)})"
-                )
+            _known_window(window, "window")
         return replace(
             self,
             top_n=top_n,

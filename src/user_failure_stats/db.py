@@ -195,14 +195,9 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
     """
     import pandas as pd
 
-    engine = (
-        settings_or_engine
-        if isinstance(settings_or_engine, sa.Engine)
-        else make_engine(settings_or_engine)
-    )
-    with database_errors(engine):
-        with engine.connect() as conn:
-            rows = conn.execute(window_counts_query(), query_parameters(window)).fetchall()
+    engine = _engine(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        rows = conn.execute(window_counts_query(), query_parameters(window)).fetchall()
     in_window = [bool(r.in_window) for r in rows]
     per_user = [r.by_period == 0 for r in rows]
 
@@ -316,3 +311,81 @@ def missing_columns(engine: sa.Engine) -> list[str]:
         for t, c in wanted
         if (t, c) not in present
     ]
+
+
+def _in_window(window_column=None):
+    column = calllog.c.created_on if window_column is None else window_column
+    return sa.and_(
+        column >= sa.bindparam("start", type_=sa.DateTime),
+        column < sa.bindparam("end", type_=sa.DateTime),
+    )
+
+
+def data_quality_query() -> sa.Select:
+    """Build the query that counts the window's suspicious rows, in one aggregate.
+
+    Columns: ``rows_in_window``, ``rows_without_session_id`` (not sessions: ignored),
+    ``sessions_with_empty_sid`` (counted as successes, but the provider gave no call id),
+    ``sessions_without_user_id``.
+    """
+    c = calllog.c
+    session = c.session_id.is_not(None)
+    return sa.select(
+        sa.func.count().label("rows_in_window"),
+        sa.func.count().filter(c.session_id.is_(None)).label("rows_without_session_id"),
+        sa.func.count().filter(session, c.exotel_call_sid == "").label("sessions_with_empty_sid"),
+        sa.func.count().filter(session, c.user_id.is_(None)).label("sessions_without_user_id"),
+    ).where(_in_window())
+
+
+def fetch_data_quality(settings_or_engine: Settings | sa.Engine, window: Window) -> dict:
+    """Return the window's data-quality counts (see :func:`data_quality_query`)."""
+    engine = _engine(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        row = conn.execute(
+            data_quality_query(), {"start": window.db_start, "end": window.db_end}
+        ).one()
+    return {key: int(value) for key, value in row._mapping.items()}
+
+
+def session_details_query() -> sa.Select:
+    """Build the per-session query of a window, oldest first, at most ``:limit`` rows."""
+    return (
+        sa.select(
+            calllog.c.session_id,
+            calllog.c.user_id,
+            users.c.name.label("user_name"),
+            calllog.c.exotel_call_sid,
+            calllog.c.created_on,
+        )
+        .select_from(calllog.outerjoin(users, users.c.user_id == calllog.c.user_id))
+        .where(calllog.c.session_id.is_not(None), _in_window())
+        .order_by(calllog.c.created_on, calllog.c.session_id)
+        .limit(sa.bindparam("limit", type_=sa.Integer))
+    )
+
+
+def fetch_session_details(
+    settings_or_engine: Settings | sa.Engine, window: Window, limit: int
+) -> tuple[list[dict], bool]:
+    """Return up to ``limit`` sessions of the window and whether there were more.
+
+    The rows are read with a server-side cursor, in batches, so memory stays bounded.
+    """
+    engine = _engine(settings_or_engine)
+    rows: list[dict] = []
+    params = {"start": window.db_start, "end": window.db_end, "limit": limit + 1}
+    with database_errors(engine), engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=1000).execute(
+            session_details_query(), params
+        )
+        for row in result:
+            rows.append(dict(row._mapping))
+    truncated = len(rows) > limit
+    return rows[:limit], truncated
+
+
+def _engine(settings_or_engine: Settings | sa.Engine) -> sa.Engine:
+    if isinstance(settings_or_engine, sa.Engine):
+        return settings_or_engine
+    return make_engine(settings_or_engine)

@@ -1,0 +1,299 @@
+"""The HTTP endpoint's logic, independent of Azure: parse a request, run it, answer.
+
+``azure/function_app.py`` only turns an ``HttpRequest`` into a dict of values and a
+:class:`Response` back into an ``HttpResponse``. Every answer is JSON (or CSV on request);
+errors are ``{"error": ..., "parameter": ...}`` with 400, a generic 503 when the database is
+unreachable or too slow, and never a host, user, password or traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from user_failure_stats.config import (
+    Parameters,
+    Settings,
+    check_timezone,
+    load_settings,
+    parse_bound,
+    window_for,
+)
+from user_failure_stats.errors import ConfigError, DatabaseError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 1_000
+MAX_LIMIT = 50_000
+# Three queries at most per request: each under this, well within Azure's 230 s HTTP limit.
+MAX_STATEMENT_SECONDS = 60.0
+PARAMETERS = (
+    "start",
+    "end",
+    "timezone",
+    "window",
+    "export_csv",
+    "include_details",
+    "format",
+    "limit",
+    "top_n",
+    "min_sessions",
+)
+# Azure passes the function key as ?code=...: it is not ours to read.
+IGNORED = ("code",)
+
+
+@dataclass(frozen=True)
+class Response:
+    """An HTTP answer: status, body text, media type and extra headers."""
+
+    status: int
+    body: str
+    mimetype: str = "application/json"
+    headers: dict = field(default_factory=dict)
+
+    def json(self):
+        """Return the body parsed as JSON."""
+        return json.loads(self.body)
+
+
+class BadParameter(ConfigError):
+    """A request parameter is invalid; ``parameter`` names it."""
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed request."""
+
+    params: Parameters
+    window: object
+    export_csv: bool
+    include_details: bool
+    format: str
+    limit: int
+
+
+def _bool(values: dict, name: str, default: bool) -> bool:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise BadParameter(name, f"{name} must be true or false, got {raw!r}")
+
+
+def _int(values: dict, name: str, default: int, low: int, high: int | None = None) -> int:
+    raw = values.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        number = int(str(raw).strip()) if not isinstance(raw, bool) else None
+    except ValueError:
+        number = None
+    if number is None or number < low or (high is not None and number > high):
+        limits = f"from {low} to {high:,}" if high is not None else f"of at least {low}"
+        raise BadParameter(name, f"{name} must be a whole number {limits}, got {raw!r}")
+    return number
+
+
+def parse_request(values: dict, settings: Settings, now=None) -> Request:
+    """Validate a request's parameters and resolve its window.
+
+    Without ``start``/``end``/``window`` the window is ``START_DATE``/``END_DATE`` when set,
+    else ``DEFAULT_WINDOW``; without ``timezone`` it is ``REPORT_TIMEZONE``.
+
+    Raises:
+        BadParameter: naming the first invalid parameter.
+    """
+    from user_failure_stats.windows import RELATIVE_WINDOWS, relative_bounds
+
+    unknown = sorted(set(values) - set(PARAMETERS) - set(IGNORED))
+    if unknown:
+        raise BadParameter(
+            unknown[0], f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})"
+        )
+    timezone = values.get("timezone") or settings.report_timezone
+    try:
+        zone = check_timezone(timezone, "timezone")
+    except ConfigError as exc:
+        raise BadParameter("timezone", str(exc)) from None
+    start, end, window = values.get("start"), values.get("end"), values.get("window")
+    if window and (start or end):
+        raise BadParameter("window", "give either window or start/end, not both")
+    if not (window or start or end):
+        if settings.start_date and settings.end_date:
+            start, end = settings.start_date, settings.end_date
+        else:
+            window = settings.default_window
+    if window:
+        if window not in RELATIVE_WINDOWS:
+            raise BadParameter(
+                "window", f"unknown window {window!r} (known: {', '.join(RELATIVE_WINDOWS)})"
+            )
+        lower, upper = relative_bounds(window, now or datetime.now(zone))
+    else:
+        bounds = {}
+        for name, value in (("start", start), ("end", end)):
+            try:
+                bounds[name] = parse_bound(value, zone, name)
+            except ConfigError as exc:
+                raise BadParameter(name, str(exc)) from None
+        lower, upper = bounds["start"], bounds["end"]
+        if upper <= lower:
+            raise BadParameter("end", f"end ({end}) must be after start ({start})")
+    output = str(values.get("format") or "json").lower()
+    if output not in ("json", "csv"):
+        raise BadParameter("format", f"format must be json or csv, got {values.get('format')!r}")
+    params = Parameters(
+        start=lower,
+        end=upper,
+        timezone=zone.key,
+        top_n=_int(values, "top_n", 10, 1),
+        min_sessions=_int(values, "min_sessions", 10, 1),
+    ).validated()
+    return Request(
+        params=params,
+        window=window_for(lower, upper, settings.db_timezone),
+        export_csv=_bool(values, "export_csv", True),
+        include_details=_bool(values, "include_details", False),
+        format=output,
+        limit=_int(values, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+    )
+
+
+def plain(value):
+    """Return ``value`` as plain JSON data: NaN and NA as None, numpy scalars as numbers."""
+    if value is None:
+        return None
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    return value
+
+
+def records(frame) -> list[dict]:
+    """Return a DataFrame's rows as plain dicts, in column order."""
+    columns = list(frame.columns)
+    return [
+        {c: plain(v) for c, v in zip(columns, row, strict=True)}
+        for row in frame.itertuples(index=False, name=None)
+    ]
+
+
+def _answer(status: int, payload: dict) -> Response:
+    return Response(status, json.dumps(payload, allow_nan=False, default=str))
+
+
+def failure_analysis(values: dict, settings: Settings | None = None, now=None) -> Response:
+    """Answer one request for the failure analysis (see the README's HTTP endpoint section).
+
+    Args:
+        values: The request's parameters (query string, then JSON body).
+        settings: The settings (default: read from the environment and ``.env``).
+        now: The moment relative windows are seen from (default: now).
+    """
+    try:
+        settings = settings or load_settings()
+        settings.require_db_url()
+    except ConfigError as exc:
+        log.error("failure_analysis is misconfigured: %s", exc)
+        return _answer(500, {"error": "the endpoint is not configured correctly"})
+    try:
+        request = parse_request(values, settings, now)
+    except BadParameter as exc:
+        return _answer(400, {"error": str(exc), "parameter": exc.parameter})
+    settings = replace(
+        settings,
+        statement_timeout_seconds=min(settings.statement_timeout_seconds, MAX_STATEMENT_SECONDS),
+    )
+    try:
+        return _run(request, settings)
+    except DatabaseError as exc:
+        log.warning("failure_analysis: %s", exc)
+        return _answer(
+            503, {"error": "the database is unavailable or too slow right now; try again later"}
+        )
+    except Exception as exc:  # noqa: BLE001 - never a traceback in a response
+        log.error("failure_analysis failed: %s", exc.__class__.__name__)
+        return _answer(500, {"error": "internal error"})
+
+
+def _run(request: Request, settings: Settings) -> Response:
+    from user_failure_stats import analysis, db, report
+    from user_failure_stats.runner import prepare_output_dir, reserve_stamp
+
+    engine = db.make_engine(settings)
+    try:
+        counts = db.fetch_window_counts(engine, request.window)
+        quality = db.fetch_data_quality(engine, request.window)
+        details = (
+            db.fetch_session_details(engine, request.window, request.limit)
+            if request.include_details
+            else None
+        )
+    finally:
+        engine.dispose()
+    rates = analysis.failure_rates(counts.current)
+    summary = analysis.summary_statistics(rates)
+    previous = analysis.summary_statistics(analysis.failure_rates(counts.previous))
+    csv_file = None
+    if request.export_csv:
+        output_dir = prepare_output_dir(settings.output_dir)
+        stamp, lock = reserve_stamp(output_dir)
+        try:
+            csv_file = report.export_csv(rates, output_dir, stamp).name
+        finally:
+            lock.unlink(missing_ok=True)
+    if request.format == "csv":
+        name = csv_file or "user_failure_stats.csv"
+        return Response(
+            200,
+            rates.to_csv(index=False),
+            "text/csv",
+            {"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    window = request.window
+    payload = {
+        "window": {
+            "start": window.start.isoformat(),
+            "end": window.end.isoformat(),
+            "timezone": window.timezone,
+            "db_start": window.db_start.isoformat(),
+            "db_end": window.db_end.isoformat(),
+            "db_timezone": window.db_timezone,
+        },
+        "summary": {k: plain(v) for k, v in summary.items()},
+        "previous_window": {k: plain(v) for k, v in previous.items()},
+        "data_quality": quality
+        | {"sessions_without_user_record": summary["sessions_without_user_record"]},
+        "users": records(rates),
+        "csv_file": csv_file,
+    }
+    if details is not None:
+        rows, truncated = details
+        payload["details"] = [{k: plain(v) for k, v in row.items()} for row in rows]
+        payload["details_truncated"] = truncated
+        payload["limit"] = request.limit
+    return _answer(200, payload)
