@@ -146,12 +146,15 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
         "[ok]   configuration",
         "[ok]   database reachable",
         "[ok]   tables and columns",
+        "[ok]   index",
         "[ok]   window query",
         "[ok]   data quality",
         "[ok]   analysis",
     ]
-    assert "341 sessions from 6 users" in lines[3]
-    assert "overall failure rate 24.05%" in lines[5]
+    assert lines[3] == "[ok]   index: calllog_created_on_idx on public.calllog (created_on)"
+    assert "341 sessions from 6 users" in lines[4]
+    assert "plan: " in lines[4]
+    assert "overall failure rate 24.05%" in lines[6]
 
 
 def test_check_warns_about_empty_sids(pg, cli_env, tmp_path):
@@ -159,7 +162,7 @@ def test_check_warns_about_empty_sids(pg, cli_env, tmp_path):
     pg.calls([{"user_id": 1, "created_on": SEED_DB_START, "exotel_call_sid": ""}])
     result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    warning = result.stdout.splitlines()[4]
+    warning = result.stdout.splitlines()[5]
     assert warning.startswith("[warn] data quality: 0 rows without session_id")
     assert "1 sessions with an empty exotel_call_sid" in warning
 
@@ -249,3 +252,24 @@ def test_every_option_is_documented_in_the_readme():
             for option in action.option_strings:
                 if option.startswith("--") and option != "--help":
                     assert re.search(rf"(?<![\w-]){option}(?![\w-])", readme), (name, option)
+
+
+def test_check_warns_with_the_index_to_create(pg, cli_env, tmp_path):
+    pg.seed()
+    with pg.engine.begin() as conn:
+        conn.exec_driver_sql("DROP INDEX public.calllog_created_on_idx")
+    try:
+        result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
+    finally:
+        with pg.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE INDEX calllog_created_on_idx ON public.calllog (created_on)"
+            )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[3] == (
+        "[warn] index: no index on public.calllog (created_on), so every report reads the "
+        "whole table; create one: CREATE INDEX CONCURRENTLY calllog_created_on_idx ON "
+        "public.calllog (created_on);"
+    )
+    assert "plan: Seq Scan" in lines[4] or "plan: Parallel Seq Scan" in lines[4]

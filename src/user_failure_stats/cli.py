@@ -242,8 +242,10 @@ def cmd_check(args) -> int:
     """Check the setup, one line per step, stopping at the first failure.
 
     Steps: the configuration is valid, the database is reachable, the tables and columns
-    exist, the window's query returns sessions, the data has no suspicious rows (sessions
-    whose exotel_call_sid is an empty string: a warning, not a failure), the analysis runs.
+    exist, an index on calllog (created_on) exists (else a warning with the CREATE INDEX
+    statement), the window's query returns sessions (with its time and plan), the data has
+    no suspicious rows (sessions whose exotel_call_sid is an empty string: a warning, not a
+    failure), the analysis runs.
 
     Example:
       user-failure-stats check -f parameters/default.yaml
@@ -274,10 +276,22 @@ def cmd_check(args) -> int:
             raise ConfigError(f"missing in the database: {', '.join(missing)}")
         ok(step, 'public.calllog and public."user" have the columns the query needs')
 
+        step = "index"
+        indexes = db.created_on_indexes(engine)
+        if indexes:
+            ok(step, f"{', '.join(indexes)} on public.calllog (created_on)")
+        else:
+            print(
+                f"[warn] {step}: no index on public.calllog (created_on), so every report "
+                f"reads the whole table; create one: {db.CREATE_INDEX_SQL}",
+                flush=True,
+            )
+
         step = "window query"
+        plan = db.query_plan(engine, window)
         began = time.perf_counter()
         counts = db.fetch_user_counts(engine, window)
-        elapsed = _ms(began)
+        elapsed = f"{_ms(began)}; plan: {plan}"
         if counts.empty:
             raise ConfigError(
                 "no sessions in the window: check start/end, timezone and DB_TIMEZONE"

@@ -389,3 +389,67 @@ def _engine(settings_or_engine: Settings | sa.Engine) -> sa.Engine:
     if isinstance(settings_or_engine, sa.Engine):
         return settings_or_engine
     return make_engine(settings_or_engine)
+
+
+CREATE_INDEX_SQL = (
+    "CREATE INDEX CONCURRENTLY calllog_created_on_idx ON public.calllog (created_on);"
+)
+
+
+def created_on_indexes(settings_or_engine: Settings | sa.Engine) -> list[str]:
+    """Return the names of the indexes on ``public.calllog`` that lead with ``created_on``."""
+    query = sa.text(
+        """
+        SELECT i.relname
+        FROM pg_index x
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+        WHERE n.nspname = :schema AND t.relname = :table AND a.attname = :column
+          AND x.indisvalid
+        ORDER BY i.relname
+        """
+    )
+    engine = _engine(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        rows = conn.execute(query, {"schema": "public", "table": "calllog", "column": "created_on"})
+        return [row[0] for row in rows]
+
+
+def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
+    """Return how PostgreSQL plans to read ``calllog`` for the window's query.
+
+    Example: ``Bitmap Heap Scan (Bitmap Index Scan using calllog_created_on_idx)`` or
+    ``Parallel Seq Scan``. The plan is asked for (EXPLAIN), not run.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    compiled = window_counts_query().compile(dialect=postgresql.dialect())
+    params = compiled.params | query_parameters(window)
+    engine = _engine(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params).scalar()
+    if isinstance(plan, str):
+        import json
+
+        plan = json.loads(plan)
+    return describe_scan(plan[0]["Plan"]) or "unknown"
+
+
+def describe_scan(node: dict) -> str:
+    """Describe the plan node that reads ``calllog`` (with the index it uses, if any)."""
+    if node.get("Relation Name") == "calllog":
+        text = node["Node Type"]
+        if "Index Name" in node:
+            text += f" using {node['Index Name']}"
+        inner = [describe_scan(child) for child in node.get("Plans", [])]
+        index = [part for part in inner if part]
+        return f"{text} ({index[0]})" if index else text
+    if node.get("Node Type") == "Bitmap Index Scan" and "Index Name" in node:
+        return f"Bitmap Index Scan using {node['Index Name']}"
+    for child in node.get("Plans", []):
+        found = describe_scan(child)
+        if found:
+            return found
+    return ""
