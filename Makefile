@@ -7,7 +7,7 @@ PARAMS ?= parameters/default.yaml
 AZURE_BUILD ?= build/azure
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run check test lint format lab azure clean
+.PHONY: help install demo run check test lint format lab azure bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +45,9 @@ format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab notebooks/user_failure_rates.ipynb
+
+bench: $(STAMP) ## Benchmark 1 and 10 million rows against the naive approach (minutes; not in CI)
+	$(BIN)/python benchmarks/bench.py
 
 azure: ## Assemble the deployable Azure Functions app in build/azure (AZURE_BUILD=...)
 	rm -rf $(AZURE_BUILD)

@@ -5,7 +5,7 @@ created_on) in an embedded PostgreSQL, then measures, side by side in one run, f
 over all rows and a 2-day window:
 
 - naive: fetch one row per call (the seed's query) and group in pandas;
-- data step: the project's one aggregate query and the pandas analysis (db + analysis);
+- data step: the project's one aggregate statement and the pandas analysis (db + analysis);
 - SQL alone: the same aggregate timed inside PostgreSQL (EXPLAIN (ANALYZE, TIMING OFF));
 - full run: ``user-failure-stats run`` (papermill + nbconvert), with its phases.
 
@@ -54,7 +54,8 @@ INSERT INTO public.calllog (session_id, user_id, exotel_call_sid, created_on)
 SELECT 's' || g,
        u,
        CASE WHEN random() < 0.05 + (u % 20) / 100.0 THEN NULL ELSE 'CA' || g END,
-       timestamp '2025-04-01' + (random() * :days) * interval '1 day'
+       -- rows arrive in time order, as a real call log's do
+       timestamp '2025-04-01' + (g::float8 / :rows * :days) * interval '1 day'
 FROM (SELECT g, 1 + (random() * (:users - 1))::int AS u
       FROM generate_series(1, :rows) AS g) AS calls;
 CREATE INDEX calllog_created_on_idx ON public.calllog (created_on);
@@ -80,12 +81,12 @@ def peak_mb() -> float:
 
 
 def step_naive(url: str, start: datetime, end: datetime) -> dict:
-    began = time.perf_counter()
     import pandas as pd
     import sqlalchemy as sa
 
     from user_failure_stats.analysis import analyze_failure_data
 
+    began = time.perf_counter()  # imports are a fixed cost, measured with the run's phases
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
     with engine.connect() as conn:
         data = pd.read_sql(
@@ -99,10 +100,10 @@ def step_naive(url: str, start: datetime, end: datetime) -> dict:
 
 
 def step_data(url: str, start: datetime, end: datetime) -> dict:
-    began = time.perf_counter()
     from user_failure_stats import analysis, db
     from user_failure_stats.config import Settings, window_for
 
+    began = time.perf_counter()
     zone = __import__("zoneinfo").ZoneInfo("UTC")
     window = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
     counts = db.fetch_window_counts(Settings(db_url=url), window)
@@ -175,15 +176,39 @@ def step_run(url: str, start: datetime, end: datetime) -> dict:
     return {"seconds": seconds, "html_mb": html.stat().st_size / 1e6}
 
 
+def step_naive_run(url: str, start: datetime, end: datetime) -> dict:
+    """The full report with the naive data step: the notebook with one line swapped."""
+    notebook = json.loads((ROOT / "notebooks" / "user_failure_rates.ipynb").read_text())
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if "db.fetch_window_counts(" in source:
+            source = "import naive\n" + source.replace(
+                "db.fetch_window_counts(", "naive.fetch_window_counts("
+            )
+            cell["source"] = source
+    folder = Path(tempfile.mkdtemp(prefix="bench-naive-"))
+    variant = folder / "naive_report.ipynb"
+    variant.write_text(json.dumps(notebook))
+    (folder / "naive.py").write_text((Path(__file__).parent / "naive.py").read_text())
+    from user_failure_stats import runner
+    from user_failure_stats.config import Parameters, Settings
+
+    out = folder / "out"
+    params = Parameters(start=start, end=end, timezone="UTC").validated()
+    began = time.perf_counter()
+    runner.run_report(params, Settings(db_url=url, output_dir=out), out, notebook=variant)
+    return {"seconds": time.perf_counter() - began}
+
+
 def step_phases(url: str, start: datetime, end: datetime) -> dict:
     """The run's fixed costs: imports, papermill (kernel + cells), nbconvert, publishing."""
     phases = {}
     began = time.perf_counter()
+    import nbconvert  # noqa: F401
+    import papermill  # noqa: F401
+
     from user_failure_stats import runner
     from user_failure_stats.config import Parameters, Settings
-
-    import papermill  # noqa: F401
-    import nbconvert  # noqa: F401
 
     phases["imports"] = time.perf_counter() - began
     real_execute, real_render = runner._execute, runner.report.render_html
@@ -213,6 +238,7 @@ STEPS = {
     "data": step_data,
     "sql": step_sql,
     "run": step_run,
+    "naive_run": step_naive_run,
     "phases": step_phases,
 }
 
@@ -267,6 +293,13 @@ def build(server, rows: int) -> str:
         have = 0
         if conn.execute(sa.text("SELECT to_regclass('public.calllog')")).scalar():
             have = conn.execute(sa.text("SELECT count(*) FROM public.calllog")).scalar()
+            ordered = conn.execute(
+                sa.text(
+                    "SELECT correlation > 0.9 FROM pg_stats WHERE tablename = 'calllog' "
+                    "AND attname = 'created_on'"
+                )
+            ).scalar()
+            have = have if ordered else 0
     if have != rows:
         began = time.perf_counter()
         with engine.begin() as conn:
@@ -313,12 +346,13 @@ def main() -> None:
                 "data": measure("data", url, start, end, args.repeat),
                 "naive": measure("naive", url, start, end, args.naive_repeat),
                 "run": measure("run", url, start, end, args.repeat),
+                "naive_run": measure("naive_run", url, start, end, args.naive_repeat),
                 "phases": measure("phases", url, start, end, 1),
             }
             entry["ratios"] = {
                 "data / sql": entry["data"]["seconds"] / entry["sql"]["seconds"],
                 "naive data / data": entry["naive"]["seconds"] / entry["data"]["seconds"],
-                "naive data / run": entry["naive"]["seconds"] / entry["run"]["seconds"],
+                "naive run / run": entry["naive_run"]["seconds"] / entry["run"]["seconds"],
             }
             results["sizes"][key] = entry
             print(json.dumps({key: entry["ratios"]}, indent=1), flush=True)
@@ -347,19 +381,34 @@ def render(results: dict) -> str:
         "several runs, each in a fresh process; memory is the peak resident set of the largest "
         "process (for `run`, usually the notebook's kernel). Made by `make bench`.",
         "",
-        "| rows / window | sessions | SQL alone | data step | naive data step | full run | "
-        "data / SQL | naive / run | data step peak | naive peak | run peak | plan |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| rows / window | sessions | SQL alone | data step | naive data step | data / SQL "
+        "| data step peak | naive peak | plan |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for key, e in results["sizes"].items():
         rows, label = key.split(" / ")
         lines.append(
             f"| {int(rows):,} / {label} | {e['data']['sessions']:,} | {e['sql']['seconds']:.2f} s "
             f"| {e['data']['seconds']:.2f} s | {e['naive']['seconds']:.2f} s "
-            f"| {e['run']['seconds']:.2f} s | {e['ratios']['data / sql']:.2f} "
-            f"| {e['ratios']['naive data / run']:.1f} | {e['data']['peak_mb']:.0f} MB "
-            f"| {e['naive']['peak_mb']:.0f} MB | {e['run']['peak_mb']:.0f} MB "
-            f"| {e['sql']['plan']} |"
+            f"| {e['ratios']['data / sql']:.2f} | {e['data']['peak_mb']:.0f} MB "
+            f"| {e['naive']['peak_mb']:.0f} MB | {e['sql']['plan']} |"
+        )
+    lines += [
+        "",
+        "The full report (papermill + nbconvert), against the same notebook with the "
+        "naive data step:",
+        "",
+        "| rows / window | full run | naive full run | naive / run | run peak "
+        "| naive run peak | HTML |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, e in results["sizes"].items():
+        rows, label = key.split(" / ")
+        lines.append(
+            f"| {int(rows):,} / {label} | {e['run']['seconds']:.2f} s "
+            f"| {e['naive_run']['seconds']:.2f} s | {e['ratios']['naive run / run']:.1f} "
+            f"| {e['run']['peak_mb']:.0f} MB | {e['naive_run']['peak_mb']:.0f} MB "
+            f"| {e['run']['html_mb']:.1f} MB |"
         )
     lines += [
         "",

@@ -74,17 +74,18 @@ def _with_database(url: str, name: str) -> str:
     return driver_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _create_database(admin_url: str, name: str) -> str:
+def _create_database(admin_url: str, name: str, schema: bool = True) -> str:
     admin = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     url = _with_database(admin_url, name)
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(SCHEMA_SQL))
-    engine.dispose()
+    if schema:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(SCHEMA_SQL))
+        engine.dispose()
     return url
 
 
@@ -105,6 +106,7 @@ def pytest_configure(config):
                 state["tmp"] / "data", cleanup_mode="delete"
             )
         admin_url = state["server"].get_uri()
+    state["admin_url"] = admin_url
     state["test_url"] = _create_database(admin_url, "ufs_test")
     state["notebook_url"] = _create_database(admin_url, "ufs_notebook")
     notebook_engine = sa.create_engine(state["notebook_url"])
@@ -140,6 +142,38 @@ def db_url(pytestconfig) -> str:
 def notebook_db_url(pytestconfig) -> str:
     """URL of the database that holds the seed's six users."""
     return pytestconfig._ufs["notebook_url"]
+
+
+@pytest.fixture
+def scratch_db(pytestconfig):
+    """Create a database from SQL for one test (a broken schema, a slow view...); dropped after.
+
+    Returns a function ``make(name, sql) -> url``.
+    """
+    admin_url = pytestconfig._ufs["admin_url"]
+    made = []
+
+    def make(name: str, sql: str) -> str:
+        url = _create_database(admin_url, name, schema=False)
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+        engine.dispose()
+        made.append(name)
+        return url
+
+    yield make
+    admin = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def admin_url(pytestconfig) -> str:
+    """URL of the test server's maintenance database (for tests that change the server)."""
+    return pytestconfig._ufs["admin_url"]
 
 
 @pytest.fixture(scope="session")

@@ -332,30 +332,61 @@ def test_top_users_ranks_only_users_with_enough_sessions():
 
 def test_trend_fills_every_day_of_the_window():
     from datetime import datetime
-    from zoneinfo import ZoneInfo
 
-    zone = ZoneInfo("Asia/Kolkata")
+    from user_failure_stats.config import Parameters, resolve_window
+
+    window = resolve_window(
+        Parameters(start="2025-05-21", end="2025-05-24", timezone="Asia/Kolkata"), "UTC"
+    )
+    # 15-minute bins in UTC: 18:15 UTC on the 20th is still the 20th in Kolkata (23:45),
+    # 18:30 is the 21st. A bin before the window start is not counted in the 21st.
     buckets = pd.DataFrame(
         {
-            "bucket": [datetime(2025, 5, 21), datetime(2025, 5, 23)],
-            "total_sessions": [4, 2],
-            "failed_sessions": [1, 2],
+            "bucket": [
+                datetime(2025, 5, 20, 18, 30),
+                datetime(2025, 5, 21, 18, 15),
+                datetime(2025, 5, 22, 18, 30),
+            ],
+            "total_sessions": [4, 1, 2],
+            "failed_sessions": [1, 0, 2],
         }
     )
-    table = trend(
-        buckets, datetime(2025, 5, 21, tzinfo=zone), datetime(2025, 5, 24, tzinfo=zone), "day"
-    )
+    table = trend(buckets, window)
     assert [str(b.date()) for b in table["bucket"]] == ["2025-05-21", "2025-05-22", "2025-05-23"]
-    assert list(table["total_sessions"]) == [4, 0, 2]
-    assert table["failure_rate"].iloc[0] == 0.25
+    assert list(table["total_sessions"]) == [5, 0, 2]
+    assert table["failure_rate"].iloc[0] == 0.2
     assert math.isnan(table["failure_rate"].iloc[1])
     assert table["failure_rate"].iloc[2] == 1.0
 
 
 def test_trend_by_hour_starts_at_the_hour_of_the_window_start():
-    from datetime import datetime
+    from user_failure_stats.config import Parameters, resolve_window
 
+    window = resolve_window(Parameters(start="2025-05-21 10:30", end="2025-05-21 13:00"), "UTC")
     empty = pd.DataFrame(columns=["bucket", "total_sessions", "failed_sessions"])
-    table = trend(empty, datetime(2025, 5, 21, 10, 30), datetime(2025, 5, 21, 13, 0), "hour")
+    table = trend(empty, window)
     assert [b.hour for b in table["bucket"]] == [10, 11, 12]
     assert list(table["total_sessions"]) == [0, 0, 0]
+
+
+def test_trend_regroups_bins_across_a_dst_change():
+    from datetime import datetime
+
+    from user_failure_stats.config import Parameters, resolve_window
+
+    window = resolve_window(
+        Parameters(start="2025-03-30", end="2025-03-31", timezone="Europe/Berlin"), "UTC"
+    )
+    assert window.trend_unit == "hour"
+    # 00:45 UTC is 01:45 CET; 01:00 UTC is 03:00 CEST (02:00 does not exist that night).
+    buckets = pd.DataFrame(
+        {
+            "bucket": [datetime(2025, 3, 30, 0, 45), datetime(2025, 3, 30, 1, 0)],
+            "total_sessions": [1, 2],
+            "failed_sessions": [0, 1],
+        }
+    )
+    table = trend(buckets, window).set_index("bucket")
+    assert table.loc[datetime(2025, 3, 30, 1), "total_sessions"] == 1
+    assert table.loc[datetime(2025, 3, 30, 3), "total_sessions"] == 2
+    assert table["total_sessions"].sum() == 3

@@ -76,6 +76,7 @@ def test_json_answer_for_the_seed_window(pg, endpoint, tmp_path):
         "db_start": "2025-05-20T18:30:00",
         "db_end": "2025-05-22T18:30:00",
         "db_timezone": "UTC",
+        "length": "2 days",
     }
     assert data["summary"]["total_sessions"] == 341
     assert data["summary"]["total_failures"] == 82

@@ -273,3 +273,27 @@ def test_check_warns_with_the_index_to_create(pg, cli_env, tmp_path):
         "public.calllog (created_on);"
     )
     assert "plan: Seq Scan" in lines[4] or "plan: Parallel Seq Scan" in lines[4]
+
+
+def test_awkward_names_survive_the_whole_run(pg, cli_env, tmp_path):
+    names = ['Ravi, "RK" Kumar', "Line\nBreak", "Zoë Ångström", "<script>alert(1)</script>"]
+    pg.users([(i + 1, n) for i, n in enumerate(names)] + [(5, None)])
+    pg.calls(
+        [{"user_id": u, "created_on": SEED_DB_START} for u in (1, 2, 3, 4, 5, None)]
+        + [{"user_id": 1, "created_on": SEED_DB_START, "exotel_call_sid": ""}]
+    )
+    out = tmp_path / "out"
+    result = cli(
+        ["run", "-f", str(params_file(tmp_path)), "--output-dir", str(out)],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (path,) = out.glob("user_failure_stats_*.csv")
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["user_name"] for r in rows) == sorted([*names, "user 5", "no user id"])
+    ravi = next(r for r in rows if r["user_name"].startswith("Ravi"))
+    assert (ravi["total_sessions"], ravi["failed_sessions"]) == ("2", "1")  # "" SID succeeded
+    html = next(out.glob("user_failure_rates_*.html")).read_text()
+    assert "<script>alert(1)</script>" not in html

@@ -255,32 +255,44 @@ def window_change(current: dict, previous: dict) -> dict:
     }
 
 
-def trend(buckets: pd.DataFrame, start, end, unit: str) -> pd.DataFrame:
-    """Complete the per-period counts of a window: every day (or hour), empty ones as 0.
+def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
+    """Regroup the window's bins into every local day (or hour) of the report, empty ones as 0.
 
     Args:
-        buckets: ``bucket`` (naive local start of the day or hour), ``total_sessions`` and
-            ``failed_sessions``.
-        start: The window's local start (naive or aware; its wall time is used).
-        end: The window's local end, excluded.
-        unit: ``"day"`` or ``"hour"``.
+        buckets: ``bucket`` (naive start of a bin, in the database's zone),
+            ``total_sessions`` and ``failed_sessions``.
+        window: The window (``config.Window``): its zones, bounds and ``trend_unit``.
 
     Returns:
         ``bucket, total_sessions, failed_sessions, failure_rate`` (NaN where no sessions),
-        one row per day or hour from the one holding ``start`` up to ``end``.
+        one row per local day or hour from the one holding the window's start up to its end;
+        ``bucket`` is the naive local start of the day or hour.
     """
-    freq = {"day": "D", "hour": "h"}[unit]
-    first = pd.Timestamp(start).tz_localize(None).floor(freq)
-    last = pd.Timestamp(end).tz_localize(None)
+    freq = {"day": "D", "hour": "h"}[window.trend_unit]
+    first = pd.Timestamp(window.start).tz_localize(None).floor(freq)
+    last = pd.Timestamp(window.end).tz_localize(None)
     index = pd.date_range(first, last, freq=freq, inclusive="left", name="bucket")
     if len(index) == 0:
         index = pd.DatetimeIndex([first], name="bucket")
+    bins = pd.DatetimeIndex(pd.to_datetime(buckets["bucket"]))
+    # Ambiguous wall times (a DST fall-back in the database's zone) are read as standard time.
+    local = (
+        bins.tz_localize(
+            window.db_timezone,
+            ambiguous=np.zeros(len(bins), dtype=bool),
+            nonexistent="shift_forward",
+        )
+        .tz_convert(window.timezone)
+        .tz_localize(None)
+        .floor(freq)
+    )
     counts = (
-        buckets.assign(bucket=pd.to_datetime(buckets["bucket"]))
-        .groupby("bucket")[["total_sessions", "failed_sessions"]]
+        buckets[["total_sessions", "failed_sessions"]]
+        .set_axis(local, axis=0)
+        .groupby(level=0)
         .sum()
     )
-    table = counts.reindex(index, fill_value=0).astype("int64").reset_index()
+    table = counts.reindex(index, fill_value=0).astype("int64").rename_axis("bucket").reset_index()
     table["failure_rate"] = table["failed_sessions"] / table["total_sessions"].where(
         table["total_sessions"] > 0
     )

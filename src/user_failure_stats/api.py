@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import datetime
 
 from user_failure_stats.config import (
     Parameters,
@@ -23,6 +22,7 @@ from user_failure_stats.config import (
     window_for,
 )
 from user_failure_stats.errors import ConfigError, DatabaseError
+from user_failure_stats.report import plain
 
 log = logging.getLogger(__name__)
 
@@ -173,26 +173,6 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
     )
 
 
-def plain(value):
-    """Return ``value`` as plain JSON data: NaN and NA as None, numpy scalars as numbers."""
-    if value is None:
-        return None
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    try:
-        import pandas as pd
-
-        if value is pd.NA:
-            return None
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    return value
-
-
 def records(frame) -> list[dict]:
     """Return a DataFrame's rows as plain dicts, in column order."""
     columns = list(frame.columns)
@@ -274,16 +254,8 @@ def _run(request: Request, settings: Settings) -> Response:
             "text/csv",
             {"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    window = request.window
     payload = {
-        "window": {
-            "start": window.start.isoformat(),
-            "end": window.end.isoformat(),
-            "timezone": window.timezone,
-            "db_start": window.db_start.isoformat(),
-            "db_end": window.db_end.isoformat(),
-            "db_timezone": window.db_timezone,
-        },
+        "window": request.window.as_dict(),
         "summary": {k: plain(v) for k, v in summary.items()},
         "previous_window": {k: plain(v) for k, v in previous.items()},
         "data_quality": quality

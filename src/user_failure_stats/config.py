@@ -419,6 +419,18 @@ class Window:
         length = self.end - self.start  # same tzinfo: wall-clock difference
         return window_for(_normalize(self.start - length), self.start, self.db_timezone)
 
+    def as_dict(self) -> dict:
+        """Return the window as plain JSON data: ISO bounds, zones and length."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "timezone": self.timezone,
+            "db_start": self.db_start.isoformat(),
+            "db_end": self.db_end.isoformat(),
+            "db_timezone": self.db_timezone,
+            "length": self.length_text(),
+        }
+
     def length_text(self) -> str:
         """Return the window's length in words: ``2 days``, ``1 day``, ``6 hours``."""
         length = self.end - self.start

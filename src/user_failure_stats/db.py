@@ -87,70 +87,76 @@ def make_engine(settings: Settings) -> sa.Engine:
         ) from None
 
 
-def window_counts_query() -> sa.Select:
-    """Build the one aggregate query behind a report.
+# The trend's buckets: 15 minutes divide every time zone's offset, so PostgreSQL bins in its
+# own zone and Python regroups the bins into the report zone's hours or days.
+TREND_BIN = "15 minutes"
 
-    It scans the window and the window of the same length before it once, and groups with
-    ``GROUPING SETS`` both by (period, user) and by (period, local day or hour): the per-user
-    counts, the previous window's counts and the trend come back together, one row per
-    user and per day or hour, never one per call. Names are joined after aggregating.
 
-    Bound parameters: ``previous_start``, ``start``, ``end`` (naive, in the database's zone),
-    ``db_tz`` and ``report_tz`` (zone names) and ``unit`` (``day`` or ``hour``).
+def window_counts_query() -> sa.CompoundSelect:
+    """Build the one statement behind a report.
+
+    Two aggregates in one ``UNION ALL``: sessions and failures per (period, user) over the
+    window and the window of the same length before it, and per 15-minute bin over the
+    window (for the trend). Each is a parallel GROUP BY; PostgreSQL runs ``GROUPING SETS``
+    without parallel workers, and it measured five times slower (benchmarks/results.md).
+    Names are joined after aggregating. One row per user and per bin comes back, never one
+    per call.
+
+    Bound parameters: ``previous_start``, ``start``, ``end`` (naive, in the database's zone).
 
     Returns:
-        A Select with the columns ``in_window, by_period, bucket, user_id, name,
-        has_user_record, total_sessions, failed_sessions``; ``by_period`` is 1 on the
-        per-day/hour rows and 0 on the per-user rows.
+        The columns ``by_period, in_window, user_id, name, has_user_record, bucket,
+        total_sessions, failed_sessions``; ``by_period`` is 1 on the trend's rows.
     """
-    local_time = sa.func.timezone(
-        sa.bindparam("report_tz", type_=sa.Text),
-        sa.func.timezone(sa.bindparam("db_tz", type_=sa.Text), calllog.c.created_on),
-    )
-    calls = (
+    c = calllog.c
+    start = sa.bindparam("start", type_=sa.DateTime)
+    end = sa.bindparam("end", type_=sa.DateTime)
+    failed = sa.func.count().filter(c.exotel_call_sid.is_(None))
+    per_user = (
         sa.select(
-            calllog.c.user_id,
-            (calllog.c.created_on >= sa.bindparam("start", type_=sa.DateTime)).label("in_window"),
-            sa.func.date_trunc(sa.bindparam("unit", type_=sa.Text), local_time).label("bucket"),
-            calllog.c.exotel_call_sid.is_(None).label("failed"),
+            (c.created_on >= start).label("in_window"),
+            c.user_id,
+            sa.func.count().label("total_sessions"),
+            failed.label("failed_sessions"),
         )
         .where(
-            calllog.c.session_id.is_not(None),
-            calllog.c.created_on >= sa.bindparam("previous_start", type_=sa.DateTime),
-            calllog.c.created_on < sa.bindparam("end", type_=sa.DateTime),
+            c.session_id.is_not(None),
+            c.created_on >= sa.bindparam("previous_start", type_=sa.DateTime),
+            c.created_on < end,
         )
-        .subquery("calls")
+        .group_by(sa.literal_column("1"), c.user_id)  # 1: in_window, by position
+        .subquery("per_user")
     )
-    grouped = (
-        sa.select(
-            calls.c.in_window,
-            sa.func.grouping(calls.c.user_id).label("by_period"),
-            calls.c.bucket,
-            calls.c.user_id,
-            sa.func.count().label("total_sessions"),
-            sa.func.count().filter(calls.c.failed).label("failed_sessions"),
-        )
-        .group_by(
-            sa.func.grouping_sets(
-                sa.tuple_(calls.c.in_window, calls.c.user_id),
-                sa.tuple_(calls.c.in_window, calls.c.bucket),
-            )
-        )
-        .subquery("grouped")
-    )
-    joined = grouped.outerjoin(
-        users, sa.and_(users.c.user_id == grouped.c.user_id, grouped.c.by_period == 0)
-    )
-    return sa.select(
-        grouped.c.in_window,
-        grouped.c.by_period,
-        grouped.c.bucket,
-        grouped.c.user_id,
+    users_part = sa.select(
+        sa.literal_column("0").label("by_period"),
+        per_user.c.in_window,
+        per_user.c.user_id,
         users.c.name,
         users.c.user_id.is_not(None).label("has_user_record"),
-        grouped.c.total_sessions,
-        grouped.c.failed_sessions,
-    ).select_from(joined)
+        sa.null().cast(sa.DateTime).label("bucket"),
+        per_user.c.total_sessions,
+        per_user.c.failed_sessions,
+    ).select_from(per_user.outerjoin(users, users.c.user_id == per_user.c.user_id))
+    bucket = sa.func.date_bin(
+        sa.literal_column(f"interval '{TREND_BIN}'"),
+        c.created_on,
+        sa.literal_column("timestamp '2000-01-01'"),
+    )
+    trend_part = (
+        sa.select(
+            sa.literal_column("1").label("by_period"),
+            sa.true().label("in_window"),
+            sa.null().cast(sa.BigInteger).label("user_id"),
+            sa.null().cast(sa.Text).label("name"),
+            sa.false().label("has_user_record"),
+            bucket.label("bucket"),
+            sa.func.count().label("total_sessions"),
+            failed.label("failed_sessions"),
+        )
+        .where(c.session_id.is_not(None), c.created_on >= start, c.created_on < end)
+        .group_by(sa.literal_column("6"))  # 6: the bucket, by position
+    )
+    return sa.union_all(users_part, trend_part)
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,8 @@ class WindowCounts:
     Attributes:
         current: Per-user counts in the window (``COUNT_COLUMNS``).
         previous: Per-user counts in the window of the same length before it.
-        trend: ``bucket, total_sessions, failed_sessions`` per local day or hour of the window.
+        trend: ``bucket, total_sessions, failed_sessions`` per 15 minutes of the window;
+            ``bucket`` is naive, in the database's zone (``analysis.trend`` regroups it).
     """
 
     current: pd.DataFrame
@@ -174,9 +181,6 @@ def query_parameters(window: Window) -> dict:
         "previous_start": window.previous().db_start,
         "start": window.db_start,
         "end": window.db_end,
-        "db_tz": window.db_timezone,
-        "report_tz": window.timezone,
-        "unit": window.trend_unit,
     }
 
 
@@ -203,7 +207,13 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
 
     def users_where(wanted: bool) -> pd.DataFrame:
         picked = [r for r, w, u in zip(rows, in_window, per_user, strict=True) if u and w == wanted]
-        frame = pd.DataFrame([r[3:] for r in picked], columns=COUNT_COLUMNS)
+        frame = pd.DataFrame(
+            [
+                (r.user_id, r.name, r.has_user_record, r.total_sessions, r.failed_sessions)
+                for r in picked
+            ],
+            columns=COUNT_COLUMNS,
+        )
         # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
         if picked:
             frame["user_id"] = pd.array([r.user_id for r in picked])
@@ -262,6 +272,8 @@ def explain(exc: Exception, target: str) -> str:
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     if "statement timeout" in lower:
         return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
+    if "terminating connection" in lower or "server closed the connection" in lower:
+        return f"the database {target} ended the connection during the query (server stopped?)"
     if isinstance(exc, sa_exc.OperationalError) and primary is None:
         if "could not translate host name" in lower:
             reason = "host name not found"
@@ -273,8 +285,6 @@ def explain(exc: Exception, target: str) -> str:
             reason = "authentication failed (check the user and password in DB_URL)"
         elif "does not exist" in lower and "database" in lower:
             reason = "the database does not exist"
-        elif "server closed the connection" in lower or "terminating connection" in lower:
-            reason = "the server closed the connection"
         else:
             reason = "connection failed"
         return f"cannot connect to the database {target}: {reason}"

@@ -19,7 +19,7 @@ from user_failure_stats.analysis import (
     format_percent,
     rate_distribution,
 )
-from user_failure_stats.report import summary_rows
+from user_failure_stats.report import PLOTLYJS_FROM_TEMPLATE, PLOTLYJS_MARK, summary_rows
 
 HOVER_LIMIT = 15
 BAR_COLOUR = "#c0392b"
@@ -37,11 +37,20 @@ class OfflineHtmlRenderer(MimetypeRenderer):
     """
 
     def activate(self) -> None:
-        """Display plotly.js once, inline, for the figures that follow."""
+        """Display plotly.js once, inline, for the figures that follow.
+
+        Skipped when the runner's report template embeds plotly.js instead.
+        """
+        import os
+
+        if os.environ.get(PLOTLYJS_FROM_TEMPLATE):
+            return
         from IPython.display import display_html
         from plotly.offline import get_plotlyjs
 
-        display_html(f'<script type="text/javascript">{get_plotlyjs()}</script>', raw=True)
+        display_html(
+            f'<script type="text/javascript" {PLOTLYJS_MARK}>{get_plotlyjs()}</script>', raw=True
+        )
 
     def to_mimebundle(self, fig_dict: dict) -> dict:
         """Return the figure as ``text/html`` that relies on the embedded plotly.js."""

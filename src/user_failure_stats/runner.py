@@ -155,13 +155,13 @@ def run_report(
 
 
 @contextmanager
-def kernel_environment(settings: Settings):
-    """Put the settings into the environment the kernel inherits, then restore it.
+def kernel_environment(settings: Settings, **extra: str):
+    """Put the settings (and ``extra``) into the environment the kernel inherits, then restore it.
 
     The database URL reaches the notebook this way, never as a papermill parameter (those
     are written into the executed notebook).
     """
-    values = settings.as_environment()
+    values = settings.as_environment() | extra
     saved = {key: os.environ.get(key) for key in values}
     os.environ.update(values)
     try:
@@ -174,13 +174,24 @@ def kernel_environment(settings: Settings):
                 os.environ[key] = value
 
 
+def light_imports() -> None:
+    """Keep nbformat's start-up light: skip an optional IRI checker we never use.
+
+    jsonschema (under nbformat and papermill) imports ``rfc3987_syntax`` when it is
+    installed (JupyterLab brings it), which compiles a grammar at import: 0.9 s of every
+    run, for a format check no notebook needs.
+    """
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
+    light_imports()
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     parameters = params.as_notebook_parameters() | {"output_dir": str(staging), "stamp": stamp}
     try:
-        with kernel_environment(settings):
+        with kernel_environment(settings, **{report.PLOTLYJS_FROM_TEMPLATE: "1"}):
             papermill.execute_notebook(
                 str(notebook),
                 str(executed),
@@ -188,6 +199,8 @@ def _execute(notebook, executed, params, settings, staging, stamp, progress) -> 
                 kernel_name=KERNEL_NAME,
                 progress_bar=progress,
                 log_output=False,
+                # Save once at the end, not after every cell: the outputs hold plotly.js.
+                request_save_on_cell_execute=False,
                 cwd=str(Path(notebook).parent),
                 execution_timeout=EXECUTION_TIMEOUT_SECONDS,
                 # The kernel's start-up chatter (TCP transport notice) is not for the user.

@@ -1,0 +1,229 @@
+"""Database faults, tried on purpose: each is one clear line, a distinct exit code, no files."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from user_failure_stats.db import driver_url
+from user_failure_stats.errors import EXIT_DATABASE
+
+SECRET = "s3cr3t-sentinel"
+PREFIX = "user-failure-stats: error: "
+WINDOW = ["--start", "2025-05-21", "--end", "2025-05-23", "--timezone", "Asia/Kolkata"]
+
+USERS = """
+CREATE TABLE public."user" (user_id bigint PRIMARY KEY, name text);
+INSERT INTO public."user" VALUES (1, 'A');
+"""
+SCHEMAS = {
+    "no_column": USERS
+    + """
+        CREATE TABLE public.calllog (session_id text, user_id bigint, created_on timestamp);
+        """,
+    "wrong_type": USERS
+    + """
+        CREATE TABLE public.calllog (session_id text, user_id bigint, exotel_call_sid text,
+                                     created_on text);
+        INSERT INTO public.calllog VALUES ('s', 1, NULL, '2025-05-21');
+        """,
+    "slow": USERS
+    + """
+        CREATE TABLE public.calllog_data (session_id text, user_id bigint, exotel_call_sid text,
+                                          created_on timestamp);
+        INSERT INTO public.calllog_data VALUES ('s', 1, NULL, '2025-05-21 10:00');
+        CREATE VIEW public.calllog AS
+            SELECT d.* FROM public.calllog_data d, LATERAL (SELECT pg_sleep(3)) AS pause;
+        """,
+}
+
+
+def run(env, cwd, *extra):
+    out = Path(cwd) / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "user_failure_stats",
+            "run",
+            *WINDOW,
+            "--output-dir",
+            str(out),
+            *extra,
+        ],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result, out
+
+
+def assert_fault(result, out, message):
+    assert result.returncode == EXIT_DATABASE, result.stderr
+    assert result.stderr.splitlines() == [PREFIX + message]
+    assert SECRET not in result.stdout + result.stderr
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def with_password(url: str, password: str = SECRET, **changes) -> str:
+    parsed = driver_url(url).set(password=password, **changes)
+    return parsed.render_as_string(hide_password=False)
+
+
+def test_unresolvable_host(cli_env, tmp_path):
+    result, out = run(
+        cli_env(f"postgresql://reader:{SECRET}@no-such-host.invalid/telephony"), tmp_path
+    )
+    assert_fault(
+        result,
+        out,
+        "cannot connect to the database no-such-host.invalid/telephony: host name not found",
+    )
+
+
+def test_refused_port(cli_env, tmp_path):
+    result, out = run(cli_env(f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony"), tmp_path)
+    assert_fault(
+        result, out, "cannot connect to the database 127.0.0.1:1/telephony: connection refused"
+    )
+
+
+def test_connect_timeout_on_a_socket_that_never_answers(cli_env, tmp_path):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # accepts connections into the backlog, never answers
+        port = silent.getsockname()[1]
+        env = cli_env(
+            f"postgresql://reader:{SECRET}@127.0.0.1:{port}/telephony", CONNECT_TIMEOUT_SECONDS="1"
+        )
+        began = time.monotonic()
+        result, out = run(env, tmp_path)
+    assert_fault(
+        result,
+        out,
+        f"cannot connect to the database 127.0.0.1:{port}/telephony: "
+        "connection timed out (CONNECT_TIMEOUT_SECONDS)",
+    )
+    assert time.monotonic() - began < 60
+
+
+@pytest.fixture
+def password_user(admin_url):
+    """A role that must give its password, on a server whose pg_hba.conf we may change."""
+    engine = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        hba = Path(conn.execute(sa.text("SHOW hba_file")).scalar())
+        if not hba.exists() or not hba.stat().st_mode:
+            pytest.skip("pg_hba.conf of the test server is not reachable")
+        original = hba.read_text()
+        conn.execute(sa.text("DROP ROLE IF EXISTS ufs_pw"))
+        conn.execute(sa.text("CREATE ROLE ufs_pw LOGIN PASSWORD 'the-right-one'"))
+        hba.write_text(
+            "local all ufs_pw scram-sha-256\nhost all ufs_pw 127.0.0.1/32 "
+            "scram-sha-256\n" + original
+        )
+        conn.execute(sa.text("SELECT pg_reload_conf()"))
+        try:
+            yield "ufs_pw"
+        finally:
+            hba.write_text(original)
+            conn.execute(sa.text("SELECT pg_reload_conf()"))
+            conn.execute(sa.text("DROP ROLE IF EXISTS ufs_pw"))
+    engine.dispose()
+
+
+def test_wrong_password_against_a_server_that_checks(password_user, db_url, cli_env, tmp_path):
+    url = with_password(db_url, SECRET, username=password_user)
+    result, out = run(cli_env(url), tmp_path)
+    assert_fault(
+        result,
+        out,
+        "cannot connect to the database local socket/ufs_test: "
+        "authentication failed (check the user and password in DB_URL)",
+    )
+
+
+def test_statement_timeout(scratch_db, cli_env, tmp_path):
+    url = scratch_db("ufs_fault_slow", SCHEMAS["slow"])
+    result, out = run(cli_env(with_password(url), STATEMENT_TIMEOUT_SECONDS="0.5"), tmp_path)
+    assert_fault(
+        result,
+        out,
+        "query on local socket/ufs_fault_slow cancelled by the statement "
+        "timeout (STATEMENT_TIMEOUT_SECONDS)",
+    )
+
+
+def test_server_stops_the_query(scratch_db, admin_url, cli_env, tmp_path):
+    url = scratch_db("ufs_fault_kill", SCHEMAS["slow"])
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "user_failure_stats", "run", *WINDOW, "--output-dir", str(out)],
+        env=cli_env(with_password(url)),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    admin = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    killed = 0
+    deadline = time.monotonic() + 60
+    with admin.connect() as conn:
+        while not killed and time.monotonic() < deadline:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'user-failure-stats' AND datname = :db "
+                    "AND state = 'active'"
+                ),
+                {"db": "ufs_fault_kill"},
+            ).scalar()
+            time.sleep(0.1)
+    admin.dispose()
+    assert killed, "the report's query was never seen running"
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == EXIT_DATABASE, err
+    assert err.splitlines() == [
+        PREFIX + "the database local socket/ufs_fault_kill ended the connection during the "
+        "query (server stopped?)"
+    ]
+    assert SECRET not in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_missing_table(scratch_db, cli_env, tmp_path):
+    url = scratch_db("ufs_fault_no_table", USERS)
+    result, out = run(cli_env(with_password(url)), tmp_path)
+    assert_fault(
+        result,
+        out,
+        'query on local socket/ufs_fault_no_table failed: relation "public.calllog" does not exist',
+    )
+
+
+def test_missing_column(scratch_db, cli_env, tmp_path):
+    url = scratch_db("ufs_fault_no_column", SCHEMAS["no_column"])
+    result, out = run(cli_env(with_password(url)), tmp_path)
+    assert_fault(
+        result,
+        out,
+        "query on local socket/ufs_fault_no_column failed: column "
+        "calllog.exotel_call_sid does not exist",
+    )
+
+
+def test_column_of_the_wrong_type(scratch_db, cli_env, tmp_path):
+    url = scratch_db("ufs_fault_type", SCHEMAS["wrong_type"])
+    result, out = run(cli_env(with_password(url)), tmp_path)
+    assert_fault(
+        result,
+        out,
+        "query on local socket/ufs_fault_type failed: operator does not "
+        "exist: text >= timestamp without time zone",
+    )

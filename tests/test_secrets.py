@@ -1,0 +1,124 @@
+"""A sentinel password in DB_URL never appears in anything the tool prints, writes or logs."""
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from user_failure_stats import api
+from user_failure_stats.db import driver_url
+
+SECRET = "s3cr3t-sentinel"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "user_failure_rates.ipynb"
+WINDOW = ["--start", "2025-05-21", "--end", "2025-05-23", "--timezone", "Asia/Kolkata"]
+
+
+def secret_url(url: str) -> str:
+    """The test database's URL with the sentinel as password (trust auth ignores it)."""
+    return driver_url(url).set(password=SECRET).render_as_string(hide_password=False)
+
+
+REFUSED = f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony"
+
+
+def leaks(folder: Path) -> list[str]:
+    """Every file below ``folder`` that holds the sentinel."""
+    return [str(p) for p in folder.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+
+
+def cli(args, env, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "user_failure_stats", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_run_and_check_never_show_the_password(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    for url, expected in ((secret_url(pg.url), 0), (REFUSED, 3)):
+        env = cli_env(url)
+        for args in (
+            ["run", *WINDOW, "--output-dir", str(out)],
+            ["run", *WINDOW, "--output-dir", str(out), "--verbose"],
+            ["check", *WINDOW],
+            ["check", *WINDOW, "--verbose"],
+        ):
+            result = cli(args, env, tmp_path)
+            assert result.returncode == expected, (args, result.stderr)
+            assert SECRET not in result.stdout + result.stderr, args
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 2
+    assert leaks(tmp_path) == []
+
+
+def test_demo_never_shows_the_password(cli_env, tmp_path):
+    result = cli(
+        [
+            "demo",
+            "--data-dir",
+            str(tmp_path / "pg"),
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--quiet",
+        ],
+        cli_env(REFUSED),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert leaks(tmp_path / "o") == []
+
+
+def execute_notebook(env_url: str, monkeypatch, tmp_path):
+    monkeypatch.setenv("DB_URL", env_url)
+    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "nb-out"))
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    error = None
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        error = exc
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(notebook, executed)
+    return executed, error
+
+
+def test_the_notebook_run_directly_never_shows_the_password(pg, monkeypatch, tmp_path):
+    pg.seed()
+    executed, error = execute_notebook(secret_url(pg.url), monkeypatch, tmp_path)
+    assert error is None
+    assert "Anushka" in executed.read_text()
+    executed, error = execute_notebook(REFUSED, monkeypatch, tmp_path)
+    assert error is not None and "connection refused" in str(error)
+    assert SECRET not in str(error)
+    assert leaks(tmp_path) == []
+
+
+def test_the_endpoint_never_shows_the_password(pg, tmp_path, monkeypatch, caplog):
+    pg.seed()
+    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "api-out"))
+    caplog.set_level(logging.DEBUG)
+    for url, status in ((secret_url(pg.url), 200), (REFUSED, 503)):
+        monkeypatch.setenv("DB_URL", url)
+        for extra in ({}, {"include_details": "true"}, {"format": "csv"}, {"limit": "x"}):
+            answer = api.failure_analysis({"start": "2025-05-21", "end": "2025-05-23"} | extra)
+            assert answer.status in (status, 400)
+            assert SECRET not in answer.body + json.dumps(answer.headers)
+    assert SECRET not in caplog.text
+    assert leaks(tmp_path) == []
