@@ -1,11 +1,10 @@
 import csv
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START
 from user_failure_stats.cli import build_parser, choose_parameters
 from user_failure_stats.config import Settings
@@ -13,17 +12,6 @@ from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-sentinel"
-
-
-def cli(args, env, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "user_failure_stats", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def params_file(tmp_path, text="start: 2025-05-21\nend: 2025-05-23\ntimezone: Asia/Kolkata\n"):

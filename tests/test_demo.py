@@ -1,8 +1,7 @@
-import subprocess
-import sys
 from datetime import timedelta
 from itertools import islice
 
+from tests.helpers import run_cli
 from user_failure_stats import demo
 
 
@@ -43,22 +42,10 @@ def test_load_is_skipped_when_already_loaded(pg):
 def test_demo_command_writes_a_report(tmp_path, cli_env):
     env = cli_env("")
     del env["DB_URL"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "user_failure_stats",
-            "demo",
-            "--data-dir",
-            str(tmp_path / "pgdata"),
-            "--output-dir",
-            str(tmp_path / "out"),
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    result = run_cli(
+        ["demo", "--data-dir", str(tmp_path / "pgdata"), "--output-dir", str(tmp_path / "out")],
+        env,
+        tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "USER FAILURE RATE ANALYSIS SUMMARY" in result.stdout

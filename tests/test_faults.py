@@ -2,13 +2,13 @@
 
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.helpers import COMMAND, run_cli
 from user_failure_stats.db import driver_url
 from user_failure_stats.errors import EXIT_DATABASE
 
@@ -44,24 +44,7 @@ SCHEMAS = {
 
 def run(env, cwd, *extra):
     out = Path(cwd) / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "user_failure_stats",
-            "run",
-            *WINDOW,
-            "--output-dir",
-            str(out),
-            *extra,
-        ],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return result, out
+    return run_cli(["run", *WINDOW, "--output-dir", str(out), *extra], env, cwd), out
 
 
 def assert_fault(result, out, message):
@@ -164,7 +147,7 @@ def test_server_stops_the_query(scratch_db, admin_url, cli_env, tmp_path):
     url = scratch_db("ufs_fault_kill", SCHEMAS["slow"])
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "user_failure_stats", "run", *WINDOW, "--output-dir", str(out)],
+        [*COMMAND, "run", *WINDOW, "--output-dir", str(out)],
         env=cli_env(with_password(url)),
         cwd=tmp_path,
         stdout=subprocess.PIPE,

@@ -1,7 +1,7 @@
 import json
 import subprocess
-import sys
 
+from tests.helpers import COMMAND, run_cli
 from user_failure_stats import index
 from user_failure_stats.report import html_name, summary_name
 
@@ -63,48 +63,11 @@ def test_empty_index(tmp_path):
 def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):
     pg.seed()
     out = tmp_path / "out"
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "user_failure_stats",
-            "run",
-            "--start",
-            "2025-05-21",
-            "--end",
-            "2025-05-23",
-            "--timezone",
-            "Asia/Kolkata",
-            "--output-dir",
-            str(out),
-        ],
-        env=cli_env(pg.url),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    window = ["--start", "2025-05-21", "--end", "2025-05-23", "--output-dir", str(out)]
+    ok = run_cli(["run", *window, "--timezone", "Asia/Kolkata"], cli_env(pg.url), tmp_path)
     assert ok.returncode == 0, ok.stderr
     before = (out / "index.html").read_text()
-    failed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "user_failure_stats",
-            "run",
-            "--start",
-            "2025-05-21",
-            "--end",
-            "2025-05-23",
-            "--output-dir",
-            str(out),
-        ],
-        env=cli_env("postgresql://u:p@127.0.0.1:1/db"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    failed = run_cli(["run", *window], cli_env("postgresql://u:p@127.0.0.1:1/db"), tmp_path)
     assert failed.returncode == 3
     assert (out / "index.html").read_text() == before
     assert before.count("<tr><td>") == 1
@@ -114,9 +77,7 @@ def test_concurrent_runs_both_complete_and_both_are_indexed(pg, cli_env, tmp_pat
     pg.seed()
     out = tmp_path / "out"
     command = [
-        sys.executable,
-        "-m",
-        "user_failure_stats",
+        *COMMAND,
         "run",
         "--start",
         "2025-05-21",

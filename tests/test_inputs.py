@@ -1,24 +1,15 @@
 """Bad input, tried on purpose: one line naming the field, exit 2, nothing written."""
 
-import subprocess
-import sys
-
 import pytest
 
+from tests.helpers import run_cli
 from user_failure_stats.errors import EXIT_BAD_INPUT
 
 GOOD = "start: '2025-05-21'\nend: '2025-05-23'\n"
 
 
 def run(args, env, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "user_failure_stats", "run", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(["run", *args], env, cwd)
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,18 @@
 
 import signal
 import subprocess
-import sys
 import time
 
+import psutil
+
+from tests.helpers import COMMAND, run_cli
 from user_failure_stats.errors import EXIT_ALERT, EXIT_BAD_INPUT
 
-RUN = [sys.executable, "-m", "user_failure_stats", "run"]
+RUN = [*COMMAND, "run"]
 
 
 def cli(args, env, cwd):
-    return subprocess.run(
-        [*RUN, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+    return run_cli(["run", *args], env, cwd)
 
 
 def csv_rows(folder):
@@ -176,14 +176,20 @@ def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Mid-run: the notebook's kernel is running (the staging folder exists, nothing is
+    # published yet).
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(out.glob(".run-*/*.ipynb")):
-        time.sleep(0.05)
-    assert list(out.glob(".run-*/*.ipynb")), "the run never started executing"
+    parent = psutil.Process(run.pid)
+    while time.monotonic() < deadline and not any(
+        "ipykernel" in " ".join(child.cmdline()) for child in parent.children(recursive=True)
+    ):
+        time.sleep(0.02)
+    assert list(out.glob(".run-*")), "the run never started executing"
+    assert not list(out.glob("user_failure_rates_*.html"))
     run.send_signal(signal.SIGTERM)
     _, err = run.communicate(timeout=60)
     assert run.returncode == 128 + signal.SIGTERM
-    assert err.strip().splitlines()[-1] == (
+    assert err.strip().splitlines() == [
         "user-failure-stats: interrupted by SIGTERM: the unfinished report was not published"
-    )
+    ]
     assert sorted(p.name for p in out.iterdir()) == []

@@ -2,14 +2,13 @@
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from tests.helpers import run_cli as cli
 from user_failure_stats import api
 from user_failure_stats.db import driver_url
 
@@ -30,17 +29,6 @@ REFUSED = f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony"
 def leaks(folder: Path) -> list[str]:
     """Every file below ``folder`` that holds the sentinel."""
     return [str(p) for p in folder.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
-
-
-def cli(args, env, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "user_failure_stats", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def test_run_and_check_never_show_the_password(pg, cli_env, tmp_path):

@@ -370,16 +370,27 @@ def cmd_demo(args) -> int:
 COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}
 
 
-def _handle_sigterm() -> dict:
-    """Make SIGTERM interrupt like Ctrl-C, so that a stopped run cleans up after itself."""
+def _handle_signals() -> dict:
+    """Make SIGTERM and SIGINT interrupt the run so that it cleans up after itself.
+
+    While the run cleans up (the kernel shutting down, its threads complaining), stderr goes
+    to /dev/null: the user is told one line, afterwards, on the original stderr.
+    """
     received: dict = {}
 
     def interrupt(signum, frame):
         received["signal"] = signum
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # let the clean-up finish
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)  # let the clean-up finish
+        sys.stderr.flush()
+        received["stderr"] = os.dup(2)
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 2)
+        os.close(quiet)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     return received
 
 
@@ -390,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
-    received = _handle_sigterm()
+    received = _handle_signals()
     try:
         return COMMANDS[args.command](args)
     except UserFailureStatsError as exc:
@@ -402,11 +413,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         signum = received.get("signal", signal.SIGINT)
-        print(
+        line = (
             f"{PROG}: interrupted by {signal.Signals(signum).name}: the unfinished report "
-            "was not published",
-            file=sys.stderr,
+            "was not published\n"
         )
+        os.write(received.get("stderr", 2), line.encode())
         return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line unless --verbose
         if args.verbose or os.environ.get("USER_FAILURE_STATS_DEBUG"):

@@ -184,6 +184,25 @@ def light_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
+def quiet_kernel_manager():
+    """Return a kernel manager class that starts the kernel with its stderr on /dev/null.
+
+    Launching is jupyter_client's documented place to start kernels differently.
+    """
+    import subprocess
+
+    from jupyter_client import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+        _launch_kernel = _async_launch_kernel
+
+    return QuietKernelManager
+
+
 def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
     light_imports()
     import papermill
@@ -203,8 +222,10 @@ def _execute(notebook, executed, params, settings, staging, stamp, progress) -> 
                 request_save_on_cell_execute=False,
                 cwd=str(Path(notebook).parent),
                 execution_timeout=EXECUTION_TIMEOUT_SECONDS,
-                # The kernel's start-up chatter (TCP transport notice) is not for the user.
+                # The kernel's chatter (start-up notices, complaints while it is shut down
+                # after a signal) is not for the user: its stderr goes to /dev/null.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
+                kernel_manager_class=quiet_kernel_manager(),
             )
     except PapermillExecutionError as exc:
         error_class = ERRORS_BY_NAME.get(exc.ename)
