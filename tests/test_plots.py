@@ -1,8 +1,8 @@
 import pandas as pd
 
 from tests.seed import SEED_USERS
-from user_failure_stats.analysis import failure_rates, top_users
-from user_failure_stats.plots import distribution_figure, top_users_figure
+from user_failure_stats.analysis import failure_rates
+from user_failure_stats.plots import distribution_figure
 
 
 def rates_for(rows):
@@ -45,7 +45,38 @@ def test_hover_escapes_markup_in_names():
     assert hover.startswith("&lt;b&gt;x&lt;/b&gt;")
 
 
-def test_top_users_figure_keeps_rank_order():
-    figure = top_users_figure(top_users(rates_for(SEED_USERS), 3))
-    assert list(figure.data[0].y) == ["1. Anushka", "2. Jahanvi", "3. Vishnu Vardhan"]
-    assert list(figure.data[0].x) == [0.5, 1 / 3, 34 / 124]
+def test_funnel_draws_limits_overall_and_users_with_names():
+    from user_failure_stats.plots import funnel_figure
+
+    rows = [(1, "Big", 30, 50), (2, "Mid", 4, 10), (3, "Low", 6, 140)]
+    rates = rates_for(rows)
+    figure = funnel_figure(rates, 40 / 200)
+    names = [trace.name for trace in figure.data]
+    assert names.count("95% limits") == 2 and names.count("99.8% limits") == 2
+    assert "overall 20.00%" in names
+    flagged = next(t for t in figure.data if t.name == "fails significantly more")
+    assert [c[0] for c in flagged.customdata] == ["Big"]
+    users = next(t for t in figure.data if t.name == "users")
+    assert sorted(c[0] for c in users.customdata) == ["Low", "Mid"]
+    assert figure.layout.xaxis.type == "log"
+
+
+def test_funnel_of_an_empty_window_says_so():
+    from user_failure_stats.plots import funnel_figure
+
+    empty = pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
+    figure = funnel_figure(failure_rates(empty), float("nan"))
+    assert figure.layout.annotations[0].text == "No sessions in this window"
+
+
+def test_side_panel_marks_unranked_and_flagged_users():
+    from user_failure_stats.analysis import summary_statistics, top_users
+    from user_failure_stats.plots import distribution_panel
+
+    rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)])
+    top = top_users(rates, 2, min_sessions=10)
+    panel = distribution_panel(rates, top, summary_statistics(rates))
+    table = panel.data[1]
+    assert list(table.cells.values[0]) == ["–", "1", "2"]
+    assert list(table.cells.values[1]) == ["tiny", "Big", "Low"]
+    assert list(table.cells.values[5]) == ["○ too few", "▲ flagged", ""]

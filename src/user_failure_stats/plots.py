@@ -362,28 +362,3 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
         title_text="Failure rate", tickformat=".0%", rangemode="tozero", secondary_y=True
     )
     return figure
-
-
-def top_users_figure(top: pd.DataFrame) -> go.Figure:
-    """Return a horizontal bar chart of the top users' failure rates, worst at the top."""
-    labels = [f"{r.rank}. {r.user_name}" for r in top.itertuples()]
-    figure = go.Figure(
-        go.Bar(
-            x=top["failure_rate"],
-            y=labels,
-            orientation="h",
-            marker_color=BAR_COLOUR,
-            text=[format_percent(r) for r in top["failure_rate"]],
-            customdata=list(zip(top["failed_sessions"], top["total_sessions"], strict=True)),
-            hovertemplate="%{y}: %{text} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
-        )
-    )
-    figure.update_layout(
-        title="Top users by failure rate",
-        template="plotly_white",
-        height=max(250, 30 * len(top) + 100),
-        margin={"l": 200, "r": 20, "t": 60, "b": 40},
-    )
-    figure.update_xaxes(tickformat=".0%", range=[0, 1])
-    figure.update_yaxes(autorange="reversed")
-    return figure

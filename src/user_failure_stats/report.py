@@ -265,13 +265,6 @@ def header_markdown(params: Parameters, window: Window, settings: Settings, gene
     )
 
 
-def summary_table(summary: dict) -> pd.DataFrame:
-    """Return the summary statistics as a two-column table for display."""
-    return pd.DataFrame(summary_rows(summary), columns=["Statistic", "Value"]).set_index(
-        "Statistic"
-    )
-
-
 def notes_markdown(summary: dict, min_sessions: int | None = None) -> str:
     """Return what a reader must know to read the numbers (empty window, orphans, flags)."""
     notes = []
