@@ -4,6 +4,8 @@ import subprocess
 import sys
 
 COMMAND = [sys.executable, "-m", "user_failure_stats"]
+# The seed's window on the command line: 21 and 22 May 2025 in Kolkata.
+SEED_WINDOW = ["--start", "2025-05-21", "--end", "2025-05-23", "--timezone", "Asia/Kolkata"]
 
 
 def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:

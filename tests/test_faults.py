@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import COMMAND, run_cli
+from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats.db import driver_url
 from user_failure_stats.errors import EXIT_DATABASE
 
 SECRET = "s3cr3t-sentinel"
 PREFIX = "user-failure-stats: error: "
-WINDOW = ["--start", "2025-05-21", "--end", "2025-05-23", "--timezone", "Asia/Kolkata"]
 
 USERS = """
 CREATE TABLE public."user" (user_id bigint PRIMARY KEY, name text);
@@ -44,7 +43,7 @@ SCHEMAS = {
 
 def run(env, cwd, *extra):
     out = Path(cwd) / "out"
-    return run_cli(["run", *WINDOW, "--output-dir", str(out), *extra], env, cwd), out
+    return run_cli(["run", *SEED_WINDOW, "--output-dir", str(out), *extra], env, cwd), out
 
 
 def assert_fault(result, out, message):
@@ -147,7 +146,7 @@ def test_server_stops_the_query(scratch_db, admin_url, cli_env, tmp_path):
     url = scratch_db("ufs_fault_kill", SCHEMAS["slow"])
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [*COMMAND, "run", *WINDOW, "--output-dir", str(out)],
+        [*COMMAND, "run", *SEED_WINDOW, "--output-dir", str(out)],
         env=cli_env(with_password(url)),
         cwd=tmp_path,
         stdout=subprocess.PIPE,

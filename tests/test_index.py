@@ -1,7 +1,7 @@
 import json
 import subprocess
 
-from tests.helpers import COMMAND, run_cli
+from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats import index
 from user_failure_stats.report import html_name, summary_name
 
@@ -63,11 +63,11 @@ def test_empty_index(tmp_path):
 def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):
     pg.seed()
     out = tmp_path / "out"
-    window = ["--start", "2025-05-21", "--end", "2025-05-23", "--output-dir", str(out)]
-    ok = run_cli(["run", *window, "--timezone", "Asia/Kolkata"], cli_env(pg.url), tmp_path)
+    run = ["run", *SEED_WINDOW, "--output-dir", str(out)]
+    ok = run_cli(run, cli_env(pg.url), tmp_path)
     assert ok.returncode == 0, ok.stderr
     before = (out / "index.html").read_text()
-    failed = run_cli(["run", *window], cli_env("postgresql://u:p@127.0.0.1:1/db"), tmp_path)
+    failed = run_cli(run, cli_env("postgresql://u:p@127.0.0.1:1/db"), tmp_path)
     assert failed.returncode == 3
     assert (out / "index.html").read_text() == before
     assert before.count("<tr><td>") == 1
@@ -76,18 +76,7 @@ def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):
 def test_concurrent_runs_both_complete_and_both_are_indexed(pg, cli_env, tmp_path):
     pg.seed()
     out = tmp_path / "out"
-    command = [
-        *COMMAND,
-        "run",
-        "--start",
-        "2025-05-21",
-        "--end",
-        "2025-05-23",
-        "--timezone",
-        "Asia/Kolkata",
-        "--output-dir",
-        str(out),
-    ]
+    command = [*COMMAND, "run", *SEED_WINDOW, "--output-dir", str(out)]
     runs = [
         subprocess.Popen(
             command,

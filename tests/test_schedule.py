@@ -6,7 +6,7 @@ import time
 
 import psutil
 
-from tests.helpers import COMMAND, run_cli
+from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats.errors import EXIT_ALERT, EXIT_BAD_INPUT
 
 RUN = [*COMMAND, "run"]
@@ -76,12 +76,7 @@ def test_each_day_writes_one_report_per_day(pg, cli_env, tmp_path):
     out = tmp_path / "out"
     result = cli(
         [
-            "--start",
-            "2025-05-21",
-            "--end",
-            "2025-05-23",
-            "--timezone",
-            "Asia/Kolkata",
+            *SEED_WINDOW,
             "--each",
             "day",
             "--quiet",
@@ -108,12 +103,7 @@ def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
     out = tmp_path / "out"
     result = cli(
         [
-            "--start",
-            "2025-05-21",
-            "--end",
-            "2025-05-23",
-            "--timezone",
-            "Asia/Kolkata",
+            *SEED_WINDOW,
             "--fail-above",
             "0.2",
             "--output-dir",
@@ -131,12 +121,7 @@ def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
     assert len(list(out.glob("user_failure_rates_*.html"))) == 1
     below = cli(
         [
-            "--start",
-            "2025-05-21",
-            "--end",
-            "2025-05-23",
-            "--timezone",
-            "Asia/Kolkata",
+            *SEED_WINDOW,
             "--fail-above",
             "25%",
             "--quiet",

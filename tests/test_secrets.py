@@ -8,6 +8,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from tests.helpers import SEED_WINDOW
 from tests.helpers import run_cli as cli
 from user_failure_stats import api
 from user_failure_stats.db import driver_url
@@ -15,7 +16,6 @@ from user_failure_stats.db import driver_url
 SECRET = "s3cr3t-sentinel"
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "user_failure_rates.ipynb"
-WINDOW = ["--start", "2025-05-21", "--end", "2025-05-23", "--timezone", "Asia/Kolkata"]
 
 
 def secret_url(url: str) -> str:
@@ -37,10 +37,10 @@ def test_run_and_check_never_show_the_password(pg, cli_env, tmp_path):
     for url, expected in ((secret_url(pg.url), 0), (REFUSED, 3)):
         env = cli_env(url)
         for args in (
-            ["run", *WINDOW, "--output-dir", str(out)],
-            ["run", *WINDOW, "--output-dir", str(out), "--verbose"],
-            ["check", *WINDOW],
-            ["check", *WINDOW, "--verbose"],
+            ["run", *SEED_WINDOW, "--output-dir", str(out)],
+            ["run", *SEED_WINDOW, "--output-dir", str(out), "--verbose"],
+            ["check", *SEED_WINDOW],
+            ["check", *SEED_WINDOW, "--verbose"],
         ):
             result = cli(args, env, tmp_path)
             assert result.returncode == expected, (args, result.stderr)

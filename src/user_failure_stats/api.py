@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
 from user_failure_stats.config import (
+    DEFAULT_MIN_SESSIONS,
+    DEFAULT_TOP_N,
     Parameters,
     Settings,
-    check_timezone,
+    Window,
     load_settings,
-    parse_bound,
-    window_for,
+    resolve_window,
 )
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.report import plain
@@ -72,8 +72,7 @@ class BadParameter(ConfigError):
 class Request:
     """A parsed request."""
 
-    params: Parameters
-    window: object
+    window: Window
     export_csv: bool
     include_details: bool
     format: str
@@ -94,18 +93,16 @@ def _bool(values: dict, name: str, default: bool) -> bool:
     raise BadParameter(name, f"{name} must be true or false, got {raw!r}")
 
 
-def _int(values: dict, name: str, default: int, low: int, high: int | None = None) -> int:
-    raw = values.get(name)
+def _limit(values: dict) -> int:
+    raw = values.get("limit")
     if raw is None or raw == "":
-        return default
-    try:
-        number = int(str(raw).strip()) if not isinstance(raw, bool) else None
-    except ValueError:
-        number = None
-    if number is None or number < low or (high is not None and number > high):
-        limits = f"from {low} to {high:,}" if high is not None else f"of at least {low}"
-        raise BadParameter(name, f"{name} must be a whole number {limits}, got {raw!r}")
-    return number
+        return DEFAULT_LIMIT
+    text = str(raw).strip()
+    if isinstance(raw, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadParameter(
+            "limit", f"limit must be a whole number from 1 to {MAX_LIMIT:,}, got {raw!r}"
+        )
+    return int(text)
 
 
 def parse_request(values: dict, settings: Settings, now=None) -> Request:
@@ -117,59 +114,38 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
     Raises:
         BadParameter: naming the first invalid parameter.
     """
-    from user_failure_stats.windows import RELATIVE_WINDOWS, relative_bounds
-
     unknown = sorted(set(values) - set(PARAMETERS) - set(IGNORED))
     if unknown:
         raise BadParameter(
             unknown[0], f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})"
         )
-    timezone = values.get("timezone") or settings.report_timezone
-    try:
-        zone = check_timezone(timezone, "timezone")
-    except ConfigError as exc:
-        raise BadParameter("timezone", str(exc)) from None
     start, end, window = values.get("start"), values.get("end"), values.get("window")
-    if window and (start or end):
-        raise BadParameter("window", "give either window or start/end, not both")
     if not (window or start or end):
         if settings.start_date and settings.end_date:
             start, end = settings.start_date, settings.end_date
         else:
             window = settings.default_window
-    if window:
-        if window not in RELATIVE_WINDOWS:
-            raise BadParameter(
-                "window", f"unknown window {window!r} (known: {', '.join(RELATIVE_WINDOWS)})"
-            )
-        lower, upper = relative_bounds(window, now or datetime.now(zone))
-    else:
-        bounds = {}
-        for name, value in (("start", start), ("end", end)):
-            try:
-                bounds[name] = parse_bound(value, zone, name)
-            except ConfigError as exc:
-                raise BadParameter(name, str(exc)) from None
-        lower, upper = bounds["start"], bounds["end"]
-        if upper <= lower:
-            raise BadParameter("end", f"end ({end}) must be after start ({start})")
     output = str(values.get("format") or "json").lower()
     if output not in ("json", "csv"):
         raise BadParameter("format", f"format must be json or csv, got {values.get('format')!r}")
-    params = Parameters(
-        start=lower,
-        end=upper,
-        timezone=zone.key,
-        top_n=_int(values, "top_n", 10, 1),
-        min_sessions=_int(values, "min_sessions", 10, 1),
-    ).validated()
+    try:
+        params = Parameters(
+            start=start or None,
+            end=end or None,
+            window=window or None,
+            timezone=values.get("timezone") or settings.report_timezone,
+            top_n=values.get("top_n") or DEFAULT_TOP_N,
+            min_sessions=values.get("min_sessions") or DEFAULT_MIN_SESSIONS,
+        ).validated()
+        resolved = resolve_window(params, settings.db_timezone, now)
+    except ConfigError as exc:
+        raise BadParameter(exc.field or "start", str(exc)) from None
     return Request(
-        params=params,
-        window=window_for(lower, upper, settings.db_timezone),
+        window=resolved,
         export_csv=_bool(values, "export_csv", True),
         include_details=_bool(values, "include_details", False),
         format=output,
-        limit=_int(values, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        limit=_limit(values),
     )
 
 

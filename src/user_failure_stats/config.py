@@ -175,7 +175,8 @@ def _known_window(name: str, field: str) -> str:
 
     if name not in RELATIVE_WINDOWS:
         raise ConfigError(
-            f"{field}: unknown window {name!r} (known: {', '.join(RELATIVE_WINDOWS)})"
+            f"{field}: unknown window {name!r} (known: {', '.join(RELATIVE_WINDOWS)})",
+            field=field,
         )
     return name
 
@@ -231,12 +232,15 @@ def describe_database(url: str | None) -> str:
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
     """Return the ZoneInfo for an IANA name, or raise ConfigError naming ``field``."""
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{field} must be an IANA time zone name such as Asia/Kolkata")
+        raise ConfigError(
+            f"{field} must be an IANA time zone name such as Asia/Kolkata", field=field
+        )
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(
-            f"{field}: unknown time zone {name!r} (use an IANA name such as Asia/Kolkata)"
+            f"{field}: unknown time zone {name!r} (use an IANA name such as Asia/Kolkata)",
+            field=field,
         ) from None
 
 
@@ -276,7 +280,8 @@ class Parameters:
         unknown = sorted(set(values) - set(self.names()))
         if unknown:
             raise ConfigError(
-                f"unknown parameter {unknown[0]!r} (known: {', '.join(self.names())})"
+                f"unknown parameter {unknown[0]!r} (known: {', '.join(self.names())})",
+                field=unknown[0],
             )
         changes = {k: v for k, v in values.items() if v is not None}
         return replace(self, **changes).validated()
@@ -329,7 +334,9 @@ def parse_rate(value, field: str) -> float | None:
     except ValueError:
         rate = float("nan")
     if isinstance(value, bool) or not 0 <= rate <= 1:
-        raise ConfigError(f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}")
+        raise ConfigError(
+            f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}", field=field
+        )
     return rate
 
 
@@ -337,7 +344,9 @@ def _whole_number(value, field: str, minimum: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{field} must be a whole number of at least {minimum}, got {value!r}")
+        raise ConfigError(
+            f"{field} must be a whole number of at least {minimum}, got {value!r}", field=field
+        )
     return value
 
 
@@ -417,7 +426,7 @@ class Window:
     def previous(self) -> Window:
         """Return the window of the same length just before this one (in local wall time)."""
         length = self.end - self.start  # same tzinfo: wall-clock difference
-        return window_for(_normalize(self.start - length), self.start, self.db_timezone)
+        return window_for(real_instant(self.start - length), self.start, self.db_timezone)
 
     def as_dict(self) -> dict:
         """Return the window as plain JSON data: ISO bounds, zones and length."""
@@ -451,9 +460,12 @@ class Window:
         )
 
 
-def _normalize(moment: datetime) -> datetime:
-    # Wall-clock arithmetic can land on a time that does not exist (a DST gap); a round
-    # trip through UTC moves it to the real instant.
+def real_instant(moment: datetime) -> datetime:
+    """Return ``moment`` as a real instant in its zone.
+
+    Wall-clock arithmetic, or a date's midnight, can land on a time that does not exist (a
+    DST gap); the round trip through UTC moves it forward to the instant that does.
+    """
     return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
@@ -485,12 +497,13 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
                 moment = datetime.fromisoformat(text)
         except ValueError:
             raise ConfigError(
-                f"{field}: {value!r} is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DD HH:MM:SS)"
+                f"{field}: {value!r} is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DD HH:MM:SS)",
+                field=field,
             ) from None
     elif value is None or (isinstance(value, str) and not value.strip()):
-        raise ConfigError(f"{field} is missing: give a date such as 2025-05-21")
+        raise ConfigError(f"{field} is missing: give a date such as 2025-05-21", field=field)
     else:
-        raise ConfigError(f"{field}: {value!r} is not a date or datetime")
+        raise ConfigError(f"{field}: {value!r} is not a date or datetime", field=field)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=zone)
     return moment.astimezone(zone)
@@ -531,14 +544,14 @@ def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Wi
         from user_failure_stats.windows import relative_bounds
 
         if params.start not in (None, "") or params.end not in (None, ""):
-            raise ConfigError("give either window or start/end, not both")
+            raise ConfigError("give either window or start/end, not both", field="window")
         seen_at = datetime.now(zone) if now is None else parse_bound(now, zone, "--now")
         start, end = relative_bounds(params.window, seen_at)
     else:
         start = parse_bound(params.start, zone, "start")
         end = parse_bound(params.end, zone, "end")
     if end <= start:
-        raise ConfigError(f"end ({_fmt(end)}) must be after start ({_fmt(start)})")
+        raise ConfigError(f"end ({_fmt(end)}) must be after start ({_fmt(start)})", field="end")
     return window_for(start, end, db_timezone)
 
 

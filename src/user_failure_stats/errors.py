@@ -19,9 +19,16 @@ class UserFailureStatsError(Exception):
 
 
 class ConfigError(UserFailureStatsError):
-    """Bad input: a setting, a parameter file, a flag or a window."""
+    """Bad input: a setting, a parameter file, a flag or a window.
+
+    ``field`` names the parameter or setting at fault, when one is (``start``, ``top_n``...).
+    """
 
     exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class DatabaseError(UserFailureStatsError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from user_failure_stats.config import real_instant
 from user_failure_stats.errors import ConfigError
 
 RELATIVE_WINDOWS = {
@@ -24,10 +25,7 @@ RELATIVE_WINDOWS = {
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     """Return the first instant of ``day`` in ``zone`` (later, if midnight falls in a DST gap)."""
-    naive = datetime.combine(day, time(0))
-    moment = naive.replace(tzinfo=zone)
-    # A wall time in a DST gap does not exist; the round trip through UTC moves it forward.
-    return moment.astimezone(UTC).astimezone(zone)
+    return real_instant(datetime.combine(day, time(0), tzinfo=zone))
 
 
 def relative_bounds(name: str, now: datetime) -> tuple[datetime, datetime]:
@@ -76,8 +74,7 @@ def split(start: datetime, end: datetime, each: str) -> list[tuple[datetime, dat
     lower = start
     while lower < end:
         day += timedelta(days=step)
-        upper = datetime.combine(day, clock).replace(tzinfo=zone)
-        upper = min(upper.astimezone(UTC).astimezone(zone), end)
+        upper = min(real_instant(datetime.combine(day, clock, tzinfo=zone)), end)
         pieces.append((lower, upper))
         lower = upper
     return pieces
