@@ -44,7 +44,7 @@ format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
 	$(BIN)/nbstripout notebooks/*.ipynb
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
-	$(BIN)/jupyter lab notebooks/user_failure_rates.ipynb
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/user_failure_rates.ipynb
 
 bench: $(STAMP) ## Benchmark 1 and 10 million rows against the naive approach (minutes; not in CI)
 	$(BIN)/python benchmarks/bench.py
