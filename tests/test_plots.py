@@ -19,12 +19,12 @@ def rates_for(rows):
 def test_distribution_has_ten_brackets_in_order():
     figure = distribution_figure(rates_for(SEED_USERS))
     bar = figure.data[0]
-    assert list(bar.x) == [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
-    assert list(bar.y) == [0, 1, 3, 1, 0, 1, 0, 0, 0, 0]
+    assert bar["x"] == [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
+    assert bar["y"] == [0, 1, 3, 1, 0, 1, 0, 0, 0, 0]
 
 
 def test_hover_lists_the_users_of_a_bracket_worst_first():
-    hover = distribution_figure(rates_for(SEED_USERS)).data[0].customdata
+    hover = distribution_figure(rates_for(SEED_USERS)).data[0]["customdata"]
     assert hover[2] == (
         "Vishnu Vardhan: 27.42% (34/124)<br>Akhilesh: 26.19% (11/42)<br>Adit Lal: 25.00% (4/16)"
     )
@@ -33,7 +33,7 @@ def test_hover_lists_the_users_of_a_bracket_worst_first():
 
 def test_hover_shows_fifteen_and_counts_the_rest():
     rows = [(i, f"user{i:02d}", 1, 2) for i in range(20)]
-    hover = distribution_figure(rates_for(rows)).data[0].customdata[5]
+    hover = distribution_figure(rates_for(rows)).data[0]["customdata"][5]
     lines = hover.split("<br>")
     assert len(lines) == 16
     assert lines[0] == "user00: 50.00% (1/2)"
@@ -41,7 +41,7 @@ def test_hover_shows_fifteen_and_counts_the_rest():
 
 
 def test_hover_escapes_markup_in_names():
-    hover = distribution_figure(rates_for([(1, "<b>x</b>", 1, 2)])).data[0].customdata[5]
+    hover = distribution_figure(rates_for([(1, "<b>x</b>", 1, 2)])).data[0]["customdata"][5]
     assert hover.startswith("&lt;b&gt;x&lt;/b&gt;")
 
 
@@ -51,14 +51,14 @@ def test_funnel_draws_limits_overall_and_users_with_names():
     rows = [(1, "Big", 30, 50), (2, "Mid", 4, 10), (3, "Low", 6, 140)]
     rates = rates_for(rows)
     figure = funnel_figure(rates, 40 / 200)
-    names = [trace.name for trace in figure.data]
+    names = [trace["name"] for trace in figure.data]
     assert names.count("95% limits") == 2 and names.count("99.8% limits") == 2
     assert "overall 20.00%" in names
-    flagged = next(t for t in figure.data if t.name == "fails significantly more")
-    assert [c[0] for c in flagged.customdata] == ["Big"]
-    users = next(t for t in figure.data if t.name == "users")
-    assert sorted(c[0] for c in users.customdata) == ["Low", "Mid"]
-    assert figure.layout.xaxis.type == "log"
+    flagged = next(t for t in figure.data if t["name"] == "fails significantly more")
+    assert [c[0] for c in flagged["customdata"]] == ["Big"]
+    users = next(t for t in figure.data if t["name"] == "users")
+    assert sorted(c[0] for c in users["customdata"]) == ["Low", "Mid"]
+    assert figure.layout["xaxis"]["type"] == "log"
 
 
 def test_funnel_of_an_empty_window_says_so():
@@ -66,7 +66,7 @@ def test_funnel_of_an_empty_window_says_so():
 
     empty = pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
     figure = funnel_figure(failure_rates(empty), float("nan"))
-    assert figure.layout.annotations[0].text == "No sessions in this window"
+    assert figure.layout["annotations"][0]["text"] == "No sessions in this window"
 
 
 def test_side_panel_marks_unranked_and_flagged_users():
@@ -76,7 +76,82 @@ def test_side_panel_marks_unranked_and_flagged_users():
     rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)])
     top = top_users(rates, 2, min_sessions=10)
     panel = distribution_panel(rates, top, summary_statistics(rates))
-    table = panel.data[1]
-    assert list(table.cells.values[0]) == ["–", "1", "2"]
-    assert list(table.cells.values[1]) == ["tiny", "Big", "Low"]
-    assert list(table.cells.values[5]) == ["○ too few", "▲ flagged", ""]
+    table = panel.data[1]["cells"]["values"]
+    assert table[0] == ["–", "1", "2"]
+    assert table[1] == ["tiny", "Big", "Low"]
+    assert table[5] == ["○ too few", "▲ flagged", ""]
+
+
+def all_figures(rows=SEED_USERS):
+    from user_failure_stats.analysis import summary_statistics, top_users
+    from user_failure_stats.plots import distribution_panel, funnel_figure, trend_figure
+
+    rates = rates_for(rows)
+    summary = summary_statistics(rates)
+    trend = pd.DataFrame(
+        {
+            "bucket": pd.date_range("2025-05-21", periods=3, freq="D"),
+            "total_sessions": [4, 0, 2],
+            "failed_sessions": [1, 0, 2],
+            "failure_rate": [0.25, float("nan"), 1.0],
+        }
+    )
+    return {
+        "distribution": distribution_figure(rates),
+        "panel": distribution_panel(rates, top_users(rates, 3, 10), summary),
+        "funnel": funnel_figure(rates, summary["overall_failure_rate"]),
+        "empty funnel": funnel_figure(rates.iloc[0:0], float("nan")),
+        "trend": trend_figure(trend, "day", "Asia/Kolkata"),
+    }
+
+
+def test_every_figure_passes_plotlys_own_validation():
+    # The figures are plain data; plotly's validators reject any property plotly.js lacks.
+    for name, figure in all_figures().items():
+        validated = figure.to_plotly()
+        assert len(validated.data) == len(figure.data), name
+        assert validated.layout.template.layout.paper_bgcolor == "white", name
+
+
+def test_figures_are_strict_json_with_nan_as_null():
+    import json
+
+    trend = all_figures()["trend"]
+    spec = json.loads(trend.to_json())
+    assert spec["data"][1]["y"] == [0.25, None, 1.0]
+    assert spec["data"][0]["x"] == [
+        "2025-05-21 00:00:00",
+        "2025-05-22 00:00:00",
+        "2025-05-23 00:00:00",
+    ]
+    bundle = trend._repr_mimebundle_()
+    json.dumps(bundle["application/vnd.plotly.v1+json"], allow_nan=False)
+    assert bundle["application/vnd.plotly.v1+json"]["config"]["displaylogo"] is False
+
+
+def test_figure_html_cannot_be_broken_out_of_by_a_user_name():
+    import json
+
+    rows = [(1, "</script><script>alert(1)</script>", 3, 4)]
+    page = distribution_figure(rates_for(rows)).to_html()
+    assert page.count("</script>") == 1 and page.endswith("</script>")
+    spec = page[page.index("var spec = ") + 11 : page.index("; if (window.Plotly)")]
+    hover = json.loads(spec)["data"][0]["customdata"][7]
+    assert hover.startswith("&lt;/script&gt;")  # escaped for the hover, intact in the data
+    assert 'class="plotly-graph-div" style="height:420px; width:100%;"' in page
+
+
+def test_figures_are_built_and_shown_without_importing_plotly():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.path.insert(0, '.');"
+        "from tests.test_plots import all_figures;"
+        "[f._repr_mimebundle_() for f in all_figures().values()];"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('plotly', 'nbformat')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

@@ -6,12 +6,15 @@ Nothing here touches the database or the file system, except the seed-compatible
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# Formatting lives in the light module, re-exported here for the notebook and old callers.
+from user_failure_stats.formats import ci_text, format_percent, window_change  # noqa: F401
+from user_failure_stats.formats import missing as _missing
 
 # Two-sided normal quantiles: 95% (Wilson intervals, inner funnel limits) and 99.8%.
 Z_95 = 1.959963984540054
@@ -45,24 +48,6 @@ def user_label(user_id, name, has_user_record: bool) -> str:
     if _missing(name):
         return f"user {user_id}"
     return str(name)
-
-
-def _missing(value) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def format_percent(rate: float) -> str:
-    """Format a rate in [0, 1] as a percentage with two decimals: ``0.2375`` -> ``23.75%``."""
-    if rate is None or (isinstance(rate, float) and math.isnan(rate)):
-        return "n/a"
-    return f"{rate * 100:.2f}%"
-
-
-def ci_text(low: float, high: float) -> str:
-    """Format an interval as ``21.5-78.5%``; ``n/a`` when undefined."""
-    if _missing(low) or _missing(high):
-        return "n/a"
-    return f"{low * 100:.1f}-{high * 100:.1f}%"
 
 
 def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
@@ -232,29 +217,6 @@ def control_limits(overall_rate: float, sessions, z: float = Z_95):
     return np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
 
 
-def window_change(current: dict, previous: dict) -> dict:
-    """Compare two summaries (see :func:`summary_statistics`): this window against the last.
-
-    Returns:
-        ``sessions`` and ``failures`` as relative changes (0.1 is +10%; NaN when the
-        previous window had none), ``users`` as a difference in users, and
-        ``overall_failure_rate`` as a difference in percentage points (NaN when either
-        window had no sessions).
-    """
-
-    def relative(key: str) -> float:
-        before = previous[key]
-        return (current[key] - before) / before if before else float("nan")
-
-    return {
-        "sessions": relative("total_sessions"),
-        "failures": relative("total_failures"),
-        "users": current["total_users"] - previous["total_users"],
-        "overall_failure_rate": 100
-        * (current["overall_failure_rate"] - previous["overall_failure_rate"]),
-    }
-
-
 def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
     """Regroup the window's bins into every local day (or hour) of the report, empty ones as 0.
 
@@ -391,10 +353,10 @@ class FailureAnalyzer:
         return write_csv(self.calculate_failure_rates(), self.output_dir / name)
 
     def create_interactive_bar_plot(self):
-        """Return the failure-rate distribution as a plotly figure."""
+        """Return the failure-rate distribution as a plotly ``Figure``, as the seed did."""
         from user_failure_stats.plots import distribution_figure
 
-        return distribution_figure(self.calculate_failure_rates())
+        return distribution_figure(self.calculate_failure_rates()).to_plotly()
 
 
 def analyze_failure_data(data: pd.DataFrame, output_dir: str | Path = "reports") -> FailureAnalyzer:

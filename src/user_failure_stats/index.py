@@ -13,7 +13,7 @@ import json
 from contextlib import contextmanager
 from pathlib import Path
 
-from user_failure_stats.analysis import format_percent
+from user_failure_stats.formats import format_percent
 from user_failure_stats.report import HTML_PREFIX, atomic_write
 
 INDEX_NAME = "index.html"

@@ -1,13 +1,23 @@
-"""Figures: pure functions from the per-user table to plotly figures."""
+"""Figures: pure functions from the per-user table to plotly figures, as plain data.
+
+Each function returns a :class:`Figure`: plotly's figure format (``data`` and ``layout``) in
+plain dicts and lists, drawn by plotly.js. It displays itself in JupyterLab (plotly's mimetype)
+and in the rendered report (HTML that uses the page's plotly.js) without plotly's Python
+package: building figures with ``plotly.graph_objects`` loads its validators, 20 MB and
+0.2 s in every kernel. ``Figure.to_plotly()`` gives a ``plotly.graph_objects.Figure`` (which
+validates it) to restyle with plotly's API.
+"""
 
 from __future__ import annotations
 
 import html
+import json
+import math
+import uuid
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.io.base_renderers import MimetypeRenderer
 
 from user_failure_stats.analysis import (
     FLAGGED,
@@ -19,68 +29,116 @@ from user_failure_stats.analysis import (
     format_percent,
     rate_distribution,
 )
-from user_failure_stats.report import PLOTLYJS_FROM_TEMPLATE, PLOTLYJS_MARK, summary_rows
+from user_failure_stats.report import summary_rows
 
 HOVER_LIMIT = 15
 BAR_COLOUR = "#c0392b"
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+CONFIG = {"displaylogo": False, "responsive": True}
+DEFAULT_HEIGHT = 525
+
+# The parts of plotly's "plotly_white" template these figures use; plotly.js applies a
+# template given as data (named templates exist only in plotly's Python package).
+_GRID = "#EBF0F8"
+_AXIS = {
+    "gridcolor": _GRID,
+    "linecolor": _GRID,
+    "zerolinecolor": _GRID,
+    "zerolinewidth": 2,
+    "ticks": "",
+    "automargin": True,
+    "title": {"standoff": 15},
+}
+TEMPLATE = {
+    "layout": {
+        "font": {"color": "#2a3f5f"},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "hovermode": "closest",
+        "hoverlabel": {"align": "left"},
+        "title": {"x": 0.05},
+        "colorway": ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3"],
+        "xaxis": _AXIS,
+        "yaxis": _AXIS,
+    },
+    "data": {
+        "bar": [{"marker": {"line": {"color": "white", "width": 0.5}}}],
+        "table": [
+            {
+                "header": {"fill": {"color": "#C8D4E3"}, "line": {"color": "white"}},
+                "cells": {"fill": {"color": _GRID}, "line": {"color": "white"}},
+            }
+        ],
+    },
+}
 
 
-OFFLINE_RENDERER = "user_failure_stats_offline"
+class Figure:
+    """A plotly figure as plain data; shows itself in JupyterLab and in rendered reports.
 
-
-class OfflineHtmlRenderer(MimetypeRenderer):
-    """A plotly renderer for reports: HTML figures with no network requests.
-
-    plotly's own ``notebook`` renderer adds a MathJax ``<script>`` from a CDN to every
-    figure; this one embeds plotly.js once, when it is activated, and each figure as a
-    ``<div>`` that draws itself with it.
+    Attributes:
+        data: The traces, as plotly.js takes them (dicts with ``type``).
+        layout: The layout, with the template above.
     """
 
-    def activate(self) -> None:
-        """Display plotly.js once, inline, for the figures that follow.
+    def __init__(self, data: list[dict], layout: dict):
+        self.data = plain_data(data)
+        self.layout = plain_data({"template": TEMPLATE, **layout})
 
-        Skipped when the runner's report template embeds plotly.js instead.
-        """
-        import os
+    def __repr__(self) -> str:
+        kinds = ", ".join(trace.get("type", "?") for trace in self.data)
+        return f"Figure({len(self.data)} traces: {kinds})"
 
-        if os.environ.get(PLOTLYJS_FROM_TEMPLATE):
-            return
-        from IPython.display import display_html
-        from plotly.offline import get_plotlyjs
+    def to_dict(self) -> dict:
+        """Return ``{"data": [...], "layout": {...}}``, plotly's figure format."""
+        return {"data": self.data, "layout": self.layout}
 
-        display_html(
-            f'<script type="text/javascript" {PLOTLYJS_MARK}>{get_plotlyjs()}</script>', raw=True
+    def to_json(self) -> str:
+        """Return the figure as JSON that is also safe inside an HTML ``<script>``."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+    def to_html(self) -> str:
+        """Return a ``<div>`` drawn by the page's plotly.js: nothing is fetched."""
+        div_id = f"ufs-{uuid.uuid4().hex[:12]}"
+        height = self.layout.get("height", DEFAULT_HEIGHT)
+        spec = self.to_json()
+        return (
+            f'<div id="{div_id}" class="plotly-graph-div" '
+            f'style="height:{height}px; width:100%;"></div>\n'
+            '<script type="text/javascript">'
+            f'(function () {{ var spec = {spec}; if (window.Plotly) {{ Plotly.newPlot("{div_id}", '
+            f"spec.data, spec.layout, {json.dumps(CONFIG)}); }} }})();</script>"
         )
 
-    def to_mimebundle(self, fig_dict: dict) -> dict:
-        """Return the figure as ``text/html`` that relies on the embedded plotly.js."""
-        from plotly.io import to_html
+    def to_plotly(self):
+        """Return a validated ``plotly.graph_objects.Figure`` of this figure (imports plotly)."""
+        import plotly.graph_objects as go
 
-        html_text = to_html(
-            fig_dict,
-            include_plotlyjs=False,
-            include_mathjax=False,
-            full_html=False,
-            default_width="100%",
-            default_height=525,
-            validate=False,
-            config={"displaylogo": False, "responsive": True},
-        )
-        return {"text/html": html_text}
+        return go.Figure(self.to_dict())
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {
+            PLOTLY_MIMETYPE: {**self.to_dict(), "config": CONFIG},
+            "text/html": self.to_html(),
+        }
 
 
-def use_offline_renderer() -> None:
-    """Make notebook figures survive nbconvert and work offline.
-
-    From plotly 6.1 the default renderer inside a kernel emits only the plotly mimetype,
-    which nbconvert's HTML drops. ``plotly_mimetype`` stays for JupyterLab; the
-    :class:`OfflineHtmlRenderer` adds HTML for the rendered report, with plotly.js embedded
-    once and nothing fetched from a CDN.
-    """
-    import plotly.io as pio
-
-    pio.renderers[OFFLINE_RENDERER] = OfflineHtmlRenderer()
-    pio.renderers.default = f"plotly_mimetype+{OFFLINE_RENDERER}"
+def plain_data(value):
+    """Return ``value`` as JSON data: lists for arrays, None for NaN, ISO text for times."""
+    if isinstance(value, dict):
+        return {str(k): plain_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray | pd.Series | pd.Index):
+        return [plain_data(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    return value
 
 
 def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT) -> str:
@@ -97,112 +155,130 @@ def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT) -> str:
     return "<br>".join(lines)
 
 
-def _distribution_bar(rates: pd.DataFrame) -> go.Bar:
+def _distribution_bar(rates: pd.DataFrame, **where) -> dict:
     dist = rate_distribution(rates)
-    return go.Bar(
-        x=list(dist["bracket"]),
-        y=list(dist["users"]),
-        customdata=[bracket_hover(m) for m in dist["members"]],
-        marker_color=BAR_COLOUR,
-        hovertemplate="<b>%{x}</b>: %{y} users<br>%{customdata}<extra></extra>",
-        name="users",
-        showlegend=False,
-    )
+    return {
+        "type": "bar",
+        "x": list(dist["bracket"]),
+        "y": list(dist["users"]),
+        "customdata": [bracket_hover(m) for m in dist["members"]],
+        "marker": {"color": BAR_COLOUR},
+        "hovertemplate": "<b>%{x}</b>: %{y} users<br>%{customdata}<extra></extra>",
+        "name": "users",
+        "showlegend": False,
+        **where,
+    }
 
 
-def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribution") -> go.Figure:
+def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribution") -> Figure:
     """Return a bar chart of users per 10% failure-rate bracket.
 
     Hovering a bar lists the users in that bracket with their rate and failed/total
     sessions (the 15 worst, then "and N more").
     """
-    figure = go.Figure(_distribution_bar(rates))
-    figure.update_layout(
-        title=title,
-        xaxis_title="Failure rate",
-        yaxis_title="Users",
-        template="plotly_white",
-        bargap=0.1,
-        height=420,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
+    return Figure(
+        [_distribution_bar(rates)],
+        {
+            "title": {"text": title},
+            "xaxis": {"type": "category", "title": {"text": "Failure rate"}},
+            "yaxis": {"rangemode": "tozero", "title": {"text": "Users"}, **_count_ticks(rates)},
+            "bargap": 0.1,
+            "height": 420,
+            "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+        },
     )
-    figure.update_xaxes(type="category")
-    figure.update_yaxes(rangemode="tozero", **_count_ticks(rates))
-    return figure
 
 
-def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) -> go.Figure:
+def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) -> Figure:
     """Return the distribution with a side panel: the top users and the summary statistics.
+
+    The histogram fills the left half; the right half holds the top-users table above the
+    summary statistics, each as tall as its rows.
 
     Args:
         rates: The per-user table (see ``analysis.failure_rates``).
         top: The ranked top users (see ``analysis.top_users``).
         summary: The summary statistics (see ``analysis.summary_statistics``).
     """
-    from plotly.subplots import make_subplots
-
     stats = summary_rows(summary)
     top_rows = max(len(top), 1)
-    figure = make_subplots(
-        rows=2,
-        cols=2,
-        column_widths=[0.5, 0.5],
-        row_heights=[top_rows + 1, len(stats) + 1],
-        specs=[[{"type": "xy", "rowspan": 2}, {"type": "table"}], [None, {"type": "table"}]],
-        subplot_titles=("Users per failure-rate bracket", "Top users", "Summary statistics"),
-        horizontal_spacing=0.06,
-        vertical_spacing=0.07,
-    )
-    figure.add_trace(_distribution_bar(rates), row=1, col=1)
-    figure.add_trace(
-        go.Table(
-            columnwidth=[0.5, 2.4, 1.2, 1.0, 1.5, 1.9],
-            header={
-                "values": ["#", "User", "Failed/total", "Rate", "95% CI", "Note"],
-                **_TABLE_HEADER,
-            },
-            cells={
-                "values": [
-                    ["–" if pd.isna(r) else str(r) for r in top["rank"]],
-                    [html.escape(_one_line(n)) for n in top["user_name"]],
-                    [
-                        f"{f}/{t}"
-                        for f, t in zip(top["failed_sessions"], top["total_sessions"], strict=True)
-                    ],
-                    list(top["failure_rate_percent"]),
-                    [
-                        ci_text(lo, hi)
-                        for lo, hi in zip(
-                            top["failure_rate_ci_low"], top["failure_rate_ci_high"], strict=True
-                        )
-                    ],
-                    [_note_mark(n) for n in top["note"]],
+    left, right = [0.0, 0.47], [0.53, 1.0]
+    # Row heights in proportion to the tables' rows, 0.07 of the height between them.
+    split = (1 - 0.07) * (len(stats) + 1) / (top_rows + len(stats) + 2)
+    top_domain, stats_domain = [split + 0.07, 1.0], [0.0, split]
+    top_table = {
+        "type": "table",
+        "domain": {"x": right, "y": top_domain},
+        "columnwidth": [0.5, 2.4, 1.2, 1.0, 1.5, 1.9],
+        "header": {"values": ["#", "User", "Failed/total", "Rate", "95% CI", "Note"], **_HEADER},
+        "cells": {
+            "values": [
+                ["–" if pd.isna(r) else str(r) for r in top["rank"]],
+                [html.escape(_one_line(n)) for n in top["user_name"]],
+                [
+                    f"{f}/{t}"
+                    for f, t in zip(top["failed_sessions"], top["total_sessions"], strict=True)
                 ],
-                **_TABLE_CELLS,
+                list(top["failure_rate_percent"]),
+                [
+                    ci_text(lo, hi)
+                    for lo, hi in zip(
+                        top["failure_rate_ci_low"], top["failure_rate_ci_high"], strict=True
+                    )
+                ],
+                [_note_mark(n) for n in top["note"]],
+            ],
+            **_CELLS,
+        },
+    }
+    stats_table = {
+        "type": "table",
+        "domain": {"x": right, "y": stats_domain},
+        "columnwidth": [2.6, 1.0],
+        "header": {"values": ["Statistic", "Value"], **_HEADER},
+        "cells": {"values": [[k for k, _ in stats], [v for _, v in stats]], **_CELLS},
+    }
+    return Figure(
+        [_distribution_bar(rates, xaxis="x", yaxis="y"), top_table, stats_table],
+        {
+            "xaxis": {
+                "anchor": "y",
+                "domain": left,
+                "type": "category",
+                "title": {"text": "Failure rate"},
             },
-        ),
-        row=1,
-        col=2,
+            "yaxis": {
+                "anchor": "x",
+                "domain": [0.0, 1.0],
+                "rangemode": "tozero",
+                "title": {"text": "Users"},
+                **_count_ticks(rates),
+            },
+            "annotations": [
+                _subplot_title("Users per failure-rate bracket", left, 1.0),
+                _subplot_title("Top users", right, top_domain[1]),
+                _subplot_title("Summary statistics", right, stats_domain[1]),
+            ],
+            "height": 140 + 26 * (top_rows + len(stats) + 2),
+            "margin": {"l": 50, "r": 10, "t": 40, "b": 50},
+            "bargap": 0.1,
+            "showlegend": False,
+        },
     )
-    figure.add_trace(
-        go.Table(
-            columnwidth=[2.6, 1.0],
-            header={"values": ["Statistic", "Value"], **_TABLE_HEADER},
-            cells={"values": [[k for k, _ in stats], [v for _, v in stats]], **_TABLE_CELLS},
-        ),
-        row=2,
-        col=2,
-    )
-    figure.update_layout(
-        template="plotly_white",
-        height=140 + 26 * (top_rows + len(stats) + 2),
-        margin={"l": 50, "r": 10, "t": 40, "b": 50},
-        bargap=0.1,
-        showlegend=False,
-    )
-    figure.update_xaxes(type="category", title_text="Failure rate", row=1, col=1)
-    figure.update_yaxes(rangemode="tozero", title_text="Users", row=1, col=1, **_count_ticks(rates))
-    return figure
+
+
+def _subplot_title(text: str, x_domain: list[float], top: float) -> dict:
+    return {
+        "text": text,
+        "x": (x_domain[0] + x_domain[1]) / 2,
+        "y": top,
+        "xref": "paper",
+        "yref": "paper",
+        "xanchor": "center",
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 16},
+    }
 
 
 def _count_ticks(rates: pd.DataFrame) -> dict:
@@ -211,8 +287,8 @@ def _count_ticks(rates: pd.DataFrame) -> dict:
     return {"tick0": 0, "dtick": max(1, -(-most // 6)), "tickformat": "d"}
 
 
-_TABLE_HEADER = {"fill_color": "#f0f0f0", "align": "left", "font": {"size": 12}}
-_TABLE_CELLS = {"fill_color": "white", "align": "left", "font": {"size": 12}, "height": 24}
+_HEADER = {"fill": {"color": "#f0f0f0"}, "align": "left", "font": {"size": 12}}
+_CELLS = {"fill": {"color": "white"}, "align": "left", "font": {"size": 12}, "height": 24}
 
 
 def _one_line(text) -> str:
@@ -223,52 +299,60 @@ def _note_mark(note: str) -> str:
     return {FLAGGED: "▲ flagged", TOO_FEW: "○ too few"}.get(note, note)
 
 
-def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> go.Figure:
+def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> Figure:
     """Return a funnel plot: each user's failure rate against their number of sessions.
 
     Control limits at 95% and 99.8% around the overall rate show how far a rate may stray
     by chance at each volume; users outside the outer limits stand out for real. Hovering a
     point names the user. Flagged users are drawn in red.
     """
-    figure = go.Figure()
     if rates.empty or pd.isna(overall_rate):
-        figure.add_annotation(
-            text="No sessions in this window",
-            showarrow=False,
-            x=0.5,
-            y=0.5,
-            xref="paper",
-            yref="paper",
+        return Figure(
+            [],
+            {
+                "annotations": [
+                    {
+                        "text": "No sessions in this window",
+                        "showarrow": False,
+                        "x": 0.5,
+                        "y": 0.5,
+                        "xref": "paper",
+                        "yref": "paper",
+                    }
+                ],
+                "height": 300,
+            },
         )
-        figure.update_layout(template="plotly_white", height=300)
-        return figure
+    traces = []
     most = max(int(rates["total_sessions"].max()), 2)
     n = np.unique(np.geomspace(1, most * 1.1, 200))
     for z, label, dash in ((Z_998, "99.8% limits", "dot"), (Z_95, "95% limits", "dash")):
         low, high = control_limits(overall_rate, n, z)
         for k, (bound, show) in enumerate(((high, True), (low, False))):
-            figure.add_trace(
-                go.Scatter(
-                    x=n,
-                    y=bound,
-                    mode="lines",
-                    name=label,
-                    legendgroup=label,
-                    showlegend=show,
-                    line={"color": "#7f8c8d", "dash": dash, "width": 1},
-                    hoverinfo="skip",
-                    uid=f"limit-{label}-{k}",
-                )
+            traces.append(
+                {
+                    "type": "scatter",
+                    "x": n,
+                    "y": bound,
+                    "mode": "lines",
+                    "name": label,
+                    "legendgroup": label,
+                    "showlegend": show,
+                    "line": {"color": "#7f8c8d", "dash": dash, "width": 1},
+                    "hoverinfo": "skip",
+                    "uid": f"limit-{label}-{k}",
+                }
             )
-    figure.add_trace(
-        go.Scatter(
-            x=[1, most * 1.1],
-            y=[overall_rate, overall_rate],
-            mode="lines",
-            name=f"overall {format_percent(overall_rate)}",
-            line={"color": "#2c3e50", "width": 1},
-            hoverinfo="skip",
-        )
+    traces.append(
+        {
+            "type": "scatter",
+            "x": [1, most * 1.1],
+            "y": [overall_rate, overall_rate],
+            "mode": "lines",
+            "name": f"overall {format_percent(overall_rate)}",
+            "line": {"color": "#2c3e50", "width": 1},
+            "hoverinfo": "skip",
+        }
     )
     flagged = rates["flagged"].astype(bool)
     for mask, name, colour in (
@@ -278,15 +362,16 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> go.Figure:
         part = rates[mask]
         if part.empty:
             continue
-        figure.add_trace(
-            go.Scatter(
-                x=part["total_sessions"],
-                y=part["failure_rate"],
-                mode="markers",
-                name=name,
-                marker={"color": colour, "size": 8, "opacity": 0.8, "line": {"width": 0}},
-                customdata=[
-                    (html.escape(_one_line(u)), p, f, t, ci_text(lo, hi))
+        traces.append(
+            {
+                "type": "scatter",
+                "x": part["total_sessions"],
+                "y": part["failure_rate"],
+                "mode": "markers",
+                "name": name,
+                "marker": {"color": colour, "size": 8, "opacity": 0.8, "line": {"width": 0}},
+                "customdata": [
+                    [html.escape(_one_line(u)), p, f, t, ci_text(lo, hi)]
                     for u, p, f, t, lo, hi in zip(
                         part["user_name"],
                         part["failure_rate_percent"],
@@ -297,23 +382,28 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> go.Figure:
                         strict=True,
                     )
                 ],
-                hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]} "
+                "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]} "
                 "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
-            )
+            }
         )
-    figure.update_layout(
-        title="Funnel plot: failure rate against sessions",
-        template="plotly_white",
-        height=460,
-        margin={"l": 60, "r": 20, "t": 60, "b": 50},
-        legend={"orientation": "h", "y": -0.2},
+    return Figure(
+        traces,
+        {
+            "title": {"text": "Funnel plot: failure rate against sessions"},
+            "xaxis": {"type": "log", "title": {"text": "Sessions (log scale)"}},
+            "yaxis": {
+                "range": [-0.02, 1.02],
+                "tickformat": ".0%",
+                "title": {"text": "Failure rate"},
+            },
+            "height": 460,
+            "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+            "legend": {"orientation": "h", "y": -0.2},
+        },
     )
-    figure.update_xaxes(type="log", title_text="Sessions (log scale)")
-    figure.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", title_text="Failure rate")
-    return figure
 
 
-def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
+def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> Figure:
     """Return sessions (bars) and failure rate (line) per day or hour of the window.
 
     Args:
@@ -322,43 +412,54 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
         unit: ``"day"`` or ``"hour"``.
         timezone: The report's time zone, named on the axis.
     """
-    from plotly.subplots import make_subplots
-
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(
-        go.Bar(
-            x=trend["bucket"],
-            y=trend["total_sessions"],
-            name="sessions",
-            marker_color="#aab7b8",
-            customdata=trend["failed_sessions"],
-            hovertemplate="%{x}<br>%{y} sessions, %{customdata} failed<extra></extra>",
-        ),
-        secondary_y=False,
+    return Figure(
+        [
+            {
+                "type": "bar",
+                "x": trend["bucket"],
+                "y": trend["total_sessions"],
+                "name": "sessions",
+                "marker": {"color": "#aab7b8"},
+                "customdata": trend["failed_sessions"],
+                "hovertemplate": "%{x}<br>%{y} sessions, %{customdata} failed<extra></extra>",
+                "xaxis": "x",
+                "yaxis": "y",
+            },
+            {
+                "type": "scatter",
+                "x": trend["bucket"],
+                "y": trend["failure_rate"],
+                "name": "failure rate",
+                "mode": "lines+markers",
+                "line": {"color": BAR_COLOUR, "width": 2},
+                "connectgaps": False,
+                "hovertemplate": "%{x}<br>failure rate %{y:.2%}<extra></extra>",
+                "xaxis": "x",
+                "yaxis": "y2",
+            },
+        ],
+        {
+            "title": {"text": f"Failure rate and sessions per {unit}"},
+            # Room on the right for the second y axis.
+            "xaxis": {
+                "anchor": "y",
+                "domain": [0.0, 0.94],
+                "title": {"text": f"{unit.capitalize()} ({timezone})"},
+            },
+            "yaxis": {"anchor": "x", "rangemode": "tozero", "title": {"text": "Sessions"}},
+            "yaxis2": {
+                "anchor": "x",
+                "overlaying": "y",
+                "side": "right",
+                "tickformat": ".0%",
+                "tickmode": "auto",
+                "showgrid": False,
+                "rangemode": "tozero",
+                "title": {"text": "Failure rate"},
+            },
+            "height": 420,
+            "margin": {"l": 60, "r": 60, "t": 60, "b": 50},
+            "legend": {"orientation": "h", "y": -0.2},
+            "bargap": 0.15,
+        },
     )
-    figure.add_trace(
-        go.Scatter(
-            x=trend["bucket"],
-            y=trend["failure_rate"],
-            name="failure rate",
-            mode="lines+markers",
-            line={"color": BAR_COLOUR, "width": 2},
-            connectgaps=False,
-            hovertemplate="%{x}<br>failure rate %{y:.2%}<extra></extra>",
-        ),
-        secondary_y=True,
-    )
-    figure.update_layout(
-        title=f"Failure rate and sessions per {unit}",
-        template="plotly_white",
-        height=420,
-        margin={"l": 60, "r": 60, "t": 60, "b": 50},
-        legend={"orientation": "h", "y": -0.2},
-        bargap=0.15,
-    )
-    figure.update_xaxes(title_text=f"{unit.capitalize()} ({timezone})")
-    figure.update_yaxes(title_text="Sessions", rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(
-        title_text="Failure rate", tickformat=".0%", rangemode="tozero", secondary_y=True
-    )
-    return figure

@@ -1,7 +1,8 @@
 """What people read: the console summary, the notebook's tables, the CSV and the HTML.
 
 The formatting functions are pure; the ``write``/``export``/``render`` functions touch files,
-and all of them write under a temporary name and move into place.
+and all of them write under a temporary name and move into place. The runner uses this module
+too, so it loads pandas only inside the functions that take DataFrames.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import math
 import os
 import tempfile
 from datetime import date, datetime
+from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from user_failure_stats.analysis import ci_text, format_percent, window_change
 from user_failure_stats.config import Parameters, Settings, Window, describe_database
+from user_failure_stats.formats import ci_text, format_percent, missing, window_change
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CSV_PREFIX = "user_failure_stats_"
 HTML_PREFIX = "user_failure_rates_"
@@ -28,6 +32,15 @@ TEMPLATE_NAME = "report"
 # the executed notebook does not carry 4.8 MB of it through the kernel, papermill and nbconvert.
 PLOTLYJS_FROM_TEMPLATE = "USER_FAILURE_STATS_PLOTLYJS_FROM_TEMPLATE"
 PLOTLYJS_MARK = 'data-plotlyjs="embedded"'
+# The columns of the top-users table that the console summary prints.
+TOP_FIELDS = (
+    "rank",
+    "user_name",
+    "failed_sessions",
+    "total_sessions",
+    "failure_rate_percent",
+    "note",
+)
 
 
 def csv_name(stamp: str) -> str:
@@ -84,8 +97,13 @@ def export_summary(
     summary: dict,
     previous: dict,
     generated: str,
+    top: pd.DataFrame | None = None,
 ) -> Path:
-    """Write the run's summary as JSON beside the CSV (for the console and the reports index)."""
+    """Write the run's summary as JSON beside the CSV (for the console and the reports index).
+
+    ``top`` (see ``analysis.top_users``) is kept as records, so the runner can print the top
+    users without loading pandas.
+    """
     record = {
         "stamp": stamp,
         "title": params.title,
@@ -96,6 +114,11 @@ def export_summary(
         "previous": {k: plain(v) for k, v in previous.items()},
         "files": {"html": html_name(stamp), "csv": csv_name(stamp)},
     }
+    if top is not None:
+        record["top"] = [
+            {k: plain(v) for k, v in row.items() if k in TOP_FIELDS}
+            for row in top.to_dict("records")
+        ]
     path = Path(output_dir) / summary_name(stamp)
     text = json.dumps(record, indent=1, allow_nan=False)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -103,7 +126,7 @@ def export_summary(
 
 def plain(value):
     """Return ``value`` as plain JSON data: NaN and NA as None, numpy scalars as numbers."""
-    if value is None or value is pd.NA:
+    if missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
@@ -177,10 +200,13 @@ def headline_markdown(summary: dict, previous: dict, window: Window) -> str:
 def summary_lines(
     summary: dict,
     window: Window | None = None,
-    top: pd.DataFrame | None = None,
+    top: pd.DataFrame | list[dict] | None = None,
     previous: dict | None = None,
 ) -> list[str]:
-    """Return the console summary (the seed's ``USER FAILURE RATE ANALYSIS SUMMARY``) as lines."""
+    """Return the console summary (the seed's ``USER FAILURE RATE ANALYSIS SUMMARY``) as lines.
+
+    ``top`` is the top-users table (see ``analysis.top_users``), or its rows as dicts.
+    """
     pct = format_percent
     changes = (
         change_texts(summary, previous, window.length_text())
@@ -216,26 +242,28 @@ def summary_lines(
         f"  Std Dev: {pct(summary['std_failure_rate'])}",
     ]
     if top is not None:
-        ranked = int(top["rank"].notna().sum())
+        top = top.to_dict("records") if hasattr(top, "to_dict") else list(top)
+        ranked = sum(not missing(row["rank"]) for row in top)
         unranked = len(top) - ranked
         heading = f"Top {ranked} Users by Failure Rate"
         if unranked:
             heading += f" (and {unranked} with too few sessions to judge)"
         lines += ["", heading + ":"]
-        lines += _top_lines(top) if not top.empty else ["  (no sessions in this window)"]
+        lines += _top_lines(top) if top else ["  (no sessions in this window)"]
     lines.append(RULE)
     return lines
 
 
-def _top_lines(top: pd.DataFrame) -> list[str]:
-    width = max(4, min(32, max(len(_one_line(n)) for n in top["user_name"])))
+def _top_lines(top: list[dict]) -> list[str]:
+    width = max(4, min(32, max(len(_one_line(row["user_name"])) for row in top)))
     lines = [f"  {'Rank':>4}  {'User':<{width}}  {'Failed/Total':>12}  {'Rate':>7}  Note"]
-    for row in top.itertuples():
-        rank = "-" if pd.isna(row.rank) else str(row.rank)
-        name = _one_line(row.user_name)[:width]
-        counts = f"{row.failed_sessions}/{row.total_sessions}"
-        note = getattr(row, "note", "")
-        line = f"  {rank:>4}  {name:<{width}}  {counts:>12}  {row.failure_rate_percent:>7}  {note}"
+    for row in top:
+        rank = "-" if missing(row["rank"]) else str(int(row["rank"]))
+        name = _one_line(row["user_name"])[:width]
+        counts = f"{row['failed_sessions']}/{row['total_sessions']}"
+        note = row.get("note") or ""
+        rate = row["failure_rate_percent"]
+        line = f"  {rank:>4}  {name:<{width}}  {counts:>12}  {rate:>7}  {note}"
         lines.append(line.rstrip())
     return lines
 
@@ -287,6 +315,8 @@ def notes_markdown(summary: dict, min_sessions: int | None = None) -> str:
 
 def display_table(rates: pd.DataFrame) -> pd.DataFrame:
     """Return the per-user table as shown in the report: labelled columns, percentages."""
+    import pandas as pd
+
     shown = pd.DataFrame(
         {
             "User": rates["user_name"],
@@ -353,7 +383,6 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     """
     import nbformat
     from nbconvert import HTMLExporter
-    from plotly.offline import get_plotlyjs
 
     notebook = nbformat.read(executed_notebook, as_version=4)
     for cell in notebook.cells:
@@ -373,7 +402,7 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     )
     resources = {
         "metadata": {"name": title},
-        "plotlyjs": "" if carries_plotlyjs else get_plotlyjs(),
+        "plotlyjs": "" if carries_plotlyjs else plotlyjs(),
     }
     try:
         body, _ = _exporter_class()(**options).from_notebook_node(notebook, resources=resources)
@@ -383,12 +412,32 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
 
 
 def configure_notebook() -> None:
-    """Set up a notebook session: figures that survive nbconvert, tables shown in full."""
-    from user_failure_stats.plots import use_offline_renderer
+    """Set up a notebook session: tables shown in full, plotly.js for the figures' HTML.
 
-    use_offline_renderer()
+    The figures (see ``plots.Figure``) draw themselves with plotly's own mimetype in
+    JupyterLab, and with HTML that needs plotly.js on the page elsewhere (nbconvert). That
+    script is displayed once, here, inline: nothing is fetched from a CDN. Skipped under the
+    runner, whose report template embeds plotly.js in the page's head instead.
+    """
+    import pandas as pd
+
     pd.set_option("display.max_rows", None)
     pd.set_option("display.max_columns", None)
+    if not os.environ.get(PLOTLYJS_FROM_TEMPLATE):
+        from IPython.display import display_html
+
+        display_html(
+            f'<script type="text/javascript" {PLOTLYJS_MARK}>{plotlyjs()}</script>', raw=True
+        )
+
+
+def plotlyjs() -> str:
+    """Return plotly.js (minified) as shipped in the plotly package, without importing it."""
+    spec = find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("plotly is not installed: it provides plotly.js")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    return (folder / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
 
 def run_stamp() -> str:

@@ -37,7 +37,7 @@ class RunResult:
         window: The window the report covers.
         summary: The summary statistics (see ``analysis.summary_statistics``).
         previous: The same statistics for the previous window of the same length.
-        top: The top-N users table, ranked.
+        top: The top-N users, ranked: one dict per row (see ``report.TOP_FIELDS``).
     """
 
     csv: Path
@@ -47,7 +47,7 @@ class RunResult:
     window: Window
     summary: dict
     previous: dict
-    top: object
+    top: list[dict]
 
     @property
     def paths(self) -> list[Path]:
@@ -143,8 +143,9 @@ def run_report(
         html = report.render_html(executed, staging / report.html_name(stamp), params.title)
         csv = staging / report.csv_name(stamp)
         summary_json = staging / report.summary_name(stamp)
-        summary, previous = _read_summary(summary_json)
-        top = _top(csv, params)
+        summary, previous, top = _read_summary(summary_json)
+        if not csv.is_file():
+            raise NotebookError("the report notebook did not write its CSV")
         published = _publish(staging, output_dir, [csv, html, executed, summary_json])
         index_path = _update_index(output_dir)
     finally:
@@ -174,16 +175,6 @@ def kernel_environment(settings: Settings, **extra: str):
                 os.environ[key] = value
 
 
-def light_imports() -> None:
-    """Keep nbformat's start-up light: skip an optional IRI checker we never use.
-
-    jsonschema (under nbformat and papermill) imports ``rfc3987_syntax`` when it is
-    installed (JupyterLab brings it), which compiles a grammar at import: 0.9 s of every
-    run, for a format check no notebook needs.
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)
-
-
 def quiet_kernel_manager():
     """Return a kernel manager class that starts the kernel with its stderr on /dev/null.
 
@@ -204,7 +195,6 @@ def quiet_kernel_manager():
 
 
 def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
-    light_imports()
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -247,7 +237,8 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _read_summary(path: Path) -> tuple[dict, dict]:
+def _read_summary(path: Path) -> tuple[dict, dict, list[dict]]:
+    """Return the summary, the previous window's summary and the top users the notebook wrote."""
     import json
 
     if not path.is_file():
@@ -257,18 +248,7 @@ def _read_summary(path: Path) -> tuple[dict, dict]:
     def restore(values: dict) -> dict:
         return {k: float("nan") if v is None else v for k, v in values.items()}
 
-    return restore(record["summary"]), restore(record["previous"])
-
-
-def _top(csv_path: Path, params: Parameters):
-    import pandas as pd
-
-    from user_failure_stats.analysis import top_users
-
-    if not csv_path.is_file():
-        raise NotebookError("the report notebook did not write its CSV")
-    rates = pd.read_csv(csv_path, keep_default_na=False, na_values=[""])
-    return top_users(rates, params.top_n, params.min_sessions)
+    return restore(record["summary"]), restore(record["previous"]), record.get("top", [])
 
 
 def _update_index(output_dir: Path) -> Path | None:
