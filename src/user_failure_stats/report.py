@@ -13,6 +13,7 @@ import math
 import os
 import tempfile
 from datetime import date, datetime
+from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -374,6 +375,41 @@ def _exporter_class():
     return ReportExporter
 
 
+EXPORT_OPTIONS = {
+    "extra_template_basedirs": [str(TEMPLATE_DIR)],
+    "template_name": TEMPLATE_NAME,
+    "exclude_input": True,
+    "exclude_input_prompt": True,
+    "exclude_output_prompt": True,
+}
+
+
+def prepare_rendering() -> None:
+    """Load nbconvert and compile the report's template ahead of :func:`render_html`.
+
+    The runner calls this in a background thread while the kernel runs the notebook, so the
+    rendering afterwards costs only itself. Any failure is left for :func:`render_html` to
+    report.
+    """
+    try:
+        import nbformat
+
+        empty = nbformat.v4.new_notebook()
+        _exporter().from_notebook_node(empty, resources={"metadata": {"name": ""}})
+    except Exception:  # noqa: BLE001, S110 - render_html reports it, in one line
+        pass
+
+
+@cache
+def _exporter():
+    try:
+        return _exporter_class()(**EXPORT_OPTIONS)
+    except (AttributeError, TypeError):  # pragma: no cover - nbconvert's internals changed
+        from nbconvert import HTMLExporter
+
+        return HTMLExporter(**EXPORT_OPTIONS)
+
+
 def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     """Render an executed notebook to one self-contained HTML file, atomically.
 
@@ -382,19 +418,11 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     unless the notebook's outputs already carry it.
     """
     import nbformat
-    from nbconvert import HTMLExporter
 
     notebook = nbformat.read(executed_notebook, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    options = {
-        "extra_template_basedirs": [str(TEMPLATE_DIR)],
-        "template_name": TEMPLATE_NAME,
-        "exclude_input": True,
-        "exclude_input_prompt": True,
-        "exclude_output_prompt": True,
-    }
     carries_plotlyjs = any(
         PLOTLYJS_MARK in str(output.get("data", {}).get("text/html", ""))[:200]
         for cell in notebook.cells
@@ -404,10 +432,7 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
         "metadata": {"name": title},
         "plotlyjs": "" if carries_plotlyjs else plotlyjs(),
     }
-    try:
-        body, _ = _exporter_class()(**options).from_notebook_node(notebook, resources=resources)
-    except (AttributeError, TypeError):  # pragma: no cover - nbconvert's internals changed
-        body, _ = HTMLExporter(**options).from_notebook_node(notebook, resources=resources)
+    body, _ = _exporter().from_notebook_node(notebook, resources=resources)
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
 

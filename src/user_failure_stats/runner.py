@@ -10,6 +10,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -139,7 +140,11 @@ def run_report(
     staging = Path(tempfile.mkdtemp(prefix=f".run-{stamp}-", dir=output_dir))
     try:
         executed = staging / report.notebook_name(stamp)
+        # nbconvert loads while the kernel works: the parent is idle then.
+        warm_up = threading.Thread(target=report.prepare_rendering, daemon=True)
+        warm_up.start()
         _execute(notebook, executed, params, settings, staging, stamp, progress)
+        warm_up.join()
         html = report.render_html(executed, staging / report.html_name(stamp), params.title)
         csv = staging / report.csv_name(stamp)
         summary_json = staging / report.summary_name(stamp)
@@ -216,6 +221,7 @@ def _execute(notebook, executed, params, settings, staging, stamp, progress) -> 
                 # after a signal) is not for the user: its stderr goes to /dev/null.
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
                 kernel_manager_class=quiet_kernel_manager(),
+                shutdown_kernel="immediate",
             )
     except PapermillExecutionError as exc:
         error_class = ERRORS_BY_NAME.get(exc.ename)
