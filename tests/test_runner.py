@@ -96,3 +96,33 @@ def test_the_runner_process_loads_no_pandas_numpy_or_plotly(notebook_db_url, cli
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "loaded: []"
     assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
+
+
+def test_a_kernel_that_cannot_start_is_one_error_and_leaves_nothing(
+    monkeypatch, notebook_db_url, settings_for, tmp_path
+):
+    from user_failure_stats.errors import NotebookError
+
+    monkeypatch.setattr(runner, "KERNEL_NAME", "no-such-kernel")
+    params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
+    with pytest.raises(NotebookError) as caught:
+        runner.run_report(params, settings_for(notebook_db_url), tmp_path / "out")
+    assert str(caught.value).startswith(
+        "could not execute the report notebook: NoSuchKernel: No such kernel named no-such-kernel"
+    )
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path):
+    import psutil
+
+    params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
+    result = runner.run_report(params, settings_for(notebook_db_url), tmp_path / "out")
+    assert result.summary["total_sessions"] == 341
+    assert [r["user_name"] for r in result.top][:3] == ["Anushka", "Jahanvi", "Vishnu Vardhan"]
+    kernels = [
+        child
+        for child in psutil.Process().children(recursive=True)
+        if "ipykernel" in " ".join(child.cmdline())
+    ]
+    assert kernels == []
