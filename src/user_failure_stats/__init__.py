@@ -4,7 +4,6 @@ The public API is small; heavy modules (pandas, plotly, SQLAlchemy) load on firs
 ``import user_failure_stats`` and ``user-failure-stats --help`` stay fast.
 """
 
-import sys
 from importlib import import_module
 
 __version__ = "0.1.0"
@@ -32,12 +31,6 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
-
-# jsonschema (under nbformat, which papermill and plotly's renderers import) imports
-# rfc3987_syntax when it is installed (JupyterLab brings it), and that compiles a grammar at
-# import: 0.9 s and 16 MB in every run and every kernel, for an IRI format check nothing here
-# uses. jsonschema treats the module as absent.
-sys.modules.setdefault("rfc3987_syntax", None)
 
 
 def __getattr__(name):
