@@ -1,6 +1,8 @@
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from user_failure_stats.config import (
     Parameters,
@@ -170,3 +172,57 @@ def test_secrets_stay_out_of_descriptions():
     with pytest.raises(ConfigError) as error:
         load_settings(None, environ={"DB_URL": f"mysql://reader:{SECRET}@h/db"})
     assert SECRET not in str(error.value)
+
+
+def _verdict_of_sqlalchemy(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return "invalid"
+    return "ok" if parsed.get_backend_name() == "postgresql" else "not postgresql"
+
+
+def _verdict_of_check(url: str) -> str:
+    from user_failure_stats.config import check_db_url
+
+    try:
+        check_db_url(url)
+    except ConfigError as exc:
+        return "not postgresql" if "must point to PostgreSQL" in str(exc) else "invalid"
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@h/db",
+        "postgresql+psycopg2://u:p@h:5432/db?sslmode=require",
+        "postgresql:///db?host=/var/run/postgresql",
+        "postgresql://u:p@[::1]:5432/db",
+        "postgresql://u:p%40x@h/db",
+        "postgresql://h:notaport/db",
+        "postgresql://h:/db",
+        "postgresql://h: 5432/db",
+        "postgresql://h:1_2/db",
+        "postgres://u@h/db",
+        "PostgreSQL://h/db",
+        "mysql://u:p@h/db",
+        "sqlite:///x.db",
+        "postgresql:/h/db",
+        "://h/db",
+        "not a url",
+        "",
+    ],
+)
+def test_db_url_check_agrees_with_sqlalchemy(url):
+    # The runner checks DB_URL without SQLAlchemy; the kernel parses it with SQLAlchemy.
+    assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="postgresqlmy+:/@[]?=%_ 0123456789.hdbu", max_size=40))
+def test_db_url_check_agrees_with_sqlalchemy_on_anything(url):
+    assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)

@@ -60,9 +60,10 @@ def test_kernel_environment_is_restored(monkeypatch, settings_for):
     assert "CONNECT_TIMEOUT_SECONDS" not in os.environ
 
 
-def test_the_runner_process_loads_no_pandas_numpy_or_plotly(notebook_db_url, cli_env, tmp_path):
+def test_the_runner_process_loads_no_pandas_numpy_plotly_or_sqlalchemy(
+    notebook_db_url, cli_env, tmp_path
+):
     # The kernel does the analysis; the process that runs papermill and nbconvert stays small.
-    # (It does load SQLAlchemy, to check DB_URL before any kernel starts.)
     import subprocess
     import sys
 
@@ -70,7 +71,7 @@ def test_the_runner_process_loads_no_pandas_numpy_or_plotly(notebook_db_url, cli
 
     code = (
         "import atexit, sys\n"
-        "heavy = ('pandas', 'numpy', 'plotly')\n"
+        "heavy = ('pandas', 'numpy', 'plotly', 'sqlalchemy')\n"
         "atexit.register(lambda: print('loaded:', sorted(m for m in heavy if m in sys.modules)))\n"
         "from user_failure_stats.cli import main\n"
         "sys.argv = ['user-failure-stats', *sys.argv[1:]]\n"

@@ -8,6 +8,7 @@ notebook's ``parameters`` cell, and never hold secrets.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -194,21 +195,45 @@ def _positive_number(values: dict, key: str, default, kind):
     return number
 
 
+# SQLAlchemy's own URL pattern (``sqlalchemy.engine.url._parse_url``): the runner checks
+# DB_URL with it before any kernel starts, without loading SQLAlchemy (0.1 s and 28 MB). The
+# kernel parses the URL with SQLAlchemy itself; a test keeps the two in agreement.
+_URL_PATTERN = re.compile(
+    r"""
+        (?P<name>[\w\+]+)://
+        (?:
+            (?P<username>[^:/]*)
+            (?::(?P<password>[^@]*))?
+        @)?
+        (?:
+            (?:
+                \[(?P<ipv6host>[^/\?]+)\] |
+                (?P<ipv4host>[^/:\?]+)
+            )?
+            (?::(?P<port>[^/\?]*))?
+        )?
+        (?:/(?P<database>[^\?]*))?
+        (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+
+
 def check_db_url(url: str) -> None:
     """Raise ConfigError unless ``url`` is a PostgreSQL SQLAlchemy URL (never echoing it)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
+    match = _URL_PATTERN.match(url) if isinstance(url, str) else None
     try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
+        if match is None:
+            raise ValueError
+        if match.group("port") is not None:  # "h:/db" too: SQLAlchemy rejects an empty port
+            int(match.group("port"))
+    except ValueError:
         raise ConfigError(
             "DB_URL is not a valid database URL (expected postgresql://user:password@host/db)"
         ) from None
-    if parsed.get_backend_name() != "postgresql":
-        raise ConfigError(
-            f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}"
-        )
+    backend = match.group("name").split("+")[0]
+    if backend != "postgresql":
+        raise ConfigError(f"DB_URL must point to PostgreSQL (postgresql://...), not {backend}")
 
 
 def describe_database(url: str | None) -> str:

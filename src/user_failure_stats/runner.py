@@ -143,11 +143,7 @@ def run_report(
     staging = Path(tempfile.mkdtemp(prefix=f".run-{stamp}-", dir=output_dir))
     try:
         executed = staging / report.notebook_name(stamp)
-        # nbconvert loads while the kernel works: the parent is idle then.
-        warm_up = threading.Thread(target=report.prepare_rendering, daemon=True)
-        warm_up.start()
         _execute(notebook, executed, params, settings, staging, stamp, progress)
-        warm_up.join()
         html = report.render_html(executed, staging / report.html_name(stamp), params.title)
         csv = staging / report.csv_name(stamp)
         summary_json = staging / report.summary_name(stamp)
@@ -291,25 +287,29 @@ def _execute(notebook, executed, params, settings, staging, stamp, progress) -> 
     kernel = None
     try:
         with kernel_environment(settings, **{report.PLOTLYJS_FROM_TEMPLATE: "1"}):
-            # The kernel boots (0.4 s) while papermill loads (0.2 s) and prepares the notebook.
             kernel = start_kernel(cwd=Path(notebook).parent)
-            import papermill
+        # The kernel boots (0.4 s) while papermill loads (0.2 s) and prepares the notebook,
+        # and nbconvert loads in a thread: the parent is idle while the kernel works.
+        warm_up = threading.Thread(target=report.prepare_rendering, daemon=True)
+        warm_up.start()
+        import papermill
 
-            papermill.execute_notebook(
-                str(notebook),
-                str(executed),
-                parameters=parameters,
-                engine_name=register_engine(),
-                km=kernel,
-                kernel_name=KERNEL_NAME,
-                progress_bar=progress,
-                log_output=False,
-                # Save once at the end, not after every cell: the outputs are large.
-                request_save_on_cell_execute=False,
-                execution_timeout=EXECUTION_TIMEOUT_SECONDS,
-                # All outputs are in when the last cell ends: no graceful shutdown to wait for.
-                shutdown_kernel="immediate",
-            )
+        papermill.execute_notebook(
+            str(notebook),
+            str(executed),
+            parameters=parameters,
+            engine_name=register_engine(),
+            km=kernel,
+            kernel_name=KERNEL_NAME,
+            progress_bar=progress,
+            log_output=False,
+            # Save once at the end, not after every cell: the outputs are large.
+            request_save_on_cell_execute=False,
+            execution_timeout=EXECUTION_TIMEOUT_SECONDS,
+            # All outputs are in when the last cell ends: no graceful shutdown to wait for.
+            shutdown_kernel="immediate",
+        )
+        warm_up.join()
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
         raise _notebook_error(exc) from None
     finally:
