@@ -127,3 +127,17 @@ def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path)
         if "ipykernel" in " ".join(child.cmdline())
     ]
     assert kernels == []
+
+
+def test_a_signal_just_after_the_stamp_is_reserved_leaves_no_lock(
+    monkeypatch, settings_for, tmp_path
+):
+    # The command line turns SIGTERM and SIGINT into KeyboardInterrupt, wherever the run is.
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.tempfile, "mkdtemp", interrupted)
+    params = Parameters(start="2025-05-21", end="2025-05-23")
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_report(params, settings_for("postgresql://u:p@127.0.0.1:1/db"), tmp_path / "o")
+    assert list((tmp_path / "o").iterdir()) == []

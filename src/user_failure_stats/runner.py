@@ -97,6 +97,9 @@ def reserve_stamp(output_dir: Path, now: datetime | None = None) -> tuple[str, P
             os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
             continue
+        except KeyboardInterrupt:  # a signal (see cli) right after the lock was made
+            lock.unlink(missing_ok=True)
+            raise
         return stamp, lock
     raise NotebookError(f"cannot find a free file name in {output_dir}")
 
@@ -139,9 +142,10 @@ def run_report(
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
     output_dir = prepare_output_dir(Path(output_dir or settings.output_dir))
-    stamp, lock = reserve_stamp(output_dir)
-    staging = Path(tempfile.mkdtemp(prefix=f".run-{stamp}-", dir=output_dir))
-    try:
+    lock = staging = None
+    try:  # a signal at any point below leaves neither the lock nor the staging folder
+        stamp, lock = reserve_stamp(output_dir)
+        staging = Path(tempfile.mkdtemp(prefix=f".run-{stamp}-", dir=output_dir))
         executed = staging / report.notebook_name(stamp)
         _execute(notebook, executed, params, settings, staging, stamp, progress)
         html = report.render_html(executed, staging / report.html_name(stamp), params.title)
@@ -153,8 +157,10 @@ def run_report(
         published = _publish(staging, output_dir, [csv, html, executed, summary_json])
         index_path = _update_index(output_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        lock.unlink(missing_ok=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        if lock is not None:
+            lock.unlink(missing_ok=True)
     csv_path, html_path, nb_path, _ = published
     return RunResult(csv_path, html_path, nb_path, index_path, window, summary, previous, top)
 
@@ -222,7 +228,11 @@ def start_kernel(cwd: Path):
     from jupyter_core.utils import run_sync
 
     manager = quiet_kernel_manager()(kernel_name=KERNEL_NAME)
-    run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
+    try:
+        run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
+    except BaseException:  # a signal between the launch and here must not leave it running
+        stop_kernel(manager)
+        raise
     return manager
 
 
