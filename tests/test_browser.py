@@ -137,3 +137,75 @@ def test_screenshot_for_the_record(opened):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
     assert (ARTIFACTS / "report.png").stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def lab(notebook_db_url, tmp_path_factory):
+    """JupyterLab serving a copy of the notebook, as ``make lab`` does; yields (url, out dir)."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    folder = tmp_path_factory.mktemp("lab")
+    shutil.copy(
+        Path(__file__).resolve().parents[1] / "notebooks" / "user_failure_rates.ipynb", folder
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DB_URL": notebook_db_url,
+        "DB_TIMEZONE": "UTC",
+        "OUTPUT_DIR": str(folder / "out"),
+        "JUPYTER_CONFIG_DIR": str(folder / "config"),
+        "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
+    }
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root"]
+    command += [f"--port={port}", "--ServerApp.token=t", f"--ServerApp.root_dir={folder}"]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token=t", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail("JupyterLab did not start")
+            time.sleep(0.2)
+    yield f"{base}/lab/tree/user_failure_rates.ipynb?token=t", folder / "out"
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+def test_the_notebook_runs_in_jupyterlab_and_draws_its_figures(browser, lab):
+    # Exploring interactively: open the notebook, Run > Run All Cells. The figures come to
+    # JupyterLab as plotly's mimetype, which its plotly extension draws.
+    url, out = lab
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.jp-RenderedPlotly .main-svg').length >= 3",
+        timeout=90000,
+    )
+    assert page.locator(".jp-RenderedPlotly").count() == 3
+    bar = page.locator(".jp-RenderedPlotly").nth(0).locator(".barlayer .point path").nth(2)
+    assert "Vishnu Vardhan" in hover_text(page, bar)
+    page.wait_for_function("() => document.body.innerText.includes('Per-user table exported')")
+    assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
+    assert len(list(out.glob("user_failure_stats_*.csv"))) == 1
+    page.close()
