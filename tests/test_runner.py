@@ -1,4 +1,3 @@
-import os
 from datetime import datetime
 
 import pytest
@@ -50,16 +49,6 @@ def test_failed_notebook_leaves_nothing(settings_for, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_kernel_environment_is_restored(monkeypatch, settings_for):
-    monkeypatch.setenv("DB_URL", "postgresql://before/db")
-    monkeypatch.delenv("CONNECT_TIMEOUT_SECONDS", raising=False)
-    with runner.kernel_environment(settings_for("postgresql://during/db")):
-        assert os.environ["DB_URL"] == "postgresql://during/db"
-        assert os.environ["CONNECT_TIMEOUT_SECONDS"] == "10"
-    assert os.environ["DB_URL"] == "postgresql://before/db"
-    assert "CONNECT_TIMEOUT_SECONDS" not in os.environ
-
-
 def test_the_runner_process_loads_no_pandas_numpy_plotly_or_sqlalchemy(
     notebook_db_url, cli_env, tmp_path
 ):
@@ -97,21 +86,6 @@ def test_the_runner_process_loads_no_pandas_numpy_plotly_or_sqlalchemy(
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "loaded: []"
     assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
-
-
-def test_a_kernel_that_cannot_start_is_one_error_and_leaves_nothing(
-    monkeypatch, notebook_db_url, settings_for, tmp_path
-):
-    from user_failure_stats.errors import NotebookError
-
-    monkeypatch.setattr(runner, "KERNEL_NAME", "no-such-kernel")
-    params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
-    with pytest.raises(NotebookError) as caught:
-        runner.run_report(params, settings_for(notebook_db_url), tmp_path / "out")
-    assert str(caught.value).startswith(
-        "could not execute the report notebook: NoSuchKernel: No such kernel named no-such-kernel"
-    )
-    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path):

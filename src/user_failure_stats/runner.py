@@ -11,7 +11,6 @@ import shutil
 import sys
 import tempfile
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -20,12 +19,10 @@ from user_failure_stats import report
 from user_failure_stats.config import Parameters, Settings, Window, resolve_window
 from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError
 from user_failure_stats.index import update_index
+from user_failure_stats.kernel import kernel_environment, register_engine, start_kernel, stop_kernel
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
-KERNEL_NAME = "python3"
 EXECUTION_TIMEOUT_SECONDS = 1800
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
-ENGINE_NAME = "user_failure_stats"
 
 
 @dataclass(frozen=True)
@@ -175,123 +172,6 @@ def light_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
-@contextmanager
-def kernel_environment(settings: Settings, **extra: str):
-    """Put the settings (and ``extra``) into the environment the kernel inherits, then restore it.
-
-    The database URL reaches the notebook this way, never as a papermill parameter (those
-    are written into the executed notebook).
-    """
-    values = settings.as_environment() | extra
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def quiet_kernel_manager():
-    """Return a kernel manager class that starts the kernel with its stderr on /dev/null.
-
-    Launching is jupyter_client's documented place to start kernels differently. It also
-    checks every 10 ms, not 100 ms, whether a killed kernel is gone: a report's kernel is
-    killed when its last cell is done, and is gone within milliseconds.
-    """
-    import subprocess
-
-    from jupyter_client import AsyncKernelManager
-
-    class QuietKernelManager(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            kw.setdefault("stderr", subprocess.DEVNULL)
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        _launch_kernel = _async_launch_kernel
-
-        async def _async_wait(self, pollinterval: float = 0.1) -> None:
-            await super()._async_wait(pollinterval=min(pollinterval, 0.01))
-
-    return QuietKernelManager
-
-
-def start_kernel(cwd: Path):
-    """Launch the report's kernel now and return its manager; it inherits the environment.
-
-    The kernel's chatter (start-up notices, complaints while it is shut down after a signal)
-    is not for the user: its stderr goes to /dev/null and it logs errors only.
-    """
-    from jupyter_core.utils import run_sync
-
-    manager = quiet_kernel_manager()(kernel_name=KERNEL_NAME)
-    try:
-        run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
-    except BaseException:  # a signal between the launch and here must not leave it running
-        stop_kernel(manager)
-        raise
-    return manager
-
-
-def stop_kernel(manager) -> None:
-    """Kill the kernel if it still runs (papermill stops it after a run; not after a failure)."""
-    from jupyter_core.utils import run_sync
-
-    try:
-        if manager.has_kernel:
-            run_sync(manager.shutdown_kernel)(now=True)
-    except Exception:  # noqa: BLE001, S110 - already gone
-        pass
-
-
-def register_engine() -> str:
-    """Register papermill's nbclient engine for a kernel the runner started; return its name.
-
-    papermill hands ``km`` to nbclient, which then leaves the kernel running (it is not
-    its own). This engine asks nbclient to clean up after it as usual, so a run that ends,
-    fails or is interrupted stops the kernel and closes its channels.
-    """
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.log import logger
-
-    class StartedKernelEngine(NBClientEngine):
-        @classmethod
-        def execute_managed_notebook(
-            cls,
-            nb_man,
-            kernel_name,
-            km=None,
-            log_output=False,
-            stdout_file=None,
-            stderr_file=None,
-            start_timeout=60,
-            execution_timeout=None,
-            **kwargs,
-        ):
-            for unused in ("input_path", "timeout", "startup_timeout"):
-                kwargs.pop(unused, None)
-            client = PapermillNotebookClient(
-                nb_man,
-                km=km,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log=logger,
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-                **kwargs,
-            )
-            return client.execute(cleanup_kc=True)
-
-    papermill_engines.register(ENGINE_NAME, StartedKernelEngine)
-    return ENGINE_NAME
-
-
 def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
     parameters = params.as_notebook_parameters() | {"output_dir": str(staging), "stamp": stamp}
     kernel = None
@@ -310,7 +190,7 @@ def _execute(notebook, executed, params, settings, staging, stamp, progress) -> 
             parameters=parameters,
             engine_name=register_engine(),
             km=kernel,
-            kernel_name=KERNEL_NAME,
+            kernel_name=kernel.kernel_name,
             progress_bar=progress,
             log_output=False,
             # Save once at the end, not after every cell: the outputs are large.
