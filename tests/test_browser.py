@@ -190,18 +190,36 @@ def lab(notebook_db_url, tmp_path_factory):
 
 
 def test_the_notebook_runs_in_jupyterlab_and_draws_its_figures(browser, lab):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     # Exploring interactively: open the notebook, Run > Run All Cells. The figures come to
     # JupyterLab as plotly's mimetype, which its plotly extension draws.
     url, out = lab
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
     page.goto(url)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-    page.wait_for_function(
-        "() => document.querySelectorAll('.jp-RenderedPlotly .main-svg').length >= 3",
-        timeout=90000,
+    # Run All Cells does nothing while the kernel is still connecting (its indicator may
+    # read "idle" before that): ask again until a cell has run or is queued.
+    started = (
+        "() => [...document.querySelectorAll('.jp-InputPrompt')]"
+        ".some(p => /\\[[*0-9]/.test(p.textContent))"
     )
+    for _ in range(10):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try:
+            page.wait_for_function(started, timeout=3000)
+            break
+        except PlaywrightTimeout:
+            continue
+    try:
+        page.wait_for_function(
+            "() => document.querySelectorAll('.jp-RenderedPlotly .main-svg').length >= 3",
+            timeout=90000,
+        )
+    finally:  # what the page showed, for the record
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
     assert page.locator(".jp-RenderedPlotly").count() == 3
     bar = page.locator(".jp-RenderedPlotly").nth(0).locator(".barlayer .point path").nth(2)
     assert "Vishnu Vardhan" in hover_text(page, bar)
