@@ -174,6 +174,29 @@ def test_secrets_stay_out_of_descriptions():
     assert SECRET not in str(error.value)
 
 
+URLS = [
+    "postgresql://u:p@h/db",
+    "postgresql+psycopg2://u:p@h:5432/db?sslmode=require",
+    "postgresql:///db?host=/var/run/postgresql",
+    "postgresql://u:p@[::1]:5432/db",
+    "postgresql://u:p%40x@h/db",
+    "postgresql://u:p@h:0/tele%20phony",
+    "postgresql://u:p@/db?host=",
+    "postgresql://h:notaport/db",
+    "postgresql://h:/db",
+    "postgresql://h: 5432/db",
+    "postgresql://h:1_2/db",
+    "postgres://u@h/db",
+    "PostgreSQL://h/db",
+    "mysql://u:p@h/db",
+    "sqlite:///x.db",
+    "postgresql:/h/db",
+    "://h/db",
+    "not a url",
+    "",
+]
+
+
 def _verdict_of_sqlalchemy(url: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -195,34 +218,36 @@ def _verdict_of_check(url: str) -> str:
     return "ok"
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "postgresql://u:p@h/db",
-        "postgresql+psycopg2://u:p@h:5432/db?sslmode=require",
-        "postgresql:///db?host=/var/run/postgresql",
-        "postgresql://u:p@[::1]:5432/db",
-        "postgresql://u:p%40x@h/db",
-        "postgresql://h:notaport/db",
-        "postgresql://h:/db",
-        "postgresql://h: 5432/db",
-        "postgresql://h:1_2/db",
-        "postgres://u@h/db",
-        "PostgreSQL://h/db",
-        "mysql://u:p@h/db",
-        "sqlite:///x.db",
-        "postgresql:/h/db",
-        "://h/db",
-        "not a url",
-        "",
-    ],
-)
+@pytest.mark.parametrize("url", URLS)
 def test_db_url_check_agrees_with_sqlalchemy(url):
     # The runner checks DB_URL without SQLAlchemy; the kernel parses it with SQLAlchemy.
     assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
+
+
+def _description_by_sqlalchemy(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        return "(unparsable DB_URL)"
+    host = parsed.host or ("local socket" if parsed.query.get("host") else "localhost")
+    return f"{host}{f':{parsed.port}' if parsed.port else ''}/{parsed.database or ''}"
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_db_url_description_agrees_with_sqlalchemy(url):
+    from sqlalchemy.engine import make_url
+
+    if url:
+        assert describe_database(url) == _description_by_sqlalchemy(url)
+    if _verdict_of_sqlalchemy(url) != "invalid":  # the engine's URL object, too
+        assert describe_database(make_url(url)) == _description_by_sqlalchemy(url)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="postgresqlmy+:/@[]?=%_ 0123456789.hdbu", max_size=40))
 def test_db_url_check_agrees_with_sqlalchemy_on_anything(url):
     assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
+    if url:
+        assert describe_database(url) == _description_by_sqlalchemy(url)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from user_failure_stats.errors import ConfigError
@@ -195,9 +196,9 @@ def _positive_number(values: dict, key: str, default, kind):
     return number
 
 
-# SQLAlchemy's own URL pattern (``sqlalchemy.engine.url._parse_url``): the runner checks
-# DB_URL with it before any kernel starts, without loading SQLAlchemy (0.1 s and 28 MB). The
-# kernel parses the URL with SQLAlchemy itself; a test keeps the two in agreement.
+# SQLAlchemy's own URL pattern (``sqlalchemy.engine.url._parse_url``): DB_URL is checked and
+# described with it without loading SQLAlchemy (0.1 s and 28 MB of the runner's process). The
+# kernel parses the URL with SQLAlchemy itself; tests keep the two in agreement.
 _URL_PATTERN = re.compile(
     r"""
         (?P<name>[\w\+]+)://
@@ -219,39 +220,51 @@ _URL_PATTERN = re.compile(
 )
 
 
+def _url_parts(url) -> dict | None:
+    """Split a database URL as SQLAlchemy does; None where SQLAlchemy would reject it."""
+    match = _URL_PATTERN.match(url) if isinstance(url, str) else None
+    if match is None:
+        return None
+    port, database = match.group("port"), match.group("database")
+    try:
+        port = None if port is None else int(port)  # "h:/db" too: an empty port is rejected
+    except ValueError:
+        return None
+    return {
+        "backend": match.group("name").split("+")[0],
+        "host": match.group("ipv4host") or match.group("ipv6host"),
+        "port": port,
+        "database": None if database is None else unquote(database),
+        "query": dict(parse_qsl(match.group("query") or "")),
+    }
+
+
 def check_db_url(url: str) -> None:
     """Raise ConfigError unless ``url`` is a PostgreSQL SQLAlchemy URL (never echoing it)."""
-    match = _URL_PATTERN.match(url) if isinstance(url, str) else None
-    try:
-        if match is None:
-            raise ValueError
-        if match.group("port") is not None:  # "h:/db" too: SQLAlchemy rejects an empty port
-            int(match.group("port"))
-    except ValueError:
+    parts = _url_parts(url)
+    if parts is None:
         raise ConfigError(
             "DB_URL is not a valid database URL (expected postgresql://user:password@host/db)"
-        ) from None
-    backend = match.group("name").split("+")[0]
-    if backend != "postgresql":
-        raise ConfigError(f"DB_URL must point to PostgreSQL (postgresql://...), not {backend}")
+        )
+    if parts["backend"] != "postgresql":
+        raise ConfigError(
+            f"DB_URL must point to PostgreSQL (postgresql://...), not {parts['backend']}"
+        )
 
 
-def describe_database(url: str | None) -> str:
-    """Return ``host:port/database`` for messages: never the user name or password."""
+def describe_database(url) -> str:
+    """Return ``host:port/database`` for messages: never the user name or password.
+
+    ``url`` is a string or an SQLAlchemy ``URL`` (which prints with its password hidden).
+    """
     if not url:
         return "(not configured)"
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - a malformed URL must not be echoed
+    parts = _url_parts(url if isinstance(url, str) else str(url))
+    if parts is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    host = parsed.host
-    if not host:
-        socket = parsed.query.get("host")
-        host = "local socket" if socket else "localhost"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{host}{port}/{parsed.database or ''}"
+    host = parts["host"] or ("local socket" if parts["query"].get("host") else "localhost")
+    port = f":{parts['port']}" if parts["port"] else ""
+    return f"{host}{port}/{parts['database'] or ''}"
 
 
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:

@@ -12,11 +12,11 @@ import sys
 
 
 def missing(value) -> bool:
-    """Return True for None, NaN and pandas' NA (without importing pandas)."""
+    """Return True for None, NaN and pandas' NA and NaT (without importing pandas)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
     pandas = sys.modules.get("pandas")
-    return pandas is not None and value is pandas.NA
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
 
 
 def format_percent(rate: float) -> str:

@@ -79,7 +79,11 @@ def start_kernel(cwd: Path):
 
 
 def stop_kernel(manager) -> None:
-    """Kill the kernel if it still runs (papermill stops it after a run; not after a failure)."""
+    """Kill the kernel if it still runs.
+
+    Once papermill has it, nbclient stops it whatever happens (see :func:`register_engine`);
+    this covers a failure or a signal before that.
+    """
     from jupyter_core.utils import run_sync
 
     try:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import uuid
-from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -29,7 +27,7 @@ from user_failure_stats.analysis import (
     format_percent,
     rate_distribution,
 )
-from user_failure_stats.report import summary_rows
+from user_failure_stats.report import plain, summary_rows
 
 HOVER_LIMIT = 15
 BAR_COLOUR = "#c0392b"
@@ -125,20 +123,15 @@ class Figure:
 
 
 def plain_data(value):
-    """Return ``value`` as JSON data: lists for arrays, None for NaN, ISO text for times."""
+    """Return ``value`` as JSON data: lists for arrays, scalars as ``report.plain`` gives them.
+
+    NaN and NaT become None; times become ``2025-05-21 00:00:00``, as plotly.js reads them.
+    """
     if isinstance(value, dict):
         return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, list | tuple | np.ndarray | pd.Series | pd.Index):
         return [plain_data(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, datetime | date):
-        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
-    return value
+    return plain(value, date_sep=" ")
 
 
 def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT) -> str:

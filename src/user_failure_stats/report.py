@@ -125,15 +125,21 @@ def export_summary(
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def plain(value):
-    """Return ``value`` as plain JSON data: NaN and NA as None, numpy scalars as numbers."""
+def plain(value, date_sep: str = "T"):
+    """Return a scalar as plain JSON data.
+
+    NaN, infinities, NA and NaT become None, numpy scalars numbers, dates and times ISO text
+    (``date_sep`` between the date and the time).
+    """
     if missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return value.isoformat(sep=date_sep)
+    if isinstance(value, date):
         return value.isoformat()
     return value
 

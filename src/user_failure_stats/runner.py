@@ -37,7 +37,8 @@ class RunResult:
         window: The window the report covers.
         summary: The summary statistics (see ``analysis.summary_statistics``).
         previous: The same statistics for the previous window of the same length.
-        top: The top-N users, ranked: one dict per row (see ``report.TOP_FIELDS``).
+        top: The top-N users, ranked: one dict per row (see ``report.TOP_FIELDS``); None when
+            the notebook wrote none.
     """
 
     csv: Path
@@ -47,7 +48,7 @@ class RunResult:
     window: Window
     summary: dict
     previous: dict
-    top: list[dict]
+    top: list[dict] | None
 
     @property
     def paths(self) -> list[Path]:
@@ -229,7 +230,7 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _read_summary(path: Path) -> tuple[dict, dict, list[dict]]:
+def _read_summary(path: Path) -> tuple[dict, dict, list[dict] | None]:
     """Return the summary, the previous window's summary and the top users the notebook wrote."""
     import json
 
@@ -240,7 +241,8 @@ def _read_summary(path: Path) -> tuple[dict, dict, list[dict]]:
     def restore(values: dict) -> dict:
         return {k: float("nan") if v is None else v for k, v in values.items()}
 
-    return restore(record["summary"]), restore(record["previous"]), record.get("top", [])
+    # A notebook that passes no top table to export_summary gets no top table in the console.
+    return restore(record["summary"]), restore(record["previous"]), record.get("top")
 
 
 def _update_index(output_dir: Path) -> Path | None:
