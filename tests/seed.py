@@ -11,6 +11,8 @@ SEED_USERS = [
     (5, "Ayush", 28, 148),
     (6, "Vishnu Vardhan", 34, 124),
 ]
+# The per-user table's order for the seed: failure rate, then failures, descending.
+SEED_ORDER = ["Anushka", "Jahanvi", "Vishnu Vardhan", "Akhilesh", "Adit Lal", "Ayush"]
 # The seed's window in UTC: 21-22 May 2025 in Asia/Kolkata.
 SEED_DB_START = datetime(2025, 5, 20, 18, 30)
 SEED_DB_END = datetime(2025, 5, 22, 18, 30)

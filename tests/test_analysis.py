@@ -3,7 +3,7 @@ import math
 import pandas as pd
 import pytest
 
-from tests.seed import SEED_USERS
+from tests.seed import SEED_ORDER, SEED_USERS
 from user_failure_stats.analysis import (
     Z_998,
     analyze_failure_data,
@@ -38,14 +38,7 @@ def counts(rows):
 
 def test_seed_users_are_ordered_by_rate_then_failures():
     table = failure_rates(counts(SEED_USERS))
-    assert list(table["user_name"]) == [
-        "Anushka",
-        "Jahanvi",
-        "Vishnu Vardhan",
-        "Akhilesh",
-        "Adit Lal",
-        "Ayush",
-    ]
+    assert list(table["user_name"]) == SEED_ORDER
     assert list(table.columns[:7]) == [
         "user_name",
         "total_sessions",
@@ -238,7 +231,7 @@ def seed_calls_frame():
 def test_seed_api_keeps_working(tmp_path):
     analyzer = analyze_failure_data(seed_calls_frame(), tmp_path)
     rates = analyzer.calculate_failure_rates()
-    assert list(rates["user_name"])[:3] == ["Anushka", "Jahanvi", "Vishnu Vardhan"]
+    assert list(rates["user_name"])[:3] == SEED_ORDER[:3]
     assert rates.iloc[0]["total_sessions"] == 8  # the row without a session id is not counted
     summary = analyzer.get_summary_statistics()
     assert (summary["total_sessions"], summary["total_failures"]) == (341, 82)

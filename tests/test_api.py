@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import azure.functions as func
 import pytest
 
+from tests.seed import SEED_ORDER
 from user_failure_stats import api
 from user_failure_stats.config import Settings
 
@@ -83,14 +84,7 @@ def test_json_answer_for_the_seed_window(pg, endpoint, tmp_path):
     assert round(data["summary"]["overall_failure_rate"], 4) == 0.2405
     assert data["previous_window"]["total_sessions"] == 0
     assert data["previous_window"]["overall_failure_rate"] is None
-    assert [u["user_name"] for u in data["users"]] == [
-        "Anushka",
-        "Jahanvi",
-        "Vishnu Vardhan",
-        "Akhilesh",
-        "Adit Lal",
-        "Ayush",
-    ]
+    assert [u["user_name"] for u in data["users"]] == SEED_ORDER
     assert data["data_quality"] == {
         "rows_in_window": 341,
         "rows_without_session_id": 0,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli as cli
-from tests.seed import SEED_DB_START
+from tests.seed import SEED_DB_START, SEED_ORDER
 from user_failure_stats.cli import build_parser, choose_parameters
 from user_failure_stats.config import Settings
 from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
@@ -54,14 +54,7 @@ def test_run_writes_csv_html_and_notebook(pg, cli_env, tmp_path):
     assert {
         (r["user_name"], int(r["total_sessions"]), int(r["failed_sessions"])) for r in rows
     } == {tuple(e) for e in expected}
-    assert [r["user_name"] for r in rows] == [
-        "Anushka",
-        "Jahanvi",
-        "Vishnu Vardhan",
-        "Akhilesh",
-        "Adit Lal",
-        "Ayush",
-    ]
+    assert [r["user_name"] for r in rows] == SEED_ORDER
     assert rows[0]["failure_rate_percent"] == "50.00%"
 
     # The console summary tells the truth and names the files.

@@ -2,6 +2,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.seed import SEED_ORDER
 from user_failure_stats import runner
 from user_failure_stats.config import Parameters
 from user_failure_stats.errors import ConfigError, DatabaseError
@@ -94,7 +95,7 @@ def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path)
     params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
     result = runner.run_report(params, settings_for(notebook_db_url), tmp_path / "out")
     assert result.summary["total_sessions"] == 341
-    assert [r["user_name"] for r in result.top][:3] == ["Anushka", "Jahanvi", "Vishnu Vardhan"]
+    assert [r["user_name"] for r in result.top][:3] == SEED_ORDER[:3]
     kernels = [
         child
         for child in psutil.Process().children(recursive=True)
