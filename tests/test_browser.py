@@ -141,7 +141,10 @@ def test_screenshot_for_the_record(opened):
 
 @pytest.fixture(scope="module")
 def lab(notebook_db_url, tmp_path_factory):
-    """JupyterLab serving a copy of the notebook, as ``make lab`` does; yields (url, out dir)."""
+    """JupyterLab serving a copy of the notebook, as ``make lab`` does; yields (base URL, out dir).
+
+    The token is ``t``.
+    """
     import os
     import shutil
     import socket
@@ -181,7 +184,7 @@ def lab(notebook_db_url, tmp_path_factory):
                 server.kill()
                 pytest.fail("JupyterLab did not start")
             time.sleep(0.2)
-    yield f"{base}/lab/tree/user_failure_rates.ipynb?token=t", folder / "out"
+    yield base, folder / "out"
     server.terminate()
     try:
         server.wait(timeout=30)
@@ -189,25 +192,44 @@ def lab(notebook_db_url, tmp_path_factory):
         server.kill()
 
 
+def wait_for_idle_kernel(base: str, timeout: float = 60) -> None:
+    """Wait until the server has a session whose kernel is idle (the page opened it)."""
+    import json
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/sessions?token=t", timeout=5) as answer:
+            sessions = json.load(answer)
+        if any(s.get("kernel", {}).get("execution_state") == "idle" for s in sessions):
+            return
+        time.sleep(0.2)
+    pytest.fail("the notebook's kernel never became idle")
+
+
 def test_the_notebook_runs_in_jupyterlab_and_draws_its_figures(browser, lab):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     # Exploring interactively: open the notebook, Run > Run All Cells. The figures come to
     # JupyterLab as plotly's mimetype, which its plotly extension draws.
-    url, out = lab
+    base, out = lab
     page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    page.goto(url)
+    page.goto(f"{base}/lab/tree/user_failure_rates.ipynb?token=t")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-    # Run All Cells does nothing while the kernel is still connecting (its indicator may
-    # read "idle" before that): ask again until a cell has run or is queued.
+    wait_for_idle_kernel(base)
+    # Run All Cells can still come too early for the page (nothing runs, or JupyterLab asks
+    # for a kernel): accept any dialog with its default and ask again until a cell runs.
     started = (
         "() => [...document.querySelectorAll('.jp-InputPrompt')]"
         ".some(p => /\\[[*0-9]/.test(p.textContent))"
     )
     for _ in range(10):
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
+            if page.locator(".jp-Dialog").count():
+                page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=5000)
+            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click(timeout=5000)
+            page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click(timeout=5000)
             page.wait_for_function(started, timeout=3000)
             break
         except PlaywrightTimeout:
