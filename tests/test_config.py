@@ -205,6 +205,10 @@ def _verdict_of_sqlalchemy(url: str) -> str:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
         return "invalid"
+    if (parsed.host and "@" in parsed.host) or (
+        url.count("@") > 1 and "@" in (parsed.database or "")
+    ):
+        return "ambiguous"
     return "ok" if parsed.get_backend_name() == "postgresql" else "not postgresql"
 
 
@@ -214,13 +218,14 @@ def _verdict_of_check(url: str) -> str:
     try:
         check_db_url(url)
     except ConfigError as exc:
-        return "not postgresql" if "must point to PostgreSQL" in str(exc) else "invalid"
+        if "must point to PostgreSQL" in str(exc):
+            return "not postgresql"
+        return "ambiguous" if "ambiguous" in str(exc) else "invalid"
     return "ok"
 
 
 @pytest.mark.parametrize("url", URLS)
 def test_db_url_check_agrees_with_sqlalchemy(url):
-    # The runner checks DB_URL without SQLAlchemy; the kernel parses it with SQLAlchemy.
     assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
 
 
@@ -231,8 +236,12 @@ def _description_by_sqlalchemy(url: str) -> str:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001
         return "(unparsable DB_URL)"
-    host = parsed.host or ("local socket" if parsed.query.get("host") else "localhost")
-    return f"{host}{f':{parsed.port}' if parsed.port else ''}/{parsed.database or ''}"
+    host = parsed.host.rsplit("@", 1)[-1] if parsed.host else None
+    host = host or ("local socket" if parsed.query.get("host") else "localhost")
+    database = parsed.database or ""
+    if url.count("@") > 1:
+        database = database.rsplit("@", 1)[-1]
+    return f"{host}{f':{parsed.port}' if parsed.port else ''}/{database}"
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -251,3 +260,72 @@ def test_db_url_check_agrees_with_sqlalchemy_on_anything(url):
     assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
     if url:
         assert describe_database(url) == _description_by_sqlalchemy(url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    user=st.text(alphabet="ab@:%", max_size=6),
+    password=st.text(alphabet="xy@:/?#%", max_size=8),
+)
+def test_nothing_left_of_the_last_at_is_ever_described(user, password):
+    url = f"postgresql://{user}:{password}SECRET@db.example.com:5432/telephony"
+    assert "SECRET" not in describe_database(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://reader:abc@{SECRET}@db.example.com/telephony",
+        f"postgresql://reader:abc@{SECRET}@/telephony",
+        f"postgresql://reader:{SECRET}@x@db.example.com:5432/telephony",
+        f"postgresql://reader:a@b@{SECRET}@db.example.com/telephony",
+    ],
+)
+def test_an_unencoded_at_never_shows_the_password_and_says_how_to_encode(url):
+    assert SECRET not in describe_database(url)
+    assert describe_database(url).endswith("/telephony")
+    with pytest.raises(ConfigError, match="%40") as error:
+        load_settings(None, environ={"DB_URL": url})
+    assert SECRET not in str(error.value)
+
+
+def test_an_encoded_at_is_a_password_like_any_other():
+    settings = load_settings(None, environ={"DB_URL": f"postgresql://r:abc%40{SECRET}@h/db"})
+    assert describe_database(settings.db_url) == "h/db"
+
+
+def _yaml_file(tmp_path, text: str | bytes):
+    path = tmp_path / "p.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+BOMB = "\n".join(
+    [f'{chr(97)}: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"{chr(97 + i)}: &{chr(97 + i)} [{','.join([f'*{chr(96 + i)}'] * 9)}]" for i in range(1, 9)]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (BOMB, "each parameter takes one value"),
+        ("start: &s '2025-05-21'\nend: *s\n", "uses a YAML alias"),
+        ("title: [a, b]\n", "each parameter takes one value"),
+        ("title: {a: b}\n", "each parameter takes one value"),
+        ("#" + "x" * 70_000 + "\n", "larger than 64 KiB"),
+        ("title: T\n".encode("utf-16"), "is not UTF-8 text"),
+        (b"\x00\xff\xfe binary", "is not UTF-8 text"),
+    ],
+)
+def test_parameter_files_that_could_hang_or_crash_are_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_parameters(_yaml_file(tmp_path, text))
+
+
+def test_a_huge_parameter_file_is_refused_without_reading_it(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with path.open("wb") as handle:  # 50 MB of comments, written sparsely
+        handle.truncate(50 * 1024 * 1024)
+    with pytest.raises(ConfigError, match="larger than 64 KiB"):
+        load_parameters(path)

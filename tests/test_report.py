@@ -92,21 +92,21 @@ def test_csv_keeps_awkward_names_intact(tmp_path):
 
 def test_header_shows_host_but_never_credentials():
     settings = Settings(db_url=f"postgresql://reader:{SECRET}@db.example.com/telephony")
-    text = report.header_markdown(Parameters(title="Weekly"), window(), settings, "now")
-    assert text.startswith("# Weekly")
+    text = report.header_html(Parameters(title="Weekly"), window(), settings, "now")
+    assert text.startswith("<h1>Weekly</h1>")
     assert "db.example.com/telephony" in text
     assert "2025-05-20 18:30:00" in text
     assert SECRET not in text and "reader" not in text
 
 
 def test_notes_for_empty_window_and_orphans():
-    assert "no sessions" in report.notes_markdown(
+    assert "no sessions" in report.notes_html(
         {"total_sessions": 0, "sessions_without_user_record": 0}
     )
-    assert "3 sessions point to a user id" in report.notes_markdown(
+    assert "3 sessions point to a user id" in report.notes_html(
         {"total_sessions": 5, "sessions_without_user_record": 3}
     )
-    assert report.notes_markdown({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
+    assert report.notes_html({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
 
 
 def test_display_table_shows_intervals_and_flags():

@@ -23,6 +23,7 @@ from user_failure_stats.config import (
 )
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.report import plain
+from user_failure_stats.text import visible
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
         settings = settings or load_settings()
         settings.require_db_url()
     except ConfigError as exc:
-        log.error("failure_analysis is misconfigured: %s", exc)
+        log.error("failure_analysis is misconfigured: %s", visible(str(exc)))
         return _answer(500, {"error": "the endpoint is not configured correctly"})
     try:
         request = parse_request(values, settings, now)
@@ -187,7 +188,7 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
     try:
         return _run(request, settings)
     except DatabaseError as exc:
-        log.warning("failure_analysis: %s", exc)
+        log.warning("failure_analysis: %s", visible(str(exc)))
         return _answer(
             503, {"error": "the database is unavailable or too slow right now; try again later"}
         )
@@ -226,7 +227,7 @@ def _run(request: Request, settings: Settings) -> Response:
         name = csv_file or "user_failure_stats.csv"
         return Response(
             200,
-            rates.to_csv(index=False),
+            report.csv_text(rates),
             "text/csv",
             {"Content-Disposition": f'attachment; filename="{name}"'},
         )

@@ -23,6 +23,7 @@ from user_failure_stats.errors import (
     ConfigError,
     UserFailureStatsError,
 )
+from user_failure_stats.text import visible
 from user_failure_stats.windows import RELATIVE_WINDOWS
 
 PROG = "user-failure-stats"
@@ -44,7 +45,17 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str):
         """Print ``user-failure-stats: error: ...`` and exit 2 (bad input)."""
-        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, visible(f"{PROG}: error: {message} (see {self.prog} --help)") + "\n")
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """Print ``text`` on stdout (stderr with ``err``), control characters shown as escapes.
+
+    Names, paths and messages may hold text from outside (the database, flags, files):
+    a terminal never receives a raw escape sequence, carriage return or bidi override.
+    """
+    safe = "\n".join(visible(line) for line in str(text).split("\n"))
+    print(safe, file=sys.stderr if err else sys.stdout, flush=True)
 
 
 def _window_options(parser: argparse.ArgumentParser) -> None:
@@ -223,17 +234,17 @@ def _report(args, params, settings) -> tuple[int, list]:
         result = run_report(params, settings, args.output_dir, window=piece, progress=progress)
         results.append(result)
         if args.quiet:
-            print(" ".join(str(p) for p in result.paths), flush=True)
+            echo(" ".join(str(p) for p in result.paths))
         else:
             print_result(result)
         rate = result.summary["overall_failure_rate"]
         if params.fail_above is not None and rate == rate and rate > params.fail_above:
             alerts.append((piece, rate))
     for piece, rate in alerts:
-        print(
+        echo(
             f"{PROG}: alert: overall failure rate {rate * 100:.2f}% is above "
             f"{params.fail_above * 100:.2f}% for {piece.describe()}",
-            file=sys.stderr,
+            err=True,
         )
     return (EXIT_ALERT if alerts else EXIT_OK), results
 
@@ -254,7 +265,7 @@ def cmd_check(args) -> int:
     from user_failure_stats.config import describe_database, load_settings, resolve_window
 
     def ok(step: str, detail: str) -> None:
-        print(f"[ok]   {step}: {detail}", flush=True)
+        echo(f"[ok]   {step}: {detail}")
 
     step = "configuration"
     try:
@@ -276,15 +287,25 @@ def cmd_check(args) -> int:
             raise ConfigError(f"missing in the database: {', '.join(missing)}")
         ok(step, 'public.calllog and public."user" have the columns the query needs')
 
+        step = "read-only role"
+        writes = db.write_privileges(engine)
+        if writes:
+            echo(
+                f"[warn] {step}: the role can {', '.join(writes)}; the tool only reads, and "
+                "its sessions are read-only by default, but only a role limited to SELECT "
+                "guarantees it (see the README's 'Pointing it at your database')"
+            )
+        else:
+            ok(step, 'the role can only read public.calllog and public."user"')
+
         step = "index"
         indexes = db.created_on_indexes(engine)
         if indexes:
             ok(step, f"{', '.join(indexes)} on public.calllog (created_on)")
         else:
-            print(
+            echo(
                 f"[warn] {step}: no index on public.calllog (created_on), so every report "
-                f"reads the whole table; create one: {db.CREATE_INDEX_SQL}",
-                flush=True,
+                f"reads the whole table; create one: {db.CREATE_INDEX_SQL}"
             )
 
         step = "window query"
@@ -310,7 +331,7 @@ def cmd_check(args) -> int:
             f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
         )
         if quality["sessions_with_empty_sid"]:
-            print(f"[warn] {step}: {detail}: empty SIDs are suspicious", flush=True)
+            echo(f"[warn] {step}: {detail}: empty SIDs are suspicious")
         else:
             ok(step, detail)
 
@@ -322,7 +343,7 @@ def cmd_check(args) -> int:
             f" over {summary['total_users']:,} users",
         )
     except UserFailureStatsError as exc:
-        print(f"[FAIL] {step}: {exc}", flush=True)
+        echo(f"[FAIL] {step}: {exc}")
         raise
     return EXIT_OK
 
@@ -349,7 +370,7 @@ def cmd_demo(args) -> int:
     settings = load_settings(args.env_file)
     params = choose_parameters(args, replace(settings, start_date=None, end_date=None))
     data_dir = args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR
-    say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
+    say = (lambda text: None) if args.quiet else echo
     say(f"Starting the demo PostgreSQL in {data_dir} ...")
     server = demo.start_server(data_dir)
     url = server.get_uri()
@@ -361,9 +382,9 @@ def cmd_demo(args) -> int:
     settings = replace(settings, db_url=url, db_timezone="UTC")
     code, results = _report(args, params, settings)
     if not args.quiet:
-        print(f"\nOpen the report: {results[-1].html.resolve()}")
+        echo(f"\nOpen the report: {results[-1].html.resolve()}")
         if results[-1].index is not None:
-            print(f"All reports: {results[-1].index.resolve()}")
+            echo(f"All reports: {results[-1].index.resolve()}")
     return code
 
 
@@ -409,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        echo(f"{PROG}: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         signum = received.get("signal", signal.SIGINT)
@@ -422,8 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - one line unless --verbose
         if args.verbose or os.environ.get("USER_FAILURE_STATS_DEBUG"):
             raise
-        print(
+        echo(
             f"{PROG}: unexpected error: {exc.__class__.__name__} (run with --verbose for details)",
-            file=sys.stderr,
+            err=True,
         )
         return EXIT_UNEXPECTED

@@ -8,15 +8,14 @@ notebook's ``parameters`` cell, and never hold secrets.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.text import visible
 
 DEFAULT_TITLE = "User failure rates"
 DEFAULT_TOP_N = 10
@@ -196,75 +195,77 @@ def _positive_number(values: dict, key: str, default, kind):
     return number
 
 
-# SQLAlchemy's own URL pattern (``sqlalchemy.engine.url._parse_url``): DB_URL is checked and
-# described with it without loading SQLAlchemy (0.1 s and 28 MB of the runner's process). The
-# kernel parses the URL with SQLAlchemy itself; tests keep the two in agreement.
-_URL_PATTERN = re.compile(
-    r"""
-        (?P<name>[\w\+]+)://
-        (?:
-            (?P<username>[^:/]*)
-            (?::(?P<password>[^@]*))?
-        @)?
-        (?:
-            (?:
-                \[(?P<ipv6host>[^/\?]+)\] |
-                (?P<ipv4host>[^/:\?]+)
-            )?
-            (?::(?P<port>[^/\?]*))?
-        )?
-        (?:/(?P<database>[^\?]*))?
-        (?:\?(?P<query>.*))?
-    """,
-    re.X,
-)
+def parse_db_url(url):
+    """Return ``url`` parsed by ``sqlalchemy.make_url``, or None where it is not a URL.
 
+    ``url`` is a string or an SQLAlchemy ``URL``. Parsing never echoes the URL.
+    """
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
 
-def _url_parts(url) -> dict | None:
-    """Split a database URL as SQLAlchemy does; None where SQLAlchemy would reject it."""
-    match = _URL_PATTERN.match(url) if isinstance(url, str) else None
-    if match is None:
-        return None
-    port, database = match.group("port"), match.group("database")
     try:
-        port = None if port is None else int(port)  # "h:/db" too: an empty port is rejected
-    except ValueError:
+        return make_url(url)
+    except (ArgumentError, ValueError, TypeError, AttributeError):
         return None
-    return {
-        "backend": match.group("name").split("+")[0],
-        "host": match.group("ipv4host") or match.group("ipv6host"),
-        "port": port,
-        "database": None if database is None else unquote(database),
-        "query": dict(parse_qsl(match.group("query") or "")),
-    }
+
+
+def _after_last_at(text: str | None, ambiguous: bool) -> str | None:
+    # With an unencoded "@" in the password, SQLAlchemy takes the rest of the password for
+    # the host (or, after a "/", for the database): only what follows the last "@" is shown.
+    return text.rsplit("@", 1)[-1] if text and ambiguous else text
+
+
+def _ambiguous(url, parsed) -> bool:
+    """Whether an unencoded "@" may have moved part of the password into the host or name."""
+    raw_ats = url.count("@") if isinstance(url, str) else 1
+    return bool(parsed.host and "@" in parsed.host) or (
+        raw_ats > 1 and "@" in (parsed.database or "")
+    )
 
 
 def check_db_url(url: str) -> None:
-    """Raise ConfigError unless ``url`` is a PostgreSQL SQLAlchemy URL (never echoing it)."""
-    parts = _url_parts(url)
-    if parts is None:
+    """Raise ConfigError unless ``url`` is a usable PostgreSQL URL (never echoing it).
+
+    An ``@`` in the user name or password must be percent-encoded (``%40``): unencoded,
+    part of the password would be taken for the host or the database name.
+    """
+    parsed = parse_db_url(url)
+    if parsed is None:
         raise ConfigError(
-            "DB_URL is not a valid database URL (expected postgresql://user:password@host/db)"
+            "DB_URL is not a valid database URL (expected postgresql://user:password@host/db; "
+            "percent-encode special characters in the password, '@' as %40)",
+            field="DB_URL",
         )
-    if parts["backend"] != "postgresql":
+    if _ambiguous(url, parsed):
         raise ConfigError(
-            f"DB_URL must point to PostgreSQL (postgresql://...), not {parts['backend']}"
+            "DB_URL is ambiguous: it has more than one '@'; percent-encode '@' in the user "
+            "name, password or database name as %40",
+            field="DB_URL",
+        )
+    if parsed.get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}",
+            field="DB_URL",
         )
 
 
 def describe_database(url) -> str:
     """Return ``host:port/database`` for messages: never the user name or password.
 
-    ``url`` is a string or an SQLAlchemy ``URL`` (which prints with its password hidden).
+    ``url`` is a string or an SQLAlchemy ``URL``. Nothing left of the last ``@`` before the
+    host is shown, whatever the URL's shape. The result is raw text from the URL: escape it
+    for where it is shown (``text`` module).
     """
     if not url:
         return "(not configured)"
-    parts = _url_parts(url if isinstance(url, str) else str(url))
-    if parts is None:  # a malformed URL must not be echoed
+    parsed = parse_db_url(url)
+    if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    host = parts["host"] or ("local socket" if parts["query"].get("host") else "localhost")
-    port = f":{parts['port']}" if parts["port"] else ""
-    return f"{host}{port}/{parts['database'] or ''}"
+    ambiguous = isinstance(url, str) and url.count("@") > 1
+    host = _after_last_at(parsed.host, ambiguous=True)
+    host = host or ("local socket" if parsed.query.get("host") else "localhost")
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{_after_last_at(parsed.database, ambiguous) or ''}"
 
 
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -329,7 +330,7 @@ class Parameters:
         check_timezone(self.timezone, "timezone")
         top_n = _whole_number(self.top_n, "top_n", 1)
         min_sessions = _whole_number(self.min_sessions, "min_sessions", 1)
-        title = str(self.title).strip() if self.title is not None else ""
+        title = _title(self.title)
         window = str(self.window).strip() if self.window not in (None, "") else None
         if window is not None:
             _known_window(window, "window")
@@ -378,6 +379,21 @@ def parse_rate(value, field: str) -> float | None:
     return rate
 
 
+TITLE_LIMIT = 200
+
+
+def _title(value) -> str:
+    """Return the title, stripped; refuse one that is not one line of text of a sane length."""
+    title = str(value).strip() if value is not None else ""
+    if len(title) > TITLE_LIMIT or visible(title) != title:
+        raise ConfigError(
+            f"title must be one line of at most {TITLE_LIMIT} characters, without control "
+            "characters",
+            field="title",
+        )
+    return title
+
+
 def _whole_number(value, field: str, minimum: int) -> int:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
@@ -396,21 +412,39 @@ def _plain(value) -> str:
     return "" if value is None else str(value)
 
 
+MAX_PARAMETER_FILE_BYTES = 64 * 1024
+
+
 def load_parameters(path: Path | str) -> dict:
     """Read a YAML parameter file into a dict of raw values.
 
+    A parameter file holds a few names and values: one larger than 64 KiB, not UTF-8, with
+    YAML aliases (``*name``, which can expand a small file into billions of values) or with
+    nested lists and mappings is refused before anything is built from it.
+
     Raises:
-        ConfigError: The file cannot be read, is not YAML, is not a mapping, or names an
-            unknown parameter.
+        ConfigError: The file cannot be read, is too large, is not UTF-8 or YAML, is not a
+            flat mapping, or names an unknown parameter.
     """
     import yaml
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PARAMETER_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read parameter file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_PARAMETER_FILE_BYTES:
+        raise ConfigError(
+            f"parameter file {path} is larger than {MAX_PARAMETER_FILE_BYTES // 1024} KiB: "
+            "it should hold a few names and values"
+        )
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"parameter file {path} is not UTF-8 text") from None
+    try:
+        _check_flat_yaml(text, path)
         values = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -431,6 +465,28 @@ def load_parameters(path: Path | str) -> dict:
     ):
         raise ConfigError(f"parameter file {path}: give either window or start/end, not both")
     return values
+
+
+def _check_flat_yaml(text: str, path: Path) -> None:
+    """Refuse aliases and nested values by reading the YAML's events, before building it."""
+    import yaml
+
+    depth = 0
+    events = list(yaml.parse(text, Loader=yaml.SafeLoader))  # a syntax error comes first
+    for event in events:
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"parameter file {path} uses a YAML alias (*name): write each value out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > 1:
+                raise ConfigError(
+                    f"parameter file {path}: each parameter takes one value, "
+                    "not a list or a mapping"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,37 @@ def missing_columns(engine: sa.Engine) -> list[str]:
     ]
 
 
+WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
+    """Return what the connected role may change in the report's tables, for ``check``.
+
+    Example: ``["INSERT, DELETE on public.calllog"]``; empty for a role that can only read.
+    The tool itself only reads; this tells whether the role enforces it.
+    """
+    tables = ("public.calllog", 'public."user"')
+    checks = [(table, privilege) for table in tables for privilege in WRITE_PRIVILEGES]
+    query = sa.select(
+        *(
+            sa.func.has_table_privilege(
+                sa.bindparam(f"table_{i}", table, type_=sa.Text),
+                sa.bindparam(f"privilege_{i}", privilege, type_=sa.Text),
+            )
+            for i, (table, privilege) in enumerate(checks)
+        )
+    )
+    engine = _engine(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        row = conn.execute(query).one()
+    granted = [check for check, can in zip(checks, row, strict=True) if can]
+    return [
+        f"{', '.join(p for t, p in granted if t == table)} on {table}"
+        for table in tables
+        if any(t == table for t, _ in granted)
+    ]
+
+
 def _in_window(window_column=None):
     column = calllog.c.created_on if window_column is None else window_column
     return sa.and_(

@@ -10,7 +10,6 @@ validates it) to restyle with plotly's API.
 
 from __future__ import annotations
 
-import html
 import json
 import uuid
 
@@ -28,11 +27,23 @@ from user_failure_stats.analysis import (
     rate_distribution,
 )
 from user_failure_stats.report import plain, summary_rows
+from user_failure_stats.text import plotly_text, shown
 
 HOVER_LIMIT = 15
 BAR_COLOUR = "#c0392b"
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
-CONFIG = {"displaylogo": False, "responsive": True}
+# Nothing in a report sends data anywhere: no "Share chart" (plotly.js 4 shows it by default
+# and uploads the chart, hover data and all, to plotly's cloud), no "Edit in Chart Studio", no
+# link to plotly's site. The PNG download stays: it saves locally.
+CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "showSendToCloud": False,
+    "showEditInChartStudio": False,
+    "showLink": False,
+    "plotlyServerURL": "",
+    "modeBarButtonsToRemove": ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"],
+}
 DEFAULT_HEIGHT = 525
 
 # The parts of plotly's "plotly_white" template these figures use; plotly.js applies a
@@ -139,7 +150,7 @@ def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT) -> str:
     if members.empty:
         return "no users"
     lines = [
-        f"{html.escape(str(row.user_name))}: {row.failure_rate_percent} "
+        f"{plotly_text(shown(row.user_name))}: {row.failure_rate_percent} "
         f"({row.failed_sessions}/{row.total_sessions})"
         for row in members.head(limit).itertuples()
     ]
@@ -207,7 +218,7 @@ def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) ->
         "cells": {
             "values": [
                 ["–" if pd.isna(r) else str(r) for r in top["rank"]],
-                [html.escape(_one_line(n)) for n in top["user_name"]],
+                [plotly_text(shown(n)) for n in top["user_name"]],
                 [
                     f"{f}/{t}"
                     for f, t in zip(top["failed_sessions"], top["total_sessions"], strict=True)
@@ -282,10 +293,6 @@ def _count_ticks(rates: pd.DataFrame) -> dict:
 
 _HEADER = {"fill": {"color": "#f0f0f0"}, "align": "left", "font": {"size": 12}}
 _CELLS = {"fill": {"color": "white"}, "align": "left", "font": {"size": 12}, "height": 24}
-
-
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
 
 
 def _note_mark(note: str) -> str:
@@ -364,7 +371,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> Figure:
                 "name": name,
                 "marker": {"color": colour, "size": 8, "opacity": 0.8, "line": {"width": 0}},
                 "customdata": [
-                    [html.escape(_one_line(u)), p, f, t, ci_text(lo, hi)]
+                    [plotly_text(shown(u)), p, f, t, ci_text(lo, hi)]
                     for u, p, f, t, lo, hi in zip(
                         part["user_name"],
                         part["failure_rate_percent"],

@@ -7,7 +7,6 @@ too, so it loads pandas only inside the functions that take DataFrames.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -18,8 +17,15 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats.config import Parameters, Settings, Window, describe_database
+from user_failure_stats.config import (
+    TITLE_LIMIT,
+    Parameters,
+    Settings,
+    Window,
+    describe_database,
+)
 from user_failure_stats.formats import ci_text, format_percent, missing, window_change
+from user_failure_stats.text import csv_cell, html_text, shown
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,9 +86,38 @@ def atomic_write(path: Path, write) -> Path:
     return path
 
 
+# RFC 4180: CRLF between rows, so a field holding a bare CR or LF is quoted and read back whole.
+CSV_OPTIONS = {"index": False, "lineterminator": "\r\n"}
+
+
+def csv_safe(rates: pd.DataFrame) -> pd.DataFrame:
+    """Return the table with every text cell safe for spreadsheets (see ``text.csv_cell``).
+
+    Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
+    ``'``; numbers and every other text are unchanged.
+    """
+    from pandas.api.types import is_string_dtype
+
+    safe = rates.copy(deep=False)
+    for column in safe.columns:
+        if is_string_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(csv_cell)
+    return safe
+
+
+def csv_text(rates: pd.DataFrame) -> str:
+    """Return the per-user table as CSV text, as :func:`write_csv` writes it."""
+    return csv_safe(rates).to_csv(**CSV_OPTIONS)
+
+
 def write_csv(rates: pd.DataFrame, path: Path | str) -> Path:
-    """Write the per-user table as UTF-8 CSV, atomically, and return the path."""
-    return atomic_write(Path(path), lambda tmp: rates.to_csv(tmp, index=False, encoding="utf-8"))
+    """Write the per-user table as UTF-8 CSV, atomically, and return the path.
+
+    Rows end in CRLF (RFC 4180) and cells that a spreadsheet could run as a formula start
+    with ``'`` (see :func:`csv_safe`); every name reads back as written.
+    """
+    safe = csv_safe(rates)
+    return atomic_write(Path(path), lambda tmp: safe.to_csv(tmp, encoding="utf-8", **CSV_OPTIONS))
 
 
 def export_csv(rates: pd.DataFrame, output_dir: Path | str, stamp: str) -> Path:
@@ -188,19 +223,23 @@ def change_texts(summary: dict, previous: dict, length: str) -> dict[str, str]:
     }
 
 
-def headline_markdown(summary: dict, previous: dict, window: Window) -> str:
-    """Return the headline numbers, each with its change against the previous window."""
+def headline_html(summary: dict, previous: dict, window: Window) -> str:
+    """Return the headline numbers as HTML, each with its change against the previous window."""
     changes = change_texts(summary, previous, window.length_text())
-    return "\n".join(
-        [
-            "| Sessions | Failures | Overall failure rate | Users |",
-            "| --- | --- | --- | --- |",
-            f"| **{summary['total_sessions']:,}** | **{summary['total_failures']:,}** "
-            f"| **{format_percent(summary['overall_failure_rate'])}** "
-            f"| **{summary['total_users']:,}** |",
-            f"| {changes['sessions']} | {changes['failures']} "
-            f"| {changes['overall_failure_rate']} | {changes['users']} |",
-        ]
+    numbers = [
+        (f"{summary['total_sessions']:,}", changes["sessions"]),
+        (f"{summary['total_failures']:,}", changes["failures"]),
+        (format_percent(summary["overall_failure_rate"]), changes["overall_failure_rate"]),
+        (f"{summary['total_users']:,}", changes["users"]),
+    ]
+    heads = "".join(
+        f"<th>{label}</th>" for label in ("Sessions", "Failures", "Overall failure rate", "Users")
+    )
+    values = "".join(f"<td><strong>{html_text(v)}</strong></td>" for v, _ in numbers)
+    deltas = "".join(f"<td>{html_text(c)}</td>" for _, c in numbers)
+    return (
+        f'<table class="ufs-headline"><thead><tr>{heads}</tr></thead>'
+        f"<tbody><tr>{values}</tr><tr>{deltas}</tr></tbody></table>"
     )
 
 
@@ -262,11 +301,11 @@ def summary_lines(
 
 
 def _top_lines(top: list[dict]) -> list[str]:
-    width = max(4, min(32, max(len(_one_line(row["user_name"])) for row in top)))
+    width = max(4, min(32, max(len(shown(row["user_name"])) for row in top)))
     lines = [f"  {'Rank':>4}  {'User':<{width}}  {'Failed/Total':>12}  {'Rate':>7}  Note"]
     for row in top:
         rank = "-" if missing(row["rank"]) else str(int(row["rank"]))
-        name = _one_line(row["user_name"])[:width]
+        name = shown(row["user_name"], width)
         counts = f"{row['failed_sessions']}/{row['total_sessions']}"
         note = row.get("note") or ""
         rate = row["failure_rate_percent"]
@@ -275,58 +314,67 @@ def _top_lines(top: list[dict]) -> list[str]:
     return lines
 
 
-def _one_line(text) -> str:
-    return " ".join(str(text).split())
+def header_html(params: Parameters, window: Window, settings: Settings, generated: str) -> str:
+    """Return the report's heading as HTML: title, window, database bounds, parameters, source.
 
-
-def header_markdown(params: Parameters, window: Window, settings: Settings, generated: str) -> str:
-    """Return the report's heading: title, window, database bounds, parameters and source."""
-    return "\n".join(
-        [
-            f"# {html.escape(params.title)}",
-            "",
-            f"**Window:** {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} "
-            f"({window.timezone}, {window.length_text()}, end excluded)  ",
-            f"**Database bounds:** `created_on >= {window.db_start}` and "
-            f"`< {window.db_end}` ({window.db_timezone})  ",
-            f"**Generated:** {generated}  ",
-            f"**Database:** {describe_database(settings.db_url)}  ",
-            f"**Parameters:** top_n = {params.top_n}, min_sessions = {params.min_sessions}, "
-            f"timezone = {params.timezone}",
-            "",
-            "A session is a call-log row with a session id; it **failed** when the provider "
-            "never created the call (`exotel_call_sid` is NULL).",
-        ]
+    Every text is escaped: the title and the database name are shown as text, never as
+    markup or links.
+    """
+    database = shown(describe_database(settings.db_url), TITLE_LIMIT)
+    lines = [
+        f"<strong>Window:</strong> {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} "
+        f"({html_text(window.timezone)}, {window.length_text()}, end excluded)",
+        f"<strong>Database bounds:</strong> <code>created_on &gt;= {window.db_start}</code> and "
+        f"<code>&lt; {window.db_end}</code> ({html_text(window.db_timezone)})",
+        f"<strong>Generated:</strong> {html_text(generated)}",
+        f"<strong>Database:</strong> {html_text(database)}",
+        f"<strong>Parameters:</strong> top_n = {params.top_n}, "
+        f"min_sessions = {params.min_sessions}, timezone = {html_text(params.timezone)}",
+    ]
+    return (
+        f"<h1>{html_text(shown(params.title, TITLE_LIMIT))}</h1>\n"
+        f"<p>{'<br>'.join(lines)}</p>\n"
+        "<p>A session is a call-log row with a session id; it <strong>failed</strong> when the "
+        "provider never created the call (<code>exotel_call_sid</code> is NULL).</p>"
     )
 
 
-def notes_markdown(summary: dict, min_sessions: int | None = None) -> str:
+def notes_html(summary: dict, min_sessions: int | None = None) -> str:
     """Return what a reader must know to read the numbers (empty window, orphans, flags)."""
     notes = []
     if summary["total_sessions"] == 0:
-        notes.append("**There were no sessions in this window.**")
+        notes.append("<strong>There were no sessions in this window.</strong>")
     orphan = summary["sessions_without_user_record"]
     if orphan:
         notes.append(
-            f'{orphan:,} sessions point to a user id with no row in `public."user"` '
-            "(or to no user id); they are counted under `unknown user <id>`."
+            f'{orphan:,} sessions point to a user id with no row in <code>public."user"</code> '
+            "(or to no user id); they are counted under <code>unknown user &lt;id&gt;</code>."
         )
     if min_sessions is not None and summary["total_sessions"]:
         notes.append(
-            "▲ **fails significantly more**: the user's 95% Wilson interval lies entirely above "
-            f"the overall rate. ○ **too few to judge**: fewer than {min_sessions} sessions, so "
-            "the user is listed but not ranked."
+            "▲ <strong>fails significantly more</strong>: the user's 95% Wilson interval lies "
+            "entirely above the overall rate. ○ <strong>too few to judge</strong>: fewer than "
+            f"{min_sessions} sessions, so the user is listed but not ranked."
         )
-    return "\n\n".join(notes)
+    return "\n".join(f"<p>{note}</p>" for note in notes)
+
+
+def export_html(csv_path: Path | str) -> str:
+    """Return the line that tells where the per-user table was exported."""
+    return f"<p>Per-user table exported as <code>{html_text(Path(csv_path).name)}</code>.</p>"
 
 
 def display_table(rates: pd.DataFrame) -> pd.DataFrame:
-    """Return the per-user table as shown in the report: labelled columns, percentages."""
+    """Return the per-user table as shown in the report: labelled columns, percentages.
+
+    Names are shown as text (see ``text.shown``): one line, control characters visible,
+    at most 100 characters; the CSV keeps them whole.
+    """
     import pandas as pd
 
-    shown = pd.DataFrame(
+    table = pd.DataFrame(
         {
-            "User": rates["user_name"],
+            "User": rates["user_name"].map(shown),
             "Sessions": rates["total_sessions"],
             "Failed": rates["failed_sessions"],
             "Succeeded": rates["success_sessions"],
@@ -341,8 +389,8 @@ def display_table(rates: pd.DataFrame) -> pd.DataFrame:
             "User id": rates["user_id"],
         }
     )
-    shown.index = range(1, len(shown) + 1)
-    return shown
+    table.index = range(1, len(table) + 1)
+    return table
 
 
 def _exporter_class():

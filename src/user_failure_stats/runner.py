@@ -20,6 +20,7 @@ from user_failure_stats.config import Parameters, Settings, Window, resolve_wind
 from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError
 from user_failure_stats.index import update_index
 from user_failure_stats.kernel import kernel_environment, register_engine, start_kernel, stop_kernel
+from user_failure_stats.text import visible
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
 EXECUTION_TIMEOUT_SECONDS = 1800
@@ -139,7 +140,7 @@ def run_report(
     settings.require_db_url()
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
-    output_dir = prepare_output_dir(Path(output_dir or settings.output_dir))
+    output_dir = prepare_output_dir(Path(output_dir or settings.output_dir).absolute())
     lock = staging = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder
         stamp, lock = reserve_stamp(output_dir)
@@ -250,7 +251,7 @@ def _update_index(output_dir: Path) -> Path | None:
     try:
         return update_index(output_dir)
     except OSError as exc:
-        print(f"warning: could not update the reports index: {exc}", file=sys.stderr)
+        print(f"warning: could not update the reports index: {visible(str(exc))}", file=sys.stderr)
         return None
 
 
@@ -276,4 +277,4 @@ def print_result(result: RunResult, stream=None) -> None:
     stream = stream or sys.stdout
     lines = report.summary_lines(result.summary, result.window, result.top, result.previous)
     lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
-    print("\n".join(lines), file=stream)
+    print("\n".join(visible(line) for line in lines), file=stream)

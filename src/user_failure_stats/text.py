@@ -1,0 +1,90 @@
+r"""Text from outside the tool, made safe for where it is shown.
+
+User names come from the database, the title from the person running the tool, the database
+name from ``DB_URL``: any of them may hold markup, control characters, escape sequences or
+10,000 characters. Each output has its own rule, all of them here:
+
+- :func:`visible`: control and bidi-override characters shown as escapes (``\x1b``,
+  ``\u202e``), never raw: for terminals, and for labels shown anywhere;
+- :func:`shown`: one visible line, bounded in length: how a name is labelled in a report;
+- :func:`html_text`: escaped for HTML elements and attributes;
+- :func:`plotly_text`: escaped for plotly's labels (a small HTML subset, whose entities are
+  ``&amp;``, ``&lt;`` and ``&gt;``: ``&quot;`` would show as it is);
+- :func:`csv_cell`: a cell a spreadsheet will not run as a formula (OWASP's advice).
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+
+# Characters that reorder the text around them ("Trojan source"): shown as escapes.
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# A cell starting with one of these may be run as a formula by a spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+SHOWN_LIMIT = 100
+ELLIPSIS = "…"
+
+
+def _escape(char: str) -> str:
+    if char in NAMED_ESCAPES:
+        return NAMED_ESCAPES[char]
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _needs_escape(char: str) -> bool:
+    # Cc: C0 and C1 controls and DEL; Zl/Zp: line and paragraph separators.
+    return char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+
+
+def visible(value) -> str:
+    r"""Return ``value`` as text whose control and bidi characters are visible escapes.
+
+    Example: a name holding ESC ``[2J`` becomes ``\x1b[2J``, with a real backslash, so
+    a terminal shows it instead of clearing the screen. Other text (emoji, accents, any
+    script) is kept as it is.
+    """
+    text = str(value)
+    if text.isprintable():  # the common case, fast: nothing to escape
+        return text
+    return "".join(_escape(c) if _needs_escape(c) else c for c in text)
+
+
+def bounded(text: str, limit: int) -> str:
+    """Return ``text`` cut to at most ``limit`` characters, ending in ``…`` when cut."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + ELLIPSIS
+
+
+def shown(value, limit: int = SHOWN_LIMIT) -> str:
+    """Return a label for display: visible (see :func:`visible`) and at most ``limit`` long."""
+    return bounded(visible(value), limit)
+
+
+def html_text(value) -> str:
+    """Return ``value`` escaped for an HTML element or a quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def plotly_text(value) -> str:
+    """Return ``value`` escaped for a plotly label, hover or table cell.
+
+    plotly.js reads a few HTML tags in its texts (``<b>``, ``<a href>``...) and decodes only
+    ``&amp;``, ``&lt;`` and ``&gt;`` (and numeric references) of HTML's entities, so quotes
+    stay as they are: escaped once, not twice.
+    """
+    return html.escape(str(value), quote=False)
+
+
+def csv_cell(value):
+    """Return a CSV cell that a spreadsheet shows as text, never runs as a formula.
+
+    A text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading ``'`` (OWASP's advice for CSV injection); anything else is returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
