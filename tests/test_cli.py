@@ -3,11 +3,13 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START, SEED_ORDER
 from user_failure_stats.cli import build_parser, choose_parameters
 from user_failure_stats.config import Settings
+from user_failure_stats.db import driver_url
 from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,15 +129,50 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
         "[ok]   configuration",
         "[ok]   database reachable",
         "[ok]   tables and columns",
+        "[warn] read-only role",  # the test server's role is a superuser
         "[ok]   index",
         "[ok]   window query",
         "[ok]   data quality",
         "[ok]   analysis",
     ]
-    assert lines[3] == "[ok]   index: calllog_created_on_idx on public.calllog (created_on)"
-    assert "341 sessions from 6 users" in lines[4]
-    assert "plan: " in lines[4]
-    assert "overall failure rate 24.05%" in lines[6]
+    assert lines[3].startswith(
+        "[warn] read-only role: the role can INSERT, UPDATE, DELETE, TRUNCATE on public.calllog"
+        ', INSERT, UPDATE, DELETE, TRUNCATE on public."user"; '
+    )
+    assert lines[4] == "[ok]   index: calllog_created_on_idx on public.calllog (created_on)"
+    assert "341 sessions from 6 users" in lines[5]
+    assert "plan: " in lines[5]
+    assert "overall failure rate 24.05%" in lines[7]
+
+
+def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):
+    # The README's read-only role: SELECT on the two tables, nothing else.
+    pg.seed()
+    role = "ufs_reader_test"
+    admin = sa.create_engine(driver_url(pg.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+        conn.execute(sa.text(f'GRANT SELECT ON public.calllog, public."user" TO {role}'))
+    try:
+        url = driver_url(pg.url).set(username=role).render_as_string(hide_password=False)
+        result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(url), tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.stdout.splitlines()[3] == (
+            '[ok]   read-only role: the role can only read public.calllog and public."user"'
+        )
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"GRANT DELETE ON public.calllog TO {role}"))
+        result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(url), tmp_path)
+        assert result.stdout.splitlines()[3].startswith(
+            "[warn] read-only role: the role can DELETE on public.calllog; "
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
 
 
 def test_check_warns_about_empty_sids(pg, cli_env, tmp_path):
@@ -143,7 +180,7 @@ def test_check_warns_about_empty_sids(pg, cli_env, tmp_path):
     pg.calls([{"user_id": 1, "created_on": SEED_DB_START, "exotel_call_sid": ""}])
     result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    warning = result.stdout.splitlines()[5]
+    warning = result.stdout.splitlines()[6]
     assert warning.startswith("[warn] data quality: 0 rows without session_id")
     assert "1 sessions with an empty exotel_call_sid" in warning
 
@@ -248,12 +285,12 @@ def test_check_warns_with_the_index_to_create(pg, cli_env, tmp_path):
             )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[3] == (
+    assert lines[4] == (
         "[warn] index: no index on public.calllog (created_on), so every report reads the "
         "whole table; create one: CREATE INDEX CONCURRENTLY calllog_created_on_idx ON "
         "public.calllog (created_on);"
     )
-    assert "plan: Seq Scan" in lines[4] or "plan: Parallel Seq Scan" in lines[4]
+    assert "plan: Seq Scan" in lines[5] or "plan: Parallel Seq Scan" in lines[5]
 
 
 def test_awkward_names_survive_the_whole_run(pg, cli_env, tmp_path):

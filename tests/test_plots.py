@@ -155,3 +155,36 @@ def test_figures_are_built_and_shown_without_importing_plotly():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_no_chart_offers_to_send_anything_anywhere():
+    # plotly.js 4 shows "Share chart..." (an upload to plotly's cloud) unless told not to.
+    from user_failure_stats.plots import CONFIG, funnel_figure
+
+    assert CONFIG["showSendToCloud"] is False
+    assert CONFIG["showEditInChartStudio"] is False
+    assert CONFIG["showLink"] is False
+    assert "sendChartToCloud" in CONFIG["modeBarButtonsToRemove"]
+    html = funnel_figure(rates_for(SEED_USERS), 0.24).to_html()
+    assert '"showSendToCloud": false' in html
+
+
+def test_names_are_escaped_once_for_plotly_and_shown_on_one_line():
+    from user_failure_stats.analysis import top_users
+    from user_failure_stats.plots import distribution_panel, funnel_figure
+
+    rows = [(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)]
+    rates = rates_for(rows)
+    hover = distribution_figure(rates).data[0]["customdata"][5]
+    assert hover.startswith('"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J: 50.00% (1/2)<br>')
+    assert "y" * 99 + "…" in hover and "y" * 100 not in hover
+    dots = funnel_figure(rates, 0.5).data[-1]["customdata"]
+    assert dots[0][0] == '"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J'
+    panel = distribution_panel(rates, top_users(rates, 5), {**_summary(rates)})
+    assert panel.data[1]["cells"]["values"][1][0] == dots[0][0]
+
+
+def _summary(rates):
+    from user_failure_stats.analysis import summary_statistics
+
+    return summary_statistics(rates)

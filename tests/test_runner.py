@@ -50,45 +50,6 @@ def test_failed_notebook_leaves_nothing(settings_for, tmp_path):
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_the_runner_process_loads_no_pandas_numpy_plotly_or_sqlalchemy(
-    notebook_db_url, cli_env, tmp_path
-):
-    # The kernel does the analysis; the process that runs papermill and nbconvert stays small.
-    import subprocess
-    import sys
-
-    from tests.helpers import SEED_WINDOW
-
-    code = (
-        "import atexit, sys\n"
-        "heavy = ('pandas', 'numpy', 'plotly', 'sqlalchemy')\n"
-        "atexit.register(lambda: print('loaded:', sorted(m for m in heavy if m in sys.modules)))\n"
-        "from user_failure_stats.cli import main\n"
-        "sys.argv = ['user-failure-stats', *sys.argv[1:]]\n"
-        "main()\n"
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "run",
-            *SEED_WINDOW,
-            "--output-dir",
-            str(tmp_path / "out"),
-            "-q",
-        ],
-        env=cli_env(notebook_db_url),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1] == "loaded: []"
-    assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
-
-
 def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path):
     import psutil
 
