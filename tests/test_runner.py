@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 
 from tests.seed import SEED_ORDER
-from user_failure_stats import runner
+from user_failure_stats import runner, staging
 from user_failure_stats.config import Parameters
 from user_failure_stats.errors import ConfigError, DatabaseError
 
@@ -11,18 +11,18 @@ NOW = datetime(2025, 5, 23, 1, 0, 0)
 
 
 def test_two_runs_in_the_same_second_get_distinct_stamps(tmp_path):
-    first, lock1 = runner.reserve_stamp(tmp_path, NOW)
-    second, lock2 = runner.reserve_stamp(tmp_path, NOW)
-    assert (first, second) == ("20250523_010000", "20250523_010000_2")
-    lock1.unlink()
-    lock2.unlink()
+    first = runner.reserve_stamp(tmp_path, NOW)
+    second = runner.reserve_stamp(tmp_path, NOW)
+    assert (first.stamp, second.stamp) == ("20250523_010000", "20250523_010000_2")
+    first.release()
+    second.release()
 
 
 def test_a_published_name_is_never_reused(tmp_path):
     (tmp_path / "user_failure_stats_20250523_010000.csv").write_text("earlier run")
-    stamp, lock = runner.reserve_stamp(tmp_path, NOW)
-    assert stamp == "20250523_010000_2"
-    lock.unlink()
+    claim = runner.reserve_stamp(tmp_path, NOW)
+    assert claim.stamp == "20250523_010000_2"
+    claim.release()
 
 
 def test_publish_refuses_to_overwrite(tmp_path):
@@ -31,7 +31,7 @@ def test_publish_refuses_to_overwrite(tmp_path):
     (staging / "a.csv").write_text("new")
     (tmp_path / "a.csv").write_text("old")
     with pytest.raises(runner.NotebookError, match="cannot publish"):
-        runner._publish(staging, tmp_path, [staging / "a.csv"])
+        runner._publish(tmp_path, [staging / "a.csv"])
     assert (tmp_path / "a.csv").read_text() == "old"
 
 
@@ -72,7 +72,7 @@ def test_a_signal_just_after_the_stamp_is_reserved_leaves_no_lock(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner.tempfile, "mkdtemp", interrupted)
+    monkeypatch.setattr(staging.tempfile, "mkdtemp", interrupted)
     params = Parameters(start="2025-05-21", end="2025-05-23")
     with pytest.raises(KeyboardInterrupt):
         runner.run_report(params, settings_for("postgresql://u:p@127.0.0.1:1/db"), tmp_path / "o")

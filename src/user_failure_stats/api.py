@@ -218,11 +218,11 @@ def _run(request: Request, settings: Settings) -> Response:
     csv_file = None
     if request.export_csv:
         output_dir = prepare_output_dir(settings.output_dir)
-        stamp, lock = reserve_stamp(output_dir)
+        claim = reserve_stamp(output_dir)
         try:
-            csv_file = report.export_csv(rates, output_dir, stamp).name
+            csv_file = report.export_csv(rates, output_dir, claim.stamp).name
         finally:
-            lock.unlink(missing_ok=True)
+            claim.release()
     if request.format == "csv":
         name = csv_file or "user_failure_stats.csv"
         return Response(

@@ -93,7 +93,12 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _report_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output-dir", type=Path, help="where to write (default: OUTPUT_DIR)")
+    parser.add_argument(
+        "--output-dir",
+        type=_folder,
+        help="where to write; a relative path is taken from the current directory "
+        "(default: OUTPUT_DIR)",
+    )
     parser.add_argument(
         "--fail-above",
         metavar="RATE",
@@ -103,6 +108,12 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the paths written, one line"
     )
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a folder, got an empty string")
+    return Path(text).expanduser().absolute()
 
 
 def _positive_int(text: str) -> int:
@@ -275,6 +286,9 @@ def cmd_check(args) -> int:
         settings.require_db_url()
         ok(step, f"database {describe_database(settings.db_url)}; window {window.describe()}")
 
+        step = "output directory"
+        _check_output_dir(settings.output_dir, ok)
+
         step = "database reachable"
         engine = db.make_engine(settings)
         began = time.perf_counter()
@@ -346,6 +360,24 @@ def cmd_check(args) -> int:
         echo(f"[FAIL] {step}: {exc}")
         raise
     return EXIT_OK
+
+
+def _check_output_dir(output_dir: Path, ok) -> None:
+    from user_failure_stats.staging import leftovers
+
+    if output_dir.exists() and not os.access(output_dir, os.W_OK | os.X_OK):
+        echo(f"[warn] output directory: {output_dir} is not writable: run cannot write there")
+        return
+    left = leftovers(output_dir)
+    if left:
+        names = ", ".join(p.name for p in left[:4]) + (", ..." if len(left) > 4 else "")
+        echo(
+            f"[warn] output directory: {output_dir} holds {len(left)} files or folders that "
+            f"killed runs left ({names}); the next run removes them"
+        )
+    else:
+        where = "exists" if output_dir.exists() else "will be created"
+        ok("output directory", f"{output_dir} ({where}; nothing left by killed runs)")
 
 
 def _ms(began: float) -> str:

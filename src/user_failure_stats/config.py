@@ -142,7 +142,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
             raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
 
-    base = path.parent if path is not None else PROJECT_ROOT
+    base = path.parent.absolute() if path is not None else PROJECT_ROOT
     output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
     if not output_dir.is_absolute():
         output_dir = base / output_dir

@@ -31,6 +31,12 @@ class ConfigError(UserFailureStatsError):
         self.field = field
 
 
+class OutputError(UserFailureStatsError):
+    """A file could not be written: the output directory is missing, read-only or full."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class DatabaseError(UserFailureStatsError):
     """The database could not be reached, or the query failed."""
 
@@ -43,4 +49,6 @@ class NotebookError(UserFailureStatsError):
     exit_code = EXIT_NOTEBOOK
 
 
-ERRORS_BY_NAME = {cls.__name__: cls for cls in (ConfigError, DatabaseError, NotebookError)}
+ERRORS_BY_NAME = {
+    cls.__name__: cls for cls in (ConfigError, OutputError, DatabaseError, NotebookError)
+}

@@ -10,11 +10,13 @@ from __future__ import annotations
 import fcntl
 import html
 import json
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
 from user_failure_stats.formats import format_percent
 from user_failure_stats.report import HTML_PREFIX, atomic_write
+from user_failure_stats.staging import open_no_follow
 
 INDEX_NAME = "index.html"
 LOCK_NAME = ".index.lock"
@@ -100,12 +102,12 @@ def _e(text) -> str:
 
 @contextmanager
 def _locked(output_dir: Path):
-    with open(Path(output_dir) / LOCK_NAME, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = open_no_follow(Path(output_dir) / LOCK_NAME)  # never through a planted link
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def update_index(output_dir: Path) -> Path:

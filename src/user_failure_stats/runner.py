@@ -6,24 +6,26 @@ moved into place only when every step has succeeded, so a failed run publishes n
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from user_failure_stats import report
+from user_failure_stats import report, staging
 from user_failure_stats.config import Parameters, Settings, Window, resolve_window
-from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError
+from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError, OutputError
 from user_failure_stats.index import update_index
 from user_failure_stats.kernel import kernel_environment, register_engine, start_kernel, stop_kernel
 from user_failure_stats.text import visible
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
 EXECUTION_TIMEOUT_SECONDS = 1800
+# Errors of a file that cannot be written: a full disk or quota, a read-only file system.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -71,36 +73,24 @@ def prepare_output_dir(output_dir: Path) -> Path:
     return output_dir
 
 
-def reserve_stamp(output_dir: Path, now: datetime | None = None) -> tuple[str, Path]:
-    """Claim a run stamp no other run in ``output_dir`` holds or has published.
+def published_names(stamp: str) -> tuple[str, ...]:
+    """Return the names of the files a run with ``stamp`` publishes."""
+    return (
+        report.csv_name(stamp),
+        report.html_name(stamp),
+        report.notebook_name(stamp),
+        report.summary_name(stamp),
+    )
 
-    The stamp is ``YYYYMMDD_HHMMSS``, with ``_2``, ``_3``... added when another run took the
-    same second. A hidden lock file holds the claim until :func:`run_report` ends.
 
-    Returns:
-        The stamp and its lock file.
-    """
-    base = f"{now or datetime.now():%Y%m%d_%H%M%S}"
-    for attempt in range(1, 1000):
-        stamp = base if attempt == 1 else f"{base}_{attempt}"
-        names = (
-            report.csv_name(stamp),
-            report.html_name(stamp),
-            report.notebook_name(stamp),
-            report.summary_name(stamp),
-        )
-        if any((output_dir / name).exists() for name in names):
-            continue
-        lock = output_dir / f".{stamp}.lock"
-        try:
-            os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
-        except FileExistsError:
-            continue
-        except KeyboardInterrupt:  # a signal (see cli) right after the lock was made
-            lock.unlink(missing_ok=True)
-            raise
-        return stamp, lock
-    raise NotebookError(f"cannot find a free file name in {output_dir}")
+def reserve_stamp(output_dir: Path, now: datetime | None = None) -> staging.Claim:
+    """Claim a free run stamp in ``output_dir`` (see ``staging.reserve_stamp``)."""
+    try:
+        return staging.reserve_stamp(output_dir, published_names, now)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write into {output_dir}: {exc.strerror or exc.__class__.__name__}"
+        ) from None
 
 
 def run_report(
@@ -141,25 +131,27 @@ def run_report(
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
     output_dir = prepare_output_dir(Path(output_dir or settings.output_dir).absolute())
-    lock = staging = None
+    staging.leftovers(output_dir, remove=True)  # what killed runs left behind
+    claim = folder = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder
-        stamp, lock = reserve_stamp(output_dir)
-        staging = Path(tempfile.mkdtemp(prefix=f".run-{stamp}-", dir=output_dir))
-        executed = staging / report.notebook_name(stamp)
-        _execute(notebook, executed, params, settings, staging, stamp, progress)
-        html = report.render_html(executed, staging / report.html_name(stamp), params.title)
-        csv = staging / report.csv_name(stamp)
-        summary_json = staging / report.summary_name(stamp)
+        claim = reserve_stamp(output_dir)
+        stamp = claim.stamp
+        folder = staging.staging_folder(output_dir, claim)
+        executed = folder / report.notebook_name(stamp)
+        _execute(notebook, executed, params, settings, folder, stamp, progress)
+        html = report.render_html(executed, folder / report.html_name(stamp), params.title)
+        csv = folder / report.csv_name(stamp)
+        summary_json = folder / report.summary_name(stamp)
         summary, previous, top = _read_summary(summary_json)
         if not csv.is_file():
             raise NotebookError("the report notebook did not write its CSV")
-        published = _publish(staging, output_dir, [csv, html, executed, summary_json])
+        published = _publish(output_dir, [csv, html, executed, summary_json])
         index_path = _update_index(output_dir)
     finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        if lock is not None:
-            lock.unlink(missing_ok=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+        if claim is not None:
+            claim.release()
     csv_path, html_path, nb_path, _ = published
     return RunResult(csv_path, html_path, nb_path, index_path, window, summary, previous, top)
 
@@ -174,8 +166,8 @@ def light_imports() -> None:
     sys.modules.setdefault("rfc3987_syntax", None)
 
 
-def _execute(notebook, executed, params, settings, staging, stamp, progress) -> None:
-    parameters = params.as_notebook_parameters() | {"output_dir": str(staging), "stamp": stamp}
+def _execute(notebook, executed, params, settings, folder, stamp, progress) -> None:
+    parameters = params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp}
     kernel = None
     try:
         with kernel_environment(settings, **{report.PLOTLYJS_FROM_TEMPLATE: "1"}):
@@ -203,14 +195,16 @@ def _execute(notebook, executed, params, settings, staging, stamp, progress) -> 
         )
         warm_up.join()
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
-        raise _notebook_error(exc) from None
+        raise _notebook_error(exc, executed) from None
     finally:
         if kernel is not None:
             stop_kernel(kernel)
 
 
-def _notebook_error(exc: Exception) -> Exception:
+def _notebook_error(exc: Exception, executed: Path) -> Exception:
     """Translate a failed execution: the notebook's own errors keep their class and message."""
+    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # saving the executed notebook
+        return OutputError(f"cannot write {exc.filename or executed}: {exc.strerror}")
     papermill_errors = sys.modules.get("papermill.exceptions")
     if papermill_errors and isinstance(exc, papermill_errors.PapermillExecutionError):
         error_class = ERRORS_BY_NAME.get(exc.ename)
@@ -250,12 +244,12 @@ def _update_index(output_dir: Path) -> Path | None:
     # The report is already published: a failure here is reported, not fatal.
     try:
         return update_index(output_dir)
-    except OSError as exc:
+    except (OSError, OutputError) as exc:
         print(f"warning: could not update the reports index: {visible(str(exc))}", file=sys.stderr)
         return None
 
 
-def _publish(staging: Path, output_dir: Path, files: list[Path]) -> list[Path]:
+def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
     """Move the staged files into ``output_dir``; never overwrite another run's file."""
     published: list[Path] = []
     try:
@@ -266,8 +260,12 @@ def _publish(staging: Path, output_dir: Path, files: list[Path]) -> list[Path]:
     except BaseException as exc:  # an error or a signal: all files or none
         for path in published:
             path.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+        if isinstance(exc, FileExistsError):
             raise NotebookError(f"cannot publish the report into {output_dir}: {exc}") from None
+        if isinstance(exc, OSError):
+            raise OutputError(
+                f"cannot publish the report into {output_dir}: {exc.strerror or exc}"
+            ) from None
         raise
     return published
 
