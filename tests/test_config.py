@@ -142,9 +142,18 @@ def test_environment_overrides_env_file(tmp_path):
         ({"DB_TIMEZONE": "Nowhere/Land"}, "DB_TIMEZONE: unknown time zone"),
         (
             {"STATEMENT_TIMEOUT_SECONDS": "-3"},
-            "STATEMENT_TIMEOUT_SECONDS must be a positive number",
+            "STATEMENT_TIMEOUT_SECONDS must be a number of seconds",
         ),
-        ({"CONNECT_TIMEOUT_SECONDS": "soon"}, "CONNECT_TIMEOUT_SECONDS must be a positive number"),
+        (
+            {"CONNECT_TIMEOUT_SECONDS": "soon"},
+            "CONNECT_TIMEOUT_SECONDS must be a number of seconds",
+        ),
+        ({"STATEMENT_TIMEOUT_SECONDS": "nan"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
+        ({"STATEMENT_TIMEOUT_SECONDS": "inf"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
+        ({"STATEMENT_TIMEOUT_SECONDS": "1e400"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
+        ({"CONNECT_TIMEOUT_SECONDS": "9" * 5000}, "CONNECT_TIMEOUT_SECONDS must be a number"),
+        ({"DB_TIMEZONE": "Asia/Kol kata"}, "DB_TIMEZONE: unknown time zone"),
+        ({"DB_TIMEZONE": "../../etc/passwd"}, "DB_TIMEZONE: unknown time zone"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path, environ, message):
@@ -329,3 +338,35 @@ def test_a_huge_parameter_file_is_refused_without_reading_it(tmp_path):
         handle.truncate(50 * 1024 * 1024)
     with pytest.raises(ConfigError, match="larger than 64 KiB"):
         load_parameters(path)
+
+
+def test_time_zones_with_surrounding_spaces_are_read_by_their_name(tmp_path):
+    settings = load_settings(_empty_env(tmp_path), environ={"DB_TIMEZONE": "  Asia/Kolkata "})
+    assert settings.db_timezone == "Asia/Kolkata"
+    assert Parameters(timezone=" UTC ").validated().timezone == "UTC"
+
+
+def test_only_the_projects_env_file_is_read(tmp_path, monkeypatch):
+    from user_failure_stats import config
+
+    (tmp_path / ".env").write_text("DB_TIMEZONE=Asia/Kolkata\n")
+    child = tmp_path / "child"
+    child.mkdir()
+    monkeypatch.chdir(child)  # a .env in a parent of the working directory is not read
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path / "project")
+    assert load_settings(environ={}).db_timezone == "UTC"
+    assert load_settings(environ={}).env_file is None
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    assert load_settings(environ={}).env_file == tmp_path / ".env"
+    assert load_settings(environ={}).db_timezone == "Asia/Kolkata"
+
+
+def test_a_child_given_settings_reads_no_env_file(tmp_path, monkeypatch):
+    from user_failure_stats import config
+
+    (tmp_path / ".env").write_text("DB_TIMEZONE=Asia/Kolkata\nREPORT_TIMEZONE=Bad/Zone\n")
+    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    given = Settings(db_url="postgresql://u@h/db", db_timezone="UTC").as_environment()
+    settings = load_settings(environ=given)
+    assert (settings.db_timezone, settings.env_file) == ("UTC", None)
+    assert "u@h" not in repr(settings)

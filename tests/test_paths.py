@@ -148,3 +148,29 @@ def test_lock_files_are_opened_without_following_links(tmp_path):
     fd = staging.open_no_follow(link)
     os.close(fd)
     assert not target.exists() and link.is_file() and not link.is_symlink()
+
+
+def test_the_kernel_sees_only_the_settings_the_runner_resolved(notebook_db_url, tmp_path):
+    # The project's .env says one thing, --env-file another: the report follows --env-file.
+    project_env = ROOT / ".env"
+    if project_env.exists():
+        pytest.skip("the checkout has a .env of its own; not touching it")
+    project_env.write_text(
+        "DB_URL=postgresql://nobody@127.0.0.1:1/wrong\nDB_TIMEZONE=Asia/Tokyo\n"
+        "REPORT_TIMEZONE=Not/AZone\n"
+    )
+    try:
+        chosen = tmp_path / "chosen.env"
+        chosen.write_text(f"DB_URL={notebook_db_url}\nDB_TIMEZONE=UTC\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "DB_TIMEZONE")}
+        env.pop("OUTPUT_DIR", None)
+        args = ["run", *SEED_WINDOW, "--env-file", str(chosen), "--output-dir", "o", "-q"]
+        result = cli(args, env, tmp_path)
+        assert result.returncode == 0, result.stderr
+        check = cli(["check", *SEED_WINDOW, "--env-file", str(chosen)], env, tmp_path)
+        assert f"settings from {chosen} and the environment" in check.stdout
+    finally:
+        project_env.unlink()
+    (summary,) = (tmp_path / "o").glob(".user_failure_rates_*.json")
+    assert '"db_timezone": "UTC"' in summary.read_text()
+    assert '"total_sessions": 341' in summary.read_text()

@@ -284,7 +284,11 @@ def cmd_check(args) -> int:
         params = choose_parameters(args, settings)
         window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
-        ok(step, f"database {describe_database(settings.db_url)}; window {window.describe()}")
+        ok(
+            step,
+            f"database {describe_database(settings.db_url)}; window {window.describe()}; "
+            f"{settings.describe_source()}",
+        )
 
         step = "output directory"
         _check_output_dir(settings.output_dir, ok)

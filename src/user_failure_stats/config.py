@@ -63,6 +63,8 @@ class Settings:
         report_timezone: The HTTP endpoint's time zone when a request names none.
         default_window: The HTTP endpoint's window when a request gives none (and no
             ``START_DATE``/``END_DATE`` is set).
+        env_file: The ``.env`` file the settings were read from, or None (the environment
+            only).
     """
 
     db_url: str | None
@@ -74,6 +76,7 @@ class Settings:
     end_date: str | None = None
     report_timezone: str = "UTC"
     default_window: str = "yesterday"
+    env_file: Path | None = None
 
     def __repr__(self) -> str:
         """Show the settings with the database URL reduced to its host and name."""
@@ -91,34 +94,51 @@ class Settings:
         return self.db_url
 
     def as_environment(self) -> dict[str, str]:
-        """Return these settings as environment variables, for a child process."""
-        env = {
+        """Return these settings as environment variables, for a child process (the kernel).
+
+        The child reads them and nothing else: :data:`FROM_ENVIRONMENT` tells
+        :func:`load_settings` to read no ``.env`` file there.
+        """
+        values = {
+            "DB_URL": self.db_url,
             "DB_TIMEZONE": self.db_timezone,
             "OUTPUT_DIR": str(self.output_dir),
             "STATEMENT_TIMEOUT_SECONDS": str(self.statement_timeout_seconds),
             "CONNECT_TIMEOUT_SECONDS": str(self.connect_timeout_seconds),
+            "START_DATE": self.start_date,
+            "END_DATE": self.end_date,
+            "REPORT_TIMEZONE": self.report_timezone,
+            "DEFAULT_WINDOW": self.default_window,
         }
-        if self.db_url:
-            env["DB_URL"] = self.db_url
-        return env
+        return {k: v for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
+
+    def describe_source(self) -> str:
+        """Say where the settings came from, for ``check``."""
+        if self.env_file is None:
+            return "settings from the environment (no .env file)"
+        return f"settings from {self.env_file} and the environment"
 
 
-def find_env_file(start: Path | None = None) -> Path | None:
-    """Return the nearest ``.env`` in ``start`` (default: the working directory) or above."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / ".env"
-        if candidate.is_file():
-            return candidate
-    return None
+# Set in a child's environment by the process that resolved the settings (see as_environment).
+FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
+
+
+def find_env_file() -> Path | None:
+    """Return the project's ``.env`` (beside ``pyproject.toml``; without a checkout, in the
+    working directory), or None. No other folder is searched, so the tool reads the same
+    settings wherever it is started from.
+    """
+    candidate = PROJECT_ROOT / ".env"
+    return candidate if candidate.is_file() else None
 
 
 def load_settings(env_file: Path | str | None = None, environ: dict | None = None) -> Settings:
     """Read the settings: environment variables override the values in ``.env``.
 
     Args:
-        env_file: The ``.env`` file to read; by default the nearest one at or above the
-            working directory (so the notebook, run from ``notebooks/``, finds the project's).
+        env_file: The ``.env`` file to read; by default the project's (see
+            :func:`find_env_file`). None is read when the environment says the settings were
+            resolved already (:data:`FROM_ENVIRONMENT`: the report's kernel).
         environ: The environment to read (default: ``os.environ``).
 
     Returns:
@@ -131,7 +151,12 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     from dotenv import dotenv_values
 
     environ = os.environ if environ is None else environ
-    path = Path(env_file) if env_file else find_env_file()
+    if env_file:
+        path = Path(env_file)
+    elif environ.get(FROM_ENVIRONMENT):
+        path = None
+    else:
+        path = find_env_file()
     if env_file and not path.is_file():
         raise ConfigError(f"env file {path} does not exist")
     values: dict[str, Any] = {}
@@ -147,8 +172,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     if not output_dir.is_absolute():
         output_dir = base / output_dir
 
-    db_timezone = values.get("DB_TIMEZONE") or "UTC"
-    check_timezone(db_timezone, "DB_TIMEZONE")
+    db_timezone = check_timezone(values.get("DB_TIMEZONE") or "UTC", "DB_TIMEZONE").key
     db_url = values.get("DB_URL") or None
     if db_url:
         check_db_url(db_url)
@@ -168,6 +192,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
             values.get("REPORT_TIMEZONE") or "UTC", "REPORT_TIMEZONE"
         ).key,
         default_window=_known_window(values.get("DEFAULT_WINDOW") or "yesterday", "DEFAULT_WINDOW"),
+        env_file=path.absolute() if path is not None else None,
     )
 
 
@@ -182,16 +207,23 @@ def _known_window(name: str, field: str) -> str:
     return name
 
 
+MAX_SECONDS = 86_400
+
+
 def _positive_number(values: dict, key: str, default, kind):
     raw = values.get(key)
     if raw in (None, ""):
         return default
     try:
-        number = kind(raw)
+        number = kind(str(raw).strip())
     except ValueError:
-        raise ConfigError(f"{key} must be a positive number, got {raw!r}") from None
-    if number <= 0:
-        raise ConfigError(f"{key} must be a positive number, got {raw!r}")
+        number = -1
+    # NaN and infinity are floats, but no timeout: up to a day is allowed.
+    if not (0 < number <= MAX_SECONDS):
+        raise ConfigError(
+            f"{key} must be a number of seconds from 0 to {MAX_SECONDS:,}, got {raw!r}",
+            field=key,
+        )
     return number
 
 
@@ -327,7 +359,7 @@ class Parameters:
 
     def validated(self) -> Parameters:
         """Check the option values; raise ConfigError naming the first bad one."""
-        check_timezone(self.timezone, "timezone")
+        timezone = check_timezone(self.timezone, "timezone").key
         top_n = _whole_number(self.top_n, "top_n", 1)
         min_sessions = _whole_number(self.min_sessions, "min_sessions", 1)
         title = _title(self.title)
@@ -336,6 +368,7 @@ class Parameters:
             _known_window(window, "window")
         return replace(
             self,
+            timezone=timezone,
             top_n=top_n,
             min_sessions=min_sessions,
             title=title or DEFAULT_TITLE,
