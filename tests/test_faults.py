@@ -209,3 +209,52 @@ def test_column_of_the_wrong_type(scratch_db, cli_env, tmp_path):
         "query on local socket/ufs_fault_type failed: operator does not "
         "exist: text >= timestamp without time zone",
     )
+
+
+def test_a_hung_server_ends_the_run_after_the_timeout_and_a_margin(
+    scratch_db, admin_url, cli_env, tmp_path
+):
+    # SIGSTOP freezes the report's backend: its statement timeout can never fire.
+    import os
+    import signal
+
+    url = scratch_db("ufs_fault_hung", SCHEMAS["slow"])
+    out = tmp_path / "out"
+    began = time.monotonic()
+    process = subprocess.Popen(
+        [*COMMAND, "run", *SEED_WINDOW, "--output-dir", str(out)],
+        env=cli_env(with_password(url), STATEMENT_TIMEOUT_SECONDS="2"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    admin = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    stopped = None
+    try:
+        with admin.connect() as conn:
+            while stopped is None and time.monotonic() < began + 60:
+                stopped = conn.execute(
+                    sa.text(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = "
+                        "'user-failure-stats' AND datname = 'ufs_fault_hung' AND state = 'active'"
+                    )
+                ).scalar()
+                time.sleep(0.05)
+        assert stopped, "the report's query was never seen running"
+        os.kill(stopped, signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        _, err = process.communicate(timeout=60)
+        waited = time.monotonic() - frozen_at
+    finally:
+        if stopped:
+            os.kill(stopped, signal.SIGCONT)
+        process.kill()
+        admin.dispose()
+    assert process.returncode == EXIT_DATABASE, err
+    assert err.splitlines() == [
+        PREFIX + "the database local socket/ufs_fault_hung did not answer within the timeout "
+        "(STATEMENT_TIMEOUT_SECONDS plus 5 s): the server may be hung or overloaded"
+    ]
+    assert waited < 2 + 5 + 10  # the timeout, the margin, and the kernel's start and stop
+    assert not out.exists() or list(out.iterdir()) == []

@@ -7,9 +7,13 @@ Every value reaches the server as a bound parameter.
 
 from __future__ import annotations
 
+import select
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import psycopg2
+import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
@@ -61,6 +65,9 @@ def make_engine(settings: Settings) -> sa.Engine:
 
     Each connection has a connect timeout, a server-side statement timeout, the session
     time zone set to ``DB_TIMEZONE``, read-only transactions and an ``application_name``.
+    Client-side deadlines end any wait for the server: the connect timeout while connecting,
+    the statement timeout plus 5 s for a query, so a hung server (whose statement timeout
+    never fires) cannot hang the tool.
     """
     from sqlalchemy.pool import NullPool
 
@@ -79,12 +86,64 @@ def make_engine(settings: Settings) -> sa.Engine:
                 "connect_timeout": settings.connect_timeout_seconds,
                 "application_name": APPLICATION_NAME,
                 "options": options,
+                "connection_factory": deadline_connection(
+                    settings.connect_timeout_seconds,
+                    settings.statement_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+                ),
             },
         )
     except (sa_exc.ArgumentError, ValueError, ImportError):
         raise DatabaseError(
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
         ) from None
+
+
+DEADLINE_MARGIN_SECONDS = 5.0
+
+
+class NoAnswer(psycopg2.OperationalError):
+    """The server did not answer within the client's deadline; ``connecting`` says when."""
+
+    def __init__(self, message: str, connecting: bool):
+        super().__init__(message)
+        self.connecting = connecting
+
+
+def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
+    """Return a psycopg2 connection class whose waits for the server have deadlines.
+
+    The deadlines are kept by :func:`wait_with_deadline`, psycopg2's wait callback (its
+    documented hook for waiting on the server), installed here for the process.
+    """
+    psycopg2.extensions.set_wait_callback(wait_with_deadline)
+    deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
+    return type("DeadlineConnection", (psycopg2.extensions.connection,), deadlines)
+
+
+def wait_with_deadline(conn) -> None:
+    """Wait for the server as psycopg2 asks, within the connection's deadline.
+
+    Connections of other classes wait without a deadline.
+
+    Raises:
+        NoAnswer: The deadline passed (psycopg2 then closes the connection).
+    """
+    connecting = conn.status == psycopg2.extensions.STATUS_SETUP
+    limit = getattr(conn, "connect_deadline" if connecting else "query_deadline", None)
+    ends = None if limit is None else time.monotonic() + limit
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        left = None if ends is None else ends - time.monotonic()
+        if left is not None and left <= 0:  # psycopg2 then closes the connection
+            raise NoAnswer(f"no answer within {limit:g} s", connecting)
+        if state == psycopg2.extensions.POLL_READ:
+            select.select([conn.fileno()], [], [], left)
+        elif state == psycopg2.extensions.POLL_WRITE:
+            select.select([], [conn.fileno()], [], left)
+        else:  # pragma: no cover - psycopg2 knows no other state
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
 
 
 # The trend's buckets: 15 minutes divide every time zone's offset, so PostgreSQL bins in its
@@ -270,6 +329,16 @@ def explain(exc: Exception, target: str) -> str:
     lower = text.lower()
     diag = getattr(orig, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if isinstance(orig, NoAnswer) and orig.connecting:
+        return (
+            f"cannot connect to the database {target}: connection timed out "
+            "(CONNECT_TIMEOUT_SECONDS)"
+        )
+    if isinstance(orig, NoAnswer):
+        return (
+            f"the database {target} did not answer within the timeout "
+            "(STATEMENT_TIMEOUT_SECONDS plus 5 s): the server may be hung or overloaded"
+        )
     if "statement timeout" in lower:
         return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
     if "terminating connection" in lower or "server closed the connection" in lower:
