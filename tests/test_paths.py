@@ -1,4 +1,4 @@
-"""Paths and processes as users have them: relative folders, killed runs, planted links, full disks."""
+"""Paths and processes as users have them: relative folders, killed runs, links, full disks."""
 
 import os
 import signal

@@ -124,9 +124,11 @@ FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 
 
 def find_env_file() -> Path | None:
-    """Return the project's ``.env`` (beside ``pyproject.toml``; without a checkout, in the
-    working directory), or None. No other folder is searched, so the tool reads the same
-    settings wherever it is started from.
+    """Return the project's ``.env``, or None.
+
+    That is the ``.env`` beside ``pyproject.toml`` (without a checkout: in the working
+    directory). No other folder is searched, so the tool reads the same settings wherever it
+    is started from.
     """
     candidate = PROJECT_ROOT / ".env"
     return candidate if candidate.is_file() else None
