@@ -120,6 +120,12 @@ def test_missing_db_url_exits_2(cli_env, tmp_path):
     assert "DB_URL is not set" in result.stderr
 
 
+def line_of(stdout: str, step: str) -> str:
+    """The line ``check`` printed for ``step``."""
+    (line,) = [x for x in stdout.splitlines() if x[7:].startswith(f"{step}:")]
+    return line
+
+
 def test_check_reports_each_step(pg, cli_env, tmp_path):
     pg.seed()
     result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
@@ -127,6 +133,7 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [
         "[ok]   configuration",
+        "[ok]   output directory",
         "[ok]   database reachable",
         "[ok]   tables and columns",
         "[warn] read-only role",  # the test server's role is a superuser
@@ -135,14 +142,16 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
         "[ok]   data quality",
         "[ok]   analysis",
     ]
-    assert lines[3].startswith(
+    assert line_of(result.stdout, "read-only role").startswith(
         "[warn] read-only role: the role can INSERT, UPDATE, DELETE, TRUNCATE on public.calllog"
         ', INSERT, UPDATE, DELETE, TRUNCATE on public."user"; '
     )
-    assert lines[4] == "[ok]   index: calllog_created_on_idx on public.calllog (created_on)"
-    assert "341 sessions from 6 users" in lines[5]
-    assert "plan: " in lines[5]
-    assert "overall failure rate 24.05%" in lines[7]
+    assert line_of(result.stdout, "index") == (
+        "[ok]   index: calllog_created_on_idx on public.calllog (created_on)"
+    )
+    assert "341 sessions from 6 users" in line_of(result.stdout, "window query")
+    assert "plan: " in line_of(result.stdout, "window query")
+    assert "overall failure rate 24.05%" in line_of(result.stdout, "analysis")
 
 
 def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):
@@ -159,13 +168,13 @@ def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):
         url = driver_url(pg.url).set(username=role).render_as_string(hide_password=False)
         result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(url), tmp_path)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.splitlines()[3] == (
+        assert line_of(result.stdout, "read-only role") == (
             '[ok]   read-only role: the role can only read public.calllog and public."user"'
         )
         with admin.connect() as conn:
             conn.execute(sa.text(f"GRANT DELETE ON public.calllog TO {role}"))
         result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(url), tmp_path)
-        assert result.stdout.splitlines()[3].startswith(
+        assert line_of(result.stdout, "read-only role").startswith(
             "[warn] read-only role: the role can DELETE on public.calllog; "
         )
     finally:
@@ -180,7 +189,7 @@ def test_check_warns_about_empty_sids(pg, cli_env, tmp_path):
     pg.calls([{"user_id": 1, "created_on": SEED_DB_START, "exotel_call_sid": ""}])
     result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(pg.url), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    warning = result.stdout.splitlines()[6]
+    warning = line_of(result.stdout, "data quality")
     assert warning.startswith("[warn] data quality: 0 rows without session_id")
     assert "1 sessions with an empty exotel_call_sid" in warning
 
@@ -284,13 +293,13 @@ def test_check_warns_with_the_index_to_create(pg, cli_env, tmp_path):
                 "CREATE INDEX calllog_created_on_idx ON public.calllog (created_on)"
             )
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[4] == (
+    assert line_of(result.stdout, "index") == (
         "[warn] index: no index on public.calllog (created_on), so every report reads the "
         "whole table; create one: CREATE INDEX CONCURRENTLY calllog_created_on_idx ON "
         "public.calllog (created_on);"
     )
-    assert "plan: Seq Scan" in lines[5] or "plan: Parallel Seq Scan" in lines[5]
+    plan = line_of(result.stdout, "window query")
+    assert "plan: Seq Scan" in plan or "plan: Parallel Seq Scan" in plan
 
 
 def test_awkward_names_survive_the_whole_run(pg, cli_env, tmp_path):

@@ -218,7 +218,7 @@ def _verdict_of_sqlalchemy(url: str) -> str:
         url.count("@") > 1 and "@" in (parsed.database or "")
     ):
         return "ambiguous"
-    return "ok" if parsed.get_backend_name() == "postgresql" else "not postgresql"
+    return "ok" if parsed.get_backend_name() in ("postgresql", "postgres") else "not postgresql"
 
 
 def _verdict_of_check(url: str) -> str:

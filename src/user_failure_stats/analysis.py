@@ -221,8 +221,8 @@ def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
     """Regroup the window's bins into every local day (or hour) of the report, empty ones as 0.
 
     Args:
-        buckets: ``bucket`` (naive start of a bin, in the database's zone),
-            ``total_sessions`` and ``failed_sessions``.
+        buckets: ``bucket`` (start of a bin: naive, in the database's zone, or aware when
+            ``created_on`` is a ``timestamptz``), ``total_sessions`` and ``failed_sessions``.
         window: The window (``config.Window``): its zones, bounds and ``trend_unit``.
 
     Returns:
@@ -236,18 +236,19 @@ def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
     index = pd.date_range(first, last, freq=freq, inclusive="left", name="bucket")
     if len(index) == 0:
         index = pd.DatetimeIndex([first], name="bucket")
-    bins = pd.DatetimeIndex(pd.to_datetime(buckets["bucket"]))
-    # Ambiguous wall times (a DST fall-back in the database's zone) are read as standard time.
-    local = (
-        bins.tz_localize(
+    raw = buckets["bucket"]
+    if len(raw) and getattr(raw.iloc[0], "tzinfo", None) is not None:
+        # A timestamptz column: the bins are instants already.
+        instants = pd.DatetimeIndex(pd.to_datetime(raw, utc=True))
+    else:
+        # Naive wall times in the database's zone; ambiguous ones (a DST fall-back) are read
+        # as standard time.
+        instants = pd.DatetimeIndex(pd.to_datetime(raw)).tz_localize(
             window.db_timezone,
-            ambiguous=np.zeros(len(bins), dtype=bool),
+            ambiguous=np.zeros(len(raw), dtype=bool),
             nonexistent="shift_forward",
         )
-        .tz_convert(window.timezone)
-        .tz_localize(None)
-        .floor(freq)
-    )
+    local = instants.tz_convert(window.timezone).tz_localize(None).floor(freq)
     counts = (
         buckets[["total_sessions", "failed_sessions"]]
         .set_axis(local, axis=0)

@@ -303,7 +303,10 @@ def cmd_check(args) -> int:
         missing = db.missing_columns(engine)
         if missing:
             raise ConfigError(f"missing in the database: {', '.join(missing)}")
-        ok(step, 'public.calllog and public."user" have the columns the query needs')
+        created_on = db.describe_created_on(
+            db.column_types(engine)[("calllog", "created_on")], settings.db_timezone
+        )
+        ok(step, f'public.calllog and public."user" have the columns the query needs; {created_on}')
 
         step = "read-only role"
         writes = db.write_privileges(engine)
@@ -329,7 +332,8 @@ def cmd_check(args) -> int:
         step = "window query"
         plan = db.query_plan(engine, window)
         began = time.perf_counter()
-        counts = db.fetch_user_counts(engine, window)
+        window_counts = db.fetch_window_counts(engine, window)
+        counts = window_counts.current
         elapsed = f"{_ms(began)}; plan: {plan}"
         if counts.empty:
             raise ConfigError(
@@ -348,8 +352,13 @@ def cmd_check(args) -> int:
             f"{quality['sessions_with_empty_sid']:,} sessions with an empty exotel_call_sid "
             f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
         )
-        if quality["sessions_with_empty_sid"]:
-            echo(f"[warn] {step}: {detail}: empty SIDs are suspicious")
+        if window_counts.duplicate_users:
+            detail += (
+                f", {window_counts.duplicate_users:,} user ids with more than one row in "
+                'public."user" (each session counted once, under the first name)'
+            )
+        if quality["sessions_with_empty_sid"] or window_counts.duplicate_users:
+            echo(f"[warn] {step}: {detail}: suspicious")
         else:
             ok(step, detail)
 

@@ -276,7 +276,7 @@ def check_db_url(url: str) -> None:
             "name, password or database name as %40",
             field="DB_URL",
         )
-    if parsed.get_backend_name() != "postgresql":
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(
             f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}",
             field="DB_URL",

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from user_failure_stats.config import Settings, Window, describe_database
-from user_failure_stats.errors import DatabaseError
+from user_failure_stats.errors import ConfigError, DatabaseError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,10 +52,11 @@ def driver_url(url: str) -> sa.URL:
     """Return ``url`` parsed, with plain ``postgresql://`` bound to the psycopg2 driver.
 
     SQLAlchemy 2.1 made psycopg 3 the default PostgreSQL driver; this project ships
-    psycopg2-binary, so a URL that names no driver gets psycopg2.
+    psycopg2-binary, so a URL that names no driver gets psycopg2. ``postgres://``, which many
+    hosting providers hand out and SQLAlchemy does not know, means the same.
     """
     parsed = sa.make_url(url)
-    if parsed.drivername == "postgresql":
+    if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg2")
     return parsed
 
@@ -151,6 +152,24 @@ def wait_with_deadline(conn) -> None:
 TREND_BIN = "15 minutes"
 
 
+def users_once() -> sa.Subquery:
+    """Return ``public."user"`` with one row per ``user_id``, however many it holds.
+
+    The name is the first in sort order among the user's non-NULL names, so a duplicated
+    user counts each session once and is always labelled the same; ``user_rows`` says how
+    many rows the user has.
+    """
+    return (
+        sa.select(
+            users.c.user_id,
+            sa.func.min(users.c.name).label("name"),
+            sa.func.count().label("user_rows"),
+        )
+        .group_by(users.c.user_id)
+        .subquery("users_once")
+    )
+
+
 def window_counts_query() -> sa.CompoundSelect:
     """Build the one statement behind a report.
 
@@ -164,8 +183,8 @@ def window_counts_query() -> sa.CompoundSelect:
     Bound parameters: ``previous_start``, ``start``, ``end`` (naive, in the database's zone).
 
     Returns:
-        The columns ``by_period, in_window, user_id, name, has_user_record, bucket,
-        total_sessions, failed_sessions``; ``by_period`` is 1 on the trend's rows.
+        The columns ``by_period, in_window, user_id, name, has_user_record, user_rows,
+        bucket, total_sessions, failed_sessions``; ``by_period`` is 1 on the trend's rows.
     """
     c = calllog.c
     start = sa.bindparam("start", type_=sa.DateTime)
@@ -186,16 +205,18 @@ def window_counts_query() -> sa.CompoundSelect:
         .group_by(sa.literal_column("1"), c.user_id)  # 1: in_window, by position
         .subquery("per_user")
     )
+    once = users_once()
     users_part = sa.select(
         sa.literal_column("0").label("by_period"),
         per_user.c.in_window,
         per_user.c.user_id,
-        users.c.name,
-        users.c.user_id.is_not(None).label("has_user_record"),
+        once.c.name,
+        once.c.user_id.is_not(None).label("has_user_record"),
+        once.c.user_rows,
         sa.null().cast(sa.DateTime).label("bucket"),
         per_user.c.total_sessions,
         per_user.c.failed_sessions,
-    ).select_from(per_user.outerjoin(users, users.c.user_id == per_user.c.user_id))
+    ).select_from(per_user.outerjoin(once, once.c.user_id == per_user.c.user_id))
     bucket = sa.func.date_bin(
         sa.literal_column(f"interval '{TREND_BIN}'"),
         c.created_on,
@@ -208,12 +229,13 @@ def window_counts_query() -> sa.CompoundSelect:
             sa.null().cast(sa.BigInteger).label("user_id"),
             sa.null().cast(sa.Text).label("name"),
             sa.false().label("has_user_record"),
+            sa.null().cast(sa.BigInteger).label("user_rows"),
             bucket.label("bucket"),
             sa.func.count().label("total_sessions"),
             failed.label("failed_sessions"),
         )
         .where(c.session_id.is_not(None), c.created_on >= start, c.created_on < end)
-        .group_by(sa.literal_column("6"))  # 6: the bucket, by position
+        .group_by(sa.literal_column("7"))  # 7: the bucket, by position
     )
     return sa.union_all(users_part, trend_part)
 
@@ -227,11 +249,14 @@ class WindowCounts:
         previous: Per-user counts in the window of the same length before it.
         trend: ``bucket, total_sessions, failed_sessions`` per 15 minutes of the window;
             ``bucket`` is naive, in the database's zone (``analysis.trend`` regroups it).
+        duplicate_users: Users of the window with more than one row in ``public."user"``
+            (each is counted once, see :func:`users_once`).
     """
 
     current: pd.DataFrame
     previous: pd.DataFrame
     trend: pd.DataFrame
+    duplicate_users: int = 0
 
 
 def query_parameters(window: Window) -> dict:
@@ -260,6 +285,7 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
 
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
+        check_version(conn)
         rows = conn.execute(window_counts_query(), query_parameters(window)).fetchall()
     in_window = [bool(r.in_window) for r in rows]
     per_user = [r.by_period == 0 for r in rows]
@@ -286,7 +312,12 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
         ],
         columns=["bucket", "total_sessions", "failed_sessions"],
     )
-    return WindowCounts(current=users_where(True), previous=users_where(False), trend=trend)
+    duplicates = sum(
+        1
+        for r, w, u in zip(rows, in_window, per_user, strict=True)
+        if u and w and (r.user_rows or 0) > 1
+    )
+    return WindowCounts(users_where(True), users_where(False), trend, duplicates)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -362,34 +393,90 @@ def explain(exc: Exception, target: str) -> str:
     return f"database error on {target}: {exc.__class__.__name__}"
 
 
+MINIMUM_VERSION = 140000  # date_bin, which bins the trend, came with PostgreSQL 14
+
+
+def require_version(version_num: int, version: str) -> None:
+    """Raise DatabaseError unless the server is PostgreSQL 14 or newer.
+
+    Args:
+        version_num: ``server_version_num`` (``130004`` for 13.4).
+        version: ``server_version``, for the message.
+    """
+    if version_num < MINIMUM_VERSION:
+        raise DatabaseError(f"PostgreSQL 14 or newer is required, found {version.split()[0]}")
+
+
+def check_version(conn: sa.Connection) -> str:
+    """Check the server's version on an open connection; return it (``18.1``)."""
+    row = conn.execute(
+        sa.text(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version')"
+        )
+    ).one()
+    require_version(row[0], row[1])
+    return str(row[1]).split()[0]
+
+
 def server_version(engine: sa.Engine) -> str:
-    """Return the server's version string (``PostgreSQL 18.6``), checking it can be reached."""
+    """Return the server's version (``PostgreSQL 18.6``), checking it is reachable and new enough.
+
+    Raises:
+        DatabaseError: The server cannot be reached, or is older than PostgreSQL 14.
+    """
     with database_errors(engine), engine.connect() as conn:
-        version = conn.execute(sa.text("SHOW server_version")).scalar()
-    return f"PostgreSQL {str(version).split()[0]}"
+        return f"PostgreSQL {check_version(conn)}"
 
 
-def missing_columns(engine: sa.Engine) -> list[str]:
-    """Return the required tables/columns the database lacks, as ``table.column`` names."""
+def column_types(engine: sa.Engine) -> dict[tuple[str, str], str]:
+    """Return the data type of each column of the report's tables: ``{(table, column): type}``.
+
+    Example: ``{("calllog", "created_on"): "timestamp with time zone", ...}``.
+    """
     columns = sa.table(
         "columns",
         sa.column("table_schema"),
         sa.column("table_name"),
         sa.column("column_name"),
+        sa.column("data_type"),
         schema="information_schema",
     )
-    query = sa.select(columns.c.table_name, columns.c.column_name).where(
+    query = sa.select(columns.c.table_name, columns.c.column_name, columns.c.data_type).where(
         columns.c.table_schema == sa.bindparam("schema"),
         columns.c.table_name.in_([t.name for t in (calllog, users)]),
     )
     with database_errors(engine), engine.connect() as conn:
-        present = {tuple(row) for row in conn.execute(query, {"schema": "public"})}
+        return {(t, c): kind for t, c, kind in conn.execute(query, {"schema": "public"})}
+
+
+def missing_columns(engine: sa.Engine) -> list[str]:
+    """Return the required tables/columns the database lacks, as ``table.column`` names."""
+    present = column_types(engine)
     wanted = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
     return [
         f'public."{t}".{c}' if t == "user" else f"public.{t}.{c}"
         for t, c in wanted
         if (t, c) not in present
     ]
+
+
+TIMESTAMP_TYPES = ("timestamp without time zone", "timestamp with time zone")
+
+
+def describe_created_on(kind: str, db_timezone: str) -> str:
+    """Say how ``created_on`` is read, from its data type; raise for a type that is no time.
+
+    Raises:
+        ConfigError: ``created_on`` is neither ``timestamp`` nor ``timestamptz``.
+    """
+    if kind == "timestamp with time zone":
+        return "created_on is timestamptz: instants, DB_TIMEZONE does not apply"
+    if kind == "timestamp without time zone":
+        return f"created_on is timestamp without time zone, read in DB_TIMEZONE {db_timezone}"
+    raise ConfigError(
+        f"public.calllog.created_on is {kind}: it must be timestamp or timestamptz",
+        field="created_on",
+    )
 
 
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
@@ -460,15 +547,16 @@ def fetch_data_quality(settings_or_engine: Settings | sa.Engine, window: Window)
 
 def session_details_query() -> sa.Select:
     """Build the per-session query of a window, oldest first, at most ``:limit`` rows."""
+    once = users_once()
     return (
         sa.select(
             calllog.c.session_id,
             calllog.c.user_id,
-            users.c.name.label("user_name"),
+            once.c.name.label("user_name"),
             calllog.c.exotel_call_sid,
             calllog.c.created_on,
         )
-        .select_from(calllog.outerjoin(users, users.c.user_id == calllog.c.user_id))
+        .select_from(calllog.outerjoin(once, once.c.user_id == calllog.c.user_id))
         .where(calllog.c.session_id.is_not(None), _in_window())
         .order_by(calllog.c.created_on, calllog.c.session_id)
         .limit(sa.bindparam("limit", type_=sa.Integer))
@@ -548,7 +636,14 @@ def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
 
 
 def describe_scan(node: dict) -> str:
-    """Describe the plan node that reads ``calllog`` (with the index it uses, if any)."""
+    """Describe the plan node that reads ``calllog`` (with the index it uses, if any).
+
+    On Citus the coordinator's plan reads no table itself: it is described by its
+    distributed job (``Citus: 32 shard tasks``).
+    """
+    if str(node.get("Custom Plan Provider", "")).startswith("Citus"):
+        tasks = node.get("Distributed Query", {}).get("Job", {}).get("Task Count")
+        return f"Citus: {tasks} shard tasks" if tasks is not None else "Citus distributed plan"
     if node.get("Relation Name") == "calllog":
         text = node["Node Type"]
         if "Index Name" in node:

@@ -351,8 +351,12 @@ def header_html(params: Parameters, window: Window, settings: Settings, generate
     )
 
 
-def notes_html(summary: dict, min_sessions: int | None = None) -> str:
-    """Return what a reader must know to read the numbers (empty window, orphans, flags)."""
+def notes_html(summary: dict, min_sessions: int | None = None, duplicate_users: int = 0) -> str:
+    """Return what a reader must know to read the numbers.
+
+    That is: an empty window, sessions without a user record, users with more than one row
+    in ``public."user"`` (``duplicate_users``), and what the flags mean.
+    """
     notes = []
     if summary["total_sessions"] == 0:
         notes.append("<strong>There were no sessions in this window.</strong>")
@@ -361,6 +365,12 @@ def notes_html(summary: dict, min_sessions: int | None = None) -> str:
         notes.append(
             f'{orphan:,} sessions point to a user id with no row in <code>public."user"</code> '
             "(or to no user id); they are counted under <code>unknown user &lt;id&gt;</code>."
+        )
+    if duplicate_users:
+        notes.append(
+            f'{duplicate_users:,} users have more than one row in <code>public."user"</code>; '
+            "each of their sessions is counted once, under the first of their names in sort "
+            "order."
         )
     if min_sessions is not None and summary["total_sessions"]:
         notes.append(

@@ -1,0 +1,169 @@
+"""Databases as they are in the wild: timestamptz, duplicate users, old servers, Citus, URLs."""
+
+import csv
+from datetime import UTC
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import Loader
+from tests.helpers import SEED_WINDOW
+from tests.helpers import run_cli as cli
+from tests.seed import SEED_USERS, seed_calls
+from user_failure_stats import db
+from user_failure_stats.config import Parameters, Settings, check_db_url, resolve_window
+from user_failure_stats.errors import DatabaseError
+
+TIMESTAMPTZ_SCHEMA = """
+CREATE TABLE public."user" (user_id bigint, name text);
+CREATE TABLE public.calllog (session_id text, user_id bigint, exotel_call_sid text,
+                             created_on timestamptz NOT NULL);
+CREATE INDEX ON public.calllog (created_on);
+"""
+
+
+def read_csv(folder):
+    (path,) = folder.glob("user_failure_stats_*.csv")
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [
+            (r["user_name"], r["failed_sessions"], r["total_sessions"])
+            for r in csv.DictReader(handle)
+        ]
+
+
+@pytest.fixture
+def timestamptz_url(scratch_db):
+    url = scratch_db("ufs_timestamptz", TIMESTAMPTZ_SCHEMA)
+    engine = sa.create_engine(url)
+    loader = Loader(engine, url)
+    loader.users([(i, n) for i, n, *_ in SEED_USERS])
+    loader.calls(
+        [{**row, "created_on": row["created_on"].replace(tzinfo=UTC)} for row in seed_calls()]
+    )
+    engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("db_timezone", ["UTC", "America/New_York"])
+def test_a_timestamptz_call_log_gives_the_same_report(
+    timestamptz_url, notebook_db_url, cli_env, tmp_path, db_timezone
+):
+    # Instants need no DB_TIMEZONE: any value gives the same counts.
+    plain = cli(
+        ["run", *SEED_WINDOW, "--output-dir", "a", "-q"], cli_env(notebook_db_url), tmp_path
+    )
+    env = cli_env(timestamptz_url, DB_TIMEZONE=db_timezone)
+    aware = cli(["run", *SEED_WINDOW, "--output-dir", "b", "-q"], env, tmp_path)
+    assert plain.returncode == 0 and aware.returncode == 0, aware.stderr
+    assert read_csv(tmp_path / "b") == read_csv(tmp_path / "a")
+    check = cli(["check", *SEED_WINDOW], env, tmp_path)
+    assert check.returncode == 0, check.stdout
+    assert "created_on is timestamptz: instants, DB_TIMEZONE does not apply" in check.stdout
+    assert "341 sessions from 6 users" in check.stdout
+
+
+def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):
+    from user_failure_stats import analysis
+
+    window = resolve_window(
+        Parameters(start="2025-05-21", end="2025-05-22", timezone="Asia/Kolkata"), "UTC"
+    )
+    counts = db.fetch_window_counts(Settings(db_url=timestamptz_url), window)
+    trend = analysis.trend(counts.trend, window)
+    assert len(trend) == 24
+    assert str(trend["bucket"].iloc[0]) == "2025-05-21 00:00:00"
+    assert trend["total_sessions"].sum() == counts.current["total_sessions"].sum()
+
+
+def test_check_refuses_a_created_on_that_is_no_timestamp():
+    with pytest.raises(Exception, match="must be timestamp or timestamptz"):
+        db.describe_created_on("text", "UTC")
+
+
+def test_duplicate_user_rows_count_each_session_once(scratch_db, cli_env, tmp_path):
+    # Real user tables are not always keyed by user_id.
+    url = scratch_db("ufs_duplicates", TIMESTAMPTZ_SCHEMA.replace("timestamptz", "timestamp"))
+    engine = sa.create_engine(url)
+    pg = Loader(engine, url)
+    pg.seed()
+    pg.users([(5, "Ayush again"), (5, "Aardvark"), (6, None)])  # 3 extra rows for 2 users
+    engine.dispose()
+    (tmp_path / "p.yaml").write_text(
+        "start: '2025-05-21'\nend: '2025-05-23'\ntimezone: Asia/Kolkata\ntop_n: 10\n"
+    )
+    result = cli(["run", "-f", "p.yaml", "--output-dir", "o", "-q"], cli_env(pg.url), tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(tmp_path / "o")
+    assert sum(int(t) for _, _, t in rows) == 341
+    assert ("Aardvark", "28", "148") in rows  # the first name in sort order, deterministic
+    assert ("Vishnu Vardhan", "34", "124") in rows  # a NULL duplicate does not hide the name
+    check = cli(["check", *SEED_WINDOW], cli_env(pg.url), tmp_path)
+    quality = next(line for line in check.stdout.splitlines() if "data quality" in line)
+    assert quality.startswith("[warn] data quality:")
+    assert '2 user ids with more than one row in public."user"' in quality
+    (page,) = (tmp_path / "o").glob("user_failure_rates_*.html")
+    assert '2 users have more than one row in <code>public."user"</code>' in page.read_text()
+
+
+def test_an_old_server_is_named_at_the_connection_step():
+    with pytest.raises(DatabaseError, match=r"PostgreSQL 14 or newer is required, found 13\.4"):
+        db.require_version(130004, "13.4")
+    db.require_version(140000, "14.0")
+
+
+def test_this_server_passes_the_version_check(pg, settings_for):
+    version = db.server_version(db.make_engine(settings_for(pg.url)))
+    assert version.startswith("PostgreSQL ")
+    assert int(version.split()[1].split(".")[0]) >= 14
+
+
+# The shape of Citus's EXPLAIN (FORMAT JSON) for the report's query with calllog distributed
+# by user_id into 32 shards: a "Citus Adaptive" custom scan whose distributed job has tasks.
+CITUS_PLAN = {
+    "Node Type": "Append",
+    "Plans": [
+        {
+            "Node Type": "Custom Scan",
+            "Custom Plan Provider": "Citus Adaptive",
+            "Distributed Query": {
+                "Job": {
+                    "Task Count": 32,
+                    "Tasks Shown": "One of 32",
+                    "Tasks": [
+                        {
+                            "Node": "host=worker1 port=5432 dbname=telephony",
+                            "Remote Plan": [
+                                [
+                                    {
+                                        "Plan": {
+                                            "Node Type": "Seq Scan",
+                                            "Relation Name": "calllog_102008",
+                                        }
+                                    }
+                                ]
+                            ],
+                        }
+                    ],
+                }
+            },
+        }
+    ],
+}
+
+
+def test_a_citus_plan_is_described_by_its_shard_tasks():
+    assert db.describe_scan(CITUS_PLAN) == "Citus: 32 shard tasks"
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://u:p@h/db", "postgres://u@h:5432/db?sslmode=require", "postgresql://h/db"]
+)
+def test_postgres_urls_as_hosting_providers_give_them_are_accepted(url):
+    check_db_url(url)
+    assert db.driver_url(url).drivername == "postgresql+psycopg2"
+
+
+def test_a_postgres_url_connects(pg, settings_for):
+    url = pg.url.replace("postgresql+psycopg2://", "postgres://")
+    assert url.startswith("postgres://")
+    assert db.server_version(db.make_engine(settings_for(url))).startswith("PostgreSQL")
