@@ -22,7 +22,7 @@ def request_values(req: func.HttpRequest) -> dict:
     if body:
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
             data = None
         if not isinstance(data, dict):
             raise ValueError("the body must be a JSON object of parameters")

@@ -176,6 +176,9 @@ def test_ties_break_on_failures_then_name_then_id():
 def test_user_label_rules():
     assert user_label(5, "Asha", True) == "Asha"
     assert user_label(5, None, True) == "user 5"
+    assert user_label(5, "", True) == "user 5"  # an empty name is no name
+    assert user_label(5, " \t ", True) == "user 5"
+    assert user_label(5, " Asha ", True) == " Asha "
     assert user_label(5, None, False) == "unknown user 5"
     assert user_label(None, None, False) == "no user id"
 

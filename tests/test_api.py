@@ -78,6 +78,7 @@ def test_json_answer_for_the_seed_window(pg, endpoint, tmp_path):
         "db_end": "2025-05-22T18:30:00",
         "db_timezone": "UTC",
         "length": "2 days",
+        "notes": [],
     }
     assert data["summary"]["total_sessions"] == 341
     assert data["summary"]["total_failures"] == 82
@@ -188,6 +189,14 @@ def test_relative_window_and_default_window_setting(pg):
         ({"limit": "0"}, "limit", "from 1 to 50,000"),
         ({"limit": "50001"}, "limit", "from 1 to 50,000"),
         ({"limit": "ten"}, "limit", "from 1 to 50,000"),
+        ({"limit": "²"}, "limit", "from 1 to 50,000"),
+        ({"limit": "٣"}, "limit", "from 1 to 50,000"),
+        ({"limit": "9" * 5000}, "limit", "from 1 to 50,000"),
+        ({"top_n": "0"}, "top_n", "from 1 to 1,000,000"),
+        ({"top_n": "9" * 5000}, "top_n", "from 1 to 1,000,000"),
+        ({"min_sessions": "²"}, "min_sessions", "from 1 to 1,000,000"),
+        ({"start": "2025-05-21", "end": "9999-12-31", "timezone": "Etc/GMT+12"}, "end", "outside"),
+        ({"start": "0001-01-01", "end": "2025-05-21"}, "start", "outside"),
         ({"format": "xml"}, "format", "format must be json or csv"),
         ({"password": "x"}, "password", "unknown parameter"),
     ],
@@ -200,13 +209,20 @@ def test_bad_parameters_are_400_naming_the_parameter(endpoint, params, parameter
     assert message in data["error"]
 
 
-def test_bad_body_is_400(endpoint):
-    request = func.HttpRequest(
-        method="POST", url="/api/failure_analysis", params={}, body=b"[1, 2]"
-    )
+@pytest.mark.parametrize(
+    "body", [b"[1, 2]", b"{", b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1"]
+)
+def test_bad_body_is_400(endpoint, body):
+    request = func.HttpRequest(method="POST", url="/api/failure_analysis", params={}, body=body)
     response = APP.failure_analysis(request)
     assert response.status_code == 400
     assert json.loads(response.get_body())["parameter"] == "body"
+
+
+def test_top_n_zero_in_a_body_is_refused_not_replaced(endpoint):
+    response = endpoint(body={"start": "2025-05-21", "end": "2025-05-23", "top_n": 0})
+    assert response.status_code == 400
+    assert json.loads(response.get_body())["parameter"] == "top_n"
 
 
 def test_function_key_parameter_is_ignored(pg, endpoint):

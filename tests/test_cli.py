@@ -160,7 +160,8 @@ def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):
     role = "ufs_reader_test"
     admin = sa.create_engine(driver_url(pg.url), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
+        for name in (role, f"{role}_writer"):
+            conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
         conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
         conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public TO {role}"))
         conn.execute(sa.text(f'GRANT SELECT ON public.calllog, public."user" TO {role}'))
@@ -171,16 +172,26 @@ def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):
         assert line_of(result.stdout, "read-only role") == (
             '[ok]   read-only role: the role can only read public.calllog and public."user"'
         )
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"GRANT DELETE ON public.calllog TO {role}"))
+        with admin.connect() as conn:  # a right on one column is a right to write
+            conn.execute(sa.text(f'GRANT UPDATE (name) ON public."user" TO {role}'))
+        result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(url), tmp_path)
+        assert line_of(result.stdout, "read-only role").startswith(
+            '[warn] read-only role: the role can UPDATE on public."user"; '
+        )
+        with admin.connect() as conn:  # so is a role it may SET ROLE to
+            conn.execute(sa.text(f'REVOKE UPDATE (name) ON public."user" FROM {role}'))
+            conn.execute(sa.text(f"CREATE ROLE {role}_writer NOLOGIN"))
+            conn.execute(sa.text(f"GRANT DELETE ON public.calllog TO {role}_writer"))
+            conn.execute(sa.text(f"GRANT {role}_writer TO {role} WITH INHERIT FALSE"))
         result = cli(["check", "-f", str(params_file(tmp_path))], cli_env(url), tmp_path)
         assert line_of(result.stdout, "read-only role").startswith(
             "[warn] read-only role: the role can DELETE on public.calllog; "
         )
     finally:
         with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP OWNED BY {role}"))
-            conn.execute(sa.text(f"DROP ROLE {role}"))
+            for name in (role, f"{role}_writer"):
+                conn.execute(sa.text(f"DROP OWNED BY {name}"))
+                conn.execute(sa.text(f"DROP ROLE {name}"))
         admin.dispose()
 
 
@@ -324,3 +335,16 @@ def test_awkward_names_survive_the_whole_run(pg, cli_env, tmp_path):
     assert (ravi["total_sessions"], ravi["failed_sessions"]) == ("2", "1")  # "" SID succeeded
     html = next(out.glob("user_failure_rates_*.html")).read_text()
     assert "<script>alert(1)</script>" not in html
+
+
+def test_verbose_tracebacks_are_escaped_too(cli_env, tmp_path):
+    name = "\x1b]0;PWN\x07\x1b[31mevil\u202e.yaml"
+    result = cli(["check", "-v", "-f", name], cli_env("postgresql://u@h/db"), tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert (
+        "\x1b" not in result.stderr
+        and "\u202e" not in result.stderr
+        and "\x07" not in result.stderr
+    )
+    assert "\\x1b]0;PWN\\x07" in result.stderr

@@ -230,3 +230,24 @@ def test_missing_table_is_named(pg, settings_for, db_url):
         db.fetch_user_counts(settings_for(url), kolkata_window())
     assert db.missing_columns(db.make_engine(settings_for(url)))[0] == "public.calllog.session_id"
     assert db.missing_columns(db.make_engine(settings_for(db_url))) == []
+
+
+def test_a_window_in_the_repeated_hour_of_a_dst_database_counts_that_hour(pg, cli_env, tmp_path):
+    # created_on in New York wall time; clocks fall back at 02:00 EDT on 2 November 2025.
+    pg.users([(1, "A")])
+    pg.calls(
+        {"session_id": f"s{i}", "user_id": 1, "created_on": datetime(2025, 11, 2, *hm)}
+        for i, hm in enumerate([(0, 59), (1, 5), (1, 45), (2, 0)])
+    )
+    args = ["run", "--start", "2025-11-02 01:30-04:00", "--end", "2025-11-02 01:10-05:00"]
+    args += ["--timezone", "America/New_York", "--output-dir", "o", "-q"]
+    from tests.helpers import run_cli
+
+    result = run_cli(args, cli_env(pg.url, DB_TIMEZONE="America/New_York"), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("warning: the window's") == 2
+    assert "occur twice in DB_TIMEZONE America/New_York" in result.stderr
+    (path,) = (tmp_path / "o").glob("user_failure_stats_*.csv")
+    assert path.read_text().splitlines()[1].startswith("A,2,2,0,")  # 01:05 and 01:45
+    (page,) = (tmp_path / "o").glob("user_failure_rates_*.html")
+    assert "wall times that occur twice" in page.read_text()

@@ -16,6 +16,10 @@ from user_failure_stats.text import bounded, csv_cell, html_text, plotly_text, s
         ("rtl\u202eevil\u2066x", "rtl\\u202eevil\\u2066x"),
         ("c1\x9bcontrol\x7f", "c1\\x9bcontrol\\x7f"),
         ("para\u2029line\u2028", "para\\u2029line\\u2028"),
+        (
+            "zero\u200bwidth\ufeffbom\U000e0041tag\u00adsoft",
+            "zero\\u200bwidth\\ufeffbom\\U000e0041tag\\xadsoft",
+        ),
         # Emoji (with zero-width joiners), accents and other scripts are text, kept as they are.
         ("😀 👨\u200d👩\u200d👧 Zoë Ångström हिन्दी", "😀 👨\u200d👩\u200d👧 Zoë Ångström हिन्दी"),
     ],
@@ -29,6 +33,7 @@ def test_visible_leaves_no_control_character_of_any_kind():
     for char in visible(every):
         assert unicodedata.category(char) not in ("Cc", "Zl", "Zp"), hex(ord(char))
         assert char not in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
+        assert unicodedata.category(char) != "Cf" or char in "\u200c\u200d"
 
 
 def test_shown_is_one_bounded_line():

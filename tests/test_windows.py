@@ -1,9 +1,15 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from user_failure_stats.config import Parameters, load_parameters, resolve_window
+from user_failure_stats.config import (
+    Parameters,
+    load_parameters,
+    repeated_span,
+    resolve_window,
+    window_for,
+)
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.windows import RELATIVE_WINDOWS, relative_bounds, split
 
@@ -146,3 +152,83 @@ def test_fail_above_accepts_rates_and_percentages(value, rate):
 def test_fail_above_rejects_what_is_not_a_rate(value):
     with pytest.raises(ConfigError, match="fail_above must be a rate from 0 to 1"):
         Parameters(fail_above=value).validated()
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_last_24_hours_on_a_fall_back_day_is_24_real_hours():
+    params = Parameters(window="last_24_hours", timezone="America/New_York")
+    window = resolve_window(params, "UTC", now="2025-11-02 12:00")
+    assert window.length == timedelta(hours=24)
+    assert window.length_text() == "1 day"  # not "23 hours"
+    assert window.previous().length == timedelta(hours=24)
+    assert window.previous().end == window.start
+
+
+def test_a_window_across_the_fall_back_is_measured_in_real_minutes():
+    # 01:30 EDT to 01:40 EST: 70 real minutes, though the wall clocks are 10 minutes apart.
+    params = Parameters(
+        start="2025-11-02 01:30-04:00", end="2025-11-02 01:40-05:00", timezone="America/New_York"
+    )
+    window = resolve_window(params, "UTC")
+    assert window.length_text() == "70 minutes"
+    assert window.previous().length == timedelta(minutes=70)
+    assert (window.db_start, window.db_end) == (
+        datetime(2025, 11, 2, 5, 30),
+        datetime(2025, 11, 2, 6, 40),
+    )
+    assert "01:30:00 EDT to 2025-11-02 01:40:00 EST America/New_York" in window.describe()
+
+
+def test_a_forty_minute_window_across_the_fall_back_is_accepted():
+    params = Parameters(
+        start="2025-11-02 01:50-04:00", end="2025-11-02 01:30-05:00", timezone="America/New_York"
+    )
+    assert resolve_window(params, "UTC").length == timedelta(minutes=40)
+    backwards = Parameters(
+        start="2025-11-02 01:30-05:00", end="2025-11-02 01:50-04:00", timezone="America/New_York"
+    )
+    with pytest.raises(ConfigError, match="end .* must be after start"):
+        resolve_window(backwards, "UTC")
+
+
+def test_a_25_hour_local_day_is_labelled_by_its_real_length():
+    params = Parameters(start="2025-11-02", end="2025-11-03", timezone="America/New_York")
+    window = resolve_window(params, "UTC")
+    assert window.length_text() == "25 hours"
+    assert window.previous().start.astimezone(UTC) == datetime(2025, 11, 1, 3, 0, tzinfo=UTC)
+
+
+def test_split_compares_instants_across_the_fall_back():
+    start = datetime(2025, 11, 2, 1, 50, tzinfo=NEW_YORK)  # EDT
+    end = datetime(2025, 11, 2, 1, 30, tzinfo=NEW_YORK, fold=1)  # EST, 40 minutes later
+    assert split(start, end, "day") == [(start, end)]
+
+
+def test_repeated_hours_of_the_database_zone_are_named_and_covered():
+    assert repeated_span(datetime(2025, 11, 2, 1, 30), NEW_YORK) == (
+        datetime(2025, 11, 2, 1, 0),
+        datetime(2025, 11, 2, 2, 0),
+    )
+    assert repeated_span(datetime(2025, 11, 2, 2, 0), NEW_YORK) is None
+    assert repeated_span(datetime(2025, 3, 9, 2, 30), NEW_YORK) is None  # a gap, not a repeat
+    lord_howe = ZoneInfo("Australia/Lord_Howe")  # clocks fall back 30 minutes
+    assert repeated_span(datetime(2025, 4, 6, 1, 45), lord_howe) == (
+        datetime(2025, 4, 6, 1, 30),
+        datetime(2025, 4, 6, 2, 0),
+    )
+    # 01:30 EDT to 01:10 EST in a database on New York time: naive 01:30 to 01:10 would be
+    # empty; both bounds are in the repeated hour, which is covered whole, with a note.
+    start = datetime(2025, 11, 2, 5, 30, tzinfo=UTC)
+    window = window_for(start, start + timedelta(minutes=40), "America/New_York")
+    assert (window.db_start, window.db_end) == (
+        datetime(2025, 11, 2, 1, 0),
+        datetime(2025, 11, 2, 2, 0),
+    )
+    assert len(window.notes) == 2
+    assert "occur twice in DB_TIMEZONE America/New_York" in window.notes[0]
+    assert (
+        window_for(start - timedelta(hours=3), start - timedelta(hours=2), "America/New_York").notes
+        == ()
+    )

@@ -40,12 +40,13 @@ BRACKET_LABELS = [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
 def user_label(user_id, name, has_user_record: bool) -> str:
     """Return the label shown for a user.
 
-    The name; ``user <id>`` when the name is NULL; ``unknown user <id>`` when the call log
-    points to a user_id with no row in ``public."user"``; ``no user id`` for a NULL user_id.
+    The name; ``user <id>`` when the name is NULL, empty or only white space;
+    ``unknown user <id>`` when the call log points to a user_id with no row in
+    ``public."user"``; ``no user id`` for a NULL user_id.
     """
     if not has_user_record:
         return "no user id" if _missing(user_id) else f"unknown user {user_id}"
-    if _missing(name):
+    if _missing(name) or not str(name).strip():
         return f"user {user_id}"
     return str(name)
 

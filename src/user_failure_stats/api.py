@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 
 from user_failure_stats.config import (
@@ -99,11 +100,21 @@ def _limit(values: dict) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
     text = str(raw).strip()
-    if isinstance(raw, bool) or not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
+    # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
+    if isinstance(raw, bool) or not re.fullmatch(r"[0-9]{1,6}", text):
+        text = "0"
+    if not 1 <= int(text) <= MAX_LIMIT:
         raise BadParameter(
-            "limit", f"limit must be a whole number from 1 to {MAX_LIMIT:,}, got {raw!r}"
+            "limit",
+            f"limit must be a whole number from 1 to {MAX_LIMIT:,}, got {str(raw)[:40]!r}",
         )
     return int(text)
+
+
+def _given(values: dict, name: str, default):
+    """The value of ``name``, or ``default`` when it is absent or empty (0 is a value)."""
+    value = values.get(name)
+    return default if value is None or value == "" else value
 
 
 def parse_request(values: dict, settings: Settings, now=None) -> Request:
@@ -135,8 +146,8 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
             end=end or None,
             window=window or None,
             timezone=values.get("timezone") or settings.report_timezone,
-            top_n=values.get("top_n") or DEFAULT_TOP_N,
-            min_sessions=values.get("min_sessions") or DEFAULT_MIN_SESSIONS,
+            top_n=_given(values, "top_n", DEFAULT_TOP_N),
+            min_sessions=_given(values, "min_sessions", DEFAULT_MIN_SESSIONS),
         ).validated()
         resolved = resolve_window(params, settings.db_timezone, now)
     except ConfigError as exc:

@@ -236,6 +236,8 @@ def _report(args, params, settings) -> tuple[int, list]:
     from user_failure_stats.windows import split
 
     window = resolve_window(params, settings.db_timezone, args.now)
+    for note in window.notes:
+        echo(f"{PROG}: warning: {note}", err=True)
     each = getattr(args, "each", None)
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
     progress = sys.stderr.isatty() and not args.quiet
@@ -284,6 +286,8 @@ def cmd_check(args) -> int:
         params = choose_parameters(args, settings)
         window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
+        for note in window.notes:
+            echo(f"[warn] {step}: {note}")
         ok(
             step,
             f"database {describe_database(settings.db_url)}; window {window.describe()}; "
@@ -460,6 +464,13 @@ def _handle_signals() -> dict:
     return received
 
 
+def _print_traceback() -> None:
+    """Print the current exception's traceback, its text escaped like every other line."""
+    import traceback
+
+    echo(traceback.format_exc().rstrip("\n"), err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``user-failure-stats``: returns the exit code."""
     parser = build_parser()
@@ -472,9 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except UserFailureStatsError as exc:
         if args.verbose:
-            import traceback
-
-            traceback.print_exc()
+            _print_traceback()
         echo(f"{PROG}: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -487,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line unless --verbose
         if args.verbose or os.environ.get("USER_FAILURE_STATS_DEBUG"):
-            raise
+            _print_traceback()
         echo(
             f"{PROG}: unexpected error: {exc.__class__.__name__} (run with --verbose for details)",
             err=True,

@@ -8,6 +8,8 @@ notebook's ``parameters`` cell, and never hold secrets.
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -243,18 +245,19 @@ def parse_db_url(url):
         return None
 
 
-def _after_last_at(text: str | None, ambiguous: bool) -> str | None:
+def _after_last_at(text: str | None) -> str | None:
     # With an unencoded "@" in the password, SQLAlchemy takes the rest of the password for
-    # the host (or, after a "/", for the database): only what follows the last "@" is shown.
-    return text.rsplit("@", 1)[-1] if text and ambiguous else text
+    # the host: only what follows the last "@" is shown.
+    return text.rsplit("@", 1)[-1] if text else text
 
 
 def _ambiguous(url, parsed) -> bool:
-    """Whether an unencoded "@" may have moved part of the password into the host or name."""
-    raw_ats = url.count("@") if isinstance(url, str) else 1
-    return bool(parsed.host and "@" in parsed.host) or (
-        raw_ats > 1 and "@" in (parsed.database or "")
-    )
+    """Whether an unencoded "@" may have moved part of the password elsewhere.
+
+    Only one "@" may stand unencoded in a URL, the one before the host: with more, part of
+    the password can become the host, the database name or the query.
+    """
+    return (isinstance(url, str) and url.count("@") > 1) or bool(parsed.host and "@" in parsed.host)
 
 
 def check_db_url(url: str) -> None:
@@ -292,14 +295,18 @@ def describe_database(url) -> str:
     """
     if not url:
         return "(not configured)"
+    if isinstance(url, str) and url.count("@") > 1:
+        # Ambiguous: only what follows the last "@" is described, as a URL of its own.
+        scheme, _, rest = url.partition("://")
+        url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"
     parsed = parse_db_url(url)
     if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    ambiguous = isinstance(url, str) and url.count("@") > 1
-    host = _after_last_at(parsed.host, ambiguous=True)
-    host = host or ("local socket" if parsed.query.get("host") else "localhost")
+    host = _after_last_at(parsed.host) or (
+        "local socket" if parsed.query.get("host") else "localhost"
+    )
     port = f":{parsed.port}" if parsed.port else ""
-    return f"{host}{port}/{_after_last_at(parsed.database, ambiguous) or ''}"
+    return f"{host}{port}/{parsed.database or ''}"
 
 
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
@@ -429,12 +436,22 @@ def _title(value) -> str:
     return title
 
 
+MAX_WHOLE_NUMBER = 1_000_000
+
+
 def _whole_number(value, field: str, minimum: int) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
+    # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not minimum <= value <= MAX_WHOLE_NUMBER
+    ):
+        shown = value if not isinstance(value, str) else value[:40]
         raise ConfigError(
-            f"{field} must be a whole number of at least {minimum}, got {value!r}", field=field
+            f"{field} must be a whole number from {minimum} to {MAX_WHOLE_NUMBER:,}, got {shown!r}",
+            field=field,
         )
     return value
 
@@ -465,6 +482,8 @@ def load_parameters(path: Path | str) -> dict:
 
     path = Path(path)
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+            raise ConfigError(f"parameter file {path} is not a regular file")
         with open(path, "rb") as handle:
             data = handle.read(MAX_PARAMETER_FILE_BYTES + 1)
     except OSError as exc:
@@ -485,6 +504,11 @@ def load_parameters(path: Path | str) -> dict:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"parameter file {path} is not valid YAML{where}") from None
+    except (ValueError, OverflowError) as exc:  # an unquoted date that does not exist
+        raise ConfigError(
+            f"parameter file {path} holds a date that does not exist ({exc}); "
+            'write dates as "YYYY-MM-DD"'
+        ) from None
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -503,12 +527,15 @@ def load_parameters(path: Path | str) -> dict:
 
 
 def _check_flat_yaml(text: str, path: Path) -> None:
-    """Refuse aliases and nested values by reading the YAML's events, before building it."""
+    """Refuse aliases and nested values by reading the YAML's events, before building it.
+
+    The events are read one at a time and the first nested collection stops the reading, so
+    a file of 30,000 nested brackets costs no more than one.
+    """
     import yaml
 
     depth = 0
-    events = list(yaml.parse(text, Loader=yaml.SafeLoader))  # a syntax error comes first
-    for event in events:
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent):
             raise ConfigError(
                 f"parameter file {path} uses a YAML alias (*name): write each value out"
@@ -528,12 +555,17 @@ def _check_flat_yaml(text: str, path: Path) -> None:
 class Window:
     """A half-open time window ``[start, end)``, in the report's zone and in the database's.
 
+    Lengths are real elapsed time, across daylight-saving changes too: a local day of 25
+    hours is 25 hours long, and the previous window is the same real length before it.
+
     Attributes:
         start: Aware start in the report's time zone.
         end: Aware end in the report's time zone.
         db_start: Naive start in the database's time zone (the query's bound).
         db_end: Naive end in the database's time zone (the query's bound, excluded).
         db_timezone: The database's time zone name.
+        notes: What the reader must know about the bounds (a bound in a repeated hour of the
+            database's zone, see :func:`window_for`).
     """
 
     start: datetime
@@ -541,6 +573,7 @@ class Window:
     db_start: datetime
     db_end: datetime
     db_timezone: str
+    notes: tuple[str, ...] = ()
 
     @property
     def timezone(self) -> str:
@@ -548,14 +581,22 @@ class Window:
         return str(self.start.tzinfo)
 
     @property
+    def length(self) -> timedelta:
+        """The real time between start and end.
+
+        Aware datetimes of one zone subtract as wall clocks in Python: this goes through UTC.
+        """
+        return self.end.astimezone(UTC) - self.start.astimezone(UTC)
+
+    @property
     def trend_unit(self) -> str:
         """``"hour"`` for windows of two days or less, else ``"day"``."""
-        return "hour" if self.end - self.start <= timedelta(days=2) else "day"
+        return "hour" if self.length <= timedelta(days=2) else "day"
 
     def previous(self) -> Window:
-        """Return the window of the same length just before this one (in local wall time)."""
-        length = self.end - self.start  # same tzinfo: wall-clock difference
-        return window_for(real_instant(self.start - length), self.start, self.db_timezone)
+        """Return the window of the same real length just before this one."""
+        start = (self.start.astimezone(UTC) - self.length).astimezone(self.start.tzinfo)
+        return window_for(start, self.start, self.db_timezone)
 
     def as_dict(self) -> dict:
         """Return the window as plain JSON data: ISO bounds, zones and length."""
@@ -567,11 +608,12 @@ class Window:
             "db_end": self.db_end.isoformat(),
             "db_timezone": self.db_timezone,
             "length": self.length_text(),
+            "notes": list(self.notes),
         }
 
     def length_text(self) -> str:
-        """Return the window's length in words: ``2 days``, ``1 day``, ``6 hours``."""
-        length = self.end - self.start
+        """Return the window's real length in words: ``2 days``, ``1 day``, ``25 hours``."""
+        length = self.length
         if length % timedelta(days=1) == timedelta(0):
             days = length // timedelta(days=1)
             return "1 day" if days == 1 else f"{days} days"
@@ -584,7 +626,7 @@ class Window:
     def describe(self) -> str:
         """Return the window in words, with the database bounds it became."""
         return (
-            f"{_fmt(self.start)} to {_fmt(self.end)} {self.timezone} "
+            f"{_fmt_local(self.start)} to {_fmt_local(self.end)} {self.timezone} "
             f"(created_on >= {_fmt(self.db_start)} and < {_fmt(self.db_end)} {self.db_timezone})"
         )
 
@@ -603,6 +645,42 @@ def _fmt(moment: datetime) -> str:
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return text
+
+
+def _fmt_local(moment: datetime) -> str:
+    # A wall time that occurs twice (a fall-back) is told apart by its zone's abbreviation.
+    if repeated_span(moment.replace(tzinfo=None), moment.tzinfo) is not None:
+        return f"{_fmt(moment)} {moment.tzname()}"
+    return _fmt(moment)
+
+
+def repeated_span(wall: datetime, zone) -> tuple[datetime, datetime] | None:
+    """Return the repeated span ``[first, end)`` of naive wall times that holds ``wall``.
+
+    When clocks fall back, a span of wall times (01:00 to 02:00 in New York) occurs twice;
+    None when ``wall`` is not in such a span.
+    """
+    early = wall.replace(tzinfo=zone, fold=0)
+    late = wall.replace(tzinfo=zone, fold=1)
+    overlap = early.utcoffset() - late.utcoffset()
+    if overlap <= timedelta(0) or _wall(early) != wall or _wall(late) != wall:
+        return None  # not repeated (a gap gives a negative overlap or moves the wall time)
+    # The span's first wall time is wall - k for the largest k still in the span.
+    low, high = timedelta(0), overlap  # wall - low is in the span, wall - high is not
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        probe = wall - middle
+        inside = (
+            probe.replace(tzinfo=zone, fold=0).utcoffset()
+            != probe.replace(tzinfo=zone, fold=1).utcoffset()
+        )
+        low, high = (middle, high) if inside else (low, middle)
+    first = (wall - low).replace(microsecond=0)
+    return first, first + overlap
+
+
+def _wall(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None)
 
 
 def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
@@ -639,15 +717,38 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
 
 
 def window_for(start: datetime, end: datetime, db_timezone: str) -> Window:
-    """Return the Window ``[start, end)`` for aware bounds, with its database bounds."""
+    """Return the Window ``[start, end)`` for aware bounds, with its database bounds.
+
+    ``created_on`` holds naive wall times in ``db_timezone``. When its clocks fall back, the
+    wall times of the repeated hour stand for two instants each and the database cannot tell
+    them apart: a bound that falls in a repeated hour is widened to cover all of it (the
+    start to its first wall time, the end to its last), so those rows are counted rather than
+    lost, and the window's notes say so.
+    """
     db_zone = ZoneInfo(db_timezone)
-    return Window(
-        start=start,
-        end=end,
-        db_start=start.astimezone(db_zone).replace(tzinfo=None),
-        db_end=end.astimezone(db_zone).replace(tzinfo=None),
-        db_timezone=db_timezone,
+    db_start = start.astimezone(db_zone).replace(tzinfo=None)
+    db_end = end.astimezone(db_zone).replace(tzinfo=None)
+    notes = []
+    span = repeated_span(db_start, db_zone)
+    if span is not None:
+        db_start = span[0]
+        notes.append(_repeated_note("start", span, db_timezone))
+    span = repeated_span(db_end, db_zone)
+    if span is not None:
+        db_end = span[1]
+        notes.append(_repeated_note("end", span, db_timezone))
+    return Window(start, end, db_start, db_end, db_timezone, tuple(notes))
+
+
+def _repeated_note(bound: str, span: tuple[datetime, datetime], db_timezone: str) -> str:
+    return (
+        f"the window's {bound} falls in {_fmt(span[0])} to {_fmt(span[1])}, wall times that "
+        f"occur twice in DB_TIMEZONE {db_timezone} (clocks fall back): created_on cannot tell "
+        "them apart, so the database bounds cover all of them"
     )
+
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 
 
 def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Window:
@@ -679,8 +780,17 @@ def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Wi
     else:
         start = parse_bound(params.start, zone, "start")
         end = parse_bound(params.end, zone, "end")
-    if end <= start:
-        raise ConfigError(f"end ({_fmt(end)}) must be after start ({_fmt(start)})", field="end")
+    for bound, moment in (("start", start), ("end", end)):
+        if not EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR:
+            raise ConfigError(
+                f"{bound} ({_fmt(moment)}) is outside the years {EARLIEST_YEAR} to "
+                f"{LATEST_YEAR} that a report can cover",
+                field=bound,
+            )
+    if end.astimezone(UTC) <= start.astimezone(UTC):  # instants, not wall clocks
+        raise ConfigError(
+            f"end ({_fmt_local(end)}) must be after start ({_fmt_local(start)})", field="end"
+        )
     return window_for(start, end, db_timezone)
 
 

@@ -485,24 +485,32 @@ WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
     """Return what the connected role may change in the report's tables, for ``check``.
 
+    Counted are the role's own rights and those of every role it may ``SET ROLE`` to, on the
+    table or on any of its columns (``INSERT``/``UPDATE`` can be granted per column).
     Example: ``["INSERT, DELETE on public.calllog"]``; empty for a role that can only read.
     The tool itself only reads; this tells whether the role enforces it.
     """
-    tables = ("public.calllog", 'public."user"')
-    checks = [(table, privilege) for table in tables for privilege in WRITE_PRIVILEGES]
-    query = sa.select(
-        *(
-            sa.func.has_table_privilege(
-                sa.bindparam(f"table_{i}", table, type_=sa.Text),
-                sa.bindparam(f"privilege_{i}", privilege, type_=sa.Text),
-            )
-            for i, (table, privilege) in enumerate(checks)
+    query = sa.text(
+        """
+        SELECT t.name, p.privilege
+        FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, i)
+        CROSS JOIN unnest(CAST(:privileges AS text[])) WITH ORDINALITY AS p(privilege, j)
+        WHERE EXISTS (
+            SELECT 1 FROM pg_roles r
+            WHERE pg_has_role(current_user, r.oid, 'MEMBER')
+              AND CASE WHEN p.privilege IN ('INSERT', 'UPDATE')
+                       THEN has_any_column_privilege(r.oid, t.name, p.privilege)
+                       ELSE has_table_privilege(r.oid, t.name, p.privilege) END
         )
+        ORDER BY t.i, p.j
+        """
     )
+    tables = ["public.calllog", 'public."user"']
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
-        row = conn.execute(query).one()
-    granted = [check for check, can in zip(checks, row, strict=True) if can]
+        granted = conn.execute(
+            query, {"tables": tables, "privileges": list(WRITE_PRIVILEGES)}
+        ).all()
     return [
         f"{', '.join(p for t, p in granted if t == table)} on {table}"
         for table in tables

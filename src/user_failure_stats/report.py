@@ -351,15 +351,21 @@ def header_html(params: Parameters, window: Window, settings: Settings, generate
     )
 
 
-def notes_html(summary: dict, min_sessions: int | None = None, duplicate_users: int = 0) -> str:
+def notes_html(
+    summary: dict,
+    min_sessions: int | None = None,
+    duplicate_users: int = 0,
+    window_notes: tuple[str, ...] = (),
+) -> str:
     """Return what a reader must know to read the numbers.
 
-    That is: an empty window, sessions without a user record, users with more than one row
-    in ``public."user"`` (``duplicate_users``), and what the flags mean.
+    That is: an empty window, the window's own notes (a bound in a repeated hour), sessions
+    without a user record, users with more than one row in ``public."user"``
+    (``duplicate_users``), and what the flags mean.
     """
-    notes = []
+    notes = [f"<strong>Note:</strong> {html_text(note)}." for note in window_notes]
     if summary["total_sessions"] == 0:
-        notes.append("<strong>There were no sessions in this window.</strong>")
+        notes.insert(0, "<strong>There were no sessions in this window.</strong>")
     orphan = summary["sessions_without_user_record"]
     if orphan:
         notes.append(

@@ -4,8 +4,9 @@ User names come from the database, the title from the person running the tool, t
 name from ``DB_URL``: any of them may hold markup, control characters, escape sequences or
 10,000 characters. Each output has its own rule, all of them here:
 
-- :func:`visible`: control and bidi-override characters shown as escapes (``\x1b``,
-  ``\u202e``), never raw: for terminals, and for labels shown anywhere;
+- :func:`visible`: control, bidi-override and other invisible format characters shown as
+  escapes (``\x1b``, ``\u202e``, ``\u200b``), never raw: for terminals, and for labels
+  shown anywhere;
 - :func:`shown`: one visible line, bounded in length: how a name is labelled in a report;
 - :func:`html_text`: escaped for HTML elements and attributes;
 - :func:`plotly_text`: escaped for plotly's labels (a small HTML subset, whose entities are
@@ -22,6 +23,7 @@ import unicodedata
 BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
+JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner
 NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # A cell starting with one of these may be run as a formula by a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,12 +35,18 @@ def _escape(char: str) -> str:
     if char in NAMED_ESCAPES:
         return NAMED_ESCAPES[char]
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _needs_escape(char: str) -> bool:
-    # Cc: C0 and C1 controls and DEL; Zl/Zp: line and paragraph separators.
-    return char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp")
+    # Cc: C0 and C1 controls and DEL; Zl/Zp: line and paragraph separators; Cf: invisible
+    # format characters (bidi controls, zero-width space, BOM, tags) that can hide or disguise
+    # text, except the joiners that emoji and Indic scripts are written with.
+    return char in BIDI_CONTROLS or (
+        unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf") and char not in JOINERS
+    )
 
 
 def visible(value) -> str:

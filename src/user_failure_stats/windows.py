@@ -72,9 +72,11 @@ def split(start: datetime, end: datetime, each: str) -> list[tuple[datetime, dat
     pieces = []
     day, clock = start.date(), start.timetz().replace(tzinfo=None)
     lower = start
-    while lower < end:
+    # Compared as instants: aware datetimes of one zone compare as wall clocks in Python.
+    while lower.astimezone(UTC) < end.astimezone(UTC):
         day += timedelta(days=step)
-        upper = min(real_instant(datetime.combine(day, clock, tzinfo=zone)), end)
+        upper = real_instant(datetime.combine(day, clock, tzinfo=zone))
+        upper = min(upper, end, key=lambda moment: moment.astimezone(UTC))
         pieces.append((lower, upper))
         lower = upper
     return pieces
