@@ -2,6 +2,8 @@ import math
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.seed import SEED_ORDER, SEED_USERS
 from user_failure_stats.analysis import (
@@ -386,3 +388,54 @@ def test_trend_regroups_bins_across_a_dst_change():
     assert table.loc[datetime(2025, 3, 30, 1), "total_sessions"] == 1
     assert table.loc[datetime(2025, 3, 30, 3), "total_sessions"] == 2
     assert table["total_sessions"].sum() == 3
+
+
+def test_a_user_below_min_sessions_is_never_flagged_anywhere():
+    from user_failure_stats.analysis import failure_rates, summary_statistics, top_users
+
+    counts = pd.DataFrame(
+        [
+            {"user_id": 1, "name": "few", "failed_sessions": 3, "total_sessions": 3},
+            {"user_id": 2, "name": "many", "failed_sessions": 40, "total_sessions": 50},
+            {"user_id": 3, "name": "fine", "failed_sessions": 10, "total_sessions": 400},
+        ]
+    )
+    rates = failure_rates(counts, min_sessions=10)
+    assert dict(zip(rates["user_name"], rates["flagged"], strict=True)) == {
+        "few": False,  # 3 of 3 failed: its interval is above the overall rate, but too few
+        "many": True,
+        "fine": False,
+    }
+    assert summary_statistics(rates)["flagged_users"] == 1
+    top = top_users(rates, 10, 10)
+    assert list(top["note"]) == ["too few to judge", "fails significantly more", ""]
+    assert failure_rates(counts)["flagged"].tolist() == [True, True, False]  # min_sessions 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 500), st.floats(0, 1)).map(lambda t: (round(t[0] * t[1]), t[0])),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(1, 20),
+)
+def test_flagged_means_above_the_funnels_upper_95_line(users, min_sessions):
+    # One rule for the flag, the red dots and the caption: the Wilson interval lies above the
+    # overall rate exactly when the rate lies above the upper 95% control limit.
+    from user_failure_stats.analysis import Z_95, control_limits, failure_rates
+
+    counts = pd.DataFrame(
+        [
+            {"user_id": i, "name": f"u{i}", "failed_sessions": f, "total_sessions": t}
+            for i, (f, t) in enumerate(users)
+        ]
+    )
+    rates = failure_rates(counts, min_sessions)
+    overall = rates["failed_sessions"].sum() / rates["total_sessions"].sum()
+    _, upper = control_limits(overall, rates["total_sessions"], Z_95)
+    margin = (rates["failure_rate"] - upper).abs()
+    clear = margin > 1e-9  # exact ties are floating-point coin tosses
+    above = (rates["failure_rate"] > upper) & (rates["total_sessions"] >= min_sessions)
+    assert (rates["flagged"][clear] == above[clear]).all()

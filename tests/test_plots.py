@@ -54,11 +54,31 @@ def test_funnel_draws_limits_overall_and_users_with_names():
     names = [trace["name"] for trace in figure.data]
     assert names.count("95% limits") == 2 and names.count("99.8% limits") == 2
     assert "overall 20.00%" in names
-    flagged = next(t for t in figure.data if t["name"] == "fails significantly more")
+    flagged = next(t for t in figure.data if t["name"] == "▲ fails significantly more")
     assert [c[0] for c in flagged["customdata"]] == ["Big"]
     users = next(t for t in figure.data if t["name"] == "users")
     assert sorted(c[0] for c in users["customdata"]) == ["Low", "Mid"]
     assert figure.layout["xaxis"]["type"] == "log"
+
+
+def test_funnel_draws_users_below_min_sessions_hollow_and_never_red():
+    from user_failure_stats.analysis import failure_rates
+    from user_failure_stats.plots import funnel_figure
+
+    rows = [(1, "Big", 30, 50), (2, "Few", 3, 3), (3, "Low", 6, 140)]
+    counts = pd.DataFrame(
+        [
+            {"user_id": i, "name": n, "failed_sessions": f, "total_sessions": t}
+            for i, n, f, t in rows
+        ]
+    )
+    figure = funnel_figure(failure_rates(counts, 10), 39 / 193, min_sessions=10)
+    by_name = {t["name"]: [c[0] for c in t.get("customdata", [])] for t in figure.data}
+    assert by_name["▲ fails significantly more"] == ["Big"]
+    assert by_name["○ too few to judge"] == ["Few"]
+    assert by_name["users"] == ["Low"]
+    hollow = next(t for t in figure.data if t["name"] == "○ too few to judge")
+    assert hollow["marker"]["symbol"] == "circle-open"
 
 
 def test_funnel_of_an_empty_window_says_so():

@@ -51,12 +51,13 @@ def user_label(user_id, name, has_user_record: bool) -> str:
     return str(name)
 
 
-def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
+def failure_rates(counts: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
     """Compute the per-user table from per-user counts.
 
     Args:
         counts: One row per user with ``user_id``, ``name``, ``total_sessions`` and
             ``failed_sessions``; ``has_user_record`` is optional (default True).
+        min_sessions: Users with fewer sessions are too few to judge: never flagged.
 
     Returns:
         Columns ``user_name, total_sessions, failed_sessions, success_sessions,
@@ -65,7 +66,10 @@ def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
         columns), sorted by failure rate descending, then failed sessions descending, then
         user name, then user_id. Users with no sessions are left out. The interval is the
         95% Wilson score interval; ``flagged`` is True when its lower bound lies above the
-        overall (pooled) failure rate of the table: the user fails significantly more.
+        overall (pooled) failure rate of the table and the user has at least
+        ``min_sessions`` sessions: the user fails significantly more. (The same users lie
+        above the funnel plot's upper 95% control limit: the Wilson interval is the set of
+        rates a score test at 95% does not reject.)
     """
     frame = counts.copy()
     if "has_user_record" not in frame:
@@ -101,7 +105,7 @@ def failure_rates(counts: pd.DataFrame) -> pd.DataFrame:
     table["failure_rate_ci_low"] = low
     table["failure_rate_ci_high"] = high
     overall = failed.sum() / total.sum() if total.sum() else np.nan
-    table["flagged"] = table["failure_rate_ci_low"] > overall
+    table["flagged"] = (table["failure_rate_ci_low"] > overall) & (total >= min_sessions)
     for column in extra:
         table[column] = frame[column]
     table = table.sort_values(

@@ -79,6 +79,8 @@ class Request:
     include_details: bool
     format: str
     limit: int
+    top_n: int = DEFAULT_TOP_N
+    min_sessions: int = DEFAULT_MIN_SESSIONS
 
 
 def _bool(values: dict, name: str, default: bool) -> bool:
@@ -158,6 +160,8 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         include_details=_bool(values, "include_details", False),
         format=output,
         limit=_limit(values),
+        top_n=params.top_n,
+        min_sessions=params.min_sessions,
     )
 
 
@@ -223,9 +227,12 @@ def _run(request: Request, settings: Settings) -> Response:
         )
     finally:
         engine.dispose()
-    rates = analysis.failure_rates(counts.current)
+    rates = analysis.failure_rates(counts.current, request.min_sessions)
     summary = analysis.summary_statistics(rates)
-    previous = analysis.summary_statistics(analysis.failure_rates(counts.previous))
+    previous = analysis.summary_statistics(
+        analysis.failure_rates(counts.previous, request.min_sessions)
+    )
+    top = analysis.top_users(rates, request.top_n, request.min_sessions)
     csv_file = None
     if request.export_csv:
         output_dir = prepare_output_dir(settings.output_dir)
@@ -248,6 +255,7 @@ def _run(request: Request, settings: Settings) -> Response:
         "previous_window": {k: plain(v) for k, v in previous.items()},
         "data_quality": quality
         | {"sessions_without_user_record": summary["sessions_without_user_record"]},
+        "top": records(top),
         "users": records(rates),
         "csv_file": csv_file,
     }

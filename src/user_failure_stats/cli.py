@@ -367,7 +367,7 @@ def cmd_check(args) -> int:
             ok(step, detail)
 
         step = "analysis"
-        summary = analysis.summary_statistics(analysis.failure_rates(counts))
+        summary = analysis.summary_statistics(analysis.failure_rates(counts, params.min_sessions))
         ok(
             step,
             f"overall failure rate {analysis.format_percent(summary['overall_failure_rate'])}"

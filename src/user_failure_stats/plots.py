@@ -299,12 +299,13 @@ def _note_mark(note: str) -> str:
     return {FLAGGED: "▲ flagged", TOO_FEW: "○ too few"}.get(note, note)
 
 
-def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> Figure:
+def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 1) -> Figure:
     """Return a funnel plot: each user's failure rate against their number of sessions.
 
     Control limits at 95% and 99.8% around the overall rate show how far a rate may stray
-    by chance at each volume; users outside the outer limits stand out for real. Hovering a
-    point names the user. Flagged users are drawn in red.
+    by chance at each volume. Flagged users (``rates["flagged"]``: at least ``min_sessions``
+    sessions and above the upper 95% limit) are drawn in red, users with fewer sessions as
+    hollow circles (too few to judge), the rest in grey. Hovering a point names the user.
     """
     if rates.empty or pd.isna(overall_rate):
         return Figure(
@@ -355,9 +356,16 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> Figure:
         }
     )
     flagged = rates["flagged"].astype(bool)
-    for mask, name, colour in (
-        (~flagged, "users", "#5d6d7e"),
-        (flagged, "fails significantly more", BAR_COLOUR),
+    too_few = rates["total_sessions"] < min_sessions
+    solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
+    for mask, name, marker in (
+        (~flagged & ~too_few, "users", {"color": "#5d6d7e", **solid}),
+        (
+            too_few & ~flagged,
+            "○ too few to judge",
+            {"color": "#5d6d7e", "symbol": "circle-open", "size": 8},
+        ),
+        (flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid}),
     ):
         part = rates[mask]
         if part.empty:
@@ -369,7 +377,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float) -> Figure:
                 "y": part["failure_rate"],
                 "mode": "markers",
                 "name": name,
-                "marker": {"color": colour, "size": 8, "opacity": 0.8, "line": {"width": 0}},
+                "marker": marker,
                 "customdata": [
                     [plotly_text(shown(u)), p, f, t, ci_text(lo, hi)]
                     for u, p, f, t, lo, hi in zip(
