@@ -278,6 +278,41 @@ def test_empty_window_is_a_report_that_says_so(pg, cli_env, tmp_path):
     assert "There were no sessions in this window." in html
     csv_lines = next(out.glob("*.csv")).read_text().splitlines()
     assert len(csv_lines) == 1 and csv_lines[0].startswith("user_name,total_sessions")
+    # A scheduled job notices a dead feed: a warning line, and exit 6 with --fail-empty.
+    assert result.stderr.splitlines() == [
+        "user-failure-stats: warning: no sessions in 2020-01-01 00:00:00 to 2020-01-02 00:00:00 "
+        "UTC (created_on >= 2020-01-01 00:00:00 and < 2020-01-02 00:00:00 UTC): is the call log "
+        "still being written?"
+    ]
+    args = ["run", "--start", "2020-01-01", "--end", "2020-01-02", "--output-dir", str(out)]
+    failing = cli([*args, "--fail-empty", "-q"], cli_env(pg.url), tmp_path)
+    assert failing.returncode == 6, failing.stderr
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 2  # written all the same
+    (tmp_path / "p.yaml").write_text("start: '2020-01-01'\nend: '2020-01-02'\nfail_empty: true\n")
+    from_file = cli(
+        ["run", "-f", "p.yaml", "--output-dir", str(out), "-q"], cli_env(pg.url), tmp_path
+    )
+    assert from_file.returncode == 6
+    full = cli(
+        ["run", "-f", str(params_file(tmp_path)), "--fail-empty", "--output-dir", str(out)],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert full.returncode == 0 and full.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--start", "2025-05-21", "--end", "2025-05-23", "--now", "2025-05-22"],
+        ["--now", "2025-05-22"],
+    ],
+)
+def test_now_without_a_relative_window_is_refused(extra, cli_env, tmp_path):
+    for command in ("run", "check"):
+        result = cli([command, *extra], cli_env("postgresql://u@h/db"), tmp_path)
+        assert result.returncode == 2
+        assert "--now only resolves a relative window" in result.stderr
 
 
 def test_every_option_is_documented_in_the_readme():

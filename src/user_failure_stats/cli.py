@@ -18,6 +18,7 @@ from pathlib import Path
 from user_failure_stats import __version__
 from user_failure_stats.errors import (
     EXIT_ALERT,
+    EXIT_EMPTY,
     EXIT_OK,
     EXIT_UNEXPECTED,
     ConfigError,
@@ -36,6 +37,7 @@ EXIT_CODES_HELP = """exit codes:
   3    database error (unreachable, timed out, query failed)
   4    notebook error (execution or rendering failed)
   5    alert: the report was written, and the overall failure rate is above --fail-above
+  6    the report was written, but the window has no sessions, and --fail-empty was given
   130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: nothing of the unfinished report is left
 """
 
@@ -104,6 +106,12 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
         metavar="RATE",
         help="after writing the report, exit 5 if the overall failure rate is above RATE "
         "(0.25 or 25%%)",
+    )
+    parser.add_argument(
+        "--fail-empty",
+        action="store_const",
+        const=True,
+        help="after writing the report, exit 6 if the window has no sessions (a dead feed)",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the paths written, one line"
@@ -190,6 +198,7 @@ def choose_parameters(args, settings):
         "min_sessions": args.min_sessions,
         "title": args.title,
         "fail_above": getattr(args, "fail_above", None),
+        "fail_empty": getattr(args, "fail_empty", None),
     }
     window_flags = args.start is not None or args.end is not None or args.window is not None
     if args.parameters is not None:
@@ -206,7 +215,14 @@ def choose_parameters(args, settings):
         base = load_parameters(DEFAULT_PARAMETERS_FILE)
     else:
         raise ConfigError("no window given: use -f FILE, --start/--end, or START_DATE/END_DATE")
-    return Parameters().updated(base).updated(flags)
+    params = Parameters().updated(base).updated(flags)
+    if args.now is not None and params.window is None:
+        raise ConfigError(
+            "--now only resolves a relative window: give --window (or a parameter file with "
+            "window:), not --start/--end",
+            field="now",
+        )
+    return params
 
 
 def cmd_run(args) -> int:
@@ -241,7 +257,7 @@ def _report(args, params, settings) -> tuple[int, list]:
     each = getattr(args, "each", None)
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
     progress = sys.stderr.isatty() and not args.quiet
-    alerts, results = [], []
+    alerts, empty, results = [], [], []
     for start, end in pieces:
         piece = window_for(start, end, settings.db_timezone)
         result = run_report(params, settings, args.output_dir, window=piece, progress=progress)
@@ -253,12 +269,22 @@ def _report(args, params, settings) -> tuple[int, list]:
         rate = result.summary["overall_failure_rate"]
         if params.fail_above is not None and rate == rate and rate > params.fail_above:
             alerts.append((piece, rate))
+        if result.summary["total_sessions"] == 0:
+            empty.append(piece)
+    for piece in empty:  # a scheduled job must notice a call log that stopped filling
+        echo(
+            f"{PROG}: warning: no sessions in {piece.describe()}: is the call log still "
+            "being written?",
+            err=True,
+        )
     for piece, rate in alerts:
         echo(
             f"{PROG}: alert: overall failure rate {rate * 100:.2f}% is above "
             f"{params.fail_above * 100:.2f}% for {piece.describe()}",
             err=True,
         )
+    if empty and params.fail_empty:
+        return EXIT_EMPTY, results
     return (EXIT_ALERT if alerts else EXIT_OK), results
 
 

@@ -339,6 +339,7 @@ class Parameters:
             ``start``/``end``; resolved when the run starts.
         fail_above: Alert (a distinct exit code) when the overall failure rate is above
             this rate, 0 to 1; None for no alert.
+        fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
     """
 
     start: Any = None
@@ -349,6 +350,7 @@ class Parameters:
     min_sessions: int = DEFAULT_MIN_SESSIONS
     window: str | None = None
     fail_above: float | None = None
+    fail_empty: bool = False
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -383,13 +385,14 @@ class Parameters:
             title=title or DEFAULT_TITLE,
             window=window,
             fail_above=parse_rate(self.fail_above, "fail_above"),
+            fail_empty=_yes_no(self.fail_empty, "fail_empty"),
         )
 
     def as_notebook_parameters(self) -> dict:
         """Return the notebook's values as plain strings and numbers, ready for papermill.
 
-        ``window`` and ``fail_above`` are for the runner: it resolves the window into
-        ``start``/``end`` before the notebook runs, and raises the alert after.
+        ``window``, ``fail_above`` and ``fail_empty`` are for the runner: it resolves the
+        window into ``start``/``end`` before the notebook runs, and raises the alerts after.
         """
         return {
             "start": _plain(self.start),
@@ -399,6 +402,17 @@ class Parameters:
             "title": self.title,
             "min_sessions": self.min_sessions,
         }
+
+
+def _yes_no(value, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0", ""):
+        return False
+    raise ConfigError(f"{field} must be true or false, got {str(value)[:40]!r}", field=field)
 
 
 def parse_rate(value, field: str) -> float | None:

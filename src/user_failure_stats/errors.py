@@ -10,6 +10,7 @@ EXIT_BAD_INPUT = 2
 EXIT_DATABASE = 3
 EXIT_NOTEBOOK = 4
 EXIT_ALERT = 5
+EXIT_EMPTY = 6
 
 
 class UserFailureStatsError(Exception):
