@@ -47,7 +47,8 @@ def test_bad_flags(flags, field, pg, cli_env, tmp_path):
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        ("start: [2025\n", "is not valid YAML at line"),
+        ('start: "2025\nend: x\n', "is not valid YAML at line"),
+        ("start: [2025\n", "each parameter takes one value"),
         ("window: yesterday\nstart: '2025-05-21'\n", "give either window or start/end"),
         (GOOD + "db_password: x\n", "unknown parameter 'db_password'"),
         (GOOD + "top_n: abc\n", "top_n must be a whole number"),
@@ -73,9 +74,12 @@ def test_unreadable_parameter_file(pg, cli_env, tmp_path):
     folder.mkdir()  # readable by nobody as a file, even root
     result = run(["-f", str(folder)], cli_env(pg.url), tmp_path)
     assert result.returncode == EXIT_BAD_INPUT
-    assert result.stderr.startswith(
-        f"user-failure-stats: error: cannot read parameter file {folder}"
+    assert (
+        result.stderr
+        == f"user-failure-stats: error: parameter file {folder} is not a regular file\n"
     )
+    missing = run(["-f", str(tmp_path / "nope.yaml")], cli_env(pg.url), tmp_path)
+    assert missing.stderr.startswith("user-failure-stats: error: cannot read parameter file")
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import select
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,6 +120,21 @@ def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
     psycopg2.extensions.set_wait_callback(wait_with_deadline)
     deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
     return type("DeadlineConnection", (psycopg2.extensions.connection,), deadlines)
+
+
+@contextmanager
+def blocking_waits():
+    """Wait for the server the ordinary, blocking way meanwhile (COPY needs it).
+
+    psycopg2 refuses ``COPY`` while a wait callback (see :func:`deadline_connection`) is
+    installed; this removes it for the block, and puts back whatever was there.
+    """
+    saved = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(saved)
 
 
 def wait_with_deadline(conn) -> None:

@@ -165,11 +165,11 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
     """
     import sqlalchemy as sa
 
-    from user_failure_stats.db import driver_url
+    from user_failure_stats.db import blocking_waits, driver_url
 
     engine = sa.create_engine(driver_url(url))
     try:
-        with engine.begin() as conn:
+        with blocking_waits(), engine.begin() as conn:
             conn.execute(sa.text(SCHEMA_SQL))
             conn.execute(
                 sa.text(

@@ -1,0 +1,73 @@
+"""Every command the README shows for running reports works as written, on the demo data."""
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from user_failure_stats import demo
+from user_failure_stats.db import driver_url
+
+ROOT = Path(__file__).resolve().parents[1]
+# The commands a reader copies to check and run reports; the rest (make demo, make test,
+# deploying, cron and systemd on /srv) are tried by their own tests or need a server.
+RUNNABLE = re.compile(
+    r"^(\.venv/bin/user-failure-stats (check|run) |make (run|check)\b|cd notebooks && )"
+)
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            command = line.split("  #")[0].strip()
+            if RUNNABLE.match(command):
+                commands.append(command)
+    return commands
+
+
+def test_the_readme_shows_the_commands_this_test_runs():
+    commands = readme_commands()
+    assert len(commands) == 7, commands
+    assert any("--each day" in c for c in commands)
+    assert any("--now" in c for c in commands)
+
+
+@pytest.fixture(scope="module")
+def demo_url(admin_url):
+    import sqlalchemy as sa
+
+    from tests.conftest import _create_database
+
+    url = _create_database(admin_url, "ufs_readme")
+    demo.load_demo_data(url)
+    yield url
+    admin = sa.create_engine(driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text('DROP DATABASE IF EXISTS "ufs_readme" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.mark.skipif(not (ROOT / ".venv" / "bin").is_dir(), reason="the README's .venv is absent")
+@pytest.mark.parametrize("command", readme_commands())
+def test_each_readme_command_works_as_written(command, demo_url, cli_env, tmp_path):
+    env = cli_env(demo_url, OUTPUT_DIR=str(tmp_path / "reports"))
+    result = subprocess.run(
+        ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr}"
+    words = shlex.split(command)
+    written = sorted((tmp_path / "reports").glob("user_failure_stats_*.csv"))
+    if "check" in words:
+        assert "[FAIL]" not in result.stdout
+        assert written == []
+    elif "--each" in words:
+        assert len(written) == 7
+        for path in written:  # every day of the week has calls in the demo data
+            assert len(path.read_text().splitlines()) > 100, path.name
+    else:
+        assert len(written) == 1
+        assert len(written[0].read_text().splitlines()) > 100
