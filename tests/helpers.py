@@ -13,3 +13,61 @@ def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*COMMAND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ALL_CHARTS_DRAWN = (
+    "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
+    " return plots.length >= 3 && [...plots].every(p => p._fullLayout); }"
+)
+
+
+def open_offline(browser, uri: str, width: int = 1300):
+    """Open ``uri`` (a report on disk) with every other request blocked, once it is drawn.
+
+    Returns the page and what it did: the blocked requests, script errors, and the messages
+    of the dialogs it opened (each dismissed).
+    """
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    external, errors, dialogs = [], [], []
+
+    def route(route):
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            external.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(uri)
+    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=20000)
+    return page, external, errors, dialogs
+
+
+def modebar_titles(page) -> list[str]:
+    """The titles of every chart toolbar button on the page, lower case."""
+    return page.evaluate(
+        "() => [...document.querySelectorAll('.modebar-btn')]"
+        ".map(b => (b.getAttribute('data-title') || '').toLowerCase())"
+    )
+
+
+def hover_text(page, element) -> str:
+    """Hover over ``element`` and return the text of the hover label it shows."""
+    element.scroll_into_view_if_needed()
+    box = element.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    hover = page.locator(".hoverlayer .hovertext").first
+    hover.wait_for(timeout=5000)
+    return hover.text_content()

@@ -4,20 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import CHROMIUM_ARGS, hover_text, modebar_titles, open_offline
 from user_failure_stats.config import Parameters, Settings
 from user_failure_stats.runner import run_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"
@@ -46,36 +38,10 @@ def browser():
 @pytest.fixture
 def opened(browser, report):
     """The report page, loaded from file://, with every other request blocked and recorded."""
-    page = browser.new_page(viewport={"width": 1300, "height": 1000})
-    external, errors = [], []
-
-    def route(route):
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            external.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", route)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(report.html.as_uri())
-    page.wait_for_function(
-        "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
-        " return plots.length >= 3 && [...plots].every(p => p._fullLayout); }",
-        timeout=20000,
-    )
+    page, external, errors, dialogs = open_offline(browser, report.html.as_uri())
     yield page, external, errors
+    assert dialogs == []
     page.close()
-
-
-def hover_text(page, element) -> str:
-    element.scroll_into_view_if_needed()
-    box = element.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    hover = page.locator(".hoverlayer .hovertext").first
-    hover.wait_for(timeout=5000)
-    return hover.text_content()
 
 
 def test_report_makes_no_external_request_and_no_error(opened):
@@ -84,6 +50,14 @@ def test_report_makes_no_external_request_and_no_error(opened):
     assert errors == []
     assert page.locator("script[src]").count() == 0
     assert page.locator("link[rel=stylesheet][href^=http]").count() == 0
+
+
+def test_no_chart_button_shares_or_uploads_anything(opened):
+    page, _, _ = opened
+    titles = modebar_titles(page)
+    assert "download plot as a png" in titles  # the toolbar is there
+    assert [t for t in titles if any(w in t for w in ("share", "cloud", "studio"))] == []
+    assert page.locator(".modebar a[href]").count() == 0
 
 
 def test_every_chart_is_drawn(opened):

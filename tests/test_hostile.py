@@ -253,41 +253,19 @@ CHROMIUM = Path("/usr/bin/chromium")
 def test_the_hostile_report_in_chromium_runs_nothing_and_sends_nothing(hostile_run):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import CHROMIUM_ARGS, hover_text
+    from tests.helpers import CHROMIUM_ARGS, hover_text, modebar_titles, open_offline
 
     _, out, _, _ = hostile_run
     report = next(out.glob("user_failure_rates_*.html"))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        external, errors, dialogs = [], [], []
-
-        def route(route):
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                external.append(route.request.url)
-                route.abort()
-
-        page.route("**/*", route)
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-        page.goto(report.as_uri())
-        page.wait_for_function(
-            "() => { const p = document.querySelectorAll('.js-plotly-plot');"
-            " return p.length >= 3 && [...p].every(x => x._fullLayout); }",
-            timeout=20000,
-        )
+        page, external, errors, dialogs = open_offline(browser, report.as_uri(), 1400)
         assert page.title().startswith("[t](javascript:alert(1))")
         links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
         assert [h for h in links if not h.startswith(report.as_uri())] == []
         assert page.locator("img").count() == 0
         assert page.locator("[onerror], [onclick], [onload]").count() == 0
-        buttons = page.evaluate(
-            "() => [...document.querySelectorAll('.modebar-btn')]"
-            ".map(b => (b.getAttribute('data-title') || '').toLowerCase())"
-        )
+        buttons = modebar_titles(page)
         assert buttons and not [
             b for b in buttons if any(w in b for w in ("share", "cloud", "studio"))
         ]
