@@ -225,7 +225,7 @@ def _positive_number(values: dict, key: str, default, kind):
     # NaN and infinity are floats, but no timeout: up to a day is allowed.
     if not (0 < number <= MAX_SECONDS):
         raise ConfigError(
-            f"{key} must be a number of seconds from 0 to {MAX_SECONDS:,}, got {raw!r}",
+            f"{key} must be a number of seconds from 0 to {MAX_SECONDS:,}, got {str(raw)[:40]!r}",
             field=key,
         )
     return number
@@ -245,19 +245,13 @@ def parse_db_url(url):
         return None
 
 
-def _after_last_at(text: str | None) -> str | None:
-    # With an unencoded "@" in the password, SQLAlchemy takes the rest of the password for
-    # the host: only what follows the last "@" is shown.
-    return text.rsplit("@", 1)[-1] if text else text
-
-
-def _ambiguous(url, parsed) -> bool:
+def _ambiguous(url) -> bool:
     """Whether an unencoded "@" may have moved part of the password elsewhere.
 
     Only one "@" may stand unencoded in a URL, the one before the host: with more, part of
     the password can become the host, the database name or the query.
     """
-    return (isinstance(url, str) and url.count("@") > 1) or bool(parsed.host and "@" in parsed.host)
+    return isinstance(url, str) and url.count("@") > 1
 
 
 def check_db_url(url: str) -> None:
@@ -273,7 +267,7 @@ def check_db_url(url: str) -> None:
             "percent-encode special characters in the password, '@' as %40)",
             field="DB_URL",
         )
-    if _ambiguous(url, parsed):
+    if _ambiguous(url):
         raise ConfigError(
             "DB_URL is ambiguous: it has more than one '@'; percent-encode '@' in the user "
             "name, password or database name as %40",
@@ -295,16 +289,14 @@ def describe_database(url) -> str:
     """
     if not url:
         return "(not configured)"
-    if isinstance(url, str) and url.count("@") > 1:
-        # Ambiguous: only what follows the last "@" is described, as a URL of its own.
+    if _ambiguous(url):
+        # Only what follows the last "@" is described, as a URL of its own.
         scheme, _, rest = url.partition("://")
         url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"
     parsed = parse_db_url(url)
     if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    host = _after_last_at(parsed.host) or (
-        "local socket" if parsed.query.get("host") else "localhost"
-    )
+    host = parsed.host or ("local socket" if parsed.query.get("host") else "localhost")
     port = f":{parsed.port}" if parsed.port else ""
     return f"{host}{port}/{parsed.database or ''}"
 

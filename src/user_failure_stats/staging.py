@@ -99,16 +99,20 @@ def _claim(output_dir: Path, stamp: str) -> Claim | None:
     # lock is always held by a living run or left by a dead one, never free for a moment.
     fd, tmp = tempfile.mkstemp(prefix=CLAIM_PREFIX, dir=output_dir)
     path = output_dir / f".{stamp}.lock"
+    linked = False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(fd, f"{os.getpid()}\n".encode())
         try:
             os.link(tmp, path)
+            linked = True
         except (FileExistsError, FileNotFoundError):  # taken; or cleared as a leftover
             os.close(fd)
             return None
         return Claim(stamp, path, fd)
-    except BaseException:  # an error, or a signal (see cli) while claiming
+    except BaseException:  # an error, or a signal (see cli) while claiming: no lock is left
+        if linked:
+            path.unlink(missing_ok=True)
         os.close(fd)
         raise
     finally:
