@@ -381,8 +381,9 @@ def notes_html(
     if min_sessions is not None and summary["total_sessions"]:
         notes.append(
             "▲ <strong>fails significantly more</strong>: the user's 95% Wilson interval lies "
-            "entirely above the overall rate. ○ <strong>too few to judge</strong>: fewer than "
-            f"{min_sessions} sessions, so the user is listed but not ranked."
+            "entirely above the overall rate (above the funnel plot's dashed line). ○ "
+            "<strong>too few to judge</strong>: fewer than "
+            f"{min_sessions} sessions, so the user is listed but neither ranked nor flagged."
         )
     return "\n".join(f"<p>{note}</p>" for note in notes)
 
