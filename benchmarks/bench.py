@@ -129,7 +129,7 @@ def step_sql(url: str, start: datetime, end: datetime) -> dict:
         with raw.cursor() as cursor:
             cursor.execute(
                 "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + str(query),
-                query.params | db.query_parameters(window),
+                query.params | db.window_bounds(window, instants=False),
             )
             plan = cursor.fetchone()[0][0]
     return {"seconds": plan["Execution Time"] / 1000, "plan": _scan(plan["Plan"])}

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.seed import SEED_USERS, seed_calls
+from user_failure_stats.config import FROM_ENVIRONMENT
 from user_failure_stats.db import driver_url
 from user_failure_stats.demo import SCHEMA_SQL
 
@@ -113,7 +114,9 @@ def pytest_configure(config):
     Loader(notebook_engine, state["notebook_url"]).seed()
     notebook_engine.dispose()
     state["output_dir"] = Path(tempfile.mkdtemp(prefix="ufs-nb-out-"))
-    # The notebook run by nbmake reads these, like a user's .env.
+    # The notebook run by nbmake reads these, like a user's .env. A developer's own .env is
+    # not read by anything the tests start: the settings come from the environment only.
+    os.environ[FROM_ENVIRONMENT] = "1"
     os.environ["DB_URL"] = state["notebook_url"]
     os.environ["DB_TIMEZONE"] = "UTC"
     os.environ["OUTPUT_DIR"] = str(state["output_dir"])

@@ -197,6 +197,16 @@ def test_relative_window_and_default_window_setting(pg):
         ({"min_sessions": "²"}, "min_sessions", "from 1 to 1,000,000"),
         ({"start": "2025-05-21", "end": "9999-12-31", "timezone": "Etc/GMT+12"}, "end", "outside"),
         ({"start": "0001-01-01", "end": "2025-05-21"}, "start", "outside"),
+        (
+            {"start": "0001-01-01", "end": "2025-05-21", "timezone": "Asia/Kolkata"},
+            "start",
+            "outside",
+        ),
+        (
+            {"start": "2025-05-21", "end": "9999-12-31 23:00", "timezone": "Etc/GMT+12"},
+            "end",
+            "outside",
+        ),
         ({"format": "xml"}, "format", "format must be json or csv"),
         ({"password": "x"}, "password", "unknown parameter"),
     ],

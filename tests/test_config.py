@@ -417,11 +417,75 @@ def test_whole_numbers_are_ascii_digits_in_range(value):
 
 
 @pytest.mark.parametrize(
-    ("start", "end", "field"),
-    [("0001-01-01", "2025-01-01", "start"), ("2025-01-01", "9999-12-31", "end")],
+    ("start", "end", "zone", "field"),
+    [
+        ("0001-01-01", "2025-01-01", "Etc/GMT+12", "start"),
+        ("2025-01-01", "9999-12-31", "Etc/GMT+12", "end"),
+        ("0001-01-01", "2025-01-01", "Asia/Kolkata", "start"),  # UTC would be year 0
+        ("2025-01-01", "9999-12-31 23:00", "Etc/GMT+12", "end"),  # UTC would be year 10000
+        ("0001-01-01T00:00+05:00", "2025-01-01", "UTC", "start"),
+    ],
 )
-def test_bounds_outside_the_years_a_report_covers_are_refused(start, end, field):
-    params = Parameters(start=start, end=end, timezone="Etc/GMT+12")
+def test_bounds_outside_the_years_a_report_covers_are_refused(start, end, zone, field):
+    params = Parameters(start=start, end=end, timezone=zone)
     with pytest.raises(ConfigError, match=f"{field} .* is outside the years 1900 to 2999") as error:
         resolve_window(params, "UTC")
     assert error.value.field == field
+
+
+@pytest.mark.parametrize("now", ["0001-01-01", "9999-12-31", "1899-12-31"])
+def test_a_now_outside_the_years_is_refused(now):
+    with pytest.raises(ConfigError, match="outside the years 1900 to 2999"):
+        resolve_window(Parameters(window="yesterday", timezone="Asia/Tokyo"), "UTC", now=now)
+
+
+def test_the_first_day_of_1900_is_a_window_in_any_zone():
+    params = Parameters(start="1900-01-01", end="1900-01-02", timezone="Asia/Kolkata")
+    assert resolve_window(params, "UTC").length_text() == "1 day"
+
+
+def test_a_bound_in_a_spring_forward_gap_is_explained():
+    params = Parameters(
+        start="2025-03-09 02:30", end="2025-03-09 03:30", timezone="America/New_York"
+    )
+    with pytest.raises(ConfigError, match="02:30:00 does not exist in America/New_York"):
+        resolve_window(params, "UTC")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("start: '2025-05-21'\nstart: '2025-05-22'\n", "gives 'start' twice"),
+        ("title: !!binary aGVsbG8=\n", "uses a YAML tag"),
+        ("title: !!python/object:os.system x\n", "uses a YAML tag"),
+    ],
+)
+def test_duplicate_names_and_tags_in_parameter_files_are_refused(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_parameters(_yaml_file(tmp_path, text))
+
+
+def test_an_env_file_may_be_a_pipe(tmp_path):
+    import os
+
+    read, write = os.pipe()
+    os.write(write, b"DB_TIMEZONE=Asia/Kolkata\n")
+    os.close(write)
+    try:
+        settings = load_settings(f"/dev/fd/{read}", environ={})
+    finally:
+        os.close(read)
+    assert settings.db_timezone == "Asia/Kolkata"
+
+
+@pytest.mark.parametrize(
+    ("end", "text"),
+    [
+        ("2025-05-21 00:00:30", "30 seconds"),
+        ("2025-05-21 00:00:01", "1 second"),
+        ("2025-05-21 00:01", "1 minute"),
+        ("2025-05-21 00:07", "7 minutes"),
+    ],
+)
+def test_short_windows_are_named_in_the_right_unit(end, text):
+    assert window("2025-05-21", end).length_text() == text

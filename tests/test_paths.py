@@ -12,6 +12,7 @@ import pytest
 from tests.helpers import COMMAND, SEED_WINDOW
 from tests.helpers import run_cli as cli
 from user_failure_stats import runner, staging
+from user_failure_stats.config import FROM_ENVIRONMENT
 from user_failure_stats.report import csv_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,6 +137,7 @@ def test_a_full_disk_names_the_file_and_exits_2(notebook_db_url, cli_env, tmp_pa
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(f"user-failure-stats: error: cannot write {out}/")
+    assert ".run-" not in result.stderr  # the file's own name, not its hidden staging copy
     assert result.stderr.rstrip().endswith("No space left on device")
     assert result.stderr.count("\n") == 1
     assert [p.name for p in out.iterdir()] in ([], [".index.lock"])
@@ -164,6 +166,7 @@ def test_the_kernel_sees_only_the_settings_the_runner_resolved(notebook_db_url, 
         chosen.write_text(f"DB_URL={notebook_db_url}\nDB_TIMEZONE=UTC\n")
         env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "DB_TIMEZONE")}
         env.pop("OUTPUT_DIR", None)
+        env.pop(FROM_ENVIRONMENT)  # as a user runs it: the project's .env is there to be read
         args = ["run", *SEED_WINDOW, "--env-file", str(chosen), "--output-dir", "o", "-q"]
         result = cli(args, env, tmp_path)
         assert result.returncode == 0, result.stderr
@@ -174,3 +177,45 @@ def test_the_kernel_sees_only_the_settings_the_runner_resolved(notebook_db_url, 
     (summary,) = (tmp_path / "o").glob(".user_failure_rates_*.json")
     assert '"db_timezone": "UTC"' in summary.read_text()
     assert '"total_sessions": 341' in summary.read_text()
+
+
+def test_runs_and_scans_at_once_never_break_each_other(tmp_path):
+    # Three "runs" claim, stage and release stamps while two scans look for leftovers (one
+    # removing them): no claim fails and no living run loses its lock or staging folder.
+    import threading
+
+    stop = time.monotonic() + 3
+    problems, claims = [], [0]
+
+    def run():
+        while time.monotonic() < stop:
+            try:
+                claim = runner.reserve_stamp(tmp_path, NOW)
+                folder = staging.staging_folder(tmp_path, claim)
+                (folder / "x.csv").write_text("x")
+                if not claim.path.exists() or not (folder / "x.csv").exists():
+                    problems.append(f"{claim.stamp} lost its lock or folder")
+                import shutil
+
+                shutil.rmtree(folder)
+                claim.release()
+                claims[0] += 1
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                problems.append(repr(exc))
+
+    def scan(remove):
+        while time.monotonic() < stop:
+            try:
+                staging.leftovers(tmp_path, remove=remove)
+            except Exception as exc:  # noqa: BLE001
+                problems.append(repr(exc))
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    threads += [threading.Thread(target=scan, args=(flag,)) for flag in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
+    assert claims[0] > 30
+    assert staging.leftovers(tmp_path) == []

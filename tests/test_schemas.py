@@ -1,7 +1,7 @@
 """Databases as they are in the wild: timestamptz, duplicate users, old servers, Citus, URLs."""
 
 import csv
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -60,6 +60,34 @@ def test_a_timestamptz_call_log_gives_the_same_report(
     assert check.returncode == 0, check.stdout
     assert "created_on is timestamptz: instants, DB_TIMEZONE does not apply" in check.stdout
     assert "341 sessions from 6 users" in check.stdout
+
+
+FIVE_UTC = datetime(2025, 11, 2, 5, 0, tzinfo=UTC)
+
+
+def test_timestamptz_instants_need_no_widening_around_a_fall_back(scratch_db, cli_env, tmp_path):
+    # 01:30 EDT to 01:40 EST is 70 real minutes: a timestamptz log holds exactly the calls in
+    # it, whatever DB_TIMEZONE says, and no repeated hour is reported.
+    url = scratch_db("ufs_tstz_dst", TIMESTAMPTZ_SCHEMA)
+    engine = sa.create_engine(url)
+    loader = Loader(engine, url)
+    loader.users([(1, "A")])
+    loader.calls(
+        {"session_id": f"s{m}", "user_id": 1, "created_on": FIVE_UTC + timedelta(minutes=m)}
+        for m in range(0, 180, 5)
+    )
+    engine.dispose()
+    args = ["--start", "2025-11-02 01:30-04:00", "--end", "2025-11-02 01:40-05:00"]
+    args += ["--timezone", "America/New_York"]
+    for zone in ("UTC", "America/New_York"):
+        out = f"o-{zone.replace('/', '-')}"
+        result = cli(
+            ["run", *args, "--output-dir", out, "-q"], cli_env(url, DB_TIMEZONE=zone), tmp_path
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == ""  # no warning about a repeated hour
+        # 05:30Z to 06:40Z: the calls at 05:30, 05:35 ... 06:35 UTC
+        assert read_csv(tmp_path / out) == [("A", "14", "14")]
 
 
 def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):

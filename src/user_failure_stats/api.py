@@ -250,7 +250,7 @@ def _run(request: Request, settings: Settings) -> Response:
             {"Content-Disposition": f'attachment; filename="{name}"'},
         )
     payload = {
-        "window": request.window.as_dict(),
+        "window": request.window.as_dict() | {"notes": list(counts.notes)},
         "summary": {k: plain(v) for k, v in summary.items()},
         "previous_window": {k: plain(v) for k, v in previous.items()},
         "data_quality": quality

@@ -262,8 +262,6 @@ def _report(args, params, settings) -> tuple[int, list]:
     from user_failure_stats.windows import split
 
     window = resolve_window(params, settings.db_timezone, args.now)
-    for note in window.notes:
-        echo(f"{PROG}: warning: {note}", err=True)
     each = getattr(args, "each", None)
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
     progress = sys.stderr.isatty() and not args.quiet
@@ -272,8 +270,10 @@ def _report(args, params, settings) -> tuple[int, list]:
         piece = window_for(start, end, settings.db_timezone)
         result = run_report(params, settings, args.output_dir, window=piece, progress=progress)
         results.append(result)
+        for note in result.notes:
+            echo(f"{PROG}: warning: {note}", err=True)
         if args.quiet:
-            echo(" ".join(str(p) for p in result.paths))
+            echo(" ".join(visible(str(p)) for p in result.paths))  # one line, whatever the names
         else:
             print_result(result)
         rate = result.summary["overall_failure_rate"]
@@ -322,8 +322,6 @@ def cmd_check(args) -> int:
         params = choose_parameters(args, settings)
         window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
-        for note in window.notes:
-            echo(f"[warn] {step}: {note}")
         ok(
             step,
             f"database {describe_database(settings.db_url)}; window {window.describe()}; "
@@ -373,6 +371,8 @@ def cmd_check(args) -> int:
         plan = db.query_plan(engine, window)
         began = time.perf_counter()
         window_counts = db.fetch_window_counts(engine, window)
+        for note in window_counts.notes:
+            echo(f"[warn] {step}: {note}")
         counts = window_counts.current
         elapsed = f"{_ms(began)}; plan: {plan}"
         if counts.empty:

@@ -161,7 +161,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         path = None
     else:
         path = find_env_file()
-    if env_file and not path.is_file():
+    if env_file and (not path.exists() or path.is_dir()):  # a pipe (<(...)) is fine
         raise ConfigError(f"env file {path} does not exist")
     values: dict[str, Any] = {}
     if path is not None:
@@ -540,8 +540,18 @@ def _check_flat_yaml(text: str, path: Path) -> None:
     """
     import yaml
 
-    depth = 0
+    depth, keys, is_key = 0, set(), True
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if getattr(event, "tag", None) is not None:  # !!binary, !!python/..., !custom
+            raise ConfigError(
+                f"parameter file {path} uses a YAML tag ({event.tag}): write plain values"
+            )
+        if depth == 1 and isinstance(event, yaml.ScalarEvent):
+            if is_key and event.value in keys:
+                raise ConfigError(f"parameter file {path} gives {event.value!r} twice")
+            if is_key:
+                keys.add(event.value)
+            is_key = not is_key
         if isinstance(event, yaml.AliasEvent):
             raise ConfigError(
                 f"parameter file {path} uses a YAML alias (*name): write each value out"
@@ -614,7 +624,6 @@ class Window:
             "db_end": self.db_end.isoformat(),
             "db_timezone": self.db_timezone,
             "length": self.length_text(),
-            "notes": list(self.notes),
         }
 
     def length_text(self) -> str:
@@ -626,8 +635,11 @@ class Window:
         if length % timedelta(hours=1) == timedelta(0):
             hours = length // timedelta(hours=1)
             return "1 hour" if hours == 1 else f"{hours} hours"
+        if length < timedelta(minutes=1):
+            seconds = round(length / timedelta(seconds=1), 3)
+            return "1 second" if seconds == 1 else f"{seconds:g} seconds"
         minutes = round(length / timedelta(minutes=1))
-        return f"{minutes} minutes"
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
     def describe(self) -> str:
         """Return the window in words, with the database bounds it became."""
@@ -717,6 +729,7 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
         raise ConfigError(f"{field} is missing: give a date such as 2025-05-21", field=field)
     else:
         raise ConfigError(f"{field}: {value!r} is not a date or datetime", field=field)
+    _check_year(moment, field)
     if moment.tzinfo is None:
         return moment.replace(tzinfo=zone)
     return moment.astimezone(zone)
@@ -787,17 +800,36 @@ def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Wi
         start = parse_bound(params.start, zone, "start")
         end = parse_bound(params.end, zone, "end")
     for bound, moment in (("start", start), ("end", end)):
-        if not EARLIEST_YEAR <= moment.astimezone(UTC).year <= LATEST_YEAR:
-            raise ConfigError(
-                f"{bound} ({_fmt(moment)}) is outside the years {EARLIEST_YEAR} to "
-                f"{LATEST_YEAR} that a report can cover",
-                field=bound,
-            )
+        _check_year(moment, bound)
     if end.astimezone(UTC) <= start.astimezone(UTC):  # instants, not wall clocks
+        gaps = "".join(_gap_note(moment) for moment in (start, end))
         raise ConfigError(
-            f"end ({_fmt_local(end)}) must be after start ({_fmt_local(start)})", field="end"
+            f"end ({_fmt_local(end)}) must be after start ({_fmt_local(start)}){gaps}",
+            field="end",
         )
     return window_for(start, end, db_timezone)
+
+
+def _check_year(moment: datetime, field: str) -> None:
+    # Checked on the wall time, before any conversion can overflow (years 1 and 9999).
+    if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
+        raise ConfigError(
+            f"{field} ({moment.replace(tzinfo=None).isoformat(sep=' ')}) is outside the years "
+            f"{EARLIEST_YEAR} to {LATEST_YEAR} "
+            "that a report can cover",
+            field=field,
+        )
+
+
+def _gap_note(moment: datetime) -> str:
+    """Explain a wall time that does not exist (clocks sprang forward past it), or ''."""
+    real = real_instant(moment)
+    if real.replace(tzinfo=None) == moment.replace(tzinfo=None):
+        return ""
+    return (
+        f"; {_fmt(moment)} does not exist in {moment.tzinfo} (clocks spring forward), "
+        f"so it is read as {_fmt(real)} {real.tzname()}"
+    )
 
 
 def notebook_setup(

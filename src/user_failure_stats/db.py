@@ -267,21 +267,15 @@ class WindowCounts:
             ``bucket`` is naive, in the database's zone (``analysis.trend`` regroups it).
         duplicate_users: Users of the window with more than one row in ``public."user"``
             (each is counted once, see :func:`users_once`).
+        notes: The window's notes that hold for this call log (a bound in a repeated hour
+            matters only for naive ``timestamp`` values).
     """
 
     current: pd.DataFrame
     previous: pd.DataFrame
     trend: pd.DataFrame
     duplicate_users: int = 0
-
-
-def query_parameters(window: Window) -> dict:
-    """Return the bound values of :func:`window_counts_query` for ``window``."""
-    return {
-        "previous_start": window.previous().db_start,
-        "start": window.db_start,
-        "end": window.db_end,
-    }
+    notes: tuple[str, ...] = ()
 
 
 def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> WindowCounts:
@@ -301,8 +295,8 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
 
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
-        check_version(conn)
-        rows = conn.execute(window_counts_query(), query_parameters(window)).fetchall()
+        _, instants = _prepare(conn)
+        rows = conn.execute(window_counts_query(), window_bounds(window, instants)).fetchall()
     in_window = [bool(r.in_window) for r in rows]
     per_user = [r.by_period == 0 for r in rows]
 
@@ -333,7 +327,8 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
         for r, w, u in zip(rows, in_window, per_user, strict=True)
         if u and w and (r.user_rows or 0) > 1
     )
-    return WindowCounts(users_where(True), users_where(False), trend, duplicates)
+    notes = () if instants else window.notes  # instants have no repeated hours
+    return WindowCounts(users_where(True), users_where(False), trend, duplicates, notes)
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
@@ -425,13 +420,41 @@ def require_version(version_num: int, version: str) -> None:
 
 def check_version(conn: sa.Connection) -> str:
     """Check the server's version on an open connection; return it (``18.1``)."""
+    return _prepare(conn)[0]
+
+
+def _prepare(conn: sa.Connection) -> tuple[str, bool]:
+    """Check the server's version; tell whether ``created_on`` holds instants.
+
+    One round trip, at the start of each connection that queries the call log.
+
+    Returns:
+        The version (``18.1``) and whether ``created_on`` is a ``timestamptz``.
+    """
     row = conn.execute(
         sa.text(
-            "SELECT current_setting('server_version_num')::int, current_setting('server_version')"
-        )
+            "SELECT current_setting('server_version_num')::int, "
+            "current_setting('server_version'), "
+            "(SELECT format_type(atttypid, NULL) FROM pg_attribute "
+            " WHERE attrelid = to_regclass(:table) AND attname = :column AND NOT attisdropped)"
+        ),
+        {"table": "public.calllog", "column": "created_on"},
     ).one()
     require_version(row[0], row[1])
-    return str(row[1]).split()[0]
+    return str(row[1]).split()[0], row[2] == "timestamp with time zone"
+
+
+def window_bounds(window: Window, instants: bool) -> dict:
+    """Return the window's bounds as the queries bind them.
+
+    For a ``timestamptz`` column the bounds are instants (aware datetimes): exact, whatever
+    ``DB_TIMEZONE`` says. For a ``timestamp`` column they are the naive wall times of
+    ``DB_TIMEZONE`` (``window.db_start``/``db_end``).
+    """
+    previous = window.previous()
+    if instants:
+        return {"previous_start": previous.start, "start": window.start, "end": window.end}
+    return {"previous_start": previous.db_start, "start": window.db_start, "end": window.db_end}
 
 
 def server_version(engine: sa.Engine) -> str:
@@ -563,8 +586,9 @@ def fetch_data_quality(settings_or_engine: Settings | sa.Engine, window: Window)
     """Return the window's data-quality counts (see :func:`data_quality_query`)."""
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
+        bounds = window_bounds(window, _prepare(conn)[1])
         row = conn.execute(
-            data_quality_query(), {"start": window.db_start, "end": window.db_end}
+            data_quality_query(), {"start": bounds["start"], "end": bounds["end"]}
         ).one()
     return {key: int(value) for key, value in row._mapping.items()}
 
@@ -596,8 +620,9 @@ def fetch_session_details(
     """
     engine = _engine(settings_or_engine)
     rows: list[dict] = []
-    params = {"start": window.db_start, "end": window.db_end, "limit": limit + 1}
     with database_errors(engine), engine.connect() as conn:
+        bounds = window_bounds(window, _prepare(conn)[1])
+        params = {"start": bounds["start"], "end": bounds["end"], "limit": limit + 1}
         result = conn.execution_options(stream_results=True, yield_per=1000).execute(
             session_details_query(), params
         )
@@ -648,9 +673,9 @@ def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
     from sqlalchemy.dialects import postgresql
 
     compiled = window_counts_query().compile(dialect=postgresql.dialect())
-    params = compiled.params | query_parameters(window)
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
+        params = compiled.params | window_bounds(window, _prepare(conn)[1])
         plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params).scalar()
     if isinstance(plan, str):
         import json

@@ -7,19 +7,16 @@ runs that finish at the same time both end up in it.
 
 from __future__ import annotations
 
-import fcntl
 import html
 import json
-import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from user_failure_stats.formats import format_percent
 from user_failure_stats.report import HTML_PREFIX, atomic_write
-from user_failure_stats.staging import open_no_follow
+from user_failure_stats.staging import SCAN_LOCK, locked
 
 INDEX_NAME = "index.html"
-LOCK_NAME = ".index.lock"
+LOCK_NAME = SCAN_LOCK
 
 
 def read_entries(output_dir: Path) -> list[dict]:
@@ -100,20 +97,10 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-@contextmanager
-def _locked(output_dir: Path):
-    fd = open_no_follow(Path(output_dir) / LOCK_NAME)  # never through a planted link
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def update_index(output_dir: Path) -> Path:
     """Rebuild ``index.html`` in ``output_dir`` from the published reports; return its path."""
     output_dir = Path(output_dir)
-    with _locked(output_dir):
+    with locked(output_dir / LOCK_NAME):  # never through a planted link
         page = render_index(read_entries(output_dir))
         return atomic_write(
             output_dir / INDEX_NAME, lambda tmp: tmp.write_text(page, encoding="utf-8")

@@ -146,11 +146,13 @@ def export_summary(
     previous: dict,
     generated: str,
     top: pd.DataFrame | None = None,
+    notes: tuple[str, ...] = (),
 ) -> Path:
     """Write the run's summary as JSON beside the CSV (for the console and the reports index).
 
     ``top`` (see ``analysis.top_users``) is kept as records, so the runner can print the top
-    users without loading pandas.
+    users without loading pandas; ``notes`` are the window's notes that hold for the call log
+    (see ``db.WindowCounts``), which the runner prints as warnings.
     """
     record = {
         "stamp": stamp,
@@ -161,6 +163,7 @@ def export_summary(
         "summary": {k: plain(v) for k, v in summary.items()},
         "previous": {k: plain(v) for k, v in previous.items()},
         "files": {"html": html_name(stamp), "csv": csv_name(stamp)},
+        "notes": list(notes),
     }
     if top is not None:
         record["top"] = [
@@ -303,7 +306,7 @@ def summary_lines(
         top = top.to_dict("records") if hasattr(top, "to_dict") else list(top)
         ranked = sum(not missing(row["rank"]) for row in top)
         unranked = len(top) - ranked
-        heading = f"Top {ranked} Users by Failure Rate"
+        heading = f"Top {ranked} Users by Failure Rate" if ranked else "Top Users by Failure Rate"
         if unranked:
             heading += f" (and {unranked} with too few sessions to judge)"
         lines += ["", heading + ":"]
@@ -374,9 +377,9 @@ def notes_html(
         )
     if duplicate_users:
         notes.append(
-            f'{duplicate_users:,} users have more than one row in <code>public."user"</code>; '
-            "each of their sessions is counted once, under the first of their names in sort "
-            "order."
+            f"{duplicate_users:,} {'user has' if duplicate_users == 1 else 'users have'} more "
+            'than one row in <code>public."user"</code>; each session is counted once, under '
+            "the first of the user's names in sort order."
         )
     if min_sessions is not None and summary["total_sessions"]:
         notes.append(

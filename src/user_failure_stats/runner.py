@@ -42,6 +42,7 @@ class RunResult:
         previous: The same statistics for the previous window of the same length.
         top: The top-N users, ranked: one dict per row (see ``report.TOP_FIELDS``); None when
             the notebook wrote none.
+        notes: What the reader must know about the window (a bound in a repeated hour).
     """
 
     csv: Path
@@ -52,6 +53,7 @@ class RunResult:
     summary: dict
     previous: dict
     top: list[dict] | None
+    notes: tuple[str, ...] = ()
 
     @property
     def paths(self) -> list[Path]:
@@ -142,18 +144,24 @@ def run_report(
         html = report.render_html(executed, folder / report.html_name(stamp), params.title)
         csv = folder / report.csv_name(stamp)
         summary_json = folder / report.summary_name(stamp)
-        summary, previous, top = _read_summary(summary_json)
+        summary, previous, top, notes = _read_summary(summary_json)
         if not csv.is_file():
             raise NotebookError("the report notebook did not write its CSV")
         published = _publish(output_dir, [csv, html, executed, summary_json])
         index_path = _update_index(output_dir)
+    except OutputError as exc:  # name the file the user knows, not the hidden staging copy
+        if folder is None:
+            raise
+        raise OutputError(str(exc).replace(str(folder), str(output_dir))) from None
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
         if claim is not None:
             claim.release()
     csv_path, html_path, nb_path, _ = published
-    return RunResult(csv_path, html_path, nb_path, index_path, window, summary, previous, top)
+    return RunResult(
+        csv_path, html_path, nb_path, index_path, window, summary, previous, top, notes
+    )
 
 
 def light_imports() -> None:
@@ -225,8 +233,8 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _read_summary(path: Path) -> tuple[dict, dict, list[dict] | None]:
-    """Return the summary, the previous window's summary and the top users the notebook wrote."""
+def _read_summary(path: Path) -> tuple[dict, dict, list[dict] | None, tuple[str, ...]]:
+    """Return the summary, the previous window's, the top users and the notes the notebook wrote."""
     import json
 
     if not path.is_file():
@@ -237,7 +245,8 @@ def _read_summary(path: Path) -> tuple[dict, dict, list[dict] | None]:
         return {k: float("nan") if v is None else v for k, v in values.items()}
 
     # A notebook that passes no top table to export_summary gets no top table in the console.
-    return restore(record["summary"]), restore(record["previous"]), record.get("top")
+    notes = tuple(record.get("notes", ()))
+    return restore(record["summary"]), restore(record["previous"]), record.get("top"), notes
 
 
 def _update_index(output_dir: Path) -> Path | None:

@@ -14,6 +14,8 @@ import os
 import re
 import shutil
 import tempfile
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +25,8 @@ from user_failure_stats.errors import NotebookError, OutputError
 STAMP_LOCK = re.compile(r"^\.(\d{8}_\d{6}(?:_\d+)?)\.lock$")
 CLAIM_PREFIX = ".claim-"
 STAGING_PREFIX = ".run-"
+# Held while leftovers are removed (and while the reports index is rebuilt, see index).
+SCAN_LOCK = ".index.lock"
 
 
 @dataclass
@@ -101,7 +105,7 @@ def _claim(output_dir: Path, stamp: str) -> Claim | None:
     path = output_dir / f".{stamp}.lock"
     linked = False
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a scan that holds it for a moment
         os.write(fd, f"{os.getpid()}\n".encode())
         try:
             os.link(tmp, path)
@@ -134,34 +138,60 @@ def _stamp_of_staging(name: str) -> str | None:
     return match.group(1) if match else None
 
 
+CLAIM_GRACE_SECONDS = 60  # a claim file lives for microseconds: an older one is a leftover
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on the file ``path`` (created, never through a link)."""
+    fd = open_no_follow(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def leftovers(output_dir: Path, remove: bool = False) -> list[Path]:
     """Return (and with ``remove``, delete) what runs that were killed left in ``output_dir``.
 
     That is: stamp locks nobody holds, staging folders whose run holds no lock, and claim
-    files of a run killed while claiming. A living run's files are never touched.
+    files of a run killed while claiming. A living run's files are never touched: removals
+    happen one scan at a time (under ``.index.lock``), and a lock is removed only while this
+    scan holds it and its name still leads to it.
     """
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
+    found = _scan(output_dir, remove=False)
+    if not remove or not found:  # nothing to do: no lock file is made for it
+        return found
+    with locked(output_dir / SCAN_LOCK):
+        return _scan(output_dir, remove=True)
+
+
+def _scan(output_dir: Path, remove: bool) -> list[Path]:
     entries = list(output_dir.iterdir())
-    dead_stamps, live_stamps, found = set(), set(), []
+    live_stamps, found = set(), []
+    now = time.time()
     for path in entries:
         match = STAMP_LOCK.match(path.name)
-        if not (match or path.name.startswith(CLAIM_PREFIX)) or path.is_symlink():
+        claim = path.name.startswith(CLAIM_PREFIX)
+        if not (match or claim) or path.is_symlink():
             continue
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
             continue
         try:
+            if claim and now - os.fstat(fd).st_mtime < CLAIM_GRACE_SECONDS:
+                continue  # being claimed right now
             if not _taken(fd):
                 if match:
                     live_stamps.add(match.group(1))
                 continue
-            if match:
-                dead_stamps.add(match.group(1))
             found.append(path)
-            if remove:
+            if remove and _same_file(path, fd):
                 path.unlink(missing_ok=True)  # while locked: no run can be claiming it
         finally:
             os.close(fd)
@@ -173,3 +203,12 @@ def leftovers(output_dir: Path, remove: bool = False) -> list[Path]:
         if remove:
             shutil.rmtree(path, ignore_errors=True)
     return sorted(found)
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not a newer one)."""
+    try:
+        named, opened = os.stat(path, follow_symlinks=False), os.fstat(fd)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
