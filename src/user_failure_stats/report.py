@@ -12,7 +12,6 @@ import math
 import os
 import tempfile
 from datetime import date, datetime
-from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -425,42 +424,6 @@ def display_table(rates: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _exporter_class():
-    """Return nbconvert's HTML exporter, without its BeautifulSoup pass over the page.
-
-    After rendering, ``HTMLExporter`` parses the whole page with BeautifulSoup to add alt
-    texts to images (the report has none) and tab stops to cells; with a per-user table of
-    2,000 rows that pass took 1.4 of the 2.3 s the rendering cost. This subclass renders the
-    same template the same way and skips it; if nbconvert's internals ever differ, the
-    stock exporter is used instead.
-    """
-    from nbconvert import HTMLExporter
-
-    try:
-        from nbconvert.exporters.templateexporter import TemplateExporter
-        from nbconvert.filters.highlight import Highlight2HTML
-        from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
-    except ImportError:  # pragma: no cover - a future nbconvert
-        return HTMLExporter
-
-    class ReportExporter(HTMLExporter):
-        def from_notebook_node(self, nb, resources=None, **kw):
-            language = nb.metadata.get("language_info", {})
-            lexer = language.get("pygments_lexer", language.get("name", None))
-            highlight = self.filters.get(
-                "highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)
-            )
-            resources = self._init_resources(resources)
-            data_types = WidgetsDataTypeFilter(
-                notebook_metadata=self._nb_metadata, parent=self, resources=resources
-            )
-            self.register_filter("highlight_code", highlight)
-            self.register_filter("filter_data_type", data_types)
-            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-
-    return ReportExporter
-
-
 EXPORT_OPTIONS = {
     "extra_template_basedirs": [str(TEMPLATE_DIR)],
     "template_name": TEMPLATE_NAME,
@@ -468,32 +431,6 @@ EXPORT_OPTIONS = {
     "exclude_input_prompt": True,
     "exclude_output_prompt": True,
 }
-
-
-def prepare_rendering() -> None:
-    """Load nbconvert and compile the report's template ahead of :func:`render_html`.
-
-    The runner calls this in a background thread while the kernel runs the notebook, so the
-    rendering afterwards costs only itself. Any failure is left for :func:`render_html` to
-    report.
-    """
-    try:
-        import nbformat
-
-        empty = nbformat.v4.new_notebook()
-        _exporter().from_notebook_node(empty, resources={"metadata": {"name": ""}})
-    except Exception:  # noqa: BLE001, S110 - render_html reports it, in one line
-        pass
-
-
-@cache
-def _exporter():
-    try:
-        return _exporter_class()(**EXPORT_OPTIONS)
-    except (AttributeError, TypeError):  # pragma: no cover - nbconvert's internals changed
-        from nbconvert import HTMLExporter
-
-        return HTMLExporter(**EXPORT_OPTIONS)
 
 
 def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
@@ -518,7 +455,9 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
         "metadata": {"name": title},
         "plotlyjs": "" if carries_plotlyjs else plotlyjs(),
     }
-    body, _ = _exporter().from_notebook_node(notebook, resources=resources)
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter(**EXPORT_OPTIONS).from_notebook_node(notebook, resources=resources)
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
 

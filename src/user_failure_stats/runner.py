@@ -10,7 +10,6 @@ import errno
 import os
 import shutil
 import sys
-import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -180,10 +179,7 @@ def _execute(notebook, executed, params, settings, folder, stamp, progress) -> N
     try:
         with kernel_environment(settings, **{report.PLOTLYJS_FROM_TEMPLATE: "1"}):
             kernel = start_kernel(cwd=Path(notebook).parent)
-        # The kernel boots (0.4 s) while papermill loads (0.2 s) and prepares the notebook,
-        # and nbconvert loads in a thread: the parent is idle while the kernel works.
-        warm_up = threading.Thread(target=report.prepare_rendering, daemon=True)
-        warm_up.start()
+        # The kernel boots (0.4 s) while papermill loads (0.2 s) and prepares the notebook.
         import papermill
 
         papermill.execute_notebook(
@@ -201,7 +197,6 @@ def _execute(notebook, executed, params, settings, folder, stamp, progress) -> N
             # All outputs are in when the last cell ends: no graceful shutdown to wait for.
             shutdown_kernel="immediate",
         )
-        warm_up.join()
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
         raise _notebook_error(exc, executed) from None
     finally:
