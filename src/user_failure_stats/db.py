@@ -364,11 +364,31 @@ class database_errors:  # noqa: N801 - used as a context manager, reads like a s
         raise DatabaseError(explain(exc, self.target)) from None
 
 
+# SQLSTATE codes the server sends (the same under a localised server, unlike its messages).
+QUERY_CANCELED = "57014"  # the statement timeout
+CONNECTION_ENDED = ("57P01", "57P02", "57P03")  # admin or crash shutdown, cannot connect now
+AUTHENTICATION = ("28000", "28P01")
+NO_SUCH_DATABASE = "3D000"
+AUTHENTICATION_FAILED = "authentication failed (check the user and password in DB_URL)"
+# Failures while connecting carry no SQLSTATE in psycopg2 (it gives libpq's message only):
+# these are told apart by libpq's words, the last two by the server's English ones.
+CLIENT_FAILURES = (
+    (("could not translate host name",), "host name not found"),
+    (("connection refused",), "connection refused"),
+    (("timeout expired",), "connection timed out (CONNECT_TIMEOUT_SECONDS)"),
+    (("authentication failed",), AUTHENTICATION_FAILED),
+    (('database "', '" does not exist'), "the database does not exist"),
+)
+
+
 def explain(exc: Exception, target: str) -> str:
-    """Return a one-line, secret-free explanation of a database error."""
+    """Return a one-line, secret-free explanation of a database error.
+
+    Errors the server reports are told apart by their SQLSTATE; failures before a server
+    answers (no host, refused, timed out) by libpq's words, as they have no SQLSTATE.
+    """
     orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc)
-    lower = text.lower()
+    code = getattr(orig, "pgcode", None)
     diag = getattr(orig, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
     if isinstance(orig, NoAnswer) and orig.connecting:
@@ -381,24 +401,20 @@ def explain(exc: Exception, target: str) -> str:
             f"the database {target} did not answer within the timeout "
             "(STATEMENT_TIMEOUT_SECONDS plus 5 s): the server may be hung or overloaded"
         )
-    if "statement timeout" in lower:
+    if code == QUERY_CANCELED:
         return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
-    if "terminating connection" in lower or "server closed the connection" in lower:
+    lower = str(orig if orig is not None else exc).lower()
+    if code in CONNECTION_ENDED or (code is None and "server closed the connection" in lower):
         return f"the database {target} ended the connection during the query (server stopped?)"
-    if isinstance(exc, sa_exc.OperationalError) and primary is None:
-        if "could not translate host name" in lower:
-            reason = "host name not found"
-        elif "connection refused" in lower:
-            reason = "connection refused"
-        elif "timeout expired" in lower or "timed out" in lower:
-            reason = "connection timed out (CONNECT_TIMEOUT_SECONDS)"
-        elif "password authentication failed" in lower or "authentication" in lower:
-            reason = "authentication failed (check the user and password in DB_URL)"
-        elif "does not exist" in lower and "database" in lower:
-            reason = "the database does not exist"
-        else:
-            reason = "connection failed"
-        return f"cannot connect to the database {target}: {reason}"
+    if code in AUTHENTICATION:
+        return f"cannot connect to the database {target}: {AUTHENTICATION_FAILED}"
+    if code == NO_SUCH_DATABASE:
+        return f"cannot connect to the database {target}: the database does not exist"
+    if isinstance(exc, sa_exc.OperationalError) and code is None and primary is None:
+        reason = next(
+            (why for words, why in CLIENT_FAILURES if all(w in lower for w in words)), None
+        )
+        return f"cannot connect to the database {target}: {reason or 'connection failed'}"
     if primary:
         return f"query on {target} failed: {primary}"
     return f"database error on {target}: {exc.__class__.__name__}"
