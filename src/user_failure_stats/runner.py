@@ -124,7 +124,6 @@ def run_report(
         DatabaseError: The notebook could not reach or query the database.
         NotebookError: The notebook failed for another reason, or could not be rendered.
     """
-    light_imports()
     window = window or resolve_window(params, settings.db_timezone, now)
     # The notebook gets the resolved bounds, so the executed notebook records them.
     params = replace(params, start=window.start, end=window.end, window=None)
@@ -163,16 +162,6 @@ def run_report(
     )
 
 
-def light_imports() -> None:
-    """Keep nbformat's start-up light: skip an optional IRI checker nothing here uses.
-
-    jsonschema (under nbformat, which papermill and nbconvert import) imports
-    ``rfc3987_syntax`` when it is installed (JupyterLab brings it), and that compiles a
-    grammar at import: 0.9 s and 16 MB of every run. jsonschema treats it as absent.
-    """
-    sys.modules.setdefault("rfc3987_syntax", None)
-
-
 def _execute(notebook, executed, params, settings, folder, stamp, progress) -> None:
     parameters = params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp}
     kernel = None
@@ -208,8 +197,9 @@ def _notebook_error(exc: Exception, executed: Path) -> Exception:
     """Translate a failed execution: the notebook's own errors keep their class and message."""
     if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # saving the executed notebook
         return OutputError(f"cannot write {exc.filename or executed}: {exc.strerror}")
-    papermill_errors = sys.modules.get("papermill.exceptions")
-    if papermill_errors and isinstance(exc, papermill_errors.PapermillExecutionError):
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
         error_class = ERRORS_BY_NAME.get(exc.ename)
         if error_class is not None:
             return error_class(exc.evalue)
