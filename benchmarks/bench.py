@@ -84,7 +84,7 @@ def step_naive(url: str, start: datetime, end: datetime) -> dict:
     import pandas as pd
     import sqlalchemy as sa
 
-    from user_failure_stats.analysis import analyze_failure_data
+    from user_failure_stats.seed_api import analyze_failure_data
 
     began = time.perf_counter()  # imports are a fixed cost, measured with the run's phases
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))

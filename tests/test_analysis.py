@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 from tests.seed import SEED_ORDER, SEED_USERS
 from user_failure_stats.analysis import (
     Z_998,
-    analyze_failure_data,
     bracket_index,
     control_limits,
     failure_rates,
@@ -20,6 +19,7 @@ from user_failure_stats.analysis import (
     wilson_interval,
     window_change,
 )
+from user_failure_stats.seed_api import analyze_failure_data
 
 
 def counts(rows):

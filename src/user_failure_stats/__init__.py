@@ -9,8 +9,8 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "analyze_failure_data": "analysis",
-    "FailureAnalyzer": "analysis",
+    "analyze_failure_data": "seed_api",
+    "FailureAnalyzer": "seed_api",
     "failure_rates": "analysis",
     "summary_statistics": "analysis",
     "top_users": "analysis",

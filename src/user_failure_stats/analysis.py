@@ -1,13 +1,10 @@
 """The analysis: pure pandas functions from per-user counts to rates and statistics.
 
-Nothing here touches the database or the file system, except the seed-compatible
-:class:`FailureAnalyzer`, whose ``export_to_csv`` writes the CSV it is asked for.
+Nothing here touches the database or the file system (the seed-compatible
+``FailureAnalyzer``, which writes files and draws, lives in ``seed_api``).
 """
 
 from __future__ import annotations
-
-from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -325,46 +322,3 @@ def counts_from_calls(data: pd.DataFrame) -> pd.DataFrame:
         # Without ids the name is the label; a NULL name has no id to fall back to.
         counts["name"] = counts["name"].where(counts["name"].notna(), "unnamed user")
     return counts[["user_id", "name", "has_user_record", "total_sessions", "failed_sessions"]]
-
-
-class FailureAnalyzer:
-    """The seed's analyzer over per-call rows, kept for code written against it.
-
-    New code should use :func:`failure_rates` on the database's per-user counts instead.
-    """
-
-    def __init__(self, data: pd.DataFrame, output_dir: str | Path = "reports"):
-        self.data = data
-        self.output_dir = Path(output_dir)
-        self._rates: pd.DataFrame | None = None
-
-    def calculate_failure_rates(self) -> pd.DataFrame:
-        """Return the per-user table (see :func:`failure_rates`)."""
-        if self._rates is None:
-            self._rates = failure_rates(counts_from_calls(self.data))
-        return self._rates
-
-    def get_summary_statistics(self) -> dict:
-        """Return the summary statistics (see :func:`summary_statistics`)."""
-        return summary_statistics(self.calculate_failure_rates())
-
-    def export_to_csv(self, filename: str | None = None) -> Path:
-        """Write the per-user table to ``output_dir`` and return its path.
-
-        The default name is ``user_failure_stats_YYYYMMDD_HHMMSS.csv``.
-        """
-        from user_failure_stats.report import write_csv
-
-        name = filename or f"user_failure_stats_{datetime.now():%Y%m%d_%H%M%S}.csv"
-        return write_csv(self.calculate_failure_rates(), self.output_dir / name)
-
-    def create_interactive_bar_plot(self):
-        """Return the failure-rate distribution as a plotly ``Figure``, as the seed did."""
-        from user_failure_stats.plots import distribution_figure
-
-        return distribution_figure(self.calculate_failure_rates()).to_plotly()
-
-
-def analyze_failure_data(data: pd.DataFrame, output_dir: str | Path = "reports") -> FailureAnalyzer:
-    """Return a :class:`FailureAnalyzer` over per-call rows, as the seed did."""
-    return FailureAnalyzer(data, output_dir)

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.text import visible
+from user_failure_stats.windows import RELATIVE_WINDOWS, real_instant, relative_bounds
 
 DEFAULT_TITLE = "User failure rates"
 DEFAULT_TOP_N = 10
@@ -201,8 +202,6 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
 
 
 def _known_window(name: str, field: str) -> str:
-    from user_failure_stats.windows import RELATIVE_WINDOWS
-
     if name not in RELATIVE_WINDOWS:
         raise ConfigError(
             f"{field}: unknown window {name!r} (known: {', '.join(RELATIVE_WINDOWS)})",
@@ -649,15 +648,6 @@ class Window:
         )
 
 
-def real_instant(moment: datetime) -> datetime:
-    """Return ``moment`` as a real instant in its zone.
-
-    Wall-clock arithmetic, or a date's midnight, can land on a time that does not exist (a
-    DST gap); the round trip through UTC moves it forward to the instant that does.
-    """
-    return moment.astimezone(UTC).astimezone(moment.tzinfo)
-
-
 def _fmt(moment: datetime) -> str:
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     if moment.microsecond:
@@ -790,8 +780,6 @@ def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Wi
     zone = check_timezone(params.timezone, "timezone")
     check_timezone(db_timezone, "DB_TIMEZONE")
     if params.window:
-        from user_failure_stats.windows import relative_bounds
-
         if params.start not in (None, "") or params.end not in (None, ""):
             raise ConfigError("give either window or start/end, not both", field="window")
         seen_at = datetime.now(zone) if now is None else parse_bound(now, zone, "--now")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from user_failure_stats.config import real_instant
 from user_failure_stats.errors import ConfigError
 
 RELATIVE_WINDOWS = {
@@ -21,6 +20,15 @@ RELATIVE_WINDOWS = {
     "previous_week": "the last whole week, Monday 00:00 to Monday 00:00",
     "previous_month": "the last whole calendar month",
 }
+
+
+def real_instant(moment: datetime) -> datetime:
+    """Return ``moment`` as a real instant in its zone.
+
+    Wall-clock arithmetic, or a date's midnight, can land on a time that does not exist (a
+    DST gap); the round trip through UTC moves it forward to the instant that does.
+    """
+    return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
