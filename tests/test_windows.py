@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -97,10 +98,21 @@ def test_local_days_can_be_23_or_25_hours_long():
     assert hours(*relative_bounds("last_24_hours", at(2025, 10, 26, 12, 0))) == 24
 
 
-def test_every_window_is_documented_and_resolves():
+def test_every_window_is_documented_and_resolves_to_its_bounds():
+    # Monday 31 March 2025, 10:00 in Berlin, the day after clocks sprang forward.
+    expected = {
+        "today": ("2025-03-31T00:00:00+02:00", "2025-04-01T00:00:00+02:00"),
+        "yesterday": ("2025-03-30T00:00:00+01:00", "2025-03-31T00:00:00+02:00"),
+        "last_24_hours": ("2025-03-30T10:00:00+02:00", "2025-03-31T10:00:00+02:00"),
+        "last_7_days": ("2025-03-24T00:00:00+01:00", "2025-03-31T00:00:00+02:00"),
+        "last_30_days": ("2025-03-01T00:00:00+01:00", "2025-03-31T00:00:00+02:00"),
+        "previous_week": ("2025-03-24T00:00:00+01:00", "2025-03-31T00:00:00+02:00"),
+        "previous_month": ("2025-02-01T00:00:00+01:00", "2025-03-01T00:00:00+01:00"),
+    }
+    assert {name: bounds(name, AFTER_SPRING) for name in RELATIVE_WINDOWS} == expected
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for name in RELATIVE_WINDOWS:
-        start, end = relative_bounds(name, AFTER_SPRING)
-        assert start < end
+        assert f"`{name}`" in readme, name
 
 
 def test_now_is_read_in_the_report_time_zone():
