@@ -37,41 +37,23 @@ def kernel_environment(settings: Settings, **extra: str):
                 os.environ[key] = value
 
 
-def quiet_kernel_manager():
-    """Return a kernel manager class that starts the kernel with its stderr on /dev/null.
-
-    Launching is jupyter_client's documented place to start kernels differently. It also
-    checks every 10 ms, not 100 ms, whether a killed kernel is gone: a report's kernel is
-    killed when its last cell is done, and is gone within milliseconds.
-    """
-    import subprocess
-
-    from jupyter_client import AsyncKernelManager
-
-    class QuietKernelManager(AsyncKernelManager):
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            kw.setdefault("stderr", subprocess.DEVNULL)
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        _launch_kernel = _async_launch_kernel
-
-        async def _async_wait(self, pollinterval: float = 0.1) -> None:
-            await super()._async_wait(pollinterval=min(pollinterval, 0.01))
-
-    return QuietKernelManager
-
-
 def start_kernel(cwd: Path):
     """Launch the report's kernel now and return its manager; it inherits the environment.
 
     The kernel's chatter (start-up notices, complaints while it is shut down after a signal)
     is not for the user: its stderr goes to /dev/null and it logs errors only.
     """
+    import subprocess
+
+    from jupyter_client import AsyncKernelManager
     from jupyter_core.utils import run_sync
 
-    manager = quiet_kernel_manager()(kernel_name=KERNEL_NAME)
+    manager = AsyncKernelManager(kernel_name=KERNEL_NAME)
     try:
-        run_sync(manager.start_kernel)(extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd))
+        # start_kernel passes these on to the kernel's launch (its documented Popen arguments).
+        run_sync(manager.start_kernel)(
+            extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd), stderr=subprocess.DEVNULL
+        )
     except BaseException:  # a signal between the launch and here must not leave it running
         stop_kernel(manager)
         raise
