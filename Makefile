@@ -7,19 +7,33 @@ PARAMS ?= parameters/default.yaml
 AZURE_BUILD ?= build/azure
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo run check test lint format lab azure bench clean
+FLOORS_VENV ?= .venv-floors
+EXTRAS := report,demo,lab,test,dev
+
+.PHONY: help install lock floors demo run check test lint format lab azure bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the package with everything it needs
+install: $(STAMP) ## Create .venv and install the package and its tools at the locked versions
+
+lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml (newest allowed versions)
+	$(BIN)/uv pip compile pyproject.toml --extra report --extra demo --extra lab --extra test \
+		--extra dev --universal --python-version 3.11 --quiet -o requirements.lock
+
+floors: $(STAMP) ## Run the tests on the lowest versions pyproject.toml allows (in .venv-floors)
+	rm -rf $(FLOORS_VENV)
+	$(BIN)/uv venv --quiet --python $(BIN)/python $(FLOORS_VENV)
+	$(BIN)/uv pip install --quiet --python $(FLOORS_VENV)/bin/python --resolution lowest-direct \
+		-e '.[$(EXTRAS)]'
+	$(FLOORS_VENV)/bin/python -m pytest tests --nbmake notebooks
 
 demo: $(STAMP) ## Start the bundled PostgreSQL with synthetic data and write a report to reports/
 	$(BIN)/user-failure-stats demo
