@@ -6,16 +6,6 @@ from user_failure_stats import kernel, runner
 from user_failure_stats.config import Parameters
 
 
-def test_kernel_environment_is_restored(monkeypatch, settings_for):
-    monkeypatch.setenv("DB_URL", "postgresql://before/db")
-    monkeypatch.delenv("CONNECT_TIMEOUT_SECONDS", raising=False)
-    with kernel.kernel_environment(settings_for("postgresql://during/db")):
-        assert os.environ["DB_URL"] == "postgresql://during/db"
-        assert os.environ["CONNECT_TIMEOUT_SECONDS"] == "10"
-    assert os.environ["DB_URL"] == "postgresql://before/db"
-    assert "CONNECT_TIMEOUT_SECONDS" not in os.environ
-
-
 def test_a_kernel_that_cannot_start_is_one_error_and_leaves_nothing(
     monkeypatch, notebook_db_url, settings_for, tmp_path
 ):
@@ -31,11 +21,18 @@ def test_a_kernel_that_cannot_start_is_one_error_and_leaves_nothing(
     assert list((tmp_path / "out").iterdir()) == []
 
 
-def test_a_started_kernel_is_stopped_and_stopping_twice_is_harmless(tmp_path):
-    manager = kernel.start_kernel(cwd=tmp_path)
-    process = manager.provisioner.process
-    assert manager.has_kernel and process.poll() is None
-    kernel.stop_kernel(manager)
-    assert process.wait(timeout=10) is not None
-    assert not manager.has_kernel
-    kernel.stop_kernel(manager)
+def test_the_kernel_gets_the_environment_and_the_runner_keeps_its_own(monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("DB_URL", "postgresql://runner/db")
+    code = "import os; print(os.environ['DB_URL'], os.environ['EXTRA'], os.environ.get('HOME'))"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    options = kernel.engine_options({"DB_URL": "postgresql://kernel/db", "EXTRA": "x y"})
+    client = NotebookClient(notebook, **options)
+    client.execute()
+    printed = notebook.cells[0].outputs[0]["text"].split()
+    assert printed == ["postgresql://kernel/db", "x", "y", os.environ.get("HOME", "None")]
+    assert os.environ["DB_URL"] == "postgresql://runner/db"
+    assert "EXTRA" not in os.environ
+    assert client.km is None  # nbclient stopped the kernel it started

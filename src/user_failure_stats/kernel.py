@@ -1,120 +1,53 @@
-"""The report's kernel: started before papermill loads, quiet, and stopped at once.
+"""The report's kernel manager: jupyter_client's own, launched with the run's settings.
 
-The runner launches the kernel itself, so that it boots (0.4 s) while papermill and nbconvert
-load in the runner's process, and hands it to papermill through the engine registered here.
+papermill creates it (``kernel_manager_class``) from a traitlets ``Config`` that holds the
+settings, and nbclient starts and stops it as it does any kernel. The settings reach the
+kernel through its launch's ``env`` argument: the runner's own environment is not changed,
+and nothing of them is written into the executed notebook.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
-from pathlib import Path
+import subprocess
 
-from user_failure_stats.config import Settings
+from jupyter_client import AsyncKernelManager
+from traitlets import Dict, Unicode
+from traitlets.config import Config
 
 KERNEL_NAME = "python3"
+# The kernel logs errors only: its start-up notices are not for the user.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
-ENGINE_NAME = "user_failure_stats"
 
 
-@contextmanager
-def kernel_environment(settings: Settings, **extra: str):
-    """Put the settings (and ``extra``) into the environment the kernel inherits, then restore it.
+class ReportKernelManager(AsyncKernelManager):
+    """A kernel manager that adds ``environment`` to the kernel's environment.
 
-    The database URL reaches the notebook this way, never as a papermill parameter (those
-    are written into the executed notebook).
+    The kernel's stderr goes to /dev/null: what it prints while it is shut down after a
+    signal is noise, and the notebook's own errors come back as cell outputs.
     """
-    values = settings.as_environment() | extra
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+
+    environment = Dict(
+        value_trait=Unicode(),
+        config=True,
+        help="Variables added to the kernel's environment (the run's settings).",
+    )
+
+    async def start_kernel(self, **kw):
+        """Start the kernel; ``env`` and ``stderr`` are the launch's Popen arguments."""
+        kw.setdefault("env", os.environ | self.environment)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        return await super().start_kernel(**kw)
 
 
-def start_kernel(cwd: Path):
-    """Launch the report's kernel now and return its manager; it inherits the environment.
+def engine_options(environment: dict[str, str]) -> dict:
+    """Return papermill's keyword arguments for a kernel with ``environment`` added.
 
-    The kernel's chatter (start-up notices, complaints while it is shut down after a signal)
-    is not for the user: its stderr goes to /dev/null and it logs errors only.
+    papermill passes them on to nbclient's ``NotebookClient``.
     """
-    import subprocess
-
-    from jupyter_client import AsyncKernelManager
-    from jupyter_core.utils import run_sync
-
-    manager = AsyncKernelManager(kernel_name=KERNEL_NAME)
-    try:
-        # start_kernel passes these on to the kernel's launch (its documented Popen arguments).
-        run_sync(manager.start_kernel)(
-            extra_arguments=KERNEL_ARGUMENTS, cwd=str(cwd), stderr=subprocess.DEVNULL
-        )
-    except BaseException:  # a signal between the launch and here must not leave it running
-        stop_kernel(manager)
-        raise
-    return manager
-
-
-def stop_kernel(manager) -> None:
-    """Kill the kernel if it still runs.
-
-    Once papermill has it, nbclient stops it whatever happens (see :func:`register_engine`);
-    this covers a failure or a signal before that.
-    """
-    from jupyter_core.utils import run_sync
-
-    try:
-        if manager.has_kernel:
-            run_sync(manager.shutdown_kernel)(now=True)
-    except Exception:  # noqa: BLE001, S110 - already gone
-        pass
-
-
-def register_engine() -> str:
-    """Register papermill's nbclient engine for a kernel the runner started; return its name.
-
-    papermill hands ``km`` to nbclient, which then leaves the kernel running (it is not
-    its own). This engine asks nbclient to clean up after it as usual, so a run that ends,
-    fails or is interrupted stops the kernel and closes its channels.
-    """
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.log import logger
-
-    class StartedKernelEngine(NBClientEngine):
-        @classmethod
-        def execute_managed_notebook(
-            cls,
-            nb_man,
-            kernel_name,
-            km=None,
-            log_output=False,
-            stdout_file=None,
-            stderr_file=None,
-            start_timeout=60,
-            execution_timeout=None,
-            **kwargs,
-        ):
-            for unused in ("input_path", "timeout", "startup_timeout"):
-                kwargs.pop(unused, None)
-            client = PapermillNotebookClient(
-                nb_man,
-                km=km,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log=logger,
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-                **kwargs,
-            )
-            return client.execute(cleanup_kc=True)
-
-    papermill_engines.register(ENGINE_NAME, StartedKernelEngine)
-    return ENGINE_NAME
+    return {
+        "kernel_name": KERNEL_NAME,
+        "kernel_manager_class": ReportKernelManager,
+        "extra_arguments": list(KERNEL_ARGUMENTS),
+        "config": Config({"ReportKernelManager": {"environment": dict(environment)}}),
+    }

@@ -18,7 +18,7 @@ from user_failure_stats import report, staging
 from user_failure_stats.config import Parameters, Settings, Window, resolve_window
 from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError, OutputError
 from user_failure_stats.index import update_index
-from user_failure_stats.kernel import kernel_environment, register_engine, start_kernel, stop_kernel
+from user_failure_stats.kernel import engine_options
 from user_failure_stats.text import visible
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
@@ -163,21 +163,15 @@ def run_report(
 
 
 def _execute(notebook, executed, params, settings, folder, stamp, progress) -> None:
-    parameters = params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp}
-    kernel = None
-    try:
-        with kernel_environment(settings, **{report.PLOTLYJS_FROM_TEMPLATE: "1"}):
-            kernel = start_kernel(cwd=Path(notebook).parent)
-        # The kernel boots (0.4 s) while papermill loads (0.2 s) and prepares the notebook.
-        import papermill
+    import papermill
 
+    parameters = params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp}
+    environment = settings.as_environment() | {report.PLOTLYJS_FROM_TEMPLATE: "1"}
+    try:
         papermill.execute_notebook(
             str(notebook),
             str(executed),
             parameters=parameters,
-            engine_name=register_engine(),
-            km=kernel,
-            kernel_name=kernel.kernel_name,
             progress_bar=progress,
             log_output=False,
             # Save once at the end, not after every cell: the outputs are large.
@@ -185,12 +179,10 @@ def _execute(notebook, executed, params, settings, folder, stamp, progress) -> N
             execution_timeout=EXECUTION_TIMEOUT_SECONDS,
             # All outputs are in when the last cell ends: no graceful shutdown to wait for.
             shutdown_kernel="immediate",
+            **engine_options(environment),
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
         raise _notebook_error(exc, executed) from None
-    finally:
-        if kernel is not None:
-            stop_kernel(kernel)
 
 
 def _notebook_error(exc: Exception, executed: Path) -> Exception:
