@@ -10,7 +10,7 @@ import json
 
 import azure.functions as func
 
-from user_failure_stats.api import failure_analysis as analyse
+from user_failure_stats.endpoint import failure_analysis as analyse
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -101,7 +101,8 @@ def step_naive(url: str, start: datetime, end: datetime) -> dict:
 
 def step_data(url: str, start: datetime, end: datetime) -> dict:
     from user_failure_stats import analysis, db
-    from user_failure_stats.config import Settings, window_for
+    from user_failure_stats.settings import Settings
+    from user_failure_stats.window import window_for
 
     began = time.perf_counter()
     zone = __import__("zoneinfo").ZoneInfo("UTC")
@@ -118,7 +119,7 @@ def step_sql(url: str, start: datetime, end: datetime) -> dict:
     from sqlalchemy.dialects import postgresql
 
     from user_failure_stats import db
-    from user_failure_stats.config import window_for
+    from user_failure_stats.window import window_for
 
     zone = __import__("zoneinfo").ZoneInfo("UTC")
     window = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
@@ -191,7 +192,8 @@ def step_naive_run(url: str, start: datetime, end: datetime) -> dict:
     variant.write_text(json.dumps(notebook))
     (folder / "naive.py").write_text((Path(__file__).parent / "naive.py").read_text())
     from user_failure_stats import runner
-    from user_failure_stats.config import Parameters, Settings
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.settings import Settings
 
     out = folder / "out"
     params = Parameters(start=start, end=end, timezone="UTC").validated()
@@ -204,7 +206,8 @@ def step_phases(url: str, start: datetime, end: datetime) -> dict:
     """Where a run's time goes: the runner's phases, and the kernel's from the notebook."""
     began = time.perf_counter()
     from user_failure_stats import runner
-    from user_failure_stats.config import Parameters, Settings
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.settings import Settings
 
     phases = {"imports": time.perf_counter() - began}
     clock = {}

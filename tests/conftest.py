@@ -20,9 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.seed import SEED_USERS, seed_calls
-from user_failure_stats.config import FROM_ENVIRONMENT
 from user_failure_stats.db import driver_url
 from user_failure_stats.demo import SCHEMA_SQL
+from user_failure_stats.settings import FROM_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,7 +197,7 @@ def pg(_engine, db_url) -> Loader:
 @pytest.fixture
 def settings_for(tmp_path):
     """Build Settings for a database URL, writing into a temporary folder."""
-    from user_failure_stats.config import Settings
+    from user_failure_stats.settings import Settings
 
     def make(url: str, **changes) -> Settings:
         return Settings(db_url=url, output_dir=tmp_path / "out", **changes)

@@ -331,7 +331,7 @@ def test_top_users_ranks_only_users_with_enough_sessions():
 def test_trend_fills_every_day_of_the_window():
     from datetime import datetime
 
-    from user_failure_stats.config import Parameters, resolve_window
+    from user_failure_stats.params import Parameters, resolve_window
 
     window = resolve_window(
         Parameters(start="2025-05-21", end="2025-05-24", timezone="Asia/Kolkata"), "UTC"
@@ -358,7 +358,7 @@ def test_trend_fills_every_day_of_the_window():
 
 
 def test_trend_by_hour_starts_at_the_hour_of_the_window_start():
-    from user_failure_stats.config import Parameters, resolve_window
+    from user_failure_stats.params import Parameters, resolve_window
 
     window = resolve_window(Parameters(start="2025-05-21 10:30", end="2025-05-21 13:00"), "UTC")
     empty = pd.DataFrame(columns=["bucket", "total_sessions", "failed_sessions"])
@@ -370,7 +370,7 @@ def test_trend_by_hour_starts_at_the_hour_of_the_window_start():
 def test_trend_regroups_bins_across_a_dst_change():
     from datetime import datetime
 
-    from user_failure_stats.config import Parameters, resolve_window
+    from user_failure_stats.params import Parameters, resolve_window
 
     window = resolve_window(
         Parameters(start="2025-03-30", end="2025-03-31", timezone="Europe/Berlin"), "UTC"

@@ -14,8 +14,8 @@ import azure.functions as func
 import pytest
 
 from tests.seed import SEED_ORDER
-from user_failure_stats import api
-from user_failure_stats.config import Settings
+from user_failure_stats import endpoint as adapter
+from user_failure_stats.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-sentinel"
@@ -166,12 +166,12 @@ def test_default_window_is_the_configured_one(pg, endpoint, monkeypatch):
 def test_relative_window_and_default_window_setting(pg):
     settings = Settings(db_url=pg.url, report_timezone="Asia/Kolkata", default_window="yesterday")
     now = datetime(2025, 5, 23, 9, 0, tzinfo=ZoneInfo("Asia/Kolkata"))
-    request = api.parse_request({}, settings, now)
+    request = adapter.parse_request({}, settings, now)
     assert (request.window.db_start, request.window.db_end) == (
         datetime(2025, 5, 21, 18, 30),
         datetime(2025, 5, 22, 18, 30),
     )
-    request = api.parse_request({"window": "last_7_days"}, settings, now)
+    request = adapter.parse_request({"window": "last_7_days"}, settings, now)
     assert request.window.db_start == datetime(2025, 5, 15, 18, 30)
 
 
@@ -264,18 +264,18 @@ def test_missing_configuration_is_500_without_details(endpoint, monkeypatch):
 def test_statement_timeout_is_capped_for_http(pg, monkeypatch):
     monkeypatch.setenv("STATEMENT_TIMEOUT_SECONDS", "900")
     seen = {}
-    real_run = api._run
+    real_run = adapter._run
 
     def spy(request, settings):
         seen["timeout"] = settings.statement_timeout_seconds
         return real_run(request, settings)
 
-    monkeypatch.setattr(api, "_run", spy)
-    api.failure_analysis(
+    monkeypatch.setattr(adapter, "_run", spy)
+    adapter.failure_analysis(
         SEED_WINDOW | {"export_csv": "false"},
         Settings(db_url=pg.url, statement_timeout_seconds=900),
     )
-    assert seen["timeout"] == api.MAX_STATEMENT_SECONDS
+    assert seen["timeout"] == adapter.MAX_STATEMENT_SECONDS
 
 
 def test_make_azure_assembles_a_deployable_folder(tmp_path):
@@ -323,8 +323,8 @@ class Block:
             raise ImportError(f"{name} is not in the endpoint's requirements")
 sys.meta_path.insert(0, Block())
 import json
-from user_failure_stats.api import failure_analysis
-from user_failure_stats.config import Settings
+from user_failure_stats.endpoint import failure_analysis
+from user_failure_stats.settings import Settings
 answer = failure_analysis({"start": "2025-05-21", "end": "2025-05-23",
                            "timezone": "Asia/Kolkata", "include_details": "true",
                            "export_csv": "true"},

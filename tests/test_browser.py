@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import CHROMIUM_ARGS, hover_text, modebar_titles, open_offline
-from user_failure_stats.config import Parameters, Settings
+from user_failure_stats.params import Parameters
 from user_failure_stats.runner import run_report
+from user_failure_stats.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START, SEED_ORDER
 from user_failure_stats.cli import build_parser, choose_parameters
-from user_failure_stats.config import Settings
 from user_failure_stats.db import driver_url
 from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
+from user_failure_stats.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-sentinel"

@@ -4,15 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from user_failure_stats.config import (
-    Parameters,
-    Settings,
-    describe_database,
-    load_parameters,
-    load_settings,
-    resolve_window,
-)
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.params import Parameters, load_parameters, resolve_window
+from user_failure_stats.settings import Settings, describe_database, load_settings
 
 SECRET = "s3cr3t-sentinel"
 
@@ -115,7 +109,7 @@ def test_missing_parameter_file(tmp_path):
 
 
 def test_default_parameter_file_is_the_seed_window():
-    from user_failure_stats.config import DEFAULT_PARAMETERS_FILE
+    from user_failure_stats.params import DEFAULT_PARAMETERS_FILE
 
     params = Parameters().updated(load_parameters(DEFAULT_PARAMETERS_FILE))
     w = resolve_window(params, "UTC")
@@ -223,7 +217,7 @@ def _verdict_of_sqlalchemy(url: str) -> str:
 
 
 def _verdict_of_check(url: str) -> str:
-    from user_failure_stats.config import check_db_url
+    from user_failure_stats.settings import check_db_url
 
     try:
         check_db_url(url)
@@ -349,25 +343,25 @@ def test_time_zones_with_surrounding_spaces_are_read_by_their_name(tmp_path):
 
 
 def test_only_the_projects_env_file_is_read(tmp_path, monkeypatch):
-    from user_failure_stats import config
+    from user_failure_stats import settings as settings_module
 
     (tmp_path / ".env").write_text("DB_TIMEZONE=Asia/Kolkata\n")
     child = tmp_path / "child"
     child.mkdir()
     monkeypatch.chdir(child)  # a .env in a parent of the working directory is not read
-    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path / "project")
+    monkeypatch.setattr(settings_module, "PROJECT_ROOT", tmp_path / "project")
     assert load_settings(environ={}).db_timezone == "UTC"
     assert load_settings(environ={}).env_file is None
-    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(settings_module, "PROJECT_ROOT", tmp_path)
     assert load_settings(environ={}).env_file == tmp_path / ".env"
     assert load_settings(environ={}).db_timezone == "Asia/Kolkata"
 
 
 def test_a_child_given_settings_reads_no_env_file(tmp_path, monkeypatch):
-    from user_failure_stats import config
+    from user_failure_stats import settings as settings_module
 
     (tmp_path / ".env").write_text("DB_TIMEZONE=Asia/Kolkata\nREPORT_TIMEZONE=Bad/Zone\n")
-    monkeypatch.setattr(config, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(settings_module, "PROJECT_ROOT", tmp_path)
     given = Settings(db_url="postgresql://u@h/db", db_timezone="UTC").as_environment()
     settings = load_settings(environ=given)
     assert (settings.db_timezone, settings.env_file) == ("UTC", None)

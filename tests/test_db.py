@@ -5,8 +5,8 @@ import sqlalchemy as sa
 
 from tests.seed import SEED_DB_END, SEED_DB_START, SEED_USERS
 from user_failure_stats import analysis, db
-from user_failure_stats.config import Parameters, resolve_window
 from user_failure_stats.errors import DatabaseError
+from user_failure_stats.params import Parameters, resolve_window
 
 US = timedelta(microseconds=1)
 SECRET = "s3cr3t-sentinel"

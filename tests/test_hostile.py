@@ -21,10 +21,10 @@ import sqlalchemy as sa
 
 from tests.conftest import Loader
 from tests.helpers import run_cli as cli
-from user_failure_stats import api
-from user_failure_stats.config import describe_database
+from user_failure_stats import endpoint
 from user_failure_stats.db import driver_url
 from user_failure_stats.demo import SCHEMA_SQL
+from user_failure_stats.settings import describe_database
 
 SENTINEL = "SENTINEL-pw-7f3a"
 DB_NAME = "<img src=x onerror=alert(7)>"
@@ -174,7 +174,7 @@ def test_an_unencoded_at_in_the_password_is_refused_without_showing_it(
         assert SENTINEL not in result.stdout + result.stderr
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("DB_URL", url)
-    answer = api.failure_analysis({"start": "2025-05-21", "end": "2025-05-22"})
+    answer = endpoint.failure_analysis({"start": "2025-05-21", "end": "2025-05-22"})
     assert answer.status == 500
     assert SENTINEL not in answer.body + caplog.text
     assert "%40" in caplog.text
@@ -188,10 +188,10 @@ def test_the_endpoint_keeps_raw_names_in_json_and_neutralises_its_csv(
     monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "api"))
     caplog.set_level(logging.DEBUG)
     window = {"start": "2025-05-21", "end": "2025-05-22"}
-    answer = api.failure_analysis(window)
+    answer = endpoint.failure_analysis(window)
     assert answer.status == 200
     assert sorted(u["user_name"] for u in answer.json()["users"]) == sorted(NAMES)
-    text = api.failure_analysis(window | {"format": "csv"}).body
+    text = endpoint.failure_analysis(window | {"format": "csv"}).body
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert "'=cmd|' /C calc'!A0" in [r["user_name"] for r in rows]
     assert "evil\rOVERWRITTEN" in [r["user_name"] for r in rows]

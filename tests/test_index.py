@@ -2,8 +2,8 @@ import json
 import subprocess
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
-from user_failure_stats import index
-from user_failure_stats.report import html_name, summary_name
+from user_failure_stats import reports_page
+from user_failure_stats.outputs import html_name, summary_name
 
 
 def entry(stamp, sessions=100, rate=0.25, flagged=2, title="Daily"):
@@ -37,7 +37,7 @@ def test_entries_are_newest_first_and_need_their_report(tmp_path):
     publish(tmp_path, entry("20250524_010000_2"))
     publish(tmp_path, entry("20250525_010000"), with_html=False)  # report deleted
     (tmp_path / ".user_failure_rates_broken.json").write_text("{not json")
-    stamps = [e["stamp"] for e in index.read_entries(tmp_path)]
+    stamps = [e["stamp"] for e in reports_page.read_entries(tmp_path)]
     assert stamps == ["20250524_010000_2", "20250524_010000", "20250523_010000"]
 
 
@@ -46,7 +46,7 @@ def test_index_page_links_reports_and_escapes_titles(tmp_path):
         tmp_path,
         entry("20250523_010000", sessions=6652, rate=0.164, flagged=24, title="<b>Ops</b>"),
     )
-    page = index.update_index(tmp_path).read_text()
+    page = reports_page.update_index(tmp_path).read_text()
     assert "<td class='n'>6,652</td>" in page
     assert "<td class='n'>16.40%</td>" in page
     assert "<td class='n'>24</td>" in page
@@ -57,7 +57,7 @@ def test_index_page_links_reports_and_escapes_titles(tmp_path):
 
 
 def test_empty_index(tmp_path):
-    assert "No reports yet." in index.update_index(tmp_path).read_text()
+    assert "No reports yet." in reports_page.update_index(tmp_path).read_text()
 
 
 def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from user_failure_stats import kernel, runner
-from user_failure_stats.config import Parameters
+from user_failure_stats.params import Parameters
 
 
 def test_a_kernel_that_cannot_start_is_one_error_and_leaves_nothing(

@@ -55,7 +55,7 @@ def test_no_secrets_or_definitions_in_the_notebook():
 
 
 def test_parameters_match_what_the_runner_injects():
-    from user_failure_stats.config import Parameters
+    from user_failure_stats.params import Parameters
 
     names = set(Parameters(start="2025-05-21", end="2025-05-22").as_notebook_parameters())
     first = {n.targets[0].id for n in ast.parse(source(code_cells()[0])).body}

@@ -12,8 +12,8 @@ import pytest
 from tests.helpers import COMMAND, SEED_WINDOW
 from tests.helpers import run_cli as cli
 from user_failure_stats import runner, staging
-from user_failure_stats.config import FROM_ENVIRONMENT
-from user_failure_stats.report import csv_name
+from user_failure_stats.outputs import csv_name
+from user_failure_stats.settings import FROM_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2025, 5, 23, 1, 0, 0)

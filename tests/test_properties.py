@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests.seed import SEED_DB_END, SEED_DB_START
 from user_failure_stats import analysis, db
-from user_failure_stats.config import Parameters, resolve_window
+from user_failure_stats.params import Parameters, resolve_window
 
 WINDOW = resolve_window(
     Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata"), "UTC"

@@ -1,9 +1,10 @@
 import pandas as pd
 
 from tests.seed import SEED_USERS
-from user_failure_stats import report
+from user_failure_stats import console, outputs, render
 from user_failure_stats.analysis import failure_rates, summary_statistics, top_users
-from user_failure_stats.config import Parameters, Settings, resolve_window
+from user_failure_stats.params import Parameters, resolve_window
+from user_failure_stats.settings import Settings
 
 SECRET = "s3cr3t-sentinel"
 
@@ -27,7 +28,7 @@ def window():
 
 def test_console_summary_has_the_true_numbers_and_ranked_table():
     rates = seed_rates()
-    lines = report.summary_lines(summary_statistics(rates), window(), top_users(rates, 10))
+    lines = console.summary_lines(summary_statistics(rates), window(), top_users(rates, 10))
     text = "\n".join(lines)
     assert lines[1] == "USER FAILURE RATE ANALYSIS SUMMARY"
     for expected in (
@@ -50,18 +51,18 @@ def test_console_summary_has_the_true_numbers_and_ranked_table():
 def test_console_summary_mentions_sessions_without_user_record():
     rates = seed_rates()
     rates.loc[0, "has_user_record"] = False
-    assert "  Sessions with no user record: 8" in report.summary_lines(summary_statistics(rates))
+    assert "  Sessions with no user record: 8" in console.summary_lines(summary_statistics(rates))
 
 
 def test_console_summary_of_an_empty_window():
     empty = seed_rates().iloc[0:0]
-    text = "\n".join(report.summary_lines(summary_statistics(empty), None, top_users(empty, 10)))
+    text = "\n".join(console.summary_lines(summary_statistics(empty), None, top_users(empty, 10)))
     assert "Overall Failure Rate: n/a" in text
     assert "(no sessions in this window)" in text
 
 
 def test_csv_has_the_seed_columns_first_and_no_temporary_left(tmp_path):
-    path = report.export_csv(seed_rates(), tmp_path, "20250523_010203")
+    path = outputs.export_csv(seed_rates(), tmp_path, "20250523_010203")
     assert path.name == "user_failure_stats_20250523_010203.csv"
     assert path.read_text().splitlines()[0] == (
         "user_name,total_sessions,failed_sessions,success_sessions,failure_rate,"
@@ -85,14 +86,14 @@ def test_csv_keeps_awkward_names_intact(tmp_path):
             ]
         )
     )
-    path = report.export_csv(rates, tmp_path, "x")
+    path = outputs.export_csv(rates, tmp_path, "x")
     back = pd.read_csv(path)
     assert list(back["user_name"]) == ['Ravi, "RK"\nKumar', "Zoë Ångström"]
 
 
 def test_header_shows_host_but_never_credentials():
     settings = Settings(db_url=f"postgresql://reader:{SECRET}@db.example.com/telephony")
-    text = report.header_html(Parameters(title="Weekly"), window(), settings, "now")
+    text = render.header_html(Parameters(title="Weekly"), window(), settings, "now")
     assert text.startswith("<h1>Weekly</h1>")
     assert "db.example.com/telephony" in text
     assert "2025-05-20 18:30:00" in text
@@ -100,19 +101,19 @@ def test_header_shows_host_but_never_credentials():
 
 
 def test_notes_for_empty_window_and_orphans():
-    assert "no sessions" in report.notes_html(
+    assert "no sessions" in render.notes_html(
         {"total_sessions": 0, "sessions_without_user_record": 0}
     )
-    assert "3 sessions point to a user id" in report.notes_html(
+    assert "3 sessions point to a user id" in render.notes_html(
         {"total_sessions": 5, "sessions_without_user_record": 3}
     )
-    assert report.notes_html({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
+    assert render.notes_html({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
 
 
 def test_display_table_shows_intervals_and_flags():
     rates = seed_rates()
     rates.loc[0, "flagged"] = True
-    table = report.display_table(rates)
+    table = render.display_table(rates)
     assert list(table.index[:2]) == [1, 2]
     assert list(table.columns) == [
         "User",
@@ -142,11 +143,11 @@ def _notebook_with(outputs, tmp_path):
 
 def test_rendered_report_embeds_plotlyjs_exactly_once(tmp_path):
     bare = _notebook_with([{"text/html": "<p>figure</p>"}], tmp_path)
-    html = report.render_html(bare, tmp_path / "a.html", "T").read_text()
+    html = render.render_html(bare, tmp_path / "a.html", "T").read_text()
     assert html.count("plotly.js v") == 1
     assert '<script src="http' not in html and "cdnjs" not in html
     carried = _notebook_with(
-        [{"text/html": f"<script {report.PLOTLYJS_MARK}>/* plotly.js v9 */</script>"}], tmp_path
+        [{"text/html": f"<script {render.PLOTLYJS_MARK}>/* plotly.js v9 */</script>"}], tmp_path
     )
-    html = report.render_html(carried, tmp_path / "b.html", "T").read_text()
+    html = render.render_html(carried, tmp_path / "b.html", "T").read_text()
     assert html.count("plotly.js v") == 1

@@ -4,8 +4,8 @@ import pytest
 
 from tests.seed import SEED_ORDER
 from user_failure_stats import runner, staging
-from user_failure_stats.config import Parameters
 from user_failure_stats.errors import ConfigError, DatabaseError
+from user_failure_stats.params import Parameters
 
 NOW = datetime(2025, 5, 23, 1, 0, 0)
 

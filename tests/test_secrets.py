@@ -10,7 +10,7 @@ from nbclient.exceptions import CellExecutionError
 
 from tests.helpers import SEED_WINDOW
 from tests.helpers import run_cli as cli
-from user_failure_stats import api
+from user_failure_stats import endpoint
 from user_failure_stats.db import driver_url
 
 SECRET = "s3cr3t-sentinel"
@@ -110,7 +110,7 @@ def test_the_endpoint_never_shows_the_password(pg, tmp_path, monkeypatch, caplog
             ({"format": "csv"}, status),
             ({"limit": "x"}, 400),  # a bad parameter is refused before the database is asked
         ):
-            answer = api.failure_analysis({"start": "2025-05-21", "end": "2025-05-23"} | extra)
+            answer = endpoint.failure_analysis({"start": "2025-05-21", "end": "2025-05-23"} | extra)
             assert answer.status == expected, (extra, answer.body)
             assert SECRET not in answer.body + json.dumps(answer.headers)
     assert SECRET not in caplog.text

@@ -4,15 +4,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from user_failure_stats.config import (
-    Parameters,
-    load_parameters,
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.params import Parameters, load_parameters, resolve_window
+from user_failure_stats.window import (
+    RELATIVE_WINDOWS,
+    relative_bounds,
     repeated_span,
-    resolve_window,
+    split,
     window_for,
 )
-from user_failure_stats.errors import ConfigError
-from user_failure_stats.windows import RELATIVE_WINDOWS, relative_bounds, split
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -25,7 +25,7 @@ from user_failure_stats.errors import (
     UserFailureStatsError,
 )
 from user_failure_stats.text import visible
-from user_failure_stats.windows import RELATIVE_WINDOWS
+from user_failure_stats.window import RELATIVE_WINDOWS
 
 PROG = "user-failure-stats"
 DEMO_DATA_DIR = ".demo/pgdata"
@@ -195,7 +195,7 @@ def choose_parameters(args, settings):
     nothing does. A window flag replaces the file's window: ``--window`` its start/end,
     ``--start``/``--end`` its relative window.
     """
-    from user_failure_stats.config import DEFAULT_PARAMETERS_FILE, Parameters, load_parameters
+    from user_failure_stats.params import DEFAULT_PARAMETERS_FILE, Parameters, load_parameters
 
     if args.window is not None and (args.start is not None or args.end is not None):
         raise ConfigError("give either --window or --start/--end, not both")
@@ -244,7 +244,7 @@ def cmd_run(args) -> int:
     Example:
       user-failure-stats run -f parameters/default.yaml --output-dir reports
     """
-    from user_failure_stats.config import load_settings
+    from user_failure_stats.settings import load_settings
 
     settings = load_settings(args.env_file)
     params = choose_parameters(args, settings)
@@ -257,9 +257,9 @@ def _report(args, params, settings) -> tuple[int, list]:
     Returns:
         The exit code (success or alert) and the runs' results.
     """
-    from user_failure_stats.config import resolve_window, window_for
+    from user_failure_stats.params import resolve_window
     from user_failure_stats.runner import print_result, run_report
-    from user_failure_stats.windows import split
+    from user_failure_stats.window import split, window_for
 
     window = resolve_window(params, settings.db_timezone, args.now)
     each = getattr(args, "each", None)
@@ -310,127 +310,28 @@ def cmd_check(args) -> int:
     Example:
       user-failure-stats check -f parameters/default.yaml
     """
-    from user_failure_stats import analysis, db
-    from user_failure_stats.config import describe_database, load_settings, resolve_window
+    from user_failure_stats.checks import run_checks
+    from user_failure_stats.params import resolve_window
+    from user_failure_stats.settings import describe_database, load_settings
 
-    def ok(step: str, detail: str) -> None:
-        echo(f"[ok]   {step}: {detail}")
-
-    step = "configuration"
     try:
         settings = load_settings(args.env_file)
         params = choose_parameters(args, settings)
         window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
-        ok(
-            step,
-            f"database {describe_database(settings.db_url)}; window {window.describe()}; "
-            f"{settings.describe_source()}",
-        )
-
-        step = "output directory"
-        _check_output_dir(settings.output_dir, ok)
-
-        step = "database reachable"
-        engine = db.make_engine(settings)
-        began = time.perf_counter()
-        version = db.server_version(engine)
-        ok(step, f"{version} ({_ms(began)})")
-
-        step = "tables and columns"
-        missing = db.missing_columns(engine)
-        if missing:
-            raise ConfigError(f"missing in the database: {', '.join(missing)}")
-        created_on = db.describe_created_on(
-            db.column_types(engine)[("calllog", "created_on")], settings.db_timezone
-        )
-        ok(step, f'public.calllog and public."user" have the columns the query needs; {created_on}')
-
-        step = "read-only role"
-        writes = db.write_privileges(engine)
-        if writes:
-            echo(
-                f"[warn] {step}: the role can {', '.join(writes)}; the tool only reads, and "
-                "its sessions are read-only by default, but only a role limited to SELECT "
-                "guarantees it (see the README's 'Pointing it at your database')"
-            )
-        else:
-            ok(step, 'the role can only read public.calllog and public."user"')
-
-        step = "index"
-        indexes = db.created_on_indexes(engine)
-        if indexes:
-            ok(step, f"{', '.join(indexes)} on public.calllog (created_on)")
-        else:
-            echo(
-                f"[warn] {step}: no index on public.calllog (created_on), so every report "
-                f"reads the whole table; create one: {db.CREATE_INDEX_SQL}"
-            )
-
-        step = "window query"
-        plan = db.query_plan(engine, window)
-        began = time.perf_counter()
-        window_counts = db.fetch_window_counts(engine, window)
-        for note in window_counts.notes:
-            echo(f"[warn] {step}: {note}")
-        counts = window_counts.current
-        elapsed = f"{_ms(began)}; plan: {plan}"
-        if counts.empty:
-            raise ConfigError(
-                "no sessions in the window: check start/end, timezone and DB_TIMEZONE"
-            )
-        ok(
-            step,
-            f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} "
-            f"users ({elapsed})",
-        )
-
-        step = "data quality"
-        quality = db.fetch_data_quality(engine, window)
-        detail = (
-            f"{quality['rows_without_session_id']:,} rows without session_id (not sessions), "
-            f"{quality['sessions_with_empty_sid']:,} sessions with an empty exotel_call_sid "
-            f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
-        )
-        if window_counts.duplicate_users:
-            detail += (
-                f", {window_counts.duplicate_users:,} user ids with more than one row in "
-                'public."user" (each session counted once, under the first name)'
-            )
-        if quality["sessions_with_empty_sid"] or window_counts.duplicate_users:
-            echo(f"[warn] {step}: {detail}: suspicious")
-        else:
-            ok(step, detail)
-
-        step = "analysis"
-        summary = analysis.summary_statistics(analysis.failure_rates(counts, params.min_sessions))
-        ok(
-            step,
-            f"overall failure rate {analysis.format_percent(summary['overall_failure_rate'])}"
-            f" over {summary['total_users']:,} users",
-        )
     except UserFailureStatsError as exc:
-        echo(f"[FAIL] {step}: {exc}")
+        echo(f"[FAIL] configuration: {exc}")
         raise
+    echo(
+        f"[ok]   configuration: database {describe_database(settings.db_url)}; "
+        f"window {window.describe()}; {settings.describe_source()}"
+    )
+    for step in run_checks(settings, params, window):
+        echo(f"{CHECK_LABELS[step.status]} {step.name}: {step.detail}")
     return EXIT_OK
 
 
-def _check_output_dir(output_dir: Path, ok) -> None:
-    from user_failure_stats.staging import leftovers
-
-    if output_dir.exists() and not os.access(output_dir, os.W_OK | os.X_OK):
-        echo(f"[warn] output directory: {output_dir} is not writable: run cannot write there")
-        return
-    left = leftovers(output_dir)
-    if left:
-        names = ", ".join(p.name for p in left[:4]) + (", ..." if len(left) > 4 else "")
-        echo(
-            f"[warn] output directory: {output_dir} holds {len(left)} files or folders that "
-            f"killed runs left ({names}); the next run removes them"
-        )
-    else:
-        where = "exists" if output_dir.exists() else "will be created"
-        ok("output directory", f"{output_dir} ({where}; nothing left by killed runs)")
+CHECK_LABELS = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
 
 
 def _ms(began: float) -> str:
@@ -457,7 +358,7 @@ def cmd_demo(args) -> int:
     from dataclasses import replace
 
     from user_failure_stats import demo
-    from user_failure_stats.config import PROJECT_ROOT, load_settings
+    from user_failure_stats.settings import PROJECT_ROOT, load_settings
 
     settings = load_settings(args.env_file)
     params = choose_parameters(args, replace(settings, start_date=None, end_date=None))

@@ -18,8 +18,9 @@ import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from user_failure_stats.config import Settings, Window, describe_database
 from user_failure_stats.errors import ConfigError, DatabaseError
+from user_failure_stats.settings import Settings, describe_database
+from user_failure_stats.window import Window
 
 if TYPE_CHECKING:
     import pandas as pd

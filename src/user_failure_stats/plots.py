@@ -1,20 +1,15 @@
-"""Figures: pure functions from the per-user table to plotly figures, as plain data.
+"""Figures: pure functions from the per-user table to plotly figures.
 
-Each function returns a :class:`Figure`: plotly's figure format (``data`` and ``layout``) in
-plain dicts and lists, drawn by plotly.js. It displays itself in JupyterLab (plotly's mimetype)
-and in the rendered report (HTML that uses the page's plotly.js) without plotly's Python
-package: building figures with ``plotly.graph_objects`` loads its validators, 20 MB and
-0.2 s in every kernel. ``Figure.to_plotly()`` gives a ``plotly.graph_objects.Figure`` (which
-validates it) to restyle with plotly's API.
+Each function returns a ``plotly.graph_objects.Figure`` on plotly's ``plotly_white``
+template, to restyle with plotly's API or to show with ``render.show``, which draws it with
+plotly's own mimetype in JupyterLab and as HTML (``plotly.io.to_html``) in the report.
 """
 
 from __future__ import annotations
 
-import json
-import uuid
-
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from user_failure_stats.analysis import (
     FLAGGED,
@@ -26,123 +21,17 @@ from user_failure_stats.analysis import (
     format_percent,
     rate_distribution,
 )
-from user_failure_stats.report import plain, summary_rows
+from user_failure_stats.formats import summary_rows
 from user_failure_stats.text import plotly_text, shown
 
 HOVER_LIMIT = 15
 BAR_COLOUR = "#c0392b"
-PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
-# Nothing in a report sends data anywhere: no "Share chart" (plotly.js 4 shows it by default
-# and uploads the chart, hover data and all, to plotly's cloud), no "Edit in Chart Studio", no
-# link to plotly's site. The PNG download stays: it saves locally.
-CONFIG = {
-    "displaylogo": False,
-    "responsive": True,
-    "showSendToCloud": False,
-    "showEditInChartStudio": False,
-    "showLink": False,
-    "plotlyServerURL": "",
-    "modeBarButtonsToRemove": ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"],
-}
-DEFAULT_HEIGHT = 525
-
-# The parts of plotly's "plotly_white" template these figures use; plotly.js applies a
-# template given as data (named templates exist only in plotly's Python package).
-_GRID = "#EBF0F8"
-_AXIS = {
-    "gridcolor": _GRID,
-    "linecolor": _GRID,
-    "zerolinecolor": _GRID,
-    "zerolinewidth": 2,
-    "ticks": "",
-    "automargin": True,
-    "title": {"standoff": 15},
-}
-TEMPLATE = {
-    "layout": {
-        "font": {"color": "#2a3f5f"},
-        "paper_bgcolor": "white",
-        "plot_bgcolor": "white",
-        "hovermode": "closest",
-        "hoverlabel": {"align": "left"},
-        "title": {"x": 0.05},
-        "colorway": ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3"],
-        "xaxis": _AXIS,
-        "yaxis": _AXIS,
-    },
-    "data": {
-        "bar": [{"marker": {"line": {"color": "white", "width": 0.5}}}],
-        "table": [
-            {
-                "header": {"fill": {"color": "#C8D4E3"}, "line": {"color": "white"}},
-                "cells": {"fill": {"color": _GRID}, "line": {"color": "white"}},
-            }
-        ],
-    },
-}
+TEMPLATE = "plotly_white"
 
 
-class Figure:
-    """A plotly figure as plain data; shows itself in JupyterLab and in rendered reports.
-
-    Attributes:
-        data: The traces, as plotly.js takes them (dicts with ``type``).
-        layout: The layout, with the template above.
-    """
-
-    def __init__(self, data: list[dict], layout: dict):
-        self.data = plain_data(data)
-        self.layout = plain_data({"template": TEMPLATE, **layout})
-
-    def __repr__(self) -> str:
-        kinds = ", ".join(trace.get("type", "?") for trace in self.data)
-        return f"Figure({len(self.data)} traces: {kinds})"
-
-    def to_dict(self) -> dict:
-        """Return ``{"data": [...], "layout": {...}}``, plotly's figure format."""
-        return {"data": self.data, "layout": self.layout}
-
-    def to_json(self) -> str:
-        """Return the figure as JSON that is also safe inside an HTML ``<script>``."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
-        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-    def to_html(self) -> str:
-        """Return a ``<div>`` drawn by the page's plotly.js: nothing is fetched."""
-        div_id = f"ufs-{uuid.uuid4().hex[:12]}"
-        height = self.layout.get("height", DEFAULT_HEIGHT)
-        spec = self.to_json()
-        return (
-            f'<div id="{div_id}" class="plotly-graph-div" '
-            f'style="height:{height}px; width:100%;"></div>\n'
-            '<script type="text/javascript">'
-            f'(function () {{ var spec = {spec}; if (window.Plotly) {{ Plotly.newPlot("{div_id}", '
-            f"spec.data, spec.layout, {json.dumps(CONFIG)}); }} }})();</script>"
-        )
-
-    def to_plotly(self):
-        """Return a validated ``plotly.graph_objects.Figure`` of this figure (imports plotly)."""
-        import plotly.graph_objects as go
-
-        return go.Figure(self.to_dict())
-
-    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {
-            PLOTLY_MIMETYPE: {**self.to_dict(), "config": CONFIG},
-            "text/html": self.to_html(),
-        }
-
-
-def plain_data(value):
-    """Return ``value`` as JSON data: lists for arrays, scalars as ``report.plain`` gives them.
-
-    NaN and NaT become None; times become ``2025-05-21 00:00:00``, as plotly.js reads them.
-    """
-    if isinstance(value, dict):
-        return {str(k): plain_data(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray | pd.Series | pd.Index):
-        return [plain_data(v) for v in (value.tolist() if hasattr(value, "tolist") else value)]
-    return plain(value, date_sep=" ")
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """Return a plotly figure of ``data`` (trace dicts) and ``layout`` on :data:`TEMPLATE`."""
+    return go.Figure(data=data, layout={"template": TEMPLATE, **layout})
 
 
 def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT) -> str:
@@ -174,13 +63,13 @@ def _distribution_bar(rates: pd.DataFrame, **where) -> dict:
     }
 
 
-def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribution") -> Figure:
+def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribution") -> go.Figure:
     """Return a bar chart of users per 10% failure-rate bracket.
 
     Hovering a bar lists the users in that bracket with their rate and failed/total
     sessions (the 15 worst, then "and N more").
     """
-    return Figure(
+    return figure(
         [_distribution_bar(rates)],
         {
             "title": {"text": title},
@@ -193,7 +82,7 @@ def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribu
     )
 
 
-def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) -> Figure:
+def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) -> go.Figure:
     """Return the distribution with a side panel: the top users and the summary statistics.
 
     The histogram fills the left half; the right half holds the top-users table above the
@@ -242,7 +131,7 @@ def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) ->
         "header": {"values": ["Statistic", "Value"], **_HEADER},
         "cells": {"values": [[k for k, _ in stats], [v for _, v in stats]], **_CELLS},
     }
-    return Figure(
+    return figure(
         [_distribution_bar(rates, xaxis="x", yaxis="y"), top_table, stats_table],
         {
             "xaxis": {
@@ -299,7 +188,7 @@ def _note_mark(note: str) -> str:
     return {FLAGGED: "▲ flagged", TOO_FEW: "○ too few"}.get(note, note)
 
 
-def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 1) -> Figure:
+def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 1) -> go.Figure:
     """Return a funnel plot: each user's failure rate against their number of sessions.
 
     Control limits at 95% and 99.8% around the overall rate show how far a rate may stray
@@ -308,7 +197,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     hollow circles (too few to judge), the rest in grey. Hovering a point names the user.
     """
     if rates.empty or pd.isna(overall_rate):
-        return Figure(
+        return figure(
             [],
             {
                 "annotations": [
@@ -394,7 +283,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
                 "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
             }
         )
-    return Figure(
+    return figure(
         traces,
         {
             "title": {"text": "Funnel plot: failure rate against sessions"},
@@ -411,7 +300,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     )
 
 
-def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> Figure:
+def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
     """Return sessions (bars) and failure rate (line) per day or hour of the window.
 
     Args:
@@ -420,7 +309,7 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> Figure:
         unit: ``"day"`` or ``"hour"``.
         timezone: The report's time zone, named on the axis.
     """
-    return Figure(
+    return figure(
         [
             {
                 "type": "bar",

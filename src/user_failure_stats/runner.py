@@ -14,12 +14,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from user_failure_stats import report, staging
-from user_failure_stats.config import Parameters, Settings, Window, resolve_window
+from user_failure_stats import console, outputs, render, staging
 from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError, OutputError
-from user_failure_stats.index import update_index
 from user_failure_stats.kernel import engine_options
+from user_failure_stats.params import Parameters, resolve_window
+from user_failure_stats.reports_page import update_index
+from user_failure_stats.settings import Settings
 from user_failure_stats.text import visible
+from user_failure_stats.window import Window
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
 EXECUTION_TIMEOUT_SECONDS = 1800
@@ -39,7 +41,7 @@ class RunResult:
         window: The window the report covers.
         summary: The summary statistics (see ``analysis.summary_statistics``).
         previous: The same statistics for the previous window of the same length.
-        top: The top-N users, ranked: one dict per row (see ``report.TOP_FIELDS``); None when
+        top: The top-N users, ranked: one dict per row (see ``outputs.TOP_FIELDS``); None when
             the notebook wrote none.
         notes: What the reader must know about the window (a bound in a repeated hour).
     """
@@ -77,10 +79,10 @@ def prepare_output_dir(output_dir: Path) -> Path:
 def published_names(stamp: str) -> tuple[str, ...]:
     """Return the names of the files a run with ``stamp`` publishes."""
     return (
-        report.csv_name(stamp),
-        report.html_name(stamp),
-        report.notebook_name(stamp),
-        report.summary_name(stamp),
+        outputs.csv_name(stamp),
+        outputs.html_name(stamp),
+        outputs.notebook_name(stamp),
+        outputs.summary_name(stamp),
     )
 
 
@@ -137,12 +139,12 @@ def run_report(
         claim = reserve_stamp(output_dir)
         stamp = claim.stamp
         folder = staging.staging_folder(output_dir, claim)
-        executed = folder / report.notebook_name(stamp)
+        executed = folder / outputs.notebook_name(stamp)
         _execute(notebook, executed, params, settings, folder, stamp, progress)
-        html = report.render_html(executed, folder / report.html_name(stamp), params.title)
-        csv = folder / report.csv_name(stamp)
-        summary_json = folder / report.summary_name(stamp)
-        summary, previous, top, notes = _read_summary(summary_json)
+        html = render.render_html(executed, folder / outputs.html_name(stamp), params.title)
+        csv = folder / outputs.csv_name(stamp)
+        summary_json = folder / outputs.summary_name(stamp)
+        found = _read_summary(summary_json)
         if not csv.is_file():
             raise NotebookError("the report notebook did not write its CSV")
         published = _publish(output_dir, [csv, html, executed, summary_json])
@@ -158,7 +160,15 @@ def run_report(
             claim.release()
     csv_path, html_path, nb_path, _ = published
     return RunResult(
-        csv_path, html_path, nb_path, index_path, window, summary, previous, top, notes
+        csv_path,
+        html_path,
+        nb_path,
+        index_path,
+        window,
+        found.summary,
+        found.previous,
+        list(found.top),
+        found.notes,
     )
 
 
@@ -166,7 +176,6 @@ def _execute(notebook, executed, params, settings, folder, stamp, progress) -> N
     import papermill
 
     parameters = params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp}
-    environment = settings.as_environment() | {report.PLOTLYJS_FROM_TEMPLATE: "1"}
     try:
         papermill.execute_notebook(
             str(notebook),
@@ -179,7 +188,7 @@ def _execute(notebook, executed, params, settings, folder, stamp, progress) -> N
             execution_timeout=EXECUTION_TIMEOUT_SECONDS,
             # All outputs are in when the last cell ends: no graceful shutdown to wait for.
             shutdown_kernel="immediate",
-            **engine_options(environment),
+            **engine_options(settings.as_environment()),
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
         raise _notebook_error(exc, executed) from None
@@ -210,20 +219,14 @@ def _first_line(text: str) -> str:
     return text.splitlines()[0][:300] if text else ""
 
 
-def _read_summary(path: Path) -> tuple[dict, dict, list[dict] | None, tuple[str, ...]]:
-    """Return the summary, the previous window's, the top users and the notes the notebook wrote."""
-    import json
-
-    if not path.is_file():
-        raise NotebookError("the report notebook did not write its summary")
-    record = json.loads(path.read_text(encoding="utf-8"))
-
-    def restore(values: dict) -> dict:
-        return {k: float("nan") if v is None else v for k, v in values.items()}
-
-    # A notebook that passes no top table to export_summary gets no top table in the console.
-    notes = tuple(record.get("notes", ()))
-    return restore(record["summary"]), restore(record["previous"]), record.get("top"), notes
+def _read_summary(path: Path) -> outputs.RunSummary:
+    """Return the summary the notebook wrote."""
+    try:
+        return outputs.RunSummary.read(path)
+    except FileNotFoundError:
+        raise NotebookError("the report notebook did not write its summary") from None
+    except (OSError, ValueError) as exc:
+        raise NotebookError(f"the report notebook's summary cannot be read: {exc}") from None
 
 
 def _update_index(output_dir: Path) -> Path | None:
@@ -259,6 +262,6 @@ def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
 def print_result(result: RunResult, stream=None) -> None:
     """Print the console summary and the paths written."""
     stream = stream or sys.stdout
-    lines = report.summary_lines(result.summary, result.window, result.top, result.previous)
+    lines = console.summary_lines(result.summary, result.window, result.top, result.previous)
     lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
     print("\n".join(visible(line) for line in lines), file=stream)

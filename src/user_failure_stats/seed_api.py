@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from user_failure_stats.analysis import counts_from_calls, failure_rates, summary_statistics
+from user_failure_stats.outputs import write_csv
 from user_failure_stats.plots import distribution_figure
-from user_failure_stats.report import write_csv
 
 
 class FailureAnalyzer:
@@ -47,7 +47,7 @@ class FailureAnalyzer:
 
     def create_interactive_bar_plot(self):
         """Return the failure-rate distribution as a plotly ``Figure``, as the seed did."""
-        return distribution_figure(self.calculate_failure_rates()).to_plotly()
+        return distribution_figure(self.calculate_failure_rates())
 
 
 def analyze_failure_data(data: pd.DataFrame, output_dir: str | Path = "reports") -> FailureAnalyzer:

@@ -13,18 +13,17 @@ import logging
 import re
 from dataclasses import dataclass, field, replace
 
-from user_failure_stats.config import (
+from user_failure_stats.errors import ConfigError, DatabaseError
+from user_failure_stats.formats import plain
+from user_failure_stats.params import (
     DEFAULT_MIN_SESSIONS,
     DEFAULT_TOP_N,
     Parameters,
-    Settings,
-    Window,
-    load_settings,
     resolve_window,
 )
-from user_failure_stats.errors import ConfigError, DatabaseError
-from user_failure_stats.report import plain
+from user_failure_stats.settings import Settings, load_settings
 from user_failure_stats.text import visible
+from user_failure_stats.window import Window
 
 log = logging.getLogger(__name__)
 
@@ -213,12 +212,13 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
 
 
 def _run(request: Request, settings: Settings) -> Response:
-    from user_failure_stats import analysis, db, report
+    from user_failure_stats import db, outputs, pipeline
     from user_failure_stats.runner import prepare_output_dir, reserve_stamp
 
+    options = Parameters(top_n=request.top_n, min_sessions=request.min_sessions)
     engine = db.make_engine(settings)
     try:
-        counts = db.fetch_window_counts(engine, request.window)
+        data = pipeline.compute(engine, request.window, options)
         quality = db.fetch_data_quality(engine, request.window)
         details = (
             db.fetch_session_details(engine, request.window, request.limit)
@@ -227,30 +227,25 @@ def _run(request: Request, settings: Settings) -> Response:
         )
     finally:
         engine.dispose()
-    rates = analysis.failure_rates(counts.current, request.min_sessions)
-    summary = analysis.summary_statistics(rates)
-    previous = analysis.summary_statistics(
-        analysis.failure_rates(counts.previous, request.min_sessions)
-    )
-    top = analysis.top_users(rates, request.top_n, request.min_sessions)
+    rates, summary, previous, top = data.rates, data.summary, data.previous, data.top
     csv_file = None
     if request.export_csv:
         output_dir = prepare_output_dir(settings.output_dir)
         claim = reserve_stamp(output_dir)
         try:
-            csv_file = report.export_csv(rates, output_dir, claim.stamp).name
+            csv_file = outputs.export_csv(rates, output_dir, claim.stamp).name
         finally:
             claim.release()
     if request.format == "csv":
         name = csv_file or "user_failure_stats.csv"
         return Response(
             200,
-            report.csv_text(rates),
+            outputs.csv_text(rates),
             "text/csv",
             {"Content-Disposition": f'attachment; filename="{name}"'},
         )
     payload = {
-        "window": request.window.as_dict() | {"notes": list(counts.notes)},
+        "window": request.window.as_dict() | {"notes": list(data.notes)},
         "summary": {k: plain(v) for k, v in summary.items()},
         "previous_window": {k: plain(v) for k, v in previous.items()},
         "data_quality": quality

@@ -8,18 +8,17 @@ runs that finish at the same time both end up in it.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 from user_failure_stats.formats import format_percent
-from user_failure_stats.report import HTML_PREFIX, atomic_write
+from user_failure_stats.outputs import HTML_PREFIX, RunSummary, atomic_write
 from user_failure_stats.staging import SCAN_LOCK, locked
 
 INDEX_NAME = "index.html"
 LOCK_NAME = SCAN_LOCK
 
 
-def read_entries(output_dir: Path) -> list[dict]:
+def read_entries(output_dir: Path) -> list[RunSummary]:
     """Return the summaries of the published reports in ``output_dir``, newest first.
 
     A summary whose HTML report no longer exists is left out; an unreadable one is skipped.
@@ -27,12 +26,12 @@ def read_entries(output_dir: Path) -> list[dict]:
     entries = []
     for path in Path(output_dir).glob(f".{HTML_PREFIX}*.json"):
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            if (Path(output_dir) / entry["files"]["html"]).is_file():
+            entry = RunSummary.read(path)
+            if (Path(output_dir) / str(entry.files["html"])).is_file():
                 entries.append(entry)
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    return sorted(entries, key=lambda e: _stamp_key(e.get("stamp", "")), reverse=True)
+    return sorted(entries, key=lambda e: _stamp_key(str(e.stamp)), reverse=True)
 
 
 def _stamp_key(stamp: str) -> tuple[str, int]:
@@ -43,18 +42,18 @@ def _stamp_key(stamp: str) -> tuple[str, int]:
     return base, suffix
 
 
-def render_index(entries: list[dict]) -> str:
+def render_index(entries: list[RunSummary]) -> str:
     """Return the index page for ``entries`` (from :func:`read_entries`): a static HTML table."""
     rows = []
     for entry in entries:
-        window, summary, files = entry["window"], entry["summary"], entry["files"]
+        window, summary, files = entry.window, entry.summary, entry.files
         rate = summary.get("overall_failure_rate")
         rows.append(
             "<tr>"
-            f"<td>{_e(entry.get('title', ''))}</td>"
+            f"<td>{_e(entry.title)}</td>"
             f"<td>{_e(window['start'][:16].replace('T', ' '))} to "
             f"{_e(window['end'][:16].replace('T', ' '))} {_e(window['timezone'])}</td>"
-            f"<td>{_e(entry.get('generated', ''))}</td>"
+            f"<td>{_e(entry.generated)}</td>"
             f"<td class='n'>{summary['total_sessions']:,}</td>"
             f"<td class='n'>{format_percent(float('nan') if rate is None else rate)}</td>"
             f"<td class='n'>{summary.get('flagged_users', 0):,}</td>"

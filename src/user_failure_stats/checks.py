@@ -1,0 +1,167 @@
+"""The ``check`` command's steps, as a generator the command only prints.
+
+Each step is one line: ``ok`` or ``warn`` with what was found; the first failure is yielded
+as ``fail`` and then raised, so nothing after it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from user_failure_stats import db, pipeline
+from user_failure_stats.errors import ConfigError, UserFailureStatsError
+from user_failure_stats.formats import format_percent
+from user_failure_stats.params import Parameters
+from user_failure_stats.settings import Settings
+from user_failure_stats.staging import leftovers
+from user_failure_stats.window import Window
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step's result.
+
+    Attributes:
+        name: The step, e.g. ``"database reachable"``.
+        status: ``"ok"``, ``"warn"`` (it works, but look) or ``"fail"``.
+        detail: What was found, in one line.
+    """
+
+    name: str
+    status: str
+    detail: str
+
+
+def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterator[Step]:
+    """Check the output directory, the database, its tables, the window's query and the data.
+
+    Yields:
+        One :class:`Step` per check, in order.
+
+    Raises:
+        UserFailureStatsError: The first failure, after yielding it as a ``fail`` step.
+    """
+    step = "output directory"
+    engine = None
+    try:
+        yield _output_dir_step(Path(settings.output_dir))
+
+        step = "database reachable"
+        engine = db.make_engine(settings)
+        began = time.perf_counter()
+        version = db.server_version(engine)
+        yield Step(step, "ok", f"{version} ({_ms(began)})")
+
+        step = "tables and columns"
+        missing = db.missing_columns(engine)
+        if missing:
+            raise ConfigError(f"missing in the database: {', '.join(missing)}")
+        created_on = db.describe_created_on(
+            db.column_types(engine)[("calllog", "created_on")], settings.db_timezone
+        )
+        yield Step(
+            step,
+            "ok",
+            f'public.calllog and public."user" have the columns the query needs; {created_on}',
+        )
+
+        step = "read-only role"
+        writes = db.write_privileges(engine)
+        if writes:
+            yield Step(
+                step,
+                "warn",
+                f"the role can {', '.join(writes)}; the tool only reads, and its sessions are "
+                "read-only by default, but only a role limited to SELECT guarantees it (see "
+                "the README's 'Pointing it at your database')",
+            )
+        else:
+            yield Step(step, "ok", 'the role can only read public.calllog and public."user"')
+
+        step = "index"
+        indexes = db.created_on_indexes(engine)
+        if indexes:
+            yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
+        else:
+            yield Step(
+                step,
+                "warn",
+                "no index on public.calllog (created_on), so every report reads the whole "
+                f"table; create one: {db.CREATE_INDEX_SQL}",
+            )
+
+        step = "window query"
+        plan = db.query_plan(engine, window)
+        began = time.perf_counter()
+        data = pipeline.compute(engine, window, params)
+        for note in data.notes:
+            yield Step(step, "warn", note)
+        counts = data.counts.current
+        if counts.empty:
+            raise ConfigError(
+                "no sessions in the window: check start/end, timezone and DB_TIMEZONE"
+            )
+        yield Step(
+            step,
+            "ok",
+            f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} users "
+            f"({_ms(began)}; plan: {plan})",
+        )
+
+        step = "data quality"
+        quality = db.fetch_data_quality(engine, window)
+        duplicates = data.counts.duplicate_users
+        detail = (
+            f"{quality['rows_without_session_id']:,} rows without session_id (not sessions), "
+            f"{quality['sessions_with_empty_sid']:,} sessions with an empty exotel_call_sid "
+            f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
+        )
+        if duplicates:
+            detail += (
+                f", {duplicates:,} user ids with more than one row in "
+                'public."user" (each session counted once, under the first name)'
+            )
+        if quality["sessions_with_empty_sid"] or duplicates:
+            yield Step(step, "warn", f"{detail}: suspicious")
+        else:
+            yield Step(step, "ok", detail)
+
+        step = "analysis"
+        summary = data.summary
+        yield Step(
+            step,
+            "ok",
+            f"overall failure rate {format_percent(summary['overall_failure_rate'])}"
+            f" over {summary['total_users']:,} users",
+        )
+    except UserFailureStatsError as exc:
+        yield Step(step, "fail", str(exc))
+        raise
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _output_dir_step(output_dir: Path) -> Step:
+    step = "output directory"
+    if output_dir.exists() and not os.access(output_dir, os.W_OK | os.X_OK):
+        return Step(step, "warn", f"{output_dir} is not writable: run cannot write there")
+    left = leftovers(output_dir)
+    if left:
+        names = ", ".join(p.name for p in left[:4]) + (", ..." if len(left) > 4 else "")
+        return Step(
+            step,
+            "warn",
+            f"{output_dir} holds {len(left)} files or folders that killed runs left ({names}); "
+            "the next run removes them",
+        )
+    where = "exists" if output_dir.exists() else "will be created"
+    return Step(step, "ok", f"{output_dir} ({where}; nothing left by killed runs)")
+
+
+def _ms(began: float) -> str:
+    return f"{(time.perf_counter() - began) * 1000:.0f} ms"

@@ -1,0 +1,234 @@
+"""The files a run writes: their names, atomic writes, the CSV and the run summary.
+
+Everything is written under a temporary name and moved into place when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from user_failure_stats.errors import OutputError
+from user_failure_stats.formats import plain
+from user_failure_stats.params import Parameters
+from user_failure_stats.text import csv_cell
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from user_failure_stats.pipeline import ReportData
+
+
+CSV_PREFIX = "user_failure_stats_"
+
+
+HTML_PREFIX = "user_failure_rates_"
+
+
+# The columns of the top-users table that the console summary prints.
+TOP_FIELDS = (
+    "rank",
+    "user_name",
+    "failed_sessions",
+    "total_sessions",
+    "failure_rate_percent",
+    "note",
+)
+
+
+def csv_name(stamp: str) -> str:
+    """Return the CSV's file name for a run stamp ``YYYYMMDD_HHMMSS``."""
+    return f"{CSV_PREFIX}{stamp}.csv"
+
+
+def html_name(stamp: str) -> str:
+    """Return the HTML report's file name for a run stamp."""
+    return f"{HTML_PREFIX}{stamp}.html"
+
+
+def notebook_name(stamp: str) -> str:
+    """Return the executed notebook's file name for a run stamp."""
+    return f"{HTML_PREFIX}{stamp}.ipynb"
+
+
+def summary_name(stamp: str) -> str:
+    """Return the (hidden) JSON summary's file name for a run stamp; the index reads it."""
+    return f".{HTML_PREFIX}{stamp}.json"
+
+
+def atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place.
+
+    The move replaces a link at ``path`` rather than writing through it.
+
+    Raises:
+        OutputError: The file cannot be written (a missing or read-only folder, a full disk),
+            naming the file and the reason.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        write(Path(tmp))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return path
+
+
+# RFC 4180: CRLF between rows, so a field holding a bare CR or LF is quoted and read back whole.
+CSV_OPTIONS = {"index": False, "lineterminator": "\r\n"}
+
+
+def csv_safe(rates: pd.DataFrame) -> pd.DataFrame:
+    """Return the table with every text cell safe for spreadsheets (see ``text.csv_cell``).
+
+    Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
+    ``'``; numbers and every other text are unchanged.
+    """
+    from pandas.api.types import is_string_dtype
+
+    safe = rates.copy(deep=False)
+    for column in safe.columns:
+        if is_string_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(csv_cell)
+    return safe
+
+
+def csv_text(rates: pd.DataFrame) -> str:
+    """Return the per-user table as CSV text, as :func:`write_csv` writes it."""
+    return csv_safe(rates).to_csv(**CSV_OPTIONS)
+
+
+def write_csv(rates: pd.DataFrame, path: Path | str) -> Path:
+    """Write the per-user table as UTF-8 CSV, atomically, and return the path.
+
+    Rows end in CRLF (RFC 4180) and cells that a spreadsheet could run as a formula start
+    with ``'`` (see :func:`csv_safe`); every name reads back as written.
+    """
+    safe = csv_safe(rates)
+    return atomic_write(Path(path), lambda tmp: safe.to_csv(tmp, encoding="utf-8", **CSV_OPTIONS))
+
+
+def export_csv(rates: pd.DataFrame, output_dir: Path | str, stamp: str) -> Path:
+    """Write ``user_failure_stats_<stamp>.csv`` into ``output_dir`` and return its path."""
+    return write_csv(rates, Path(output_dir) / csv_name(stamp))
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run found, written as JSON beside its report (``.<html name>.json``).
+
+    The runner prints it, the reports page lists it; neither loads pandas for it.
+
+    Attributes:
+        stamp: The run's file-name stamp.
+        title: The report's title.
+        generated: When the report was generated, as the report shows it.
+        window: The window (see ``Window.as_dict``).
+        parameters: The notebook's parameters.
+        summary: The summary statistics (see ``analysis.summary_statistics``); NaN for none.
+        previous: The same statistics for the previous window of the same length.
+        files: The published files' names: ``{"html": ..., "csv": ...}``.
+        notes: What the reader must know about the window (a bound in a repeated hour).
+        top: The top users, ranked: one dict per row (see :data:`TOP_FIELDS`).
+    """
+
+    stamp: str
+    title: str
+    generated: str
+    window: dict
+    parameters: dict
+    summary: dict
+    previous: dict
+    files: dict
+    notes: tuple[str, ...] = ()
+    top: tuple[dict, ...] = ()
+
+    @classmethod
+    def of(cls, stamp: str, params: Parameters, data: ReportData, generated: str) -> RunSummary:
+        """Return the summary of a report's ``data``."""
+        return cls(
+            stamp=stamp,
+            title=params.title,
+            generated=generated,
+            window=data.window.as_dict(),
+            parameters=params.as_notebook_parameters(),
+            summary=dict(data.summary),
+            previous=dict(data.previous),
+            files={"html": html_name(stamp), "csv": csv_name(stamp)},
+            notes=tuple(data.notes),
+            top=tuple(
+                {k: plain(v) for k, v in row.items() if k in TOP_FIELDS}
+                for row in data.top.to_dict("records")
+            ),
+        )
+
+    def to_json(self) -> str:
+        """Return the summary as JSON (NaN as null)."""
+        record = asdict(self)
+        for key in ("summary", "previous"):
+            record[key] = {k: plain(v) for k, v in record[key].items()}
+        record["notes"], record["top"] = list(self.notes), list(self.top)
+        return json.dumps(record, indent=1, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSummary:
+        """Read a summary written by :meth:`to_json`.
+
+        Raises:
+            ValueError: The text is not such a summary.
+        """
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError("not a run summary")
+        known = {f.name for f in fields(cls)}
+        try:
+            values = {k: v for k, v in record.items() if k in known}
+            for key in ("summary", "previous"):
+                values[key] = {k: float("nan") if v is None else v for k, v in values[key].items()}
+            values["notes"] = tuple(values.get("notes", ()))
+            values["top"] = tuple(values.get("top", ()))
+            return cls(**values)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a run summary: {exc}") from None
+
+    def write(self, output_dir: Path | str) -> Path:
+        """Write the summary into ``output_dir``, atomically; return its path."""
+        text = self.to_json()
+        path = Path(output_dir) / summary_name(self.stamp)
+        return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+    @classmethod
+    def read(cls, path: Path | str) -> RunSummary:
+        """Read a summary file.
+
+        Raises:
+            OSError: It cannot be read.
+            ValueError: It is not a run summary.
+        """
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+def export_summary(
+    output_dir: Path | str, stamp: str, params: Parameters, data: ReportData, generated: str
+) -> Path:
+    """Write the run's summary beside the CSV (for the console and the reports page)."""
+    return RunSummary.of(stamp, params, data, generated).write(output_dir)
+
+
+def run_stamp() -> str:
+    """Return a file-name timestamp for now: ``YYYYMMDD_HHMMSS`` (local clock)."""
+    return f"{datetime.now():%Y%m%d_%H%M%S}"

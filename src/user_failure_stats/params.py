@@ -1,0 +1,328 @@
+"""Report parameters: the window and the report's options, validated.
+
+They come from parameter files, flags, the notebook's parameters cell or an HTTP request.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.settings import PROJECT_ROOT
+from user_failure_stats.text import visible
+from user_failure_stats.window import (
+    Window,
+    check_timezone,
+    check_year,
+    format_local,
+    gap_note,
+    known_window,
+    parse_bound,
+    relative_bounds,
+    window_for,
+)
+
+DEFAULT_TITLE = "User failure rates"
+
+
+DEFAULT_TOP_N = 10
+
+
+DEFAULT_MIN_SESSIONS = 10
+
+
+DEFAULT_PARAMETERS_FILE = PROJECT_ROOT / "parameters" / "default.yaml"
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The report's parameters: the window and the report options.
+
+    Attributes:
+        start: Window start (inclusive): a date, a datetime, or an ISO string.
+        end: Window end (exclusive).
+        timezone: IANA time zone of ``start``/``end`` and of the report.
+        top_n: Number of users in the top table.
+        title: The report's heading.
+        min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
+        window: A relative window (``yesterday``, ``previous_week``...) instead of
+            ``start``/``end``; resolved when the run starts.
+        fail_above: Alert (a distinct exit code) when the overall failure rate is above
+            this rate, 0 to 1; None for no alert.
+        fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
+    """
+
+    start: Any = None
+    end: Any = None
+    timezone: str = "UTC"
+    top_n: int = DEFAULT_TOP_N
+    title: str = DEFAULT_TITLE
+    min_sessions: int = DEFAULT_MIN_SESSIONS
+    window: str | None = None
+    fail_above: float | None = None
+    fail_empty: bool = False
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Return the parameter names a file or the notebook may set."""
+        return tuple(f.name for f in fields(cls))
+
+    def updated(self, values: dict) -> Parameters:
+        """Return a copy with the non-None ``values`` applied, validated."""
+        unknown = sorted(set(values) - set(self.names()))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter {unknown[0]!r} (known: {', '.join(self.names())})",
+                field=unknown[0],
+            )
+        changes = {k: v for k, v in values.items() if v is not None}
+        return replace(self, **changes).validated()
+
+    def validated(self) -> Parameters:
+        """Check the option values; raise ConfigError naming the first bad one."""
+        timezone = check_timezone(self.timezone, "timezone").key
+        top_n = _whole_number(self.top_n, "top_n", 1)
+        min_sessions = _whole_number(self.min_sessions, "min_sessions", 1)
+        title = _title(self.title)
+        window = str(self.window).strip() if self.window not in (None, "") else None
+        if window is not None:
+            known_window(window, "window")
+        return replace(
+            self,
+            timezone=timezone,
+            top_n=top_n,
+            min_sessions=min_sessions,
+            title=title or DEFAULT_TITLE,
+            window=window,
+            fail_above=parse_rate(self.fail_above, "fail_above"),
+            fail_empty=_yes_no(self.fail_empty, "fail_empty"),
+        )
+
+    def as_notebook_parameters(self) -> dict:
+        """Return the notebook's values as plain strings and numbers, ready for papermill.
+
+        ``window``, ``fail_above`` and ``fail_empty`` are for the runner: it resolves the
+        window into ``start``/``end`` before the notebook runs, and raises the alerts after.
+        """
+        return {
+            "start": _plain(self.start),
+            "end": _plain(self.end),
+            "timezone": self.timezone,
+            "top_n": self.top_n,
+            "title": self.title,
+            "min_sessions": self.min_sessions,
+        }
+
+
+def _yes_no(value, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0", ""):
+        return False
+    raise ConfigError(f"{field} must be true or false, got {str(value)[:40]!r}", field=field)
+
+
+def parse_rate(value, field: str) -> float | None:
+    """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None.
+
+    Raises:
+        ConfigError: The value is not a rate between 0 and 1 (or 0% and 100%).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        rate = float("nan")
+    if isinstance(value, bool) or not 0 <= rate <= 1:
+        raise ConfigError(
+            f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}", field=field
+        )
+    return rate
+
+
+TITLE_LIMIT = 200
+
+
+def _title(value) -> str:
+    """Return the title, stripped; refuse one that is not one line of text of a sane length."""
+    title = str(value).strip() if value is not None else ""
+    if len(title) > TITLE_LIMIT or visible(title) != title:
+        raise ConfigError(
+            f"title must be one line of at most {TITLE_LIMIT} characters, without control "
+            "characters",
+            field="title",
+        )
+    return title
+
+
+MAX_WHOLE_NUMBER = 1_000_000
+
+
+def _whole_number(value, field: str, minimum: int) -> int:
+    # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
+        value = int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not minimum <= value <= MAX_WHOLE_NUMBER
+    ):
+        shown = value if not isinstance(value, str) else value[:40]
+        raise ConfigError(
+            f"{field} must be a whole number from {minimum} to {MAX_WHOLE_NUMBER:,}, got {shown!r}",
+            field=field,
+        )
+    return value
+
+
+def _plain(value) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+MAX_PARAMETER_FILE_BYTES = 64 * 1024
+
+
+def load_parameters(path: Path | str) -> dict:
+    """Read a YAML parameter file into a dict of raw values.
+
+    A parameter file holds a few names and values: one larger than 64 KiB, not UTF-8, with
+    YAML aliases (``*name``, which can expand a small file into billions of values) or with
+    nested lists and mappings is refused before anything is built from it.
+
+    Raises:
+        ConfigError: The file cannot be read, is too large, is not UTF-8 or YAML, is not a
+            flat mapping, or names an unknown parameter.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+            raise ConfigError(f"parameter file {path} is not a regular file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PARAMETER_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read parameter file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_PARAMETER_FILE_BYTES:
+        raise ConfigError(
+            f"parameter file {path} is larger than {MAX_PARAMETER_FILE_BYTES // 1024} KiB: "
+            "it should hold a few names and values"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"parameter file {path} is not UTF-8 text") from None
+    try:
+        _check_flat_yaml(text, path)
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"parameter file {path} is not valid YAML{where}") from None
+    except (ValueError, OverflowError) as exc:  # an unquoted date that does not exist
+        raise ConfigError(
+            f"parameter file {path} holds a date that does not exist ({exc}); "
+            'write dates as "YYYY-MM-DD"'
+        ) from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"parameter file {path} must hold a mapping of name: value")
+    unknown = sorted(set(map(str, values)) - set(Parameters.names()))
+    if unknown:
+        raise ConfigError(
+            f"parameter file {path}: unknown parameter {unknown[0]!r} "
+            f"(known: {', '.join(Parameters.names())})"
+        )
+    if values.get("window") is not None and (
+        values.get("start") is not None or values.get("end") is not None
+    ):
+        raise ConfigError(f"parameter file {path}: give either window or start/end, not both")
+    return values
+
+
+def _check_flat_yaml(text: str, path: Path) -> None:
+    """Refuse aliases and nested values by reading the YAML's events, before building it.
+
+    The events are read one at a time and the first nested collection stops the reading, so
+    a file of 30,000 nested brackets costs no more than one.
+    """
+    import yaml
+
+    depth, keys, is_key = 0, set(), True
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if getattr(event, "tag", None) is not None:  # !!binary, !!python/..., !custom
+            raise ConfigError(
+                f"parameter file {path} uses a YAML tag ({event.tag}): write plain values"
+            )
+        if depth == 1 and isinstance(event, yaml.ScalarEvent):
+            if is_key and event.value in keys:
+                raise ConfigError(f"parameter file {path} gives {event.value!r} twice")
+            if is_key:
+                keys.add(event.value)
+            is_key = not is_key
+        if isinstance(event, yaml.AliasEvent):
+            raise ConfigError(
+                f"parameter file {path} uses a YAML alias (*name): write each value out"
+            )
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > 1:
+                raise ConfigError(
+                    f"parameter file {path}: each parameter takes one value, "
+                    "not a list or a mapping"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Window:
+    """Convert the parameters' window into query bounds in the database's zone.
+
+    The window is ``start``/``end``, or the relative ``window`` resolved at ``now``.
+    Example: ``start=2025-05-21``, ``end=2025-05-23`` in ``Asia/Kolkata`` with the database in
+    UTC selects ``created_on >= 2025-05-20 18:30:00`` and ``< 2025-05-22 18:30:00``.
+
+    Args:
+        params: The parameters.
+        db_timezone: The zone of the naive ``created_on`` values.
+        now: For a relative window: the moment it is seen from (a datetime, date or ISO
+            string, in the report's zone when naive); default the current time.
+
+    Raises:
+        ConfigError: A bound is malformed, a zone is unknown, both a window and start/end
+            are given, or end is not after start.
+    """
+    zone = check_timezone(params.timezone, "timezone")
+    check_timezone(db_timezone, "DB_TIMEZONE")
+    if params.window:
+        if params.start not in (None, "") or params.end not in (None, ""):
+            raise ConfigError("give either window or start/end, not both", field="window")
+        seen_at = datetime.now(zone) if now is None else parse_bound(now, zone, "--now")
+        start, end = relative_bounds(params.window, seen_at)
+    else:
+        start = parse_bound(params.start, zone, "start")
+        end = parse_bound(params.end, zone, "end")
+    for bound, moment in (("start", start), ("end", end)):
+        check_year(moment, bound)
+    if end.astimezone(UTC) <= start.astimezone(UTC):  # instants, not wall clocks
+        gaps = "".join(gap_note(moment) for moment in (start, end))
+        raise ConfigError(
+            f"end ({format_local(end)}) must be after start ({format_local(start)}){gaps}",
+            field="end",
+        )
+    return window_for(start, end, db_timezone)

@@ -1,0 +1,99 @@
+"""The report's pipeline: settings and parameters in, the report's data out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from user_failure_stats import analysis, db
+from user_failure_stats.db import WindowCounts
+from user_failure_stats.params import DEFAULT_MIN_SESSIONS, Parameters, resolve_window
+from user_failure_stats.settings import Settings, load_settings
+from user_failure_stats.window import Window
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import sqlalchemy as sa
+
+
+def setup(
+    start,
+    end,
+    timezone: str,
+    top_n,
+    title: str,
+    min_sessions=DEFAULT_MIN_SESSIONS,
+    env_file: str | None = None,
+) -> tuple[Settings, Parameters, Window]:
+    """Validate the notebook's parameters and read the settings, in one call.
+
+    Returns:
+        The settings, the validated parameters and the resolved window.
+    """
+    settings = load_settings(env_file or None)
+    params = Parameters().updated(
+        {
+            "start": start,
+            "end": end,
+            "timezone": timezone,
+            "top_n": top_n,
+            "title": title,
+            "min_sessions": min_sessions,
+        }
+    )
+    return settings, params, resolve_window(params, settings.db_timezone)
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything a report shows, computed from one aggregate query.
+
+    Attributes:
+        window: The window the report covers.
+        counts: What the database returned (see ``db.WindowCounts``).
+        rates: The per-user table (see ``analysis.failure_rates``).
+        summary: The summary statistics of the window.
+        previous: The same statistics for the previous window of the same length.
+        top: The top users, ranked (see ``analysis.top_users``).
+        trend: Sessions and failure rate per day or hour (see ``analysis.trend``).
+    """
+
+    window: Window
+    counts: WindowCounts
+    rates: pd.DataFrame
+    summary: dict
+    previous: dict
+    top: pd.DataFrame
+    trend: pd.DataFrame
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader must know about the window (a bound in a repeated hour)."""
+        return self.counts.notes
+
+
+def compute(source: Settings | sa.Engine, window: Window, params: Parameters) -> ReportData:
+    """Query the database once for ``window`` and compute the report's data.
+
+    Used by the notebook, the HTTP endpoint, ``check`` and the benchmark.
+
+    Args:
+        source: Settings to connect with, or an engine from ``db.make_engine``.
+        window: The resolved window.
+        params: The report's options (``top_n``, ``min_sessions``).
+
+    Raises:
+        DatabaseError: The database cannot be reached or the query fails.
+    """
+    counts = db.fetch_window_counts(source, window)
+    rates = analysis.failure_rates(counts.current, params.min_sessions)
+    previous = analysis.failure_rates(counts.previous, params.min_sessions)
+    return ReportData(
+        window=window,
+        counts=counts,
+        rates=rates,
+        summary=analysis.summary_statistics(rates),
+        previous=analysis.summary_statistics(previous),
+        top=analysis.top_users(rates, params.top_n, params.min_sessions),
+        trend=analysis.trend(counts.trend, window),
+    )

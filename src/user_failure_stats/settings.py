@@ -1,0 +1,288 @@
+"""Settings: where the database is and how long to wait for it, from the environment or ``.env``.
+
+Secrets (``DB_URL``) come only from here: never from parameter files or flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.window import (
+    check_timezone,
+    known_window,
+)
+
+DEFAULT_OUTPUT_DIR = "reports"
+
+
+DEFAULT_STATEMENT_TIMEOUT_SECONDS = 120.0
+
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _project_root() -> Path:
+    # The checkout this package is installed from (editable install), else the working
+    # directory: a relative OUTPUT_DIR or parameter file is found there.
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
+
+
+SETTING_KEYS = (
+    "DB_URL",
+    "DB_TIMEZONE",
+    "OUTPUT_DIR",
+    "STATEMENT_TIMEOUT_SECONDS",
+    "CONNECT_TIMEOUT_SECONDS",
+    "START_DATE",
+    "END_DATE",
+    "REPORT_TIMEZONE",
+    "DEFAULT_WINDOW",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the data is and how to reach it; read from the environment and ``.env``.
+
+    Attributes:
+        db_url: SQLAlchemy URL of the PostgreSQL database (a secret: never print it).
+        db_timezone: IANA time zone of the naive ``created_on`` values.
+        output_dir: Directory that receives reports and CSVs.
+        statement_timeout_seconds: Server-side limit for any one query.
+        connect_timeout_seconds: Limit for opening a connection.
+        start_date: Fallback window start (the seed's ``START_DATE``), or None.
+        end_date: Fallback window end (the seed's ``END_DATE``), or None.
+        report_timezone: The HTTP endpoint's time zone when a request names none.
+        default_window: The HTTP endpoint's window when a request gives none (and no
+            ``START_DATE``/``END_DATE`` is set).
+        env_file: The ``.env`` file the settings were read from, or None (the environment
+            only).
+    """
+
+    db_url: str | None
+    db_timezone: str = "UTC"
+    output_dir: Path = Path(DEFAULT_OUTPUT_DIR)
+    statement_timeout_seconds: float = DEFAULT_STATEMENT_TIMEOUT_SECONDS
+    connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS
+    start_date: str | None = None
+    end_date: str | None = None
+    report_timezone: str = "UTC"
+    default_window: str = "yesterday"
+    env_file: Path | None = None
+
+    def __repr__(self) -> str:
+        """Show the settings with the database URL reduced to its host and name."""
+        return (
+            f"Settings(database={describe_database(self.db_url)!r}, "
+            f"db_timezone={self.db_timezone!r}, output_dir={str(self.output_dir)!r})"
+        )
+
+    def require_db_url(self) -> str:
+        """Return the database URL, or raise ConfigError when it is not set."""
+        if not self.db_url:
+            raise ConfigError(
+                "DB_URL is not set: put it in .env (see .env.example) or in the environment"
+            )
+        return self.db_url
+
+    def as_environment(self) -> dict[str, str]:
+        """Return these settings as environment variables, for a child process (the kernel).
+
+        The child reads them and nothing else: :data:`FROM_ENVIRONMENT` tells
+        :func:`load_settings` to read no ``.env`` file there.
+        """
+        values = {
+            "DB_URL": self.db_url,
+            "DB_TIMEZONE": self.db_timezone,
+            "OUTPUT_DIR": str(self.output_dir),
+            "STATEMENT_TIMEOUT_SECONDS": str(self.statement_timeout_seconds),
+            "CONNECT_TIMEOUT_SECONDS": str(self.connect_timeout_seconds),
+            "START_DATE": self.start_date,
+            "END_DATE": self.end_date,
+            "REPORT_TIMEZONE": self.report_timezone,
+            "DEFAULT_WINDOW": self.default_window,
+        }
+        return {k: v for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
+
+    def describe_source(self) -> str:
+        """Say where the settings came from, for ``check``."""
+        if self.env_file is None:
+            return "settings from the environment (no .env file)"
+        return f"settings from {self.env_file} and the environment"
+
+
+# Set in a child's environment by the process that resolved the settings (see as_environment).
+FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
+
+
+def find_env_file() -> Path | None:
+    """Return the project's ``.env``, or None.
+
+    That is the ``.env`` beside ``pyproject.toml`` (without a checkout: in the working
+    directory). No other folder is searched, so the tool reads the same settings wherever it
+    is started from.
+    """
+    candidate = PROJECT_ROOT / ".env"
+    return candidate if candidate.is_file() else None
+
+
+def load_settings(env_file: Path | str | None = None, environ: dict | None = None) -> Settings:
+    """Read the settings: environment variables override the values in ``.env``.
+
+    Args:
+        env_file: The ``.env`` file to read; by default the project's (see
+            :func:`find_env_file`). None is read when the environment says the settings were
+            resolved already (:data:`FROM_ENVIRONMENT`: the report's kernel).
+        environ: The environment to read (default: ``os.environ``).
+
+    Returns:
+        The validated settings. A relative ``OUTPUT_DIR`` is taken relative to the folder
+        that holds ``.env``, else to the project's checkout.
+
+    Raises:
+        ConfigError: A value is malformed (the message names the key).
+    """
+    from dotenv import dotenv_values
+
+    environ = os.environ if environ is None else environ
+    if env_file:
+        path = Path(env_file)
+    elif environ.get(FROM_ENVIRONMENT):
+        path = None
+    else:
+        path = find_env_file()
+    if env_file and (not path.exists() or path.is_dir()):  # a pipe (<(...)) is fine
+        raise ConfigError(f"env file {path} does not exist")
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
+
+    base = path.parent.absolute() if path is not None else PROJECT_ROOT
+    output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
+    if not output_dir.is_absolute():
+        output_dir = base / output_dir
+
+    db_timezone = check_timezone(values.get("DB_TIMEZONE") or "UTC", "DB_TIMEZONE").key
+    db_url = values.get("DB_URL") or None
+    if db_url:
+        check_db_url(db_url)
+    return Settings(
+        db_url=db_url,
+        db_timezone=db_timezone,
+        output_dir=output_dir,
+        statement_timeout_seconds=_positive_number(
+            values, "STATEMENT_TIMEOUT_SECONDS", DEFAULT_STATEMENT_TIMEOUT_SECONDS, float
+        ),
+        connect_timeout_seconds=_positive_number(
+            values, "CONNECT_TIMEOUT_SECONDS", DEFAULT_CONNECT_TIMEOUT_SECONDS, int
+        ),
+        start_date=values.get("START_DATE") or None,
+        end_date=values.get("END_DATE") or None,
+        report_timezone=check_timezone(
+            values.get("REPORT_TIMEZONE") or "UTC", "REPORT_TIMEZONE"
+        ).key,
+        default_window=known_window(values.get("DEFAULT_WINDOW") or "yesterday", "DEFAULT_WINDOW"),
+        env_file=path.absolute() if path is not None else None,
+    )
+
+
+MAX_SECONDS = 86_400
+
+
+def _positive_number(values: dict, key: str, default, kind):
+    raw = values.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        number = kind(str(raw).strip())
+    except ValueError:
+        number = -1
+    # NaN and infinity are floats, but no timeout: up to a day is allowed.
+    if not (0 < number <= MAX_SECONDS):
+        raise ConfigError(
+            f"{key} must be a number of seconds from 0 to {MAX_SECONDS:,}, got {str(raw)[:40]!r}",
+            field=key,
+        )
+    return number
+
+
+def parse_db_url(url):
+    """Return ``url`` parsed by ``sqlalchemy.make_url``, or None where it is not a URL.
+
+    ``url`` is a string or an SQLAlchemy ``URL``. Parsing never echoes the URL.
+    """
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def _ambiguous(url) -> bool:
+    """Whether an unencoded "@" may have moved part of the password elsewhere.
+
+    Only one "@" may stand unencoded in a URL, the one before the host: with more, part of
+    the password can become the host, the database name or the query.
+    """
+    return isinstance(url, str) and url.count("@") > 1
+
+
+def check_db_url(url: str) -> None:
+    """Raise ConfigError unless ``url`` is a usable PostgreSQL URL (never echoing it).
+
+    An ``@`` in the user name or password must be percent-encoded (``%40``): unencoded,
+    part of the password would be taken for the host or the database name.
+    """
+    parsed = parse_db_url(url)
+    if parsed is None:
+        raise ConfigError(
+            "DB_URL is not a valid database URL (expected postgresql://user:password@host/db; "
+            "percent-encode special characters in the password, '@' as %40)",
+            field="DB_URL",
+        )
+    if _ambiguous(url):
+        raise ConfigError(
+            "DB_URL is ambiguous: it has more than one '@'; percent-encode '@' in the user "
+            "name, password or database name as %40",
+            field="DB_URL",
+        )
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}",
+            field="DB_URL",
+        )
+
+
+def describe_database(url) -> str:
+    """Return ``host:port/database`` for messages: never the user name or password.
+
+    ``url`` is a string or an SQLAlchemy ``URL``. Nothing left of the last ``@`` before the
+    host is shown, whatever the URL's shape. The result is raw text from the URL: escape it
+    for where it is shown (``text`` module).
+    """
+    if not url:
+        return "(not configured)"
+    if _ambiguous(url):
+        # Only what follows the last "@" is described, as a URL of its own.
+        scheme, _, rest = url.partition("://")
+        url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"
+    parsed = parse_db_url(url)
+    if parsed is None:  # a malformed URL must not be echoed
+        return "(unparsable DB_URL)"
+    host = parsed.host or ("local socket" if parsed.query.get("host") else "localhost")
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{host}{port}/{parsed.database or ''}"
