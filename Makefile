@@ -47,8 +47,9 @@ check: $(STAMP) ## Check the configuration, database, tables and window (PARAMS=
 test: $(STAMP) ## Run the tests against a real PostgreSQL, and execute the notebook
 	$(BIN)/python -m pytest tests --nbmake notebooks
 
-lint: $(STAMP) ## Check style with ruff, and that notebooks are committed without outputs
+lint: $(STAMP) ## Check style with ruff, the layers of imports, and notebooks without outputs
 	$(BIN)/ruff check src tests notebooks
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff format --check src tests
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 
@@ -63,11 +64,12 @@ lab: $(STAMP) ## Open JupyterLab on the notebooks
 bench: $(STAMP) ## Benchmark 1 and 10 million rows against the naive approach (minutes; not in CI)
 	$(BIN)/python benchmarks/bench.py
 
-azure: ## Assemble the deployable Azure Functions app in build/azure (AZURE_BUILD=...)
+azure: $(STAMP) ## Assemble the deployable Azure Functions app in build/azure (AZURE_BUILD=...)
 	rm -rf $(AZURE_BUILD)
 	mkdir -p $(AZURE_BUILD)
 	cp azure/function_app.py azure/host.json azure/requirements.txt azure/.funcignore $(AZURE_BUILD)/
-	cp -R src/user_failure_stats $(AZURE_BUILD)/
+	$(BIN)/python -m pip install --quiet --no-deps --target $(AZURE_BUILD) .
+	rm -rf $(AZURE_BUILD)/bin
 	find $(AZURE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
 	@echo "Deploy with: cd $(AZURE_BUILD) && func azure functionapp publish <app-name>"
 

@@ -1,7 +1,7 @@
 """Azure Functions app (Python v2 programming model): the failure analysis over HTTP.
 
 GET or POST /api/failure_analysis, with a function key. The logic lives in the
-user_failure_stats package (``user_failure_stats.api``), the same code the notebook uses;
+user_failure_stats package (``user_failure_stats.endpoint``), the same code the notebook uses;
 this file only adapts Azure's request and response objects. Settings (DB_URL and the rest)
 come from the app settings, which Azure exposes as environment variables.
 """

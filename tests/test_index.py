@@ -21,6 +21,8 @@ def entry(stamp, sessions=100, rate=0.25, flagged=2, title="Daily"):
             "overall_failure_rate": rate,
             "flagged_users": flagged,
         },
+        "parameters": {},
+        "previous": {},
         "files": {"html": html_name(stamp), "csv": f"user_failure_stats_{stamp}.csv"},
     }
 
@@ -37,7 +39,7 @@ def test_entries_are_newest_first_and_need_their_report(tmp_path):
     publish(tmp_path, entry("20250524_010000_2"))
     publish(tmp_path, entry("20250525_010000"), with_html=False)  # report deleted
     (tmp_path / ".user_failure_rates_broken.json").write_text("{not json")
-    stamps = [e["stamp"] for e in reports_page.read_entries(tmp_path)]
+    stamps = [e.stamp for e in reports_page.read_entries(tmp_path)]
     assert stamps == ["20250524_010000_2", "20250524_010000", "20250523_010000"]
 
 

@@ -1,8 +1,31 @@
+import json
+
 import pandas as pd
 
 from tests.seed import SEED_USERS
+from user_failure_stats import plots, render
 from user_failure_stats.analysis import failure_rates
-from user_failure_stats.plots import distribution_figure
+
+
+def spec(figure):
+    """The figure as the plain JSON data plotly.js receives."""
+    return json.loads(figure.to_json())
+
+
+def distribution_figure(*args, **kwargs):
+    return spec(plots.distribution_figure(*args, **kwargs))
+
+
+def distribution_panel(*args, **kwargs):
+    return spec(plots.distribution_panel(*args, **kwargs))
+
+
+def funnel_figure(*args, **kwargs):
+    return spec(plots.funnel_figure(*args, **kwargs))
+
+
+def trend_figure(*args, **kwargs):
+    return spec(plots.trend_figure(*args, **kwargs))
 
 
 def rates_for(rows):
@@ -18,13 +41,13 @@ def rates_for(rows):
 
 def test_distribution_has_ten_brackets_in_order():
     figure = distribution_figure(rates_for(SEED_USERS))
-    bar = figure.data[0]
+    bar = figure["data"][0]
     assert bar["x"] == [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
     assert bar["y"] == [0, 1, 3, 1, 0, 1, 0, 0, 0, 0]
 
 
 def test_hover_lists_the_users_of_a_bracket_worst_first():
-    hover = distribution_figure(rates_for(SEED_USERS)).data[0]["customdata"]
+    hover = distribution_figure(rates_for(SEED_USERS))["data"][0]["customdata"]
     assert hover[2] == (
         "Vishnu Vardhan: 27.42% (34/124)<br>Akhilesh: 26.19% (11/42)<br>Adit Lal: 25.00% (4/16)"
     )
@@ -33,7 +56,7 @@ def test_hover_lists_the_users_of_a_bracket_worst_first():
 
 def test_hover_shows_fifteen_and_counts_the_rest():
     rows = [(i, f"user{i:02d}", 1, 2) for i in range(20)]
-    hover = distribution_figure(rates_for(rows)).data[0]["customdata"][5]
+    hover = distribution_figure(rates_for(rows))["data"][0]["customdata"][5]
     lines = hover.split("<br>")
     assert len(lines) == 16
     assert lines[0] == "user00: 50.00% (1/2)"
@@ -41,29 +64,27 @@ def test_hover_shows_fifteen_and_counts_the_rest():
 
 
 def test_hover_escapes_markup_in_names():
-    hover = distribution_figure(rates_for([(1, "<b>x</b>", 1, 2)])).data[0]["customdata"][5]
+    hover = distribution_figure(rates_for([(1, "<b>x</b>", 1, 2)]))["data"][0]["customdata"][5]
     assert hover.startswith("&lt;b&gt;x&lt;/b&gt;")
 
 
 def test_funnel_draws_limits_overall_and_users_with_names():
-    from user_failure_stats.plots import funnel_figure
 
     rows = [(1, "Big", 30, 50), (2, "Mid", 4, 10), (3, "Low", 6, 140)]
     rates = rates_for(rows)
     figure = funnel_figure(rates, 40 / 200)
-    names = [trace["name"] for trace in figure.data]
+    names = [trace["name"] for trace in figure["data"]]
     assert names.count("95% limits") == 2 and names.count("99.8% limits") == 2
     assert "overall 20.00%" in names
-    flagged = next(t for t in figure.data if t["name"] == "▲ fails significantly more")
+    flagged = next(t for t in figure["data"] if t["name"] == "▲ fails significantly more")
     assert [c[0] for c in flagged["customdata"]] == ["Big"]
-    users = next(t for t in figure.data if t["name"] == "users")
+    users = next(t for t in figure["data"] if t["name"] == "users")
     assert sorted(c[0] for c in users["customdata"]) == ["Low", "Mid"]
-    assert figure.layout["xaxis"]["type"] == "log"
+    assert figure["layout"]["xaxis"]["type"] == "log"
 
 
 def test_funnel_draws_users_below_min_sessions_hollow_and_never_red():
     from user_failure_stats.analysis import failure_rates
-    from user_failure_stats.plots import funnel_figure
 
     rows = [(1, "Big", 30, 50), (2, "Few", 3, 3), (3, "Low", 6, 140)]
     counts = pd.DataFrame(
@@ -73,30 +94,28 @@ def test_funnel_draws_users_below_min_sessions_hollow_and_never_red():
         ]
     )
     figure = funnel_figure(failure_rates(counts, 10), 39 / 193, min_sessions=10)
-    by_name = {t["name"]: [c[0] for c in t.get("customdata", [])] for t in figure.data}
+    by_name = {t["name"]: [c[0] for c in t.get("customdata", [])] for t in figure["data"]}
     assert by_name["▲ fails significantly more"] == ["Big"]
     assert by_name["○ too few to judge"] == ["Few"]
     assert by_name["users"] == ["Low"]
-    hollow = next(t for t in figure.data if t["name"] == "○ too few to judge")
+    hollow = next(t for t in figure["data"] if t["name"] == "○ too few to judge")
     assert hollow["marker"]["symbol"] == "circle-open"
 
 
 def test_funnel_of_an_empty_window_says_so():
-    from user_failure_stats.plots import funnel_figure
 
     empty = pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
     figure = funnel_figure(failure_rates(empty), float("nan"))
-    assert figure.layout["annotations"][0]["text"] == "No sessions in this window"
+    assert figure["layout"]["annotations"][0]["text"] == "No sessions in this window"
 
 
 def test_side_panel_marks_unranked_and_flagged_users():
     from user_failure_stats.analysis import summary_statistics, top_users
-    from user_failure_stats.plots import distribution_panel
 
     rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)])
     top = top_users(rates, 2, min_sessions=10)
     panel = distribution_panel(rates, top, summary_statistics(rates))
-    table = panel.data[1]["cells"]["values"]
+    table = panel["data"][1]["cells"]["values"]
     assert table[0] == ["–", "1", "2"]
     assert table[1] == ["tiny", "Big", "Low"]
     assert table[5] == ["○ too few", "▲ flagged", ""]
@@ -104,7 +123,6 @@ def test_side_panel_marks_unranked_and_flagged_users():
 
 def all_figures(rows=SEED_USERS):
     from user_failure_stats.analysis import summary_statistics, top_users
-    from user_failure_stats.plots import distribution_panel, funnel_figure, trend_figure
 
     rates = rates_for(rows)
     summary = summary_statistics(rates)
@@ -117,91 +135,68 @@ def all_figures(rows=SEED_USERS):
         }
     )
     return {
-        "distribution": distribution_figure(rates),
-        "panel": distribution_panel(rates, top_users(rates, 3, 10), summary),
-        "funnel": funnel_figure(rates, summary["overall_failure_rate"]),
-        "empty funnel": funnel_figure(rates.iloc[0:0], float("nan")),
-        "trend": trend_figure(trend, "day", "Asia/Kolkata"),
+        "distribution": plots.distribution_figure(rates),
+        "panel": plots.distribution_panel(rates, top_users(rates, 3, 10), summary),
+        "funnel": plots.funnel_figure(rates, summary["overall_failure_rate"]),
+        "empty funnel": plots.funnel_figure(rates.iloc[0:0], float("nan")),
+        "trend": plots.trend_figure(trend, "day", "Asia/Kolkata"),
     }
 
 
-def test_every_figure_passes_plotlys_own_validation():
-    # The figures are plain data; plotly's validators reject any property plotly.js lacks.
+def test_every_figure_is_on_plotlys_white_template_and_validates():
+    import plotly.graph_objects as go
+
     for name, figure in all_figures().items():
-        validated = figure.to_plotly()
-        assert len(validated.data) == len(figure.data), name
-        assert validated.layout.template.layout.paper_bgcolor == "white", name
+        assert figure.layout.template.layout.paper_bgcolor == "white", name
+        assert go.Figure(figure.to_dict()).to_json() == figure.to_json(), name
 
 
 def test_figures_are_strict_json_with_nan_as_null():
-    import json
-
     trend = all_figures()["trend"]
-    spec = json.loads(trend.to_json())
-    assert spec["data"][1]["y"] == [0.25, None, 1.0]
-    assert spec["data"][0]["x"] == [
-        "2025-05-21 00:00:00",
-        "2025-05-22 00:00:00",
-        "2025-05-23 00:00:00",
+    bundle = render.figure_bundle(trend)
+    data = bundle["application/vnd.plotly.v1+json"]
+    json.dumps(data, allow_nan=False)  # NaN travels inside plotly's typed array
+    assert [v if v == v else None for v in trend.data[1].y] == [0.25, None, 1.0]
+    assert [x[:19] for x in data["data"][0]["x"]] == [
+        "2025-05-21T00:00:00",
+        "2025-05-22T00:00:00",
+        "2025-05-23T00:00:00",
     ]
-    bundle = trend._repr_mimebundle_()
-    json.dumps(bundle["application/vnd.plotly.v1+json"], allow_nan=False)
-    assert bundle["application/vnd.plotly.v1+json"]["config"]["displaylogo"] is False
+    assert data["config"]["displaylogo"] is False
 
 
 def test_figure_html_cannot_be_broken_out_of_by_a_user_name():
-    import json
-
     rows = [(1, "</script><script>alert(1)</script>", 3, 4)]
-    page = distribution_figure(rates_for(rows)).to_html()
-    assert page.count("</script>") == 1 and page.endswith("</script>")
-    spec = page[page.index("var spec = ") + 11 : page.index("; if (window.Plotly)")]
-    hover = json.loads(spec)["data"][0]["customdata"][7]
-    assert hover.startswith("&lt;/script&gt;")  # escaped for the hover, intact in the data
-    assert 'class="plotly-graph-div" style="height:420px; width:100%;"' in page
-
-
-def test_figures_are_built_and_shown_without_importing_plotly():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; sys.path.insert(0, '.');"
-        "from tests.test_plots import all_figures;"
-        "[f._repr_mimebundle_() for f in all_figures().values()];"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('plotly', 'nbformat')))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "[]"
+    page = render.figure_bundle(plots.distribution_figure(rates_for(rows)))["text/html"]
+    assert page.count("</script>") == 1 and page.count("<script") == 1
+    assert "<script>alert" not in page
+    # Escaped for the hover (&lt;), and for the page by plotly ("/" as \u002f).
+    assert "&lt;\\u002fscript&gt;&lt;script&gt;alert(1)" in page
+    assert '<div style="height:420px; width:100%;">' in page
 
 
 def test_no_chart_offers_to_send_anything_anywhere():
     # plotly.js 4 shows "Share chart..." (an upload to plotly's cloud) unless told not to.
-    from user_failure_stats.plots import CONFIG, funnel_figure
+    from user_failure_stats.render import CONFIG
 
     assert CONFIG["showSendToCloud"] is False
-    assert CONFIG["showEditInChartStudio"] is False
-    assert CONFIG["showLink"] is False
     assert "sendChartToCloud" in CONFIG["modeBarButtonsToRemove"]
-    html = funnel_figure(rates_for(SEED_USERS), 0.24).to_html()
+    html = render.figure_bundle(plots.funnel_figure(rates_for(SEED_USERS), 0.24))["text/html"]
     assert '"showSendToCloud": false' in html
 
 
 def test_names_are_escaped_once_for_plotly_and_shown_on_one_line():
     from user_failure_stats.analysis import top_users
-    from user_failure_stats.plots import distribution_panel, funnel_figure
 
     rows = [(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)]
     rates = rates_for(rows)
-    hover = distribution_figure(rates).data[0]["customdata"][5]
+    hover = distribution_figure(rates)["data"][0]["customdata"][5]
     assert hover.startswith('"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J: 50.00% (1/2)<br>')
     assert "y" * 99 + "…" in hover and "y" * 100 not in hover
-    dots = funnel_figure(rates, 0.5).data[-1]["customdata"]
+    dots = funnel_figure(rates, 0.5)["data"][-1]["customdata"]
     assert dots[0][0] == '"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J'
     panel = distribution_panel(rates, top_users(rates, 5), {**_summary(rates)})
-    assert panel.data[1]["cells"]["values"][1][0] == dots[0][0]
+    assert panel["data"][1]["cells"]["values"][1][0] == dots[0][0]
 
 
 def _summary(rates):

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from tests.seed import SEED_USERS
 from user_failure_stats import console, outputs, render
@@ -146,8 +147,33 @@ def test_rendered_report_embeds_plotlyjs_exactly_once(tmp_path):
     html = render.render_html(bare, tmp_path / "a.html", "T").read_text()
     assert html.count("plotly.js v") == 1
     assert '<script src="http' not in html and "cdnjs" not in html
-    carried = _notebook_with(
-        [{"text/html": f"<script {render.PLOTLYJS_MARK}>/* plotly.js v9 */</script>"}], tmp_path
+
+
+def test_run_summary_round_trips_through_json_with_nan_as_null():
+    import json
+    import math
+
+    summary = outputs.RunSummary(
+        stamp="20250523_010000",
+        title="Daily",
+        generated="2025-05-23 01:00:00 IST",
+        window={"start": "2025-05-21T00:00:00+05:30", "end": "2025-05-23T00:00:00+05:30"},
+        parameters={"top_n": 10},
+        summary={"total_sessions": 0, "overall_failure_rate": float("nan")},
+        previous={"total_sessions": 3, "overall_failure_rate": 0.5},
+        files={"html": "a.html", "csv": "a.csv"},
+        notes=("a bound repeats",),
+        top=({"rank": 1, "user_name": "A"},),
     )
-    html = render.render_html(carried, tmp_path / "b.html", "T").read_text()
-    assert html.count("plotly.js v") == 1
+    text = summary.to_json()
+    assert json.loads(text)["summary"]["overall_failure_rate"] is None
+    again = outputs.RunSummary.from_json(text)
+    assert math.isnan(again.summary["overall_failure_rate"])
+    assert again.previous == summary.previous and again.notes == summary.notes
+    assert again.top == summary.top and again.files == summary.files
+
+
+def test_a_file_that_is_not_a_run_summary_is_refused():
+    for text in ("[]", '{"stamp": "x"}', '{"summary": 1}'):
+        with pytest.raises(ValueError, match="not a run summary"):
+            outputs.RunSummary.from_json(text)

@@ -8,7 +8,6 @@ or plotly, which keeps the runner's process small (see benchmarks/results.md).
 from __future__ import annotations
 
 import math
-import sys
 from datetime import date, datetime
 
 
@@ -16,8 +15,7 @@ def missing(value) -> bool:
     """Return True for None, NaN and pandas' NA and NaT (without importing pandas)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return True
-    pandas = sys.modules.get("pandas")
-    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
+    return type(value).__name__ in ("NAType", "NaTType")
 
 
 def format_percent(rate: float) -> str:

@@ -9,11 +9,11 @@ import re
 import stat
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.settings import PROJECT_ROOT
 from user_failure_stats.text import visible
 from user_failure_stats.window import (
     Window,
@@ -36,7 +36,10 @@ DEFAULT_TOP_N = 10
 DEFAULT_MIN_SESSIONS = 10
 
 
-DEFAULT_PARAMETERS_FILE = PROJECT_ROOT / "parameters" / "default.yaml"
+# Shipped with the package (``parameters/default.yaml`` of the checkout).
+DEFAULT_PARAMETERS_FILE = Path(
+    str(files("user_failure_stats") / "data" / "parameters" / "default.yaml")
+)
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,14 @@ from user_failure_stats.text import html_text, shown
 from user_failure_stats.window import Window
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
-# Nothing in a report sends data anywhere: no "Share chart" (plotly.js 4 shows it by default
-# and uploads the chart, hover data and all, to plotly's cloud), no "Edit in Chart Studio", no
-# link to plotly's site. The PNG download stays: it saves locally.
+# Nothing in a report sends data anywhere: no "Share chart" (plotly.js 4 showed it by default
+# and uploaded the chart, hover data and all, to plotly's cloud), no "Edit in Chart Studio" (a
+# button, not a setting, in plotly.js 3), no plotly logo link. The PNG download stays: it
+# saves locally.
 CONFIG = {
     "displaylogo": False,
     "responsive": True,
     "showSendToCloud": False,
-    "showEditInChartStudio": False,
-    "showLink": False,
     "plotlyServerURL": "",
     "modeBarButtonsToRemove": ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"],
 }
@@ -191,17 +190,16 @@ def configure_notebook() -> None:
     pd.set_option("display.max_columns", None)
 
 
-def show(figure: go.Figure) -> None:
-    """Display a figure: plotly's mimetype for JupyterLab, HTML for the rendered report.
+def figure_bundle(figure: go.Figure) -> dict:
+    """Return a figure's display forms: plotly's mimetype (JupyterLab) and HTML (the report).
 
     The HTML is ``plotly.io.to_html`` without plotly.js: the report's page carries it once
     (see :func:`render_html`). Neither form loads anything from the network.
     """
     import plotly.io as pio
-    from IPython.display import display
 
     spec = json.loads(pio.to_json(figure, validate=False))  # plain JSON data, as the mimetype asks
-    bundle = {
+    return {
         PLOTLY_MIMETYPE: {"data": spec["data"], "layout": spec["layout"], "config": CONFIG},
         "text/html": pio.to_html(
             figure,
@@ -212,7 +210,13 @@ def show(figure: go.Figure) -> None:
             validate=False,
         ),
     }
-    display(bundle, raw=True)
+
+
+def show(figure: go.Figure) -> None:
+    """Display a figure in the notebook in the forms of :func:`figure_bundle`."""
+    from IPython.display import display
+
+    display(figure_bundle(figure), raw=True)
 
 
 def plotlyjs() -> str:

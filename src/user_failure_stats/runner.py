@@ -12,6 +12,7 @@ import shutil
 import sys
 from dataclasses import dataclass, replace
 from datetime import datetime
+from importlib.resources import files
 from pathlib import Path
 
 from user_failure_stats import console, outputs, render, staging
@@ -23,7 +24,7 @@ from user_failure_stats.settings import Settings
 from user_failure_stats.text import visible
 from user_failure_stats.window import Window
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "user_failure_rates.ipynb"
+NOTEBOOK = Path(str(files("user_failure_stats") / "data" / "user_failure_rates.ipynb"))
 EXECUTION_TIMEOUT_SECONDS = 1800
 # Errors of a file that cannot be written: a full disk or quota, a read-only file system.
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
