@@ -100,18 +100,16 @@ def step_naive(url: str, start: datetime, end: datetime) -> dict:
 
 
 def step_data(url: str, start: datetime, end: datetime) -> dict:
-    from user_failure_stats import analysis, db
+    from user_failure_stats import pipeline
+    from user_failure_stats.params import Parameters
     from user_failure_stats.settings import Settings
     from user_failure_stats.window import window_for
 
     began = time.perf_counter()
     zone = __import__("zoneinfo").ZoneInfo("UTC")
     window = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
-    counts = db.fetch_window_counts(Settings(db_url=url), window)
-    rates = analysis.failure_rates(counts.current)
-    summary = analysis.summary_statistics(rates)
-    analysis.summary_statistics(analysis.failure_rates(counts.previous))
-    return {"seconds": time.perf_counter() - began, "sessions": summary["total_sessions"]}
+    data = pipeline.compute(Settings(db_url=url), window, Parameters(min_sessions=1))
+    return {"seconds": time.perf_counter() - began, "sessions": data.summary["total_sessions"]}
 
 
 def step_sql(url: str, start: datetime, end: datetime) -> dict:
@@ -180,14 +178,14 @@ def step_run(url: str, start: datetime, end: datetime) -> dict:
 def step_naive_run(url: str, start: datetime, end: datetime) -> dict:
     """The full report with the naive data step: the notebook with one line swapped."""
     notebook = json.loads((ROOT / "notebooks" / "user_failure_rates.ipynb").read_text())
+    folder = Path(tempfile.mkdtemp(prefix="bench-naive-"))
     for cell in notebook["cells"]:
         source = "".join(cell["source"])
-        if "db.fetch_window_counts(" in source:
-            source = "import naive\n" + source.replace(
-                "db.fetch_window_counts(", "naive.fetch_window_counts("
+        if "pipeline.compute(" in source:
+            source = f"import sys\nsys.path.insert(0, {str(folder)!r})\nimport naive\n" + (
+                source.replace("pipeline.compute(", "naive.compute(")
             )
             cell["source"] = source
-    folder = Path(tempfile.mkdtemp(prefix="bench-naive-"))
     variant = folder / "naive_report.ipynb"
     variant.write_text(json.dumps(notebook))
     (folder / "naive.py").write_text((Path(__file__).parent / "naive.py").read_text())
@@ -211,7 +209,7 @@ def step_phases(url: str, start: datetime, end: datetime) -> dict:
 
     phases = {"imports": time.perf_counter() - began}
     clock = {}
-    real_execute, real_render = runner._execute, runner.report.render_html
+    real_execute, real_render = runner._execute, runner.render.render_html
 
     def timed(name, function):
         def wrapper(*args, **kwargs):
@@ -226,7 +224,7 @@ def step_phases(url: str, start: datetime, end: datetime) -> dict:
         return wrapper
 
     runner._execute = timed("papermill", real_execute)
-    runner.report.render_html = timed("nbconvert", real_render)
+    runner.render.render_html = timed("nbconvert", real_render)
     out = Path(tempfile.mkdtemp(prefix="bench-phases-"))
     params = Parameters(start=start, end=end, timezone="UTC").validated()
     t = time.perf_counter()
@@ -251,7 +249,7 @@ def notebook_phases(notebook: dict, began: datetime, ended: datetime) -> dict:
         for cell in notebook["cells"]
         if cell["cell_type"] == "code"
     ]
-    fetch = next(i for i, (_, source) in enumerate(cells) if "window_counts(" in source)
+    fetch = next(i for i, (_, source) in enumerate(cells) if "pipeline.compute(" in source)
     last = cells[-1][0]
     return {
         "kernel start": (stamp(cells[0][0]["start_time"]) - began).total_seconds(),

@@ -1,13 +1,16 @@
 """The naive approach, for the benchmark: fetch one row per call, then group in pandas.
 
-``fetch_window_counts`` returns what ``user_failure_stats.db.fetch_window_counts`` returns,
-computed the way the seed did it: every call of both windows travels to Python.
+``compute`` and ``fetch_window_counts`` return what ``pipeline.compute`` and
+``db.fetch_window_counts`` return, computed the way the seed did it: every call of both
+windows travels to Python.
 """
 
 import pandas as pd
 import sqlalchemy as sa
 
+from user_failure_stats import analysis
 from user_failure_stats.db import WindowCounts, make_engine
+from user_failure_stats.pipeline import ReportData
 
 CALLS = sa.text(
     """
@@ -45,3 +48,19 @@ def fetch_window_counts(settings, window) -> WindowCounts:
         .reset_index()
     )
     return WindowCounts(per_user(current), per_user(calls[~calls["in_window"]]), trend)
+
+
+def compute(settings, window, params) -> ReportData:
+    """``pipeline.compute`` with the naive data step."""
+    counts = fetch_window_counts(settings, window)
+    rates = analysis.failure_rates(counts.current, params.min_sessions)
+    previous = analysis.failure_rates(counts.previous, params.min_sessions)
+    return ReportData(
+        window=window,
+        counts=counts,
+        rates=rates,
+        summary=analysis.summary_statistics(rates),
+        previous=analysis.summary_statistics(previous),
+        top=analysis.top_users(rates, params.top_n, params.min_sessions),
+        trend=analysis.trend(counts.trend, window),
+    )

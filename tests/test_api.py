@@ -262,20 +262,28 @@ def test_missing_configuration_is_500_without_details(endpoint, monkeypatch):
 
 
 def test_statement_timeout_is_capped_for_http(pg, monkeypatch):
-    monkeypatch.setenv("STATEMENT_TIMEOUT_SECONDS", "900")
-    seen = {}
-    real_run = adapter._run
+    import time
 
-    def spy(request, settings):
-        seen["timeout"] = settings.statement_timeout_seconds
-        return real_run(request, settings)
+    import sqlalchemy as sa
 
-    monkeypatch.setattr(adapter, "_run", spy)
-    adapter.failure_analysis(
-        SEED_WINDOW | {"export_csv": "false"},
-        Settings(db_url=pg.url, statement_timeout_seconds=900),
-    )
-    assert seen["timeout"] == adapter.MAX_STATEMENT_SECONDS
+    from user_failure_stats.db import driver_url
+
+    pg.seed()
+    monkeypatch.setattr(adapter, "MAX_STATEMENT_SECONDS", 1.0)
+    locker = sa.create_engine(driver_url(pg.url))
+    try:
+        with locker.begin() as conn:  # the query waits on this lock until its timeout
+            conn.execute(sa.text("LOCK TABLE public.calllog IN ACCESS EXCLUSIVE MODE"))
+            began = time.monotonic()
+            response = adapter.failure_analysis(
+                SEED_WINDOW | {"export_csv": "false"},
+                Settings(db_url=pg.url, statement_timeout_seconds=900),
+            )
+            waited = time.monotonic() - began
+    finally:
+        locker.dispose()
+    assert response.status == 503
+    assert waited < 60  # the 1 s cap, not the setting's 900 s
 
 
 def test_make_azure_assembles_a_deployable_folder(tmp_path):
@@ -290,8 +298,10 @@ def test_make_azure_assembles_a_deployable_folder(tmp_path):
         "host.json",
         "requirements.txt",
         "user_failure_stats",
+        "user_failure_stats-0.1.0.dist-info",  # installed from the built package
     ]
     assert not list(build.rglob("__pycache__"))
+    assert (build / "user_failure_stats" / "data" / "user_failure_rates.ipynb").is_file()
     probe = subprocess.run(
         [
             sys.executable,
