@@ -384,6 +384,7 @@ def main() -> None:
             }
             results["sizes"][key] = entry
             print(json.dumps({key: entry["ratios"]}, indent=1), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     (args.out / "results.md").write_text(render(results))
     print(f"wrote {args.out / 'results.md'}")
