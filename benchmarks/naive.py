@@ -8,9 +8,8 @@ windows travels to Python.
 import pandas as pd
 import sqlalchemy as sa
 
-from user_failure_stats import analysis
 from user_failure_stats.db import WindowCounts, make_engine
-from user_failure_stats.pipeline import ReportData
+from user_failure_stats.pipeline import ReportData, from_counts
 
 CALLS = sa.text(
     """
@@ -52,15 +51,4 @@ def fetch_window_counts(settings, window) -> WindowCounts:
 
 def compute(settings, window, params) -> ReportData:
     """``pipeline.compute`` with the naive data step."""
-    counts = fetch_window_counts(settings, window)
-    rates = analysis.failure_rates(counts.current, params.min_sessions)
-    previous = analysis.failure_rates(counts.previous, params.min_sessions)
-    return ReportData(
-        window=window,
-        counts=counts,
-        rates=rates,
-        summary=analysis.summary_statistics(rates),
-        previous=analysis.summary_statistics(previous),
-        top=analysis.top_users(rates, params.top_n, params.min_sessions),
-        trend=analysis.trend(counts.trend, window),
-    )
+    return from_counts(fetch_window_counts(settings, window), window, params)

@@ -85,7 +85,11 @@ def compute(source: Settings | sa.Engine, window: Window, params: Parameters) ->
     Raises:
         DatabaseError: The database cannot be reached or the query fails.
     """
-    counts = db.fetch_window_counts(source, window)
+    return from_counts(db.fetch_window_counts(source, window), window, params)
+
+
+def from_counts(counts: WindowCounts, window: Window, params: Parameters) -> ReportData:
+    """Compute the report's data from what the database returned (see :func:`compute`)."""
     rates = analysis.failure_rates(counts.current, params.min_sessions)
     previous = analysis.failure_rates(counts.previous, params.min_sessions)
     return ReportData(
