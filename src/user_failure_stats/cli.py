@@ -188,18 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def choose_parameters(args, settings):
-    """Layer the parameters: a file (or the .env window, or the default file), then flags.
+    """Layer the parameters from the flags and ``-f`` (see ``params.choose``).
 
-    START_DATE/END_DATE from the settings are the window only when neither ``-f`` nor
-    ``--start``/``--end``/``--window`` gives one; ``parameters/default.yaml`` is used when
-    nothing does. A window flag replaces the file's window: ``--window`` its start/end,
-    ``--start``/``--end`` its relative window.
+    Without ``-f``, ``--start``/``--end``/``--window`` or ``START_DATE``/``END_DATE``, the
+    window (and the options) of the shipped ``parameters/default.yaml`` are used.
     """
-    from user_failure_stats.params import DEFAULT_PARAMETERS_FILE, Parameters, load_parameters
+    from user_failure_stats.params import DEFAULT_PARAMETERS_FILE, choose, load_parameters
 
-    if args.window is not None and (args.start is not None or args.end is not None):
-        raise ConfigError("give either --window or --start/--end, not both")
-    flags = {
+    given = {
         "start": args.start,
         "end": args.end,
         "window": args.window,
@@ -210,22 +206,16 @@ def choose_parameters(args, settings):
         "fail_above": getattr(args, "fail_above", None),
         "fail_empty": getattr(args, "fail_empty", None),
     }
-    window_flags = args.start is not None or args.end is not None or args.window is not None
-    if args.parameters is not None:
-        base = load_parameters(args.parameters)
-        if args.window is not None:
-            base = {k: v for k, v in base.items() if k not in ("start", "end")}
-        elif args.start is not None or args.end is not None:
-            base = {k: v for k, v in base.items() if k != "window"}
-    elif window_flags:
-        base = {}
-    elif settings.start_date or settings.end_date:
-        base = {"start": settings.start_date, "end": settings.end_date}
-    elif DEFAULT_PARAMETERS_FILE.is_file():
-        base = load_parameters(DEFAULT_PARAMETERS_FILE)
-    else:
-        raise ConfigError("no window given: use -f FILE, --start/--end, or START_DATE/END_DATE")
-    params = Parameters().updated(base).updated(flags)
+    file_values = load_parameters(args.parameters) if args.parameters is not None else None
+    fallback = (
+        load_parameters(DEFAULT_PARAMETERS_FILE) if DEFAULT_PARAMETERS_FILE.is_file() else None
+    )
+    try:
+        params = choose(settings, given, file_values, fallback)
+    except ConfigError as exc:
+        if exc.field == "window" and "not both" in str(exc):
+            raise ConfigError("give either --window or --start/--end, not both") from None
+        raise
     if args.now is not None and params.window is None:
         raise ConfigError(
             "--now only resolves a relative window: give --window (or a parameter file with "

@@ -19,6 +19,7 @@ from user_failure_stats.params import (
     DEFAULT_MIN_SESSIONS,
     DEFAULT_TOP_N,
     Parameters,
+    choose,
     resolve_window,
 )
 from user_failure_stats.settings import Settings, load_settings
@@ -112,17 +113,12 @@ def _limit(values: dict) -> int:
     return int(text)
 
 
-def _given(values: dict, name: str, default):
-    """The value of ``name``, or ``default`` when it is absent or empty (0 is a value)."""
-    value = values.get(name)
-    return default if value is None or value == "" else value
-
-
 def parse_request(values: dict, settings: Settings, now=None) -> Request:
     """Validate a request's parameters and resolve its window.
 
-    Without ``start``/``end``/``window`` the window is ``START_DATE``/``END_DATE`` when set,
-    else ``DEFAULT_WINDOW``; without ``timezone`` it is ``REPORT_TIMEZONE``.
+    The parameters are layered as for the command line (``params.choose``): without
+    ``start``/``end``/``window`` the window is ``START_DATE``/``END_DATE`` when set, else
+    ``DEFAULT_WINDOW``; without ``timezone`` it is ``REPORT_TIMEZONE``.
 
     Raises:
         BadParameter: naming the first invalid parameter.
@@ -132,24 +128,15 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         raise BadParameter(
             unknown[0], f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})"
         )
-    start, end, window = values.get("start"), values.get("end"), values.get("window")
-    if not (window or start or end):
-        if settings.start_date and settings.end_date:
-            start, end = settings.start_date, settings.end_date
-        else:
-            window = settings.default_window
     output = str(values.get("format") or "json").lower()
     if output not in ("json", "csv"):
         raise BadParameter("format", f"format must be json or csv, got {values.get('format')!r}")
+    given = {
+        name: values.get(name)
+        for name in ("start", "end", "window", "timezone", "top_n", "min_sessions")
+    }
     try:
-        params = Parameters(
-            start=start or None,
-            end=end or None,
-            window=window or None,
-            timezone=values.get("timezone") or settings.report_timezone,
-            top_n=_given(values, "top_n", DEFAULT_TOP_N),
-            min_sessions=_given(values, "min_sessions", DEFAULT_MIN_SESSIONS),
-        ).validated()
+        params = choose(settings, given, fallback={"window": settings.default_window})
         resolved = resolve_window(params, settings.db_timezone, now)
     except ConfigError as exc:
         raise BadParameter(exc.field or "start", str(exc)) from None

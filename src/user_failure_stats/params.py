@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.text import visible
@@ -26,6 +26,9 @@ from user_failure_stats.window import (
     relative_bounds,
     window_for,
 )
+
+if TYPE_CHECKING:
+    from user_failure_stats.settings import Settings
 
 DEFAULT_TITLE = "User failure rates"
 
@@ -291,6 +294,65 @@ def _check_flat_yaml(text: str, path: Path) -> None:
                 )
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+
+
+WINDOW_KEYS = ("start", "end", "window")
+
+
+def choose(
+    settings: Settings,
+    given: dict,
+    file_values: dict | None = None,
+    fallback: dict | None = None,
+) -> Parameters:
+    """Layer the parameters: the one rule the command line and the HTTP endpoint share.
+
+    From lowest to highest: ``REPORT_TIMEZONE``; ``START_DATE``/``END_DATE``; a parameter
+    file (``file_values``); what the caller gives (flags, a request's values). ``None`` and
+    ``""`` mean "not given". The window is either relative (``window``) or ``start``/``end``:
+    the highest layer that names one of them decides which, so a given ``window`` replaces a
+    file's ``start``/``end`` and a given ``start`` or ``end`` a file's ``window``; ``start``
+    and ``end`` each come from the highest layer that gives them. When no layer names a
+    window, ``fallback`` is used (the command line's ``parameters/default.yaml``, the
+    endpoint's ``DEFAULT_WINDOW``) as if it were the file.
+
+    Raises:
+        ConfigError: Naming the first bad parameter, or no window at all.
+    """
+    given = _present(given)
+    if given.get("window") is not None and ("start" in given or "end" in given):
+        raise ConfigError("give either window or start/end, not both", field="window")
+    dates = _present({"start": settings.start_date, "end": settings.end_date})
+    layers = [{"timezone": settings.report_timezone}, dates, _present(file_values or {}), given]
+    if not any(key in layer for layer in layers for key in WINDOW_KEYS):
+        if fallback is None:
+            raise ConfigError(
+                "no window given: use a parameter file, start/end or window, or set "
+                "START_DATE/END_DATE",
+                field="start",
+            )
+        layers.insert(2, _present(fallback))
+    top = next(layer for layer in reversed(layers) if any(key in layer for key in WINDOW_KEYS))
+    values = {}
+    for layer in layers:
+        values |= {k: v for k, v in layer.items() if k not in WINDOW_KEYS}
+    if "window" in top:
+        values["window"] = top["window"]
+    else:
+        for key in ("start", "end"):
+            values[key] = next(
+                (
+                    layer[key]
+                    for layer in reversed(layers)
+                    if key in layer and "window" not in layer
+                ),
+                None,
+            )
+    return Parameters().updated(values)
+
+
+def _present(values: dict) -> dict:
+    return {k: v for k, v in values.items() if v is not None and v != ""}
 
 
 def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Window:
