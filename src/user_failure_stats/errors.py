@@ -50,6 +50,10 @@ class NotebookError(UserFailureStatsError):
     exit_code = EXIT_NOTEBOOK
 
 
+# papermill reports a notebook's failed cell by the exception's class name and message (its
+# public PapermillExecutionError): the runner rebuilds ours from them, so the exit code holds.
+# The runner validates every parameter and setting before the kernel starts, so the notebook's
+# own errors are database, output and notebook errors, which have no field to lose.
 ERRORS_BY_NAME = {
     cls.__name__: cls for cls in (ConfigError, OutputError, DatabaseError, NotebookError)
 }
