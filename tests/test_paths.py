@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import COMMAND, SEED_WINDOW
 from tests.helpers import run_cli as cli
-from user_failure_stats import runner, staging
+from user_failure_stats import outputs, staging
 from user_failure_stats.outputs import csv_name
 from user_failure_stats.settings import FROM_ENVIRONMENT
 
@@ -85,7 +85,7 @@ def test_a_killed_run_leaves_what_the_next_run_removes_and_check_reports(
 
 
 def test_a_living_runs_claim_is_never_a_leftover(tmp_path):
-    claim = runner.reserve_stamp(tmp_path, NOW)
+    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
     folder = staging.staging_folder(tmp_path, claim)
     assert staging.leftovers(tmp_path, remove=True) == []
     assert claim.path.exists() and folder.exists()
@@ -109,7 +109,7 @@ def test_the_index_lock_does_not_follow_a_planted_link(notebook_db_url, cli_env,
 
 def test_a_dangling_link_named_like_a_new_file_moves_the_stamp_on(tmp_path):
     (tmp_path / csv_name("20250523_010000")).symlink_to(tmp_path / "nowhere")
-    claim = runner.reserve_stamp(tmp_path, NOW)
+    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
     assert claim.stamp == "20250523_010000_2"
     claim.release()
 
@@ -190,7 +190,7 @@ def test_runs_and_scans_at_once_never_break_each_other(tmp_path):
     def run():
         while time.monotonic() < stop:
             try:
-                claim = runner.reserve_stamp(tmp_path, NOW)
+                claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
                 folder = staging.staging_folder(tmp_path, claim)
                 (folder / "x.csv").write_text("x")
                 if not claim.path.exists() or not (folder / "x.csv").exists():

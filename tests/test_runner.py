@@ -3,7 +3,7 @@ from datetime import datetime
 import pytest
 
 from tests.seed import SEED_ORDER
-from user_failure_stats import runner, staging
+from user_failure_stats import outputs, runner, staging
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.params import Parameters
 
@@ -11,8 +11,8 @@ NOW = datetime(2025, 5, 23, 1, 0, 0)
 
 
 def test_two_runs_in_the_same_second_get_distinct_stamps(tmp_path):
-    first = runner.reserve_stamp(tmp_path, NOW)
-    second = runner.reserve_stamp(tmp_path, NOW)
+    first = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
+    second = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
     assert (first.stamp, second.stamp) == ("20250523_010000", "20250523_010000_2")
     first.release()
     second.release()
@@ -20,7 +20,7 @@ def test_two_runs_in_the_same_second_get_distinct_stamps(tmp_path):
 
 def test_a_published_name_is_never_reused(tmp_path):
     (tmp_path / "user_failure_stats_20250523_010000.csv").write_text("earlier run")
-    claim = runner.reserve_stamp(tmp_path, NOW)
+    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
     assert claim.stamp == "20250523_010000_2"
     claim.release()
 
@@ -39,7 +39,7 @@ def test_unwritable_output_directory_is_bad_input(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ConfigError, match="cannot create output directory"):
-        runner.prepare_output_dir(blocker / "reports")
+        outputs.prepare_output_dir(blocker / "reports")
 
 
 def test_failed_notebook_leaves_nothing(settings_for, tmp_path):

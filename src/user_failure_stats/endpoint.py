@@ -199,8 +199,7 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
 
 
 def _run(request: Request, settings: Settings) -> Response:
-    from user_failure_stats import db, outputs, pipeline
-    from user_failure_stats.runner import prepare_output_dir, reserve_stamp
+    from user_failure_stats import db, outputs, pipeline, staging
 
     options = Parameters(top_n=request.top_n, min_sessions=request.min_sessions)
     engine = db.make_engine(settings)
@@ -217,8 +216,8 @@ def _run(request: Request, settings: Settings) -> Response:
     rates, summary, previous, top = data.rates, data.summary, data.previous, data.top
     csv_file = None
     if request.export_csv:
-        output_dir = prepare_output_dir(settings.output_dir)
-        claim = reserve_stamp(output_dir)
+        output_dir = outputs.prepare_output_dir(settings.output_dir)
+        claim = staging.reserve_stamp(output_dir, outputs.published_names)
         try:
             csv_file = outputs.export_csv(rates, output_dir, claim.stamp).name
         finally:

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats.errors import OutputError
+from user_failure_stats.errors import ConfigError, OutputError
 from user_failure_stats.formats import plain
 from user_failure_stats.params import Parameters
 from user_failure_stats.text import csv_cell
@@ -232,3 +232,27 @@ def export_summary(
 def run_stamp() -> str:
     """Return a file-name timestamp for now: ``YYYYMMDD_HHMMSS`` (local clock)."""
     return f"{datetime.now():%Y%m%d_%H%M%S}"
+
+
+def prepare_output_dir(output_dir: Path) -> Path:
+    """Create the output directory if needed and check that it can be written."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create output directory {output_dir}: {exc.strerror or exc}"
+        ) from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {output_dir} is not writable")
+    return output_dir
+
+
+def published_names(stamp: str) -> tuple[str, ...]:
+    """Return the names of the files a run with ``stamp`` publishes."""
+    return (
+        csv_name(stamp),
+        html_name(stamp),
+        notebook_name(stamp),
+        summary_name(stamp),
+    )

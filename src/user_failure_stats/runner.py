@@ -11,12 +11,11 @@ import os
 import shutil
 import sys
 from dataclasses import dataclass, replace
-from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 
 from user_failure_stats import console, outputs, render, staging
-from user_failure_stats.errors import ERRORS_BY_NAME, ConfigError, NotebookError, OutputError
+from user_failure_stats.errors import ERRORS_BY_NAME, NotebookError, OutputError
 from user_failure_stats.kernel import engine_options
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.reports_page import update_index
@@ -63,40 +62,6 @@ class RunResult:
         return [p for p in (self.html, self.csv, self.notebook, self.index) if p is not None]
 
 
-def prepare_output_dir(output_dir: Path) -> Path:
-    """Create the output directory if needed and check that it can be written."""
-    output_dir = Path(output_dir)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create output directory {output_dir}: {exc.strerror or exc}"
-        ) from None
-    if not os.access(output_dir, os.W_OK | os.X_OK):
-        raise ConfigError(f"output directory {output_dir} is not writable")
-    return output_dir
-
-
-def published_names(stamp: str) -> tuple[str, ...]:
-    """Return the names of the files a run with ``stamp`` publishes."""
-    return (
-        outputs.csv_name(stamp),
-        outputs.html_name(stamp),
-        outputs.notebook_name(stamp),
-        outputs.summary_name(stamp),
-    )
-
-
-def reserve_stamp(output_dir: Path, now: datetime | None = None) -> staging.Claim:
-    """Claim a free run stamp in ``output_dir`` (see ``staging.reserve_stamp``)."""
-    try:
-        return staging.reserve_stamp(output_dir, published_names, now)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write into {output_dir}: {exc.strerror or exc.__class__.__name__}"
-        ) from None
-
-
 def run_report(
     params: Parameters,
     settings: Settings,
@@ -133,11 +98,11 @@ def run_report(
     settings.require_db_url()
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
-    output_dir = prepare_output_dir(Path(output_dir or settings.output_dir).absolute())
+    output_dir = outputs.prepare_output_dir(Path(output_dir or settings.output_dir).absolute())
     staging.leftovers(output_dir, remove=True)  # what killed runs left behind
     claim = folder = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder
-        claim = reserve_stamp(output_dir)
+        claim = staging.reserve_stamp(output_dir, outputs.published_names)
         stamp = claim.stamp
         folder = staging.staging_folder(output_dir, claim)
         executed = folder / outputs.notebook_name(stamp)

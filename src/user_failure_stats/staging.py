@@ -86,15 +86,23 @@ def reserve_stamp(output_dir: Path, names, now: datetime | None = None) -> Claim
 
     Returns:
         The claim; the caller releases it when the run ends.
+
+    Raises:
+        OutputError: ``output_dir`` cannot be written.
     """
     base = f"{now or datetime.now():%Y%m%d_%H%M%S}"
-    for attempt in range(1, 1000):
-        stamp = base if attempt == 1 else f"{base}_{attempt}"
-        if any(os.path.lexists(output_dir / name) for name in names(stamp)):
-            continue
-        claim = _claim(output_dir, stamp)
-        if claim is not None:
-            return claim
+    try:
+        for attempt in range(1, 1000):
+            stamp = base if attempt == 1 else f"{base}_{attempt}"
+            if any(os.path.lexists(output_dir / name) for name in names(stamp)):
+                continue
+            claim = _claim(output_dir, stamp)
+            if claim is not None:
+                return claim
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write into {output_dir}: {exc.strerror or exc.__class__.__name__}"
+        ) from None
     raise NotebookError(f"cannot find a free file name in {output_dir}")
 
 
