@@ -31,7 +31,8 @@ lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml (newest allow
 floors: $(STAMP) ## Run the tests on the lowest versions pyproject.toml allows (in .venv-floors)
 	rm -rf $(FLOORS_VENV)
 	$(BIN)/uv venv --quiet --seed --python $(BIN)/python $(FLOORS_VENV)
-	$(BIN)/uv pip install --quiet --python $(FLOORS_VENV)/bin/python --resolution lowest-direct \
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(FLOORS_VENV)/bin/python \
+		--resolution lowest-direct \
 		-e '.[$(EXTRAS)]'
 	$(FLOORS_VENV)/bin/python -m pytest tests --nbmake notebooks
 
