@@ -87,7 +87,7 @@ def test_database_aggregate_equals_pandas(pg, settings_for, rows):
             -rates["failure_rate"],
             -rates["failed_sessions"],
             rates["user_name"],
-            rates["user_id"].fillna(-1),
+            [-1 if pd.isna(u) else u for u in rates["user_id"]],
             strict=True,
         )
     )
