@@ -25,6 +25,8 @@ from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.settings import FROM_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
+# The session's servers and databases, kept in pytest's stash (its public place for this).
+STATE = pytest.StashKey[dict]()
 
 
 class Loader:
@@ -120,12 +122,12 @@ def pytest_configure(config):
     os.environ["DB_URL"] = state["notebook_url"]
     os.environ["DB_TIMEZONE"] = "UTC"
     os.environ["OUTPUT_DIR"] = str(state["output_dir"])
-    config._ufs = state
+    config.stash[STATE] = state
 
 
 def pytest_unconfigure(config):
     """Stop the embedded server and remove temporary folders."""
-    state = getattr(config, "_ufs", None)
+    state = config.stash.get(STATE, None)
     if not state:
         return
     if state["server"] is not None:
@@ -138,13 +140,13 @@ def pytest_unconfigure(config):
 @pytest.fixture(scope="session")
 def db_url(pytestconfig) -> str:
     """URL of the (empty at start) test database."""
-    return pytestconfig._ufs["test_url"]
+    return pytestconfig.stash[STATE]["test_url"]
 
 
 @pytest.fixture(scope="session")
 def notebook_db_url(pytestconfig) -> str:
     """URL of the database that holds the seed's six users."""
-    return pytestconfig._ufs["notebook_url"]
+    return pytestconfig.stash[STATE]["notebook_url"]
 
 
 @pytest.fixture
@@ -153,7 +155,7 @@ def scratch_db(pytestconfig):
 
     Returns a function ``make(name, sql) -> url``.
     """
-    admin_url = pytestconfig._ufs["admin_url"]
+    admin_url = pytestconfig.stash[STATE]["admin_url"]
     made = []
 
     def make(name: str, sql: str) -> str:
@@ -176,7 +178,7 @@ def scratch_db(pytestconfig):
 @pytest.fixture(scope="session")
 def admin_url(pytestconfig) -> str:
     """URL of the test server's maintenance database (for tests that change the server)."""
-    return pytestconfig._ufs["admin_url"]
+    return pytestconfig.stash[STATE]["admin_url"]
 
 
 @pytest.fixture(scope="session")

@@ -225,7 +225,7 @@ def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
     Args:
         buckets: ``bucket`` (start of a bin: naive, in the database's zone, or aware when
             ``created_on`` is a ``timestamptz``), ``total_sessions`` and ``failed_sessions``.
-        window: The window (``config.Window``): its zones, bounds and ``trend_unit``.
+        window: The window (``window.Window``): its zones, bounds and ``trend_unit``.
 
     Returns:
         ``bucket, total_sessions, failed_sessions, failure_rate`` (NaN where no sessions),

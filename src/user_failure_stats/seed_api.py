@@ -1,6 +1,6 @@
 """The seed's API over per-call rows (``analyze_failure_data``), kept for code written for it.
 
-It puts the layers together as the seed did: counting (``analysis``), the CSV (``report``)
+It puts the layers together as the seed did: counting (``analysis``), the CSV (``outputs``)
 and the figure (``plots``). New code uses those modules directly.
 """
 
