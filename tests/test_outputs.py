@@ -157,11 +157,18 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
         stamp="20250523_010000",
         title="Daily",
         generated="2025-05-23 01:00:00 IST",
-        window={"start": "2025-05-21T00:00:00+05:30", "end": "2025-05-23T00:00:00+05:30"},
+        window={
+            "start": "2025-05-21T00:00:00+05:30",
+            "end": "2025-05-23T00:00:00+05:30",
+            "timezone": "Asia/Kolkata",
+        },
         parameters={"top_n": 10},
         summary={"total_sessions": 0, "overall_failure_rate": float("nan")},
         previous={"total_sessions": 3, "overall_failure_rate": 0.5},
-        files={"html": "a.html", "csv": "a.csv"},
+        files={
+            "html": "user_failure_rates_20250523_010000.html",
+            "csv": "user_failure_stats_20250523_010000.csv",
+        },
         notes=("a bound repeats",),
         top=({"rank": 1, "user_name": "A"},),
     )

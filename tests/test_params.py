@@ -73,3 +73,13 @@ def test_the_command_line_and_the_endpoint_choose_alike(monkeypatch):
     )
     assert request.window.start.isoformat() == "2025-05-21T00:00:00+05:30"
     assert request.top_n == cli.top_n
+
+
+def test_an_empty_flag_is_refused_not_read_as_absent():
+    from user_failure_stats.cli import build_parser, choose_parameters
+
+    settings = Settings(db_url=None)
+    for flags in (["--start", "", "--end", ""], ["--timezone", " "], ["--title", ""]):
+        args = build_parser().parse_args(["run", *flags])
+        with pytest.raises(ConfigError, match="is empty: give a value or leave it out"):
+            choose_parameters(args, settings)

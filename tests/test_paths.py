@@ -219,3 +219,14 @@ def test_runs_and_scans_at_once_never_break_each_other(tmp_path):
     assert problems == []
     assert claims[0] > 30
     assert staging.leftovers(tmp_path) == []
+
+
+@pytest.mark.timeout(60)
+def test_fifos_named_like_locks_are_skipped_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / ".20250101_000000.lock")
+    os.mkfifo(tmp_path / f"{staging.CLAIM_PREFIX}planted")
+    os.utime(tmp_path / f"{staging.CLAIM_PREFIX}planted", (0, 0))  # past the claim grace
+    assert staging.leftovers(tmp_path) == []
+    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
+    claim.release()
+    assert (tmp_path / ".20250101_000000.lock").exists()  # not ours to remove

@@ -1,6 +1,8 @@
 import json
 import subprocess
 
+import pytest
+
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats import reports_page
 from user_failure_stats.outputs import html_name, summary_name
@@ -100,3 +102,30 @@ def test_concurrent_runs_both_complete_and_both_are_indexed(pg, cli_env, tmp_pat
         assert f"href='{report.name}'" in page
     assert not list(out.glob(".run-*"))
     assert [p.name for p in out.glob(".*.lock")] == [".index.lock"]  # stamp claims released
+
+
+@pytest.mark.timeout(60)
+def test_planted_summaries_are_skipped_and_never_break_or_hang_the_index(tmp_path):
+    import os
+
+    publish(tmp_path, entry("20250523_010000"))
+    bad = {
+        "20250524_010000": {"window": 5},
+        "20250524_010001": {"summary": {"total_sessions": "many"}},
+        "20250524_010002": {"summary": {}},
+        "20250524_010003": {"files": {"html": "index.html", "csv": "javascript:alert(1)"}},
+        "20250524_010004": {"files": {"html": "/etc/passwd", "csv": "x.csv"}},
+        "20250524_010005": {"stamp": "../../x"},
+    }
+    for stamp, change in bad.items():
+        # Never write through a planted name: each file is made here, under its real name.
+        (tmp_path / summary_name(stamp)).write_text(json.dumps(entry(stamp) | change))
+        (tmp_path / html_name(stamp)).write_text("<html></html>")
+    (tmp_path / ".user_failure_rates_deep.json").write_text("[" * 200_000)
+    os.mkfifo(tmp_path / ".user_failure_rates_fifo.json")
+    (tmp_path / ".user_failure_rates_zero.json").symlink_to("/dev/zero")
+    (tmp_path / ".user_failure_rates_big.json").write_text(" " * 2_000_000 + "{}")
+    assert [e.stamp for e in reports_page.read_entries(tmp_path)] == ["20250523_010000"]
+    page = reports_page.update_index(tmp_path).read_text()
+    assert "javascript:" not in page and "/etc/passwd" not in page
+    assert page.count("<tr><td>") == 1

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.params import Parameters, load_parameters, resolve_window
-from user_failure_stats.settings import Settings, describe_database, load_settings
+from user_failure_stats.settings import Settings, check_db_url, describe_database, load_settings
 
 SECRET = "s3cr3t-sentinel"
 
@@ -483,3 +483,15 @@ def test_an_env_file_may_be_a_pipe(tmp_path):
 )
 def test_short_windows_are_named_in_the_right_unit(end, text):
     assert window("2025-05-21", end).length_text() == text
+
+
+def test_a_nul_in_db_url_is_refused_as_bad_input(tmp_path):
+    for url in (
+        "postgresql://u:sec%00ret@localhost/db",
+        "postgresql://u:secret@localhost/d%00b",
+        "postgresql://u:sec\x00ret@localhost/db",
+        "postgresql://u@/db?host=/tmp%00x",
+    ):
+        with pytest.raises(ConfigError, match="NUL character") as caught:
+            check_db_url(url)
+        assert caught.value.field == "DB_URL" and "secret" not in str(caught.value)

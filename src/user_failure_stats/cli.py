@@ -206,6 +206,11 @@ def choose_parameters(args, settings):
         "fail_above": getattr(args, "fail_above", None),
         "fail_empty": getattr(args, "fail_empty", None),
     }
+    for name, value in given.items():
+        if isinstance(value, str) and not value.strip():
+            # An unset shell variable in a cron line: never a silent fall-back to the default.
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} is empty: give a value or leave it out", field=name)
     file_values = load_parameters(args.parameters) if args.parameters is not None else None
     fallback = (
         load_parameters(DEFAULT_PARAMETERS_FILE) if DEFAULT_PARAMETERS_FILE.is_file() else None

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +129,12 @@ def export_csv(rates: pd.DataFrame, output_dir: Path | str, stamp: str) -> Path:
     return write_csv(rates, Path(output_dir) / csv_name(stamp))
 
 
+STAMP = re.compile(r"\d{8}_\d{6}(_\d{1,3})?")
+WINDOW_FIELDS = ("start", "end", "timezone")
+SUMMARY_FIELDS = ("total_sessions", "overall_failure_rate")
+MAX_SUMMARY_BYTES = 1_000_000
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What a run found, written as JSON beside its report (``.<html name>.json``).
@@ -186,24 +194,48 @@ class RunSummary:
 
     @classmethod
     def from_json(cls, text: str) -> RunSummary:
-        """Read a summary written by :meth:`to_json`.
+        """Read a summary written by :meth:`to_json`, checking every field's type.
 
         Raises:
-            ValueError: The text is not such a summary.
+            ValueError: The text is not such a summary (a file planted in the output
+                directory, say): wrong types, names that are not this run's files.
         """
-        record = json.loads(text)
-        if not isinstance(record, dict):
-            raise ValueError("not a run summary")
-        known = {f.name for f in fields(cls)}
         try:
-            values = {k: v for k, v in record.items() if k in known}
-            for key in ("summary", "previous"):
-                values[key] = {k: float("nan") if v is None else v for k, v in values[key].items()}
-            values["notes"] = tuple(values.get("notes", ()))
-            values["top"] = tuple(values.get("top", ()))
-            return cls(**values)
-        except (KeyError, TypeError, AttributeError) as exc:
+            record = json.loads(text)
+        except RecursionError:
+            raise ValueError("not a run summary: nested too deeply") from None
+        try:
+            values = {f.name: record[f.name] for f in fields(cls) if f.name not in ("notes", "top")}
+            values["notes"] = tuple(record.get("notes", ()))
+            values["top"] = tuple(record.get("top", ()))
+            summary = cls(**values)
+            summary._check()
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"not a run summary: {exc}") from None
+        restore = {k: float("nan") if v is None else v for k, v in summary.summary.items()}
+        previous = {k: float("nan") if v is None else v for k, v in summary.previous.items()}
+        return replace(summary, summary=restore, previous=previous)
+
+    def _check(self) -> None:
+        if not (isinstance(self.stamp, str) and STAMP.fullmatch(self.stamp)):
+            raise ValueError("bad stamp")
+        if self.files != {"html": html_name(self.stamp), "csv": csv_name(self.stamp)}:
+            raise ValueError("files are not this run's")
+        texts = [self.title, self.generated] + [self.window.get(k) for k in WINDOW_FIELDS]
+        if not all(isinstance(v, str) for v in texts):
+            raise ValueError("title, generated and window must be text")
+        for part in (self.summary, self.previous):
+            if not isinstance(part, dict) or not all(
+                v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+                for v in part.values()
+            ):
+                raise ValueError("statistics must be numbers")
+        if not all(key in self.summary for key in SUMMARY_FIELDS):
+            raise ValueError("statistics are missing")
+        if not (isinstance(self.parameters, dict) and all(isinstance(n, str) for n in self.notes)):
+            raise ValueError("bad parameters or notes")
+        if not all(isinstance(row, dict) for row in self.top):
+            raise ValueError("bad top users")
 
     def write(self, output_dir: Path | str) -> Path:
         """Write the summary into ``output_dir``, atomically; return its path."""
@@ -213,13 +245,21 @@ class RunSummary:
 
     @classmethod
     def read(cls, path: Path | str) -> RunSummary:
-        """Read a summary file.
+        """Read a summary file: a regular file of at most 1 MB, never through a link.
 
         Raises:
             OSError: It cannot be read.
-            ValueError: It is not a run summary.
+            ValueError: It is not a run summary (or not a regular file, or too large).
         """
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ValueError("not a run summary: not a regular file")
+            if info.st_size > MAX_SUMMARY_BYTES:
+                raise ValueError("not a run summary: too large")
+            data = file.read(MAX_SUMMARY_BYTES + 1)
+        return cls.from_json(data.decode("utf-8"))
 
 
 def export_summary(

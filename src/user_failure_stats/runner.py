@@ -201,7 +201,10 @@ def _update_index(output_dir: Path) -> Path | None:
         return update_index(output_dir)
     except (OSError, OutputError) as exc:
         print(f"warning: could not update the reports index: {visible(str(exc))}", file=sys.stderr)
-        return None
+    except Exception as exc:  # noqa: BLE001 - whatever it is, the report stands
+        reason = exc.__class__.__name__
+        print(f"warning: could not update the reports index: {reason}", file=sys.stderr)
+    return None
 
 
 def _publish(output_dir: Path, files: list[Path]) -> list[Path]:

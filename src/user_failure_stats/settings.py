@@ -60,7 +60,7 @@ class Settings:
         connect_timeout_seconds: Limit for opening a connection.
         start_date: Fallback window start (the seed's ``START_DATE``), or None.
         end_date: Fallback window end (the seed's ``END_DATE``), or None.
-        report_timezone: The HTTP endpoint's time zone when a request names none.
+        report_timezone: The window's time zone when no file, flag or request names one.
         default_window: The HTTP endpoint's window when a request gives none (and no
             ``START_DATE``/``END_DATE`` is set).
         env_file: The ``.env`` file the settings were read from, or None (the environment
@@ -263,6 +263,13 @@ def check_db_url(url: str) -> None:
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
         raise ConfigError(
             f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}",
+            field="DB_URL",
+        )
+    parts = [url, parsed.username, parsed.password, parsed.host, parsed.database]
+    parts += [str(v) for v in parsed.query.values()]
+    if any("\x00" in str(part) for part in parts if part is not None):
+        raise ConfigError(
+            "DB_URL holds a NUL character (raw or as %00), which no connection can carry",
             field="DB_URL",
         )
 

@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from contextlib import contextmanager
@@ -187,11 +188,13 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
         claim = path.name.startswith(CLAIM_PREFIX)
         if not (match or claim) or path.is_symlink():
             continue
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:  # never blocks: a FIFO planted under a lock's name opens at once, and is skipped
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
             if claim and now - os.fstat(fd).st_mtime < CLAIM_GRACE_SECONDS:
                 continue  # being claimed right now
             if not _taken(fd):
