@@ -267,7 +267,8 @@ def check_db_url(url: str) -> None:
         )
     parts = [url, parsed.username, parsed.password, parsed.host, parsed.database]
     parts += [str(v) for v in parsed.query.values()]
-    if any("\x00" in str(part) for part in parts if part is not None):
+    # Raw, or percent-encoded anywhere (SQLAlchemy versions decode different parts).
+    if "%00" in url or any("\x00" in str(part) for part in parts if part is not None):
         raise ConfigError(
             "DB_URL holds a NUL character (raw or as %00), which no connection can carry",
             field="DB_URL",
