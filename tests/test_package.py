@@ -13,6 +13,14 @@ from tests.helpers import SEED_WINDOW
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _printed(python: Path, code: str, **options) -> str:
+    """What ``python -c code`` prints (it must succeed)."""
+    result = subprocess.run(
+        [str(python), "-c", code], check=True, capture_output=True, text=True, **options
+    )
+    return result.stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """A fresh venv with the package built and installed as a wheel (not editable).
@@ -41,12 +49,7 @@ def installed(tmp_path_factory):
     env_dir = base / "venv"
     venv.create(env_dir, with_pip=False)
     python = env_dir / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    site = _printed(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])")
     # The test environment's packages, minus this project's editable install.
     dependencies = [p for p in sys.path if p.endswith("site-packages")]
     Path(site, "dependencies.pth").write_text("\n".join(dependencies) + "\n")
@@ -81,14 +84,9 @@ def test_a_wheel_install_runs_a_report_from_an_empty_directory(installed, pg, tm
         "JUPYTER_PATH": str(Path(sys.prefix) / "share" / "jupyter"),
     }
     python = installed / "bin" / "python"
-    where = subprocess.run(
-        [str(python), "-c", "import user_failure_stats; print(user_failure_stats.__file__)"],
-        cwd=empty,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    where = _printed(
+        python, "import user_failure_stats; print(user_failure_stats.__file__)", cwd=empty, env=env
+    )
     assert str(installed) in where and str(ROOT) not in where  # the wheel, not the checkout
     run = subprocess.run(
         [str(python), "-m", "user_failure_stats", "run", "--verbose", *SEED_WINDOW],
