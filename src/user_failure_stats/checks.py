@@ -14,7 +14,7 @@ from pathlib import Path
 
 from user_failure_stats import db, pipeline
 from user_failure_stats.errors import ConfigError, UserFailureStatsError
-from user_failure_stats.formats import format_percent
+from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
 from user_failure_stats.settings import Settings
 from user_failure_stats.staging import leftovers
@@ -54,7 +54,7 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
         engine = db.make_engine(settings)
         began = time.perf_counter()
         version = db.server_version(engine)
-        yield Step(step, "ok", f"{version} ({_ms(began)})")
+        yield Step(step, "ok", f"{version} ({elapsed_ms(began)})")
 
         step = "tables and columns"
         missing = db.missing_columns(engine)
@@ -109,7 +109,7 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
             step,
             "ok",
             f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} users "
-            f"({_ms(began)}; plan: {plan})",
+            f"({elapsed_ms(began)}; plan: {plan})",
         )
 
         step = "data quality"
@@ -161,7 +161,3 @@ def _output_dir_step(output_dir: Path) -> Step:
         )
     where = "exists" if output_dir.exists() else "will be created"
     return Step(step, "ok", f"{output_dir} ({where}; nothing left by killed runs)")
-
-
-def _ms(began: float) -> str:
-    return f"{(time.perf_counter() - began) * 1000:.0f} ms"

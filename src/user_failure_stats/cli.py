@@ -24,6 +24,7 @@ from user_failure_stats.errors import (
     ConfigError,
     UserFailureStatsError,
 )
+from user_failure_stats.formats import elapsed_ms
 from user_failure_stats.text import visible
 from user_failure_stats.window import RELATIVE_WINDOWS
 
@@ -329,10 +330,6 @@ def cmd_check(args) -> int:
 CHECK_LABELS = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
 
 
-def _ms(began: float) -> str:
-    return f"{(time.perf_counter() - began) * 1000:.0f} ms"
-
-
 def cmd_demo(args) -> int:
     """Run the report on a bundled PostgreSQL loaded with a synthetic call log.
 
@@ -372,7 +369,7 @@ def cmd_demo(args) -> int:
     url = server.get_uri()
     began = time.perf_counter()
     if demo.load_demo_data(url):
-        say(f"Loaded {demo.DEMO_CALLS:,} synthetic calls ({_ms(began)}).")
+        say(f"Loaded {demo.DEMO_CALLS:,} synthetic calls ({elapsed_ms(began)}).")
     else:
         say("Reusing the demo data loaded earlier.")
     if args.serve:

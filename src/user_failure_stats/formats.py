@@ -116,3 +116,10 @@ def change_texts(summary: dict, previous: dict, length: str) -> dict[str, str]:
         ),
         "users": f"{change['users']:+,} {against}",
     }
+
+
+def elapsed_ms(began: float) -> str:
+    """Return the time since ``began`` (a ``time.perf_counter()`` reading) as ``123 ms``."""
+    import time
+
+    return f"{(time.perf_counter() - began) * 1000:.0f} ms"

@@ -201,8 +201,8 @@ def figure_bundle(figure: go.Figure) -> dict:
     spec = json.loads(pio.to_json(figure, validate=False))  # plain JSON data, as the mimetype asks
     return {
         PLOTLY_MIMETYPE: {"data": spec["data"], "layout": spec["layout"], "config": CONFIG},
-        "text/html": pio.to_html(
-            figure,
+        "text/html": pio.to_html(  # from the same plain spec: the figure is serialised once
+            spec,
             include_plotlyjs=False,
             full_html=False,
             config=CONFIG,
