@@ -9,6 +9,7 @@ reads through DB_URL (nbmake items take no fixtures, so this happens at configur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -149,13 +150,8 @@ def notebook_db_url(pytestconfig) -> str:
     return pytestconfig.stash[STATE]["notebook_url"]
 
 
-@pytest.fixture
-def scratch_db(pytestconfig):
-    """Create a database from SQL for one test (a broken schema, a slow view...); dropped after.
-
-    Returns a function ``make(name, sql) -> url``.
-    """
-    admin_url = pytestconfig.stash[STATE]["admin_url"]
+@contextlib.contextmanager
+def _scratch_databases(admin_url: str):
     made = []
 
     def make(name: str, sql: str) -> str:
@@ -173,6 +169,23 @@ def scratch_db(pytestconfig):
         for name in made:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def scratch_db(pytestconfig):
+    """Create a database from SQL for one test (a broken schema, a slow view...); dropped after.
+
+    Returns a function ``make(name, sql) -> url``.
+    """
+    with _scratch_databases(pytestconfig.stash[STATE]["admin_url"]) as make:
+        yield make
+
+
+@pytest.fixture(scope="module")
+def module_db(pytestconfig):
+    """Like ``scratch_db``, for the tests of one module; dropped after them."""
+    with _scratch_databases(pytestconfig.stash[STATE]["admin_url"]) as make:
+        yield make
 
 
 @pytest.fixture(scope="session")

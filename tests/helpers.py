@@ -26,7 +26,9 @@ CHROMIUM_ARGS = [
 ]
 ALL_CHARTS_DRAWN = (
     "() => { const plots = document.querySelectorAll('.js-plotly-plot');"
-    " return plots.length >= 3 && [...plots].every(p => p._fullLayout); }"
+    " const tables = document.querySelectorAll('[data-ufs-table]');"
+    " return plots.length >= 3 && [...plots].every(p => p.querySelector('.main-svg'))"
+    " && [...tables].every(t => t.dataset.state === 'ready'); }"
 )
 
 
@@ -71,3 +73,16 @@ def hover_text(page, element) -> str:
     hover = page.locator(".hoverlayer .hovertext").first
     hover.wait_for(timeout=5000)
     return hover.text_content()
+
+
+def notebook_with(outputs: list[dict], tmp_path):
+    """Write a notebook of one code cell whose display outputs are ``outputs`` (mimebundles)."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=d) for d in outputs]
+    notebook.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, path)
+    return path

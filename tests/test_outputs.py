@@ -130,25 +130,6 @@ def test_display_table_shows_intervals_and_flags():
     assert list(table["Flagged"][:2]) == ["▲", ""]
 
 
-def _notebook_with(outputs, tmp_path):
-    import nbformat
-
-    notebook = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("x")
-    cell.outputs = [nbformat.v4.new_output("display_data", data=d) for d in outputs]
-    notebook.cells = [cell]
-    path = tmp_path / "n.ipynb"
-    nbformat.write(notebook, path)
-    return path
-
-
-def test_rendered_report_embeds_plotlyjs_exactly_once(tmp_path):
-    bare = _notebook_with([{"text/html": "<p>figure</p>"}], tmp_path)
-    html = render.render_html(bare, tmp_path / "a.html", "T").read_text()
-    assert html.count("plotly.js v") == 1
-    assert '<script src="http' not in html and "cdnjs" not in html
-
-
 def test_run_summary_round_trips_through_json_with_nan_as_null():
     import json
     import math

@@ -48,6 +48,45 @@ def user_label(user_id, name, has_user_record: bool) -> str:
     return str(name)
 
 
+def user_labels(user_ids: pd.Series, names: pd.Series | None, has_record: pd.Series) -> pd.Series:
+    """Return :func:`user_label` of every row, vectorised (the same labels, in one pass).
+
+    Args:
+        user_ids: The users' ids (integers, text or missing).
+        names: Their names, or None when there are none.
+        has_record: Whether each user has a row in ``public."user"``.
+    """
+    index = user_ids.index
+    ids = pd.Series(user_ids.to_numpy(dtype=object), index=index, dtype="string")
+    if names is None:
+        names = pd.Series(None, index=index, dtype=object)
+    text = pd.Series(names.to_numpy(dtype=object), index=index, dtype="string")
+    record = has_record.to_numpy(dtype=bool)
+    unnamed = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool)
+    no_id = ids.isna().to_numpy(dtype=bool)
+    labels = text.to_numpy(dtype=object, na_value=None)
+    labels = np.where(unnamed, ("user " + ids).to_numpy(dtype=object, na_value="user None"), labels)
+    unknown = ("unknown user " + ids).to_numpy(dtype=object, na_value="no user id")
+    labels = np.where(record, labels, np.where(no_id, "no user id", unknown))
+    return pd.Series(labels, index=index, dtype=object)
+
+
+def ci_texts(low: pd.Series, high: pd.Series) -> list[str]:
+    """Return :func:`ci_text` of every interval (``21.5-78.5%``; ``n/a`` when undefined)."""
+    lows = (low.to_numpy(dtype="float64") * 100).tolist()
+    highs = (high.to_numpy(dtype="float64") * 100).tolist()
+    return [
+        "n/a" if lo != lo or hi != hi else f"{lo:.1f}-{hi:.1f}%"
+        for lo, hi in zip(lows, highs, strict=True)
+    ]
+
+
+def percent_texts(rates: pd.Series) -> list[str]:
+    """Return :func:`format_percent` of every rate (``23.75%``; ``n/a`` when missing)."""
+    values = rates.to_numpy(dtype="float64") * 100
+    return ["n/a" if v != v else f"{v:.2f}%" for v in values.tolist()]
+
+
 def failure_rates(counts: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
     """Compute the per-user table from per-user counts.
 
@@ -79,15 +118,7 @@ def failure_rates(counts: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
     failed = frame["failed_sessions"].astype("int64")
     table = pd.DataFrame(
         {
-            "user_name": [
-                user_label(uid, name, bool(rec))
-                for uid, name, rec in zip(
-                    frame["user_id"],
-                    frame.get("name", [None] * len(frame)),
-                    frame["has_user_record"],
-                    strict=True,
-                )
-            ],
+            "user_name": user_labels(frame["user_id"], frame.get("name"), frame["has_user_record"]),
             "total_sessions": total,
             "failed_sessions": failed,
             "success_sessions": total - failed,
@@ -95,7 +126,7 @@ def failure_rates(counts: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
         },
         index=frame.index,
     )
-    table["failure_rate_percent"] = [format_percent(r) for r in table["failure_rate"]]
+    table["failure_rate_percent"] = percent_texts(table["failure_rate"])
     table["user_id"] = frame["user_id"]
     table["has_user_record"] = frame["has_user_record"].astype(bool)
     low, high = wilson_interval(failed.to_numpy(), total.to_numpy())
@@ -272,26 +303,27 @@ def bracket_index(failed: int, total: int) -> int:
     return min(failed * 10 // total, 9)
 
 
-def rate_distribution(rates: pd.DataFrame) -> pd.DataFrame:
-    """Count users per 10% failure-rate bracket.
+def rate_distribution(rates: pd.DataFrame, members: int | None = None) -> pd.DataFrame:
+    """Count users per 10% failure-rate bracket (see :func:`bracket_index`), vectorised.
+
+    Args:
+        rates: The per-user table, worst first (see :func:`failure_rates`).
+        members: Keep at most this many member rows per bracket (None: all of them).
 
     Returns:
         Ten rows, one per bracket in order, with ``bracket`` (``0-10%`` ... ``90-100%``),
         ``users`` (the count) and ``members`` (the bracket's rows of ``rates``, worst
         first, as a DataFrame).
     """
-    index = [
-        bracket_index(int(f), int(t))
-        for f, t in zip(rates["failed_sessions"], rates["total_sessions"], strict=True)
-    ]
-    grouped = {i: rates.iloc[[p for p, b in enumerate(index) if b == i]] for i in range(10)}
-    return pd.DataFrame(
-        {
-            "bracket": BRACKET_LABELS,
-            "users": [len(grouped[i]) for i in range(10)],
-            "members": [grouped[i] for i in range(10)],
-        }
-    )
+    failed = rates["failed_sessions"].to_numpy(dtype="int64")
+    total = rates["total_sessions"].to_numpy(dtype="int64")
+    index = np.minimum(failed * 10 // np.maximum(total, 1), 9)
+    users = np.bincount(index, minlength=10)
+    kept = []
+    for i in range(10):
+        positions = np.flatnonzero(index == i)
+        kept.append(rates.iloc[positions if members is None else positions[:members]])
+    return pd.DataFrame({"bracket": BRACKET_LABELS, "users": users, "members": kept})
 
 
 def counts_from_calls(data: pd.DataFrame) -> pd.DataFrame:

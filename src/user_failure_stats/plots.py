@@ -25,6 +25,9 @@ from user_failure_stats.formats import summary_rows
 from user_failure_stats.text import plotly_text, shown
 
 HOVER_LIMIT = 15
+# Above this many unflagged users, the funnel plot draws them as shading, not dots.
+POINT_LIMIT = 10_000
+DENSITY_BINS = 40
 BAR_COLOUR = "#c0392b"
 TEMPLATE = "plotly_white"
 
@@ -34,27 +37,32 @@ def figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure(data=data, layout={"template": TEMPLATE, **layout})
 
 
-def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT) -> str:
-    """Return the hover text for one bracket: its users, worst first, at most ``limit``."""
-    if members.empty:
+def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT, total: int | None = None) -> str:
+    """Return the hover text for one bracket: its users, worst first, at most ``limit``.
+
+    ``total`` is the number of users in the bracket when ``members`` holds only the first.
+    """
+    total = len(members) if total is None else total
+    if total == 0:
         return "no users"
     lines = [
         f"{plotly_text(shown(row.user_name))}: {row.failure_rate_percent} "
         f"({row.failed_sessions}/{row.total_sessions})"
         for row in members.head(limit).itertuples()
     ]
-    if len(members) > limit:
-        lines.append(f"and {len(members) - limit} more")
+    if total > limit:
+        lines.append(f"and {total - limit:,} more")
     return "<br>".join(lines)
 
 
-def _distribution_bar(rates: pd.DataFrame, **where) -> dict:
-    dist = rate_distribution(rates)
+def _distribution_bar(dist: pd.DataFrame, **where) -> dict:
     return {
         "type": "bar",
         "x": list(dist["bracket"]),
         "y": list(dist["users"]),
-        "customdata": [bracket_hover(m) for m in dist["members"]],
+        "customdata": [
+            bracket_hover(m, total=n) for m, n in zip(dist["members"], dist["users"], strict=True)
+        ],
         "marker": {"color": BAR_COLOUR},
         "hovertemplate": "<b>%{x}</b>: %{y} users<br>%{customdata}<extra></extra>",
         "name": "users",
@@ -69,12 +77,13 @@ def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribu
     Hovering a bar lists the users in that bracket with their rate and failed/total
     sessions (the 15 worst, then "and N more").
     """
+    dist = rate_distribution(rates, members=HOVER_LIMIT + 1)
     return figure(
-        [_distribution_bar(rates)],
+        [_distribution_bar(dist)],
         {
             "title": {"text": title},
             "xaxis": {"type": "category", "title": {"text": "Failure rate"}},
-            "yaxis": {"rangemode": "tozero", "title": {"text": "Users"}, **_count_ticks(rates)},
+            "yaxis": {"rangemode": "tozero", "title": {"text": "Users"}, **_count_ticks(dist)},
             "bargap": 0.1,
             "height": 420,
             "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
@@ -94,6 +103,7 @@ def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) ->
         summary: The summary statistics (see ``analysis.summary_statistics``).
     """
     stats = summary_rows(summary)
+    dist = rate_distribution(rates, members=HOVER_LIMIT + 1)
     top_rows = max(len(top), 1)
     left, right = [0.0, 0.47], [0.53, 1.0]
     # Row heights in proportion to the tables' rows, 0.07 of the height between them.
@@ -132,7 +142,7 @@ def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) ->
         "cells": {"values": [[k for k, _ in stats], [v for _, v in stats]], **_CELLS},
     }
     return figure(
-        [_distribution_bar(rates, xaxis="x", yaxis="y"), top_table, stats_table],
+        [_distribution_bar(dist, xaxis="x", yaxis="y"), top_table, stats_table],
         {
             "xaxis": {
                 "anchor": "y",
@@ -145,7 +155,7 @@ def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) ->
                 "domain": [0.0, 1.0],
                 "rangemode": "tozero",
                 "title": {"text": "Users"},
-                **_count_ticks(rates),
+                **_count_ticks(dist),
             },
             "annotations": [
                 _subplot_title("Users per failure-rate bracket", left, 1.0),
@@ -174,9 +184,9 @@ def _subplot_title(text: str, x_domain: list[float], top: float) -> dict:
     }
 
 
-def _count_ticks(rates: pd.DataFrame) -> dict:
+def _count_ticks(dist: pd.DataFrame) -> dict:
     # Whole numbers of users only: no 0.5 ticks on a small histogram.
-    most = int(rate_distribution(rates)["users"].max()) if len(rates) else 1
+    most = max(int(dist["users"].max()), 1)
     return {"tick0": 0, "dtick": max(1, -(-most // 6)), "tickformat": "d"}
 
 
@@ -247,42 +257,28 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     flagged = rates["flagged"].astype(bool)
     too_few = rates["total_sessions"] < min_sessions
     solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
-    for mask, name, marker in (
-        (~flagged & ~too_few, "users", {"color": "#5d6d7e", **solid}),
-        (
-            too_few & ~flagged,
-            "○ too few to judge",
-            {"color": "#5d6d7e", "symbol": "circle-open", "size": 8},
-        ),
-        (flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid}),
-    ):
+    annotations = []
+    if (~flagged).sum() > POINT_LIMIT:
+        # Too many dots to draw or to hover: the unflagged users become shading, below the
+        # limits; every flagged user stays a dot.
+        traces.insert(0, density_trace(rates[~flagged], most))
+        annotations.append(_density_caption(int((~flagged).sum()), int(flagged.sum())))
+        layers = [(flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid})]
+    else:
+        layers = [
+            (~flagged & ~too_few, "users", {"color": "#5d6d7e", **solid}),
+            (
+                too_few & ~flagged,
+                "○ too few to judge",
+                {"color": "#5d6d7e", "symbol": "circle-open", "size": 8},
+            ),
+            (flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid}),
+        ]
+    for mask, name, marker in layers:
         part = rates[mask]
         if part.empty:
             continue
-        traces.append(
-            {
-                "type": "scatter",
-                "x": part["total_sessions"],
-                "y": part["failure_rate"],
-                "mode": "markers",
-                "name": name,
-                "marker": marker,
-                "customdata": [
-                    [plotly_text(shown(u)), p, f, t, ci_text(lo, hi)]
-                    for u, p, f, t, lo, hi in zip(
-                        part["user_name"],
-                        part["failure_rate_percent"],
-                        part["failed_sessions"],
-                        part["total_sessions"],
-                        part["failure_rate_ci_low"],
-                        part["failure_rate_ci_high"],
-                        strict=True,
-                    )
-                ],
-                "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]} "
-                "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
-            }
-        )
+        traces.append(_points(part, name, marker))
     return figure(
         traces,
         {
@@ -296,8 +292,91 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
             "height": 460,
             "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
             "legend": {"orientation": "h", "y": -0.2},
+            "annotations": annotations,
         },
     )
+
+
+def _points(part: pd.DataFrame, name: str, marker: dict) -> dict:
+    return {
+        "type": "scatter",
+        "x": part["total_sessions"],
+        "y": part["failure_rate"],
+        "mode": "markers",
+        "name": name,
+        "marker": marker,
+        "customdata": [
+            [plotly_text(shown(u)), p, f, t, ci_text(lo, hi)]
+            for u, p, f, t, lo, hi in zip(
+                part["user_name"],
+                part["failure_rate_percent"],
+                part["failed_sessions"],
+                part["total_sessions"],
+                part["failure_rate_ci_low"],
+                part["failure_rate_ci_high"],
+                strict=True,
+            )
+        ],
+        "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]} "
+        "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
+    }
+
+
+def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> dict:
+    """Return a heatmap of how many of ``part``'s users fall in each cell of the funnel plot.
+
+    Cells are ``bins`` equal steps of log(sessions) from 1 to ``most`` * 1.1, by ``bins``
+    equal steps of failure rate from 0 to 1; empty cells are not drawn. Hovering a cell
+    tells its users, sessions and rates.
+    """
+    x_edges = np.linspace(0.0, np.log10(most * 1.1), bins + 1)
+    y_edges = np.linspace(0.0, 1.0, bins + 1)
+    counts, _, _ = np.histogram2d(
+        np.log10(part["total_sessions"].to_numpy(dtype="float64")),
+        part["failure_rate"].to_numpy(dtype="float64"),
+        bins=[x_edges, y_edges],
+    )
+    sessions = 10**x_edges
+    z = [[int(c) if c else None for c in row] for row in counts.T.tolist()]
+    ranges = [
+        [
+            f"{sessions[i]:,.0f}-{sessions[i + 1]:,.0f} sessions, "
+            f"{y_edges[j]:.0%}-{y_edges[j + 1]:.0%} failed"
+            for i in range(bins)
+        ]
+        for j in range(bins)
+    ]
+    return {
+        "type": "heatmap",
+        "x": sessions,
+        "y": y_edges,
+        "z": z,
+        "customdata": ranges,
+        "zmin": 1,
+        "colorscale": [[0.0, "#e5e8e8"], [1.0, "#2c3e50"]],
+        "colorbar": {"title": {"text": "users"}, "thickness": 12, "len": 0.6},
+        "hoverongaps": False,
+        "hovertemplate": "%{z:,} users<br>%{customdata}<extra></extra>",
+        "name": "users (density)",
+    }
+
+
+def _density_caption(unflagged: int, flagged: int) -> dict:
+    text = (
+        f"{unflagged:,} users not flagged are drawn as shading (darker: more users); "
+        f"each of the {flagged:,} flagged users is a dot"
+    )
+    return {
+        "text": text,
+        "showarrow": False,
+        "x": 0,
+        "y": 1.0,
+        "xref": "paper",
+        "yref": "paper",
+        "xanchor": "left",
+        "yanchor": "bottom",
+        "font": {"size": 12, "color": "#5d6d7e"},
+    }
 
 
 def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:

@@ -10,11 +10,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats.formats import change_texts, ci_text, format_percent
+from user_failure_stats.formats import change_texts, format_percent
 from user_failure_stats.outputs import atomic_write
 from user_failure_stats.params import TITLE_LIMIT, Parameters
 from user_failure_stats.settings import Settings, describe_database
-from user_failure_stats.text import html_text, shown
+from user_failure_stats.text import html_text, shown, shown_all
 from user_failure_stats.window import Window
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
@@ -131,22 +131,20 @@ def display_table(rates: pd.DataFrame) -> pd.DataFrame:
     Names are shown as text (see ``text.shown``): one line, control characters visible,
     at most 100 characters; the CSV keeps them whole.
     """
+    import numpy as np
     import pandas as pd
+
+    from user_failure_stats.analysis import ci_texts
 
     table = pd.DataFrame(
         {
-            "User": rates["user_name"].map(shown),
+            "User": shown_all(rates["user_name"]),
             "Sessions": rates["total_sessions"],
             "Failed": rates["failed_sessions"],
             "Succeeded": rates["success_sessions"],
             "Failure rate": rates["failure_rate_percent"],
-            "95% CI": [
-                ci_text(lo, hi)
-                for lo, hi in zip(
-                    rates["failure_rate_ci_low"], rates["failure_rate_ci_high"], strict=True
-                )
-            ],
-            "Flagged": ["▲" if f else "" for f in rates["flagged"]],
+            "95% CI": ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
+            "Flagged": np.where(rates["flagged"].to_numpy(dtype=bool), "▲", ""),
             "User id": rates["user_id"],
         }
     )
@@ -154,6 +152,124 @@ def display_table(rates: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+PREVIEW_ROWS = 20
+TABLE_SCRIPT = "users_table.js"
+TABLE_STYLE = """<style>
+.ufs-users-box { max-width: 100%; overflow-x: auto; }
+.ufs-users-controls, .ufs-users-pager { display: flex; flex-wrap: wrap; gap: 6px 16px;
+  align-items: center; margin: 8px 0; }
+.ufs-users-pager { gap: 6px 8px; }
+.ufs-users-search { min-width: 14em; }
+.ufs-users-table th button { font: inherit; font-weight: bold; border: 0; padding: 0;
+  background: none; cursor: pointer; color: inherit; text-align: left; }
+.ufs-users-table th[aria-sort="ascending"] button::after { content: " \\2191"; }
+.ufs-users-table th[aria-sort="descending"] button::after { content: " \\2193"; }
+.ufs-users-table tr.ufs-flagged td:nth-child(8) { color: #c0392b; }
+</style>"""
+
+
+def users_table_html(rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_ROWS) -> str:
+    """Return the "All users" table: every user, searchable, sortable and paged in a browser.
+
+    The rows are embedded once, as gzip-compressed JSON in base64 (see :func:`users_json`),
+    with a small script of this package (``assets/users_table.js``) that unpacks them with
+    the browser's ``DecompressionStream`` and shows them page by page; nothing is loaded
+    from anywhere. Where scripts do not run (a notebook opened in JupyterLab and not run
+    again), the first ``preview`` rows show, with a note that names the CSV file, which
+    holds every user.
+    """
+    count = len(rates)
+    csv_text = f"<code>{html_text(csv_name)}</code>"
+    if count == 0:
+        return '<p class="ufs-users-note">No users had sessions in this window.</p>'
+    head = rates.head(preview)
+    static = (
+        f"The first {len(head):,} of {count:,} users, worst first. The HTML report's table "
+        f"searches, sorts and pages through all of them, and {csv_text} holds every user."
+        if count > len(head)
+        else f"{count:,} users, worst first; {csv_text} holds them too."
+    )
+    ready = (
+        f"{count:,} users, worst first. Search by name or id, sort by a column (click its "
+        f"heading, again to reverse), and page through them; {csv_name} holds every user."
+    )
+    table = display_table(head)
+    header = "".join(f"<th>{html_text(c)}</th>" for c in ["#", *table.columns])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_text(v)}</td>" for v in (position, *row)) + "</tr>"
+        for position, row in zip(table.index, table.itertuples(index=False), strict=True)
+    )
+    return (
+        f'<div class="ufs-users" data-ufs-table data-state="static" '
+        f'data-ready-note="{html_text(ready)}">{TABLE_STYLE}'
+        f'<p class="ufs-users-note">{static}</p>'
+        f'<div class="ufs-users-box ufs-users-preview"><table class="ufs-users-table">'
+        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
+        f'<script type="application/gzip" class="ufs-users-data" data-encoding="base64">'
+        f"{users_json(rates)}</script>"
+        f"<script>{table_script()}</script></div>"
+    )
+
+
+def users_json(rates: pd.DataFrame) -> str:
+    """Return the per-user rows for :func:`users_table_html`: gzip-compressed JSON, base64.
+
+    The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
+    one line, bounded), ``id`` (text, exact however large; null when missing),
+    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci`` and ``flagged`` (0/1).
+    Columns are written to the compressor one by one, never as one big string.
+    """
+    import base64
+    import gzip
+    import io
+
+    import pandas as pd
+
+    from user_failure_stats.analysis import ci_texts
+
+    ids = pd.Series(rates["user_id"].to_numpy(dtype=object), dtype="string")
+    columns = {
+        "user": lambda: shown_all(rates["user_name"]),
+        "id": lambda: ids.to_numpy(dtype=object, na_value=None).tolist(),
+        "sessions": lambda: rates["total_sessions"].tolist(),
+        "failed": lambda: rates["failed_sessions"].tolist(),
+        "rate": lambda: rates["failure_rate_percent"].tolist(),
+        "ci": lambda: ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
+        "flagged": lambda: rates["flagged"].to_numpy(dtype="int8").tolist(),
+    }
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed:
+        for k, (name, values) in enumerate(columns.items()):
+            packed.write(("{" if k == 0 else ",").encode() + json.dumps(name).encode() + b":")
+            packed.write(json.dumps(values(), ensure_ascii=False, separators=(",", ":")).encode())
+        packed.write(b"}")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def table_script() -> str:
+    """Return the table's script (``assets/users_table.js``), safe inside a ``<script>``."""
+    from importlib.resources import files
+
+    script = files("user_failure_stats").joinpath("assets", TABLE_SCRIPT).read_text("utf-8")
+    if any(bad in script.lower() for bad in ("</", "<!--", "<script")):  # pragma: no cover
+        raise ValueError(f"{TABLE_SCRIPT} must not hold '</', '<!--' or '<script'")
+    return script
+
+
+# Figures are drawn from plotly's mimetype (the template knows it), before any other form.
+EXPORT_CONFIG = {
+    "NbConvertBase": {
+        "display_data_priority": [
+            PLOTLY_MIMETYPE,
+            "text/html",
+            "text/markdown",
+            "image/svg+xml",
+            "image/png",
+            "image/jpeg",
+            "text/plain",
+        ]
+    }
+}
 EXPORT_OPTIONS = {
     "extra_template_basedirs": [str(TEMPLATE_DIR)],
     "template_name": TEMPLATE_NAME,
@@ -168,17 +284,21 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
 
     nbconvert's stock ``HTMLExporter`` with the report's template: no code cells, no prompts,
     no stderr; nothing is loaded from the network (no require.js, MathJax or Mermaid), and
-    plotly.js is embedded once, in the page's head, for the figures (see :func:`show`).
+    plotly.js is embedded once, in the page's head. The template draws each figure from
+    its plotly mimetype (see :func:`figure_bundle`), the data of which it embeds once as
+    JSON made safe for a ``<script>`` element (Jinja's ``tojson``).
     """
     import nbformat
     from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     notebook = nbformat.read(executed_notebook, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
     resources = {"metadata": {"name": title}, "plotlyjs": plotlyjs()}
-    body, _ = HTMLExporter(**EXPORT_OPTIONS).from_notebook_node(notebook, resources=resources)
+    exporter = HTMLExporter(config=Config(EXPORT_CONFIG), **EXPORT_OPTIONS)
+    body, _ = exporter.from_notebook_node(notebook, resources=resources)
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
 
 
@@ -191,24 +311,19 @@ def configure_notebook() -> None:
 
 
 def figure_bundle(figure: go.Figure) -> dict:
-    """Return a figure's display forms: plotly's mimetype (JupyterLab) and HTML (the report).
+    """Return a figure's display data: plotly's mimetype, and a line of plain text.
 
-    The HTML is ``plotly.io.to_html`` without plotly.js: the report's page carries it once
-    (see :func:`render_html`). Neither form loads anything from the network.
+    JupyterLab draws the mimetype with plotly's renderer; the report's template draws it
+    with the page's plotly.js (see :func:`render_html`). The figure is stored once in the
+    notebook, as plain JSON (numbers as plotly's typed arrays), never also as HTML.
     """
     import plotly.io as pio
 
     spec = json.loads(pio.to_json(figure, validate=False))  # plain JSON data, as the mimetype asks
+    title = (spec["layout"].get("title") or {}).get("text") or "a figure"
     return {
         PLOTLY_MIMETYPE: {"data": spec["data"], "layout": spec["layout"], "config": CONFIG},
-        "text/html": pio.to_html(  # from the same plain spec: the figure is serialised once
-            spec,
-            include_plotlyjs=False,
-            full_html=False,
-            config=CONFIG,
-            default_width="100%",
-            validate=False,
-        ),
+        "text/plain": f"Plotly figure: {shown(title)} (shown in JupyterLab and in the report)",
     }
 
 

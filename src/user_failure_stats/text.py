@@ -72,6 +72,14 @@ def shown(value, limit: int = SHOWN_LIMIT) -> str:
     return bounded(visible(value), limit)
 
 
+def shown_all(values) -> list[str]:
+    """Return :func:`shown` of every value of an iterable, fast for the common tidy text."""
+    limit = SHOWN_LIMIT
+    return [
+        v if type(v) is str and len(v) <= limit and v.isprintable() else shown(v) for v in values
+    ]
+
+
 def html_text(value) -> str:
     """Return ``value`` escaped for an HTML element or a quoted attribute."""
     return html.escape(str(value), quote=True)

@@ -1,0 +1,114 @@
+"""What the report shows: figures drawn from their mimetype, and the all-users table."""
+
+import base64
+import gzip
+import json
+
+import pandas as pd
+
+from tests.helpers import notebook_with
+from tests.seed import SEED_USERS
+from user_failure_stats import plots, render
+from user_failure_stats.analysis import failure_rates
+
+
+def rates_for(rows, min_sessions=1):
+    counts = pd.DataFrame(rows, columns=["user_id", "name", "failed_sessions", "total_sessions"])
+    return failure_rates(counts, min_sessions)
+
+
+def page_of(bundles, tmp_path) -> str:
+    """The report page of a notebook whose one cell displays ``bundles``."""
+    notebook = notebook_with(bundles, tmp_path)
+    return render.render_html(notebook, tmp_path / "page.html", "T").read_text()
+
+
+def unpacked(table_html: str) -> dict:
+    """The rows a users table embeds (see ``render.users_json``)."""
+    data = table_html.split('data-encoding="base64">', 1)[1].split("</script>", 1)[0]
+    return json.loads(gzip.decompress(base64.b64decode(data)))
+
+
+def test_rendered_report_embeds_plotlyjs_exactly_once(tmp_path):
+    html = page_of([{"text/html": "<p>figure</p>"}], tmp_path)
+    assert html.count("plotly.js v") == 1
+    assert '<script src="http' not in html and "cdnjs" not in html
+
+
+def test_a_figure_is_stored_once_in_the_notebook_as_plotlys_mimetype():
+    bundle = render.figure_bundle(plots.distribution_figure(rates_for(SEED_USERS)))
+    assert set(bundle) == {render.PLOTLY_MIMETYPE, "text/plain"}
+    assert bundle["text/plain"] == (
+        "Plotly figure: Failure-rate distribution (shown in JupyterLab and in the report)"
+    )
+
+
+def test_the_report_draws_each_figure_from_its_mimetype_with_its_data_once(tmp_path):
+    rows = [(1, "Zed Unique-Name", 3, 4), (2, "B", 1, 4)]
+    figure = render.figure_bundle(plots.distribution_figure(rates_for(rows)))
+    html = page_of([figure], tmp_path)
+    assert html.count("Zed Unique-Name") == 1  # in the figure's JSON, once
+    assert html.count('class="plotly-graph-div"') == 1
+    assert 'style="height:420px; width:100%;"' in html
+    assert "Plotly.newPlot(" in html and '"showSendToCloud": false' in html
+
+
+def test_figure_data_cannot_break_out_of_its_script(tmp_path):
+    rows = [(1, "</script><script>alert(1)</script><!--<script>", 3, 4)]
+    figure = render.figure_bundle(plots.distribution_figure(rates_for(rows)))
+    html = page_of([figure], tmp_path)
+    body = html.split("</head>", 1)[1]
+    assert "<script>alert" not in body and "<!--<script>" not in body
+    # plotly's own escape for its hover (&lt;), then Jinja's tojson for the page (\u003c).
+    assert "\\u0026lt;/script\\u0026gt;\\u0026lt;script\\u0026gt;alert(1)" in body
+    # Every <script> opened in the body is closed by its own </script>.
+    assert body.count("<script") == body.count("</script>")
+
+
+def test_the_users_table_embeds_every_row_once_in_the_reports_order():
+    rows = [(7, "Asha", 1, 4), (8, None, 3, 4), (9, "=cmd|' /C calc'!A0", 0, 5)]
+    rates = rates_for(rows)
+    html = render.users_table_html(rates, "user_failure_stats_X.csv", preview=2)
+    data = unpacked(html)
+    assert data == {
+        "user": ["user 8", "Asha", "=cmd|' /C calc'!A0"],
+        "id": ["8", "7", "9"],
+        "sessions": [4, 4, 5],
+        "failed": [3, 1, 0],
+        "rate": ["75.00%", "25.00%", "0.00%"],
+        "ci": ["30.1-95.4%", "4.6-69.9%", "0.0-43.4%"],
+        "flagged": [0, 0, 0],
+    }
+    assert "The first 2 of 3 users, worst first" in html
+    assert "<code>user_failure_stats_X.csv</code> holds every user" in html
+    assert html.count("<tr>") == 3  # the heading and the two preview rows
+
+
+def test_users_table_ids_stay_exact_and_names_are_shown_safely():
+    big = 2**63 - 1  # a bigint a JSON number would round in a browser
+    rows = [
+        (big, "<script>alert(1)</script>", 1, 2),
+        (-5, "a\r\n\x1b[2J" + "é😀" * 60, 2, 2),
+        (None, None, 1, 1),
+    ]
+    counts = pd.DataFrame(rows, columns=["user_id", "name", "failed_sessions", "total_sessions"])
+    counts["user_id"] = pd.array([big, -5, None], dtype="Int64")
+    counts["has_user_record"] = [True, True, False]
+    html = render.users_table_html(failure_rates(counts), "x.csv")
+    data = unpacked(html)
+    assert data["id"] == ["-5", None, "9223372036854775807"]
+    assert data["user"][0].startswith("a\\r\\n\\x1b[2Jé😀") and len(data["user"][0]) == 100
+    assert data["user"][1:] == ["no user id", "<script>alert(1)</script>"]  # text, not markup
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    # Only the table's own two scripts, each closed once.
+    assert html.count("<script") == 2 and html.count("</script>") == 2
+
+
+def test_an_empty_window_has_no_table_and_says_so():
+    html = render.users_table_html(rates_for([]), "x.csv")
+    assert html == '<p class="ufs-users-note">No users had sessions in this window.</p>'
+
+
+def test_the_preview_names_the_csv_escaped():
+    html = render.users_table_html(rates_for([(1, "A", 1, 2)]), '<b>"x".csv')
+    assert "<code>&lt;b&gt;&quot;x&quot;.csv</code>" in html
