@@ -223,4 +223,9 @@ def test_the_notebook_runs_in_jupyterlab_and_draws_its_figures(browser, lab):
     page.wait_for_function("() => document.body.innerText.includes('Per-user table exported')")
     assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
     assert len(list(out.glob("user_failure_stats_*.csv"))) == 1
+    # The users table: run in this session, its output is trusted and its script runs.
+    table = page.locator("[data-ufs-table]")
+    table.locator(".ufs-users-status").wait_for(timeout=10000)
+    assert table.get_attribute("data-state") == "ready"
+    assert table.locator("tbody tr").count() == 6
     page.close()

@@ -5,6 +5,7 @@ import pandas as pd
 from tests.seed import SEED_USERS
 from user_failure_stats import plots, render
 from user_failure_stats.analysis import failure_rates
+from user_failure_stats.analysis import rate_distribution as analysis_rate_distribution
 
 
 def spec(figure):
@@ -183,3 +184,48 @@ def _summary(rates):
     from user_failure_stats.analysis import summary_statistics
 
     return summary_statistics(rates)
+
+
+def many_users(n, flagged_every=500):
+    """``n`` users with 20 sessions each: one in ``flagged_every`` fails all of them."""
+    rows = [(i, f"u{i}", 20 if i % flagged_every == 0 else i % 3, 20) for i in range(1, n + 1)]
+    return rates_for(rows)
+
+
+def test_the_funnel_draws_every_user_as_a_dot_up_to_the_limit():
+    rates = many_users(plots.POINT_LIMIT + 20)  # 20 flagged: the rest are exactly the limit
+    assert int((~rates["flagged"]).sum()) == plots.POINT_LIMIT
+    figure = funnel_figure(rates, rates["failed_sessions"].sum() / rates["total_sessions"].sum())
+    assert [t["type"] for t in figure["data"]].count("heatmap") == 0
+    assert "annotations" not in figure["layout"] or figure["layout"]["annotations"] == []
+
+
+def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_a_dot():
+    rates = many_users(plots.POINT_LIMIT + 500)  # 21 flagged, 10,479 not
+    overall = rates["failed_sessions"].sum() / rates["total_sessions"].sum()
+    figure = plots.funnel_figure(rates, overall)
+    kinds = [t.type for t in figure.data]
+    assert kinds[0] == "heatmap" and kinds.count("heatmap") == 1  # under everything else
+    density = figure.data[0]
+    cells = [c for row in density.z for c in row if c is not None]
+    assert sum(cells) == 10_479 and min(cells) >= 1
+    dots = [t for t in figure.data if t.type == "scatter" and t.mode == "markers"]
+    assert [t.name for t in dots] == ["▲ fails significantly more"]
+    assert len(dots[0].x) == 21 and dots[0].customdata[0][0] == "u1000"
+    caption = figure.layout.annotations[0].text
+    assert caption == (
+        "10,479 users not flagged are drawn as shading (darker: more users); "
+        "each of the 21 flagged users is a dot"
+    )
+    # The figure's size does not grow with the users: 40 x 40 cells and the flagged dots.
+    assert len(density.z) == len(density.z[0]) == plots.DENSITY_BINS
+
+
+def test_a_brackets_hover_counts_all_its_users_but_lists_fifteen():
+    rates = many_users(3000)
+    dist = analysis_rate_distribution(rates, members=16)
+    # 6 fail all their sessions; of the rest, 998 fail 10% (2 of 20), 1,996 fewer.
+    assert list(dist["users"]) == [1996, 998, 0, 0, 0, 0, 0, 0, 0, 6]
+    assert [len(m) for m in dist["members"]] == [16, 16] + [0] * 7 + [6]
+    hover = distribution_figure(rates)["data"][0]["customdata"][0]
+    assert hover.count("<br>") == 15 and hover.endswith("<br>and 1,981 more")

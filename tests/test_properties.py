@@ -92,3 +92,29 @@ def test_database_aggregate_equals_pandas(pg, settings_for, rows):
         )
     )
     assert keys == sorted(keys)
+
+
+ids = st.one_of(
+    st.none(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=8), st.floats(allow_nan=True)
+)
+names = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["", " \t ", "\u3000", " A "]))
+
+
+@given(st.lists(st.tuples(ids, names, st.booleans()), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_vectorised_labels_equal_one_by_one(rows):
+    frame = pd.DataFrame(rows, columns=["user_id", "name", "has_user_record"], dtype=object)
+    labels = analysis.user_labels(frame["user_id"], frame["name"], frame["has_user_record"])
+    assert list(labels) == [analysis.user_label(*row) for row in rows]
+
+
+rates = st.one_of(st.floats(0, 1), st.just(float("nan")), st.sampled_from([0.125, 0.00125, 1.0]))
+
+
+@given(st.lists(st.tuples(rates, rates), max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_vectorised_percentages_and_intervals_equal_one_by_one(pairs):
+    low = pd.Series([lo for lo, _ in pairs], dtype="float64")
+    high = pd.Series([hi for _, hi in pairs], dtype="float64")
+    assert analysis.percent_texts(low) == [analysis.format_percent(v) for v in low]
+    assert analysis.ci_texts(low, high) == [analysis.ci_text(a, b) for a, b in pairs]

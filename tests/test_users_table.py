@@ -175,3 +175,35 @@ def test_hostile_names_are_text_in_the_table(table, report):
     assert root.locator("tbody img").count() == 0
     _, csv = report
     assert '\'=HYPERLINK("http://x")' in set(csv["user_name"])  # the CSV neutralises it
+
+
+def test_the_executed_notebook_holds_the_rows_once_and_previews_the_first(report):
+    import base64
+    import gzip
+    import json
+
+    import nbformat
+
+    result, csv = report
+    notebook = nbformat.read(result.notebook, as_version=4)
+    bundles = [
+        o.get("data", {}) for c in notebook.cells if c.cell_type == "code" for o in c.outputs
+    ]
+    # Figures as plotly's mimetype only; no pandas table in any form.
+    figures = [b for b in bundles if "application/vnd.plotly.v1+json" in b]
+    assert len(figures) == 3 and not any("text/html" in b for b in figures)
+    assert not any("dataframe" in b.get("text/html", "") for b in bundles)
+    tables = [b["text/html"] for b in bundles if "data-ufs-table" in b.get("text/html", "")]
+    assert len(tables) == 1
+    (table,) = tables
+    # JupyterLab shows what a notebook not run again holds: the first 20 rows and a note.
+    assert table.count("<tr>") == 21
+    assert f"The first 20 of {USERS:,} users, worst first." in table
+    assert f"<code>{result.csv.name}</code> holds every user" in table
+    packed = table.split('data-encoding="base64">', 1)[1].split("</script>", 1)[0]
+    rows = json.loads(gzip.decompress(base64.b64decode(packed)))
+    assert rows["id"] == [str(i) for i in csv["user_id"]]
+    # A user past the preview is named once in the notebook's text: by the funnel plot's dot
+    # (under 10,000 users; above, only flagged users are dots).
+    last = csv["user_name"].iloc[-1]
+    assert result.notebook.read_text().count(f'"{last}"') == 1

@@ -187,6 +187,20 @@ def users_once() -> sa.Subquery:
     )
 
 
+def trend_bins(start, end) -> sa.Subquery:
+    """Return the 15-minute bins from ``start``'s to ``end``, one row each (column ``bucket``).
+
+    A ``generate_series`` of the bounds' type: with psycopg2, naive bounds (a ``timestamp``
+    column) give ``timestamp`` bins, aware ones (``timestamptz``, see :func:`window_bounds`)
+    ``timestamptz`` bins, stepped in absolute time like ``date_bin``'s. Its ``GROUP BY`` tells
+    the planner the bins are unique, so a join of the rows to them keeps the rows' number.
+    """
+    step = sa.literal_column(f"interval '{TREND_BIN}'")
+    first = sa.func.date_bin(step, start, sa.literal_column("timestamp '2000-01-01'"))
+    bucket = sa.func.generate_series(first, end, step).column_valued("bucket")
+    return sa.select(bucket).group_by(bucket).subquery("bins")
+
+
 def window_counts_query() -> sa.CompoundSelect:
     """Build the one statement behind a report.
 
@@ -194,6 +208,10 @@ def window_counts_query() -> sa.CompoundSelect:
     window and the window of the same length before it, and per 15-minute bin over the
     window (for the trend). Each is a parallel GROUP BY; PostgreSQL runs ``GROUPING SETS``
     without parallel workers, and it measured five times slower (benchmarks/results.md).
+    The trend joins the rows to the window's bins (:func:`trend_bins`) and groups by the
+    bin: grouped by ``date_bin(created_on)`` itself, PostgreSQL expects as many groups as
+    ``created_on`` has values and plans one process, sorting the rows of a call log not
+    stored in time order (benchmarks/trend.py).
     Names are joined after aggregating. One row per user and per bin comes back, never one
     per call.
 
@@ -234,6 +252,7 @@ def window_counts_query() -> sa.CompoundSelect:
         per_user.c.total_sessions,
         per_user.c.failed_sessions,
     ).select_from(per_user.outerjoin(once, once.c.user_id == per_user.c.user_id))
+    bins = trend_bins(start, end)
     bucket = sa.func.date_bin(
         sa.literal_column(f"interval '{TREND_BIN}'"),
         c.created_on,
@@ -247,12 +266,13 @@ def window_counts_query() -> sa.CompoundSelect:
             sa.null().cast(sa.Text).label("name"),
             sa.false().label("has_user_record"),
             sa.null().cast(sa.BigInteger).label("user_rows"),
-            bucket.label("bucket"),
+            bins.c.bucket,
             sa.func.count().label("total_sessions"),
             failed.label("failed_sessions"),
         )
+        .select_from(calllog.join(bins, bins.c.bucket == bucket))
         .where(c.session_id.is_not(None), c.created_on >= start, c.created_on < end)
-        .group_by(sa.literal_column("7"))  # 7: the bucket, by position
+        .group_by(bins.c.bucket)
     )
     return sa.union_all(users_part, trend_part)
 
@@ -297,39 +317,34 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
         _, instants = _prepare(conn)
-        rows = conn.execute(window_counts_query(), window_bounds(window, instants)).fetchall()
-    in_window = [bool(r.in_window) for r in rows]
-    per_user = [r.by_period == 0 for r in rows]
+        result = conn.execute(window_counts_query(), window_bounds(window, instants))
+        # One row per user and period and per bin, straight into one table: no object per row.
+        rows = pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
+    if rows.empty:
+        rows = pd.DataFrame(columns=list(result.keys()))
+    in_window = rows["in_window"].astype(bool).to_numpy()
+    per_user = (rows["by_period"] == 0).to_numpy()
 
-    def users_where(wanted: bool) -> pd.DataFrame:
-        picked = [r for r, w, u in zip(rows, in_window, per_user, strict=True) if u and w == wanted]
-        frame = pd.DataFrame(
-            [
-                (r.user_id, r.name, r.has_user_record, r.total_sessions, r.failed_sessions)
-                for r in picked
-            ],
-            columns=COUNT_COLUMNS,
-        )
+    def users_where(mask) -> pd.DataFrame:
+        picked = rows.loc[mask, ["user_id", "name", "has_user_record", *COUNT_COLUMNS[3:]]]
+        frame = picked.set_axis(COUNT_COLUMNS, axis=1).reset_index(drop=True)
         # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
-        if picked:
-            frame["user_id"] = pd.array([r.user_id for r in picked])
+        frame["user_id"] = pd.array(frame["user_id"].to_numpy(dtype=object).tolist())
         return _typed(frame)
 
-    trend = pd.DataFrame(
-        [
-            (r.bucket, r.total_sessions, r.failed_sessions)
-            for r, w, u in zip(rows, in_window, per_user, strict=True)
-            if w and not u
-        ],
-        columns=["bucket", "total_sessions", "failed_sessions"],
-    )
-    duplicates = sum(
-        1
-        for r, w, u in zip(rows, in_window, per_user, strict=True)
-        if u and w and (r.user_rows or 0) > 1
-    )
+    trend = rows.loc[
+        in_window & ~per_user, ["bucket", "total_sessions", "failed_sessions"]
+    ].reset_index(drop=True)
+    user_rows = pd.to_numeric(rows["user_rows"], errors="coerce").fillna(0).to_numpy()
+    duplicates = int((per_user & in_window & (user_rows > 1)).sum())
     notes = () if instants else window.notes  # instants have no repeated hours
-    return WindowCounts(users_where(True), users_where(False), trend, duplicates, notes)
+    return WindowCounts(
+        users_where(per_user & in_window),
+        users_where(per_user & ~in_window),
+        trend,
+        duplicates,
+        notes,
+    )
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from user_failure_stats.errors import ConfigError, OutputError
 from user_failure_stats.formats import plain
 from user_failure_stats.params import Parameters
-from user_failure_stats.text import csv_cell
+from user_failure_stats.text import FORMULA_STARTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,12 +100,20 @@ def csv_safe(rates: pd.DataFrame) -> pd.DataFrame:
     Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
     ``'``; numbers and every other text are unchanged.
     """
-    from pandas.api.types import is_string_dtype
-
     safe = rates.copy(deep=False)
     for column in safe.columns:
-        if is_string_dtype(safe[column].dtype):
-            safe[column] = safe[column].map(csv_cell)
+        values = safe[column]
+        if values.dtype.kind not in "OSU" and str(values.dtype) != "string":
+            continue  # numbers, booleans and dates are never formulas
+        # Vectorised: which cells are text starting like a formula (missing and numbers: no).
+        try:
+            risky = values.str.startswith(FORMULA_STARTS, na=False).astype(bool)
+        except AttributeError:  # pandas: no text in this column (numbers in an object column)
+            continue
+        if risky.any():
+            fixed = values.astype(object).copy()
+            fixed[risky] = "'" + values[risky].astype(str)
+            safe[column] = fixed
     return safe
 
 

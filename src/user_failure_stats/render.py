@@ -238,7 +238,7 @@ def users_json(rates: pd.DataFrame) -> str:
         "flagged": lambda: rates["flagged"].to_numpy(dtype="int8").tolist(),
     }
     buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as packed:
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as packed:
         for k, (name, values) in enumerate(columns.items()):
             packed.write(("{" if k == 0 else ",").encode() + json.dumps(name).encode() + b":")
             packed.write(json.dumps(values(), ensure_ascii=False, separators=(",", ":")).encode())
