@@ -258,11 +258,13 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     too_few = rates["total_sessions"] < min_sessions
     solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
     annotations = []
+    x_axis = {"type": "log", "title": {"text": "Sessions (log scale)"}}
     if (~flagged).sum() > POINT_LIMIT:
         # Too many dots to draw or to hover: the unflagged users become shading, below the
         # limits; every flagged user stays a dot.
         traces.insert(0, density_trace(rates[~flagged], most))
         annotations.append(_density_caption(int((~flagged).sum()), int(flagged.sum())))
+        x_axis["range"] = [np.log10(0.9), np.log10(most * 1.1)]  # not the cells' half-units
         layers = [(flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid})]
     else:
         layers = [
@@ -283,7 +285,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
         traces,
         {
             "title": {"text": "Funnel plot: failure rate against sessions"},
-            "xaxis": {"type": "log", "title": {"text": "Sessions (log scale)"}},
+            "xaxis": x_axis,
             "yaxis": {
                 "range": [-0.02, 1.02],
                 "tickformat": ".0%",
@@ -325,30 +327,31 @@ def _points(part: pd.DataFrame, name: str, marker: dict) -> dict:
 def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> dict:
     """Return a heatmap of how many of ``part``'s users fall in each cell of the funnel plot.
 
-    Cells are ``bins`` equal steps of log(sessions) from 1 to ``most`` * 1.1, by ``bins``
-    equal steps of failure rate from 0 to 1; empty cells are not drawn. Hovering a cell
-    tells its users, sessions and rates.
+    Columns are at most ``bins`` ranges of sessions, of equal width on the log scale from 1
+    to ``most`` and each holding whole numbers of sessions (1, 2, 3-4, ...); rows are
+    ``bins`` equal steps of failure rate from 0 to 1. Empty cells are not drawn. Hovering a
+    cell tells its users, sessions and rates.
     """
-    x_edges = np.linspace(0.0, np.log10(most * 1.1), bins + 1)
+    # Edges half-way between whole numbers, so no column is empty for want of a number.
+    x_edges = np.unique(np.round(np.geomspace(1, most + 1, bins + 1))) - 0.5
     y_edges = np.linspace(0.0, 1.0, bins + 1)
     counts, _, _ = np.histogram2d(
-        np.log10(part["total_sessions"].to_numpy(dtype="float64")),
+        part["total_sessions"].to_numpy(dtype="float64"),
         part["failure_rate"].to_numpy(dtype="float64"),
         bins=[x_edges, y_edges],
     )
-    sessions = 10**x_edges
     z = [[int(c) if c else None for c in row] for row in counts.T.tolist()]
+    sessions = [
+        f"{lo:,.0f}" if hi - lo == 1 else f"{lo:,.0f}-{hi - 1:,.0f}"
+        for lo, hi in zip(x_edges[:-1] + 0.5, x_edges[1:] + 0.5, strict=True)
+    ]
     ranges = [
-        [
-            f"{sessions[i]:,.0f}-{sessions[i + 1]:,.0f} sessions, "
-            f"{y_edges[j]:.0%}-{y_edges[j + 1]:.0%} failed"
-            for i in range(bins)
-        ]
+        [f"{s} sessions, {y_edges[j]:.1%}-{y_edges[j + 1]:.1%} failed" for s in sessions]
         for j in range(bins)
     ]
     return {
         "type": "heatmap",
-        "x": sessions,
+        "x": x_edges,
         "y": y_edges,
         "z": z,
         "customdata": ranges,
