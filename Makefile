@@ -10,10 +10,10 @@ AZURE_BUILD ?= build/azure
 FLOORS_VENV ?= .venv-floors
 EXTRAS := report,demo,lab,test,dev
 
-.PHONY: help install lock floors demo run check test lint format lab azure bench clean
+.PHONY: help install lock floors demo run check test lint format lab azure bench bench-rows bench-users bench-trend clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
@@ -62,8 +62,16 @@ format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
 lab: $(STAMP) ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/user_failure_rates.ipynb
 
-bench: $(STAMP) ## Benchmark 1 and 10 million rows against the naive approach (minutes; not in CI)
+bench: bench-rows bench-users bench-trend ## Run every benchmark below (an hour or more; not in CI)
+
+bench-rows: $(STAMP) ## Benchmark 1 and 10 million rows against the naive approach (minutes)
 	$(BIN)/python benchmarks/bench.py
+
+bench-users: $(STAMP) ## Benchmark 2,000 to 1,000,000 users: run, memory, sizes, Chromium (USERS=...)
+	$(BIN)/python benchmarks/users.py $(if $(USERS),--users $(USERS))
+
+bench-trend: $(STAMP) ## Benchmark the trend's aggregate on a call log in time order and shuffled
+	$(BIN)/python benchmarks/trend.py
 
 azure: $(STAMP) ## Assemble the deployable Azure Functions app in build/azure (AZURE_BUILD=...)
 	rm -rf $(AZURE_BUILD)

@@ -186,38 +186,49 @@ def _summary(rates):
     return summary_statistics(rates)
 
 
-def many_users(n, flagged_every=500):
-    """``n`` users with 20 sessions each: one in ``flagged_every`` fails all of them."""
-    rows = [(i, f"u{i}", 20 if i % flagged_every == 0 else i % 3, 20) for i in range(1, n + 1)]
+def many_users(n):
+    """``n`` users with 20 sessions each; one in 500 fails 19 of them, one in 1,000 all 20."""
+    rows = [
+        (i, f"u{i}", 20 if i % 1000 == 0 else 19 if i % 500 == 0 else i % 3, 20)
+        for i in range(1, n + 1)
+    ]
     return rates_for(rows)
 
 
 def test_the_funnel_draws_every_user_as_a_dot_up_to_the_limit():
-    rates = many_users(plots.POINT_LIMIT + 20)  # 20 flagged: the rest are exactly the limit
+    rates = many_users(plots.POINT_LIMIT + 10)  # 10 flagged: the rest are exactly the limit
     assert int((~rates["flagged"]).sum()) == plots.POINT_LIMIT
     figure = funnel_figure(rates, rates["failed_sessions"].sum() / rates["total_sessions"].sum())
     assert [t["type"] for t in figure["data"]].count("heatmap") == 0
-    assert "annotations" not in figure["layout"] or figure["layout"]["annotations"] == []
+    dots = [t for t in figure["data"] if t.get("mode") == "markers"]
+    assert sum(len(t["customdata"]) for t in dots) == plots.POINT_LIMIT + 10  # a dot each
+    assert figure["layout"].get("annotations", []) == []
 
 
 def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_a_dot():
-    rates = many_users(plots.POINT_LIMIT + 500)  # 21 flagged, 10,479 not
+    rates = many_users(40_000)  # 80 flagged, 39,920 not
     overall = rates["failed_sessions"].sum() / rates["total_sessions"].sum()
     figure = plots.funnel_figure(rates, overall)
     kinds = [t.type for t in figure.data]
     assert kinds[0] == "heatmap" and kinds.count("heatmap") == 1  # under everything else
     density = figure.data[0]
     cells = [c for row in density.z for c in row if c is not None]
-    assert sum(cells) == 10_479 and min(cells) >= 1
+    assert sum(cells) == 39_920 and min(cells) >= 1
     dots = [t for t in figure.data if t.type == "scatter" and t.mode == "markers"]
     assert [t.name for t in dots] == ["▲ fails significantly more"]
-    assert len(dots[0].x) == 21 and dots[0].customdata[0][0] == "u1000"
+    # One dot per spot: 40 users fail 20 of 20, 40 fail 19 of 20; the hover names them.
+    assert list(dots[0].x) == [20, 20] and list(dots[0].y) == [1.0, 0.95]
+    (everyone, n1, n2, n3, c), (_, *rest) = dots[0].customdata
+    assert everyone.startswith("40 users:<br>u1000<br>u10000<br>u11000<br>")
+    assert everyone.count("<br>u") == plots.HOVER_LIMIT and everyone.endswith("<br>and 25 more")
+    assert (n1, n2, n3, c) == ("100.00%", 20, 20, "83.9-100.0%")
+    assert rest == ["95.00%", 19, 20, "76.4-99.1%"]
     caption = figure.layout.annotations[0].text
     assert caption == (
-        "10,479 users not flagged are drawn as shading (darker: more users); "
-        "each of the 21 flagged users is a dot"
+        "39,920 users not flagged are drawn as shading (darker: more users); "
+        "the 80 flagged users are dots (one per sessions and failures, naming its users)"
     )
-    # The figure's size does not grow with the users: 40 x 40 cells and the flagged dots.
+    # The figure's size does not grow with the users: 40 x at most 40 cells and the dots.
     assert len(density.z) == plots.DENSITY_BINS and len(density.z[0]) <= plots.DENSITY_BINS
 
 

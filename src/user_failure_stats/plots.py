@@ -17,16 +17,17 @@ from user_failure_stats.analysis import (
     Z_95,
     Z_998,
     ci_text,
+    ci_texts,
     control_limits,
     format_percent,
     rate_distribution,
 )
 from user_failure_stats.formats import summary_rows
-from user_failure_stats.text import plotly_text, shown
+from user_failure_stats.text import plotly_text, shown, shown_all
 
 HOVER_LIMIT = 15
 # Above this many unflagged users, the funnel plot draws them as shading, not dots.
-POINT_LIMIT = 10_000
+POINT_LIMIT = 5_000
 DENSITY_BINS = 40
 BAR_COLOUR = "#c0392b"
 TEMPLATE = "plotly_white"
@@ -265,7 +266,14 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
         traces.insert(0, density_trace(rates[~flagged], most))
         annotations.append(_density_caption(int((~flagged).sum()), int(flagged.sum())))
         x_axis["range"] = [np.log10(0.9), np.log10(most * 1.1)]  # not the cells' half-units
-        layers = [(flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid})]
+        # The flagged users as dots, one per distinct (sessions, failures): those users would
+        # be drawn on top of each other; the dot's hover names them.
+        traces.append(
+            _shared_points(
+                rates[flagged], "▲ fails significantly more", {"color": BAR_COLOUR, **solid}
+            )
+        )
+        layers = []
     else:
         layers = [
             (~flagged & ~too_few, "users", {"color": "#5d6d7e", **solid}),
@@ -324,6 +332,47 @@ def _points(part: pd.DataFrame, name: str, marker: dict) -> dict:
     }
 
 
+def _shared_points(part: pd.DataFrame, name: str, marker: dict) -> dict:
+    """Return one dot per distinct (sessions, failures) of ``part``, naming its users on hover.
+
+    Users with the same counts have the same rate and interval and sit on one spot; the
+    hover lists the first :data:`HOVER_LIMIT` in the table's order, then "and N more".
+    """
+    keys = ["total_sessions", "failed_sessions"]
+    labelled = part.assign(label=[plotly_text(n) for n in shown_all(part["user_name"])])
+    groups = labelled.groupby(keys, sort=False)
+    first = groups.head(1).set_index(keys)
+    size = groups.size()
+    listed = groups.head(HOVER_LIMIT).groupby(keys, sort=False)["label"].agg("<br>".join)
+    first = first.assign(users=size, names=listed).reset_index()
+    extra = first["users"] - HOVER_LIMIT
+    names = [
+        n if u == 1 else f"{u:,} users:<br>{n}" + (f"<br>and {e:,} more" if e > 0 else "")
+        for n, u, e in zip(first["names"], first["users"], extra, strict=True)
+    ]
+    return {
+        "type": "scatter",
+        "x": first["total_sessions"],
+        "y": first["failure_rate"],
+        "mode": "markers",
+        "name": name,
+        "marker": marker,
+        "customdata": [
+            [n, p, f, t, c]
+            for n, p, f, t, c in zip(
+                names,
+                first["failure_rate_percent"],
+                first["failed_sessions"],
+                first["total_sessions"],
+                ci_texts(first["failure_rate_ci_low"], first["failure_rate_ci_high"]),
+                strict=True,
+            )
+        ],
+        "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]} "
+        "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
+    }
+
+
 def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> dict:
     """Return a heatmap of how many of ``part``'s users fall in each cell of the funnel plot.
 
@@ -367,7 +416,7 @@ def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> di
 def _density_caption(unflagged: int, flagged: int) -> dict:
     text = (
         f"{unflagged:,} users not flagged are drawn as shading (darker: more users); "
-        f"each of the {flagged:,} flagged users is a dot"
+        f"the {flagged:,} flagged users are dots (one per sessions and failures, naming its users)"
     )
     return {
         "text": text,
