@@ -187,20 +187,6 @@ def users_once() -> sa.Subquery:
     )
 
 
-def trend_bins(start, end) -> sa.Subquery:
-    """Return the 15-minute bins from ``start``'s to ``end``, one row each (column ``bucket``).
-
-    A ``generate_series`` of the bounds' type: with psycopg2, naive bounds (a ``timestamp``
-    column) give ``timestamp`` bins, aware ones (``timestamptz``, see :func:`window_bounds`)
-    ``timestamptz`` bins, stepped in absolute time like ``date_bin``'s. Its ``GROUP BY`` tells
-    the planner the bins are unique, so a join of the rows to them keeps the rows' number.
-    """
-    step = sa.literal_column(f"interval '{TREND_BIN}'")
-    first = sa.func.date_bin(step, start, sa.literal_column("timestamp '2000-01-01'"))
-    bucket = sa.func.generate_series(first, end, step).column_valued("bucket")
-    return sa.select(bucket).group_by(bucket).subquery("bins")
-
-
 def window_counts_query() -> sa.CompoundSelect:
     """Build the one statement behind a report.
 
@@ -208,10 +194,9 @@ def window_counts_query() -> sa.CompoundSelect:
     window and the window of the same length before it, and per 15-minute bin over the
     window (for the trend). Each is a parallel GROUP BY; PostgreSQL runs ``GROUPING SETS``
     without parallel workers, and it measured five times slower (benchmarks/results.md).
-    The trend joins the rows to the window's bins (:func:`trend_bins`) and groups by the
-    bin: grouped by ``date_bin(created_on)`` itself, PostgreSQL expects as many groups as
-    ``created_on`` has values and plans one process, sorting the rows of a call log not
-    stored in time order (benchmarks/trend.py).
+    The trend's aggregate is as plain: on a call log not stored in time order PostgreSQL
+    runs it in one process (it expects a group per ``created_on`` value), and the
+    formulations that change that did not pay for themselves (benchmarks/results.md).
     Names are joined after aggregating. One row per user and per bin comes back, never one
     per call.
 
@@ -252,7 +237,6 @@ def window_counts_query() -> sa.CompoundSelect:
         per_user.c.total_sessions,
         per_user.c.failed_sessions,
     ).select_from(per_user.outerjoin(once, once.c.user_id == per_user.c.user_id))
-    bins = trend_bins(start, end)
     bucket = sa.func.date_bin(
         sa.literal_column(f"interval '{TREND_BIN}'"),
         c.created_on,
@@ -266,13 +250,12 @@ def window_counts_query() -> sa.CompoundSelect:
             sa.null().cast(sa.Text).label("name"),
             sa.false().label("has_user_record"),
             sa.null().cast(sa.BigInteger).label("user_rows"),
-            bins.c.bucket,
+            bucket.label("bucket"),
             sa.func.count().label("total_sessions"),
             failed.label("failed_sessions"),
         )
-        .select_from(calllog.join(bins, bins.c.bucket == bucket))
         .where(c.session_id.is_not(None), c.created_on >= start, c.created_on < end)
-        .group_by(bins.c.bucket)
+        .group_by(sa.literal_column("7"))  # 7: the bucket, by position
     )
     return sa.union_all(users_part, trend_part)
 
