@@ -295,31 +295,47 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
     Raises:
         DatabaseError: The database cannot be reached or the query fails.
     """
+    import numpy as np
     import pandas as pd
 
     engine = _engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
         _, instants = _prepare(conn)
         result = conn.execute(window_counts_query(), window_bounds(window, instants))
-        # One row per user and period and per bin, straight into one table: no object per row.
-        rows = pd.DataFrame(result.fetchall(), columns=list(result.keys()), dtype=object)
-    if rows.empty:
-        rows = pd.DataFrame(columns=list(result.keys()))
-    in_window = rows["in_window"].astype(bool).to_numpy()
-    per_user = (rows["by_period"] == 0).to_numpy()
+        keys = list(result.keys())
+        rows = result.fetchall()
+    # One row per user and period and per bin, turned into columns at once (no object per
+    # cell): at a million users this is seconds faster than a DataFrame of the rows.
+    values = zip(*rows, strict=True) if rows else [()] * len(keys)
+    columns = {k: np.array(v, dtype=object) for k, v in zip(keys, values, strict=True)}
+    del rows
+    in_window = columns["in_window"].astype(bool)
+    per_user = columns["by_period"].astype("int64") == 0
+    user_rows = pd.to_numeric(columns["user_rows"], errors="coerce")
 
     def users_where(mask) -> pd.DataFrame:
-        picked = rows.loc[mask, ["user_id", "name", "has_user_record", *COUNT_COLUMNS[3:]]]
-        frame = picked.set_axis(COUNT_COLUMNS, axis=1).reset_index(drop=True)
+        picked = np.flatnonzero(mask)
         # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
-        frame["user_id"] = pd.array(frame["user_id"].to_numpy(dtype=object).tolist())
+        frame = pd.DataFrame(
+            {
+                "user_id": pd.array(columns["user_id"][picked].tolist()),
+                "name": columns["name"][picked],
+                "has_user_record": columns["has_user_record"][picked],
+                "total_sessions": columns["total_sessions"][picked],
+                "failed_sessions": columns["failed_sessions"][picked],
+            }
+        )
         return _typed(frame)
 
-    trend = rows.loc[
-        in_window & ~per_user, ["bucket", "total_sessions", "failed_sessions"]
-    ].reset_index(drop=True)
-    user_rows = pd.to_numeric(rows["user_rows"], errors="coerce").fillna(0).to_numpy()
-    duplicates = int((per_user & in_window & (user_rows > 1)).sum())
+    bins = np.flatnonzero(in_window & ~per_user)
+    trend = pd.DataFrame(
+        {
+            "bucket": columns["bucket"][bins],
+            "total_sessions": columns["total_sessions"][bins],
+            "failed_sessions": columns["failed_sessions"][bins],
+        }
+    )
+    duplicates = int((per_user & in_window & (np.nan_to_num(user_rows) > 1)).sum())
     notes = () if instants else window.notes  # instants have no repeated hours
     return WindowCounts(
         users_where(per_user & in_window),
