@@ -65,7 +65,10 @@ def user_labels(user_ids: pd.Series, names: pd.Series | None, has_record: pd.Ser
     unnamed = (text.isna() | text.str.strip().eq("")).to_numpy(dtype=bool)
     no_id = ids.isna().to_numpy(dtype=bool)
     labels = text.to_numpy(dtype=object, na_value=None)
-    labels = np.where(unnamed, ("user " + ids).to_numpy(dtype=object, na_value="user None"), labels)
+    labels = np.where(unnamed, ("user " + ids).to_numpy(dtype=object, na_value=""), labels)
+    odd = unnamed & record & no_id  # a record without an id: as user_label spells it
+    if odd.any():
+        labels[odd] = [f"user {v}" for v in user_ids.to_numpy(dtype=object)[odd]]
     unknown = ("unknown user " + ids).to_numpy(dtype=object, na_value="no user id")
     labels = np.where(record, labels, np.where(no_id, "no user id", unknown))
     return pd.Series(labels, index=index, dtype=object)
