@@ -165,6 +165,12 @@ TABLE_STYLE = """<style>
 .ufs-users-table th[aria-sort="ascending"] button::after { content: " \\2191"; }
 .ufs-users-table th[aria-sort="descending"] button::after { content: " \\2193"; }
 .ufs-users-table tr.ufs-flagged td:nth-child(8) { color: #c0392b; }
+.ufs-users-table th, .ufs-users-table td { white-space: nowrap; overflow-wrap: normal; }
+.ufs-users-table td:nth-child(2) { white-space: normal; overflow-wrap: anywhere;
+  min-width: 9em; max-width: 24em; }
+.ufs-users .ufs-users-table :is(th, td) { text-align: left; }
+.ufs-users .ufs-users-table :is(th, td):is(:nth-child(1), :nth-child(3), :nth-child(4),
+  :nth-child(5), :nth-child(6)) { text-align: right; }
 </style>"""
 
 
