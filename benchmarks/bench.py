@@ -301,12 +301,12 @@ def measure(name, url, start, end, repeat) -> dict:
     return figures
 
 
-def build(server, rows: int) -> str:
+def ensure_database(server, name: str) -> str:
+    """Create the database ``name`` on the embedded server unless it exists; return its URL."""
     import sqlalchemy as sa
 
     from user_failure_stats.db import driver_url
 
-    name = f"bench_{rows}"
     admin = sa.create_engine(driver_url(server.get_uri()), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         exists = conn.execute(
@@ -315,7 +315,15 @@ def build(server, rows: int) -> str:
         if not exists:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    url = server.get_uri(name)
+    return server.get_uri(name)
+
+
+def build(server, rows: int) -> str:
+    import sqlalchemy as sa
+
+    from user_failure_stats.db import driver_url
+
+    url = ensure_database(server, f"bench_{rows}")
     engine = sa.create_engine(driver_url(url))
     with engine.connect() as conn:
         have = 0
@@ -360,7 +368,7 @@ def main() -> None:
         "2 days": (TWO_DAY_START, TWO_DAY_START + timedelta(days=2)),
     }
     results = {
-        "machine": _machine(),
+        "machine": machine(),
         "started": datetime.now().isoformat(timespec="seconds"),
         "sizes": {},
     }
@@ -390,7 +398,8 @@ def main() -> None:
     print(f"wrote {args.out / 'results.md'}")
 
 
-def _machine() -> dict:
+def machine() -> dict:
+    """The machine the figures come from: CPUs, Python, platform."""
     import platform
 
     return {

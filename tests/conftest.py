@@ -239,3 +239,16 @@ def cli_env(tmp_path):
 def at(start: datetime, **delta) -> datetime:
     """Return ``start`` shifted by ``timedelta(**delta)``."""
     return start + timedelta(**delta)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (Debian's, at /usr/bin/chromium) through Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.helpers import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 COMMAND = [sys.executable, "-m", "user_failure_stats"]
 # The seed's window on the command line: 21 and 22 May 2025 in Kolkata.
@@ -15,6 +16,7 @@ def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:
     )
 
 
+CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

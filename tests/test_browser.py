@@ -4,12 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM_ARGS, hover_text, modebar_titles, open_offline
+from tests.helpers import CHROMIUM, hover_text, modebar_titles, open_offline
 from user_failure_stats.params import Parameters
 from user_failure_stats.runner import run_report
 from user_failure_stats.settings import Settings
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 pytestmark = pytest.mark.skipif(
@@ -24,16 +23,6 @@ def report(notebook_db_url, tmp_path_factory):
     params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata", top_n=5)
     result = run_report(params.validated(), Settings(db_url=notebook_db_url), out)
     return result
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
