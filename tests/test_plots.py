@@ -174,10 +174,11 @@ def test_names_are_escaped_once_for_plotly_and_shown_on_one_line():
     hover = distribution_figure(rates)["data"][0]["customdata"][5]
     assert hover.startswith('"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J: 50.00% (1/2)<br>')
     assert "y" * 99 + "…" in hover and "y" * 100 not in hover
-    dots = funnel_figure(rates, 0.5)["data"][-1]["customdata"]
-    assert dots[0][0] == '"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J'
+    name = '"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J'
+    dots = funnel_figure(rates, 0.5)["data"][-1]["customdata"]  # both on one spot: one dot
+    assert dots[0][0] == f"2 users:<br>{name}<br>" + "y" * 99 + "…"
     panel = distribution_panel(rates, top_users(rates, 5), {**_summary(rates)})
-    assert panel["data"][1]["cells"]["values"][1][0] == dots[0][0]
+    assert panel["data"][1]["cells"]["values"][1][0] == name
 
 
 def _summary(rates):
@@ -201,7 +202,10 @@ def test_the_funnel_draws_every_user_as_a_dot_up_to_the_limit():
     figure = funnel_figure(rates, rates["failed_sessions"].sum() / rates["total_sessions"].sum())
     assert [t["type"] for t in figure["data"]].count("heatmap") == 0
     dots = [t for t in figure["data"] if t.get("mode") == "markers"]
-    assert sum(len(t["customdata"]) for t in dots) == plots.POINT_LIMIT + 10  # a dot each
+    # A dot per (sessions, failures), whose hover names its users, worst first.
+    shown = [d[0] for t in dots for d in t["customdata"]]
+    counts = [int(h.split(" users:")[0].replace(",", "")) if " users:" in h else 1 for h in shown]
+    assert sum(counts) == plots.POINT_LIMIT + 10 and len(shown) == 5  # 20 of 0, 1, 2, 19, 20
     assert figure["layout"].get("annotations", []) == []
 
 
@@ -225,8 +229,11 @@ def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_
     assert rest == ["95.00%", 19, 20, "76.4-99.1%"]
     caption = figure.layout.annotations[0].text
     assert caption == (
-        "39,920 users not flagged are drawn as shading (darker: more users); "
-        "the 80 flagged users are dots (one per sessions and failures, naming its users)"
+        "39,920 users not flagged: shading (darker: more)<br>"
+        "80 flagged: red dots, hover for their names"
+    )
+    assert (
+        density.zmax == 13_307 and density.customdata[0][-1] == "19-20 sessions, 0.0%-2.5% failed"
     )
     # The figure's size does not grow with the users: 40 x at most 40 cells and the dots.
     assert len(density.z) == plots.DENSITY_BINS and len(density.z[0]) <= plots.DENSITY_BINS

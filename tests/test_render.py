@@ -112,3 +112,18 @@ def test_an_empty_window_has_no_table_and_says_so():
 def test_the_preview_names_the_csv_escaped():
     html = render.users_table_html(rates_for([(1, "A", 1, 2)]), '<b>"x".csv')
     assert "<code>&lt;b&gt;&quot;x&quot;.csv</code>" in html
+
+
+def test_one_user_is_one_user():
+    html = render.users_table_html(rates_for([(1, "A", 1, 2)]), "x.csv")
+    assert "1 user, worst first; <code>x.csv</code> holds it too." in html
+    assert 'data-ready-note="1 user, worst first.' in html
+
+
+def test_a_figure_without_a_title_is_named_by_its_first_heading():
+    rates = rates_for(SEED_USERS)
+    from user_failure_stats.analysis import summary_statistics, top_users
+
+    panel = plots.distribution_panel(rates, top_users(rates, 5), summary_statistics(rates))
+    text = render.figure_bundle(panel)["text/plain"]
+    assert text.startswith("Plotly figure: Users per failure-rate bracket")

@@ -205,7 +205,10 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     Control limits at 95% and 99.8% around the overall rate show how far a rate may stray
     by chance at each volume. Flagged users (``rates["flagged"]``: at least ``min_sessions``
     sessions and above the upper 95% limit) are drawn in red, users with fewer sessions as
-    hollow circles (too few to judge), the rest in grey. Hovering a point names the user.
+    hollow circles (too few to judge), the rest in grey. Users with the same sessions and
+    failures share one dot, whose hover names them (the first :data:`HOVER_LIMIT`). Above
+    :data:`POINT_LIMIT` unflagged users, those are drawn as a density (see
+    :func:`density_trace`), and a caption says so.
     """
     if rates.empty or pd.isna(overall_rate):
         return figure(
@@ -260,12 +263,14 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
     annotations = []
     x_axis = {"type": "log", "title": {"text": "Sessions (log scale)"}}
+    margin_top = 60
     if (~flagged).sum() > POINT_LIMIT:
         # Too many dots to draw or to hover: the unflagged users become shading, below the
         # limits; every flagged user stays a dot.
         traces.insert(0, density_trace(rates[~flagged], most))
         annotations.append(_density_caption(int((~flagged).sum()), int(flagged.sum())))
         x_axis["range"] = [np.log10(0.9), np.log10(most * 1.1)]  # not the cells' half-units
+        margin_top = 100  # the title, then the caption's two lines
         # The flagged users as dots, one per distinct (sessions, failures): those users would
         # be drawn on top of each other; the dot's hover names them.
         traces.append(
@@ -288,7 +293,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
         part = rates[mask]
         if part.empty:
             continue
-        traces.append(_points(part, name, marker))
+        traces.append(_shared_points(part, name, marker))
     return figure(
         traces,
         {
@@ -299,37 +304,12 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
                 "tickformat": ".0%",
                 "title": {"text": "Failure rate"},
             },
-            "height": 460,
-            "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
+            "height": 460 + margin_top - 60,
+            "margin": {"l": 60, "r": 20, "t": margin_top, "b": 50},
             "legend": {"orientation": "h", "y": -0.2},
             "annotations": annotations,
         },
     )
-
-
-def _points(part: pd.DataFrame, name: str, marker: dict) -> dict:
-    return {
-        "type": "scatter",
-        "x": part["total_sessions"],
-        "y": part["failure_rate"],
-        "mode": "markers",
-        "name": name,
-        "marker": marker,
-        "customdata": [
-            [plotly_text(shown(u)), p, f, t, ci_text(lo, hi)]
-            for u, p, f, t, lo, hi in zip(
-                part["user_name"],
-                part["failure_rate_percent"],
-                part["failed_sessions"],
-                part["total_sessions"],
-                part["failure_rate_ci_low"],
-                part["failure_rate_ci_high"],
-                strict=True,
-            )
-        ],
-        "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]} "
-        "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
-    }
 
 
 def _shared_points(part: pd.DataFrame, name: str, marker: dict) -> dict:
@@ -391,11 +371,13 @@ def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> di
     )
     z = [[int(c) if c else None for c in row] for row in counts.T.tolist()]
     sessions = [
-        f"{lo:,.0f}" if hi - lo == 1 else f"{lo:,.0f}-{hi - 1:,.0f}"
+        ("1 session" if lo == 1 else f"{lo:,.0f} sessions")
+        if hi - lo == 1
+        else f"{lo:,.0f}-{hi - 1:,.0f} sessions"
         for lo, hi in zip(x_edges[:-1] + 0.5, x_edges[1:] + 0.5, strict=True)
     ]
     ranges = [
-        [f"{s} sessions, {y_edges[j]:.1%}-{y_edges[j + 1]:.1%} failed" for s in sessions]
+        [f"{s}, {y_edges[j]:.1%}-{y_edges[j + 1]:.1%} failed" for s in sessions]
         for j in range(bins)
     ]
     return {
@@ -405,8 +387,9 @@ def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> di
         "z": z,
         "customdata": ranges,
         "zmin": 1,
+        "zmax": max(int(counts.max()), 2),  # with zmin: plotly wants both bounds
         "colorscale": [[0.0, "#e5e8e8"], [1.0, "#2c3e50"]],
-        "colorbar": {"title": {"text": "users"}, "thickness": 12, "len": 0.6},
+        "colorbar": {"title": {"text": "users"}, "thickness": 12, "len": 0.6, "tickformat": ",d"},
         "hoverongaps": False,
         "hovertemplate": "%{z:,} users<br>%{customdata}<extra></extra>",
         "name": "users (density)",
@@ -414,9 +397,10 @@ def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> di
 
 
 def _density_caption(unflagged: int, flagged: int) -> dict:
+    # Two short lines: plotly does not wrap an annotation, and a phone is 390 px wide.
     text = (
-        f"{unflagged:,} users not flagged are drawn as shading (darker: more users); "
-        f"the {flagged:,} flagged users are dots (one per sessions and failures, naming its users)"
+        f"{unflagged:,} users not flagged: shading (darker: more)<br>"
+        f"{flagged:,} flagged: red dots, hover for their names"
     )
     return {
         "text": text,

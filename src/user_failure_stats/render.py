@@ -189,14 +189,15 @@ def users_table_html(rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_
     if count == 0:
         return '<p class="ufs-users-note">No users had sessions in this window.</p>'
     head = rates.head(preview)
+    users = "1 user" if count == 1 else f"{count:,} users"
     static = (
-        f"The first {len(head):,} of {count:,} users, worst first. The HTML report's table "
+        f"The first {len(head):,} of {users}, worst first. The HTML report's table "
         f"searches, sorts and pages through all of them, and {csv_text} holds every user."
         if count > len(head)
-        else f"{count:,} users, worst first; {csv_text} holds them too."
+        else f"{users}, worst first; {csv_text} holds {'it' if count == 1 else 'them'} too."
     )
     ready = (
-        f"{count:,} users, worst first. Search by name or id, sort by a column (click its "
+        f"{users}, worst first. Search by name or id, sort by a column (click its "
         f"heading, again to reverse), and page through them; {csv_name} holds every user."
     )
     table = display_table(head)
@@ -326,7 +327,10 @@ def figure_bundle(figure: go.Figure) -> dict:
     import plotly.io as pio
 
     spec = json.loads(pio.to_json(figure, validate=False))  # plain JSON data, as the mimetype asks
-    title = (spec["layout"].get("title") or {}).get("text") or "a figure"
+    layout = spec["layout"]
+    titles = [(layout.get("title") or {}).get("text")]
+    titles += [a.get("text") for a in layout.get("annotations", [])]
+    title = next((t for t in titles if t), "a figure")
     return {
         PLOTLY_MIMETYPE: {"data": spec["data"], "layout": spec["layout"], "config": CONFIG},
         "text/plain": f"Plotly figure: {shown(title)} (shown in JupyterLab and in the report)",

@@ -311,16 +311,19 @@
       self.headers[key].setAttribute("aria-sort", state);
     });
     var total = this.shown.length;
-    var text = total === 0
-      ? "No user matches"
-      : "Users " + numberFormat.format(begin + 1) + "\u2013" +
+    var query = "\u201c" + this.search.value.trim() + "\u201d";
+    var text;
+    if (total === 0) {
+      text = "No user matches " + query + " (" + numberFormat.format(this.count) + " in all)";
+    } else {
+      text = "Users " + numberFormat.format(begin + 1) + "\u2013" +
         numberFormat.format(begin + rows.length) + " of " + numberFormat.format(total);
-    if (this.query !== "") {
-      text += " matching \u201c" + this.search.value.trim() + "\u201d (" +
-        numberFormat.format(this.count) + " in all)";
+      if (this.query !== "") {
+        text += " matching " + query + " (" + numberFormat.format(this.count) + " in all)";
+      }
+      text += ", page " + numberFormat.format(this.page + 1) + " of " +
+        numberFormat.format(this.pages());
     }
-    text += ", page " + numberFormat.format(this.page + 1) + " of " +
-      numberFormat.format(this.pages());
     this.status.textContent = text;
     this.buttons.first.disabled = this.buttons.previous.disabled = this.page === 0;
     this.buttons.next.disabled = this.buttons.last.disabled = this.page >= this.pages() - 1;
