@@ -410,6 +410,7 @@ def _density_caption(unflagged: int, flagged: int) -> dict:
         "xref": "paper",
         "yref": "paper",
         "xanchor": "left",
+        "align": "left",
         "yanchor": "bottom",
         "font": {"size": 12, "color": "#5d6d7e"},
     }
