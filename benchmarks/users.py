@@ -347,30 +347,21 @@ def step_phases(url: str, start: datetime, end: datetime, out: Path) -> dict:
 
 def run_phases(url, start, end, out: Path, python: str, src: str) -> dict:
     """Run one ``step_phases`` with the measured code, in a fresh process; return its figures."""
-    result = subprocess.run(
-        [python, __file__, "phases", url, start.isoformat(), end.isoformat(), str(out)],
-        env=cli_environment(url, out, src),
-        cwd=out.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"phases step failed:\n{result.stderr}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    command = [python, __file__, "phases", url, start.isoformat(), end.isoformat(), str(out)]
+    return _child(command, env=cli_environment(url, out, src), cwd=out.parent)
 
 
 def run_step(url, start, end, out: Path, python: str, src: str) -> dict:
     """Run one ``step_run`` in a fresh process; return its figures."""
-    result = subprocess.run(
-        [sys.executable, __file__, "step", url, start.isoformat(), end.isoformat()]
-        + [str(out), python, src],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    command = [sys.executable, __file__, "step", url, start.isoformat(), end.isoformat()]
+    return _child([*command, str(out), python, src])
+
+
+def _child(command: list[str], **options) -> dict:
+    """Run a step in a fresh process; return the JSON its last line prints."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False, **options)
     if result.returncode != 0:
-        raise SystemExit(f"step failed:\n{result.stderr}")
+        raise SystemExit(f"{command[2]} step failed:\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

@@ -13,13 +13,13 @@ import json
 import logging
 import re
 import unicodedata
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Loader
+from tests.helpers import CHROMIUM
 from tests.helpers import run_cli as cli
 from user_failure_stats import endpoint
 from user_failure_stats.db import driver_url
@@ -246,42 +246,33 @@ def test_names_are_control_free_in_every_displayed_place(hostile_run):
     assert unicodedata.lookup("GRINNING FACE") in page
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")
-def test_the_hostile_report_in_chromium_runs_nothing_and_sends_nothing(hostile_run):
-    from playwright.sync_api import sync_playwright
-
-    from tests.helpers import CHROMIUM_ARGS, hover_text, modebar_titles, open_offline
+def test_the_hostile_report_in_chromium_runs_nothing_and_sends_nothing(hostile_run, browser):
+    from tests.helpers import hover_text, modebar_titles, open_offline
 
     _, out, _, _ = hostile_run
     report = next(out.glob("user_failure_rates_*.html"))
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page, external, errors, dialogs = open_offline(browser, report.as_uri(), 1400)
-        assert page.title().startswith("[t](javascript:alert(1))")
-        links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
-        assert [h for h in links if not h.startswith(report.as_uri())] == []
-        assert page.locator("img").count() == 0
-        assert page.locator("[onerror], [onclick], [onload]").count() == 0
-        buttons = modebar_titles(page)
-        assert buttons and not [
-            b for b in buttons if any(w in b for w in ("share", "cloud", "studio"))
-        ]
-        body = page.locator("body").inner_text()
-        assert "<script>alert(1)</script>" in body  # shown as text in the table
-        assert "\\x1b[2J" in body
-        plots = page.locator(".js-plotly-plot")
-        table_text = plots.nth(0).locator(".table").first.text_content()
-        assert QUOTED in table_text and "&quot;" not in table_text and "&amp;" not in table_text
-        bar = plots.nth(0).locator(".barlayer .point path").nth(9)
-        hover = hover_text(page, bar)
-        assert QUOTED in hover and "&quot;" not in hover
-        page.mouse.move(1, 1)
-        for _ in range(3):  # every chart's hover layer, with the pointer swept over it
-            page.mouse.wheel(0, 600)
-        assert dialogs == []
-        assert external == []
-        assert errors == []
-        browser.close()
+    page, external, errors, dialogs = open_offline(browser, report.as_uri(), 1400)
+    assert page.title().startswith("[t](javascript:alert(1))")
+    links = page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
+    assert [h for h in links if not h.startswith(report.as_uri())] == []
+    assert page.locator("img").count() == 0
+    assert page.locator("[onerror], [onclick], [onload]").count() == 0
+    buttons = modebar_titles(page)
+    assert buttons and not [b for b in buttons if any(w in b for w in ("share", "cloud", "studio"))]
+    body = page.locator("body").inner_text()
+    assert "<script>alert(1)</script>" in body  # shown as text in the table
+    assert "\\x1b[2J" in body
+    plots = page.locator(".js-plotly-plot")
+    table_text = plots.nth(0).locator(".table").first.text_content()
+    assert QUOTED in table_text and "&quot;" not in table_text and "&amp;" not in table_text
+    bar = plots.nth(0).locator(".barlayer .point path").nth(9)
+    hover = hover_text(page, bar)
+    assert QUOTED in hover and "&quot;" not in hover
+    page.mouse.move(1, 1)
+    for _ in range(3):  # every chart's hover layer, with the pointer swept over it
+        page.mouse.wheel(0, 600)
+    assert dialogs == []
+    assert external == []
+    assert errors == []
+    page.close()
