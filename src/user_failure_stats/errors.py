@@ -11,6 +11,7 @@ EXIT_DATABASE = 3
 EXIT_NOTEBOOK = 4
 EXIT_ALERT = 5
 EXIT_EMPTY = 6
+EXIT_DELIVERY = 7
 
 
 class UserFailureStatsError(Exception):
@@ -48,6 +49,23 @@ class NotebookError(UserFailureStatsError):
     """The report notebook failed to execute or render."""
 
     exit_code = EXIT_NOTEBOOK
+
+
+class DeliveryError(UserFailureStatsError):
+    """The report was written, but publishing or announcing it failed.
+
+    The local report stands; the message names the target or channel, never a credential.
+    """
+
+    exit_code = EXIT_DELIVERY
+
+
+class PublishError(DeliveryError):
+    """The report could not be copied to the publish target (``--publish``, ``PUBLISH_URL``)."""
+
+
+class NotifyError(DeliveryError):
+    """A notification could not be sent (``NOTIFY_URLS``)."""
 
 
 # papermill reports a notebook's failed cell by the exception's class name and message (its
