@@ -10,7 +10,7 @@ AZURE_BUILD ?= build/azure
 FLOORS_VENV ?= .venv-floors
 EXTRAS := report,demo,lab,test,dev
 
-.PHONY: help install lock floors demo run check test lint format lab azure bench bench-rows bench-users bench-trend clean
+.PHONY: help install lock floors demo run check test lint format lab azure azurite bench bench-rows bench-users bench-trend clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ run: $(STAMP) ## Run the report against DB_URL from .env (PARAMS=parameters/X.ya
 
 check: $(STAMP) ## Check the configuration, database, tables and window (PARAMS=...)
 	$(BIN)/user-failure-stats check -f $(PARAMS)
+
+azurite: ## Install the Azure Blob Storage emulator the publishing tests use (needs Node.js and npm)
+	npm ci --prefix .ci/azurite --no-audit --no-fund --loglevel=error
 
 test: $(STAMP) ## Run the tests against a real PostgreSQL, and execute the notebook
 	$(BIN)/python -m pytest tests --nbmake notebooks

@@ -252,3 +252,70 @@ def browser():
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+AZURITE_KEY = (  # Azurite's documented development account key: public, not a secret
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def _azurite_command() -> list[str] | None:
+    """The Azure Blob Storage emulator: AZURITE_BLOB, `make azurite`'s, or one on PATH."""
+    given = os.environ.get("AZURITE_BLOB")
+    local = Path(__file__).resolve().parents[1] / ".ci/azurite/node_modules/.bin/azurite-blob"
+    found = given or (str(local) if local.is_file() else shutil.which("azurite-blob"))
+    if not found or not shutil.which("node"):
+        return None
+    return [found]
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """Azurite's blob service on 127.0.0.1: yields its connection string.
+
+    Skipped, with the reason, where Node.js or Azurite is missing (`make azurite` installs
+    it; CI does).
+    """
+    import socket
+    import subprocess
+    import time
+
+    command = _azurite_command()
+    if command is None:
+        pytest.skip("Azurite is not installed (make azurite, with Node.js and npm)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    folder = tmp_path_factory.mktemp("azurite")
+    server = subprocess.Popen(
+        [
+            *command,
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--silent",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--inMemoryPersistence",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=folder,  # whatever it writes stays in the test's folder
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"Azurite did not start: {server.stderr.read().decode()[-500:]}")
+            time.sleep(0.2)
+    yield (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+        f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    server.terminate()
+    server.wait(timeout=10)

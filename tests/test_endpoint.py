@@ -1,6 +1,7 @@
 """The HTTP endpoint: real azure.functions requests against the test PostgreSQL."""
 
 import csv
+import re
 import importlib.util
 import io
 import json
@@ -40,7 +41,7 @@ def endpoint(pg, monkeypatch, tmp_path):
     monkeypatch.setenv("DB_URL", pg.url)
     monkeypatch.setenv("DB_TIMEZONE", "UTC")
     monkeypatch.setenv("OUTPUT_DIR", str(tmp_path / "out"))
-    for key in ("START_DATE", "END_DATE", "REPORT_TIMEZONE", "DEFAULT_WINDOW"):
+    for key in ("START_DATE", "END_DATE", "REPORT_TIMEZONE", "DEFAULT_WINDOW", "PUBLISH_URL"):
         monkeypatch.delenv(key, raising=False)
 
     def call(params=None, body=None, method="GET"):
@@ -94,8 +95,21 @@ def test_json_answer_for_the_seed_window(pg, endpoint, tmp_path):
         "sessions_without_user_record": 0,
     }
     assert "details" not in data
-    # export_csv defaults to true: the CSV holds the same rows as the JSON.
-    path = tmp_path / "out" / data["csv_file"]
+    # export_csv defaults to false: nothing is written anywhere.
+    assert data["csv_file"] is None and data["csv_url"] is None
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_csv_publishes_to_the_publish_url(pg, endpoint, tmp_path, monkeypatch):
+    pg.seed()
+    target = tmp_path / "published" / "csv"
+    monkeypatch.setenv("PUBLISH_URL", target.as_uri())
+    data = json.loads(endpoint(SEED_WINDOW | {"export_csv": "true"}).get_body())
+    (path,) = target.iterdir()
+    assert data["csv_file"] == path.name
+    assert re.fullmatch(r"user_failure_stats_\d{8}_\d{6}_[0-9a-f]{8}\.csv", path.name)
+    assert data["csv_url"] == f"{target.as_uri()}/{path.name}"
+    assert not (tmp_path / "out").exists()  # the function's own disk is not kept
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(data["users"])
@@ -106,6 +120,32 @@ def test_json_answer_for_the_seed_window(pg, endpoint, tmp_path):
         assert float(row["failure_rate"]) == user["failure_rate"]
         assert float(row["failure_rate_ci_low"]) == user["failure_rate_ci_low"]
         assert (row["flagged"] == "True") == user["flagged"]
+    # Two requests in the same second never share a name.
+    again = json.loads(endpoint(SEED_WINDOW | {"export_csv": "true"}).get_body())
+    assert again["csv_file"] != data["csv_file"]
+    assert len(list(target.iterdir())) == 2
+
+
+def test_export_csv_without_a_publish_url_is_a_bad_request(pg, endpoint, monkeypatch):
+    monkeypatch.delenv("PUBLISH_URL", raising=False)
+    response = endpoint(SEED_WINDOW | {"export_csv": "true"})
+    assert response.status_code == 400
+    assert json.loads(response.get_body()) == {
+        "error": "export_csv needs a publish target: PUBLISH_URL is not set on the server",
+        "parameter": "export_csv",
+    }
+
+
+def test_a_failed_csv_publish_is_a_502_without_details(pg, endpoint, tmp_path, monkeypatch):
+    pg.seed()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("PUBLISH_URL", f"{blocker.as_uri()}/csv")
+    response = endpoint(SEED_WINDOW | {"export_csv": "true"})
+    assert response.status_code == 502
+    assert json.loads(response.get_body()) == {
+        "error": "the CSV could not be published; try again later"
+    }
 
 
 def test_post_body_and_export_switch(pg, endpoint, tmp_path):
@@ -339,7 +379,8 @@ from user_failure_stats.settings import Settings
 answer = failure_analysis({"start": "2025-05-21", "end": "2025-05-23",
                            "timezone": "Asia/Kolkata", "include_details": "true",
                            "export_csv": "true"},
-                          Settings(db_url=sys.argv[1], output_dir=sys.argv[2]))
+                          Settings(db_url=sys.argv[1], output_dir=sys.argv[2],
+                                   publish_url="file://" + sys.argv[2] + "/published"))
 print(answer.status, json.loads(answer.body)["summary"]["total_sessions"])
 """
 

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from user_failure_stats import db, pipeline
+from user_failure_stats import db, notify, pipeline
 from user_failure_stats.errors import ConfigError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
+from user_failure_stats.publish import Target, describe, missing
 from user_failure_stats.settings import Settings
 from user_failure_stats.staging import leftovers
 from user_failure_stats.window import Window
@@ -49,6 +50,12 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
     engine = None
     try:
         yield _output_dir_step(Path(settings.output_dir))
+
+        step = "publish target"
+        yield _publish_step(settings, params)
+
+        step = "notifications"
+        yield _notify_step(settings, params)
 
         step = "database reachable"
         engine = db.make_engine(settings)
@@ -144,6 +151,33 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _publish_step(settings: Settings, params: Parameters) -> Step:
+    step = "publish target"
+    if not params.publish:
+        return Step(step, "ok", "none: reports stay in the output directory (see --publish)")
+    target = Target(params.publish, settings.storage, settings.publish_link_url)
+    began = time.perf_counter()
+    missing(target, [])  # lists the folder: reachable with these settings, or PublishError
+    keys = ", ".join(sorted(settings.storage)) or "none set"
+    link = f"; readers open {describe(target.link_base)}" if target.link_base else ""
+    return Step(
+        step,
+        "ok",
+        f"{describe(target.url)} reachable ({elapsed_ms(began)}; storage settings: {keys}){link}",
+    )
+
+
+def _notify_step(settings: Settings, params: Parameters) -> Step:
+    step = "notifications"
+    urls = notify.parse_urls(settings.notify_urls or "")
+    mode = notify.resolve_mode(params.notify, urls)
+    if not urls:
+        return Step(step, "ok", "none: NOTIFY_URLS is not set")
+    shown = ", ".join(notify.mask(url) for url in urls)
+    when = {"always": "after every run", "alert": "on alerts", "never": "never"}[mode]
+    return Step(step, "ok", f"{len(urls)} URL(s): {shown}; sent {when} (--notify {mode})")
 
 
 def _output_dir_step(output_dir: Path) -> Step:

@@ -18,6 +18,7 @@ from pathlib import Path
 from user_failure_stats import __version__
 from user_failure_stats.errors import (
     EXIT_ALERT,
+    EXIT_DELIVERY,
     EXIT_EMPTY,
     EXIT_OK,
     EXIT_UNEXPECTED,
@@ -39,6 +40,8 @@ EXIT_CODES_HELP = """exit codes:
   4    notebook error (execution or rendering failed)
   5    alert: the report was written, and the overall failure rate is above --fail-above
   6    the report was written, but the window has no sessions, and --fail-empty was given
+  7    the report was written, but publishing it or sending a notification failed
+       (7 wins over 5 and 6: the alert was still printed and, if it could be, sent)
   130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: nothing of the unfinished report is left
 """
 
@@ -114,8 +117,25 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="after writing the report, exit 6 if the window has no sessions (a dead feed)",
     )
+    _delivery_options(parser)
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the paths written, one line"
+    )
+
+
+def _delivery_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--publish",
+        metavar="URL",
+        help="after writing the report, copy it, its CSV and the index to this folder URL: "
+        "file:///srv/www/reports, az://container/prefix, s3://bucket/prefix; credentials "
+        "come from the environment (default: PUBLISH_URL)",
+    )
+    parser.add_argument(
+        "--notify",
+        choices=["always", "alert", "never"],
+        help="announce the run to NOTIFY_URLS: always, only on an alert (--fail-above, "
+        "--fail-empty, a failed run) or never (default: alert when NOTIFY_URLS is set)",
     )
 
 
@@ -167,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["day", "week"],
         help="write one report per local day (or 7 days) of the window: for backfills",
     )
-    _add_command(commands, cmd_check, "verify configuration, database, tables, window, analysis")
+    check = _add_command(
+        commands, cmd_check, "verify configuration, database, tables, window, analysis"
+    )
+    _delivery_options(check)
     demo = _add_command(commands, cmd_demo, "run the report on a bundled PostgreSQL with demo data")
     _report_options(demo)
     demo.add_argument(
@@ -206,6 +229,8 @@ def choose_parameters(args, settings):
         "title": args.title,
         "fail_above": getattr(args, "fail_above", None),
         "fail_empty": getattr(args, "fail_empty", None),
+        "publish": getattr(args, "publish", None),
+        "notify": getattr(args, "notify", None),
     }
     for name, value in given.items():
         if isinstance(value, str) and not value.strip():
@@ -236,9 +261,12 @@ def cmd_run(args) -> int:
 
     Writes user_failure_rates_<stamp>.html, user_failure_stats_<stamp>.csv and the executed
     notebook into the output directory, all or nothing, and prints the console summary.
+    With --publish (or PUBLISH_URL) it then copies the report, its CSV and the index to a
+    folder URL; with NOTIFY_URLS set it announces an alert (--notify always: every run).
 
     Example:
       user-failure-stats run -f parameters/default.yaml --output-dir reports
+      user-failure-stats run --window yesterday --publish az://reports/calls --fail-above 20%
     """
     from user_failure_stats.settings import load_settings
 
@@ -248,20 +276,33 @@ def cmd_run(args) -> int:
 
 
 def _report(args, params, settings) -> tuple[int, list]:
-    """Run one report, or one per piece with ``--each``; print; raise the alert.
+    """Run one report, or one per piece with ``--each``; print, publish, notify; raise alerts.
 
     Returns:
-        The exit code (success or alert) and the runs' results.
+        The exit code (success, alert, empty or delivery failure) and the runs' results.
     """
     from user_failure_stats.params import resolve_window
-    from user_failure_stats.runner import print_result, run_report
-    from user_failure_stats.window import split, window_for
+    from user_failure_stats.runner import delivery_for, notify_failure
 
     window = resolve_window(params, settings.db_timezone, args.now)
+    delivery = delivery_for(params, settings)  # bad URLs stop here, before any work
+    try:
+        return _report_pieces(args, params, settings, window, delivery)
+    except UserFailureStatsError as exc:  # a scheduled run that failed is worth a message
+        failure = notify_failure(delivery, f"{exc}")
+        if failure is not None:
+            echo(f"{PROG}: error: {failure}", err=True)
+        raise
+
+
+def _report_pieces(args, params, settings, window, delivery) -> tuple[int, list]:
+    from user_failure_stats.runner import alert_reasons, deliver, print_result, run_report
+    from user_failure_stats.window import split, window_for
+
     each = getattr(args, "each", None)
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
     progress = sys.stderr.isatty() and not args.quiet
-    alerts, empty, results = [], [], []
+    alerts, empty, results, failures = [], [], [], []
     for start, end in pieces:
         piece = window_for(start, end, settings.db_timezone)
         result = run_report(params, settings, args.output_dir, window=piece, progress=progress)
@@ -277,6 +318,10 @@ def _report(args, params, settings) -> tuple[int, list]:
             alerts.append((piece, rate))
         if result.summary["total_sessions"] == 0:
             empty.append(piece)
+        link, errors = deliver(result, delivery, alert_reasons(result, params))
+        if link is not None and not args.quiet:
+            echo(f"Published: {link}")
+        failures += errors
     for piece in empty:  # a scheduled job must notice a call log that stopped filling
         echo(
             f"{PROG}: warning: no sessions in {piece.describe()}: is the call log still "
@@ -289,6 +334,10 @@ def _report(args, params, settings) -> tuple[int, list]:
             f"{params.fail_above * 100:.2f}% for {piece.describe()}",
             err=True,
         )
+    for failure in failures:
+        echo(f"{PROG}: error: {failure} (the report was written)", err=True)
+    if failures:
+        return EXIT_DELIVERY, results
     if empty and params.fail_empty:
         return EXIT_EMPTY, results
     return (EXIT_ALERT if alerts else EXIT_OK), results

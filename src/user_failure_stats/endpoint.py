@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
+import tempfile
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-from user_failure_stats.errors import ConfigError, DatabaseError
+from user_failure_stats.errors import ConfigError, DatabaseError, PublishError
 from user_failure_stats.formats import plain
 from user_failure_stats.params import (
     DEFAULT_MIN_SESSIONS,
@@ -22,6 +25,8 @@ from user_failure_stats.params import (
     choose,
     resolve_window,
 )
+from user_failure_stats.publish import Target
+from user_failure_stats.publish import publish as publish_files
 from user_failure_stats.settings import Settings, load_settings
 from user_failure_stats.text import visible
 from user_failure_stats.window import Window
@@ -140,9 +145,15 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         resolved = resolve_window(params, settings.db_timezone, now)
     except ConfigError as exc:
         raise BadParameter(exc.field or "start", str(exc)) from None
+    export_csv = _bool(values, "export_csv", False)
+    if export_csv and not settings.publish_url:
+        raise BadParameter(
+            "export_csv",
+            "export_csv needs a publish target: PUBLISH_URL is not set on the server",
+        )
     return Request(
         window=resolved,
-        export_csv=_bool(values, "export_csv", True),
+        export_csv=export_csv,
         include_details=_bool(values, "include_details", False),
         format=output,
         limit=_limit(values),
@@ -188,6 +199,9 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
     )
     try:
         return _run(request, settings)
+    except PublishError as exc:
+        log.warning("failure_analysis: %s", visible(str(exc)))
+        return _answer(502, {"error": "the CSV could not be published; try again later"})
     except DatabaseError as exc:
         log.warning("failure_analysis: %s", visible(str(exc)))
         return _answer(
@@ -198,8 +212,24 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
         return _answer(500, {"error": "internal error"})
 
 
+def _export_csv(rates, settings: Settings) -> tuple[str, str]:
+    """Publish the CSV to ``PUBLISH_URL``; return its name and link.
+
+    The name is the stamp of now and a random part: requests in the same second never share
+    a name, and nothing is kept on the function's own disk.
+    """
+    from user_failure_stats import outputs
+
+    target = Target(settings.publish_url, settings.storage, settings.publish_link_url)
+    name = outputs.csv_name(f"{outputs.run_stamp()}_{secrets.token_hex(4)}")
+    with tempfile.TemporaryDirectory(prefix="ufs-csv-") as folder:
+        path = outputs.write_csv(rates, Path(folder) / name)
+        (link,) = publish_files(target, [path])
+    return name, link
+
+
 def _run(request: Request, settings: Settings) -> Response:
-    from user_failure_stats import db, outputs, pipeline, staging
+    from user_failure_stats import db, outputs, pipeline
 
     options = Parameters(top_n=request.top_n, min_sessions=request.min_sessions)
     engine = db.make_engine(settings)
@@ -214,14 +244,9 @@ def _run(request: Request, settings: Settings) -> Response:
     finally:
         engine.dispose()
     rates, summary, previous, top = data.rates, data.summary, data.previous, data.top
-    csv_file = None
+    csv_file = csv_url = None
     if request.export_csv:
-        output_dir = outputs.prepare_output_dir(settings.output_dir)
-        claim = staging.reserve_stamp(output_dir, outputs.published_names)
-        try:
-            csv_file = outputs.export_csv(rates, output_dir, claim.stamp).name
-        finally:
-            claim.release()
+        csv_file, csv_url = _export_csv(rates, settings)
     if request.format == "csv":
         name = csv_file or "user_failure_stats.csv"
         return Response(
@@ -239,6 +264,7 @@ def _run(request: Request, settings: Settings) -> Response:
         "top": records(top),
         "users": records(rates),
         "csv_file": csv_file,
+        "csv_url": csv_url,
     }
     if details is not None:
         rows, truncated = details

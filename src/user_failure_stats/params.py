@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.publish import check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import (
     Window,
@@ -61,6 +62,11 @@ class Parameters:
         fail_above: Alert (a distinct exit code) when the overall failure rate is above
             this rate, 0 to 1; None for no alert.
         fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
+        publish: The folder URL to publish the report to (see ``publish.check_url``), or
+            None.
+        notify: When to announce the run to ``NOTIFY_URLS``: ``always``, ``alert`` (when
+            the run raises an alert) or ``never``; None for the default (``alert`` when
+            ``NOTIFY_URLS`` is set).
     """
 
     start: Any = None
@@ -72,6 +78,8 @@ class Parameters:
     window: str | None = None
     fail_above: float | None = None
     fail_empty: bool = False
+    publish: str | None = None
+    notify: str | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -107,13 +115,16 @@ class Parameters:
             window=window,
             fail_above=parse_rate(self.fail_above, "fail_above"),
             fail_empty=_yes_no(self.fail_empty, "fail_empty"),
+            publish=check_url(self.publish) if self.publish not in (None, "") else None,
+            notify=_notify_mode(self.notify),
         )
 
     def as_notebook_parameters(self) -> dict:
         """Return the notebook's values as plain strings and numbers, ready for papermill.
 
-        ``window``, ``fail_above`` and ``fail_empty`` are for the runner: it resolves the
-        window into ``start``/``end`` before the notebook runs, and raises the alerts after.
+        ``window``, ``fail_above``, ``fail_empty``, ``publish`` and ``notify`` are for the
+        runner: it resolves the window into ``start``/``end`` before the notebook runs, and
+        raises the alerts, publishes and notifies after.
         """
         return {
             "start": _plain(self.start),
@@ -123,6 +134,21 @@ class Parameters:
             "title": self.title,
             "min_sessions": self.min_sessions,
         }
+
+
+NOTIFY_MODES = ("always", "alert", "never")
+
+
+def _notify_mode(value) -> str | None:
+    if value in (None, ""):
+        return None
+    mode = str(value).strip().lower()
+    if mode not in NOTIFY_MODES:
+        raise ConfigError(
+            f"notify must be one of {', '.join(NOTIFY_MODES)}, got {str(value)[:40]!r}",
+            field="notify",
+        )
+    return mode
 
 
 def _yes_no(value, field: str) -> bool:
@@ -323,7 +349,8 @@ def choose(
     if given.get("window") is not None and ("start" in given or "end" in given):
         raise ConfigError("give either window or start/end, not both", field="window")
     dates = _present({"start": settings.start_date, "end": settings.end_date})
-    layers = [{"timezone": settings.report_timezone}, dates, _present(file_values or {}), given]
+    lowest = {"timezone": settings.report_timezone, "publish": settings.publish_url}
+    layers = [_present(lowest), dates, _present(file_values or {}), given]
     if not any(key in layer for layer in layers for key in WINDOW_KEYS):
         if fallback is None:
             raise ConfigError(

@@ -10,15 +10,22 @@ import errno
 import os
 import shutil
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
-from user_failure_stats import console, outputs, render, staging
-from user_failure_stats.errors import ERRORS_BY_NAME, NotebookError, OutputError
+from user_failure_stats import console, notify, outputs, render, staging
+from user_failure_stats.errors import (
+    ERRORS_BY_NAME,
+    DeliveryError,
+    NotebookError,
+    OutputError,
+)
+from user_failure_stats.formats import format_percent
 from user_failure_stats.kernel import engine_options
 from user_failure_stats.params import Parameters, resolve_window
-from user_failure_stats.reports_page import update_index
+from user_failure_stats.publish import Target, check_available, missing, publish
+from user_failure_stats.reports_page import read_entries, update_index
 from user_failure_stats.settings import Settings
 from user_failure_stats.text import visible
 from user_failure_stats.window import Window
@@ -44,6 +51,7 @@ class RunResult:
         top: The top-N users, ranked: one dict per row (see ``outputs.TOP_FIELDS``); None when
             the notebook wrote none.
         notes: What the reader must know about the window (a bound in a repeated hour).
+        summary_file: Path of the run's JSON summary (hidden; the index reads it).
     """
 
     csv: Path
@@ -55,6 +63,7 @@ class RunResult:
     previous: dict
     top: list[dict] | None
     notes: tuple[str, ...] = ()
+    summary_file: Path | None = None
 
     @property
     def paths(self) -> list[Path]:
@@ -124,7 +133,7 @@ def run_report(
             shutil.rmtree(folder, ignore_errors=True)
         if claim is not None:
             claim.release()
-    csv_path, html_path, nb_path, _ = published
+    csv_path, html_path, nb_path, summary_path = published
     return RunResult(
         csv_path,
         html_path,
@@ -135,6 +144,7 @@ def run_report(
         found.previous,
         list(found.top),
         found.notes,
+        summary_path,
     )
 
 
@@ -226,6 +236,118 @@ def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
             ) from None
         raise
     return published
+
+
+def publish_result(result: RunResult, target: Target, remove: tuple[str, ...] = ()) -> str:
+    """Publish a run: its HTML, CSV and summary, then the index; return the report's link.
+
+    Reports the local index lists but the target lacks (published before the target was
+    set, or by a failed publish) are copied too, so every link of the published index
+    works; ``remove`` names files to delete there (reports pruned locally).
+
+    Raises:
+        PublishError: Something could not be copied; the local report stands.
+    """
+    output_dir = result.html.parent
+    files = [result.html, result.csv]
+    if result.summary_file is not None:
+        files.append(result.summary_file)
+    if result.index is not None:
+        listed = []
+        for entry in read_entries(output_dir):
+            listed += [str(entry.files["html"]), str(entry.files["csv"])]
+            listed.append(outputs.summary_name(str(entry.stamp)))
+        wanted = [name for name in listed if name not in {f.name for f in files}]
+        files += [output_dir / name for name in missing(target, wanted)]
+        files.append(result.index)  # last: it links to the others
+    files = [path for path in files if path.is_file()]
+    links = publish(target, files, remove=remove)
+    return links[0]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a run's report goes after it is written, and whom to tell.
+
+    Attributes:
+        target: The publish target, or None.
+        notify_urls: The Apprise URLs (secret: never shown).
+        mode: When to notify: ``always``, ``alert`` or ``never``.
+    """
+
+    target: Target | None = None
+    notify_urls: tuple[str, ...] = field(default=(), repr=False)
+    mode: str = "never"
+
+
+def delivery_for(params: Parameters, settings: Settings) -> Delivery:
+    """Return the delivery that ``params`` and ``settings`` ask for, checked before any work.
+
+    Raises:
+        ConfigError: A bad ``NOTIFY_URLS``, ``--notify always|alert`` without
+            ``NOTIFY_URLS``, or a publish target whose package is not installed.
+    """
+    target = None
+    if params.publish:
+        target = Target(params.publish, settings.storage, settings.publish_link_url)
+        check_available(target)
+    urls = notify.parse_urls(settings.notify_urls or "")
+    return Delivery(target, urls, notify.resolve_mode(params.notify, urls))
+
+
+def alert_reasons(result: RunResult, params: Parameters) -> list[str]:
+    """Return why a run is an alert: the rate above ``fail_above``, an empty window."""
+    reasons = []
+    rate = result.summary["overall_failure_rate"]
+    if params.fail_above is not None and rate == rate and rate > params.fail_above:
+        reasons.append(
+            f"overall failure rate {format_percent(rate)} is above "
+            f"{format_percent(params.fail_above)}"
+        )
+    if result.summary["total_sessions"] == 0:
+        reasons.append("no sessions in the window: is the call log still being written?")
+    return reasons
+
+
+def deliver(
+    result: RunResult, delivery: Delivery, reasons: list[str]
+) -> tuple[str | None, list[DeliveryError]]:
+    """Publish the run's report, then notify; a failure of one does not stop the other.
+
+    Returns:
+        The published report's link (None when not published) and the failures.
+    """
+    link, failures = None, []
+    if delivery.target is not None:
+        try:
+            link = publish_result(result, delivery.target, tuple(getattr(result, "pruned", ())))
+        except DeliveryError as exc:
+            failures.append(exc)
+    if notify.should_notify(delivery.mode, bool(reasons)):
+        message = notify.message(
+            window=result.window.describe(),
+            summary=result.summary,
+            previous=result.previous,
+            top=result.top or [],
+            link=link or str(result.html),
+            reasons=reasons + [f"not published: {f}" for f in failures],
+        )
+        try:
+            notify.send(delivery.notify_urls, message, attachment=result.html)
+        except DeliveryError as exc:
+            failures.append(exc)
+    return link, failures
+
+
+def notify_failure(delivery: Delivery, error: str) -> str | None:
+    """Announce a run that failed (unless notifications are off); return a failure line."""
+    if delivery.mode == "never":
+        return None
+    try:
+        notify.send(delivery.notify_urls, notify.failure_message(error))
+    except DeliveryError as exc:
+        return str(exc)
+    return None
 
 
 def print_result(result: RunResult, stream=None) -> None:

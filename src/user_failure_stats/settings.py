@@ -6,11 +6,13 @@ Secrets (``DB_URL``) come only from here: never from parameter files or flags.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.publish import check_url
+from user_failure_stats.text import visible
 from user_failure_stats.window import (
     check_timezone,
     known_window,
@@ -45,6 +47,26 @@ SETTING_KEYS = (
     "END_DATE",
     "REPORT_TIMEZONE",
     "DEFAULT_WINDOW",
+    "PUBLISH_URL",
+    "PUBLISH_LINK_URL",
+    "NOTIFY_URLS",
+)
+# Credentials of the publish target, read by name and handed only to the storage library.
+STORAGE_KEYS = (
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT_NAME",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CLIENT_ID",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_STORAGE_TENANT_ID",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
 )
 
 
@@ -65,6 +87,11 @@ class Settings:
             ``START_DATE``/``END_DATE`` is set).
         env_file: The ``.env`` file the settings were read from, or None (the environment
             only).
+        publish_url: The folder URL reports are published to (``PUBLISH_URL``), or None.
+        publish_link_url: Where readers open that folder (``PUBLISH_LINK_URL``: an
+            ``https://`` address), when it is not the publish URL itself.
+        notify_urls: The Apprise URLs to announce runs to (``NOTIFY_URLS``, secret), or None.
+        storage: The publish target's credentials (``STORAGE_KEYS`` that are set; secret).
     """
 
     db_url: str | None
@@ -77,6 +104,10 @@ class Settings:
     report_timezone: str = "UTC"
     default_window: str = "yesterday"
     env_file: Path | None = None
+    publish_url: str | None = None
+    publish_link_url: str | None = None
+    notify_urls: str | None = field(default=None, repr=False)
+    storage: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
         """Show the settings with the database URL reduced to its host and name."""
@@ -168,6 +199,8 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
+    storage = {k: values[k] for k in STORAGE_KEYS if values.get(k)}
+    storage |= {k: environ[k] for k in STORAGE_KEYS if environ.get(k)}
 
     base = path.parent.absolute() if path is not None else PROJECT_ROOT
     output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
@@ -195,7 +228,29 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         ).key,
         default_window=known_window(values.get("DEFAULT_WINDOW") or "yesterday", "DEFAULT_WINDOW"),
         env_file=path.absolute() if path is not None else None,
+        publish_url=_publish_url(values.get("PUBLISH_URL")),
+        publish_link_url=_link_url(values.get("PUBLISH_LINK_URL")),
+        notify_urls=(values.get("NOTIFY_URLS") or "").strip() or None,
+        storage=storage,
     )
+
+
+def _publish_url(value: str | None) -> str | None:
+    return check_url(value, "PUBLISH_URL") if value and value.strip() else None
+
+
+def _link_url(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    bad = len(text) > 2_000 or "@" in text or visible(text) != text
+    if bad or not text.startswith(("https://", "http://")):
+        raise ConfigError(
+            "PUBLISH_LINK_URL must be the http(s):// address where readers open the published "
+            "folder, without credentials",
+            field="PUBLISH_LINK_URL",
+        )
+    return text
 
 
 MAX_SECONDS = 86_400

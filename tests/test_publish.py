@@ -1,0 +1,278 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AZURITE_KEY
+from tests.helpers import SEED_WINDOW
+from tests.helpers import run_cli as cli
+from user_failure_stats.errors import EXIT_DELIVERY, ConfigError, PublishError
+from user_failure_stats.publish import Target, check_url, describe, missing, publish
+
+SECRET = "wJalrXUtnFEMI-s3cr3t"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("file:///srv/www/reports", "file:///srv/www/reports"),
+        ("  file:///srv/www/reports/  ", "file:///srv/www/reports/"),
+        ("az://reports/calls/daily", "az://reports/calls/daily"),
+        ("AZ://reports", "az://reports"),
+        ("abfs://reports/x", "abfs://reports/x"),
+        ("s3://bucket/prefix", "s3://bucket/prefix"),
+    ],
+)
+def test_folder_urls_are_accepted(url, expected):
+    assert check_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("", "publish is empty"),
+        ("/srv/www/reports", "must be a folder URL"),
+        ("https://example.com/reports", "must be a folder URL"),
+        ("gs://bucket/x", "must be a folder URL"),
+        ("file://relative/folder", "a file URL names an absolute folder"),
+        ("az://", "must be a folder URL"),
+        ("s3:///prefix-only", "needs a container or bucket"),
+        (f"s3://AKIAEXAMPLE:{SECRET}@bucket/x", "must not carry credentials"),
+        (f"az://reports/x?sig={SECRET}", "must not carry credentials"),
+        (f"az://reports/x#{SECRET}", "must not carry credentials"),
+        ("file:///srv/a\nb", "without control characters"),
+        ("file:///srv/\x1b[31mred", "without control characters"),
+        ("file:///" + "x" * 10_000, "at most 2,000 characters"),
+    ],
+)
+def test_bad_folder_urls_are_refused_in_one_line_without_secrets(url, says):
+    with pytest.raises(ConfigError) as caught:
+        check_url(url)
+    message = str(caught.value)
+    assert says in message
+    assert "\n" not in message and SECRET not in message and len(message) < 300
+
+
+def test_describe_never_shows_credentials_or_control_characters():
+    assert describe("az://reports/daily/") == "az://reports/daily"
+    assert describe(f"s3://KEY:{SECRET}@bucket/x?token={SECRET}") == "s3://bucket/x"
+    assert describe("file:///srv/\x1b[2Jx") == "file:///srv/\\x1b[2Jx"
+    assert describe(None) == "(none)"
+
+
+def test_links_use_the_link_url_when_given():
+    target = Target("az://reports/daily", link_base="https://reports.example.com/daily/")
+    assert target.link("a b.html") == "https://reports.example.com/daily/a%20b.html"
+    assert Target("file:///srv/r").link("x.csv") == "file:///srv/r/x.csv"
+
+
+def test_publish_copies_files_whole_and_removes_the_pruned(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a.html").write_text("<p>a</p>")
+    (source / "index.html").write_text("index")
+    folder = tmp_path / "www" / "new" / "reports"  # created, parents too
+    target = Target(check_url(folder.as_uri()))
+    links = publish(target, [source / "a.html", source / "index.html"])
+    assert links == [f"{folder.as_uri()}/a.html", f"{folder.as_uri()}/index.html"]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.html", "index.html"]  # no temp files
+    assert (folder / "a.html").read_text() == "<p>a</p>"
+    assert missing(target, ["a.html", "b.html"]) == ["b.html"]
+    publish(target, [], remove=["a.html", "gone-already.csv"])
+    assert sorted(p.name for p in folder.iterdir()) == ["index.html"]
+
+
+def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PublishError) as caught:
+        publish(Target(f"{blocker.as_uri()}/sub"), [blocker])
+    assert str(caught.value) in (
+        f"cannot publish to {blocker.as_uri()}/sub: File exists",
+        f"cannot publish to {blocker.as_uri()}/sub: Not a directory",
+    )
+
+
+def published_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_run_publishes_report_csv_summary_and_index(pg, cli_env, tmp_path):
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www" / "calls"
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (html,) = out.glob("user_failure_rates_*.html")
+    stamp = html.stem.removeprefix("user_failure_rates_")
+    assert published_names(www) == [
+        f".user_failure_rates_{stamp}.json",
+        "index.html",
+        f"user_failure_rates_{stamp}.html",
+        f"user_failure_stats_{stamp}.csv",
+    ]  # not the executed notebook: it holds the code
+    for name in published_names(www):
+        assert (www / name).read_bytes() == (out / name).read_bytes(), name
+    assert f"Published: {www.as_uri()}/{html.name}\n" in result.stdout
+    assert f"href='{html.name}'" in (www / "index.html").read_text()
+
+
+def test_publish_fills_in_reports_the_target_lacks(pg, cli_env, tmp_path):
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    first = cli(["run", *SEED_WINDOW, "--output-dir", str(out)], cli_env(pg.url), tmp_path)
+    assert first.returncode == 0, first.stderr
+    second = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert second.returncode == 0, second.stderr
+    local = sorted(p.name for p in out.iterdir() if p.suffix in (".html", ".csv", ".json"))
+    assert published_names(www) == local  # both reports, so every index link works
+    assert len(local) == 7
+
+
+def test_publish_url_layers_settings_file_and_flag(pg, cli_env, tmp_path):
+    pg.seed()
+    setting, from_file, flag = (tmp_path / name for name in ("setting", "file", "flag"))
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "start: 2025-05-21\nend: 2025-05-23\ntimezone: Asia/Kolkata\n"
+        f"publish: {from_file.as_uri()}\n"
+    )
+    env = cli_env(pg.url, PUBLISH_URL=setting.as_uri())
+    out = ["--output-dir", str(tmp_path / "out"), "-q"]
+    assert cli(["run", *SEED_WINDOW, *out], env, tmp_path).returncode == 0
+    assert cli(["run", "-f", str(params), *out], env, tmp_path).returncode == 0
+    run = cli(["run", "-f", str(params), *out, "--publish", flag.as_uri()], env, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert [len(list(p.glob("*.html"))) for p in (setting, from_file, flag)] == [2, 3, 4]
+
+
+def test_a_failed_publish_keeps_the_report_and_exits_7(pg, cli_env, tmp_path):
+    pg.seed()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    out = tmp_path / "out"
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", f"{blocker.as_uri()}/r"],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == EXIT_DELIVERY == 7
+    assert result.stderr.splitlines() == [
+        f"user-failure-stats: error: cannot publish to {blocker.as_uri()}/r: "
+        f"{'File exists' if 'File exists' in result.stderr else 'Not a directory'} "
+        "(the report was written)"
+    ]
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 1
+    assert "Published:" not in result.stdout
+
+
+def test_bad_publish_urls_stop_the_run_before_it_starts(pg, cli_env, tmp_path):
+    out = tmp_path / "out"
+    env = cli_env(pg.url)
+    bad = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", "ftp://x/y"], env, ".")
+    assert bad.returncode == 2
+    assert "publish must be a folder URL" in bad.stderr
+    secret = f"s3://AK:{SECRET}@bucket/x"
+    env_bad = cli_env(pg.url, PUBLISH_URL=secret)
+    result = cli(["run", *SEED_WINDOW, "--output-dir", str(out)], env_bad, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "user-failure-stats: error: PUBLISH_URL must not carry credentials, a query or a "
+        "fragment: put them in the environment or .env (AZURE_STORAGE_CONNECTION_STRING, "
+        "AWS_ACCESS_KEY_ID, ...)"
+    ]
+    assert not out.exists()
+
+
+def test_check_reports_the_publish_target(pg, cli_env, tmp_path):
+    pg.seed()
+    www = tmp_path / "www"
+    www.mkdir()
+    result = cli(
+        ["check", *SEED_WINDOW, "--publish", www.as_uri()],
+        cli_env(pg.url, AWS_SECRET_ACCESS_KEY=SECRET),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "publish target" in line]
+    assert re.fullmatch(
+        rf"\[ok\]   publish target: {re.escape(www.as_uri())} reachable \(\d+ ms; "
+        r"storage settings: AWS_SECRET_ACCESS_KEY\)",
+        line,
+    ), line
+    assert SECRET not in result.stdout + result.stderr
+
+
+# Azure Blob Storage, against the Azurite emulator.
+
+
+def blob_names(connection: str, folder: str) -> dict[str, bytes]:
+    import fsspec
+
+    filesystem, path = fsspec.core.url_to_fs(f"az://{folder}", connection_string=connection)
+    return {p.rsplit("/", 1)[-1]: filesystem.cat_file(p) for p in filesystem.ls(path, False)}
+
+
+def make_container(connection: str, name: str) -> None:
+    import fsspec
+
+    filesystem, _ = fsspec.core.url_to_fs(f"az://{name}", connection_string=connection)
+    filesystem.mkdir(name)
+
+
+def test_run_publishes_to_azure_blob_storage(pg, cli_env, tmp_path, azurite):
+    pg.seed()
+    make_container(azurite, "reports")
+    out = tmp_path / "out"
+    env = cli_env(pg.url, AZURE_STORAGE_CONNECTION_STRING=azurite)
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", "az://reports/calls/daily"],
+        env,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (html,) = out.glob("user_failure_rates_*.html")
+    blobs = blob_names(azurite, "reports/calls/daily")
+    stamp = html.stem.removeprefix("user_failure_rates_")
+    assert sorted(blobs) == [
+        f".user_failure_rates_{stamp}.json",
+        "index.html",
+        html.name,
+        f"user_failure_stats_{stamp}.csv",
+    ]
+    assert all(blobs[name] == (out / name).read_bytes() for name in blobs)
+    assert f"Published: az://reports/calls/daily/{html.name}" in result.stdout
+    assert AZURITE_KEY not in result.stdout + result.stderr
+
+
+def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azurite):
+    pg.seed()
+    make_container(azurite, "other")
+    out = tmp_path / "out"
+    wrong_key = azurite.replace(AZURITE_KEY[:20], "A" * 20)
+    runs = {
+        "no container": (azurite, "az://missing-container/x"),
+        "wrong key": (wrong_key, "az://other/x"),
+    }
+    lines = {}
+    for name, (connection, url) in runs.items():
+        env = cli_env(pg.url, AZURE_STORAGE_CONNECTION_STRING=connection)
+        result = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", url], env, ".")
+        assert result.returncode == 7, result.stderr
+        assert AZURITE_KEY[20:] not in result.stdout + result.stderr
+        (lines[name],) = result.stderr.splitlines()
+    assert lines == {
+        "no container": "user-failure-stats: error: cannot publish to az://missing-container/x: "
+        "No such container (the report was written)",
+        "wrong key": "user-failure-stats: error: cannot publish to az://other/x: HTTP 403 "
+        "Forbidden (check the storage credentials in the environment or .env) (the report "
+        "was written)",
+    }
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 2
