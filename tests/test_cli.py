@@ -141,7 +141,15 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
         "[ok]   window query",
         "[ok]   data quality",
         "[ok]   analysis",
+        "[ok]   publish target",
+        "[ok]   notifications",
     ]
+    assert line_of(result.stdout, "publish target") == (
+        "[ok]   publish target: none: reports stay in the output directory (see --publish)"
+    )
+    assert line_of(result.stdout, "notifications") == (
+        "[ok]   notifications: none: NOTIFY_URLS is not set"
+    )
     assert line_of(result.stdout, "read-only role").startswith(
         "[warn] read-only role: the role can INSERT, UPDATE, DELETE, TRUNCATE on public.calllog"
         ', INSERT, UPDATE, DELETE, TRUNCATE on public."user"; '

@@ -38,7 +38,7 @@ class Step:
 
 
 def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterator[Step]:
-    """Check the output directory, the database, its tables, the window's query and the data.
+    """Check the output directory, the database, the window's query, the data, the delivery.
 
     Yields:
         One :class:`Step` per check, in order.
@@ -50,12 +50,6 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
     engine = None
     try:
         yield _output_dir_step(Path(settings.output_dir))
-
-        step = "publish target"
-        yield _publish_step(settings, params)
-
-        step = "notifications"
-        yield _notify_step(settings, params)
 
         step = "database reachable"
         engine = db.make_engine(settings)
@@ -145,6 +139,12 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
             f"overall failure rate {format_percent(summary['overall_failure_rate'])}"
             f" over {summary['total_users']:,} users",
         )
+
+        step = "publish target"  # in the order a run does its work
+        yield _publish_step(settings, params)
+
+        step = "notifications"
+        yield _notify_step(settings, params)
     except UserFailureStatsError as exc:
         yield Step(step, "fail", str(exc))
         raise

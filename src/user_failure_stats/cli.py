@@ -350,7 +350,8 @@ def cmd_check(args) -> int:
     exist, an index on calllog (created_on) exists (else a warning with the CREATE INDEX
     statement), the window's query returns sessions (with its time and plan), the data has
     no suspicious rows (sessions whose exotel_call_sid is an empty string: a warning, not a
-    failure), the analysis runs.
+    failure), the analysis runs, the publish target is reachable (--publish, PUBLISH_URL),
+    and which notification URLs would be used (NOTIFY_URLS, masked; nothing is sent).
 
     Example:
       user-failure-stats check -f parameters/default.yaml
