@@ -1,10 +1,10 @@
 """The HTTP endpoint: real azure.functions requests against the test PostgreSQL."""
 
 import csv
-import re
 import importlib.util
 import io
 import json
+import re
 import subprocess
 import sys
 from datetime import datetime

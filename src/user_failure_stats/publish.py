@@ -10,10 +10,10 @@ messages as it is.
 from __future__ import annotations
 
 import posixpath
-from http import HTTPStatus
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
