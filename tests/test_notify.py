@@ -5,7 +5,9 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import socket
+import sys
 import threading
 import time
 from datetime import datetime
@@ -290,6 +292,48 @@ def test_a_service_that_never_answers_is_given_up_after_the_timeout(silent_port,
     assert capfd.readouterr() == ("", "")
 
 
+def test_apprise_timeouts_end_a_silent_service_in_seconds(silent_port, capfd):
+    began = time.monotonic()
+    with pytest.raises(NotifyError) as caught:  # Apprise's own read timeout: 4 s
+        notify.send([f"json://127.0.0.1:{silent_port}/hook"], report_message())
+    assert time.monotonic() - began < 10
+    assert str(caught.value) == (
+        f"notification not sent to 1 of 1 service: json://127.0.0.1:{silent_port}"
+    )
+    assert capfd.readouterr() == ("", "")
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_apprise_logs_reach_no_handler_even_when_the_root_logger_prints(capfd):
+    root = logging.getLogger()
+    printer, records = logging.StreamHandler(sys.stderr), Records()
+    printer.setLevel(logging.WARNING)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(printer)
+    root.addHandler(records)
+    url = f"json://reports:{SECRET}@127.0.0.1:{free_port()}/hooks/{SECRET}"
+    try:
+        with pytest.raises(NotifyError):
+            notify.send([url], report_message())
+        with pytest.raises(ConfigError):
+            notify.parse_urls(f"slack://{SECRET}")
+    finally:
+        root.removeHandler(printer)
+        root.removeHandler(records)
+        root.setLevel(level)
+    assert [r.name for r in records.records if r.name.startswith("apprise")] == []
+    assert capfd.readouterr() == ("", "")
+
+
 def test_one_failed_service_is_named_and_the_others_are_sent(hook, capfd):
     dead = f"jsons://user:{SECRET}@127.0.0.1:{free_port()}/x"
     with pytest.raises(NotifyError) as caught:
@@ -398,6 +442,26 @@ def test_without_previous_data_a_local_file_and_one_flagged_user():
         "",
         "Report: user\\_failure\\_rates\\_20250508\\_010000.html",
     ]
+
+
+@pytest.mark.parametrize(
+    ("link", "line"),
+    [
+        (
+            f"https://user:{SECRET}@acct.blob.core.windows.net/reports/r.html?sv=1&sig={SECRET}#x",
+            "Report: <https://acct.blob.core.windows.net/reports/r.html>",
+        ),
+        (
+            "HTTPS://reports.example.com/a%20b.html",
+            "Report: <https://reports.example.com/a%20b.html>",
+        ),
+        ("https://reports.example.com/<script>.html", "Report: &lt;script&gt;.html"),
+        ("C:\\reports\\user_failure_rates_1.html", "Report: user\\_failure\\_rates\\_1.html"),
+        ("reports/[x](http://evil).html", "Report: evil\\).html"),
+    ],
+)
+def test_the_report_link_never_carries_a_credential_or_markup(link, line):
+    assert report_message(link=link).body.splitlines()[-1] == line
 
 
 def test_an_empty_window_alerts_and_says_so():

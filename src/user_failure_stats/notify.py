@@ -23,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError, NotifyError
 from user_failure_stats.formats import change_texts, format_percent, missing
@@ -271,12 +272,22 @@ def _rate_text(row: Mapping) -> str:
 
 
 def _link_line(link: str | None) -> str | None:
+    """Return the report's line: a web link without credentials or query, else a file name."""
     if not link:
         return None
     link = str(link)
-    if re.fullmatch(r"https?://[^\s<>\"'`\\]+", link):
-        return f"Report: <{link}>"
-    return f"Report: {markdown_text(shown(Path(link).name or link))}"
+    if re.match(r"https?://", link, re.IGNORECASE):
+        try:
+            parts = urlsplit(link)
+        except ValueError:
+            parts = None
+        if parts is not None:
+            # A user, password or query (a signed URL's signature) is a credential: left out.
+            url = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            if re.fullmatch(r"https?://[^\s<>\"'`\\@?#]+", url):
+                return f"Report: <{url}>"
+    name = re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link
+    return f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"
 
 
 def message(
@@ -301,7 +312,9 @@ def message(
             :data:`WORST` ranked ones are named.
         length: The window's length in words (``Window.length_text()``: ``7 days``), for the
             change against the previous window.
-        link: The published report's URL (``https://...``), else the report's file.
+        link: The published report's URL (``https://...``), shown without a user, password,
+            query or fragment (a signed URL's signature is a credential); else the report's
+            file, shown by its name.
         alert: Why the run alerts (see :func:`alert_reason`), or None.
 
     Returns:
