@@ -6,12 +6,14 @@ import email
 import email.policy
 import json
 import logging
+import re
 import socket
 import sys
 import threading
 import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -638,3 +640,14 @@ def test_parse_urls_errors_name_the_position_never_the_secret(text, message, cap
     assert str(caught.value) == message
     assert caught.value.field == "NOTIFY_URLS"
     assert capfd.readouterr() == ("", "")
+
+
+def test_the_readme_examples_are_valid_urls_shown_masked():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r'```dotenv\nNOTIFY_URLS="\n(.*?)"\n```', readme, flags=re.S)
+    assert [notify.mask(url) for url in notify.parse_urls(block)] == [
+        "mailtos://smtp.example.com",
+        "https://hooks.slack.com",
+        "workflows://prod-00.westeurope.logic.azure.com:443",
+        "jsons://hooks.example.com",
+    ]
