@@ -507,6 +507,13 @@ def test_window_label_shows_dates_or_times():
     assert notify.window_label(hours) == "2025-05-01 06:30 to 2025-05-01 18:00:15 Asia/Kolkata"
 
 
+def test_a_window_gives_its_label_and_length():
+    zone = ZoneInfo("UTC")
+    window = window_for(datetime(2025, 5, 1, tzinfo=zone), datetime(2025, 5, 8, tzinfo=zone), "UTC")
+    note = notify.message(window, SUMMARY, PREVIOUS, TOP, link=LINK)
+    assert (note.title, note.body) == (TITLE, REPORT_BODY)
+
+
 def test_a_failure_notice_is_one_visible_bounded_line():
     note = notify.failure_message("bad *thing*\n\x1b[31m" + "y" * 1_000)
     assert note.title == "User failure rates: run failed"

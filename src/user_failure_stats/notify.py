@@ -1,8 +1,9 @@
 """Notifications: a short message about a run, sent to the Apprise URLs of ``NOTIFY_URLS``.
 
 Apprise (https://github.com/caronc/apprise) knows how to reach email (``mailto://``), Slack
-(``slack://``), Microsoft Teams (``msteams://``, ``workflows://``), JSON webhooks
-(``json://``) and a hundred other services. The URLs hold secrets (passwords, tokens), so they
+(``slack://`` or the hook's own ``https://`` URL), Microsoft Teams (``workflows://``; the
+``msteams://`` connectors are retired), JSON web hooks (``json://``) and a hundred other
+services. The URLs hold secrets (passwords, tokens), so they
 come from the settings only, and nothing this module prints or raises shows more of one than
 :func:`mask` does: the scheme and the host.
 
@@ -291,7 +292,7 @@ def _link_line(link: str | None) -> str | None:
 
 
 def message(
-    window: str,
+    window: Window | str,
     summary: Mapping,
     previous: Mapping | None = None,
     top: Sequence[Mapping] = (),
@@ -303,7 +304,7 @@ def message(
     """Return the message about a run's report, from plain values.
 
     Args:
-        window: The window in a few words (see :func:`window_label`).
+        window: The window, or the window in a few words (see :func:`window_label`).
         summary: The summary statistics (``RunSummary.summary``): ``overall_failure_rate``,
             ``total_sessions`` and ``flagged_users`` are used.
         previous: The same statistics for the previous window, or None when there are none.
@@ -311,7 +312,7 @@ def message(
             ``failed_sessions``, ``total_sessions``, ``failure_rate_percent``); the first
             :data:`WORST` ranked ones are named.
         length: The window's length in words (``Window.length_text()``: ``7 days``), for the
-            change against the previous window.
+            change against the previous window; by default the window's.
         link: The published report's URL (``https://...``), shown without a user, password,
             query or fragment (a signed URL's signature is a credential); else the report's
             file, shown by its name.
@@ -321,6 +322,9 @@ def message(
         A :class:`Message` titled ``User failure rates: <window> — <n> flagged users``;
         ``kind`` is ``warning`` when there is an alert.
     """
+    if isinstance(window, Window):
+        length = length or window.length_text()
+        window = window_label(window)
     flagged = int(summary.get("flagged_users") or 0)
     title = f"{TITLE}: {window} — {_plural(flagged, 'flagged user')}"
     rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
