@@ -408,6 +408,22 @@ def test_hostile_names_reach_a_hook_as_one_line_each(hook):
     assert "<script>" not in body and "](" not in body
 
 
+def test_hostile_names_reach_an_email_as_text(smtp):
+    names = ["<script>alert(1)</script>", "*bold* _it_ `code`", "[a](http://x) ![i](http://x/i)"]
+    top = [dict(TOP[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
+    url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
+    notify.send([url], report_message(top=top))
+    html = smtp.mails[0]["message"].get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert (
+        "<ol>\n"
+        "<li>&lt;script&gt;alert(1)&lt;/script&gt;: 14/20 failed (70.00%)</li>\n"
+        "<li>*bold* _it_ `code`: 14/20 failed (70.00%)</li>\n"
+        "<li>[a](http://x) ![i](http://x/i): 14/20 failed (70.00%)</li>\n"
+        "</ol>"
+    ) in html
+    assert "<script" not in html and 'href="http://x' not in html and "<img" not in html
+
+
 def test_markdown_text_leaves_plain_text_alone():
     assert markdown_text("O'Brien 3.5 - x, ok?") == "O'Brien 3.5 - x, ok?"
 
