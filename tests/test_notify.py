@@ -248,6 +248,17 @@ def test_an_email_goes_to_a_plain_local_server_with_the_report_attached(smtp, re
     assert capfd.readouterr() == ("", "")
 
 
+def test_a_refused_login_is_one_masked_line_and_no_mail(smtp, capfd):
+    url = f"mailto://reports:{SECRET}@example.com?smtp=127.0.0.1&port={smtp.port}&to=t@example.com"
+    with pytest.raises(NotifyError) as caught:  # the server offers no AUTH: login fails
+        notify.send([url], report_message())
+    assert str(caught.value) == (
+        f"notification not sent to 1 of 1 service: mailto://127.0.0.1:{smtp.port}"
+    )
+    assert smtp.mails == []
+    assert capfd.readouterr() == ("", "")
+
+
 def test_every_url_gets_the_message_and_only_emails_the_report(hook, smtp, report):
     mail_url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
     notify.send([hook.url(), mail_url], report_message(), attachment=report)
