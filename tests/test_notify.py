@@ -620,6 +620,13 @@ def test_mask_shows_scheme_and_host_only(url, expected):
     assert SECRET not in notify.mask(url)
 
 
+def test_describe_lists_the_services_masked():
+    urls = (f"mailtos://u:{SECRET}@smtp.example.com?to=t@example.com", f"slack://a/b/{SECRET}")
+    assert notify.describe(urls) == "2 services: mailtos://smtp.example.com, slack://…"
+    assert notify.describe(urls[:1]) == "1 service: mailtos://smtp.example.com"
+    assert notify.describe(()) == "no services (NOTIFY_URLS is not set)"
+
+
 def test_parse_urls_splits_like_apprise():
     text = (
         "json://127.0.0.1:8080/a, json://127.0.0.1:8081/b "

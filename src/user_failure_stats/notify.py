@@ -216,6 +216,16 @@ def parse_urls(text: str) -> tuple[str, ...]:
     return tuple(urls)
 
 
+def describe(urls: Sequence[str]) -> str:
+    """Describe the URLs for ``check``, masked (see :func:`mask`).
+
+    Example: ``2 services: mailtos://smtp.example.com, slack://…``.
+    """
+    if not urls:
+        return "no services (NOTIFY_URLS is not set)"
+    return f"{_plural(len(urls), 'service')}: " + ", ".join(mask(url) for url in urls)
+
+
 def should_notify(mode: str, alert: bool) -> bool:
     """Say whether a run notifies: ``always``, on an ``alert`` only, or ``never``.
 
