@@ -148,7 +148,7 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
         "[ok]   publish target: none: reports stay in the output directory (see --publish)"
     )
     assert line_of(result.stdout, "notifications") == (
-        "[ok]   notifications: none: NOTIFY_URLS is not set"
+        "[ok]   notifications: no services (NOTIFY_URLS is not set)"
     )
     assert line_of(result.stdout, "read-only role").startswith(
         "[warn] read-only role: the role can INSERT, UPDATE, DELETE, TRUNCATE on public.calllog"

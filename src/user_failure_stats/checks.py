@@ -170,14 +170,11 @@ def _publish_step(settings: Settings, params: Parameters) -> Step:
 
 
 def _notify_step(settings: Settings, params: Parameters) -> Step:
-    step = "notifications"
     urls = notify.parse_urls(settings.notify_urls or "")
     mode = notify.resolve_mode(params.notify, urls)
-    if not urls:
-        return Step(step, "ok", "none: NOTIFY_URLS is not set")
-    shown = ", ".join(notify.mask(url) for url in urls)
     when = {"always": "after every run", "alert": "on alerts", "never": "never"}[mode]
-    return Step(step, "ok", f"{len(urls)} URL(s): {shown}; sent {when} (--notify {mode})")
+    detail = notify.describe(urls) + ("" if not urls else f"; sent {when} (--notify {mode})")
+    return Step("notifications", "ok", detail)
 
 
 def _output_dir_step(output_dir: Path) -> Step:

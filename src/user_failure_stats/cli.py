@@ -296,7 +296,7 @@ def _report(args, params, settings) -> tuple[int, list]:
 
 
 def _report_pieces(args, params, settings, window, delivery) -> tuple[int, list]:
-    from user_failure_stats.runner import alert_reasons, deliver, print_result, run_report
+    from user_failure_stats.runner import deliver, print_result, run_report
     from user_failure_stats.window import split, window_for
 
     each = getattr(args, "each", None)
@@ -318,7 +318,7 @@ def _report_pieces(args, params, settings, window, delivery) -> tuple[int, list]
             alerts.append((piece, rate))
         if result.summary["total_sessions"] == 0:
             empty.append(piece)
-        link, errors = deliver(result, delivery, alert_reasons(result, params))
+        link, errors = deliver(result, delivery, params.fail_above)
         if link is not None and not args.quiet:
             echo(f"Published: {link}")
         failures += errors

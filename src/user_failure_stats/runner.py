@@ -295,22 +295,8 @@ def delivery_for(params: Parameters, settings: Settings) -> Delivery:
     return Delivery(target, urls, notify.resolve_mode(params.notify, urls))
 
 
-def alert_reasons(result: RunResult, params: Parameters) -> list[str]:
-    """Return why a run is an alert: the rate above ``fail_above``, an empty window."""
-    reasons = []
-    rate = result.summary["overall_failure_rate"]
-    if params.fail_above is not None and rate == rate and rate > params.fail_above:
-        reasons.append(
-            f"overall failure rate {format_percent(rate)} is above "
-            f"{format_percent(params.fail_above)}"
-        )
-    if result.summary["total_sessions"] == 0:
-        reasons.append("no sessions in the window: is the call log still being written?")
-    return reasons
-
-
 def deliver(
-    result: RunResult, delivery: Delivery, reasons: list[str]
+    result: RunResult, delivery: Delivery, fail_above: float | None = None
 ) -> tuple[str | None, list[DeliveryError]]:
     """Publish the run's report, then notify; a failure of one does not stop the other.
 
@@ -320,17 +306,20 @@ def deliver(
     link, failures = None, []
     if delivery.target is not None:
         try:
-            link = publish_result(result, delivery.target, tuple(getattr(result, "pruned", ())))
+            link = publish_result(result, delivery.target, result.pruned)
         except DeliveryError as exc:
             failures.append(exc)
-    if notify.should_notify(delivery.mode, bool(reasons)):
+    reason = notify.alert_reason(result.summary, fail_above)
+    if notify.should_notify(delivery.mode, reason is not None):
+        if failures:  # the team should know the link is missing, and why
+            reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
         message = notify.message(
-            window=result.window.describe(),
-            summary=result.summary,
-            previous=result.previous,
-            top=result.top or [],
+            result.window,
+            result.summary,
+            result.previous if result.previous.get("total_sessions") else None,
+            result.top or (),
             link=link or str(result.html),
-            reasons=reasons + [f"not published: {f}" for f in failures],
+            alert=reason,
         )
         try:
             notify.send(delivery.notify_urls, message, attachment=result.html)
@@ -344,7 +333,7 @@ def notify_failure(delivery: Delivery, error: str) -> str | None:
     if delivery.mode == "never":
         return None
     try:
-        notify.send(delivery.notify_urls, notify.failure_message(error))
+        notify.send_failure(delivery.notify_urls, error)
     except DeliveryError as exc:
         return str(exc)
     return None

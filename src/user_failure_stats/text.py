@@ -11,12 +11,15 @@ name from ``DB_URL``: any of them may hold markup, control characters, escape se
 - :func:`html_text`: escaped for HTML elements and attributes;
 - :func:`plotly_text`: escaped for plotly's labels (a small HTML subset, whose entities are
   ``&amp;``, ``&lt;`` and ``&gt;``: ``&quot;`` would show as it is);
-- :func:`csv_cell`: a cell a spreadsheet will not run as a formula (OWASP's advice).
+- :func:`csv_cell`: a cell a spreadsheet will not run as a formula (OWASP's advice);
+- :func:`markdown_text`: literal text in Markdown (chat and email notifications): no
+  emphasis, link, image, code, heading or HTML can be formed from it.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import unicodedata
 
 # Characters that reorder the text around them ("Trojan source"): shown as escapes.
@@ -104,3 +107,30 @@ def csv_cell(value):
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
+
+
+# Markdown: characters that start emphasis, code, links, images, tables and strikethrough
+# anywhere in a line get a backslash (CommonMark lets any ASCII punctuation be escaped);
+# "<", ">" and "&" become HTML entities, which every Markdown renderer (Python-Markdown,
+# CommonMark) shows as the character and never reads as a tag or a blockquote.
+MARKDOWN_INLINE = re.compile(r"[\\`*_\[\]{}()!|~<>&]")
+MARKDOWN_ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
+# At the start of a text, these make a heading, list item, rule or setext underline.
+MARKDOWN_BLOCK_START = re.compile(r"^(\s*)([#+\-=]|\d+[.)])")
+
+
+def markdown_text(value) -> str:
+    r"""Return ``value`` escaped to show as literal text inside a line of Markdown.
+
+    ``*bold*`` becomes ``\*bold\*``, ``[link](http://x)`` ``\[link\]\(http://x\)``,
+    ``<script>`` ``&lt;script&gt;``, and a leading ``#``, ``-``, ``+``, ``=`` or ``1.`` is
+    escaped, so the text can start a list item. Control characters are not handled here:
+    pass the text through :func:`visible` (or :func:`shown`) first, which also keeps it on
+    one line.
+    """
+    text = MARKDOWN_INLINE.sub(lambda m: MARKDOWN_ENTITIES.get(m[0], "\\" + m[0]), str(value))
+    return MARKDOWN_BLOCK_START.sub(
+        lambda m: m[1] + (m[2][:-1] + "\\" + m[2][-1] if m[2][0].isdigit() else "\\" + m[2]),
+        text,
+        count=1,
+    )

@@ -1,0 +1,485 @@
+"""Notifications: a short message about a run, sent to the Apprise URLs of ``NOTIFY_URLS``.
+
+Apprise (https://github.com/caronc/apprise) knows how to reach email (``mailto://``), Slack
+(``slack://`` or the hook's own ``https://`` URL), Microsoft Teams (``workflows://``; the
+``msteams://`` connectors are retired), JSON web hooks (``json://``) and a hundred other
+services. The URLs hold secrets (passwords, tokens), so they
+come from the settings only, and nothing this module prints or raises shows more of one than
+:func:`mask` does: the scheme and the host.
+
+The message is built from plain values (:func:`message`), in Markdown: names from the database
+are made visible (control characters as escapes), bounded and escaped (``text``), so they
+never form a link, an image, emphasis or HTML. :func:`send` sends one message to every URL at
+once, each service on its own, with the HTML report attached for email only, and raises
+:class:`~user_failure_stats.errors.NotifyError` naming the services that failed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from user_failure_stats.errors import ConfigError, NotifyError
+from user_failure_stats.formats import change_texts, format_percent, missing
+from user_failure_stats.text import bounded, markdown_text, shown, visible
+from user_failure_stats.window import Window, format_local
+
+MODES = ("always", "alert", "never")
+TITLE = "User failure rates"
+# How many of the worst users a message names, and how long each name may be.
+WORST = 3
+NAME_LIMIT = 60
+ERROR_LIMIT = 500
+# Give up on services that have not answered after this long (Apprise's own timeouts are
+# 4 s to connect and 4 s to read for web services, 15 s for SMTP; a URL's ``cto=`` and
+# ``rto=`` change them).
+TIMEOUT_SECONDS = 20.0
+EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
+# Schemes whose URL names a real host (the rest hold tokens where the host would be).
+HOST_SCHEMES = EMAIL_SCHEMES | frozenset(
+    {"json", "jsons", "xml", "xmls", "form", "forms", "workflow", "workflows", "http", "https"}
+)
+SCHEME = re.compile(r"[a-z0-9]{1,32}", re.IGNORECASE)  # Apprise's schemes
+HOST = re.compile(r"(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])(?::\d{1,5})?", re.I)
+# A query of ``key=value`` pairs; Apprise's web hooks add headers as ``+Name=value`` and
+# payload fields as ``:name=value`` or ``-name=``.
+QUERY_ITEM = re.compile(r"[+:-]?[a-z0-9_][a-z0-9_.+-]*=[^&]*", re.IGNORECASE)
+# Between two URLs: a run of spaces, commas or semicolons before the next ``scheme://``
+# (Apprise's rule: a comma inside a URL, as in ``to=a@x.org,b@x.org``, stays in it).
+URL_BREAK = re.compile(r"[\s,;]+(?=[a-z0-9]{1,32}://)", re.IGNORECASE)
+HIDDEN = "…"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification: a one-line title and a short Markdown body.
+
+    Attributes:
+        title: One line of plain text (an email's subject).
+        body: Markdown; every text from outside in it is escaped.
+        kind: ``info``, ``warning`` (an alert) or ``failure`` (the run failed): Apprise's
+            notification type, which services show as a colour or an icon.
+    """
+
+    title: str
+    body: str
+    kind: str = "info"
+
+
+def _quiet_apprise() -> None:
+    """Keep Apprise's log records, which may hold secrets, from any handler and stderr.
+
+    Apprise logs to the ``apprise`` logger (its ``LOGGER_NAME``). With a handler of its own
+    that drops everything, and no propagation, no record reaches the root logger's handlers
+    or Python's last-resort handler, which prints warnings to stderr.
+    """
+    logger = logging.getLogger("apprise")
+    logger.propagate = False
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+def _scheme(url: str) -> str | None:
+    scheme, sep, _ = url.strip().partition("://")
+    return scheme.lower() if sep and SCHEME.fullmatch(scheme) else None
+
+
+def _host(url: str) -> str | None:
+    """Return ``host[:port]`` of a URL whose host is a real host, or None when unsure.
+
+    Only what follows the last ``@`` of the authority can be the host. Whenever an unencoded
+    character of a password could have moved part of it elsewhere (an ``@`` in the path, or
+    in a query that is not ``key=value`` pairs), nothing is shown.
+    """
+    rest = url.strip().partition("://")[2]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    after = rest[len(authority) :]
+    path, _, query = after.partition("?")
+    if "@" in path or "#" in path:
+        return None
+    if query and not all(QUERY_ITEM.fullmatch(item) for item in query.split("&") if item):
+        return None
+    host = authority.rpartition("@")[2]
+    if not HOST.fullmatch(host):
+        return None
+    if _scheme(url) in EMAIL_SCHEMES:  # the SMTP server, when the URL names one
+        items = dict(item.partition("=")[::2] for item in query.split("&") if item)
+        smtp, port = items.get("smtp", ""), items.get("port", "")
+        if smtp and HOST.fullmatch(smtp) and ":" not in smtp:
+            host = smtp + (f":{port}" if port.isdigit() and len(port) <= 5 else "")
+        elif port.isdigit() and len(port) <= 5 and ":" not in host:
+            host += f":{port}"
+    return host.lower()
+
+
+def mask(url: str) -> str:
+    """Return what may be shown of an Apprise URL: its scheme and host, never a secret.
+
+    Email and web hooks show their host (and port): ``mailto://smtp.example.com``,
+    ``json://127.0.0.1:8080``, ``https://hooks.slack.com`` (a service's own web hook URL,
+    which Apprise reads too); for email, the SMTP server of ``smtp=`` and ``port=`` when
+    the URL names one. Services whose URLs hold tokens where a host would be show only their
+    scheme: ``slack://…``, ``msteams://…``. User names, passwords, tokens, paths and query
+    values are never shown, and a URL too malformed to tell its host is ``json://…``.
+    """
+    scheme = _scheme(url)
+    if scheme is None:
+        return "(not a URL)"
+    host = _host(url) if scheme in HOST_SCHEMES else None
+    return f"{scheme}://{host or HIDDEN}"
+
+
+def split_urls(text: str) -> list[str]:
+    """Split ``NOTIFY_URLS`` into URLs, the way Apprise does.
+
+    URLs are separated by new lines, or by spaces, commas or semicolons before the next
+    ``scheme://``; a comma inside a URL (``to=a@x.org,b@x.org``) stays in it.
+    """
+    urls = []
+    for line in (text or "").splitlines():
+        for piece in URL_BREAK.split(line):
+            piece = piece.strip(" \t,;")
+            if piece:
+                urls.append(piece)
+    return urls
+
+
+@functools.cache
+def _known_schemes() -> frozenset[str]:
+    import apprise
+
+    _quiet_apprise()
+    schemas = apprise.Apprise().details().get("schemas", [])
+    found = set()
+    for service in schemas:
+        for key in ("protocols", "secure_protocols"):
+            found.update(p.lower() for p in service.get(key) or ())
+    return frozenset(found)
+
+
+def parse_urls(text: str) -> tuple[str, ...]:
+    """Read ``NOTIFY_URLS``: Apprise URLs separated by spaces, commas or new lines.
+
+    Each URL is checked with Apprise (``Apprise.instantiate``), which knows every service's
+    syntax, and a service's own web hook URL (``https://hooks.slack.com/services/...``);
+    nothing is sent.
+
+    Raises:
+        ConfigError: A URL is not an Apprise URL: not a URL, an unknown scheme, a space, an
+            unencoded ``@`` in the user name or password, or a service's syntax not followed. The
+            message names the URL's position and its :func:`mask`, never the rest.
+    """
+    import apprise
+
+    _quiet_apprise()
+    urls = split_urls(text)
+    for number, url in enumerate(urls, start=1):
+        where = f"NOTIFY_URLS: URL {number}"
+        scheme = _scheme(url)
+        if scheme is None:
+            raise ConfigError(
+                f"{where} is not a URL: expected scheme://..., as in json://host/path",
+                field="NOTIFY_URLS",
+            )
+        if re.search(r"\s", url):
+            raise ConfigError(
+                f"{where} ({mask(url)}) holds a space: separate URLs by spaces, commas or new "
+                "lines, each starting with its scheme://, and percent-encode a space in a URL "
+                "as %20",
+                field="NOTIFY_URLS",
+            )
+        authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+        if authority.count("@") > 1:
+            raise ConfigError(
+                f"{where} ({mask(url)}) is ambiguous: it has more than one '@' before the "
+                "host; percent-encode '@' in the user name or password as %40",
+                field="NOTIFY_URLS",
+            )
+        if apprise.Apprise.instantiate(url) is not None:
+            continue
+        if scheme not in _known_schemes():  # https:// is known when Apprise reads the URL
+            raise ConfigError(
+                f"{where} has a scheme Apprise does not know: {scheme}://", field="NOTIFY_URLS"
+            )
+        raise ConfigError(
+            f"{where} ({mask(url)}) is not a valid {scheme}:// URL for Apprise: see "
+            "https://github.com/caronc/apprise/wiki for its syntax",
+            field="NOTIFY_URLS",
+        )
+    return tuple(urls)
+
+
+def describe(urls: Sequence[str]) -> str:
+    """Describe the URLs for ``check``, masked (see :func:`mask`).
+
+    Example: ``2 services: mailtos://smtp.example.com, slack://…``.
+    """
+    if not urls:
+        return "no services (NOTIFY_URLS is not set)"
+    return f"{_plural(len(urls), 'service')}: " + ", ".join(mask(url) for url in urls)
+
+
+def should_notify(mode: str, alert: bool) -> bool:
+    """Say whether a run notifies: ``always``, on an ``alert`` only, or ``never``.
+
+    Raises:
+        ConfigError: ``mode`` is none of :data:`MODES`.
+    """
+    if mode not in MODES:
+        raise ConfigError(
+            f"--notify must be one of {', '.join(MODES)}, not {visible(mode)!r}", field="notify"
+        )
+    return mode == "always" or (mode == "alert" and alert)
+
+
+def default_mode(urls: Sequence[str]) -> str:
+    """Return the ``--notify`` mode when none is given: ``alert`` with URLs, else ``never``."""
+    return "alert" if urls else "never"
+
+
+def resolve_mode(mode: str | None, urls: Sequence[str]) -> str:
+    """Return the mode a run uses: ``mode``, else :func:`default_mode`.
+
+    Raises:
+        ConfigError: ``always`` or ``alert`` is asked for without any URL to notify.
+    """
+    mode = mode or default_mode(urls)
+    if mode != "never" and not urls:
+        raise ConfigError(
+            f"--notify {mode} needs NOTIFY_URLS in the environment or .env", field="notify"
+        )
+    return mode
+
+
+def alert_reason(summary: Mapping, fail_above: float | None = None) -> str | None:
+    """Return why a run should alert, or None: an empty window, or a rate above a threshold.
+
+    Example: ``overall failure rate 12.50% is above 10.00%``; ``no sessions in the window``.
+    """
+    if not summary.get("total_sessions"):
+        return "no sessions in the window"
+    rate = summary.get("overall_failure_rate")
+    if fail_above is not None and not missing(rate) and rate > fail_above:
+        return f"overall failure rate {format_percent(rate)} is above {format_percent(fail_above)}"
+    return None
+
+
+def window_label(window: Window) -> str:
+    """Return a window in a few words: ``2025-05-01 to 2025-05-08 UTC``.
+
+    Bounds at midnight are shown as dates, others as ``2025-05-01 06:30``.
+    """
+
+    def bound(moment) -> str:
+        if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+            return moment.strftime("%Y-%m-%d")
+        text = format_local(moment)
+        return text[:-3] if text.endswith(":00") and text.count(":") == 2 else text
+
+    return f"{bound(window.start)} to {bound(window.end)} {window.timezone}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def _rate_text(row: Mapping) -> str:
+    if row.get("failure_rate_percent"):
+        return str(row["failure_rate_percent"])
+    return format_percent(row.get("failure_rate", float("nan")))
+
+
+def _link_line(link: str | None) -> str | None:
+    """Return the report's line: a web link without credentials or query, else a file name."""
+    if not link:
+        return None
+    link = str(link)
+    if re.match(r"https?://", link, re.IGNORECASE):
+        try:
+            parts = urlsplit(link)
+        except ValueError:
+            parts = None
+        if parts is not None:
+            # A user, password or query (a signed URL's signature) is a credential: left out.
+            url = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            if re.fullmatch(r"https?://[^\s<>\"'`\\@?#]+", url):
+                return f"Report: <{url}>"
+    name = re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link
+    return f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"
+
+
+def message(
+    window: Window | str,
+    summary: Mapping,
+    previous: Mapping | None = None,
+    top: Sequence[Mapping] = (),
+    *,
+    length: str | None = None,
+    link: str | None = None,
+    alert: str | None = None,
+) -> Message:
+    """Return the message about a run's report, from plain values.
+
+    Args:
+        window: The window, or the window in a few words (see :func:`window_label`).
+        summary: The summary statistics (``RunSummary.summary``): ``overall_failure_rate``,
+            ``total_sessions`` and ``flagged_users`` are used.
+        previous: The same statistics for the previous window, or None when there are none.
+        top: The top users, worst first (``RunSummary.top``: ``rank``, ``user_name``,
+            ``failed_sessions``, ``total_sessions``, ``failure_rate_percent``); the first
+            :data:`WORST` ranked ones are named.
+        length: The window's length in words (``Window.length_text()``: ``7 days``), for the
+            change against the previous window; by default the window's.
+        link: The published report's URL (``https://...``), shown without a user, password,
+            query or fragment (a signed URL's signature is a credential); else the report's
+            file, shown by its name.
+        alert: Why the run alerts (see :func:`alert_reason`), or None.
+
+    Returns:
+        A :class:`Message` titled ``User failure rates: <window> — <n> flagged users``;
+        ``kind`` is ``warning`` when there is an alert.
+    """
+    if isinstance(window, Window):
+        length = length or window.length_text()
+        window = window_label(window)
+    flagged = int(summary.get("flagged_users") or 0)
+    title = f"{TITLE}: {window} — {_plural(flagged, 'flagged user')}"
+    rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
+    if not previous:
+        change = "no previous data"
+    else:
+        change = change_texts(summary, previous, length or "window")["overall_failure_rate"]
+    lines = []
+    if alert:
+        lines.append(f"**Alert: {markdown_text(visible(alert))}**")
+        lines.append("")
+    lines += [
+        f"- Window: {window}",
+        f"- Overall failure rate: {rate} ({change})",
+        f"- Sessions: {int(summary.get('total_sessions') or 0):,}",
+        f"- Users failing significantly more than the rest: {flagged:,}",
+        "",
+    ]
+    ranked = [row for row in top if not missing(row.get("rank"))][:WORST]
+    if ranked:
+        lines += ["Worst users:", ""]
+        for number, row in enumerate(ranked, start=1):
+            name = markdown_text(shown(row.get("user_name", ""), NAME_LIMIT))
+            counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
+            lines.append(f"{number}. {name}: {counts} failed ({_rate_text(row)})")
+        lines.append("")
+    else:
+        lines += ["No user has enough sessions to rank.", ""]
+    link_line = _link_line(link)
+    if link_line:
+        lines.append(link_line)
+    return Message(title=title, body="\n".join(lines).strip(), kind="warning" if alert else "info")
+
+
+def failure_message(error: str) -> Message:
+    """Return the notice for a run that failed: its one-line error, visible and bounded.
+
+    The error is the message of a ``UserFailureStatsError``, which never holds a secret.
+    """
+    line = bounded(visible(str(error).strip()), ERROR_LIMIT)
+    return Message(title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure")
+
+
+def _notify_one(url: str, message: Message, attachment: Path | None) -> bool:
+    import apprise
+
+    service = apprise.Apprise()
+    if not service.add(url):
+        return False
+    attach = None
+    if attachment is not None and _scheme(url) in EMAIL_SCHEMES:
+        attach = apprise.AppriseAttachment(str(attachment))
+    kinds = {
+        "info": apprise.NotifyType.INFO,
+        "warning": apprise.NotifyType.WARNING,
+        "failure": apprise.NotifyType.FAILURE,
+    }
+    return bool(
+        service.notify(
+            body=message.body,
+            title=message.title,
+            notify_type=kinds.get(message.kind, apprise.NotifyType.INFO),
+            body_format=apprise.NotifyFormat.MARKDOWN,
+            attach=attach,
+        )
+    )
+
+
+def send(
+    urls: Sequence[str],
+    message: Message,
+    attachment: Path | None = None,
+    *,
+    timeout: float = TIMEOUT_SECONDS,
+) -> None:
+    """Send a message to every URL at once; attach the report to emails only.
+
+    Each URL is its own Apprise service, so one that fails is named and the others are still
+    sent. Nothing is printed: Apprise's log records stay inside (see ``_quiet_apprise``).
+
+    Args:
+        urls: Apprise URLs (see :func:`parse_urls`).
+        message: The message (see :func:`message`, :func:`failure_message`).
+        attachment: The HTML report, attached for ``mailto://`` and ``mailtos://`` only.
+        timeout: Seconds to wait for every service, in all; a service still working then
+            counts as failed (it runs on in the background, within its own timeouts).
+
+    Raises:
+        NotifyError: A service failed, or did not answer in time: one line naming each by
+            its :func:`mask`. Or the attachment is not a file.
+    """
+    if not urls:
+        return
+    if attachment is not None and not Path(attachment).is_file():
+        name = visible(Path(attachment).name)
+        raise NotifyError(f"cannot attach the report: {name} is not a file")
+    _quiet_apprise()
+    results: dict[int, bool] = {}
+
+    def deliver(number: int, url: str) -> None:
+        try:
+            results[number] = _notify_one(url, message, attachment)
+        except Exception:  # a plugin's own failure: counted, its text (maybe a secret) dropped
+            results[number] = False
+
+    workers = [
+        threading.Thread(target=deliver, args=(n, url), name=f"notify-{n}", daemon=True)
+        for n, url in enumerate(urls)
+    ]
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    failed = []
+    for number, url in enumerate(urls):
+        if number not in results:
+            failed.append(f"{mask(url)} (no answer within {timeout:g} s)")
+        elif not results[number]:
+            failed.append(mask(url))
+    if failed:
+        raise NotifyError(
+            f"notification not sent to {len(failed)} of {_plural(len(urls), 'service')}: "
+            + ", ".join(failed)
+        )
+
+
+def send_failure(urls: Sequence[str], error: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
+    """Send the notice of a run that failed (see :func:`failure_message`) to every URL.
+
+    Raises:
+        NotifyError: As :func:`send`.
+    """
+    send(urls, failure_message(error), timeout=timeout)

@@ -1,0 +1,694 @@
+"""Notifications: real services on 127.0.0.1 (a JSON web hook, an SMTP server), no mocks."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import logging
+import re
+import socket
+import sys
+import threading
+import time
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from user_failure_stats import notify
+from user_failure_stats.errors import ConfigError, NotifyError
+from user_failure_stats.text import markdown_text
+from user_failure_stats.window import window_for
+
+SECRET = "s3cr3t-Pa55"  # a password or token that must never be shown
+
+SUMMARY = {
+    "total_users": 40,
+    "total_sessions": 1_600,
+    "total_failures": 200,
+    "overall_failure_rate": 0.125,
+    "flagged_users": 3,
+}
+PREVIOUS = {
+    "total_users": 38,
+    "total_sessions": 1_500,
+    "total_failures": 141,
+    "overall_failure_rate": 0.094,
+    "flagged_users": 1,
+}
+TOP = [
+    {
+        "rank": 1,
+        "user_name": "Alice",
+        "failed_sessions": 14,
+        "total_sessions": 20,
+        "failure_rate_percent": "70.00%",
+        "note": "▲",
+    },
+    {
+        "rank": 2,
+        "user_name": "Bob",
+        "failed_sessions": 9,
+        "total_sessions": 18,
+        "failure_rate_percent": "50.00%",
+        "note": "▲",
+    },
+    {
+        "rank": None,
+        "user_name": "Tiny",
+        "failed_sessions": 2,
+        "total_sessions": 3,
+        "failure_rate_percent": "66.67%",
+        "note": "○",
+    },
+    {
+        "rank": 3,
+        "user_name": "Carol",
+        "failed_sessions": 30,
+        "total_sessions": 75,
+        "failure_rate_percent": "40.00%",
+        "note": "▲",
+    },
+    {
+        "rank": 4,
+        "user_name": "Dave",
+        "failed_sessions": 5,
+        "total_sessions": 20,
+        "failure_rate_percent": "25.00%",
+        "note": "",
+    },
+]
+WINDOW = "2025-05-01 to 2025-05-08 UTC"
+TITLE = "User failure rates: 2025-05-01 to 2025-05-08 UTC — 3 flagged users"
+LINK = "https://reports.example.com/user_failure_rates_20250508_010000.html"
+ALERT = "overall failure rate 12.50% is above 10.00%"
+REPORT_BODY = (
+    "- Window: 2025-05-01 to 2025-05-08 UTC\n"
+    "- Overall failure rate: 12.50% (+3.10 pts vs the previous 7 days)\n"
+    "- Sessions: 1,600\n"
+    "- Users failing significantly more than the rest: 3\n"
+    "\n"
+    "Worst users:\n"
+    "\n"
+    "1. Alice: 14/20 failed (70.00%)\n"
+    "2. Bob: 9/18 failed (50.00%)\n"
+    "3. Carol: 30/75 failed (40.00%)\n"
+    "\n"
+    f"Report: <{LINK}>"
+)
+
+
+def report_message(**changes):
+    values = {"previous": PREVIOUS, "top": TOP, "length": "7 days", "link": LINK} | changes
+    return notify.message(WINDOW, SUMMARY, **values)
+
+
+# --- local services -------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Hook:
+    """A JSON web hook on 127.0.0.1 that records each POST (path, headers, JSON)."""
+
+    def __init__(self):
+        self.posts = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                hook.posts.append((self.path, json.loads(self.rfile.read(length))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):  # keep the test's stderr clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def url(self, path="/hooks/run", auth=f"reports:{SECRET}@"):
+        return f"json://{auth}127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def hook():
+    receiver = Hook()
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+class Mailbox:
+    """aiosmtpd's handler: keeps each message with how its session was secured."""
+
+    def __init__(self):
+        self.mails = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.mails.append(
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "tls": session.ssl is not None,
+                "authenticated": bool(session.authenticated),
+                "message": email.message_from_bytes(envelope.content, policy=email.policy.default),
+            }
+        )
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp():
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    mailbox.port = controller.port
+    yield mailbox
+    controller.stop()
+
+
+@pytest.fixture
+def silent_port():
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def report(tmp_path):
+    path = tmp_path / "user_failure_rates_20250508_010000.html"
+    path.write_bytes(b"<!DOCTYPE html><html><body><h1>Report \xe2\x9c\x93</h1></body></html>\n")
+    return path
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def test_a_json_hook_receives_the_message_and_no_attachment(hook, report, capfd):
+    note = report_message(alert=ALERT)
+    notify.send([hook.url()], note, attachment=report)
+    assert hook.posts == [
+        (
+            "/hooks/run",
+            {
+                "version": "1.0",
+                "title": TITLE,
+                "message": f"**Alert: {ALERT}**\n\n{REPORT_BODY}",
+                "attachments": [],
+                "type": "warning",
+            },
+        )
+    ]
+    assert capfd.readouterr() == ("", "")
+
+
+def test_an_email_goes_to_a_plain_local_server_with_the_report_attached(smtp, report, capfd):
+    url = (
+        f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}"
+        "&from=reports@example.com&to=team@example.com"
+    )
+    assert notify.parse_urls(url) == (url,)
+    notify.send([url], report_message(), attachment=report)
+    [mail] = smtp.mails
+    assert (mail["from"], mail["to"]) == ("reports@example.com", ["team@example.com"])
+    assert (mail["tls"], mail["authenticated"]) == (False, False)  # no STARTTLS, no login
+    message = mail["message"]
+    assert message["Subject"] == TITLE
+    assert message["To"] == "team@example.com"
+    text = message.get_body(("plain",)).get_content()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for expected in (
+        "Window: 2025-05-01 to 2025-05-08 UTC",
+        "Overall failure rate: 12.50% (+3.10 pts vs the previous 7 days)",
+        "Users failing significantly more than the rest: 3",
+        f"Report: {LINK}",
+    ):
+        assert expected in " ".join(lines)
+    html = message.get_body(("html",)).get_content()
+    assert "<li>Alice: 14/20 failed (70.00%)</li>" in html
+    assert f'<a href="{LINK}">{LINK}</a>' in html
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == report.name
+    assert attachment.get_content_type() == "text/html"
+    assert attachment.get_payload(decode=True) == report.read_bytes()
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_refused_login_is_one_masked_line_and_no_mail(smtp, capfd):
+    url = f"mailto://reports:{SECRET}@example.com?smtp=127.0.0.1&port={smtp.port}&to=t@example.com"
+    with pytest.raises(NotifyError) as caught:  # the server offers no AUTH: login fails
+        notify.send([url], report_message())
+    assert str(caught.value) == (
+        f"notification not sent to 1 of 1 service: mailto://127.0.0.1:{smtp.port}"
+    )
+    assert smtp.mails == []
+    assert capfd.readouterr() == ("", "")
+
+
+def test_every_url_gets_the_message_and_only_emails_the_report(hook, smtp, report):
+    mail_url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
+    notify.send([hook.url(), mail_url], report_message(), attachment=report)
+    assert [post[1]["attachments"] for post in hook.posts] == [[]]
+    assert [len(list(mail["message"].iter_attachments())) for mail in smtp.mails] == [1]
+    assert smtp.mails[0]["to"] == ["r@example.com"]  # no to=: the sender itself
+
+
+def test_a_closed_port_is_one_masked_line_quickly_and_nothing_printed(capfd):
+    url = f"json://reports:{SECRET}@127.0.0.1:{free_port()}/hooks/{SECRET}?token={SECRET}"
+    began = time.monotonic()
+    with pytest.raises(NotifyError) as caught:
+        notify.send([url], report_message())
+    assert time.monotonic() - began < 5
+    port = url.split(":")[3].split("/")[0]
+    assert str(caught.value) == f"notification not sent to 1 of 1 service: json://127.0.0.1:{port}"
+    assert caught.value.exit_code == 7
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_closed_smtp_port_fails_quickly_too(capfd):
+    port = free_port()
+    url = f"mailto://reports:{SECRET}@example.com?smtp=127.0.0.1&port={port}&mode=insecure"
+    began = time.monotonic()
+    with pytest.raises(
+        NotifyError,
+        match=rf"^notification not sent to 1 of 1 service: mailto://127\.0\.0\.1:{port}$",
+    ):
+        notify.send([url], report_message())
+    assert time.monotonic() - began < 5
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_service_that_never_answers_is_given_up_after_the_timeout(silent_port, capfd):
+    url = f"json://127.0.0.1:{silent_port}/hook?token={SECRET}"
+    began = time.monotonic()
+    with pytest.raises(NotifyError) as caught:
+        notify.send([url], report_message(), timeout=1)
+    assert 1 <= time.monotonic() - began < 3
+    assert str(caught.value) == (
+        f"notification not sent to 1 of 1 service: json://127.0.0.1:{silent_port} "
+        "(no answer within 1 s)"
+    )
+    assert capfd.readouterr() == ("", "")
+
+
+def test_apprise_timeouts_end_a_silent_service_in_seconds(silent_port, capfd):
+    began = time.monotonic()
+    with pytest.raises(NotifyError) as caught:  # Apprise's own read timeout: 4 s
+        notify.send([f"json://127.0.0.1:{silent_port}/hook"], report_message())
+    assert time.monotonic() - began < 10
+    assert str(caught.value) == (
+        f"notification not sent to 1 of 1 service: json://127.0.0.1:{silent_port}"
+    )
+    assert capfd.readouterr() == ("", "")
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+def test_apprise_logs_reach_no_handler_even_when_the_root_logger_prints(capfd):
+    root = logging.getLogger()
+    printer, records = logging.StreamHandler(sys.stderr), Records()
+    printer.setLevel(logging.WARNING)
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(printer)
+    root.addHandler(records)
+    url = f"json://reports:{SECRET}@127.0.0.1:{free_port()}/hooks/{SECRET}"
+    try:
+        with pytest.raises(NotifyError):
+            notify.send([url], report_message())
+        with pytest.raises(ConfigError):
+            notify.parse_urls(f"slack://{SECRET}")
+    finally:
+        root.removeHandler(printer)
+        root.removeHandler(records)
+        root.setLevel(level)
+    assert [r.name for r in records.records if r.name.startswith("apprise")] == []
+    assert capfd.readouterr() == ("", "")
+
+
+def test_one_failed_service_is_named_and_the_others_are_sent(hook, capfd):
+    dead = f"jsons://user:{SECRET}@127.0.0.1:{free_port()}/x"
+    with pytest.raises(NotifyError) as caught:
+        notify.send([hook.url(), dead], report_message())
+    assert str(caught.value) == (f"notification not sent to 1 of 2 services: {notify.mask(dead)}")
+    assert SECRET not in str(caught.value)
+    assert len(hook.posts) == 1
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_missing_attachment_is_one_line(tmp_path):
+    with pytest.raises(NotifyError, match=r"^cannot attach the report: gone\.html is not a file$"):
+        notify.send(["json://127.0.0.1:9/x"], report_message(), attachment=tmp_path / "gone.html")
+
+
+def test_no_urls_send_nothing():
+    assert notify.send([], report_message()) is None
+
+
+def test_a_failed_run_is_announced_in_one_line(hook):
+    notify.send_failure([hook.url()], "could not connect to db.example.com:5432/telephony\r\nboom")
+    assert hook.posts == [
+        (
+            "/hooks/run",
+            {
+                "version": "1.0",
+                "title": "User failure rates: run failed",
+                "message": "could not connect to db.example.com:5432/telephony\\\\r\\\\nboom",
+                "attachments": [],
+                "type": "failure",
+            },
+        )
+    ]
+
+
+# --- hostile names ---------------------------------------------------------------------------
+
+HOSTILE = [
+    ("<script>alert(1)</script>", "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"),
+    ("*bold* _it_ `code`", "\\*bold\\* \\_it\\_ \\`code\\`"),
+    ("[link](http://x)", "\\[link\\]\\(http://x\\)"),
+    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http://x/i.png\\)"),
+    ("line\r\nbreak", "line\\\\r\\\\nbreak"),
+    ("\x1b[2J\x1b]8;;http://x\x07click", "\\\\x1b\\[2J\\\\x1b\\]8;;http://x\\\\x07click"),
+    ("# heading", "\\# heading"),
+    ("- item", "\\- item"),
+    ("1. first", "1\\. first"),
+    ("a & b &amp; c", "a &amp; b &amp;amp; c"),
+    ("\u202eevil", "\\\\u202eevil"),
+    ("😀 Zoë", "😀 Zoë"),
+    ("x" * 10_000, "x" * 59 + "…"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), HOSTILE)
+def test_hostile_names_arrive_visible_escaped_and_bounded(raw, expected):
+    top = [dict(TOP[0], user_name=raw)]
+    body = report_message(top=top).body
+    assert f"1. {expected}: 14/20 failed (70.00%)" in body.splitlines()
+
+
+def test_hostile_names_reach_a_hook_as_one_line_each(hook):
+    names = [raw for raw, _ in HOSTILE[:3]]
+    top = [dict(TOP[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
+    notify.send([hook.url()], report_message(top=top))
+    body = hook.posts[0][1]["message"]
+    assert [line for line in body.splitlines() if line[:3] in ("1. ", "2. ", "3. ")] == [
+        f"{n + 1}. {expected}: 14/20 failed (70.00%)" for n, (_, expected) in enumerate(HOSTILE[:3])
+    ]
+    assert "<script>" not in body and "](" not in body
+
+
+def test_hostile_names_reach_an_email_as_text(smtp):
+    names = ["<script>alert(1)</script>", "*bold* _it_ `code`", "[a](http://x) ![i](http://x/i)"]
+    top = [dict(TOP[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
+    url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
+    notify.send([url], report_message(top=top))
+    html = smtp.mails[0]["message"].get_body(("html",)).get_content().replace("\r\n", "\n")
+    assert (
+        "<ol>\n"
+        "<li>&lt;script&gt;alert(1)&lt;/script&gt;: 14/20 failed (70.00%)</li>\n"
+        "<li>*bold* _it_ `code`: 14/20 failed (70.00%)</li>\n"
+        "<li>[a](http://x) ![i](http://x/i): 14/20 failed (70.00%)</li>\n"
+        "</ol>"
+    ) in html
+    assert "<script" not in html and 'href="http://x' not in html and "<img" not in html
+
+
+def test_markdown_text_leaves_plain_text_alone():
+    assert markdown_text("O'Brien 3.5 - x, ok?") == "O'Brien 3.5 - x, ok?"
+
+
+# --- the message -----------------------------------------------------------------------------
+
+
+def test_the_report_message_names_window_rate_change_flagged_worst_and_link():
+    note = report_message()
+    assert note.title == TITLE
+    assert note.body == REPORT_BODY
+    assert note.kind == "info"
+
+
+def test_without_previous_data_a_local_file_and_one_flagged_user():
+    note = notify.message(
+        WINDOW,
+        dict(SUMMARY, flagged_users=1, overall_failure_rate=0.0825),
+        None,
+        TOP[3:],
+        link="/srv/reports/user_failure_rates_20250508_010000.html",
+    )
+    assert note.title == "User failure rates: 2025-05-01 to 2025-05-08 UTC — 1 flagged user"
+    assert note.body.splitlines() == [
+        "- Window: 2025-05-01 to 2025-05-08 UTC",
+        "- Overall failure rate: 8.25% (no previous data)",
+        "- Sessions: 1,600",
+        "- Users failing significantly more than the rest: 1",
+        "",
+        "Worst users:",
+        "",
+        "1. Carol: 30/75 failed (40.00%)",
+        "2. Dave: 5/20 failed (25.00%)",
+        "",
+        "Report: user\\_failure\\_rates\\_20250508\\_010000.html",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("link", "line"),
+    [
+        (
+            f"https://user:{SECRET}@acct.blob.core.windows.net/reports/r.html?sv=1&sig={SECRET}#x",
+            "Report: <https://acct.blob.core.windows.net/reports/r.html>",
+        ),
+        (
+            "HTTPS://reports.example.com/a%20b.html",
+            "Report: <https://reports.example.com/a%20b.html>",
+        ),
+        ("https://reports.example.com/<script>.html", "Report: &lt;script&gt;.html"),
+        ("C:\\reports\\user_failure_rates_1.html", "Report: user\\_failure\\_rates\\_1.html"),
+        ("reports/[x](http://evil).html", "Report: evil\\).html"),
+    ],
+)
+def test_the_report_link_never_carries_a_credential_or_markup(link, line):
+    assert report_message(link=link).body.splitlines()[-1] == line
+
+
+def test_an_empty_window_alerts_and_says_so():
+    empty = dict(SUMMARY, total_users=0, total_sessions=0, total_failures=0, flagged_users=0)
+    empty["overall_failure_rate"] = float("nan")
+    reason = notify.alert_reason(empty, fail_above=0.1)
+    assert reason == "no sessions in the window"
+    note = notify.message(WINDOW, empty, PREVIOUS, [], length="7 days", alert=reason)
+    assert note.kind == "warning"
+    assert note.body.splitlines() == [
+        "**Alert: no sessions in the window**",
+        "",
+        "- Window: 2025-05-01 to 2025-05-08 UTC",
+        "- Overall failure rate: n/a (no sessions in the previous 7 days)",
+        "- Sessions: 0",
+        "- Users failing significantly more than the rest: 0",
+        "",
+        "No user has enough sessions to rank.",
+    ]
+
+
+def test_a_rate_down_is_shown_with_its_sign():
+    note = notify.message(WINDOW, PREVIOUS, SUMMARY, length="7 days")
+    assert "- Overall failure rate: 9.40% (-3.10 pts vs the previous 7 days)" in note.body
+
+
+@pytest.mark.parametrize(
+    ("fail_above", "expected"),
+    [(0.1, ALERT), (0.125, None), (0.2, None), (None, None)],
+)
+def test_alert_reason_for_a_threshold(fail_above, expected):
+    assert notify.alert_reason(SUMMARY, fail_above) == expected
+
+
+def test_window_label_shows_dates_or_times():
+    zone = ZoneInfo("Asia/Kolkata")
+    days = window_for(datetime(2025, 5, 1, tzinfo=zone), datetime(2025, 5, 8, tzinfo=zone), "UTC")
+    assert notify.window_label(days) == "2025-05-01 to 2025-05-08 Asia/Kolkata"
+    start, end = datetime(2025, 5, 1, 6, 30), datetime(2025, 5, 1, 18, 0, 15)
+    hours = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
+    assert notify.window_label(hours) == "2025-05-01 06:30 to 2025-05-01 18:00:15 Asia/Kolkata"
+
+
+def test_a_window_gives_its_label_and_length():
+    zone = ZoneInfo("UTC")
+    window = window_for(datetime(2025, 5, 1, tzinfo=zone), datetime(2025, 5, 8, tzinfo=zone), "UTC")
+    note = notify.message(window, SUMMARY, PREVIOUS, TOP, link=LINK)
+    assert (note.title, note.body) == (TITLE, REPORT_BODY)
+
+
+def test_a_failure_notice_is_one_visible_bounded_line():
+    note = notify.failure_message("bad *thing*\n\x1b[31m" + "y" * 1_000)
+    assert note.title == "User failure rates: run failed"
+    assert note.kind == "failure"
+    assert "\n" not in note.body and "\x1b" not in note.body
+    assert note.body.startswith("bad \\*thing\\*\\\\n\\\\x1b\\[31my")
+    assert note.body.endswith("y…")
+    assert len(note.body) == 500 + 5  # bounded to 500, then escaped: \* \* \\ \\ \[
+
+
+# --- modes -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "alert", "expected"),
+    [
+        ("always", False, True),
+        ("always", True, True),
+        ("alert", False, False),
+        ("alert", True, True),
+        ("never", False, False),
+        ("never", True, False),
+    ],
+)
+def test_should_notify(mode, alert, expected):
+    assert notify.should_notify(mode, alert) is expected
+
+
+def test_an_unknown_mode_is_refused():
+    expected = r"^--notify must be one of always, alert, never, not 'sometimes'$"
+    with pytest.raises(ConfigError, match=expected):
+        notify.should_notify("sometimes", True)
+
+
+def test_the_default_mode_depends_on_urls():
+    assert (notify.default_mode(("json://h/x",)), notify.default_mode(())) == ("alert", "never")
+
+
+# --- masking and parsing ---------------------------------------------------------------------
+
+MASKED = [
+    (f"mailto://reports:{SECRET}@gmail.com", "mailto://gmail.com"),
+    (
+        f"mailtos://reports%40example.com:{SECRET}@smtp.example.com:465?to=team@example.com",
+        "mailtos://smtp.example.com:465",
+    ),
+    (
+        f"mailto://user:{SECRET}@example.com?smtp=smtp.example.com&port=2525&pass={SECRET}",
+        "mailto://smtp.example.com:2525",
+    ),
+    (f"mailto://{SECRET}:{SECRET}@example.com/team@example.com", "mailto://…"),  # @ in the path
+    (f"json://user:{SECRET}@127.0.0.1:8080/hooks/{SECRET}?token={SECRET}", "json://127.0.0.1:8080"),
+    (
+        f"jsons://hooks.example.com/{SECRET}?+Authorization=Bearer%20{SECRET}",
+        "jsons://hooks.example.com",
+    ),
+    (f"json://hooks.example.com/x?:token={SECRET}&-version=", "json://hooks.example.com"),
+    (f"json://user:{SECRET}@host@evil.example/x", "json://evil.example"),  # unencoded @
+    (f"json://user:ab/{SECRET}@host.example/x", "json://…"),  # unencoded / in the password
+    (f"json://user:12?{SECRET}@host.example/x", "json://…"),  # unencoded ? in the password
+    (f"slack://T1JJ3T3L2/A1BRTD4JD/{SECRET}/#general", "slack://…"),
+    (f"slack://xoxb-{SECRET}/#general", "slack://…"),
+    (f"msteams://team/{SECRET}/{SECRET}/{SECRET}/", "msteams://…"),
+    (
+        f"workflows://prod-12.westeurope.logic.azure.com:443/{SECRET}/{SECRET}",
+        "workflows://prod-12.westeurope.logic.azure.com:443",
+    ),
+    (f"https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/{SECRET}", "https://hooks.slack.com"),
+    (f"{SECRET}", "(not a URL)"),
+    (f"tg://{SECRET}/", "tg://…"),
+]
+
+
+@pytest.mark.parametrize(("url", "expected"), MASKED)
+def test_mask_shows_scheme_and_host_only(url, expected):
+    assert notify.mask(url) == expected
+    assert SECRET not in notify.mask(url)
+
+
+def test_describe_lists_the_services_masked():
+    urls = (f"mailtos://u:{SECRET}@smtp.example.com?to=t@example.com", f"slack://a/b/{SECRET}")
+    assert notify.describe(urls) == "2 services: mailtos://smtp.example.com, slack://…"
+    assert notify.describe(urls[:1]) == "1 service: mailtos://smtp.example.com"
+    assert notify.describe(()) == "no services (NOTIFY_URLS is not set)"
+
+
+def test_parse_urls_splits_like_apprise():
+    text = (
+        "json://127.0.0.1:8080/a, json://127.0.0.1:8081/b "
+        "mailto://u:p@example.com?to=a@example.org,b@example.org;\n"
+        "\n  https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ  \n"
+    )
+    assert notify.parse_urls(text) == (
+        "json://127.0.0.1:8080/a",
+        "json://127.0.0.1:8081/b",
+        "mailto://u:p@example.com?to=a@example.org,b@example.org",
+        "https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ",
+    )
+    assert notify.parse_urls("") == ()
+    assert notify.parse_urls(" ,\n ") == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            f"{SECRET} json://h/x",
+            "NOTIFY_URLS: URL 1 is not a URL: expected scheme://..., as in json://host/path",
+        ),
+        (
+            f"json://h/x, json://h/y {SECRET}",
+            "NOTIFY_URLS: URL 2 (json://h) holds a space: separate URLs by spaces, commas or new "
+            "lines, each starting with its scheme://, and percent-encode a space in a URL as %20",
+        ),
+        (
+            f"json://h/x\nnope://{SECRET}@host",
+            "NOTIFY_URLS: URL 2 has a scheme Apprise does not know: nope://",
+        ),
+        (
+            f"json://u:{SECRET}@h@host.example/x",
+            "NOTIFY_URLS: URL 1 (json://host.example) is ambiguous: it has more than one '@' "
+            "before the host; percent-encode '@' in the user name or password as %40",
+        ),
+        (
+            f"slack://{SECRET}",
+            "NOTIFY_URLS: URL 1 (slack://…) is not a valid slack:// URL for Apprise: see "
+            "https://github.com/caronc/apprise/wiki for its syntax",
+        ),
+        (
+            f"https://example.com/{SECRET}",
+            "NOTIFY_URLS: URL 1 has a scheme Apprise does not know: https://",
+        ),
+    ],
+)
+def test_parse_urls_errors_name_the_position_never_the_secret(text, message, capfd):
+    with pytest.raises(ConfigError) as caught:
+        notify.parse_urls(text)
+    assert str(caught.value) == message
+    assert caught.value.field == "NOTIFY_URLS"
+    assert capfd.readouterr() == ("", "")
+
+
+def test_the_readme_examples_are_valid_urls_shown_masked():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r'```dotenv\nNOTIFY_URLS="\n(.*?)"\n```', readme, flags=re.S)
+    assert [notify.mask(url) for url in notify.parse_urls(block)] == [
+        "mailtos://smtp.example.com",
+        "https://hooks.slack.com",
+        "workflows://prod-00.westeurope.logic.azure.com:443",
+        "jsons://hooks.example.com",
+    ]
