@@ -31,6 +31,7 @@ from user_failure_stats.outputs import (
     atomic_write,
     csv_name,
     html_name,
+    summary_name,
 )
 from user_failure_stats.params import TITLE_LIMIT
 from user_failure_stats.render import CONFIG, plotlyjs
@@ -52,13 +53,17 @@ def read_entries(output_dir: Path) -> list[RunSummary]:
 
     Newest by the instant each report was generated (``RunSummary.generated_instant``);
     reports generated in the same second by their stamps, the later stamp first. A summary
-    whose HTML report no longer exists is left out; an unreadable one is skipped.
+    whose HTML report no longer exists is left out; an unreadable one, or one under another
+    stamp's name, is skipped.
     """
     entries = []
     for path in Path(output_dir).glob(f".{HTML_PREFIX}*.json"):
         try:
             entry = RunSummary.read(path)
-            if (Path(output_dir) / html_name(entry.stamp)).is_file():
+            if (
+                path.name == summary_name(entry.stamp)
+                and (Path(output_dir) / html_name(entry.stamp)).is_file()
+            ):
                 entries.append(entry)
         except (OSError, ValueError, KeyError, TypeError):
             continue

@@ -1,0 +1,200 @@
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from user_failure_stats import reports_page, retention
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.outputs import published_names, summary_name
+from user_failure_stats.staging import locked
+
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)  # keeping 30 days: reports from 31 May 12:00 on
+
+
+def report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
+    """Publish a report's files (those of ``files``) and its summary, as a run does."""
+    record = {
+        "stamp": stamp,
+        "title": "Daily",
+        "generated": "sometime",
+        "generated_at": generated_at,
+        "window": {
+            "start": "2025-05-21T00:00:00+00:00",
+            "end": "2025-05-22T00:00:00+00:00",
+            "timezone": "UTC",
+        },
+        "summary": {"total_sessions": 10, "overall_failure_rate": 0.1, "flagged_users": 0},
+        "parameters": {},
+        "previous": {},
+        "files": {
+            "html": f"user_failure_rates_{stamp}.html",
+            "csv": f"user_failure_stats_{stamp}.csv",
+        },
+    }
+    for name in published_names(stamp):
+        if name.endswith(".json"):
+            (folder / name).write_text(json.dumps(record))
+        elif name.rsplit(".", 1)[1] in files:
+            (folder / name).write_text("x" * 100)
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def folder_of_reports(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20250501_120000", "2025-05-01T12:00:00+00:00")  # old
+    report(out, "20250531_115959", "2025-05-31T11:59:59+00:00")  # a second too old
+    report(out, "20250531_120000", "2025-05-31T12:00:00+00:00")  # exactly 30 days: kept
+    report(out, "20250531_173000", "2025-05-31T17:30:00+05:30")  # 12:00 UTC: kept
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")  # new
+    report(out, "20250502_120000", "2025-05-02T12:00:00+00:00", files=("html", "ipynb"))  # no CSV
+    # Not a report's: left alone, whatever their names or ages.
+    outside = tmp_path / "outside.csv"
+    outside.write_text("keep me")
+    report(out, "20250503_120000", "2025-05-03T12:00:00+00:00", files=("html", "ipynb"))
+    (out / "user_failure_stats_20250503_120000.csv").symlink_to(outside)  # a link: not removed
+    (out / "notes.txt").write_text("mine")
+    (out / "user_failure_stats_20200101_000000.csv").write_text("no summary: not known")
+    (out / "linked.html").symlink_to(outside)
+    (out / "sub").mkdir()
+    (tmp_path / summary_name("20200101_000000")).write_text("{}")
+    (out / summary_name("20200102_000000")).symlink_to(tmp_path / summary_name("20200101_000000"))
+    old = tmp_path / "elsewhere"
+    old.mkdir()
+    report(old, "20200103_000000", "2020-01-03T00:00:00+00:00")
+    os.symlink(old / summary_name("20200103_000000"), out / summary_name("20200103_000000"))
+    (out / "user_failure_rates_20200103_000000.html").write_text("its summary is a link")
+    # A summary under another report's name: it never speaks for 20250629_000000's files.
+    impostor = tmp_path / "impostor"
+    impostor.mkdir()
+    report(impostor, "20250629_000000", "2020-01-01T00:00:00+00:00")
+    (impostor / summary_name("20250629_000000")).rename(out / summary_name("20200104_000000"))
+    reports_page.update_index(out)
+    return out
+
+
+KEPT = [
+    ".index.lock",
+    ".user_failure_rates_20200102_000000.json",
+    ".user_failure_rates_20200103_000000.json",
+    ".user_failure_rates_20200104_000000.json",
+    ".user_failure_rates_20250531_120000.json",
+    ".user_failure_rates_20250531_173000.json",
+    ".user_failure_rates_20250629_000000.json",
+    "index.html",
+    "linked.html",
+    "notes.txt",
+    "sub",
+    "user_failure_rates_20200103_000000.html",
+    "user_failure_rates_20250531_120000.html",
+    "user_failure_rates_20250531_120000.ipynb",
+    "user_failure_rates_20250531_173000.html",
+    "user_failure_rates_20250531_173000.ipynb",
+    "user_failure_rates_20250629_000000.html",
+    "user_failure_rates_20250629_000000.ipynb",
+    "user_failure_stats_20200101_000000.csv",
+    "user_failure_stats_20250503_120000.csv",
+    "user_failure_stats_20250531_120000.csv",
+    "user_failure_stats_20250531_173000.csv",
+    "user_failure_stats_20250629_000000.csv",
+]
+
+
+def test_prune_removes_old_reports_and_nothing_else(tmp_path):
+    out = folder_of_reports(tmp_path)
+    removed = retention.prune(out, 30, now=NOW)
+    assert [p.name for p in removed] == [
+        "user_failure_stats_20250501_120000.csv",
+        "user_failure_rates_20250501_120000.html",
+        "user_failure_rates_20250501_120000.ipynb",
+        ".user_failure_rates_20250501_120000.json",
+        "user_failure_rates_20250502_120000.html",  # its CSV was already gone
+        "user_failure_rates_20250502_120000.ipynb",
+        ".user_failure_rates_20250502_120000.json",
+        "user_failure_rates_20250503_120000.html",  # its CSV is a link: left
+        "user_failure_rates_20250503_120000.ipynb",
+        ".user_failure_rates_20250503_120000.json",
+        "user_failure_stats_20250531_115959.csv",
+        "user_failure_rates_20250531_115959.html",
+        "user_failure_rates_20250531_115959.ipynb",
+        ".user_failure_rates_20250531_115959.json",
+    ]
+    assert all(p.parent == out for p in removed)
+    assert names(out) == KEPT
+    assert (tmp_path / "outside.csv").read_text() == "keep me"
+    assert len(os.listdir(tmp_path / "elsewhere")) == 4  # a linked summary is never followed
+
+
+def test_the_index_lists_only_the_reports_left(tmp_path):
+    out = folder_of_reports(tmp_path)
+    assert "20250501_120000" in (out / "index.html").read_text()
+    retention.prune(out, 30, now=NOW)
+    page = (out / "index.html").read_text()
+    assert [e.stamp for e in reports_page.read_entries(out)] == [
+        "20250629_000000",
+        "20250531_173000",
+        "20250531_120000",
+    ]
+    for stamp in ("20250501_120000", "20250502_120000", "20250503_120000", "20250531_115959"):
+        assert stamp not in page
+
+
+def test_a_dry_run_removes_nothing(tmp_path):
+    out = folder_of_reports(tmp_path)
+    before = {p.name: p.stat(follow_symlinks=False).st_mtime_ns for p in out.iterdir()}
+    planned = retention.prune(out, 30, now=NOW, dry_run=True)
+    assert len(planned) == 14 and planned == retention.prune(out, 30, now=NOW, dry_run=True)
+    assert {p.name: p.stat(follow_symlinks=False).st_mtime_ns for p in out.iterdir()} == before
+    assert retention.prune(out, 30, now=NOW) == planned
+
+
+def test_nothing_to_remove_leaves_the_folder_as_it_was(tmp_path):
+    out = folder_of_reports(tmp_path)
+    index = (out / "index.html").stat().st_mtime_ns
+    assert retention.prune(out, 365, now=NOW) == []
+    assert (out / "index.html").stat().st_mtime_ns == index
+
+
+@pytest.mark.parametrize("value", [0, -1, "0", "-3", 1.5, "1.5", "a week", "", True, None, 10**7])
+def test_keep_days_must_be_a_positive_whole_number(tmp_path, value):
+    with pytest.raises(
+        ConfigError, match=r"^keep_days must be a whole number of days from 1 to"
+    ) as exc:
+        retention.prune(tmp_path, value, now=NOW)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [1, "7", " 30 "])
+def test_keep_days_may_be_text_from_a_flag(value):
+    assert retention.check_keep_days(value) == int(value)
+
+
+def test_a_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"^output directory .*nowhere does not exist$"):
+        retention.prune(tmp_path / "nowhere", 30)
+
+
+def test_prune_waits_for_the_index_lock(tmp_path):
+    out = folder_of_reports(tmp_path)
+    done = []
+    with locked(out / reports_page.LOCK_NAME):  # a run rebuilding the index
+        worker = threading.Thread(target=lambda: done.append(retention.prune(out, 30, now=NOW)))
+        worker.start()
+        time.sleep(0.5)
+        assert done == [] and (out / "user_failure_rates_20250501_120000.html").exists()
+    worker.join(10)
+    assert len(done[0]) == 14
+
+
+def test_sizes_for_people():
+    assert [retention.size_text(n) for n in (512, 3400, 114_000_000)] == [
+        "512 bytes",
+        "3.4 KB",
+        "114.0 MB",
+    ]
