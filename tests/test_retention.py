@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.helpers import run_cli
 from user_failure_stats import reports_page, retention
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.outputs import published_names, summary_name
@@ -198,3 +199,128 @@ def test_sizes_for_people():
         "3.4 KB",
         "114.0 MB",
     ]
+
+
+def small_folder(tmp_path):
+    """A report generated in 2020 and one generated now, and a file of no report."""
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    report(out, "20991231_000000", datetime.now(UTC).isoformat())
+    (out / "notes.txt").write_text("mine")
+    return out
+
+
+def test_the_prune_command_prints_what_it_removes_and_the_space_freed(tmp_path, cli_env):
+    out = small_folder(tmp_path)
+    old = [out / n for n in published_names("20200101_000000")]
+    size = retention.size_text(sum(p.stat().st_size for p in old))
+    env = cli_env("postgresql://u@h/db")
+    command = ["prune", "--keep-days", "30", "--output-dir", str(out)]
+    dry = run_cli([*command, "--dry-run"], env, tmp_path)
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert dry.stdout.splitlines() == [
+        f"Would remove 4 files of 1 report generated more than 30 days ago, freeing {size}:",
+        *[f"  {p}" for p in old],
+    ]
+    assert all(p.exists() for p in old)
+    done = run_cli(command, env, tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[0] == (
+        f"Removed 4 files of 1 report generated more than 30 days ago, freeing {size}:"
+    )
+    assert names(out) == [
+        ".index.lock",
+        ".user_failure_rates_20991231_000000.json",
+        "index.html",
+        "notes.txt",
+        "user_failure_rates_20991231_000000.html",
+        "user_failure_rates_20991231_000000.ipynb",
+        "user_failure_stats_20991231_000000.csv",
+    ]
+    again = run_cli(command, env, tmp_path)
+    assert again.stdout == f"No reports generated more than 30 days ago in {out}.\n"
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "1.5", "week"])
+def test_the_prune_command_refuses_a_bad_keep_days_in_one_line(tmp_path, cli_env, days):
+    out = small_folder(tmp_path)
+    before = names(out)
+    command = ["prune", f"--keep-days={days}", "--output-dir", str(out)]
+    result = run_cli(command, cli_env("x"), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "user-failure-stats: error: keep_days must be a whole number of days from 1 to "
+        f"1,000,000, got {days!r}\n"
+    )
+    assert names(out) == before
+
+
+def test_the_prune_command_needs_keep_days_and_a_folder(tmp_path, cli_env):
+    result = run_cli(["prune"], cli_env("x"), tmp_path)
+    assert result.returncode == 2 and "--keep-days" in result.stderr
+    command = ["prune", "--keep-days", "3", "--output-dir", "nowhere"]
+    missing = run_cli(command, cli_env("x"), tmp_path)
+    assert missing.returncode == 2
+    nowhere = tmp_path / "nowhere"
+    assert missing.stderr.endswith(f"error: output directory {nowhere} does not exist\n")
+    assert missing.stderr.count("\n") == 1
+
+
+def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):
+    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.settings import Settings
+
+    path = tmp_path / "p.yaml"
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\nkeep_days: 30\n")
+
+    def keep_days(*argv):
+        args = build_parser().parse_args(["run", "-f", str(path), *argv])
+        return choose_parameters(args, Settings(db_url=None)).keep_days
+
+    assert (keep_days(), keep_days("--keep-days", "7")) == (30, 7)
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\nkeep_days: 0\n")
+    with pytest.raises(ConfigError, match="^keep_days must be a whole number from 1 to"):
+        keep_days()
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\n")
+    assert keep_days() is None
+
+
+def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_for, tmp_path):
+    import io
+
+    from user_failure_stats import runner
+    from user_failure_stats.params import Parameters
+
+    pg.seed()
+    settings = settings_for(pg.url)
+    out = settings.output_dir
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
+    result = runner.run_report(params, settings, keep_days=30)
+    assert result.pruned == tuple(published_names("20200101_000000"))
+    assert not any(out.glob("*20200101_000000*")) and result.html.is_file()
+    assert [e.stamp for e in reports_page.read_entries(out)] == [result.html.stem.split("_", 3)[3]]
+    printed = io.StringIO()
+    runner.print_result(result, printed)
+    assert printed.getvalue().endswith(
+        "Removed (reports older than the days kept):\n"
+        + "".join(f"  {n}\n" for n in published_names("20200101_000000"))
+    )
+
+
+def test_the_readme_prune_commands_work_as_written(tmp_path, cli_env):
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = re.findall(r"^\.venv/bin/user-failure-stats (prune .*)$", readme, flags=re.M)
+    assert len(commands) == 2
+    out = small_folder(tmp_path)
+    for command in commands:
+        env = cli_env("postgresql://u@h/db", OUTPUT_DIR=str(out))
+        result = run_cli(shlex.split(command), env, tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert not any(out.glob("*20200101_000000*"))

@@ -61,6 +61,8 @@ class Parameters:
         fail_above: Alert (a distinct exit code) when the overall failure rate is above
             this rate, 0 to 1; None for no alert.
         fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
+        keep_days: After a successful run, remove the reports generated more than this many
+            days ago (see ``retention.prune``); None to keep every report.
     """
 
     start: Any = None
@@ -72,6 +74,7 @@ class Parameters:
     window: str | None = None
     fail_above: float | None = None
     fail_empty: bool = False
+    keep_days: int | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -107,13 +110,19 @@ class Parameters:
             window=window,
             fail_above=parse_rate(self.fail_above, "fail_above"),
             fail_empty=_yes_no(self.fail_empty, "fail_empty"),
+            keep_days=(
+                None
+                if self.keep_days in (None, "")
+                else _whole_number(self.keep_days, "keep_days", 1)
+            ),
         )
 
     def as_notebook_parameters(self) -> dict:
         """Return the notebook's values as plain strings and numbers, ready for papermill.
 
-        ``window``, ``fail_above`` and ``fail_empty`` are for the runner: it resolves the
-        window into ``start``/``end`` before the notebook runs, and raises the alerts after.
+        ``window``, ``fail_above``, ``fail_empty`` and ``keep_days`` are for the runner: it
+        resolves the window into ``start``/``end`` before the notebook runs, and raises the
+        alerts and removes old reports after.
         """
         return {
             "start": _plain(self.start),

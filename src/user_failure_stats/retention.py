@@ -34,12 +34,12 @@ def check_keep_days(value) -> int:
         ConfigError: ``value`` is not a whole number from 1 to 1,000,000 (``0``, ``-3``,
             ``1.5``, ``"a week"``).
     """
+    given = value[:40] if isinstance(value, str) else value
     if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_KEEP_DAYS:
-        shown = value[:40] if isinstance(value, str) else value
         raise ConfigError(
-            f"keep_days must be a whole number of days from 1 to {MAX_KEEP_DAYS:,}, got {shown!r}",
+            f"keep_days must be a whole number of days from 1 to {MAX_KEEP_DAYS:,}, got {given!r}",
             field="keep_days",
         )
     return value

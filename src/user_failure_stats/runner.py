@@ -14,8 +14,13 @@ from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 
-from user_failure_stats import console, outputs, render, staging
-from user_failure_stats.errors import ERRORS_BY_NAME, NotebookError, OutputError
+from user_failure_stats import console, outputs, render, retention, staging
+from user_failure_stats.errors import (
+    ERRORS_BY_NAME,
+    NotebookError,
+    OutputError,
+    UserFailureStatsError,
+)
 from user_failure_stats.kernel import engine_options
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.reports_page import update_index
@@ -44,6 +49,8 @@ class RunResult:
         top: The top-N users, ranked: one dict per row (see ``outputs.TOP_FIELDS``); None when
             the notebook wrote none.
         notes: What the reader must know about the window (a bound in a repeated hour).
+        pruned: The names of the files removed from the output directory after the run,
+            those of reports older than ``keep_days`` (see ``retention.prune``).
     """
 
     csv: Path
@@ -55,6 +62,7 @@ class RunResult:
     previous: dict
     top: list[dict] | None
     notes: tuple[str, ...] = ()
+    pruned: tuple[str, ...] = ()
 
     @property
     def paths(self) -> list[Path]:
@@ -71,6 +79,7 @@ def run_report(
     window: Window | None = None,
     progress: bool = False,
     notebook: Path = NOTEBOOK,
+    keep_days: int | None = None,
 ) -> RunResult:
     """Execute the report notebook for ``params`` and publish CSV, HTML and notebook.
 
@@ -83,6 +92,8 @@ def run_report(
         window: The window, when the caller has resolved it (``--each`` does).
         progress: Show papermill's progress bar.
         notebook: The notebook to execute.
+        keep_days: After publishing, remove the reports generated more than this many days
+            ago (see ``retention.prune``; a failure to is a warning: the report stands).
 
     Returns:
         The paths written and the summary the report shows.
@@ -93,6 +104,8 @@ def run_report(
         NotebookError: The notebook failed for another reason, or could not be rendered.
     """
     window = window or resolve_window(params, settings.db_timezone, now)
+    if keep_days is not None:
+        keep_days = retention.check_keep_days(keep_days)
     # The notebook gets the resolved bounds, so the executed notebook records them.
     params = replace(params, start=window.start, end=window.end, window=None)
     settings.require_db_url()
@@ -125,6 +138,7 @@ def run_report(
         if claim is not None:
             claim.release()
     csv_path, html_path, nb_path, _ = published
+    pruned = _prune(output_dir, keep_days) if keep_days is not None else ()
     return RunResult(
         csv_path,
         html_path,
@@ -135,6 +149,7 @@ def run_report(
         found.previous,
         list(found.top),
         found.notes,
+        pruned,
     )
 
 
@@ -207,6 +222,15 @@ def _update_index(output_dir: Path) -> Path | None:
     return None
 
 
+def _prune(output_dir: Path, keep_days: int) -> tuple[str, ...]:
+    # The report is already published: a failure to remove old ones is reported, not fatal.
+    try:
+        return tuple(path.name for path in retention.prune(output_dir, keep_days))
+    except (OSError, UserFailureStatsError) as exc:
+        print(f"warning: could not remove old reports: {visible(str(exc))}", file=sys.stderr)
+    return ()
+
+
 def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
     """Move the staged files into ``output_dir``; never overwrite another run's file."""
     published: list[Path] = []
@@ -233,4 +257,7 @@ def print_result(result: RunResult, stream=None) -> None:
     stream = stream or sys.stdout
     lines = console.summary_lines(result.summary, result.window, result.top, result.previous)
     lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
+    if result.pruned:
+        lines += ["", "Removed (reports older than the days kept):"]
+        lines += [f"  {name}" for name in result.pruned]
     print("\n".join(visible(line) for line in lines), file=stream)
