@@ -159,6 +159,7 @@ def test_nothing_to_remove_leaves_the_folder_as_it_was(tmp_path):
     out = folder_of_reports(tmp_path)
     index = (out / "index.html").stat().st_mtime_ns
     assert retention.prune(out, 365, now=NOW) == []
+    assert retention.prune(out, 1_000_000, now=NOW) == []  # before the year 1
     assert (out / "index.html").stat().st_mtime_ns == index
 
 
@@ -289,7 +290,7 @@ def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):
 def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_for, tmp_path):
     import io
 
-    from user_failure_stats import runner
+    from user_failure_stats import render, runner
     from user_failure_stats.params import Parameters
 
     pg.seed()
@@ -301,7 +302,11 @@ def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_fo
     result = runner.run_report(params, settings, keep_days=30)
     assert result.pruned == tuple(published_names("20200101_000000"))
     assert not any(out.glob("*20200101_000000*")) and result.html.is_file()
-    assert [e.stamp for e in reports_page.read_entries(out)] == [result.html.stem.split("_", 3)[3]]
+    (entry,) = reports_page.read_entries(out)
+    assert entry.stamp == result.html.stem.removeprefix("user_failure_rates_")
+    # The summary records the instant the report shows, in UTC.
+    assert entry.generated_at.endswith("+00:00")
+    assert render.generated_text("Asia/Kolkata", entry.generated_instant()) == entry.generated
     printed = io.StringIO()
     runner.print_result(result, printed)
     assert printed.getvalue().endswith(

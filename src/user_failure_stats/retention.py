@@ -71,7 +71,10 @@ def prune(
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         raise ConfigError(f"output directory {output_dir} does not exist")
-    cutoff = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=keep_days)
+    try:
+        cutoff = (now or datetime.now(UTC)).astimezone(UTC) - timedelta(days=keep_days)
+    except OverflowError:  # before the year 1: no report is that old
+        return []
     if dry_run:
         return _expired(output_dir, cutoff)
     with locked(output_dir / LOCK_NAME):  # a run rebuilding the index waits for us, and we for it
