@@ -329,3 +329,15 @@ def test_the_readme_prune_commands_work_as_written(tmp_path, cli_env):
         result = run_cli(shlex.split(command), env, tmp_path)
         assert result.returncode == 0, result.stderr
     assert not any(out.glob("*20200101_000000*"))
+
+
+def test_a_run_refuses_a_bad_keep_days_before_anything_runs(tmp_path):
+    from user_failure_stats import runner
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.settings import Settings
+
+    params = Parameters(start="2025-05-21", end="2025-05-23")
+    settings = Settings(db_url=None, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match="^keep_days must be a whole number of days"):
+        runner.run_report(params, settings, keep_days=0)
+    assert not (tmp_path / "out").exists()

@@ -93,7 +93,8 @@ def run_report(
         progress: Show papermill's progress bar.
         notebook: The notebook to execute.
         keep_days: After publishing, remove the reports generated more than this many days
-            ago (see ``retention.prune``; a failure to is a warning: the report stands).
+            ago (see ``retention.prune``); a failure to remove them is a warning, the
+            report stands.
 
     Returns:
         The paths written and the summary the report shows.
@@ -149,7 +150,7 @@ def run_report(
         found.previous,
         list(found.top),
         found.notes,
-        pruned,
+        pruned=pruned,
     )
 
 
