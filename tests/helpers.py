@@ -34,8 +34,10 @@ ALL_CHARTS_DRAWN = (
 )
 
 
-def open_offline(browser, uri: str, width: int = 1300):
+def open_offline(browser, uri: str, width: int = 1300, ready: str = ALL_CHARTS_DRAWN):
     """Open ``uri`` (a report on disk) with every other request blocked, once it is drawn.
+
+    ``ready`` is the script that tells when it is drawn (default: a report's charts and table).
 
     Returns the page and what it did: the blocked requests, script errors, and the messages
     of the dialogs it opened (each dismissed).
@@ -55,7 +57,7 @@ def open_offline(browser, uri: str, width: int = 1300):
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(uri)
-    page.wait_for_function(ALL_CHARTS_DRAWN, timeout=20000)
+    page.wait_for_function(ready, timeout=20000)
     return page, external, errors, dialogs
 
 

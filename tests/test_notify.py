@@ -692,3 +692,124 @@ def test_the_readme_examples_are_valid_urls_shown_masked():
         "workflows://prod-00.westeurope.logic.azure.com:443",
         "jsons://hooks.example.com",
     ]
+
+
+# --- end to end: the command line publishes, then notifies ------------------------------------
+
+
+def run_cli(args, env, cwd):
+    from tests.helpers import SEED_WINDOW, run_cli
+
+    return run_cli(["run", *SEED_WINDOW, *args], env, cwd)
+
+
+def test_an_alert_is_announced_with_the_published_link(pg, cli_env, tmp_path, hook):
+    pg.seed()
+    www = tmp_path / "www"
+    env = cli_env(
+        pg.url, NOTIFY_URLS=hook.url(), PUBLISH_LINK_URL="https://reports.example.com/calls"
+    )
+    out = tmp_path / "out"
+    args = ["--output-dir", str(out), "--publish", www.as_uri(), "--fail-above", "20%"]
+    result = run_cli(args, env, tmp_path)
+    assert result.returncode == 5, result.stderr  # the alert's code: the message was sent
+    (html,) = out.glob("user_failure_rates_*.html")
+    ((path, posted),) = hook.posts
+    assert path == "/hooks/run"
+    assert posted["type"] == "warning"
+    assert (
+        posted["title"]
+        == "User failure rates: 2025-05-21 to 2025-05-23 Asia/Kolkata — 0 flagged users"
+    )
+    lines = posted["message"].splitlines()
+    assert lines[0] == "**Alert: overall failure rate 24.05% is above 20.00%**"
+    assert "- Sessions: 341" in lines
+    assert lines[-1] == f"Report: <https://reports.example.com/calls/{html.name}>"
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_quiet_run_sends_nothing_by_default(pg, cli_env, tmp_path, hook):
+    pg.seed()
+    result = run_cli(
+        ["--output-dir", str(tmp_path / "out")], cli_env(pg.url, NOTIFY_URLS=hook.url()), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert hook.posts == []  # --notify alert is the default, and nothing alerted
+
+
+def test_always_emails_the_report_attached(pg, cli_env, tmp_path, smtp):
+    pg.seed()
+    url = (
+        f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}"
+        "&from=reports@example.com&to=team@example.com"
+    )
+    out = tmp_path / "out"
+    result = run_cli(
+        ["--output-dir", str(out), "--notify", "always"], cli_env(pg.url, NOTIFY_URLS=url), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    (html,) = out.glob("user_failure_rates_*.html")
+    (mail,) = smtp.mails
+    assert mail["to"] == ["team@example.com"]
+    message = mail["message"]
+    assert (
+        message["Subject"]
+        == "User failure rates: 2025-05-21 to 2025-05-23 Asia/Kolkata — 0 flagged users"
+    )
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == html.name
+    assert attachment.get_payload(decode=True) == html.read_bytes()
+    assert f"Report: {html.name}" in message.get_body(("plain",)).get_content()
+
+
+def test_a_failed_notification_exits_7_after_the_report(pg, cli_env, tmp_path):
+    pg.seed()
+    out = tmp_path / "out"
+    url = f"json://reports:{SECRET}@127.0.0.1:{free_port()}/x"
+    result = run_cli(
+        ["--output-dir", str(out), "--notify", "always"], cli_env(pg.url, NOTIFY_URLS=url), tmp_path
+    )
+    assert result.returncode == 7
+    assert result.stderr.splitlines() == [
+        f"user-failure-stats: error: notification not sent to 1 of 1 service: json://127.0.0.1:{url.split(':')[3].split('/')[0]} (the report was written)"
+    ]
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 1
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_failed_run_is_announced(cli_env, tmp_path, hook):
+    env = cli_env("postgresql://ufs:pw@127.0.0.1:1/none", NOTIFY_URLS=hook.url())
+    result = run_cli(["--output-dir", str(tmp_path / "out")], env, tmp_path)
+    assert result.returncode == 3
+    ((_, posted),) = hook.posts
+    assert posted["title"] == "User failure rates: run failed"
+    assert posted["type"] == "failure"
+    (error,) = result.stderr.splitlines()
+    assert error.removeprefix("user-failure-stats: error: ") in posted["message"].replace("\\", "")
+    assert "pw" not in posted["message"]
+
+
+def test_notify_without_urls_is_refused_before_the_run(cli_env, tmp_path):
+    result = run_cli(
+        ["--output-dir", str(tmp_path / "out"), "--notify", "always"],
+        cli_env("postgresql://u:p@127.0.0.1:1/x"),
+        tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "user-failure-stats: error: --notify always needs NOTIFY_URLS in the environment or .env"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_names_the_services_masked(pg, cli_env, tmp_path, hook):
+    from tests.helpers import SEED_WINDOW, run_cli
+
+    pg.seed()
+    result = run_cli(["check", *SEED_WINDOW], cli_env(pg.url, NOTIFY_URLS=hook.url()), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"[ok]   notifications: 1 service: json://127.0.0.1:{hook.port}; sent on alerts "
+        "(--notify alert)"
+    )
+    assert SECRET not in result.stdout

@@ -1,10 +1,15 @@
+import html
 import json
+import re
+import shutil
 import subprocess
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats import reports_page
+from user_failure_stats.errors import ConfigError
 from user_failure_stats.outputs import html_name, summary_name
 
 
@@ -32,7 +37,8 @@ def entry(stamp, sessions=100, rate=0.25, flagged=2, title="Daily"):
 def publish(folder, record, with_html=True):
     (folder / summary_name(record["stamp"])).write_text(json.dumps(record))
     if with_html:
-        (folder / record["files"]["html"]).write_text("<html></html>")
+        report = f"<html><head><title>Report {record['stamp']}</title></head></html>"
+        (folder / record["files"]["html"]).write_text(report)
 
 
 def test_entries_are_newest_first_and_need_their_report(tmp_path):
@@ -74,7 +80,7 @@ def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):
     failed = run_cli(run, cli_env("postgresql://u:p@127.0.0.1:1/db"), tmp_path)
     assert failed.returncode == 3
     assert (out / "index.html").read_text() == before
-    assert before.count("<tr><td>") == 1
+    assert before.count("<tr><td class='t'>") == 1
 
 
 def test_concurrent_runs_both_complete_and_both_are_indexed(pg, cli_env, tmp_path):
@@ -116,6 +122,10 @@ def test_planted_summaries_are_skipped_and_never_break_or_hang_the_index(tmp_pat
         "20250524_010003": {"files": {"html": "index.html", "csv": "javascript:alert(1)"}},
         "20250524_010004": {"files": {"html": "/etc/passwd", "csv": "x.csv"}},
         "20250524_010005": {"stamp": "../../x"},
+        "20250524_010006": {"generated_at": "2025-05-24T01:00:00"},  # no offset
+        "20250524_010007": {"generated_at": 5},
+        "20250524_010008": {"generated_at": "0001-01-01T00:00:00+05:00"},  # before year 1 UTC
+        "20251399_010000": {},  # a stamp that is no date
     }
     for stamp, change in bad.items():
         # Never write through a planted name: each file is made here, under its real name.
@@ -128,4 +138,229 @@ def test_planted_summaries_are_skipped_and_never_break_or_hang_the_index(tmp_pat
     assert [e.stamp for e in reports_page.read_entries(tmp_path)] == ["20250523_010000"]
     page = reports_page.update_index(tmp_path).read_text()
     assert "javascript:" not in page and "/etc/passwd" not in page
-    assert page.count("<tr><td>") == 1
+    assert page.count("<tr><td class='t'>") == 1
+
+
+def test_the_newest_report_is_first_whatever_zone_it_was_generated_in(tmp_path):
+    # 10:00 IST is 04:30 UTC: the report generated at 05:00 UTC the same day is newer, though
+    # its stamp (the host's local clock) and its own "Generated" text say otherwise.
+    ist = entry("20250523_100000", title="Kolkata")
+    ist |= {"generated": "2025-05-23 10:00:00 IST", "generated_at": "2025-05-23T04:30:00+00:00"}
+    utc = entry("20250523_050000", title="London")
+    utc |= {"generated": "2025-05-23 05:00:00 UTC", "generated_at": "2025-05-23T05:00:00+00:00"}
+    publish(tmp_path, ist)
+    publish(tmp_path, utc)
+    assert [e.stamp for e in reports_page.read_entries(tmp_path)] == [
+        "20250523_050000",
+        "20250523_100000",
+    ]
+    page = reports_page.update_index(tmp_path).read_text()
+    assert "<th>Generated (UTC)</th>" in page
+    assert page.index("2025-05-23 05:00") < page.index("2025-05-23 04:30")
+    assert "10:00:00 IST" not in page
+
+
+def test_old_summaries_without_generated_at_are_read_from_their_generated_text(tmp_path):
+    # Written by older versions: "generated" in the report's zone, with its abbreviation.
+    ist = entry("20250523_100000") | {"generated": "2025-05-23 10:00:00 IST"}
+    utc = entry("20250523_050000") | {"generated": "2025-05-23 05:00:00 UTC"}
+    utc["window"] = utc["window"] | {"timezone": "UTC"}
+    odd = entry("20250522_230000") | {"generated": "sometime"}  # the stamp, on this host's clock
+    for record in (ist, utc, odd):
+        publish(tmp_path, record)
+    entries = reports_page.read_entries(tmp_path)
+    assert [e.stamp for e in entries] == ["20250523_050000", "20250523_100000", "20250522_230000"]
+    assert [e.generated_instant().isoformat() for e in entries[:2]] == [
+        "2025-05-23T05:00:00+00:00",
+        "2025-05-23T04:30:00+00:00",
+    ]
+    local = datetime(2025, 5, 22, 23, 0).astimezone(UTC)  # naive: this host's zone
+    assert entries[2].generated_instant() == local
+
+
+def test_a_repeated_hour_is_told_apart_by_its_abbreviation(tmp_path):
+    # 01:30 happens twice in New York on 2 Nov 2025: EDT (05:30 UTC), then EST (06:30 UTC).
+    for stamp, text in (("20251102_013000", "EDT"), ("20251102_013000_2", "EST")):
+        record = entry(stamp) | {"generated": f"2025-11-02 01:30:00 {text}"}
+        record["window"] = record["window"] | {"timezone": "America/New_York"}
+        publish(tmp_path, record)
+    entries = reports_page.read_entries(tmp_path)
+    assert [(e.stamp, e.generated_instant().hour) for e in entries] == [
+        ("20251102_013000_2", 6),
+        ("20251102_013000", 5),
+    ]
+
+
+def test_ties_are_ordered_by_stamp(tmp_path):
+    for stamp in ("20250523_010000", "20250523_010000_2", "20250523_010000_10"):
+        publish(tmp_path, entry(stamp) | {"generated_at": "2025-05-23T01:00:00+00:00"})
+    stamps = [e.stamp for e in reports_page.read_entries(tmp_path)]
+    assert stamps == ["20250523_010000_10", "20250523_010000_2", "20250523_010000"]
+
+
+def chart_of(page: str) -> dict:
+    (data,) = re.findall(
+        r"<script type='application/json' id='ufs-index-chart-data'>(.*?)</script>", page
+    )
+    return json.loads(data)
+
+
+def window(start, end, timezone="UTC"):
+    return {"start": start, "end": end, "timezone": timezone}
+
+
+def dashboard(folder):
+    """Three daily reports in Kolkata (one of them run twice) and one in UTC."""
+    days = [
+        ("20250522_010000", "2025-05-21", 0.25, 2, "2025-05-22T01:00:00+00:00"),
+        ("20250523_010000", "2025-05-22", 0.10, 0, "2025-05-23T01:00:00+00:00"),
+        ("20250523_020000", "2025-05-22", 0.125, 1, "2025-05-23T02:00:00+00:00"),  # rerun
+        ("20250524_010000", "2025-05-23", None, 0, "2025-05-24T01:00:00+00:00"),  # no sessions
+    ]
+    for stamp, day, rate, flagged, at in days:
+        record = entry(stamp, rate=rate, flagged=flagged) | {"generated_at": at}
+        end = f"{day[:8]}{int(day[8:]) + 1:02d}"
+        record["window"] = window(f"{day}T00:00:00+05:30", f"{end}T00:00:00+05:30", "Asia/Kolkata")
+        publish(folder, record)
+    utc = entry("20250525_010000", rate=0.5, flagged=7) | {"generated_at": "2025-05-25T01:00:00Z"}
+    utc["window"] = window("2025-05-24T00:00:00+00:00", "2025-05-25T00:00:00+00:00")
+    publish(folder, utc)
+
+
+def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
+    dashboard(tmp_path)
+    figure = chart_of(reports_page.update_index(tmp_path).read_text())
+    flagged, rate = figure["data"]
+    assert rate["x"] == [
+        "2025-05-20 18:30",
+        "2025-05-21 18:30",
+        "2025-05-22 18:30",
+        "2025-05-24 00:00",
+    ]
+    assert rate["y"] == [25.0, 12.5, None, 50.0]  # the rerun of 22 May stands for it
+    assert flagged["y"] == [2, 1, 0, 7]
+    assert (flagged["yaxis"], figure["layout"]["xaxis"]["title"]["text"]) == (
+        "y2",
+        "Window start (UTC)",
+    )
+    assert figure["config"]["displaylogo"] is False
+
+
+def test_the_page_can_show_another_zone_and_names_it(tmp_path):
+    dashboard(tmp_path)
+    page = reports_page.update_index(tmp_path, timezone="Asia/Kolkata").read_text()
+    assert "<th>Generated (Asia/Kolkata)</th>" in page
+    assert "<td>2025-05-25 06:30</td>" in page  # 01:00 UTC
+    assert chart_of(page)["data"][1]["x"][0] == "2025-05-21 00:00"
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        reports_page.update_index(tmp_path, timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_with_fewer_than_two_windows_the_page_says_so_instead_of_a_chart(tmp_path, count):
+    for stamp in ("20250523_010000", "20250524_010000")[:count]:
+        publish(tmp_path, entry(stamp))
+    publish(tmp_path, entry("20250524_010000_2"))  # the same window again: still one window
+    if count == 0:
+        (tmp_path / summary_name("20250524_010000_2")).unlink()
+    page = reports_page.update_index(tmp_path).read_text()
+    assert "id='ufs-index-chart'" not in page and "Plotly" not in page
+    so_far = "One window reported so far" if count else "No reports yet"
+    assert f"{so_far}: the chart of the failure rate across windows appears" in page
+
+
+def test_hundreds_of_reports_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(reports_page, "MAX_ROWS", 5)
+    monkeypatch.setattr(reports_page, "MAX_POINTS", 3)
+    for day in range(1, 10):
+        record = entry(f"202505{day:02d}_010000")
+        record["window"] = window(f"2025-05-{day:02d}T00:00:00+00:00", "2025-06-01T00:00:00Z")
+        publish(tmp_path, record)
+    page = reports_page.update_index(tmp_path).read_text()
+    assert page.count("<tr><td class='t'>") == 5
+    assert "The 5 newest of 9 reports are listed." in page
+    assert chart_of(page)["data"][0]["x"] == [
+        "2025-05-07 00:00",
+        "2025-05-08 00:00",
+        "2025-05-09 00:00",
+    ]
+    assert "The latest 3 of 9 windows are drawn." in page
+
+
+HOSTILE = "</script><script>alert(1)</script>\"'\r\n\x1b[2J\u202e" + "😀" * 10_000
+
+
+def test_hostile_texts_from_summaries_are_escaped_and_bounded(tmp_path):
+    record = entry("20250523_010000", title=HOSTILE) | {"generated": HOSTILE}
+    record["window"] = window("2025-05-22T00:00:00+00:00", "2025-05-23T00:00:00+00:00", HOSTILE)
+    publish(tmp_path, record)
+    bad_bounds = entry("20250524_010000", title=HOSTILE)
+    bad_bounds["window"] = window("<img src=x onerror=alert(1)>", HOSTILE, "UTC")
+    publish(tmp_path, bad_bounds)
+    publish(tmp_path, entry("20250525_010000"))
+    page = reports_page.update_index(tmp_path).read_text()
+    assert "<script>alert" not in page and "<img" not in page and "</script><script>" not in page
+    assert "\x1b" not in page and "\r" not in page and "\u202e" not in page
+    shown = (
+        "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;\\r\\n\\x1b[2J\\u202e😀"
+    )
+    assert page.count(shown) == 4  # two titles, a zone, a window's end
+    assert "&lt;img src=x onerror=alert(1)&gt; to" in page
+    assert page.count("😀") < 1000  # each text cut to its bound, never 10,000 emoji
+    titles = [html.unescape(t) for t in re.findall(r"<td class='t'>(.*?)</td>", page)]
+    assert [len(t) for t in titles] == [5, 200, 200]
+    assert titles[0] == "Daily" and titles[1].endswith("😀…")
+    labels = chart_of(page)["data"][0]["customdata"]
+    assert len(labels) == 2
+    assert labels[0] == "2025-05-20 18:30 to 2025-05-22 18:30 UTC · Daily"
+    assert labels[1].startswith("2025-05-22 00:00 to 2025-05-23 00:00 UTC · &lt;/script&gt;")
+
+
+CHART_DRAWN = "() => !!document.querySelector('#ufs-index-chart .main-svg')"
+
+
+def test_the_index_draws_its_chart_offline_and_reads_on_a_phone(tmp_path, browser):
+    from tests.helpers import open_offline
+
+    dashboard(tmp_path)
+    publish(
+        tmp_path, entry("20250526_010000", title=HOSTILE) | {"generated_at": "2025-05-26T01:00:00Z"}
+    )
+    index = reports_page.update_index(tmp_path)
+    page, external, errors, dialogs = open_offline(browser, index.as_uri(), 390, CHART_DRAWN)
+    assert (external, errors, dialogs) == ([], [], [])
+    assert page.locator("#ufs-index-chart .trace.bars .point").count() == 5
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth,"
+        " document.querySelector('.box').scrollWidth > document.querySelector('.box').clientWidth]"
+    )
+    assert widths == [390, 390, True]  # the page fits the phone; the table scrolls in its box
+    page.close()
+
+
+def test_links_are_relative_and_work_from_a_copy_of_the_folder(tmp_path, browser):
+    from tests.helpers import open_offline
+
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    dashboard(folder)
+    reports_page.update_index(folder)
+    page_text = (folder / "index.html").read_text()
+    hrefs = re.findall(r"<a href='([^']*)'", page_text.split("<tbody>")[1])
+    assert hrefs[:2] == [
+        "user_failure_rates_20250525_010000.html",
+        "user_failure_stats_20250525_010000.csv",
+    ]
+    assert all("/" not in href and ":" not in href for href in hrefs)
+    copy = tmp_path / "elsewhere" / "copied reports"
+    shutil.copytree(folder, copy)
+    shutil.rmtree(folder)
+    page, external, errors, _ = open_offline(
+        browser, (copy / "index.html").as_uri(), 1300, CHART_DRAWN
+    )
+    page.get_by_role("link", name="report").first.click()
+    page.wait_for_load_state()
+    assert page.url == (copy / "user_failure_rates_20250525_010000.html").as_uri()
+    assert page.title() == "Report 20250525_010000"
+    assert (external, errors) == ([], [])
+    page.close()

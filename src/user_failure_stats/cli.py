@@ -1,4 +1,4 @@
-"""The command line: ``user-failure-stats run | check | demo``.
+"""The command line: ``user-failure-stats run | check | demo | prune``.
 
 A thin layer: it parses arguments, calls the package, and turns any
 :class:`~user_failure_stats.errors.UserFailureStatsError` into one line on stderr and an
@@ -187,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["day", "week"],
         help="write one report per local day (or 7 days) of the window: for backfills",
     )
+    run.add_argument(
+        "--keep-days",
+        metavar="N",
+        help="after a successful run, remove the reports generated more than N days ago "
+        "(see prune)",
+    )
     check = _add_command(
         commands, cmd_check, "verify configuration, database, tables, window, analysis"
     )
@@ -208,7 +214,32 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help=f"where the demo database lives (default: {DEMO_DATA_DIR} in the project)",
     )
+    _prune_parser(commands)
     return parser
+
+
+def _prune_parser(commands) -> None:
+    prune = commands.add_parser(
+        "prune",
+        help="remove the reports generated more than N days ago, and their files",
+        description=inspect.cleandoc(cmd_prune.__doc__),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    prune.add_argument(
+        "--keep-days",
+        metavar="N",
+        required=True,
+        help="keep the reports generated in the last N days (a whole number, at least 1)",
+    )
+    prune.add_argument(
+        "--output-dir", type=_folder, help="the reports' folder (default: OUTPUT_DIR)"
+    )
+    prune.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed; remove nothing"
+    )
+    prune.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
+    prune.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
 
 
 def choose_parameters(args, settings):
@@ -231,6 +262,7 @@ def choose_parameters(args, settings):
         "fail_empty": getattr(args, "fail_empty", None),
         "publish": getattr(args, "publish", None),
         "notify": getattr(args, "notify", None),
+        "keep_days": getattr(args, "keep_days", None),
     }
     for name, value in given.items():
         if isinstance(value, str) and not value.strip():
@@ -305,7 +337,14 @@ def _report_pieces(args, params, settings, window, delivery) -> tuple[int, list]
     alerts, empty, results, failures = [], [], [], []
     for start, end in pieces:
         piece = window_for(start, end, settings.db_timezone)
-        result = run_report(params, settings, args.output_dir, window=piece, progress=progress)
+        result = run_report(
+            params,
+            settings,
+            args.output_dir,
+            window=piece,
+            progress=progress,
+            keep_days=params.keep_days,
+        )
         results.append(result)
         for note in result.notes:
             echo(f"{PROG}: warning: {note}", err=True)
@@ -450,7 +489,50 @@ def _serve(server, url: str) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo}
+def cmd_prune(args) -> int:
+    """Remove the reports generated more than N days ago, with their files.
+
+    A report goes with its CSV, its executed notebook and its hidden summary; nothing else in
+    the folder is touched (no other file, no link, no folder). A report generated exactly N
+    days ago stays. index.html is then rebuilt. It prints what it removed (with --dry-run,
+    what it would remove) and the space freed.
+
+    Example:
+      user-failure-stats prune --keep-days 30 --output-dir reports --dry-run
+    """
+    from user_failure_stats import retention
+    from user_failure_stats.settings import load_settings
+
+    keep_days = retention.check_keep_days(args.keep_days)
+    output_dir = args.output_dir or load_settings(args.env_file).output_dir
+    planned = retention.prune(output_dir, keep_days, dry_run=True)
+    sizes = {path: _size(path) for path in planned}
+    files = planned if args.dry_run else retention.prune(output_dir, keep_days)
+    age = f"generated more than {_count(keep_days, 'day')} ago"
+    if not files:
+        echo(f"No reports {age} in {output_dir}.")
+        return EXIT_OK
+    reports = sum(path.name.endswith(".json") for path in files)
+    size = retention.size_text(sum(sizes.get(path, 0) for path in files))
+    done = "Would remove" if args.dry_run else "Removed"
+    counts = f"{_count(len(files), 'file')} of {_count(reports, 'report')}"
+    echo(f"{done} {counts} {age}, freeing {size}:")
+    echo("\n".join(f"  {path}" for path in files))
+    return EXIT_OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat(follow_symlinks=False).st_size
+    except OSError:
+        return 0
+
+
+COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo, "prune": cmd_prune}
 
 
 def _handle_signals() -> dict:

@@ -11,7 +11,7 @@ import re
 import stat
 import tempfile
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -160,6 +160,9 @@ class RunSummary:
         files: The published files' names: ``{"html": ..., "csv": ...}``.
         notes: What the reader must know about the window (a bound in a repeated hour).
         top: The top users, ranked: one dict per row (see :data:`TOP_FIELDS`).
+        generated_at: The instant the report was generated, ISO 8601 in UTC
+            (``2025-05-23T04:30:00+00:00``); None in summaries written by older versions,
+            which :meth:`generated_instant` reads from ``generated`` instead.
     """
 
     stamp: str
@@ -172,14 +175,23 @@ class RunSummary:
     files: dict
     notes: tuple[str, ...] = ()
     top: tuple[dict, ...] = ()
+    generated_at: str | None = None
 
     @classmethod
-    def of(cls, stamp: str, params: Parameters, data: ReportData, generated: str) -> RunSummary:
-        """Return the summary of a report's ``data``."""
+    def of(
+        cls,
+        stamp: str,
+        params: Parameters,
+        data: ReportData,
+        generated: str,
+        generated_at: datetime | None = None,
+    ) -> RunSummary:
+        """Return the summary of a report's ``data``, generated at ``generated_at`` (now)."""
         return cls(
             stamp=stamp,
             title=params.title,
             generated=generated,
+            generated_at=utc_text(generated_at or datetime.now(UTC)),
             window=data.window.as_dict(),
             parameters=params.as_notebook_parameters(),
             summary=dict(data.summary),
@@ -213,9 +225,11 @@ class RunSummary:
         except RecursionError:
             raise ValueError("not a run summary: nested too deeply") from None
         try:
-            values = {f.name: record[f.name] for f in fields(cls) if f.name not in ("notes", "top")}
+            optional = ("notes", "top", "generated_at")
+            values = {f.name: record[f.name] for f in fields(cls) if f.name not in optional}
             values["notes"] = tuple(record.get("notes", ()))
             values["top"] = tuple(record.get("top", ()))
+            values["generated_at"] = record.get("generated_at")
             summary = cls(**values)
             summary._check()
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -244,6 +258,34 @@ class RunSummary:
             raise ValueError("bad parameters or notes")
         if not all(isinstance(row, dict) for row in self.top):
             raise ValueError("bad top users")
+        if self.generated_at is not None and not isinstance(self.generated_at, str):
+            raise ValueError("generated_at must be text")
+        try:
+            self.generated_instant()
+        except (ValueError, OverflowError):
+            raise ValueError("generated_at or stamp is not a time") from None
+
+    def generated_instant(self) -> datetime:
+        """Return the instant the report was generated, in UTC.
+
+        From ``generated_at``; in a summary written before it existed, from ``generated``
+        (``2025-05-23 10:00:00 IST``: a wall time in the report's zone, whose abbreviation
+        tells the two wall times of a repeated hour apart); failing that, from the stamp,
+        read as this host's local clock (which is what made it).
+
+        Raises:
+            ValueError: ``generated_at`` is not an ISO 8601 time with an offset, or the
+                stamp is not a date and time.
+        """
+        if self.generated_at is not None:
+            moment = datetime.fromisoformat(self.generated_at)
+            if moment.tzinfo is None:
+                raise ValueError("generated_at has no offset")
+            return moment.astimezone(UTC)
+        moment = _instant_of_text(self.generated, self.window.get("timezone"))
+        if moment is not None:
+            return moment
+        return datetime.strptime(self.stamp[:15], "%Y%m%d_%H%M%S").astimezone(UTC)
 
     def write(self, output_dir: Path | str) -> Path:
         """Write the summary into ``output_dir``, atomically; return its path."""
@@ -270,11 +312,57 @@ class RunSummary:
         return cls.from_json(data.decode("utf-8"))
 
 
+GENERATED_TEXT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) ([A-Za-z0-9+-]{1,10})")
+
+
+def _instant_of_text(text: str, timezone) -> datetime | None:
+    """Read ``2025-05-23 10:00:00 IST`` (``render.generated_text``) in ``timezone``, or None.
+
+    The abbreviation must be the zone's at that wall time (``IST`` is also Israel's and
+    Ireland's: the zone, not the abbreviation, says which); ``UTC`` and ``GMT`` need none.
+    """
+    from zoneinfo import ZoneInfo
+
+    match = GENERATED_TEXT.fullmatch(text.strip())
+    if match is None:
+        return None
+    try:
+        wall = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+        if match.group(2) in ("UTC", "GMT"):
+            return wall.replace(tzinfo=UTC)
+        zone = ZoneInfo(str(timezone))
+        for fold in (0, 1):
+            local = wall.replace(tzinfo=zone, fold=fold)
+            if local.tzname() == match.group(2):
+                return local.astimezone(UTC)
+    except (ValueError, OverflowError, OSError, LookupError):  # no such date, or zone
+        return None
+    return None
+
+
+def utc_now() -> datetime:
+    """Return the current instant in UTC, to the second: when a report is generated."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def utc_text(moment: datetime) -> str:
+    """Return an aware ``moment`` as ISO 8601 in UTC, to the second: ``...T04:30:00+00:00``."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
 def export_summary(
-    output_dir: Path | str, stamp: str, params: Parameters, data: ReportData, generated: str
+    output_dir: Path | str,
+    stamp: str,
+    params: Parameters,
+    data: ReportData,
+    generated: str,
+    generated_at: datetime | None = None,
 ) -> Path:
-    """Write the run's summary beside the CSV (for the console and the reports page)."""
-    return RunSummary.of(stamp, params, data, generated).write(output_dir)
+    """Write the run's summary beside the CSV (for the console and the reports page).
+
+    ``generated_at`` is the instant ``generated`` shows (default: now).
+    """
+    return RunSummary.of(stamp, params, data, generated, generated_at).write(output_dir)
 
 
 def run_stamp() -> str:

@@ -67,6 +67,8 @@ class Parameters:
         notify: When to announce the run to ``NOTIFY_URLS``: ``always``, ``alert`` (when
             the run raises an alert) or ``never``; None for the default (``alert`` when
             ``NOTIFY_URLS`` is set).
+        keep_days: After a successful run, remove the reports generated more than this many
+            days ago (see ``retention.prune``); None to keep every report.
     """
 
     start: Any = None
@@ -80,6 +82,7 @@ class Parameters:
     fail_empty: bool = False
     publish: str | None = None
     notify: str | None = None
+    keep_days: int | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -117,14 +120,19 @@ class Parameters:
             fail_empty=_yes_no(self.fail_empty, "fail_empty"),
             publish=check_url(self.publish) if self.publish not in (None, "") else None,
             notify=_notify_mode(self.notify),
+            keep_days=(
+                None
+                if self.keep_days in (None, "")
+                else _whole_number(self.keep_days, "keep_days", 1)
+            ),
         )
 
     def as_notebook_parameters(self) -> dict:
         """Return the notebook's values as plain strings and numbers, ready for papermill.
 
-        ``window``, ``fail_above``, ``fail_empty``, ``publish`` and ``notify`` are for the
-        runner: it resolves the window into ``start``/``end`` before the notebook runs, and
-        raises the alerts, publishes and notifies after.
+        ``window``, ``fail_above``, ``fail_empty``, ``publish``, ``notify`` and ``keep_days``
+        are for the runner: it resolves the window into ``start``/``end`` before the notebook
+        runs, and raises the alerts, removes old reports, publishes and notifies after.
         """
         return {
             "start": _plain(self.start),

@@ -351,8 +351,10 @@ def plotlyjs() -> str:
     return get_plotlyjs()
 
 
-def generated_text(timezone: str) -> str:
-    """Return the current time in ``timezone`` for the report's "Generated" line."""
+def generated_text(timezone: str, when: datetime | None = None) -> str:
+    """Return ``when`` (default: now) in ``timezone`` for the report's "Generated" line."""
     from zoneinfo import ZoneInfo
 
-    return f"{datetime.now(ZoneInfo(timezone)):%Y-%m-%d %H:%M:%S %Z}"
+    zone = ZoneInfo(timezone)
+    moment = datetime.now(zone) if when is None else when.astimezone(zone)
+    return f"{moment:%Y-%m-%d %H:%M:%S %Z}"

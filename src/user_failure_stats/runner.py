@@ -14,14 +14,14 @@ from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
-from user_failure_stats import console, notify, outputs, render, staging
+from user_failure_stats import console, notify, outputs, render, retention, staging
 from user_failure_stats.errors import (
     ERRORS_BY_NAME,
     DeliveryError,
     NotebookError,
     OutputError,
+    UserFailureStatsError,
 )
-from user_failure_stats.formats import format_percent
 from user_failure_stats.kernel import engine_options
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.publish import Target, check_available, missing, publish
@@ -52,6 +52,8 @@ class RunResult:
             the notebook wrote none.
         notes: What the reader must know about the window (a bound in a repeated hour).
         summary_file: Path of the run's JSON summary (hidden; the index reads it).
+        pruned: The names of the files removed from the output directory after the run,
+            those of reports older than ``keep_days`` (see ``retention.prune``).
     """
 
     csv: Path
@@ -64,6 +66,7 @@ class RunResult:
     top: list[dict] | None
     notes: tuple[str, ...] = ()
     summary_file: Path | None = None
+    pruned: tuple[str, ...] = ()
 
     @property
     def paths(self) -> list[Path]:
@@ -80,6 +83,7 @@ def run_report(
     window: Window | None = None,
     progress: bool = False,
     notebook: Path = NOTEBOOK,
+    keep_days: int | None = None,
 ) -> RunResult:
     """Execute the report notebook for ``params`` and publish CSV, HTML and notebook.
 
@@ -92,6 +96,9 @@ def run_report(
         window: The window, when the caller has resolved it (``--each`` does).
         progress: Show papermill's progress bar.
         notebook: The notebook to execute.
+        keep_days: After publishing, remove the reports generated more than this many days
+            ago (see ``retention.prune``); a failure to remove them is a warning, the
+            report stands.
 
     Returns:
         The paths written and the summary the report shows.
@@ -102,6 +109,8 @@ def run_report(
         NotebookError: The notebook failed for another reason, or could not be rendered.
     """
     window = window or resolve_window(params, settings.db_timezone, now)
+    if keep_days is not None:
+        keep_days = retention.check_keep_days(keep_days)
     # The notebook gets the resolved bounds, so the executed notebook records them.
     params = replace(params, start=window.start, end=window.end, window=None)
     settings.require_db_url()
@@ -134,6 +143,7 @@ def run_report(
         if claim is not None:
             claim.release()
     csv_path, html_path, nb_path, summary_path = published
+    pruned = _prune(output_dir, keep_days) if keep_days is not None else ()
     return RunResult(
         csv_path,
         html_path,
@@ -145,6 +155,7 @@ def run_report(
         list(found.top),
         found.notes,
         summary_path,
+        pruned=pruned,
     )
 
 
@@ -215,6 +226,15 @@ def _update_index(output_dir: Path) -> Path | None:
         reason = exc.__class__.__name__
         print(f"warning: could not update the reports index: {reason}", file=sys.stderr)
     return None
+
+
+def _prune(output_dir: Path, keep_days: int) -> tuple[str, ...]:
+    # The report is already published: a failure to remove old ones is reported, not fatal.
+    try:
+        return tuple(path.name for path in retention.prune(output_dir, keep_days))
+    except (OSError, UserFailureStatsError) as exc:
+        print(f"warning: could not remove old reports: {visible(str(exc))}", file=sys.stderr)
+    return ()
 
 
 def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
@@ -344,4 +364,7 @@ def print_result(result: RunResult, stream=None) -> None:
     stream = stream or sys.stdout
     lines = console.summary_lines(result.summary, result.window, result.top, result.previous)
     lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
+    if result.pruned:
+        lines += ["", "Removed (reports older than the days kept):"]
+        lines += [f"  {name}" for name in result.pruned]
     print("\n".join(visible(line) for line in lines), file=stream)

@@ -1,0 +1,343 @@
+import json
+import os
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.helpers import run_cli
+from user_failure_stats import reports_page, retention
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.outputs import published_names, summary_name
+from user_failure_stats.staging import locked
+
+NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)  # keeping 30 days: reports from 31 May 12:00 on
+
+
+def report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
+    """Publish a report's files (those of ``files``) and its summary, as a run does."""
+    record = {
+        "stamp": stamp,
+        "title": "Daily",
+        "generated": "sometime",
+        "generated_at": generated_at,
+        "window": {
+            "start": "2025-05-21T00:00:00+00:00",
+            "end": "2025-05-22T00:00:00+00:00",
+            "timezone": "UTC",
+        },
+        "summary": {"total_sessions": 10, "overall_failure_rate": 0.1, "flagged_users": 0},
+        "parameters": {},
+        "previous": {},
+        "files": {
+            "html": f"user_failure_rates_{stamp}.html",
+            "csv": f"user_failure_stats_{stamp}.csv",
+        },
+    }
+    for name in published_names(stamp):
+        if name.endswith(".json"):
+            (folder / name).write_text(json.dumps(record))
+        elif name.rsplit(".", 1)[1] in files:
+            (folder / name).write_text("x" * 100)
+
+
+def names(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+def folder_of_reports(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20250501_120000", "2025-05-01T12:00:00+00:00")  # old
+    report(out, "20250531_115959", "2025-05-31T11:59:59+00:00")  # a second too old
+    report(out, "20250531_120000", "2025-05-31T12:00:00+00:00")  # exactly 30 days: kept
+    report(out, "20250531_173000", "2025-05-31T17:30:00+05:30")  # 12:00 UTC: kept
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")  # new
+    report(out, "20250502_120000", "2025-05-02T12:00:00+00:00", files=("html", "ipynb"))  # no CSV
+    # Not a report's: left alone, whatever their names or ages.
+    outside = tmp_path / "outside.csv"
+    outside.write_text("keep me")
+    report(out, "20250503_120000", "2025-05-03T12:00:00+00:00", files=("html", "ipynb"))
+    (out / "user_failure_stats_20250503_120000.csv").symlink_to(outside)  # a link: not removed
+    (out / "notes.txt").write_text("mine")
+    (out / "user_failure_stats_20200101_000000.csv").write_text("no summary: not known")
+    (out / "linked.html").symlink_to(outside)
+    (out / "sub").mkdir()
+    (tmp_path / summary_name("20200101_000000")).write_text("{}")
+    (out / summary_name("20200102_000000")).symlink_to(tmp_path / summary_name("20200101_000000"))
+    old = tmp_path / "elsewhere"
+    old.mkdir()
+    report(old, "20200103_000000", "2020-01-03T00:00:00+00:00")
+    os.symlink(old / summary_name("20200103_000000"), out / summary_name("20200103_000000"))
+    (out / "user_failure_rates_20200103_000000.html").write_text("its summary is a link")
+    # A summary under another report's name: it never speaks for 20250629_000000's files.
+    impostor = tmp_path / "impostor"
+    impostor.mkdir()
+    report(impostor, "20250629_000000", "2020-01-01T00:00:00+00:00")
+    (impostor / summary_name("20250629_000000")).rename(out / summary_name("20200104_000000"))
+    reports_page.update_index(out)
+    return out
+
+
+KEPT = [
+    ".index.lock",
+    ".user_failure_rates_20200102_000000.json",
+    ".user_failure_rates_20200103_000000.json",
+    ".user_failure_rates_20200104_000000.json",
+    ".user_failure_rates_20250531_120000.json",
+    ".user_failure_rates_20250531_173000.json",
+    ".user_failure_rates_20250629_000000.json",
+    "index.html",
+    "linked.html",
+    "notes.txt",
+    "sub",
+    "user_failure_rates_20200103_000000.html",
+    "user_failure_rates_20250531_120000.html",
+    "user_failure_rates_20250531_120000.ipynb",
+    "user_failure_rates_20250531_173000.html",
+    "user_failure_rates_20250531_173000.ipynb",
+    "user_failure_rates_20250629_000000.html",
+    "user_failure_rates_20250629_000000.ipynb",
+    "user_failure_stats_20200101_000000.csv",
+    "user_failure_stats_20250503_120000.csv",
+    "user_failure_stats_20250531_120000.csv",
+    "user_failure_stats_20250531_173000.csv",
+    "user_failure_stats_20250629_000000.csv",
+]
+
+
+def test_prune_removes_old_reports_and_nothing_else(tmp_path):
+    out = folder_of_reports(tmp_path)
+    removed = retention.prune(out, 30, now=NOW)
+    assert [p.name for p in removed] == [
+        "user_failure_stats_20250501_120000.csv",
+        "user_failure_rates_20250501_120000.html",
+        "user_failure_rates_20250501_120000.ipynb",
+        ".user_failure_rates_20250501_120000.json",
+        "user_failure_rates_20250502_120000.html",  # its CSV was already gone
+        "user_failure_rates_20250502_120000.ipynb",
+        ".user_failure_rates_20250502_120000.json",
+        "user_failure_rates_20250503_120000.html",  # its CSV is a link: left
+        "user_failure_rates_20250503_120000.ipynb",
+        ".user_failure_rates_20250503_120000.json",
+        "user_failure_stats_20250531_115959.csv",
+        "user_failure_rates_20250531_115959.html",
+        "user_failure_rates_20250531_115959.ipynb",
+        ".user_failure_rates_20250531_115959.json",
+    ]
+    assert all(p.parent == out for p in removed)
+    assert names(out) == KEPT
+    assert (tmp_path / "outside.csv").read_text() == "keep me"
+    assert len(os.listdir(tmp_path / "elsewhere")) == 4  # a linked summary is never followed
+
+
+def test_the_index_lists_only_the_reports_left(tmp_path):
+    out = folder_of_reports(tmp_path)
+    assert "20250501_120000" in (out / "index.html").read_text()
+    retention.prune(out, 30, now=NOW)
+    page = (out / "index.html").read_text()
+    assert [e.stamp for e in reports_page.read_entries(out)] == [
+        "20250629_000000",
+        "20250531_173000",
+        "20250531_120000",
+    ]
+    for stamp in ("20250501_120000", "20250502_120000", "20250503_120000", "20250531_115959"):
+        assert stamp not in page
+
+
+def test_a_dry_run_removes_nothing(tmp_path):
+    out = folder_of_reports(tmp_path)
+    before = {p.name: p.stat(follow_symlinks=False).st_mtime_ns for p in out.iterdir()}
+    planned = retention.prune(out, 30, now=NOW, dry_run=True)
+    assert len(planned) == 14 and planned == retention.prune(out, 30, now=NOW, dry_run=True)
+    assert {p.name: p.stat(follow_symlinks=False).st_mtime_ns for p in out.iterdir()} == before
+    assert retention.prune(out, 30, now=NOW) == planned
+
+
+def test_nothing_to_remove_leaves_the_folder_as_it_was(tmp_path):
+    out = folder_of_reports(tmp_path)
+    index = (out / "index.html").stat().st_mtime_ns
+    assert retention.prune(out, 365, now=NOW) == []
+    assert retention.prune(out, 1_000_000, now=NOW) == []  # before the year 1
+    assert (out / "index.html").stat().st_mtime_ns == index
+
+
+@pytest.mark.parametrize("value", [0, -1, "0", "-3", 1.5, "1.5", "a week", "", True, None, 10**7])
+def test_keep_days_must_be_a_positive_whole_number(tmp_path, value):
+    with pytest.raises(
+        ConfigError, match=r"^keep_days must be a whole number of days from 1 to"
+    ) as exc:
+        retention.prune(tmp_path, value, now=NOW)
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [1, "7", " 30 "])
+def test_keep_days_may_be_text_from_a_flag(value):
+    assert retention.check_keep_days(value) == int(value)
+
+
+def test_a_missing_folder_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"^output directory .*nowhere does not exist$"):
+        retention.prune(tmp_path / "nowhere", 30)
+
+
+def test_prune_waits_for_the_index_lock(tmp_path):
+    out = folder_of_reports(tmp_path)
+    done = []
+    with locked(out / reports_page.LOCK_NAME):  # a run rebuilding the index
+        worker = threading.Thread(target=lambda: done.append(retention.prune(out, 30, now=NOW)))
+        worker.start()
+        time.sleep(0.5)
+        assert done == [] and (out / "user_failure_rates_20250501_120000.html").exists()
+    worker.join(10)
+    assert len(done[0]) == 14
+
+
+def test_sizes_for_people():
+    assert [retention.size_text(n) for n in (512, 3400, 114_000_000)] == [
+        "512 bytes",
+        "3.4 KB",
+        "114.0 MB",
+    ]
+
+
+def small_folder(tmp_path):
+    """A report generated in 2020 and one generated now, and a file of no report."""
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    report(out, "20991231_000000", datetime.now(UTC).isoformat())
+    (out / "notes.txt").write_text("mine")
+    return out
+
+
+def test_the_prune_command_prints_what_it_removes_and_the_space_freed(tmp_path, cli_env):
+    out = small_folder(tmp_path)
+    old = [out / n for n in published_names("20200101_000000")]
+    size = retention.size_text(sum(p.stat().st_size for p in old))
+    env = cli_env("postgresql://u@h/db")
+    command = ["prune", "--keep-days", "30", "--output-dir", str(out)]
+    dry = run_cli([*command, "--dry-run"], env, tmp_path)
+    assert (dry.returncode, dry.stderr) == (0, "")
+    assert dry.stdout.splitlines() == [
+        f"Would remove 4 files of 1 report generated more than 30 days ago, freeing {size}:",
+        *[f"  {p}" for p in old],
+    ]
+    assert all(p.exists() for p in old)
+    done = run_cli(command, env, tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[0] == (
+        f"Removed 4 files of 1 report generated more than 30 days ago, freeing {size}:"
+    )
+    assert names(out) == [
+        ".index.lock",
+        ".user_failure_rates_20991231_000000.json",
+        "index.html",
+        "notes.txt",
+        "user_failure_rates_20991231_000000.html",
+        "user_failure_rates_20991231_000000.ipynb",
+        "user_failure_stats_20991231_000000.csv",
+    ]
+    again = run_cli(command, env, tmp_path)
+    assert again.stdout == f"No reports generated more than 30 days ago in {out}.\n"
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "1.5", "week"])
+def test_the_prune_command_refuses_a_bad_keep_days_in_one_line(tmp_path, cli_env, days):
+    out = small_folder(tmp_path)
+    before = names(out)
+    command = ["prune", f"--keep-days={days}", "--output-dir", str(out)]
+    result = run_cli(command, cli_env("x"), tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "user-failure-stats: error: keep_days must be a whole number of days from 1 to "
+        f"1,000,000, got {days!r}\n"
+    )
+    assert names(out) == before
+
+
+def test_the_prune_command_needs_keep_days_and_a_folder(tmp_path, cli_env):
+    result = run_cli(["prune"], cli_env("x"), tmp_path)
+    assert result.returncode == 2 and "--keep-days" in result.stderr
+    command = ["prune", "--keep-days", "3", "--output-dir", "nowhere"]
+    missing = run_cli(command, cli_env("x"), tmp_path)
+    assert missing.returncode == 2
+    nowhere = tmp_path / "nowhere"
+    assert missing.stderr.endswith(f"error: output directory {nowhere} does not exist\n")
+    assert missing.stderr.count("\n") == 1
+
+
+def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):
+    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.settings import Settings
+
+    path = tmp_path / "p.yaml"
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\nkeep_days: 30\n")
+
+    def keep_days(*argv):
+        args = build_parser().parse_args(["run", "-f", str(path), *argv])
+        return choose_parameters(args, Settings(db_url=None)).keep_days
+
+    assert (keep_days(), keep_days("--keep-days", "7")) == (30, 7)
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\nkeep_days: 0\n")
+    with pytest.raises(ConfigError, match="^keep_days must be a whole number from 1 to"):
+        keep_days()
+    path.write_text("start: 2025-05-21\nend: 2025-05-23\n")
+    assert keep_days() is None
+
+
+def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_for, tmp_path):
+    import io
+
+    from user_failure_stats import render, runner
+    from user_failure_stats.params import Parameters
+
+    pg.seed()
+    settings = settings_for(pg.url)
+    out = settings.output_dir
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
+    result = runner.run_report(params, settings, keep_days=30)
+    assert result.pruned == tuple(published_names("20200101_000000"))
+    assert not any(out.glob("*20200101_000000*")) and result.html.is_file()
+    (entry,) = reports_page.read_entries(out)
+    assert entry.stamp == result.html.stem.removeprefix("user_failure_rates_")
+    # The summary records the instant the report shows, in UTC.
+    assert entry.generated_at.endswith("+00:00")
+    assert render.generated_text("Asia/Kolkata", entry.generated_instant()) == entry.generated
+    printed = io.StringIO()
+    runner.print_result(result, printed)
+    assert printed.getvalue().endswith(
+        "Removed (reports older than the days kept):\n"
+        + "".join(f"  {n}\n" for n in published_names("20200101_000000"))
+    )
+
+
+def test_the_readme_prune_commands_work_as_written(tmp_path, cli_env):
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = re.findall(r"^\.venv/bin/user-failure-stats (prune .*)$", readme, flags=re.M)
+    assert len(commands) == 2
+    out = small_folder(tmp_path)
+    for command in commands:
+        env = cli_env("postgresql://u@h/db", OUTPUT_DIR=str(out))
+        result = run_cli(shlex.split(command), env, tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert not any(out.glob("*20200101_000000*"))
+
+
+def test_a_run_refuses_a_bad_keep_days_before_anything_runs(tmp_path):
+    from user_failure_stats import runner
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.settings import Settings
+
+    params = Parameters(start="2025-05-21", end="2025-05-23")
+    settings = Settings(db_url=None, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError, match="^keep_days must be a whole number of days"):
+        runner.run_report(params, settings, keep_days=0)
+    assert not (tmp_path / "out").exists()
