@@ -276,3 +276,24 @@ def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azur
         "was written)",
     }
     assert len(list(out.glob("user_failure_rates_*.html"))) == 2
+
+
+def test_reports_pruned_locally_are_removed_from_the_target(pg, cli_env, tmp_path):
+    from tests.test_retention import report
+
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")  # an old report, published
+    env = cli_env(pg.url)
+    first = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()], env, "."
+    )
+    assert first.returncode == 0, first.stderr
+    assert any(www.glob("*20200101_000000*"))
+    args = ["--output-dir", str(out), "--publish", www.as_uri(), "--keep-days", "30"]
+    second = cli(["run", *SEED_WINDOW, *args], env, tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert not any(www.glob("*20200101_000000*")) and not any(out.glob("*20200101_000000*"))
+    local = sorted(p.name for p in out.iterdir() if p.suffix in (".html", ".csv", ".json"))
+    assert published_names(www) == local and len(local) == 7  # two runs, and the index
