@@ -364,3 +364,10 @@ def test_links_are_relative_and_work_from_a_copy_of_the_folder(tmp_path, browser
     assert page.title() == "Report 20250525_010000"
     assert (external, errors) == ([], [])
     page.close()
+
+
+def test_script_json_cannot_end_its_script_and_reads_back_the_same():
+    value = {"label": "</script><!--<script>&\u2028\u2029", "n": [1, None]}
+    text = reports_page.script_json(value)
+    assert not any(c in text for c in "<>&\u2028\u2029")
+    assert json.loads(text) == value
