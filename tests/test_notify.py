@@ -726,6 +726,8 @@ def test_an_alert_is_announced_with_the_published_link(pg, cli_env, tmp_path, ho
     assert "- Sessions: 341" in lines
     assert lines[-1] == f"Report: <https://reports.example.com/calls/{html.name}>"
     assert SECRET not in result.stdout + result.stderr
+    for path in [*out.iterdir(), *www.iterdir()]:  # nor in the notebook, report or summary
+        assert SECRET.encode() not in path.read_bytes(), path.name
 
 
 def test_a_quiet_run_sends_nothing_by_default(pg, cli_env, tmp_path, hook):
