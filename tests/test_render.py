@@ -121,9 +121,53 @@ def test_one_user_is_one_user():
 
 
 def test_a_figure_without_a_title_is_named_by_its_first_heading():
-    rates = rates_for(SEED_USERS)
+    figure = plots.figure([], {"annotations": [{"text": "Users per failure-rate bracket"}]})
+    text = render.figure_bundle(figure)["text/plain"]
+    assert text.startswith("Plotly figure: Users per failure-rate bracket")
+
+
+def cells(table_html: str, name: str) -> list[list[str]]:
+    """The text of each body cell of the table of class ``name``, HTML entities decoded."""
+    import html
+    import re
+
+    body = table_html.split(f'class="{name}"', 1)[1].split("<tbody>", 1)[1].split("</tbody>")[0]
+    return [
+        [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body)
+    ]
+
+
+def test_top_users_table_marks_unranked_and_flagged_users():
     from user_failure_stats.analysis import summary_statistics, top_users
 
-    panel = plots.distribution_panel(rates, top_users(rates, 5), summary_statistics(rates))
-    text = render.figure_bundle(panel)["text/plain"]
-    assert text.startswith("Plotly figure: Users per failure-rate bracket")
+    rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)], 10)
+    html = render.side_tables_html(top_users(rates, 2, min_sessions=10), summary_statistics(rates))
+    assert cells(html, "ufs-top-users") == [
+        ["–", "tiny", "1/1", "100.00%", "20.7-100.0%", "○ too few"],
+        ["1", "Big", "30/50", "60.00%", "46.2-72.4%", "▲ flagged"],
+        ["2", "Low", "6/140", "4.29%", "2.0-9.0%", ""],
+    ]
+    assert cells(html, "ufs-summary")[:4] == [
+        ["Users", "3"],
+        ["Sessions", "191"],
+        ["Failures", "37"],
+        ["Overall failure rate", "19.37%"],
+    ]
+    assert len(cells(html, "ufs-summary")) == 11
+    # Each table in a box of its own, which scrolls sideways on a narrow screen.
+    assert html.count('<div class="ufs-table-box">') == 2
+    assert ".ufs-table-box { max-width: 100%; overflow-x: auto; }" in html
+
+
+def test_top_users_table_shows_names_as_text_on_one_bounded_line():
+    from user_failure_stats.analysis import summary_statistics, top_users
+
+    rates = rates_for([(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)])
+    html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
+    assert [row[1] for row in cells(html, "ufs-top-users")] == [
+        '"RK" & <b>x</b>\\r\\x1b[2J',
+        "y" * 99 + "…",
+    ]
+    assert "<b>x" not in html and "&quot;RK&quot; &amp; &lt;b&gt;x&lt;/b&gt;" in html
+    assert html.count("<script") == 0
