@@ -268,6 +268,7 @@ def test_the_hostile_report_in_chromium_runs_nothing_and_sends_nothing(hostile_r
     )
     assert top[0] == QUOTED  # once escaped: no &quot; or &amp; shown
     assert "<script>alert(1)</script>" in top and "x" * 99 + "…" in top
+    assert page.title().endswith(" · 2025-05-21 to 2025-05-22 (UTC)")
     plots = page.locator(".js-plotly-plot")
     bar = plots.nth(0).locator(".barlayer .point path").nth(9)
     hover = hover_text(page, bar)

@@ -27,6 +27,7 @@ TOP_N = 20
 LONG_NAME = "Srinivasa Ramanujan Iyengar " * 5  # 140 characters, shown as 100
 WIDE_NAME = "Venkatanarasimharajuvaripeta" * 3  # 84 characters, no space to wrap at
 HOSTILE_NAME = "<script>alert(1)</script> \"Q\" 'q' & 😀"
+PAGE_TITLE = "User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"
@@ -208,6 +209,13 @@ def assert_charts_readable(page):
             )
         for (a, box_a), (b, box_b) in combinations(parts.items(), 2):
             assert overlap(box_a, box_b) < 1, (i, a, b, box_a, box_b)
+
+
+def test_the_page_title_names_the_window(browser, report):
+    page = opened(browser, report, 1400)
+    assert page.title() == PAGE_TITLE
+    assert f"<title>{PAGE_TITLE}</title>" in report.html.read_text(encoding="utf-8")
+    page.close()
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -171,3 +171,87 @@ def test_top_users_table_shows_names_as_text_on_one_bounded_line():
     ]
     assert "<b>x" not in html and "&quot;RK&quot; &amp; &lt;b&gt;x&lt;/b&gt;" in html
     assert html.count("<script") == 0
+
+
+def window(start, end, zone="Asia/Kolkata"):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from user_failure_stats.window import window_for
+
+    tz = ZoneInfo(zone)
+    return window_for(
+        datetime.fromisoformat(start).replace(tzinfo=tz),
+        datetime.fromisoformat(end).replace(tzinfo=tz),
+        "UTC",
+    )
+
+
+def test_the_page_title_names_the_window():
+    days = window("2025-05-01", "2025-05-08")
+    assert render.page_title("User failure rates", days) == (
+        "User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
+    )
+    hours = window("2025-05-21 09:30", "2025-05-21 18:00", "UTC")
+    assert render.page_title("T", hours) == "T · 2025-05-21 09:30 to 2025-05-21 18:00 (UTC)"
+
+
+def test_a_long_title_is_cut_and_the_window_still_shows():
+    title = render.page_title("x" * 200, window("2025-05-01", "2025-05-08"))
+    assert len(title) == render.PAGE_TITLE_LIMIT
+    assert title.endswith("x… · 2025-05-01 to 2025-05-08 (Asia/Kolkata)")
+
+
+def notebook_titled(page_title, tmp_path):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    metadata = {} if page_title is None else {render.PAGE_TITLE_KEY: page_title}
+    data = {"text/html": "<h1>Heading</h1>", "text/plain": "Heading"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    notebook.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_the_page_title_comes_from_the_heading_escaped(tmp_path):
+    hostile = '<b onclick=alert(2)>"T"</b> & \x1b · 2025-05-01 to 2025-05-08 (UTC)'
+    page = render.render_html(notebook_titled(hostile, tmp_path), tmp_path / "p.html", "Fallback")
+    html = page.read_text()
+    assert title_of(html) == (
+        '&lt;b onclick=alert(2)&gt;"T"&lt;/b&gt; &amp; \\x1b · 2025-05-01 to 2025-05-08 (UTC)'
+    )
+    assert "<b onclick" not in html
+
+
+def title_of(html: str) -> str:
+    """The text of the page's <title> element, as written (its first, in the head)."""
+    return html.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def test_without_a_named_title_the_page_takes_the_given_one(tmp_path):
+    page = render.render_html(notebook_titled(None, tmp_path), tmp_path / "p.html", "Fallback")
+    assert title_of(page.read_text()) == "Fallback"
+    long = render.render_html(notebook_titled("z" * 5000, tmp_path), tmp_path / "q.html", "F")
+    assert title_of(long.read_text()) == "z" * (render.PAGE_TITLE_LIMIT - 1) + "…"
+
+
+def test_the_heading_names_the_page_title_in_its_outputs_metadata():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.settings import Settings
+
+    InteractiveShell.instance()  # a shell to display into, as in a kernel
+    params = Parameters(title="Calls <b>").validated()
+    days = window("2025-05-01", "2025-05-08")
+    with capture_output() as captured:
+        render.show_header(params, days, Settings(db_url="postgresql://u:pw@h/db"), "now")
+    ((data, metadata),) = [(o.data, o.metadata) for o in captured.outputs]
+    title = "Calls <b> · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
+    assert metadata == {render.PAGE_TITLE_KEY: title}
+    assert data["text/plain"] == title
+    assert "<h1>Calls &lt;b&gt;</h1>" in data["text/html"]

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "report"
+# The key, in the metadata of the heading's output, of the HTML page's <title>.
+PAGE_TITLE_KEY = "user_failure_stats/page_title"
+PAGE_TITLE_LIMIT = 160
 
 
 def headline_html(summary: dict, previous: dict, window: Window) -> str:
@@ -80,6 +83,37 @@ def header_html(params: Parameters, window: Window, settings: Settings, generate
         f"<p>{'<br>'.join(lines)}</p>\n"
         "<p>A session is a call-log row with a session id; it <strong>failed</strong> when the "
         "provider never created the call (<code>exotel_call_sid</code> is NULL).</p>"
+    )
+
+
+def page_title(title: str, window: Window) -> str:
+    """Return the HTML page's title: the report's title and its window, one bounded line.
+
+    Example: ``User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)``; bounds that
+    are not midnight show their time. The title is cut first, so the window always shows.
+    """
+    when = f"{_bound(window.start)} to {_bound(window.end)} ({shown(window.timezone, 64)})"
+    return f"{shown(title, max(PAGE_TITLE_LIMIT - len(when) - 3, 1))} · {when}"
+
+
+def _bound(moment: datetime) -> str:
+    midnight = moment.time() == datetime.min.time()
+    return f"{moment:%Y-%m-%d}" if midnight else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def show_header(params: Parameters, window: Window, settings: Settings, generated: str) -> None:
+    """Display the report's heading (see :func:`header_html`), naming the page's title.
+
+    The output's metadata holds :func:`page_title` under :data:`PAGE_TITLE_KEY`, where
+    :func:`render_html` finds it for the page's ``<title>``.
+    """
+    from IPython.display import display
+
+    title = page_title(params.title, window)
+    display(
+        {"text/html": header_html(params, window, settings, generated), "text/plain": title},
+        metadata={PAGE_TITLE_KEY: title},
+        raw=True,
     )
 
 
@@ -371,7 +405,9 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     no stderr; nothing is loaded from the network (no require.js, MathJax or Mermaid), and
     plotly.js is embedded once, in the page's head. The template draws each figure from
     its plotly mimetype (see :func:`figure_bundle`), the data of which it embeds once as
-    JSON made safe for a ``<script>`` element (Jinja's ``tojson``).
+    JSON made safe for a ``<script>`` element (Jinja's ``tojson``). The page's ``<title>``
+    is the one the notebook's heading names (see :func:`show_header`), else ``title``;
+    nbconvert's template escapes it.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -381,10 +417,21 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    resources = {"metadata": {"name": title}, "plotlyjs": plotlyjs()}
+    name = notebook_page_title(notebook) or shown(title, PAGE_TITLE_LIMIT)
+    resources = {"metadata": {"name": name}, "plotlyjs": plotlyjs()}
     exporter = HTMLExporter(config=Config(EXPORT_CONFIG), **EXPORT_OPTIONS)
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+
+
+def notebook_page_title(notebook) -> str | None:
+    """Return the page title an executed notebook's heading names (see :func:`show_header`)."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            value = output.get("metadata", {}).get(PAGE_TITLE_KEY)
+            if isinstance(value, str) and value.strip():
+                return shown(value, PAGE_TITLE_LIMIT)
+    return None
 
 
 def configure_notebook() -> None:
