@@ -8,12 +8,11 @@ legends and axis titles do not overlap. Full-page screenshots and the A4 PDF are
 ``test-artifacts/layout/``, named by width.
 """
 
-from itertools import combinations
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM, open_offline
+from tests.helpers import CHROMIUM, assert_chart_readable, open_offline
 from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.params import Parameters
 from user_failure_stats.runner import run_report
@@ -56,19 +55,32 @@ def sql_literal(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def report(module_db, tmp_path_factory):
-    """The runner's report of the 40 users: top 20, 1 to 7 May 2025 in Asia/Kolkata."""
+def layout_url(module_db):
+    """A database of the 40 users."""
     sql = (
         LAYOUT_SQL.replace(":long", sql_literal(LONG_NAME.strip()))
         .replace(":wide", sql_literal(WIDE_NAME))
         .replace(":hostile", sql_literal(HOSTILE_NAME))
     )
-    url = module_db("ufs_layout", sql)
+    return module_db("ufs_layout", sql)
+
+
+def run(url, tmp_path_factory, start, end):
     out = tmp_path_factory.mktemp("layout")
-    params = Parameters(
-        start="2025-05-01", end="2025-05-08", timezone="Asia/Kolkata", top_n=TOP_N
-    ).validated()
+    params = Parameters(start=start, end=end, timezone="Asia/Kolkata", top_n=TOP_N).validated()
     return run_report(params, Settings(db_url=url, db_timezone="UTC"), out)
+
+
+@pytest.fixture(scope="module")
+def report(layout_url, tmp_path_factory):
+    """The runner's report of the 40 users: top 20, 1 to 7 May 2025 in Asia/Kolkata."""
+    return run(layout_url, tmp_path_factory, "2025-05-01", "2025-05-08")
+
+
+@pytest.fixture(scope="module")
+def empty_report(layout_url, tmp_path_factory):
+    """The runner's report of a day without calls."""
+    return run(layout_url, tmp_path_factory, "2025-06-01", "2025-06-02")
 
 
 @pytest.fixture(scope="module")
@@ -161,54 +173,12 @@ def expected_top(report) -> list[list[str]]:
     ]
 
 
-# The boxes of what a chart writes: title, annotations, legend, axis titles and x tick labels.
-CHART_PARTS = """plot => {
-  const box = els => {
-    const rs = els.map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
-    if (!rs.length) return null;
-    return {left: Math.min(...rs.map(r => r.left)), top: Math.min(...rs.map(r => r.top)),
-            right: Math.max(...rs.map(r => r.right)), bottom: Math.max(...rs.map(r => r.bottom))};
-  };
-  const all = sel => [...plot.querySelectorAll(sel)];
-  const parts = {
-    title: box(all('.g-gtitle text')),
-    legend: box(all('.legend .bg')),
-    xtitle: box(all('.g-xtitle text')),
-    ytitle: box(all('.g-ytitle text')),
-    y2title: box(all('.g-y2title text')),
-    xticks: box(all('.xaxislayer-above .xtick text')),
-  };
-  all('.annotation-text-g text').forEach((t, i) => { parts['annotation' + i] = box([t]); });
-  return {parts, svg: box(all('.main-svg').slice(0, 1))};
-}"""
-
-
-def overlap(a, b) -> float:
-    width = min(a["right"], b["right"]) - max(a["left"], b["left"])
-    height = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
-    return max(width, 0) * max(height, 0)
-
-
-def assert_charts_readable(page):
+def assert_charts_readable(page, axes=True):
     width = page.evaluate("() => window.innerWidth")
     plots = page.locator(".js-plotly-plot")
     assert plots.count() == 3
     for i in range(3):
-        found = plots.nth(i).evaluate(CHART_PARTS)
-        svg, parts = found["svg"], {k: v for k, v in found["parts"].items() if v}
-        assert svg["right"] <= width + 1 and svg["left"] >= -1, (i, svg)
-        assert "title" in parts and "xtitle" in parts, (i, parts)
-        for name, part in parts.items():  # inside the chart: nothing cut off at its edges
-            assert part["left"] >= svg["left"] - 1 and part["right"] <= svg["right"] + 1, (
-                i,
-                name,
-            )
-            assert part["top"] >= svg["top"] - 1 and part["bottom"] <= svg["bottom"] + 1, (
-                i,
-                name,
-            )
-        for (a, box_a), (b, box_b) in combinations(parts.items(), 2):
-            assert overlap(box_a, box_b) < 1, (i, a, b, box_a, box_b)
+        assert_chart_readable(plots.nth(i), width, axes)
 
 
 def test_the_page_title_names_the_window(browser, report):
@@ -267,4 +237,21 @@ def test_the_report_prints_on_a4(browser, report, artifacts):
         ".map(s => getComputedStyle(document.querySelector(s)).breakInside)"
     )
     assert styles == ["avoid", "avoid", "avoid"]
+    page.close()
+
+
+def test_an_empty_window_reads_well_on_a_phone(browser, empty_report, artifacts):
+    page = opened(browser, empty_report, 390)
+    page.screenshot(path=str(artifacts / "report-empty-390.png"), full_page=True)
+    assert page.title() == "User failure rates · 2025-06-01 to 2025-06-02 (Asia/Kolkata)"
+    assert "There were no sessions in this window." in page.locator("body").inner_text()
+    assert_nothing_sticks_out(page)
+    plots = page.locator(".js-plotly-plot")
+    for i in range(3):  # the histogram, the funnel and the trend: no axes, and why
+        assert_chart_readable(plots.nth(i), 390, axes=False)
+        assert plots.nth(i).locator(".xaxislayer-above .xtick").count() == 0
+        assert plots.nth(i).locator(".annotation").text_content() == "No sessions in this window"
+    assert page.locator(".ufs-top-users").count() == 0
+    assert page.locator(".ufs-top-none").text_content() == "No users had sessions in this window."
+    assert table_rows(page, ".ufs-summary")[:2] == [["Users", "0"], ["Sessions", "0"]]
     page.close()

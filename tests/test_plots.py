@@ -120,13 +120,19 @@ def empty_trend(days=3):
     )
 
 
-def test_trend_of_an_empty_window_says_so_without_axes():
-    figure = trend_figure(empty_trend(), "day", "UTC")
-    assert figure["layout"]["annotations"][0]["text"] == "No sessions in this window"
-    assert figure["layout"]["title"]["text"] == "Failure rate and sessions per day"
-    assert figure["layout"]["xaxis"]["visible"] is False
-    assert figure["layout"]["yaxis"]["visible"] is False
-    assert figure["data"] == []
+def test_trend_and_histogram_of_an_empty_window_say_so_without_axes():
+    no_users = failure_rates(
+        pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
+    )
+    for figure, title in (
+        (trend_figure(empty_trend(), "day", "UTC"), "Failure rate and sessions per day"),
+        (distribution_figure(no_users, "Users per bracket"), "Users per bracket"),
+    ):
+        assert figure["layout"]["annotations"][0]["text"] == "No sessions in this window"
+        assert figure["layout"]["title"]["text"] == title
+        assert figure["layout"]["xaxis"]["visible"] is False
+        assert figure["layout"]["yaxis"]["visible"] is False
+        assert figure["data"] == []
 
 
 def test_trend_counts_a_few_sessions_in_whole_numbers():

@@ -160,6 +160,16 @@ def test_top_users_table_marks_unranked_and_flagged_users():
     assert ".ufs-table-box { max-width: 100%; overflow-x: auto; }" in html
 
 
+def test_without_users_there_is_no_top_table_but_a_line_that_says_so():
+    from user_failure_stats.analysis import summary_statistics, top_users
+
+    rates = rates_for([])
+    html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
+    assert "ufs-top-users" not in html.split("</style>")[1]
+    assert '<p class="ufs-top-none">No users had sessions in this window.</p>' in html
+    assert cells(html, "ufs-summary")[:2] == [["Users", "0"], ["Sessions", "0"]]
+
+
 def test_top_users_table_shows_names_as_text_on_one_bounded_line():
     from user_failure_stats.analysis import summary_statistics, top_users
 

@@ -85,8 +85,11 @@ def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribu
     """Return a bar chart of users per 10% failure-rate bracket.
 
     Hovering a bar lists the users in that bracket with their rate and failed/total
-    sessions (the 15 worst, then "and N more").
+    sessions (the 15 worst, then "and N more"). Without users, a chart without axes that
+    says there were no sessions.
     """
+    if rates.empty:
+        return empty_figure(title)
     dist = rate_distribution(rates, members=HOVER_LIMIT + 1)
     return figure(
         [_distribution_bar(dist)],
@@ -230,7 +233,7 @@ def empty_figure(title: str) -> go.Figure:
                     "font": {"size": 16},
                 }
             ],
-            "height": 300,
+            "height": 240,
             "margin": MARGIN,
         },
     )

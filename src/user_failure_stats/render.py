@@ -203,9 +203,13 @@ def top_users_html(top: pd.DataFrame) -> str:
     """Return the top users as an HTML table, one row each, in the given order.
 
     Columns: rank (– when too few to judge), user (shown as text, see ``text.shown``),
-    failed/total sessions, rate, 95% interval and note (▲ flagged, ○ too few).
+    failed/total sessions, rate, 95% interval and note (▲ flagged, ○ too few). Without
+    users, a line that says so.
     """
     from user_failure_stats.analysis import ci_texts
+
+    if top.empty:
+        return '<p class="ufs-top-none">No users had sessions in this window.</p>'
 
     rows = zip(
         ["–" if missing(r) else str(r) for r in top["rank"]],
