@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from itertools import combinations
 from pathlib import Path
 
 COMMAND = [sys.executable, "-m", "user_failure_stats"]
@@ -90,3 +91,48 @@ def notebook_with(outputs: list[dict], tmp_path):
     path = tmp_path / "n.ipynb"
     nbformat.write(notebook, path)
     return path
+
+
+# The boxes of what a chart writes: title, annotations, legend, axis titles and x tick labels.
+CHART_PARTS = """plot => {
+  const box = els => {
+    const rs = els.map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+    if (!rs.length) return null;
+    return {left: Math.min(...rs.map(r => r.left)), top: Math.min(...rs.map(r => r.top)),
+            right: Math.max(...rs.map(r => r.right)), bottom: Math.max(...rs.map(r => r.bottom))};
+  };
+  const all = sel => [...plot.querySelectorAll(sel)];
+  const parts = {
+    title: box(all('.g-gtitle text')),
+    legend: box(all('.legend .bg')),
+    xtitle: box(all('.g-xtitle text')),
+    ytitle: box(all('.g-ytitle text')),
+    y2title: box(all('.g-y2title text')),
+    xticks: box(all('.xaxislayer-above .xtick text')),
+  };
+  all('.annotation-text-g text').forEach((t, i) => { parts['annotation' + i] = box([t]); });
+  return {parts, svg: box(all('.main-svg').slice(0, 1))};
+}"""
+
+
+def overlap(a, b) -> float:
+    width = min(a["right"], b["right"]) - max(a["left"], b["left"])
+    height = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
+    return max(width, 0) * max(height, 0)
+
+
+def assert_chart_readable(plot, width: int, axes: bool = True) -> None:
+    """Assert that a drawn chart fits ``width`` and that its texts are whole and apart.
+
+    Its title, annotations, legend, axis titles and x tick labels lie inside the chart, and
+    none of them overlaps another; ``axes``: the chart has an x axis title.
+    """
+    found = plot.evaluate(CHART_PARTS)
+    svg, parts = found["svg"], {k: v for k, v in found["parts"].items() if v}
+    assert svg["right"] <= width + 1 and svg["left"] >= -1, svg
+    assert "title" in parts and ("xtitle" in parts or not axes), parts
+    for name, part in parts.items():  # inside the chart: nothing cut off at its edges
+        assert part["left"] >= svg["left"] - 1 and part["right"] <= svg["right"] + 1, name
+        assert part["top"] >= svg["top"] - 1 and part["bottom"] <= svg["bottom"] + 1, name
+    for (a, box_a), (b, box_b) in combinations(parts.items(), 2):
+        assert overlap(box_a, box_b) < 1, (a, b, box_a, box_b)

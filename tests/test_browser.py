@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM, hover_text, modebar_titles, open_offline
+from tests.helpers import (
+    CHROMIUM,
+    assert_chart_readable,
+    hover_text,
+    modebar_titles,
+    open_offline,
+)
 from user_failure_stats.params import Parameters
 from user_failure_stats.runner import run_report
 from user_failure_stats.settings import Settings
@@ -207,6 +213,10 @@ def test_the_notebook_runs_in_jupyterlab_and_draws_its_figures(browser, lab):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "jupyterlab.png"))
     assert page.locator(".jp-RenderedPlotly").count() == 3
+    for i in range(3):  # JupyterLab's own renderer: legends cover no title or axis label
+        chart = page.locator(".jp-RenderedPlotly").nth(i)
+        chart.scroll_into_view_if_needed()
+        assert_chart_readable(chart, 1300)
     bar = page.locator(".jp-RenderedPlotly").nth(0).locator(".barlayer .point path").nth(2)
     assert "Vishnu Vardhan" in hover_text(page, bar)
     page.wait_for_function("() => document.body.innerText.includes('Per-user table exported')")

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import unicodedata
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -263,9 +264,13 @@ def test_the_hostile_report_in_chromium_runs_nothing_and_sends_nothing(hostile_r
     body = page.locator("body").inner_text()
     assert "<script>alert(1)</script>" in body  # shown as text in the table
     assert "\\x1b[2J" in body
+    top = page.locator(".ufs-top-users tbody tr").evaluate_all(
+        "rows => rows.map(r => r.cells[1].textContent)"
+    )
+    assert top[0] == QUOTED  # once escaped: no &quot; or &amp; shown
+    assert "<script>alert(1)</script>" in top and "x" * 99 + "…" in top
+    assert page.title().endswith(" · 2025-05-21 to 2025-05-22 (UTC)")
     plots = page.locator(".js-plotly-plot")
-    table_text = plots.nth(0).locator(".table").first.text_content()
-    assert QUOTED in table_text and "&quot;" not in table_text and "&amp;" not in table_text
     bar = plots.nth(0).locator(".barlayer .point path").nth(9)
     hover = hover_text(page, bar)
     assert QUOTED in hover and "&quot;" not in hover
@@ -275,4 +280,30 @@ def test_the_hostile_report_in_chromium_runs_nothing_and_sends_nothing(hostile_r
     assert dialogs == []
     assert external == []
     assert errors == []
+    page.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium")
+def test_the_hostile_report_fits_a_phone(hostile_run, browser):
+    from tests.helpers import assert_chart_readable, open_offline
+
+    _, out, _, _ = hostile_run
+    report = next(out.glob("user_failure_rates_*.html"))
+    page, external, errors, dialogs = open_offline(browser, report.as_uri(), 390)
+    artifacts = Path(__file__).resolve().parents[1] / "test-artifacts" / "layout"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(artifacts / "report-hostile-390.png"), full_page=True)
+    # The title, 10,000 characters and names without spaces wrap: the page is as wide as
+    # the phone, and every top user's row shows whole in its table's box.
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    rows = page.locator(".ufs-top-users tbody tr")
+    assert rows.count() == len(NAMES)
+    box = page.locator(".ufs-top-users").evaluate(
+        "t => { const b = t.closest('.ufs-table-box'); return [b.scrollWidth, b.clientWidth]; }"
+    )
+    assert box[0] <= box[1] + 1, box
+    plots = page.locator(".js-plotly-plot")
+    for i in range(plots.count()):
+        assert_chart_readable(plots.nth(i), 390)
+    assert external == [] and errors == [] and dialogs == []
     page.close()

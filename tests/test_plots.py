@@ -17,10 +17,6 @@ def distribution_figure(*args, **kwargs):
     return spec(plots.distribution_figure(*args, **kwargs))
 
 
-def distribution_panel(*args, **kwargs):
-    return spec(plots.distribution_panel(*args, **kwargs))
-
-
 def funnel_figure(*args, **kwargs):
     return spec(plots.funnel_figure(*args, **kwargs))
 
@@ -103,27 +99,65 @@ def test_funnel_draws_users_below_min_sessions_hollow_and_never_red():
     assert hollow["marker"]["symbol"] == "circle-open"
 
 
-def test_funnel_of_an_empty_window_says_so():
-
+def test_funnel_of_an_empty_window_says_so_without_axes():
     empty = pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
     figure = funnel_figure(failure_rates(empty), float("nan"))
     assert figure["layout"]["annotations"][0]["text"] == "No sessions in this window"
+    assert figure["layout"]["title"]["text"] == "Funnel plot: failure rate against sessions"
+    assert figure["layout"]["xaxis"]["visible"] is False
+    assert figure["layout"]["yaxis"]["visible"] is False
+    assert figure["data"] == []
 
 
-def test_side_panel_marks_unranked_and_flagged_users():
-    from user_failure_stats.analysis import summary_statistics, top_users
+def empty_trend(days=3):
+    return pd.DataFrame(
+        {
+            "bucket": pd.date_range("2025-05-21", periods=days, freq="D"),
+            "total_sessions": [0] * days,
+            "failed_sessions": [0] * days,
+            "failure_rate": [float("nan")] * days,
+        }
+    )
 
-    rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)])
-    top = top_users(rates, 2, min_sessions=10)
-    panel = distribution_panel(rates, top, summary_statistics(rates))
-    table = panel["data"][1]["cells"]["values"]
-    assert table[0] == ["–", "1", "2"]
-    assert table[1] == ["tiny", "Big", "Low"]
-    assert table[5] == ["○ too few", "▲ flagged", ""]
+
+def test_trend_and_histogram_of_an_empty_window_say_so_without_axes():
+    no_users = failure_rates(
+        pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
+    )
+    for figure, title in (
+        (trend_figure(empty_trend(), "day", "UTC"), "Failure rate and sessions per day"),
+        (distribution_figure(no_users, "Users per bracket"), "Users per bracket"),
+    ):
+        assert figure["layout"]["annotations"][0]["text"] == "No sessions in this window"
+        assert figure["layout"]["title"]["text"] == title
+        assert figure["layout"]["xaxis"]["visible"] is False
+        assert figure["layout"]["yaxis"]["visible"] is False
+        assert figure["data"] == []
+
+
+def test_trend_counts_a_few_sessions_in_whole_numbers():
+    trend = empty_trend().assign(total_sessions=[2, 0, 1], failed_sessions=[1, 0, 0])
+    axis = trend_figure(trend, "day", "UTC")["layout"]["yaxis"]
+    assert (axis["dtick"], axis["tickformat"]) == (1, ",d")
+    busy = empty_trend().assign(total_sessions=[200, 0, 100])
+    assert "dtick" not in trend_figure(busy, "day", "UTC")["layout"]["yaxis"]
+
+
+def test_legends_sit_at_the_bottom_below_the_axis_labels():
+    # Under the chart, in the figure's coordinates: plotly makes room for them below the x
+    # axis's labels and title, so on a phone a legend of several lines covers neither.
+    rates = rates_for(SEED_USERS)
+    trend = empty_trend().assign(total_sessions=[4, 0, 2], failed_sessions=[1, 0, 2])
+    for figure in (funnel_figure(rates, 0.2), trend_figure(trend, "day", "UTC")):
+        legend = figure["layout"]["legend"]
+        assert (legend["yref"], legend["y"], legend["yanchor"]) == ("container", 0, "bottom")
+        assert legend["orientation"] == "h"
+        axes = [k for k in figure["layout"] if k.startswith(("xaxis", "yaxis"))]
+        assert axes and all(figure["layout"][k]["automargin"] is True for k in axes)
 
 
 def all_figures(rows=SEED_USERS):
-    from user_failure_stats.analysis import summary_statistics, top_users
+    from user_failure_stats.analysis import summary_statistics
 
     rates = rates_for(rows)
     summary = summary_statistics(rates)
@@ -137,7 +171,8 @@ def all_figures(rows=SEED_USERS):
     )
     return {
         "distribution": plots.distribution_figure(rates),
-        "panel": plots.distribution_panel(rates, top_users(rates, 3, 10), summary),
+        "bracket": plots.distribution_figure(rates, "Users per failure-rate bracket"),
+        "empty trend": plots.trend_figure(trend.assign(total_sessions=0), "day", "UTC"),
         "funnel": plots.funnel_figure(rates, summary["overall_failure_rate"]),
         "empty funnel": plots.funnel_figure(rates.iloc[0:0], float("nan")),
         "trend": plots.trend_figure(trend, "day", "Asia/Kolkata"),
@@ -167,8 +202,6 @@ def test_figures_are_strict_json_with_nan_as_null():
 
 
 def test_names_are_escaped_once_for_plotly_and_shown_on_one_line():
-    from user_failure_stats.analysis import top_users
-
     rows = [(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)]
     rates = rates_for(rows)
     hover = distribution_figure(rates)["data"][0]["customdata"][5]
@@ -177,14 +210,6 @@ def test_names_are_escaped_once_for_plotly_and_shown_on_one_line():
     name = '"RK" &amp; &lt;b&gt;x&lt;/b&gt;\\r\\x1b[2J'
     dots = funnel_figure(rates, 0.5)["data"][-1]["customdata"]  # both on one spot: one dot
     assert dots[0][0] == f"2 users:<br>{name}<br>" + "y" * 99 + "…"
-    panel = distribution_panel(rates, top_users(rates, 5), {**_summary(rates)})
-    assert panel["data"][1]["cells"]["values"][1][0] == name
-
-
-def _summary(rates):
-    from user_failure_stats.analysis import summary_statistics
-
-    return summary_statistics(rates)
 
 
 def many_users(n):

@@ -121,9 +121,147 @@ def test_one_user_is_one_user():
 
 
 def test_a_figure_without_a_title_is_named_by_its_first_heading():
-    rates = rates_for(SEED_USERS)
+    figure = plots.figure([], {"annotations": [{"text": "Users per failure-rate bracket"}]})
+    text = render.figure_bundle(figure)["text/plain"]
+    assert text.startswith("Plotly figure: Users per failure-rate bracket")
+
+
+def cells(table_html: str, name: str) -> list[list[str]]:
+    """The text of each body cell of the table of class ``name``, HTML entities decoded."""
+    import html
+    import re
+
+    body = table_html.split(f'class="{name}"', 1)[1].split("<tbody>", 1)[1].split("</tbody>")[0]
+    return [
+        [html.unescape(c) for c in re.findall(r"<td>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", body)
+    ]
+
+
+def test_top_users_table_marks_unranked_and_flagged_users():
     from user_failure_stats.analysis import summary_statistics, top_users
 
-    panel = plots.distribution_panel(rates, top_users(rates, 5), summary_statistics(rates))
-    text = render.figure_bundle(panel)["text/plain"]
-    assert text.startswith("Plotly figure: Users per failure-rate bracket")
+    rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)], 10)
+    html = render.side_tables_html(top_users(rates, 2, min_sessions=10), summary_statistics(rates))
+    assert cells(html, "ufs-top-users") == [
+        ["–", "tiny", "1/1", "100.00%", "20.7-100.0%", "○ too few"],
+        ["1", "Big", "30/50", "60.00%", "46.2-72.4%", "▲ flagged"],
+        ["2", "Low", "6/140", "4.29%", "2.0-9.0%", ""],
+    ]
+    assert cells(html, "ufs-summary")[:4] == [
+        ["Users", "3"],
+        ["Sessions", "191"],
+        ["Failures", "37"],
+        ["Overall failure rate", "19.37%"],
+    ]
+    assert len(cells(html, "ufs-summary")) == 11
+    # Each table in a box of its own, which scrolls sideways on a narrow screen.
+    assert html.count('<div class="ufs-table-box">') == 2
+    assert ".ufs-table-box { max-width: 100%; overflow-x: auto; }" in html
+
+
+def test_without_users_there_is_no_top_table_but_a_line_that_says_so():
+    from user_failure_stats.analysis import summary_statistics, top_users
+
+    rates = rates_for([])
+    html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
+    assert "ufs-top-users" not in html.split("</style>")[1]
+    assert '<p class="ufs-top-none">No users had sessions in this window.</p>' in html
+    assert cells(html, "ufs-summary")[:2] == [["Users", "0"], ["Sessions", "0"]]
+
+
+def test_top_users_table_shows_names_as_text_on_one_bounded_line():
+    from user_failure_stats.analysis import summary_statistics, top_users
+
+    rates = rates_for([(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)])
+    html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
+    assert [row[1] for row in cells(html, "ufs-top-users")] == [
+        '"RK" & <b>x</b>\\r\\x1b[2J',
+        "y" * 99 + "…",
+    ]
+    assert "<b>x" not in html and "&quot;RK&quot; &amp; &lt;b&gt;x&lt;/b&gt;" in html
+    assert html.count("<script") == 0
+
+
+def window(start, end, zone="Asia/Kolkata"):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from user_failure_stats.window import window_for
+
+    tz = ZoneInfo(zone)
+    return window_for(
+        datetime.fromisoformat(start).replace(tzinfo=tz),
+        datetime.fromisoformat(end).replace(tzinfo=tz),
+        "UTC",
+    )
+
+
+def test_the_page_title_names_the_window():
+    days = window("2025-05-01", "2025-05-08")
+    assert render.page_title("User failure rates", days) == (
+        "User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
+    )
+    hours = window("2025-05-21 09:30", "2025-05-21 18:00", "UTC")
+    assert render.page_title("T", hours) == "T · 2025-05-21 09:30 to 2025-05-21 18:00 (UTC)"
+
+
+def test_a_long_title_is_cut_and_the_window_still_shows():
+    title = render.page_title("x" * 200, window("2025-05-01", "2025-05-08"))
+    assert len(title) == render.PAGE_TITLE_LIMIT
+    assert title.endswith("x… · 2025-05-01 to 2025-05-08 (Asia/Kolkata)")
+
+
+def notebook_titled(page_title, tmp_path):
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("x")
+    metadata = {} if page_title is None else {render.PAGE_TITLE_KEY: page_title}
+    data = {"text/html": "<h1>Heading</h1>", "text/plain": "Heading"}
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    notebook.cells = [cell]
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_the_page_title_comes_from_the_heading_escaped(tmp_path):
+    hostile = '<b onclick=alert(2)>"T"</b> & \x1b · 2025-05-01 to 2025-05-08 (UTC)'
+    page = render.render_html(notebook_titled(hostile, tmp_path), tmp_path / "p.html", "Fallback")
+    html = page.read_text()
+    assert title_of(html) == (
+        '&lt;b onclick=alert(2)&gt;"T"&lt;/b&gt; &amp; \\x1b · 2025-05-01 to 2025-05-08 (UTC)'
+    )
+    assert "<b onclick" not in html
+
+
+def title_of(html: str) -> str:
+    """The text of the page's <title> element, as written (its first, in the head)."""
+    return html.split("<title>", 1)[1].split("</title>", 1)[0]
+
+
+def test_without_a_named_title_the_page_takes_the_given_one(tmp_path):
+    page = render.render_html(notebook_titled(None, tmp_path), tmp_path / "p.html", "Fallback")
+    assert title_of(page.read_text()) == "Fallback"
+    long = render.render_html(notebook_titled("z" * 5000, tmp_path), tmp_path / "q.html", "F")
+    assert title_of(long.read_text()) == "z" * (render.PAGE_TITLE_LIMIT - 1) + "…"
+
+
+def test_the_heading_names_the_page_title_in_its_outputs_metadata():
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.settings import Settings
+
+    InteractiveShell.instance()  # a shell to display into, as in a kernel
+    params = Parameters(title="Calls <b>").validated()
+    days = window("2025-05-01", "2025-05-08")
+    with capture_output() as captured:
+        render.show_header(params, days, Settings(db_url="postgresql://u:pw@h/db"), "now")
+    ((data, metadata),) = [(o.data, o.metadata) for o in captured.outputs]
+    title = "Calls <b> · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
+    assert metadata == {render.PAGE_TITLE_KEY: title}
+    assert data["text/plain"] == title
+    assert "<h1>Calls &lt;b&gt;</h1>" in data["text/html"]

@@ -12,17 +12,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from user_failure_stats.analysis import (
-    FLAGGED,
-    TOO_FEW,
     Z_95,
     Z_998,
-    ci_text,
     ci_texts,
     control_limits,
     format_percent,
     rate_distribution,
 )
-from user_failure_stats.formats import summary_rows
 from user_failure_stats.text import plotly_text, shown, shown_all
 
 HOVER_LIMIT = 15
@@ -31,6 +27,19 @@ POINT_LIMIT = 5_000
 DENSITY_BINS = 40
 BAR_COLOUR = "#c0392b"
 TEMPLATE = "plotly_white"
+# Legends go under the chart, at the bottom of the figure: plotly makes room for them below
+# the x axis's labels and title (automargin), so on a narrow screen, where a legend takes
+# several lines, it never covers the title or an axis label.
+LEGEND = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "y": 0,
+    "yanchor": "bottom",
+    "yref": "container",
+}
+MARGIN = {"l": 10, "r": 10, "t": 60, "b": 10}  # the axes' labels add what they need
+NO_SESSIONS = "No sessions in this window"
 
 
 def figure(data: list[dict], layout: dict) -> go.Figure:
@@ -76,127 +85,34 @@ def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribu
     """Return a bar chart of users per 10% failure-rate bracket.
 
     Hovering a bar lists the users in that bracket with their rate and failed/total
-    sessions (the 15 worst, then "and N more").
+    sessions (the 15 worst, then "and N more"). Without users, a chart without axes that
+    says there were no sessions.
     """
+    if rates.empty:
+        return empty_figure(title)
     dist = rate_distribution(rates, members=HOVER_LIMIT + 1)
     return figure(
         [_distribution_bar(dist)],
         {
             "title": {"text": title},
-            "xaxis": {"type": "category", "title": {"text": "Failure rate"}},
-            "yaxis": {"rangemode": "tozero", "title": {"text": "Users"}, **_count_ticks(dist)},
-            "bargap": 0.1,
-            "height": 420,
-            "margin": {"l": 60, "r": 20, "t": 60, "b": 50},
-        },
-    )
-
-
-def distribution_panel(rates: pd.DataFrame, top: pd.DataFrame, summary: dict) -> go.Figure:
-    """Return the distribution with a side panel: the top users and the summary statistics.
-
-    The histogram fills the left half; the right half holds the top-users table above the
-    summary statistics, each as tall as its rows.
-
-    Args:
-        rates: The per-user table (see ``analysis.failure_rates``).
-        top: The ranked top users (see ``analysis.top_users``).
-        summary: The summary statistics (see ``analysis.summary_statistics``).
-    """
-    stats = summary_rows(summary)
-    dist = rate_distribution(rates, members=HOVER_LIMIT + 1)
-    top_rows = max(len(top), 1)
-    left, right = [0.0, 0.47], [0.53, 1.0]
-    # Row heights in proportion to the tables' rows, 0.07 of the height between them.
-    split = (1 - 0.07) * (len(stats) + 1) / (top_rows + len(stats) + 2)
-    top_domain, stats_domain = [split + 0.07, 1.0], [0.0, split]
-    top_table = {
-        "type": "table",
-        "domain": {"x": right, "y": top_domain},
-        "columnwidth": [0.5, 2.4, 1.2, 1.0, 1.5, 1.9],
-        "header": {"values": ["#", "User", "Failed/total", "Rate", "95% CI", "Note"], **_HEADER},
-        "cells": {
-            "values": [
-                ["–" if pd.isna(r) else str(r) for r in top["rank"]],
-                [plotly_text(shown(n)) for n in top["user_name"]],
-                [
-                    f"{f}/{t}"
-                    for f, t in zip(top["failed_sessions"], top["total_sessions"], strict=True)
-                ],
-                list(top["failure_rate_percent"]),
-                [
-                    ci_text(lo, hi)
-                    for lo, hi in zip(
-                        top["failure_rate_ci_low"], top["failure_rate_ci_high"], strict=True
-                    )
-                ],
-                [_note_mark(n) for n in top["note"]],
-            ],
-            **_CELLS,
-        },
-    }
-    stats_table = {
-        "type": "table",
-        "domain": {"x": right, "y": stats_domain},
-        "columnwidth": [2.6, 1.0],
-        "header": {"values": ["Statistic", "Value"], **_HEADER},
-        "cells": {"values": [[k for k, _ in stats], [v for _, v in stats]], **_CELLS},
-    }
-    return figure(
-        [_distribution_bar(dist, xaxis="x", yaxis="y"), top_table, stats_table],
-        {
-            "xaxis": {
-                "anchor": "y",
-                "domain": left,
-                "type": "category",
-                "title": {"text": "Failure rate"},
-            },
+            "xaxis": {"type": "category", "title": {"text": "Failure rate"}, "automargin": True},
             "yaxis": {
-                "anchor": "x",
-                "domain": [0.0, 1.0],
                 "rangemode": "tozero",
                 "title": {"text": "Users"},
+                "automargin": True,
                 **_count_ticks(dist),
             },
-            "annotations": [
-                _subplot_title("Users per failure-rate bracket", left, 1.0),
-                _subplot_title("Top users", right, top_domain[1]),
-                _subplot_title("Summary statistics", right, stats_domain[1]),
-            ],
-            "height": 140 + 26 * (top_rows + len(stats) + 2),
-            "margin": {"l": 50, "r": 10, "t": 40, "b": 50},
             "bargap": 0.1,
-            "showlegend": False,
+            "height": 420,
+            "margin": MARGIN,
         },
     )
-
-
-def _subplot_title(text: str, x_domain: list[float], top: float) -> dict:
-    return {
-        "text": text,
-        "x": (x_domain[0] + x_domain[1]) / 2,
-        "y": top,
-        "xref": "paper",
-        "yref": "paper",
-        "xanchor": "center",
-        "yanchor": "bottom",
-        "showarrow": False,
-        "font": {"size": 16},
-    }
 
 
 def _count_ticks(dist: pd.DataFrame) -> dict:
     # Whole numbers of users only: no 0.5 ticks on a small histogram.
     most = max(int(dist["users"].max()), 1)
     return {"tick0": 0, "dtick": max(1, -(-most // 6)), "tickformat": "d"}
-
-
-_HEADER = {"fill": {"color": "#f0f0f0"}, "align": "left", "font": {"size": 12}}
-_CELLS = {"fill": {"color": "white"}, "align": "left", "font": {"size": 12}, "height": 24}
-
-
-def _note_mark(note: str) -> str:
-    return {FLAGGED: "▲ flagged", TOO_FEW: "○ too few"}.get(note, note)
 
 
 def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 1) -> go.Figure:
@@ -211,22 +127,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     :func:`density_trace`), and a caption says so.
     """
     if rates.empty or pd.isna(overall_rate):
-        return figure(
-            [],
-            {
-                "annotations": [
-                    {
-                        "text": "No sessions in this window",
-                        "showarrow": False,
-                        "x": 0.5,
-                        "y": 0.5,
-                        "xref": "paper",
-                        "yref": "paper",
-                    }
-                ],
-                "height": 300,
-            },
-        )
+        return empty_figure("Funnel plot: failure rate against sessions")
     traces = []
     most = max(int(rates["total_sessions"].max()), 2)
     n = np.unique(np.geomspace(1, most * 1.1, 200))
@@ -262,7 +163,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     too_few = rates["total_sessions"] < min_sessions
     solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
     annotations = []
-    x_axis = {"type": "log", "title": {"text": "Sessions (log scale)"}}
+    x_axis = {"type": "log", "title": {"text": "Sessions (log scale)"}, "automargin": True}
     margin_top = 60
     if (~flagged).sum() > POINT_LIMIT:
         # Too many dots to draw or to hover: the unflagged users become shading, below the
@@ -303,11 +204,37 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
                 "range": [-0.02, 1.02],
                 "tickformat": ".0%",
                 "title": {"text": "Failure rate"},
+                "automargin": True,
             },
-            "height": 460 + margin_top - 60,
-            "margin": {"l": 60, "r": 20, "t": margin_top, "b": 50},
-            "legend": {"orientation": "h", "y": -0.2},
+            "height": 520 + margin_top - 60,
+            "margin": {**MARGIN, "t": margin_top},
+            "legend": LEGEND,
             "annotations": annotations,
+        },
+    )
+
+
+def empty_figure(title: str) -> go.Figure:
+    """Return a chart with no axes that says there were no sessions in the window."""
+    return figure(
+        [],
+        {
+            "title": {"text": title},
+            "xaxis": {"visible": False},
+            "yaxis": {"visible": False},
+            "annotations": [
+                {
+                    "text": NO_SESSIONS,
+                    "showarrow": False,
+                    "x": 0.5,
+                    "y": 0.5,
+                    "xref": "paper",
+                    "yref": "paper",
+                    "font": {"size": 16},
+                }
+            ],
+            "height": 240,
+            "margin": MARGIN,
         },
     )
 
@@ -424,7 +351,12 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
             ``analysis.trend``).
         unit: ``"day"`` or ``"hour"``.
         timezone: The report's time zone, named on the axis.
+
+    A window without sessions is a chart without axes that says so.
     """
+    title = f"Failure rate and sessions per {unit}"
+    if not trend["total_sessions"].gt(0).any():
+        return empty_figure(title)
     return figure(
         [
             {
@@ -452,15 +384,21 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
             },
         ],
         {
-            "title": {"text": f"Failure rate and sessions per {unit}"},
-            # Room on the right for the second y axis.
+            "title": {"text": title},
             "xaxis": {
                 "anchor": "y",
-                "domain": [0.0, 0.94],
                 "title": {"text": f"{unit.capitalize()} ({timezone})"},
+                "automargin": True,
             },
-            "yaxis": {"anchor": "x", "rangemode": "tozero", "title": {"text": "Sessions"}},
+            "yaxis": {
+                "anchor": "x",
+                "rangemode": "tozero",
+                "title": {"text": "Sessions"},
+                "automargin": True,
+                **_session_ticks(int(trend["total_sessions"].max())),
+            },
             "yaxis2": {
+                "automargin": True,
                 "anchor": "x",
                 "overlaying": "y",
                 "side": "right",
@@ -470,9 +408,14 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
                 "rangemode": "tozero",
                 "title": {"text": "Failure rate"},
             },
-            "height": 420,
-            "margin": {"l": 60, "r": 60, "t": 60, "b": 50},
-            "legend": {"orientation": "h", "y": -0.2},
+            "height": 440,
+            "margin": MARGIN,
+            "legend": LEGEND,
             "bargap": 0.15,
         },
     )
+
+
+def _session_ticks(most: int) -> dict:
+    # Whole sessions only: below 6, plotly would tick at halves.
+    return {"tickformat": ",d", **({"dtick": 1} if most < 6 else {})}

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats.formats import change_texts, format_percent
+from user_failure_stats.formats import change_texts, format_percent, missing, summary_rows
 from user_failure_stats.outputs import atomic_write
 from user_failure_stats.params import TITLE_LIMIT, Parameters
 from user_failure_stats.settings import Settings, describe_database
@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "report"
+# The key, in the metadata of the heading's output, of the HTML page's <title>.
+PAGE_TITLE_KEY = "user_failure_stats/page_title"
+PAGE_TITLE_LIMIT = 160
 
 
 def headline_html(summary: dict, previous: dict, window: Window) -> str:
@@ -83,6 +86,37 @@ def header_html(params: Parameters, window: Window, settings: Settings, generate
     )
 
 
+def page_title(title: str, window: Window) -> str:
+    """Return the HTML page's title: the report's title and its window, one bounded line.
+
+    Example: ``User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)``; bounds that
+    are not midnight show their time. The title is cut first, so the window always shows.
+    """
+    when = f"{_bound(window.start)} to {_bound(window.end)} ({shown(window.timezone, 64)})"
+    return f"{shown(title, max(PAGE_TITLE_LIMIT - len(when) - 3, 1))} · {when}"
+
+
+def _bound(moment: datetime) -> str:
+    midnight = moment.time() == datetime.min.time()
+    return f"{moment:%Y-%m-%d}" if midnight else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def show_header(params: Parameters, window: Window, settings: Settings, generated: str) -> None:
+    """Display the report's heading (see :func:`header_html`), naming the page's title.
+
+    The output's metadata holds :func:`page_title` under :data:`PAGE_TITLE_KEY`, where
+    :func:`render_html` finds it for the page's ``<title>``.
+    """
+    from IPython.display import display
+
+    title = page_title(params.title, window)
+    display(
+        {"text/html": header_html(params, window, settings, generated), "text/plain": title},
+        metadata={PAGE_TITLE_KEY: title},
+        raw=True,
+    )
+
+
 def notes_html(
     summary: dict,
     min_sessions: int | None = None,
@@ -123,6 +157,87 @@ def notes_html(
 def export_html(csv_path: Path | str) -> str:
     """Return the line that tells where the per-user table was exported."""
     return f"<p>Per-user table exported as <code>{html_text(Path(csv_path).name)}</code>.</p>"
+
+
+NOTE_MARKS = {"fails significantly more": "▲ flagged", "too few to judge": "○ too few"}
+SIDE_STYLE = """<style>
+.ufs-side { display: flex; flex-wrap: wrap; gap: 8px 32px; align-items: flex-start; }
+.ufs-side section { flex: 1 1 36em; min-width: 0; max-width: 100%; }
+.ufs-side section.ufs-side-summary { flex: 0 1 24em; }
+.ufs-side h3 { margin: 8px 0; }
+.ufs-table-box { max-width: 100%; overflow-x: auto; }
+.ufs-side .ufs-table-box :is(th, td) { white-space: nowrap; text-align: left;
+  overflow-wrap: normal; }
+.ufs-side .ufs-table-box .ufs-top-users td:nth-child(2) { white-space: normal;
+  overflow-wrap: anywhere; min-width: 10em; max-width: 24em; }
+.ufs-side .ufs-table-box .ufs-top-users :is(th, td):is(:nth-child(1), :nth-child(3),
+  :nth-child(4)), .ufs-side .ufs-table-box .ufs-summary td:nth-child(2) { text-align: right; }
+@media (max-width: 600px) {
+  .ufs-side .ufs-table-box :is(th, td) { padding: 3px 4px; font-size: 12px; }
+  .ufs-side .ufs-table-box th, .ufs-side .ufs-table-box .ufs-top-users td:nth-child(6) {
+    white-space: normal; }
+  .ufs-side .ufs-table-box .ufs-top-users td:nth-child(2) { min-width: 6em; }
+}
+</style>"""
+
+
+def side_tables_html(top: pd.DataFrame, summary: dict) -> str:
+    """Return the top users and the summary statistics: two HTML tables, side by side.
+
+    Each table sits in a box of its own that scrolls sideways when the screen is narrower
+    than the table; the boxes wrap below each other when there is no room for both.
+
+    Args:
+        top: The ranked top users (see ``analysis.top_users``).
+        summary: The summary statistics (see ``analysis.summary_statistics``).
+    """
+    return (
+        f'<div class="ufs-side">{SIDE_STYLE}'
+        f'<section class="ufs-side-top"><h3>Top users</h3>{top_users_html(top)}</section>'
+        f'<section class="ufs-side-summary"><h3>Summary statistics</h3>'
+        f"{summary_html(summary)}</section></div>"
+    )
+
+
+def top_users_html(top: pd.DataFrame) -> str:
+    """Return the top users as an HTML table, one row each, in the given order.
+
+    Columns: rank (– when too few to judge), user (shown as text, see ``text.shown``),
+    failed/total sessions, rate, 95% interval and note (▲ flagged, ○ too few). Without
+    users, a line that says so.
+    """
+    from user_failure_stats.analysis import ci_texts
+
+    if top.empty:
+        return '<p class="ufs-top-none">No users had sessions in this window.</p>'
+
+    rows = zip(
+        ["–" if missing(r) else str(r) for r in top["rank"]],
+        shown_all(top["user_name"]),
+        [f"{f}/{t}" for f, t in zip(top["failed_sessions"], top["total_sessions"], strict=True)],
+        top["failure_rate_percent"],
+        ci_texts(top["failure_rate_ci_low"], top["failure_rate_ci_high"]),
+        [NOTE_MARKS.get(n, n) for n in top["note"]],
+        strict=True,
+    )
+    heads = ["#", "User", "Failed / total", "Rate", "95% CI", "Note"]
+    return _table_html("ufs-top-users", heads, rows)
+
+
+def summary_html(summary: dict) -> str:
+    """Return the summary statistics as an HTML table of two columns: statistic, value."""
+    return _table_html("ufs-summary", ["Statistic", "Value"], summary_rows(summary))
+
+
+def _table_html(name: str, heads, rows) -> str:
+    header = "".join(f"<th>{html_text(h)}</th>" for h in heads)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_text(v)}</td>" for v in row) + "</tr>" for row in rows
+    )
+    return (
+        f'<div class="ufs-table-box"><table class="{name}"><thead><tr>{header}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def display_table(rates: pd.DataFrame) -> pd.DataFrame:
@@ -210,7 +325,8 @@ def users_table_html(rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_
         f'<div class="ufs-users" data-ufs-table data-state="static" '
         f'data-ready-note="{html_text(ready)}">{TABLE_STYLE}'
         f'<p class="ufs-users-note">{static}</p>'
-        f'<div class="ufs-users-box ufs-users-preview"><table class="ufs-users-table">'
+        f'<div class="ufs-users-box ufs-table-box ufs-users-preview">'
+        f'<table class="ufs-users-table">'
         f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
         f'<script type="application/gzip" class="ufs-users-data" data-encoding="base64">'
         f"{users_json(rates)}</script>"
@@ -293,7 +409,9 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     no stderr; nothing is loaded from the network (no require.js, MathJax or Mermaid), and
     plotly.js is embedded once, in the page's head. The template draws each figure from
     its plotly mimetype (see :func:`figure_bundle`), the data of which it embeds once as
-    JSON made safe for a ``<script>`` element (Jinja's ``tojson``).
+    JSON made safe for a ``<script>`` element (Jinja's ``tojson``). The page's ``<title>``
+    is the one the notebook's heading names (see :func:`show_header`), else ``title``;
+    nbconvert's template escapes it.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -303,10 +421,21 @@ def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
-    resources = {"metadata": {"name": title}, "plotlyjs": plotlyjs()}
+    name = notebook_page_title(notebook) or shown(title, PAGE_TITLE_LIMIT)
+    resources = {"metadata": {"name": name}, "plotlyjs": plotlyjs()}
     exporter = HTMLExporter(config=Config(EXPORT_CONFIG), **EXPORT_OPTIONS)
     body, _ = exporter.from_notebook_node(notebook, resources=resources)
     return atomic_write(destination, lambda tmp: tmp.write_text(body, encoding="utf-8"))
+
+
+def notebook_page_title(notebook) -> str | None:
+    """Return the page title an executed notebook's heading names (see :func:`show_header`)."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            value = output.get("metadata", {}).get(PAGE_TITLE_KEY)
+            if isinstance(value, str) and value.strip():
+                return shown(value, PAGE_TITLE_LIMIT)
+    return None
 
 
 def configure_notebook() -> None:

@@ -143,7 +143,7 @@
     controls.appendChild(label);
     controls.appendChild(sizeLabel);
 
-    var box = element("div", { class: "ufs-users-box" });
+    var box = element("div", { class: "ufs-users-box ufs-table-box" });
     var table = element("table", { class: "ufs-users-table" });
     var head = element("thead");
     var headRow = element("tr");
