@@ -164,9 +164,13 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
             },
         ],
         "layout": {
-            "height": 320,
-            "margin": {"l": 56, "r": 56, "t": 16, "b": 48},
-            "xaxis": {"type": "date", "title": {"text": f"Window start ({zone})"}},
+            "height": 360,
+            "margin": {"l": 56, "r": 56, "t": 56, "b": 48},
+            "xaxis": {
+                "type": "date",
+                "title": {"text": f"Window start ({zone})", "standoff": 12},
+                "automargin": True,  # rotated labels on a phone push the title down
+            },
             "yaxis": {"title": {"text": "Overall failure rate (%)"}, "rangemode": "tozero"},
             "yaxis2": {
                 "title": {"text": "Flagged users"},
@@ -177,7 +181,8 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
                 "dtick": max(1, math.ceil(most / 5)),  # whole users
                 "tickformat": ",d",
             },
-            "legend": {"orientation": "h", "y": 1.12},
+            # Above the plot, in the top margin: on a phone it takes two lines, over nothing.
+            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
             "hovermode": "closest",
         },
         "config": CONFIG,
@@ -332,7 +337,7 @@ PAGE = """<!DOCTYPE html>
   body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 24px auto;
          padding: 0 16px; color: #222; }}
   .box {{ max-width: 100%; overflow-x: auto; }}
-  .chart {{ width: 100%; height: 320px; }}
+  .chart {{ width: 100%; height: 360px; }}
   table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
   th, td {{ text-align: left; padding: 6px 10px; border-bottom: 1px solid #ddd;
             vertical-align: top; }}
