@@ -124,6 +124,11 @@ def test_export_csv_publishes_to_the_publish_url(pg, endpoint, tmp_path, monkeyp
     again = json.loads(endpoint(SEED_WINDOW | {"export_csv": "true"}).get_body())
     assert again["csv_file"] != data["csv_file"]
     assert len(list(target.iterdir())) == 2
+    # As CSV, the answer says where the published copy is.
+    answer = endpoint(SEED_WINDOW | {"export_csv": "true", "format": "csv"})
+    (name,) = {p.name for p in target.iterdir()} - {data["csv_file"], again["csv_file"]}
+    assert answer.headers["Content-Location"] == f"{target.as_uri()}/{name}"
+    assert answer.get_body() == (target / name).read_bytes()
 
 
 def test_export_csv_without_a_publish_url_is_a_bad_request(pg, endpoint, monkeypatch):

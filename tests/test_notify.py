@@ -387,10 +387,10 @@ def test_a_failed_run_is_announced_in_one_line(hook):
 HOSTILE = [
     ("<script>alert(1)</script>", "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"),
     ("*bold* _it_ `code`", "\\*bold\\* \\_it\\_ \\`code\\`"),
-    ("[link](http://x)", "\\[link\\]\\(http://x\\)"),
-    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http://x/i.png\\)"),
+    ("[link](http://x)", "\\[link\\]\\(http\\[:\\]//x\\)"),
+    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\\[:\\]//x/i.png\\)"),
     ("line\r\nbreak", "line\\\\r\\\\nbreak"),
-    ("\x1b[2J\x1b]8;;http://x\x07click", "\\\\x1b\\[2J\\\\x1b\\]8;;http://x\\\\x07click"),
+    ("\x1b[2J\x1b]8;;http://x\x07click", "\\\\x1b\\[2J\\\\x1b\\]8;;http\\[:\\]//x\\\\x07click"),
     ("# heading", "\\# heading"),
     ("- item", "\\- item"),
     ("1. first", "1\\. first"),
@@ -429,7 +429,7 @@ def test_hostile_names_reach_an_email_as_text(smtp):
         "<ol>\n"
         "<li>&lt;script&gt;alert(1)&lt;/script&gt;: 14/20 failed (70.00%)</li>\n"
         "<li>*bold* _it_ `code`: 14/20 failed (70.00%)</li>\n"
-        "<li>[a](http://x) ![i](http://x/i): 14/20 failed (70.00%)</li>\n"
+        "<li>[a](http[:]//x) ![i](http[:]//x/i): 14/20 failed (70.00%)</li>\n"
         "</ol>"
     ) in html
     assert "<script" not in html and 'href="http://x' not in html and "<img" not in html
@@ -816,3 +816,17 @@ def test_check_names_the_services_masked(pg, cli_env, tmp_path, hook):
         "(--notify alert)"
     )
     assert SECRET not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://evil.example/x", "https[:]//evil.example/x"),
+        ("see HTTP://x.y and ftp://z", "see HTTP[:]//x.y and ftp[:]//z"),
+        ("www.evil.example", "www[.]evil.example"),
+        ("@channel @here", "@\u200bchannel @\u200bhere"),
+        ("Asha Rao", "Asha Rao"),
+    ],
+)
+def test_names_never_become_links_or_mentions(raw, expected):
+    assert notify.defanged(raw) == expected

@@ -37,6 +37,9 @@ def test_folder_urls_are_accepted(url, expected):
         ("file://relative/folder", "a file URL names an absolute folder"),
         ("az://", "must be a folder URL"),
         ("s3:///prefix-only", "needs a container or bucket"),
+        ("file:///", "name a folder, not the root /"),
+        ("file:/srv/x", "got no '://'"),
+        ("az://reports/../other/x", "must not climb out of its folder with .."),
         (f"s3://AKIAEXAMPLE:{SECRET}@bucket/x", "must not carry credentials"),
         (f"az://reports/x?sig={SECRET}", "must not carry credentials"),
         (f"az://reports/x#{SECRET}", "must not carry credentials"),
@@ -87,10 +90,22 @@ def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
     blocker.write_text("x")
     with pytest.raises(PublishError) as caught:
         publish(Target(f"{blocker.as_uri()}/sub"), [blocker])
-    assert str(caught.value) in (
-        f"cannot publish to {blocker.as_uri()}/sub: File exists",
-        f"cannot publish to {blocker.as_uri()}/sub: Not a directory",
+    assert str(caught.value) == f"cannot publish to {blocker.as_uri()}/sub: Not a directory"
+    with pytest.raises(PublishError) as caught:
+        publish(Target(blocker.as_uri()), [blocker])
+    assert str(caught.value) == (
+        f"cannot publish to {blocker.as_uri()}: a file stands where the folder should be"
     )
+
+
+def test_a_file_url_is_decoded(tmp_path):
+    source = tmp_path / "a.html"
+    source.write_text("a")
+    folder = tmp_path / "my reports"
+    assert folder.as_uri().endswith("/my%20reports")
+    (link,) = publish(Target(check_url(folder.as_uri())), [source])
+    assert (folder / "a.html").read_text() == "a"
+    assert link == f"{folder.as_uri()}/a.html"
 
 
 def published_names(folder: Path) -> list[str]:
@@ -165,8 +180,7 @@ def test_a_failed_publish_keeps_the_report_and_exits_7(pg, cli_env, tmp_path):
     )
     assert result.returncode == EXIT_DELIVERY == 7
     assert result.stderr.splitlines() == [
-        f"user-failure-stats: error: cannot publish to {blocker.as_uri()}/r: "
-        f"{'File exists' if 'File exists' in result.stderr else 'Not a directory'} "
+        f"user-failure-stats: error: cannot publish to {blocker.as_uri()}/r: Not a directory "
         "(the report was written)"
     ]
     assert len(list(out.glob("user_failure_rates_*.html"))) == 1
@@ -203,11 +217,24 @@ def test_check_reports_the_publish_target(pg, cli_env, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     (line,) = [line for line in result.stdout.splitlines() if "publish target" in line]
     assert re.fullmatch(
-        rf"\[ok\]   publish target: {re.escape(www.as_uri())} reachable \(\d+ ms; "
-        r"storage settings: AWS_SECRET_ACCESS_KEY\)",
+        rf"\[ok\]   publish target: {re.escape(www.as_uri())} writable \(a probe file written "
+        r"and removed, \d+ ms; storage settings: AWS_SECRET_ACCESS_KEY\)",
         line,
     ), line
     assert SECRET not in result.stdout + result.stderr
+    assert list(www.iterdir()) == []  # the probe is gone
+
+
+def test_check_fails_on_a_target_a_run_would_fail_on(pg, cli_env, tmp_path):
+    pg.seed()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    url = f"{blocker.as_uri()}/sub"
+    result = cli(["check", *SEED_WINDOW, "--publish", url], cli_env(pg.url), tmp_path)
+    assert result.returncode == 7
+    assert result.stdout.splitlines()[-1] == (
+        f"[FAIL] publish target: cannot publish to {url}: Not a directory"
+    )
 
 
 # Azure Blob Storage, against the Azurite emulator.
@@ -260,6 +287,7 @@ def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azur
     runs = {
         "no container": (azurite, "az://missing-container/x"),
         "wrong key": (wrong_key, "az://other/x"),
+        "no credentials": ("", "az://other/x"),
     }
     lines = {}
     for name, (connection, url) in runs.items():
@@ -271,11 +299,23 @@ def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azur
     assert lines == {
         "no container": "user-failure-stats: error: cannot publish to az://missing-container/x: "
         "No such container (the report was written)",
+        "no credentials": "user-failure-stats: error: cannot publish to az://other/x: the "
+        "storage settings are missing or malformed (see the README's Publishing: "
+        "AZURE_STORAGE_*, AWS_* in the environment or .env) (the report was written)",
         "wrong key": "user-failure-stats: error: cannot publish to az://other/x: HTTP 403 "
         "Forbidden (check the storage credentials in the environment or .env) (the report "
         "was written)",
     }
-    assert len(list(out.glob("user_failure_rates_*.html"))) == 2
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 3
+    check = cli(
+        ["check", *SEED_WINDOW, "--publish", "az://missing-container/x"],
+        cli_env(pg.url, AZURE_STORAGE_CONNECTION_STRING=azurite),
+        tmp_path,
+    )
+    assert check.returncode == 7
+    assert check.stdout.splitlines()[-1] == (
+        "[FAIL] publish target: cannot publish to az://missing-container/x: No such container"
+    )
 
 
 def test_reports_pruned_locally_are_removed_from_the_target(pg, cli_env, tmp_path):

@@ -341,3 +341,26 @@ def test_a_run_refuses_a_bad_keep_days_before_anything_runs(tmp_path):
     with pytest.raises(ConfigError, match="^keep_days must be a whole number of days"):
         runner.run_report(params, settings, keep_days=0)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path, cli_env):
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    report(folder, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    mounted = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(folder), str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a read-only folder here (needs root)")
+    try:
+        result = run_cli(
+            ["prune", "--keep-days", "30", "--output-dir", str(folder)], cli_env("x"), tmp_path
+        )
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"user-failure-stats: error: cannot prune {folder}: Read-only file system"
+    ]

@@ -16,7 +16,7 @@ from user_failure_stats import db, notify, pipeline
 from user_failure_stats.errors import ConfigError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
-from user_failure_stats.publish import Target, describe, missing
+from user_failure_stats.publish import Target, describe, probe
 from user_failure_stats.settings import Settings
 from user_failure_stats.staging import leftovers
 from user_failure_stats.window import Window
@@ -159,13 +159,14 @@ def _publish_step(settings: Settings, params: Parameters) -> Step:
         return Step(step, "ok", "none: reports stay in the output directory (see --publish)")
     target = Target(params.publish, settings.storage, settings.publish_link_url)
     began = time.perf_counter()
-    missing(target, [])  # lists the folder: reachable with these settings, or PublishError
+    probe(target)  # writes and removes a file, as a run would: or PublishError
     keys = ", ".join(sorted(settings.storage)) or "none set"
     link = f"; readers open {describe(target.link_base)}" if target.link_base else ""
     return Step(
         step,
         "ok",
-        f"{describe(target.url)} reachable ({elapsed_ms(began)}; storage settings: {keys}){link}",
+        f"{describe(target.url)} writable (a probe file written and removed, "
+        f"{elapsed_ms(began)}; storage settings: {keys}){link}",
     )
 
 

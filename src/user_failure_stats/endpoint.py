@@ -249,12 +249,10 @@ def _run(request: Request, settings: Settings) -> Response:
         csv_file, csv_url = _export_csv(rates, settings)
     if request.format == "csv":
         name = csv_file or "user_failure_stats.csv"
-        return Response(
-            200,
-            outputs.csv_text(rates),
-            "text/csv",
-            {"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if csv_url is not None:  # where the published copy is
+            headers["Content-Location"] = csv_url
+        return Response(200, outputs.csv_text(rates), "text/csv", headers)
     payload = {
         "window": request.window.as_dict() | {"notes": list(data.notes)},
         "summary": {k: plain(v) for k, v in summary.items()},

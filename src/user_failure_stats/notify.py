@@ -296,6 +296,21 @@ def _rate_text(row: Mapping) -> str:
     return format_percent(row.get("failure_rate", float("nan")))
 
 
+LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
+BARE_HOST = re.compile(r"(?i)\bwww\.")
+
+
+def defanged(name: str) -> str:
+    """Return a user name that no chat or mail client turns into a link or a mention.
+
+    ``https://evil.example`` becomes ``https[:]//evil.example``, ``www.`` becomes ``www[.]``,
+    and an ``@`` is followed by a zero-width space (``@channel`` notifies nobody).
+    """
+    name = LINK_SCHEME.sub(r"\1[:]", name)
+    name = BARE_HOST.sub("www[.]", name)
+    return name.replace("@", "@\u200b")
+
+
 def _link_line(link: str | None) -> str | None:
     """Return the report's line: a web link without credentials or query, else a file name."""
     if not link:
@@ -371,7 +386,7 @@ def message(
     if ranked:
         lines += ["Worst users:", ""]
         for number, row in enumerate(ranked, start=1):
-            name = markdown_text(shown(row.get("user_name", ""), NAME_LIMIT))
+            name = markdown_text(defanged(shown(row.get("user_name", ""), NAME_LIMIT)))
             counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
             lines.append(f"{number}. {name}: {counts} failed ({_rate_text(row)})")
         lines.append("")

@@ -10,12 +10,13 @@ messages as it is.
 from __future__ import annotations
 
 import posixpath
+import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from user_failure_stats.errors import ConfigError, PublishError
 from user_failure_stats.text import visible
@@ -82,12 +83,16 @@ def check_url(url: str, field_name: str = "publish") -> str:
             "environment or .env (AZURE_STORAGE_CONNECTION_STRING, AWS_ACCESS_KEY_ID, ...)",
             field_name,
         )
+    if ".." in parts.path.split("/"):
+        raise ConfigError(f"{field_name} must not climb out of its folder with ..", field_name)
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ConfigError(
                 f"{field_name}: a file URL names an absolute folder: file:///srv/www/reports",
                 field_name,
             )
+        if not unquote(parts.path).strip("/"):
+            raise ConfigError(f"{field_name}: name a folder, not the root /", field_name)
     elif not parts.netloc:
         raise ConfigError(f"{field_name}: {scheme}:// needs a container or bucket", field_name)
     return f"{scheme}://{rest}"
@@ -96,7 +101,7 @@ def check_url(url: str, field_name: str = "publish") -> str:
 def _shown_scheme(text: str) -> str:
     scheme, sep, _ = text.partition("://")
     if not sep:
-        return "no scheme"
+        return "no '://'"
     return repr(scheme[:20] + "://")
 
 
@@ -173,7 +178,7 @@ def check_available(target: Target) -> None:
 
     package = PROTOCOLS[target.protocol]
     if find_spec(package) is None:
-        extra = " (pip install 'user-failure-stats[s3]')" if package == "s3fs" else ""
+        extra = " (the s3 extra: see the README's Publishing)" if package == "s3fs" else ""
         raise ConfigError(
             f"publishing to {target.protocol}:// needs the package {package}{extra}",
             "publish",
@@ -190,8 +195,11 @@ def open_target(target: Target):
     import fsspec
 
     check_available(target)
+    url = target.url
+    if target.protocol == "file":  # file:///my%20reports is the folder "my reports"
+        url = "file://" + unquote(urlsplit(url).path)
     try:
-        filesystem, path = fsspec.core.url_to_fs(target.url, **target.options())
+        filesystem, path = fsspec.core.url_to_fs(url, **target.options())
     except Exception as exc:  # noqa: BLE001 - a bad setting: one line, never its value
         raise PublishError(_failure(target, exc)) from None
     return filesystem, path.rstrip("/")
@@ -226,6 +234,22 @@ def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()
     except Exception as exc:  # noqa: BLE001 - any storage failure: one line
         raise PublishError(_failure(target, exc)) from None
     return links
+
+
+def probe(target: Target) -> None:
+    """Write a small file into the target folder and remove it: what ``check`` tries.
+
+    It takes the run's own path (the folder made for ``file://``, one upload, one removal),
+    so a missing container or bucket, a wrong key or a read-only disk fails here as it would
+    in a run.
+
+    Raises:
+        PublishError: The folder cannot be written, in one line.
+    """
+    with tempfile.TemporaryDirectory(prefix="ufs-probe-") as folder:
+        path = Path(folder) / f".user-failure-stats-check-{uuid.uuid4().hex[:8]}"
+        path.write_text("written by user-failure-stats check; removed at once\n")
+        publish(target, [path], remove=[path.name])
 
 
 def missing(target: Target, names: Iterable[str]) -> list[str]:
@@ -271,16 +295,31 @@ def _failure(target: Target, exc: BaseException) -> str:
     """One line about a failed publish: the target and the kind of failure, no secret.
 
     Storage libraries put URLs, account names and signed queries in their messages, so only
-    an operating-system reason (errno) or the exception's class name is shown.
+    an HTTP status, an operating-system reason (errno) or the exception's kind is shown.
     """
     name = exc.__class__.__name__
-    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else name
     status = getattr(exc, "status_code", None)  # azure-core's HttpResponseError
     if isinstance(status, int) and not isinstance(status, bool):
         reason = f"HTTP {status} {_phrase(status)}".rstrip()
+    elif isinstance(exc, FileExistsError):
+        reason = "a file stands where the folder should be"
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror
+    elif isinstance(exc, FileNotFoundError):
+        reason = "not found"
+    elif isinstance(exc, ValueError):  # adlfs: no usable account, key or connection string
+        reason = "the storage settings are missing or malformed"
+    else:
+        reason = name
     hint = ""
-    if "Auth" in name or isinstance(exc, PermissionError) or status in (401, 403):
+    if any(word in name for word in ("Auth", "Signing", "Credential")) or status in (401, 403):
         hint = " (check the storage credentials in the environment or .env)"
+    elif isinstance(exc, PermissionError):
+        hint = " (check the folder's permissions)"
+    elif isinstance(exc, ValueError):
+        hint = " (see the README's Publishing: AZURE_STORAGE_*, AWS_* in the environment or .env)"
     elif "Connect" in name or "Timeout" in name or "ServiceRequest" in name:
         hint = " (is the storage service reachable?)"
+    elif reason == "not found" and target.protocol != "file":
+        hint = " (does the container or bucket exist?)"
     return f"cannot publish to {describe(target.url)}: {reason}{hint}"

@@ -77,16 +77,23 @@ def prune(
         return []
     if dry_run:
         return _expired(output_dir, cutoff)
-    with locked(output_dir / LOCK_NAME):  # a run rebuilding the index waits for us, and we for it
-        removed = []
-        for path in _expired(output_dir, cutoff):
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                raise OutputError(f"cannot remove {path}: {exc.strerror or exc}") from None
-            removed.append(path)
-        if removed:
-            write_index(output_dir)
+    try:  # a run rebuilding the index waits for us, and we for it
+        with locked(output_dir / LOCK_NAME):
+            return _remove(output_dir, cutoff)
+    except OSError as exc:  # a read-only folder: not even the lock can be made
+        raise OutputError(f"cannot prune {output_dir}: {exc.strerror or exc}") from None
+
+
+def _remove(output_dir: Path, cutoff: datetime) -> list[Path]:
+    removed = []
+    for path in _expired(output_dir, cutoff):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot remove {path}: {exc.strerror or exc}") from None
+        removed.append(path)
+    if removed:
+        write_index(output_dir)
     return removed
 
 

@@ -330,9 +330,9 @@ def deliver(
         except DeliveryError as exc:
             failures.append(exc)
     reason = notify.alert_reason(result.summary, fail_above)
+    if failures:  # a failed publish is an alert: the team should know the link is missing
+        reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
     if notify.should_notify(delivery.mode, reason is not None):
-        if failures:  # the team should know the link is missing, and why
-            reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
         message = notify.message(
             result.window,
             result.summary,

@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.publish import check_url
@@ -243,11 +244,19 @@ def _link_url(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
     text = value.strip()
-    bad = len(text) > 2_000 or "@" in text or visible(text) != text
-    if bad or not text.startswith(("https://", "http://")):
+    parts = urlsplit(text)
+    bad = len(text) > 2_000 or visible(text) != text or "@" in parts.netloc
+    if (
+        bad
+        or parts.scheme not in ("https", "http")
+        or not parts.netloc
+        or "?" in text
+        or "#" in text
+    ):
         raise ConfigError(
             "PUBLISH_LINK_URL must be the http(s):// address where readers open the published "
-            "folder, without credentials",
+            "folder, without credentials, a query or a fragment (a signed link's signature is "
+            "a secret)",
             field="PUBLISH_LINK_URL",
         )
     return text
