@@ -40,18 +40,30 @@ def test_load_is_skipped_when_already_loaded(pg):
 
 
 def test_demo_command_writes_a_report(tmp_path, cli_env):
-    env = cli_env("")
+    # The production target and channels in the settings are not for synthetic data.
+    production = tmp_path / "production"
+    dead = "json://127.0.0.1:9/never-called"  # nothing listens: a send would exit 7
+    env = cli_env("", PUBLISH_URL=production.as_uri(), NOTIFY_URLS=dead)
     del env["DB_URL"]
     result = run_cli(
-        ["demo", "--data-dir", str(tmp_path / "pgdata"), "--output-dir", str(tmp_path / "out")],
+        [
+            "demo",
+            "--data-dir",
+            str(tmp_path / "pgdata"),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--fail-above",
+            "1%",
+        ],
         env,
         tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 5, result.stderr  # the alert, and no failed notification
     assert "USER FAILURE RATE ANALYSIS SUMMARY" in result.stdout
     assert "Open the report:" in result.stdout
     assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
     assert (tmp_path / "out" / "index.html").is_file()
+    assert not production.exists() and "Published" not in result.stdout
 
 
 def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, cli_env):

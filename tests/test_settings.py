@@ -495,3 +495,21 @@ def test_a_nul_in_db_url_is_refused_as_bad_input(tmp_path):
         with pytest.raises(ConfigError, match="NUL character") as caught:
             check_db_url(url)
         assert caught.value.field == "DB_URL" and "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://reports.example.com/r?sig=S3CR3T",
+        "https://reports.example.com/r#S3CR3T",
+        "https://user:S3CR3T@reports.example.com/r",
+        "ftp://reports.example.com/r",
+        "reports.example.com/r",
+        "https://reports.example.com/\x1b[2J",
+    ],
+)
+def test_a_link_url_with_a_secret_or_no_address_is_refused(value, tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_empty_env(tmp_path), environ={"PUBLISH_LINK_URL": value})
+    assert "S3CR3T" not in str(caught.value)
+    assert str(caught.value).startswith("PUBLISH_LINK_URL must be the http(s):// address")
