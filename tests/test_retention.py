@@ -364,3 +364,13 @@ def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path, cli_env):
     assert result.stderr.splitlines() == [
         f"user-failure-stats: error: cannot prune {folder}: Read-only file system"
     ]
+
+
+def test_prune_help_lists_only_its_own_exit_codes(capsys):
+    from user_failure_stats.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["prune", "--help"])
+    text = capsys.readouterr().out
+    codes = [line.split()[0] for line in text.split("exit codes:")[1].splitlines() if line.strip()]
+    assert codes == ["0", "1", "2", "130"]

@@ -46,6 +46,14 @@ EXIT_CODES_HELP = """exit codes:
 """
 
 
+PRUNE_EXIT_CODES_HELP = """exit codes:
+  0    success (also when nothing was old enough to remove)
+  1    unexpected error
+  2    bad input (--keep-days, the folder) or a file that cannot be removed
+  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM
+"""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, like every other error of the tool."""
 
@@ -227,7 +235,7 @@ def _prune_parser(commands) -> None:
         "prune",
         help="remove the reports generated more than N days ago, and their files",
         description=inspect.cleandoc(cmd_prune.__doc__),
-        epilog=EXIT_CODES_HELP,
+        epilog=PRUNE_EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     prune.add_argument(
