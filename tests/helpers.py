@@ -1,5 +1,6 @@
 """Helpers shared by the test modules."""
 
+import json
 import subprocess
 import sys
 from itertools import combinations
@@ -136,3 +137,32 @@ def assert_chart_readable(plot, width: int, axes: bool = True) -> None:
         assert part["top"] >= svg["top"] - 1 and part["bottom"] <= svg["bottom"] + 1, name
     for (a, box_a), (b, box_b) in combinations(parts.items(), 2):
         assert overlap(box_a, box_b) < 1, (a, b, box_a, box_b)
+
+
+def plant_report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
+    """Publish a report's files (those of ``files``) and its summary, as a run does."""
+    record = {
+        "stamp": stamp,
+        "title": "Daily",
+        "generated": "sometime",
+        "generated_at": generated_at,
+        "window": {
+            "start": "2025-05-21T00:00:00+00:00",
+            "end": "2025-05-22T00:00:00+00:00",
+            "timezone": "UTC",
+        },
+        "summary": {"total_sessions": 10, "overall_failure_rate": 0.1, "flagged_users": 0},
+        "parameters": {},
+        "previous": {},
+        "files": {
+            "html": f"user_failure_rates_{stamp}.html",
+            "csv": f"user_failure_stats_{stamp}.csv",
+        },
+    }
+    from user_failure_stats.outputs import published_names
+
+    for name in published_names(stamp):
+        if name.endswith(".json"):
+            (folder / name).write_text(json.dumps(record))
+        elif name.rsplit(".", 1)[1] in files:
+            (folder / name).write_text("x" * 100)

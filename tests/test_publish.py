@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AZURITE_KEY
-from tests.helpers import SEED_WINDOW
+from tests.helpers import SEED_WINDOW, plant_report
 from tests.helpers import run_cli as cli
 from user_failure_stats.errors import EXIT_DELIVERY, ConfigError, PublishError
 from user_failure_stats.publish import Target, check_url, describe, missing, publish
@@ -138,34 +138,34 @@ def test_run_publishes_report_csv_summary_and_index(pg, cli_env, tmp_path):
 def test_publish_fills_in_reports_the_target_lacks(pg, cli_env, tmp_path):
     pg.seed()
     out, www = tmp_path / "out", tmp_path / "www"
-    first = cli(["run", *SEED_WINDOW, "--output-dir", str(out)], cli_env(pg.url), tmp_path)
-    assert first.returncode == 0, first.stderr
-    second = cli(
+    out.mkdir()
+    plant_report(out, "20250101_000000", "2025-01-01T00:00:00+00:00")  # written before
+    result = cli(
         ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
         cli_env(pg.url),
         tmp_path,
     )
-    assert second.returncode == 0, second.stderr
+    assert result.returncode == 0, result.stderr
     local = sorted(p.name for p in out.iterdir() if p.suffix in (".html", ".csv", ".json"))
     assert published_names(www) == local  # both reports, so every index link works
     assert len(local) == 7
 
 
-def test_publish_url_layers_settings_file_and_flag(pg, cli_env, tmp_path):
-    pg.seed()
-    setting, from_file, flag = (tmp_path / name for name in ("setting", "file", "flag"))
+def test_publish_url_layers_settings_file_and_flag(tmp_path):
+    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.settings import Settings
+
     params = tmp_path / "params.yaml"
-    params.write_text(
-        "start: 2025-05-21\nend: 2025-05-23\ntimezone: Asia/Kolkata\n"
-        f"publish: {from_file.as_uri()}\n"
-    )
-    env = cli_env(pg.url, PUBLISH_URL=setting.as_uri())
-    out = ["--output-dir", str(tmp_path / "out"), "-q"]
-    assert cli(["run", *SEED_WINDOW, *out], env, tmp_path).returncode == 0
-    assert cli(["run", "-f", str(params), *out], env, tmp_path).returncode == 0
-    run = cli(["run", "-f", str(params), *out, "--publish", flag.as_uri()], env, tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert [len(list(p.glob("*.html"))) for p in (setting, from_file, flag)] == [2, 3, 4]
+    params.write_text("window: yesterday\npublish: file:///srv/from-file\n")
+    settings = Settings(db_url=None, publish_url="file:///srv/from-setting")
+
+    def chosen(*argv):
+        args = build_parser().parse_args(["run", *argv])
+        return choose_parameters(args, settings).publish
+
+    assert chosen("--window", "yesterday") == "file:///srv/from-setting"
+    assert chosen("-f", str(params)) == "file:///srv/from-file"
+    assert chosen("-f", str(params), "--publish", "az://flag/x") == "az://flag/x"
 
 
 def test_a_failed_publish_keeps_the_report_and_exits_7(pg, cli_env, tmp_path):
@@ -280,33 +280,32 @@ def test_run_publishes_to_azure_blob_storage(pg, cli_env, tmp_path, azurite):
 
 
 def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azurite):
-    pg.seed()
     make_container(azurite, "other")
-    out = tmp_path / "out"
+    source = tmp_path / "a.html"
+    source.write_text("a")
     wrong_key = azurite.replace(AZURITE_KEY[:20], "A" * 20)
-    runs = {
+    cases = {
         "no container": (azurite, "az://missing-container/x"),
         "wrong key": (wrong_key, "az://other/x"),
-        "no credentials": ("", "az://other/x"),
+        "no credentials": (None, "az://other/x"),
     }
     lines = {}
-    for name, (connection, url) in runs.items():
-        env = cli_env(pg.url, AZURE_STORAGE_CONNECTION_STRING=connection)
-        result = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", url], env, ".")
-        assert result.returncode == 7, result.stderr
-        assert AZURITE_KEY[20:] not in result.stdout + result.stderr
-        (lines[name],) = result.stderr.splitlines()
+    for name, (connection, url) in cases.items():
+        storage = {"AZURE_STORAGE_CONNECTION_STRING": connection} if connection else {}
+        with pytest.raises(PublishError) as caught:
+            publish(Target(url, storage), [source])
+        lines[name] = str(caught.value)
     assert lines == {
-        "no container": "user-failure-stats: error: cannot publish to az://missing-container/x: "
-        "No such container (the report was written)",
-        "no credentials": "user-failure-stats: error: cannot publish to az://other/x: the "
-        "storage settings are missing or malformed (see the README's Publishing: "
-        "AZURE_STORAGE_*, AWS_* in the environment or .env) (the report was written)",
-        "wrong key": "user-failure-stats: error: cannot publish to az://other/x: HTTP 403 "
-        "Forbidden (check the storage credentials in the environment or .env) (the report "
-        "was written)",
+        "no container": "cannot publish to az://missing-container/x: No such container",
+        "no credentials": "cannot publish to az://other/x: the storage settings are missing "
+        "or malformed (see the README's Publishing: AZURE_STORAGE_*, AWS_* in the environment "
+        "or .env)",
+        "wrong key": "cannot publish to az://other/x: HTTP 403 Forbidden (check the storage "
+        "credentials in the environment or .env)",
     }
-    assert len(list(out.glob("user_failure_rates_*.html"))) == 3
+    assert all(AZURITE_KEY[20:] not in line for line in lines.values())
+    # check tries what a run would, and fails the same way.
+    pg.seed()
     check = cli(
         ["check", *SEED_WINDOW, "--publish", "az://missing-container/x"],
         cli_env(pg.url, AZURE_STORAGE_CONNECTION_STRING=azurite),
@@ -316,24 +315,20 @@ def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azur
     assert check.stdout.splitlines()[-1] == (
         "[FAIL] publish target: cannot publish to az://missing-container/x: No such container"
     )
+    assert AZURITE_KEY[20:] not in check.stdout + check.stderr
 
 
 def test_reports_pruned_locally_are_removed_from_the_target(pg, cli_env, tmp_path):
-    from tests.test_retention import report
-
     pg.seed()
     out, www = tmp_path / "out", tmp_path / "www"
     out.mkdir()
-    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")  # an old report, published
-    env = cli_env(pg.url)
-    first = cli(
-        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()], env, "."
-    )
-    assert first.returncode == 0, first.stderr
-    assert any(www.glob("*20200101_000000*"))
+    www.mkdir()
+    plant_report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")  # old, published
+    plant_report(www, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    (www / "notes.txt").write_text("not a report's: stays")
     args = ["--output-dir", str(out), "--publish", www.as_uri(), "--keep-days", "30"]
-    second = cli(["run", *SEED_WINDOW, *args], env, tmp_path)
-    assert second.returncode == 0, second.stderr
+    result = cli(["run", *SEED_WINDOW, *args], cli_env(pg.url), tmp_path)
+    assert result.returncode == 0, result.stderr
     assert not any(www.glob("*20200101_000000*")) and not any(out.glob("*20200101_000000*"))
     local = sorted(p.name for p in out.iterdir() if p.suffix in (".html", ".csv", ".json"))
-    assert published_names(www) == local and len(local) == 7  # two runs, and the index
+    assert published_names(www) == sorted([*local, "notes.txt"]) and len(local) == 4

@@ -1,4 +1,3 @@
-import json
 import os
 import threading
 import time
@@ -6,6 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.helpers import plant_report as report
 from tests.helpers import run_cli
 from user_failure_stats import reports_page, retention
 from user_failure_stats.errors import ConfigError
@@ -13,33 +13,6 @@ from user_failure_stats.outputs import published_names, summary_name
 from user_failure_stats.staging import locked
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)  # keeping 30 days: reports from 31 May 12:00 on
-
-
-def report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
-    """Publish a report's files (those of ``files``) and its summary, as a run does."""
-    record = {
-        "stamp": stamp,
-        "title": "Daily",
-        "generated": "sometime",
-        "generated_at": generated_at,
-        "window": {
-            "start": "2025-05-21T00:00:00+00:00",
-            "end": "2025-05-22T00:00:00+00:00",
-            "timezone": "UTC",
-        },
-        "summary": {"total_sessions": 10, "overall_failure_rate": 0.1, "flagged_users": 0},
-        "parameters": {},
-        "previous": {},
-        "files": {
-            "html": f"user_failure_rates_{stamp}.html",
-            "csv": f"user_failure_stats_{stamp}.csv",
-        },
-    }
-    for name in published_names(stamp):
-        if name.endswith(".json"):
-            (folder / name).write_text(json.dumps(record))
-        elif name.rsplit(".", 1)[1] in files:
-            (folder / name).write_text("x" * 100)
 
 
 def names(folder):
