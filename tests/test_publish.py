@@ -6,6 +6,7 @@ import pytest
 from tests.conftest import AZURITE_KEY
 from tests.helpers import SEED_WINDOW, plant_report
 from tests.helpers import run_cli as cli
+from user_failure_stats import outputs
 from user_failure_stats.errors import EXIT_DELIVERY, ConfigError, PublishError
 from user_failure_stats.publish import Target, check_url, describe, missing, publish
 
@@ -332,3 +333,43 @@ def test_reports_pruned_locally_are_removed_from_the_target(pg, cli_env, tmp_pat
     assert not any(www.glob("*20200101_000000*")) and not any(out.glob("*20200101_000000*"))
     local = sorted(p.name for p in out.iterdir() if p.suffix in (".html", ".csv", ".json"))
     assert published_names(www) == sorted([*local, "notes.txt"]) and len(local) == 4
+
+
+def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env, tmp_path):
+    from user_failure_stats import retention
+
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    out.mkdir()
+    www.mkdir()
+    for folder in (out, www):  # an old report, published earlier
+        plant_report(folder, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    retention.prune(out, 30)  # `prune` on its own: no target in sight
+    assert retention.removed_not_yet_published(out) == list(
+        outputs.published_names("20200101_000000")
+    )
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not any(www.glob("*20200101_000000*"))
+    assert retention.removed_not_yet_published(out) == []
+    assert not (out / retention.PENDING_NAME).exists()
+
+
+def test_the_names_to_remove_are_only_report_files_and_bounded(tmp_path):
+    from user_failure_stats import retention
+
+    (tmp_path / retention.PENDING_NAME).write_text(
+        "user_failure_stats_20200101_000000.csv\n../../etc/passwd\nnotes.txt\n"
+        "user_failure_stats_20200101_000000.csv.bak\n.user_failure_rates_20200101_000000.json\n"
+    )
+    assert retention.removed_not_yet_published(tmp_path) == [
+        "user_failure_stats_20200101_000000.csv",
+        ".user_failure_rates_20200101_000000.json",
+    ]
+    (tmp_path / retention.PENDING_NAME).unlink()
+    (tmp_path / retention.PENDING_NAME).symlink_to(tmp_path / "elsewhere")
+    assert retention.removed_not_yet_published(tmp_path) == []  # never through a link

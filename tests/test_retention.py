@@ -55,6 +55,7 @@ def folder_of_reports(tmp_path):
 
 KEPT = [
     ".index.lock",
+    ".removed-not-yet-published",  # the names a publish target may still hold
     ".user_failure_rates_20200102_000000.json",
     ".user_failure_rates_20200103_000000.json",
     ".user_failure_rates_20200104_000000.json",
@@ -101,6 +102,8 @@ def test_prune_removes_old_reports_and_nothing_else(tmp_path):
     ]
     assert all(p.parent == out for p in removed)
     assert names(out) == KEPT
+    # Noted for the next publish, in the order removed.
+    assert retention.removed_not_yet_published(out) == [p.name for p in removed]
     assert (tmp_path / "outside.csv").read_text() == "keep me"
     assert len(os.listdir(tmp_path / "elsewhere")) == 4  # a linked summary is never followed
 
@@ -205,6 +208,7 @@ def test_the_prune_command_prints_what_it_removes_and_the_space_freed(tmp_path, 
     )
     assert names(out) == [
         ".index.lock",
+        ".removed-not-yet-published",
         ".user_failure_rates_20991231_000000.json",
         "index.html",
         "notes.txt",

@@ -227,10 +227,12 @@ def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()
         for source in files:
             _put(filesystem, Path(source), f"{folder}/{Path(source).name}", target.protocol)
             links.append(target.link(Path(source).name))
-        for name in remove:
-            path = f"{folder}/{name}"
-            if filesystem.exists(path):
-                filesystem.rm_file(path)
+        remove = list(remove)
+        if remove:  # one listing, not one request per name
+            present = _names(filesystem, folder)
+            for name in remove:
+                if name in present:
+                    filesystem.rm_file(f"{folder}/{name}")
     except Exception as exc:  # noqa: BLE001 - any storage failure: one line
         raise PublishError(_failure(target, exc)) from None
     return links
@@ -260,13 +262,17 @@ def missing(target: Target, names: Iterable[str]) -> list[str]:
     """
     filesystem, folder = open_target(target)
     try:
-        present = {
-            posixpath.basename(str(p).rstrip("/"))
-            for p in (filesystem.ls(folder, detail=False) if filesystem.exists(folder) else [])
-        }
+        present = _names(filesystem, folder)
     except Exception as exc:  # noqa: BLE001 - any storage failure: one line
         raise PublishError(_failure(target, exc)) from None
     return [name for name in names if name not in present]
+
+
+def _names(filesystem, folder: str) -> set[str]:
+    """The names in ``folder`` (none when it does not exist yet)."""
+    if not filesystem.exists(folder):
+        return set()
+    return {posixpath.basename(str(p).rstrip("/")) for p in filesystem.ls(folder, detail=False)}
 
 
 def _put(filesystem, source: Path, path: str, protocol: str) -> None:

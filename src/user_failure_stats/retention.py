@@ -8,6 +8,10 @@ interrupted is finished by the next one. Nothing else in the folder is touched: 
 without a summary, no link (neither followed nor removed), no folder. It all happens under
 the lock the reports index is rebuilt under, and the index is rebuilt before the lock is
 let go, so it never lists a report that is gone.
+
+The names removed are also noted in ``.removed-not-yet-published``, so that the next run
+that publishes removes them from its target too, even when it was ``prune`` on its own that
+removed them, or the publish of the run that pruned failed.
 """
 
 from __future__ import annotations
@@ -19,12 +23,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from user_failure_stats.errors import ConfigError, OutputError
-from user_failure_stats.outputs import HTML_PREFIX, STAMP, RunSummary, published_names
+from user_failure_stats.outputs import (
+    HTML_PREFIX,
+    STAMP,
+    RunSummary,
+    atomic_write,
+    published_names,
+)
 from user_failure_stats.reports_page import LOCK_NAME, write_index
 from user_failure_stats.staging import locked
 
 MAX_KEEP_DAYS = 1_000_000
 SUMMARY_FILE = re.compile(rf"\.{HTML_PREFIX}({STAMP.pattern})\.json")
+PENDING_NAME = ".removed-not-yet-published"
+PENDING_LIMIT = 10_000  # names (2,500 reports): older ones are forgotten
+PENDING_MAX_BYTES = 1_000_000
+NAME_STAMP = re.compile(STAMP.pattern)
 
 
 def check_keep_days(value) -> int:
@@ -86,15 +100,63 @@ def prune(
 
 def _remove(output_dir: Path, cutoff: datetime) -> list[Path]:
     removed = []
-    for path in _expired(output_dir, cutoff):
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot remove {path}: {exc.strerror or exc}") from None
-        removed.append(path)
+    try:
+        for path in _expired(output_dir, cutoff):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise OutputError(f"cannot remove {path}: {exc.strerror or exc}") from None
+            removed.append(path)
+    finally:  # what is gone is noted, even when a later file could not be removed
+        if removed:
+            names = _read_pending(output_dir) + [path.name for path in removed]
+            _write_pending(output_dir, names)
     if removed:
         write_index(output_dir)
     return removed
+
+
+def removed_not_yet_published(output_dir: Path | str) -> list[str]:
+    """Return the names of report files removed here that a publish target may still hold."""
+    return _read_pending(Path(output_dir))
+
+
+def forget_published(output_dir: Path | str, names) -> None:
+    """Forget ``names``: the publish target no longer holds them (under the index lock)."""
+    output_dir, done = Path(output_dir), set(names)
+    with locked(output_dir / LOCK_NAME):
+        left = [name for name in _read_pending(output_dir) if name not in done]
+        _write_pending(output_dir, left)
+
+
+def _read_pending(output_dir: Path) -> list[str]:
+    """The noted names: a regular file, never through a link; only report files' names."""
+    try:
+        fd = os.open(
+            output_dir / PENDING_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        )
+    except OSError:
+        return []
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return []
+        text = file.read(PENDING_MAX_BYTES).decode("utf-8", errors="replace")
+    return [name for name in text.splitlines() if _report_file(name)]
+
+
+def _report_file(name: str) -> bool:
+    match = NAME_STAMP.search(name)
+    return match is not None and name in published_names(match.group(0))
+
+
+def _write_pending(output_dir: Path, names: list[str]) -> None:
+    names = list(dict.fromkeys(names))[-PENDING_LIMIT:]
+    path = output_dir / PENDING_NAME
+    if not names:
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+        return
+    atomic_write(path, lambda tmp: tmp.write_text("".join(f"{n}\n" for n in names)))
 
 
 def _expired(output_dir: Path, cutoff: datetime) -> list[Path]:

@@ -263,7 +263,8 @@ def publish_result(result: RunResult, target: Target, remove: tuple[str, ...] = 
 
     Reports the local index lists but the target lacks (published before the target was
     set, or by a failed publish) are copied too, so every link of the published index
-    works; ``remove`` names files to delete there (reports pruned locally).
+    works. Report files removed here (``remove``, and those any earlier ``prune`` noted)
+    are removed there.
 
     Raises:
         PublishError: Something could not be copied; the local report stands.
@@ -281,7 +282,10 @@ def publish_result(result: RunResult, target: Target, remove: tuple[str, ...] = 
         files += [output_dir / name for name in missing(target, wanted)]
         files.append(result.index)  # last: it links to the others
     files = [path for path in files if path.is_file()]
-    links = publish(target, files, remove=remove)
+    gone = list(dict.fromkeys([*remove, *retention.removed_not_yet_published(output_dir)]))
+    links = publish(target, files, remove=gone)
+    if gone:
+        retention.forget_published(output_dir, gone)
     return links[0]
 
 
