@@ -99,6 +99,19 @@ def test_a_folder_that_cannot_be_made_is_one_line(tmp_path):
     )
 
 
+def test_a_folder_in_the_way_of_a_file_is_one_line(tmp_path):
+    source = tmp_path / "index.html"
+    source.write_text("index")
+    www = tmp_path / "www"
+    (www / "index.html").mkdir(parents=True)
+    with pytest.raises(PublishError) as caught:
+        publish(Target(www.as_uri()), [source])
+    assert str(caught.value) == (
+        f"cannot publish to {www.as_uri()}: a folder is in the way of index.html"
+    )
+    assert list((www / "index.html").iterdir()) == []  # nothing left inside it
+
+
 def test_a_file_url_is_decoded(tmp_path):
     source = tmp_path / "a.html"
     source.write_text("a")

@@ -9,6 +9,7 @@ messages as it is.
 
 from __future__ import annotations
 
+import errno
 import posixpath
 import tempfile
 import uuid
@@ -280,6 +281,8 @@ def _put(filesystem, source: Path, path: str, protocol: str) -> None:
         filesystem.put_file(str(source), path)
         return
     folder, name = posixpath.split(path)
+    if filesystem.isdir(path):  # a move would land inside it, and report success
+        raise IsADirectoryError(errno.EISDIR, f"a folder is in the way of {name}")
     partial = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         filesystem.put_file(str(source), partial)
