@@ -106,7 +106,7 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
 
 
-def _report_options(parser: argparse.ArgumentParser) -> None:
+def _report_options(parser: argparse.ArgumentParser, demo: bool = False) -> None:
     parser.add_argument(
         "--output-dir",
         type=_folder,
@@ -125,7 +125,7 @@ def _report_options(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="after writing the report, exit 6 if the window has no sessions (a dead feed)",
     )
-    _delivery_options(parser, demo=parser.prog.endswith(" demo"))
+    _delivery_options(parser, demo=demo)
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the paths written, one line"
     )
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _delivery_options(check)
     demo = _add_command(commands, cmd_demo, "run the report on a bundled PostgreSQL with demo data")
-    _report_options(demo)
+    _report_options(demo, demo=True)
     demo.add_argument(
         "--serve",
         action="store_true",
