@@ -16,7 +16,7 @@ from user_failure_stats import db, notify, pipeline
 from user_failure_stats.errors import ConfigError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
-from user_failure_stats.publish import Target, describe, probe
+from user_failure_stats.publish import describe, probe
 from user_failure_stats.settings import Settings
 from user_failure_stats.staging import leftovers
 from user_failure_stats.window import Window
@@ -157,7 +157,7 @@ def _publish_step(settings: Settings, params: Parameters) -> Step:
     step = "publish target"
     if not params.publish:
         return Step(step, "ok", "none: reports stay in the output directory (see --publish)")
-    target = Target(params.publish, settings.storage, settings.publish_link_url)
+    target = settings.publish_target(params.publish)
     began = time.perf_counter()
     probe(target)  # writes and removes a file, as a run would: or PublishError
     keys = ", ".join(sorted(settings.storage)) or "none set"

@@ -25,7 +25,6 @@ from user_failure_stats.params import (
     choose,
     resolve_window,
 )
-from user_failure_stats.publish import Target
 from user_failure_stats.publish import publish as publish_files
 from user_failure_stats.settings import Settings, load_settings
 from user_failure_stats.text import visible
@@ -220,7 +219,7 @@ def _export_csv(rates, settings: Settings) -> tuple[str, str]:
     """
     from user_failure_stats import outputs
 
-    target = Target(settings.publish_url, settings.storage, settings.publish_link_url)
+    target = settings.publish_target()
     name = outputs.csv_name(f"{outputs.run_stamp()}_{secrets.token_hex(4)}")
     with tempfile.TemporaryDirectory(prefix="ufs-csv-") as folder:
         path = outputs.write_csv(rates, Path(folder) / name)

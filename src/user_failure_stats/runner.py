@@ -258,13 +258,13 @@ def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
     return published
 
 
-def publish_result(result: RunResult, target: Target, remove: tuple[str, ...] = ()) -> str:
+def publish_result(result: RunResult, target: Target) -> str:
     """Publish a run: its HTML, CSV and summary, then the index; return the report's link.
 
     Reports the local index lists but the target lacks (published before the target was
     set, or by a failed publish) are copied too, so every link of the published index
-    works. Report files removed here (``remove``, and those any earlier ``prune`` noted)
-    are removed there.
+    works. Report files removed here (by this run's ``keep_days`` or an earlier ``prune``:
+    ``retention.removed_not_yet_published``) are removed there.
 
     Raises:
         PublishError: Something could not be copied; the local report stands.
@@ -282,7 +282,7 @@ def publish_result(result: RunResult, target: Target, remove: tuple[str, ...] = 
         files += [output_dir / name for name in missing(target, wanted)]
         files.append(result.index)  # last: it links to the others
     files = [path for path in files if path.is_file()]
-    gone = list(dict.fromkeys([*remove, *retention.removed_not_yet_published(output_dir)]))
+    gone = retention.removed_not_yet_published(output_dir)
     links = publish(target, files, remove=gone)
     if gone:
         retention.forget_published(output_dir, gone)
@@ -311,9 +311,8 @@ def delivery_for(params: Parameters, settings: Settings) -> Delivery:
         ConfigError: A bad ``NOTIFY_URLS``, ``--notify always|alert`` without
             ``NOTIFY_URLS``, or a publish target whose package is not installed.
     """
-    target = None
-    if params.publish:
-        target = Target(params.publish, settings.storage, settings.publish_link_url)
+    target = settings.publish_target(params.publish) if params.publish else None
+    if target is not None:
         check_available(target)
     urls = notify.parse_urls(settings.notify_urls or "")
     return Delivery(target, urls, notify.resolve_mode(params.notify, urls))
@@ -330,7 +329,7 @@ def deliver(
     link, failures = None, []
     if delivery.target is not None:
         try:
-            link = publish_result(result, delivery.target, result.pruned)
+            link = publish_result(result, delivery.target)
         except DeliveryError as exc:
             failures.append(exc)
     reason = notify.alert_reason(result.summary, fail_above)

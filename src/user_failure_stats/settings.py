@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.publish import check_url
+from user_failure_stats.publish import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import (
     check_timezone,
@@ -143,6 +143,14 @@ class Settings:
             "DEFAULT_WINDOW": self.default_window,
         }
         return {k: v for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
+
+    def publish_target(self, url: str | None = None) -> Target | None:
+        """Return the publish target for ``url`` (default ``PUBLISH_URL``) with its settings.
+
+        None when there is no URL. The credentials and the link address come from here.
+        """
+        url = url or self.publish_url
+        return Target(url, self.storage, self.publish_link_url) if url else None
 
     def describe_source(self) -> str:
         """Say where the settings came from, for ``check``."""
