@@ -101,6 +101,10 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         help="users with fewer sessions are 'too few to judge', not ranked (default 10)",
     )
+    parser.add_argument(
+        "--fdr",
+        help="false discovery rate of the flags, above 0 and below 1: 0.05 or 5%% (default)",
+    )
     parser.add_argument("--title", help="report heading")
     parser.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
     parser.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
@@ -269,6 +273,7 @@ def choose_parameters(args, settings):
         "timezone": args.timezone,
         "top_n": args.top_n,
         "min_sessions": args.min_sessions,
+        "fdr": args.fdr,
         "title": args.title,
         "fail_above": getattr(args, "fail_above", None),
         "fail_empty": getattr(args, "fail_empty", None),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from user_failure_stats.errors import ConfigError, DatabaseError, PublishError
-from user_failure_stats.formats import plain
+from user_failure_stats.formats import DEFAULT_FDR, plain
 from user_failure_stats.params import (
     DEFAULT_MIN_SESSIONS,
     DEFAULT_TOP_N,
@@ -47,6 +47,7 @@ PARAMETERS = (
     "limit",
     "top_n",
     "min_sessions",
+    "fdr",
 )
 # Azure passes the function key as ?code=...: it is not ours to read.
 IGNORED = ("code",)
@@ -85,6 +86,7 @@ class Request:
     limit: int
     top_n: int = DEFAULT_TOP_N
     min_sessions: int = DEFAULT_MIN_SESSIONS
+    fdr: float = DEFAULT_FDR
 
 
 def _bool(values: dict, name: str, default: bool) -> bool:
@@ -137,7 +139,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         raise BadParameter("format", f"format must be json or csv, got {values.get('format')!r}")
     given = {
         name: values.get(name)
-        for name in ("start", "end", "window", "timezone", "top_n", "min_sessions")
+        for name in ("start", "end", "window", "timezone", "top_n", "min_sessions", "fdr")
     }
     try:
         params = choose(settings, given, fallback={"window": settings.default_window})
@@ -158,6 +160,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         limit=_limit(values),
         top_n=params.top_n,
         min_sessions=params.min_sessions,
+        fdr=params.fdr,
     )
 
 
@@ -230,7 +233,7 @@ def _export_csv(rates, settings: Settings) -> tuple[str, str]:
 def _run(request: Request, settings: Settings) -> Response:
     from user_failure_stats import db, outputs, pipeline
 
-    options = Parameters(top_n=request.top_n, min_sessions=request.min_sessions)
+    options = Parameters(top_n=request.top_n, min_sessions=request.min_sessions, fdr=request.fdr)
     engine = db.make_engine(settings)
     try:
         data = pipeline.compute(engine, request.window, options)
@@ -258,6 +261,8 @@ def _run(request: Request, settings: Settings) -> Response:
         "previous_window": {k: plain(v) for k, v in previous.items()},
         "data_quality": quality
         | {"sessions_without_user_record": summary["sessions_without_user_record"]},
+        "flagged": records(data.flagged),
+        "worsened": records(data.worsened),
         "top": records(top),
         "users": records(rates),
         "csv_file": csv_file,

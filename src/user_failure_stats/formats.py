@@ -94,7 +94,9 @@ def summary_rows(summary: dict) -> list[tuple[str, str]]:
 def change_texts(summary: dict, previous: dict, length: str) -> dict[str, str]:
     """Describe the change of each headline number against the previous window.
 
-    Example: ``{"overall_failure_rate": "+3.10 pts vs the previous 2 days", ...}``.
+    Example: ``{"overall_failure_rate": "+3.10 pts vs the previous 2 days (more than
+    chance)", ...}``: the rate's change says whether chance alone may explain it (see
+    :func:`chance_of_change`).
     """
     change = window_change(summary, previous)
     against = f"vs the previous {length}"
@@ -112,7 +114,7 @@ def change_texts(summary: dict, previous: dict, length: str) -> dict[str, str]:
         "overall_failure_rate": (
             f"no sessions in the previous {length}"
             if math.isnan(points)
-            else f"{points:+.2f} pts {against}"
+            else f"{points:+.2f} pts {against} ({chance_of_change(summary, previous)})"
         ),
         "users": f"{change['users']:+,} {against}",
     }
@@ -123,3 +125,57 @@ def elapsed_ms(began: float) -> str:
     import time
 
     return f"{(time.perf_counter() - began) * 1000:.0f} ms"
+
+
+# The false discovery rate of the flags (see ``significance``), unless a run sets ``fdr``.
+DEFAULT_FDR = 0.05
+# The level of the two-proportion test of the overall rate's change (one test, not many).
+CHANGE_LEVEL = 0.05
+
+
+def change_p_value(failed: int, total: int, before_failed: int, before_total: int) -> float:
+    """Return the two-sided p-value of a change in the overall rate (pooled two-proportion z).
+
+    Pure Python (the console's side loads no scipy). NaN when either window has no sessions
+    or nothing ever failed (or everything did). Example: 120 of 1,000 against 100 of 1,000
+    gives 0.157.
+    """
+    if total <= 0 or before_total <= 0:
+        return float("nan")
+    pooled = (failed + before_failed) / (total + before_total)
+    spread = pooled * (1 - pooled) * (1 / total + 1 / before_total)
+    if spread <= 0:
+        return float("nan") if failed / total == before_failed / before_total else 0.0
+    z = (failed / total - before_failed / before_total) / math.sqrt(spread)
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def chance_of_change(summary: dict, previous: dict) -> str:
+    """Say whether chance alone may explain the change of the overall rate between windows.
+
+    ``within chance`` when the two-proportion test (see :func:`change_p_value`) finds no
+    difference at :data:`CHANGE_LEVEL`, else ``more than chance``.
+    """
+    p = change_p_value(
+        summary["total_failures"],
+        summary["total_sessions"],
+        previous["total_failures"],
+        previous["total_sessions"],
+    )
+    return "more than chance" if p < CHANGE_LEVEL else "within chance"
+
+
+def chance_text(flagged: int, fdr: float) -> str:
+    """Say in words how many of ``flagged`` users chance alone may explain.
+
+    Example: 16 at 5% gives "with a 5% false discovery rate, about 1 of them may be chance".
+    """
+    rate = f"{fdr * 100:.3g}%"
+    expected = flagged * fdr
+    if flagged == 0:
+        return f"at a {rate} false discovery rate"
+    if expected < 0.5:
+        amount = "fewer than 1"
+    else:
+        amount = f"about {round(expected):,}"
+    return f"with a {rate} false discovery rate, {amount} of them may be chance"

@@ -27,7 +27,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError, NotifyError
-from user_failure_stats.formats import change_texts, format_percent, missing
+from user_failure_stats.formats import (
+    DEFAULT_FDR,
+    chance_text,
+    change_texts,
+    format_percent,
+    missing,
+)
 from user_failure_stats.text import bounded, markdown_text, shown, visible
 from user_failure_stats.window import Window, format_local
 
@@ -334,7 +340,8 @@ def message(
     window: Window | str,
     summary: Mapping,
     previous: Mapping | None = None,
-    top: Sequence[Mapping] = (),
+    flagged: Sequence[Mapping] = (),
+    worsened: Sequence[Mapping] = (),
     *,
     length: str | None = None,
     link: str | None = None,
@@ -345,11 +352,13 @@ def message(
     Args:
         window: The window, or the window in a few words (see :func:`window_label`).
         summary: The summary statistics (``RunSummary.summary``): ``overall_failure_rate``,
-            ``total_sessions`` and ``flagged_users`` are used.
+            ``total_sessions``, ``flagged_users``, ``worsened_users`` and ``fdr`` are used.
         previous: The same statistics for the previous window, or None when there are none.
-        top: The top users, worst first (``RunSummary.top``: ``rank``, ``user_name``,
-            ``failed_sessions``, ``total_sessions``, ``failure_rate_percent``); the first
-            :data:`WORST` ranked ones are named.
+        flagged: The flagged users, most significant first (``RunSummary.flagged``:
+            ``user_name``, ``failed_sessions``, ``total_sessions``,
+            ``failure_rate_percent``); all of them given are named (the run gives ``top_n``).
+        worsened: The users who got worse, largest change first (``RunSummary.worsened``);
+            the first :data:`WORST` are named with their change.
         length: The window's length in words (``Window.length_text()``: ``7 days``), for the
             change against the previous window; by default the window's.
         link: The published report's URL (``https://...``), shown without a user, password,
@@ -364,13 +373,16 @@ def message(
     if isinstance(window, Window):
         length = length or window.length_text()
         window = window_label(window)
-    flagged = int(summary.get("flagged_users") or 0)
-    title = f"{TITLE}: {window} — {_plural(flagged, 'flagged user')}"
+    length = length or "window"
+    flagged_count = _whole(summary.get("flagged_users"))
+    worse_count = _whole(summary.get("worsened_users"))
+    fdr = summary.get("fdr") or DEFAULT_FDR
+    title = f"{TITLE}: {window} — {_plural(flagged_count, 'flagged user')}"
     rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
     if not previous:
         change = "no previous data"
     else:
-        change = change_texts(summary, previous, length or "window")["overall_failure_rate"]
+        change = change_texts(summary, previous, length)["overall_failure_rate"]
     lines = []
     if alert:
         lines.append(f"**Alert: {markdown_text(visible(alert))}**")
@@ -378,24 +390,38 @@ def message(
     lines += [
         f"- Window: {window}",
         f"- Overall failure rate: {rate} ({change})",
-        f"- Sessions: {int(summary.get('total_sessions') or 0):,}",
-        f"- Users failing significantly more than the rest: {flagged:,}",
+        f"- Sessions: {_whole(summary.get('total_sessions')):,}",
+        f"- Users failing significantly more than the rest: {flagged_count:,} "
+        f"({chance_text(flagged_count, fdr)})",
+        f"- Got worse since the previous {length}: {worse_count:,}",
         "",
     ]
-    ranked = [row for row in top if not missing(row.get("rank"))][:WORST]
-    if ranked:
-        lines += ["Worst users:", ""]
-        for number, row in enumerate(ranked, start=1):
-            name = markdown_text(defanged(shown(row.get("user_name", ""), NAME_LIMIT)))
+    if flagged:
+        lines += ["Flagged users, most significant first:", ""]
+        for number, row in enumerate(flagged, start=1):
             counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
-            lines.append(f"{number}. {name}: {counts} failed ({_rate_text(row)})")
+            lines.append(f"{number}. {_name(row)}: {counts} failed ({_rate_text(row)})")
         lines.append("")
-    else:
-        lines += ["No user has enough sessions to rank.", ""]
+    if worsened:
+        lines += ["Largest changes:", ""]
+        for number, row in enumerate(list(worsened)[:WORST], start=1):
+            before = format_percent(row.get("previous_failure_rate", float("nan")))
+            points = row.get("change_points")
+            moved = "n/a" if missing(points) else f"{float(points):+.2f} pts"
+            lines.append(f"{number}. {_name(row)}: {before} to {_rate_text(row)} ({moved})")
+        lines.append("")
     link_line = _link_line(link)
     if link_line:
         lines.append(link_line)
     return Message(title=title, body="\n".join(lines).strip(), kind="warning" if alert else "info")
+
+
+def _whole(value) -> int:
+    return 0 if missing(value) else int(value)
+
+
+def _name(row: Mapping) -> str:
+    return markdown_text(defanged(shown(row.get("user_name", ""), NAME_LIMIT)))
 
 
 def failure_message(error: str) -> Message:

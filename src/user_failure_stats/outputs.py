@@ -32,14 +32,25 @@ CSV_PREFIX = "user_failure_stats_"
 HTML_PREFIX = "user_failure_rates_"
 
 
-# The columns of the top-users table that the console summary prints.
-TOP_FIELDS = (
+# The columns of the flagged users that the console summary and the notification show.
+FLAGGED_FIELDS = (
     "rank",
     "user_name",
     "failed_sessions",
     "total_sessions",
     "failure_rate_percent",
+    "failure_rate_ci_low",
+    "failure_rate_ci_high",
+    "q_value",
     "note",
+)
+# ... and of the users who got worse.
+WORSENED_FIELDS = (
+    *FLAGGED_FIELDS,
+    "previous_failed_sessions",
+    "previous_total_sessions",
+    "previous_failure_rate",
+    "change_points",
 )
 
 
@@ -159,7 +170,10 @@ class RunSummary:
         previous: The same statistics for the previous window of the same length.
         files: The published files' names: ``{"html": ..., "csv": ...}``.
         notes: What the reader must know about the window (a bound in a repeated hour).
-        top: The top users, ranked: one dict per row (see :data:`TOP_FIELDS`).
+        flagged: The first ``top_n`` flagged users, most significant first: one dict per
+            row (see :data:`FLAGGED_FIELDS`).
+        worsened: The first ``top_n`` users who got worse, largest change first (see
+            :data:`WORSENED_FIELDS`).
         generated_at: The instant the report was generated, ISO 8601 in UTC
             (``2025-05-23T04:30:00+00:00``); None in summaries written by older versions,
             which :meth:`generated_instant` reads from ``generated`` instead.
@@ -174,7 +188,8 @@ class RunSummary:
     previous: dict
     files: dict
     notes: tuple[str, ...] = ()
-    top: tuple[dict, ...] = ()
+    flagged: tuple[dict, ...] = ()
+    worsened: tuple[dict, ...] = ()
     generated_at: str | None = None
 
     @classmethod
@@ -198,10 +213,8 @@ class RunSummary:
             previous=dict(data.previous),
             files={"html": html_name(stamp), "csv": csv_name(stamp)},
             notes=tuple(data.notes),
-            top=tuple(
-                {k: plain(v) for k, v in row.items() if k in TOP_FIELDS}
-                for row in data.top.to_dict("records")
-            ),
+            flagged=_rows(data.flagged, params.top_n, FLAGGED_FIELDS),
+            worsened=_rows(data.worsened, params.top_n, WORSENED_FIELDS),
         )
 
     def to_json(self) -> str:
@@ -209,7 +222,8 @@ class RunSummary:
         record = asdict(self)
         for key in ("summary", "previous"):
             record[key] = {k: plain(v) for k, v in record[key].items()}
-        record["notes"], record["top"] = list(self.notes), list(self.top)
+        record["notes"] = list(self.notes)
+        record["flagged"], record["worsened"] = list(self.flagged), list(self.worsened)
         return json.dumps(record, indent=1, allow_nan=False)
 
     @classmethod
@@ -225,10 +239,10 @@ class RunSummary:
         except RecursionError:
             raise ValueError("not a run summary: nested too deeply") from None
         try:
-            optional = ("notes", "top", "generated_at")
+            optional = ("notes", "flagged", "worsened", "generated_at")
             values = {f.name: record[f.name] for f in fields(cls) if f.name not in optional}
-            values["notes"] = tuple(record.get("notes", ()))
-            values["top"] = tuple(record.get("top", ()))
+            for name in ("notes", "flagged", "worsened"):  # older summaries lack them
+                values[name] = tuple(record.get(name, ()))
             values["generated_at"] = record.get("generated_at")
             summary = cls(**values)
             summary._check()
@@ -256,8 +270,8 @@ class RunSummary:
             raise ValueError("statistics are missing")
         if not (isinstance(self.parameters, dict) and all(isinstance(n, str) for n in self.notes)):
             raise ValueError("bad parameters or notes")
-        if not all(isinstance(row, dict) for row in self.top):
-            raise ValueError("bad top users")
+        if not all(isinstance(row, dict) for row in (*self.flagged, *self.worsened)):
+            raise ValueError("bad flagged or worsened users")
         if self.generated_at is not None and not isinstance(self.generated_at, str):
             raise ValueError("generated_at must be text")
         try:
@@ -338,6 +352,14 @@ def _instant_of_text(text: str, timezone) -> datetime | None:
     except (ValueError, OverflowError, OSError, LookupError):  # no such date, or zone
         return None
     return None
+
+
+def _rows(part: pd.DataFrame, limit: int, columns: tuple[str, ...]) -> tuple[dict, ...]:
+    """Return the first ``limit`` rows of ``part`` as plain dicts of ``columns``."""
+    head = part.head(limit)
+    return tuple(
+        {k: plain(v) for k, v in row.items() if k in columns} for row in head.to_dict("records")
+    )
 
 
 def utc_now() -> datetime:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.publish import check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import (
@@ -57,6 +58,8 @@ class Parameters:
         top_n: Number of users in the top table.
         title: The report's heading.
         min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
+        fdr: The false discovery rate of the flags, above 0 and below 1: of the users
+            flagged (or marked as worse), at most this fraction are expected to be chance.
         window: A relative window (``yesterday``, ``previous_week``...) instead of
             ``start``/``end``; resolved when the run starts.
         fail_above: Alert (a distinct exit code) when the overall failure rate is above
@@ -77,6 +80,7 @@ class Parameters:
     top_n: int = DEFAULT_TOP_N
     title: str = DEFAULT_TITLE
     min_sessions: int = DEFAULT_MIN_SESSIONS
+    fdr: float = DEFAULT_FDR
     window: str | None = None
     fail_above: float | None = None
     fail_empty: bool = False
@@ -114,6 +118,7 @@ class Parameters:
             timezone=timezone,
             top_n=top_n,
             min_sessions=min_sessions,
+            fdr=parse_fdr(self.fdr),
             title=title or DEFAULT_TITLE,
             window=window,
             fail_above=parse_rate(self.fail_above, "fail_above"),
@@ -141,6 +146,7 @@ class Parameters:
             "top_n": self.top_n,
             "title": self.title,
             "min_sessions": self.min_sessions,
+            "fdr": self.fdr,
         }
 
 
@@ -186,6 +192,25 @@ def parse_rate(value, field: str) -> float | None:
     if isinstance(value, bool) or not 0 <= rate <= 1:
         raise ConfigError(
             f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}", field=field
+        )
+    return rate
+
+
+def parse_fdr(value) -> float:
+    """Return a false discovery rate above 0 and below 1 (``0.05``, ``"0.05"``, ``"5%"``).
+
+    Raises:
+        ConfigError: The value is not a rate strictly between 0 and 1.
+    """
+    try:
+        rate = parse_rate(value, "fdr")
+    except ConfigError:
+        rate = None
+    if rate is None or not 0 < rate < 1:
+        shown = value[:40] if isinstance(value, str) else value
+        raise ConfigError(
+            f"fdr must be a rate above 0 and below 1 (or 0% to 100%), got {shown!r}",
+            field="fdr",
         )
     return rate
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from user_failure_stats import analysis, db
 from user_failure_stats.db import WindowCounts
+from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.params import DEFAULT_MIN_SESSIONS, Parameters, resolve_window
 from user_failure_stats.settings import Settings, load_settings
 from user_failure_stats.window import Window
@@ -24,6 +25,7 @@ def setup(
     title: str,
     min_sessions=DEFAULT_MIN_SESSIONS,
     env_file: str | None = None,
+    fdr=DEFAULT_FDR,
 ) -> tuple[Settings, Parameters, Window]:
     """Validate the notebook's parameters and read the settings, in one call.
 
@@ -39,6 +41,7 @@ def setup(
             "top_n": top_n,
             "title": title,
             "min_sessions": min_sessions,
+            "fdr": fdr,
         }
     )
     return settings, params, resolve_window(params, settings.db_timezone)
@@ -51,11 +54,16 @@ class ReportData:
     Attributes:
         window: The window the report covers.
         counts: What the database returned (see ``db.WindowCounts``).
-        rates: The per-user table (see ``analysis.failure_rates``).
+        rates: The per-user table, compared with the previous window (see
+            ``analysis.failure_rates`` and ``analysis.compare_windows``).
         summary: The summary statistics of the window.
         previous: The same statistics for the previous window of the same length.
-        top: The top users, ranked (see ``analysis.top_users``).
+        top: The top users among those judged, ranked (see ``analysis.top_users``).
         trend: Sessions and failure rate per day or hour (see ``analysis.trend``).
+        flagged: Every flagged user, most significant first (``analysis.flagged_users``).
+        worsened: Every user who got worse, largest change first
+            (``analysis.worsened_users``).
+        fdr: The false discovery rate of the flags.
     """
 
     window: Window
@@ -65,6 +73,9 @@ class ReportData:
     previous: dict
     top: pd.DataFrame
     trend: pd.DataFrame
+    flagged: pd.DataFrame
+    worsened: pd.DataFrame
+    fdr: float = DEFAULT_FDR
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -80,7 +91,7 @@ def compute(source: Settings | sa.Engine, window: Window, params: Parameters) ->
     Args:
         source: Settings to connect with, or an engine from ``db.make_engine``.
         window: The resolved window.
-        params: The report's options (``top_n``, ``min_sessions``).
+        params: The report's options (``top_n``, ``min_sessions``, ``fdr``).
 
     Raises:
         DatabaseError: The database cannot be reached or the query fails.
@@ -90,14 +101,19 @@ def compute(source: Settings | sa.Engine, window: Window, params: Parameters) ->
 
 def from_counts(counts: WindowCounts, window: Window, params: Parameters) -> ReportData:
     """Compute the report's data from what the database returned (see :func:`compute`)."""
-    rates = analysis.failure_rates(counts.current, params.min_sessions)
-    previous = analysis.failure_rates(counts.previous, params.min_sessions)
+    minimum, fdr = params.min_sessions, params.fdr
+    rates = analysis.failure_rates(counts.current, minimum, fdr)
+    rates = analysis.compare_windows(rates, counts.previous, minimum, fdr)
+    previous = analysis.failure_rates(counts.previous, minimum, fdr)
     return ReportData(
         window=window,
         counts=counts,
         rates=rates,
-        summary=analysis.summary_statistics(rates),
-        previous=analysis.summary_statistics(previous),
-        top=analysis.top_users(rates, params.top_n, params.min_sessions),
+        summary=analysis.summary_statistics(rates, minimum) | {"fdr": fdr},
+        previous=analysis.summary_statistics(previous, minimum),
+        top=analysis.top_users(rates, params.top_n, minimum),
         trend=analysis.trend(counts.trend, window),
+        flagged=analysis.flagged_users(rates, minimum),
+        worsened=analysis.worsened_users(rates, minimum),
+        fdr=fdr,
     )

@@ -11,14 +11,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from user_failure_stats.analysis import (
-    Z_95,
-    Z_998,
-    ci_texts,
-    control_limits,
-    format_percent,
-    rate_distribution,
-)
+from user_failure_stats import significance
+from user_failure_stats.analysis import ci_texts, format_percent, rate_distribution
+from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.text import plotly_text, shown, shown_all
 
 HOVER_LIMIT = 15
@@ -115,13 +110,16 @@ def _count_ticks(dist: pd.DataFrame) -> dict:
     return {"tick0": 0, "dtick": max(1, -(-most // 6)), "tickformat": "d"}
 
 
-def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 1) -> go.Figure:
+def funnel_figure(
+    rates: pd.DataFrame, overall_rate: float, min_sessions: int = 1, fdr: float = DEFAULT_FDR
+) -> go.Figure:
     """Return a funnel plot: each user's failure rate against their number of sessions.
 
-    Control limits at 95% and 99.8% around the overall rate show how far a rate may stray
-    by chance at each volume. Flagged users (``rates["flagged"]``: at least ``min_sessions``
-    sessions and above the upper 95% limit) are drawn in red, users with fewer sessions as
-    hollow circles (too few to judge), the rest in grey. Users with the same sessions and
+    The red dashed line is the flag rule of this run: for each number of sessions, the
+    lowest failure rate at which a user is flagged (see ``significance.flag_line``, at the
+    p-value cut that Benjamini-Hochberg chose at ``fdr``). Users with at least
+    ``min_sessions`` sessions on or above it are flagged and drawn in red; users with fewer
+    as hollow circles (too few to judge); the rest in grey. Users with the same sessions and
     failures share one dot, whose hover names them (the first :data:`HOVER_LIMIT`). Above
     :data:`POINT_LIMIT` unflagged users, those are drawn as a density (see
     :func:`density_trace`), and a caption says so.
@@ -130,24 +128,9 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
         return empty_figure("Funnel plot: failure rate against sessions")
     traces = []
     most = max(int(rates["total_sessions"].max()), 2)
-    n = np.unique(np.geomspace(1, most * 1.1, 200))
-    for z, label, dash in ((Z_998, "99.8% limits", "dot"), (Z_95, "95% limits", "dash")):
-        low, high = control_limits(overall_rate, n, z)
-        for k, (bound, show) in enumerate(((high, True), (low, False))):
-            traces.append(
-                {
-                    "type": "scatter",
-                    "x": n,
-                    "y": bound,
-                    "mode": "lines",
-                    "name": label,
-                    "legendgroup": label,
-                    "showlegend": show,
-                    "line": {"color": "#7f8c8d", "dash": dash, "width": 1},
-                    "hoverinfo": "skip",
-                    "uid": f"limit-{label}-{k}",
-                }
-            )
+    line = flag_rule_trace(rates, min_sessions, fdr, most)
+    if line is not None:
+        traces.append(line)
     traces.append(
         {
             "type": "scatter",
@@ -167,7 +150,7 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
     margin_top = 60
     if (~flagged).sum() > POINT_LIMIT:
         # Too many dots to draw or to hover: the unflagged users become shading, below the
-        # limits; every flagged user stays a dot.
+        # line; every flagged user stays a dot.
         traces.insert(0, density_trace(rates[~flagged], most))
         annotations.append(_density_caption(int((~flagged).sum()), int(flagged.sum())))
         x_axis["range"] = [np.log10(0.9), np.log10(most * 1.1)]  # not the cells' half-units
@@ -210,6 +193,130 @@ def funnel_figure(rates: pd.DataFrame, overall_rate: float, min_sessions: int = 
             "margin": {**MARGIN, "t": margin_top},
             "legend": LEGEND,
             "annotations": annotations,
+        },
+    )
+
+
+def flag_rule_sessions(min_sessions: int, most: int, exact: int = 2_000) -> np.ndarray:
+    """Return the numbers of sessions the flag line is drawn at.
+
+    Each whole number from ``min_sessions`` up to ``exact``, then 200 steps even on the log
+    scale up to ``most``.
+    """
+    first = max(int(min_sessions), 1)
+    whole = np.arange(first, min(most, exact) + 1)
+    if most <= exact:
+        return whole if len(whole) else np.array([first])
+    steps = np.unique(np.round(np.geomspace(exact, most, 200)))
+    return np.unique(np.concatenate([whole, steps])).astype("int64")
+
+
+def flag_rule_trace(rates: pd.DataFrame, min_sessions: int, fdr: float, most: int) -> dict | None:
+    """Return the funnel plot's line of the flag rule (see :func:`funnel_figure`), or None.
+
+    None when no user was tested (every user too few to judge, or only one user).
+    """
+    if "p_value" not in rates or rates["p_value"].isna().all():
+        return None
+    cut = significance.p_cut(rates["p_value"], rates["q_value"], fdr)
+    sessions = flag_rule_sessions(min_sessions, most)
+    rate = significance.flag_line(
+        sessions,
+        int(rates["failed_sessions"].sum()),
+        int(rates["total_sessions"].sum()),
+        cut,
+    )
+    drawn = ~np.isnan(rate)
+    if not drawn.any():
+        return None
+    return {
+        "type": "scatter",
+        "x": sessions[drawn],
+        "y": rate[drawn],
+        "mode": "lines",
+        "line": {"color": BAR_COLOUR, "dash": "dash", "width": 1.5, "shape": "hv"},
+        "name": "flagged on or above this line",
+        "hovertemplate": "%{x:,} sessions: flagged from %{y:.1%}<extra></extra>",
+        "uid": "flag-rule",
+    }
+
+
+CHANGE_LIMIT = 30
+
+
+def change_figure(worsened: pd.DataFrame, length: str, limit: int = CHANGE_LIMIT) -> go.Figure:
+    """Return a dumbbell chart of the users who got worse: each user's rate before and now.
+
+    One row per user, numbered as the "Got worse" table (``worsened["rank"]``), the largest
+    change at the top; a grey dot for the previous window, a red one for this window, joined
+    by a line. Hovering a dot names the user. At most ``limit`` users are drawn (the table
+    lists them all), and the title says so.
+    """
+    title = f"Failure rate: the previous {length} and now"
+    if worsened.empty:
+        return empty_figure(title)
+    part = worsened.head(limit)
+    if len(worsened) > len(part):
+        title += f" ({len(part)} largest changes of {len(worsened):,})"
+    rows = [f"#{r}" for r in part["rank"]]
+    names = [plotly_text(n) for n in shown_all(part["user_name"])]
+    before = part["previous_failure_rate"].to_numpy(dtype="float64")
+    now = part["failure_rate"].to_numpy(dtype="float64")
+    joins_x, joins_y = [], []
+    for row, b, n in zip(rows, before.tolist(), now.tolist(), strict=True):
+        joins_x += [b, n, None]
+        joins_y += [row, row, None]
+    counts_before = [
+        f"{f:,}/{n:,}"
+        for f, n in zip(
+            part["previous_failed_sessions"], part["previous_total_sessions"], strict=True
+        )
+    ]
+    counts_now = [
+        f"{f:,}/{n:,}" for f, n in zip(part["failed_sessions"], part["total_sessions"], strict=True)
+    ]
+    change = [f"{c:+.2f} pts" for c in part["change_points"]]
+    hover = "<b>%{customdata[0]}</b><br>%{customdata[1]}: %{x:.1%} (%{customdata[2]})"
+    hover += "<br>change %{customdata[3]}<extra></extra>"
+
+    def dots(x, label, counts, colour):
+        return {
+            "type": "scatter",
+            "x": x,
+            "y": rows,
+            "mode": "markers",
+            "name": label,
+            "marker": {"color": colour, "size": 10},
+            "customdata": [[n, label, c, d] for n, c, d in zip(names, counts, change, strict=True)],
+            "hovertemplate": hover,
+        }
+
+    return figure(
+        [
+            {
+                "type": "scatter",
+                "x": joins_x,
+                "y": joins_y,
+                "mode": "lines",
+                "line": {"color": "#aab7b8", "width": 2},
+                "hoverinfo": "skip",
+                "showlegend": False,
+            },
+            dots(before, f"previous {length}", counts_before, "#7f8c8d"),
+            dots(now, "this window", counts_now, BAR_COLOUR),
+        ],
+        {
+            "title": {"text": title},
+            "xaxis": {
+                "range": [-0.02, 1.02],
+                "tickformat": ".0%",
+                "title": {"text": "Failure rate"},
+                "automargin": True,
+            },
+            "yaxis": {"autorange": "reversed", "type": "category", "automargin": True},
+            "height": 160 + 26 * len(part),
+            "margin": MARGIN,
+            "legend": LEGEND,
         },
     )
 

@@ -5,12 +5,20 @@ Escaped HTML parts, the figures' display, and nbconvert's rendering of the execu
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats.formats import change_texts, format_percent, missing, summary_rows
+from user_failure_stats.formats import (
+    DEFAULT_FDR,
+    chance_text,
+    change_texts,
+    format_percent,
+    missing,
+    summary_rows,
+)
 from user_failure_stats.outputs import atomic_write
 from user_failure_stats.params import TITLE_LIMIT, Parameters
 from user_failure_stats.settings import Settings, describe_database
@@ -122,12 +130,13 @@ def notes_html(
     min_sessions: int | None = None,
     duplicate_users: int = 0,
     window_notes: tuple[str, ...] = (),
+    fdr: float = DEFAULT_FDR,
 ) -> str:
     """Return what a reader must know to read the numbers.
 
     That is: an empty window, the window's own notes (a bound in a repeated hour), sessions
     without a user record, users with more than one row in ``public."user"``
-    (``duplicate_users``), and what the flags mean.
+    (``duplicate_users``), and what the flags mean at the false discovery rate ``fdr``.
     """
     notes = [f"<strong>Note:</strong> {html_text(note)}." for note in window_notes]
     if summary["total_sessions"] == 0:
@@ -146,12 +155,169 @@ def notes_html(
         )
     if min_sessions is not None and summary["total_sessions"]:
         notes.append(
-            "▲ <strong>fails significantly more</strong>: the user's 95% Wilson interval lies "
-            "entirely above the overall rate (above the funnel plot's dashed line). ○ "
-            "<strong>too few to judge</strong>: fewer than "
+            "▲ <strong>flagged</strong>: the user fails more often than the rest of the users "
+            "by more than chance explains (an exact test of each user with at least "
+            f"{min_sessions} sessions, adjusted for testing them all at a {fdr * 100:.3g}% "
+            "false discovery rate: of the flagged users, about "
+            f"{fdr * 100:.3g}% may be ordinary users flagged by chance). ↑ <strong>worse"
+            "</strong>: the user fails more often than in the previous window, by the same "
+            "standard. ○ <strong>too few to judge</strong>: fewer than "
             f"{min_sessions} sessions, so the user is listed but neither ranked nor flagged."
         )
     return "\n".join(f"<p>{note}</p>" for note in notes)
+
+
+FRAGMENTS = "fragments"
+# Above this many rows, a list of users scrolls in its own box (all rows are there).
+ANSWER_ROWS = 5_000
+
+
+def fragment(name: str, **values) -> str:
+    """Return the package's HTML fragment ``templates/fragments/<name>``, filled in.
+
+    Jinja with autoescape: every value is escaped as text, never read as markup.
+    """
+    return _fragments().get_template(name).render(**values)
+
+
+@functools.cache
+def _fragments():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("user_failure_stats", f"templates/{FRAGMENTS}"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _users(count: int) -> str:
+    return "1 user" if count == 1 else f"{count:,} users"
+
+
+def _rate_cells(part: pd.DataFrame) -> tuple[list[str], list[str]]:
+    from user_failure_stats.analysis import ci_texts
+
+    counts = [
+        f"{f:,}/{n:,}" for f, n in zip(part["failed_sessions"], part["total_sessions"], strict=True)
+    ]
+    return counts, ci_texts(part["failure_rate_ci_low"], part["failure_rate_ci_high"])
+
+
+def flagged_html(flagged: pd.DataFrame, summary: dict, min_sessions: int, fdr: float) -> str:
+    """Return the users who fail significantly more than the rest: all of them, numbered.
+
+    Most significant first, each with failed/total, rate, 95% interval, q-value and marks;
+    a line that says how many flags chance alone may explain (see
+    ``formats.chance_text``), and one that counts the users too few to judge. Without
+    flagged users, one line that says so.
+    """
+    count = int(summary.get("flagged_users", 0))
+    part = flagged.head(ANSWER_ROWS)
+    counts, intervals = _rate_cells(part)
+    rows = zip(
+        [str(r) for r in part["rank"]],
+        shown_all(part["user_name"]),
+        counts,
+        part["failure_rate_percent"],
+        intervals,
+        [q_text(q) for q in part["q_value"]],
+        part["note"],
+        strict=True,
+    )
+    return fragment(
+        "answer.html.j2",
+        judged=int(summary.get("tested_users", 0)),
+        judged_text=_users(int(summary.get("tested_users", 0))),
+        flagged=count,
+        flagged_text=f"{_users(count)} {'fails' if count == 1 else 'fail'}",
+        chance=chance_text(count, fdr),
+        min_sessions=min_sessions,
+        too_few=int(summary.get("too_few_users", 0)),
+        too_few_text=f"{_users(int(summary.get('too_few_users', 0)))} had",
+        heads=["#", "User", "Failed / total", "Rate", "95% CI", "q-value", "Marks"],
+        rows=list(rows),
+    )
+
+
+def worsened_html(
+    worsened: pd.DataFrame, summary: dict, min_sessions: int, fdr: float, length: str
+) -> str:
+    """Return the users who got worse since the previous window: all of them, numbered.
+
+    Largest change first, each with failed/total and rate before and now, the change in
+    percentage points and marks; without any, one line that says so.
+    """
+    count = int(summary.get("worsened_users", 0))
+    part = worsened.head(ANSWER_ROWS)
+    before = [
+        f"{f:,}/{n:,} ({format_percent(r)})"
+        for f, n, r in zip(
+            part["previous_failed_sessions"],
+            part["previous_total_sessions"],
+            part["previous_failure_rate"],
+            strict=True,
+        )
+    ]
+    now = [
+        f"{f:,}/{n:,} ({p})"
+        for f, n, p in zip(
+            part["failed_sessions"],
+            part["total_sessions"],
+            part["failure_rate_percent"],
+            strict=True,
+        )
+    ]
+    rows = zip(
+        [str(r) for r in part["rank"]],
+        shown_all(part["user_name"]),
+        before,
+        now,
+        [f"{c:+.2f} pts" for c in part["change_points"]],
+        [q_text(q) for q in part["change_q_value"]],
+        part["note"],
+        strict=True,
+    )
+    compared = int(summary.get("compared_users", 0))
+    return fragment(
+        "worsened.html.j2",
+        length=length,
+        compared=compared,
+        compared_text=_users(compared),
+        worsened=count,
+        worsened_text=f"{_users(count)} {'fails' if count == 1 else 'fail'}",
+        chance=chance_text(count, fdr),
+        min_sessions=min_sessions,
+        new_users=int(summary.get("new_users", 0)),
+        new_text=f"{_users(int(summary.get('new_users', 0)))} had",
+        heads=["#", "User", "Before", "Now", "Change", "q-value", "Marks"],
+        rows=list(rows),
+    )
+
+
+def q_text(q: float) -> str:
+    """Return a q-value (or p-value) for a table: ``0.0123``, ``<0.0001``; ``n/a`` for NaN."""
+    if missing(q):
+        return "n/a"
+    return "<0.0001" if q < 0.0001 else f"{q:.4f}"
+
+
+def show_answer(data, min_sessions: int) -> None:
+    """Display the answer first: the flagged users, then who got worse, with its chart.
+
+    Args:
+        data: The report's data (``pipeline.ReportData``).
+        min_sessions: Users with fewer sessions are too few to judge.
+    """
+    from IPython.display import HTML, display
+
+    from user_failure_stats import plots
+
+    display(HTML(flagged_html(data.flagged, data.summary, min_sessions, data.fdr)))
+    length = data.window.length_text()
+    display(HTML(worsened_html(data.worsened, data.summary, min_sessions, data.fdr, length)))
+    if len(data.worsened):
+        show(plots.change_figure(data.worsened, length))
 
 
 def export_html(csv_path: Path | str) -> str:
@@ -159,7 +325,6 @@ def export_html(csv_path: Path | str) -> str:
     return f"<p>Per-user table exported as <code>{html_text(Path(csv_path).name)}</code>.</p>"
 
 
-NOTE_MARKS = {"fails significantly more": "▲ flagged", "too few to judge": "○ too few"}
 SIDE_STYLE = """<style>
 .ufs-side { display: flex; flex-wrap: wrap; gap: 8px 32px; align-items: flex-start; }
 .ufs-side section { flex: 1 1 36em; min-width: 0; max-width: 100%; }
@@ -202,25 +367,22 @@ def side_tables_html(top: pd.DataFrame, summary: dict) -> str:
 def top_users_html(top: pd.DataFrame) -> str:
     """Return the top users as an HTML table, one row each, in the given order.
 
-    Columns: rank (– when too few to judge), user (shown as text, see ``text.shown``),
-    failed/total sessions, rate, 95% interval and note (▲ flagged, ○ too few). Without
-    users, a line that says so.
+    Columns: rank, user (shown as text, see ``text.shown``), failed/total sessions, rate,
+    95% interval and marks (see ``analysis.marks``). Without users, a line that says so.
     """
-    from user_failure_stats.analysis import ci_texts
-
     if top.empty:
-        return '<p class="ufs-top-none">No users had sessions in this window.</p>'
-
+        return '<p class="ufs-top-none">No user had enough sessions to rank.</p>'
+    counts, intervals = _rate_cells(top)
     rows = zip(
-        ["–" if missing(r) else str(r) for r in top["rank"]],
+        [str(r) for r in top["rank"]],
         shown_all(top["user_name"]),
-        [f"{f}/{t}" for f, t in zip(top["failed_sessions"], top["total_sessions"], strict=True)],
+        counts,
         top["failure_rate_percent"],
-        ci_texts(top["failure_rate_ci_low"], top["failure_rate_ci_high"]),
-        [NOTE_MARKS.get(n, n) for n in top["note"]],
+        intervals,
+        top["note"],
         strict=True,
     )
-    heads = ["#", "User", "Failed / total", "Rate", "95% CI", "Note"]
+    heads = ["#", "User", "Failed / total", "Rate", "95% CI", "Marks"]
     return _table_html("ufs-top-users", heads, rows)
 
 
@@ -240,16 +402,15 @@ def _table_html(name: str, heads, rows) -> str:
     )
 
 
-def display_table(rates: pd.DataFrame) -> pd.DataFrame:
+def display_table(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
     """Return the per-user table as shown in the report: labelled columns, percentages.
 
     Names are shown as text (see ``text.shown``): one line, control characters visible,
     at most 100 characters; the CSV keeps them whole.
     """
-    import numpy as np
     import pandas as pd
 
-    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.analysis import ci_texts, marks
 
     table = pd.DataFrame(
         {
@@ -259,7 +420,7 @@ def display_table(rates: pd.DataFrame) -> pd.DataFrame:
             "Succeeded": rates["success_sessions"],
             "Failure rate": rates["failure_rate_percent"],
             "95% CI": ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
-            "Flagged": np.where(rates["flagged"].to_numpy(dtype=bool), "▲", ""),
+            "Marks": marks(rates, min_sessions),
             "User id": rates["user_id"],
         }
     )
@@ -289,7 +450,9 @@ TABLE_STYLE = """<style>
 </style>"""
 
 
-def users_table_html(rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_ROWS) -> str:
+def users_table_html(
+    rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_ROWS, min_sessions: int = 1
+) -> str:
     """Return the "All users" table: every user, searchable, sortable and paged in a browser.
 
     The rows are embedded once, as gzip-compressed JSON in base64 (see :func:`users_json`),
@@ -315,7 +478,7 @@ def users_table_html(rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_
         f"{users}, worst first. Search by name or id, sort by a column (click its "
         f"heading, again to reverse), and page through them; {csv_name} holds every user."
     )
-    table = display_table(head)
+    table = display_table(head, min_sessions)
     header = "".join(f"<th>{html_text(c)}</th>" for c in ["#", *table.columns])
     body = "".join(
         "<tr>" + "".join(f"<td>{html_text(v)}</td>" for v in (position, *row)) + "</tr>"
@@ -329,17 +492,18 @@ def users_table_html(rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_
         f'<table class="ufs-users-table">'
         f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
         f'<script type="application/gzip" class="ufs-users-data" data-encoding="base64">'
-        f"{users_json(rates)}</script>"
+        f"{users_json(rates, min_sessions)}</script>"
         f"<script>{table_script()}</script></div>"
     )
 
 
-def users_json(rates: pd.DataFrame) -> str:
+def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
     """Return the per-user rows for :func:`users_table_html`: gzip-compressed JSON, base64.
 
     The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
     one line, bounded), ``id`` (text, exact however large; null when missing),
-    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci`` and ``flagged`` (0/1).
+    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1)
+    and ``marks`` (see ``analysis.marks``).
     Columns are written to the compressor one by one, never as one big string.
     """
     import base64
@@ -348,7 +512,7 @@ def users_json(rates: pd.DataFrame) -> str:
 
     import pandas as pd
 
-    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.analysis import ci_texts, marks
 
     ids = pd.Series(rates["user_id"].to_numpy(dtype=object), dtype="string")
     columns = {
@@ -359,6 +523,7 @@ def users_json(rates: pd.DataFrame) -> str:
         "rate": lambda: rates["failure_rate_percent"].tolist(),
         "ci": lambda: ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
         "flagged": lambda: rates["flagged"].to_numpy(dtype="int8").tolist(),
+        "marks": lambda: marks(rates, min_sessions),
     }
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as packed:

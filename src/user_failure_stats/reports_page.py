@@ -247,6 +247,7 @@ def _row(entry: RunSummary, zone: ZoneInfo) -> str:
         f"<td class='n'>{_count(summary.get('total_sessions'))}</td>"
         f"<td class='n'>{_percent(summary.get('overall_failure_rate'))}</td>"
         f"<td class='n'>{_count(summary.get('flagged_users'))}</td>"
+        f"<td class='n'>{_count(summary.get('worsened_users'))}</td>"
         f"<td><a href='{html_href}'>report</a> · <a href='{csv_href}'>CSV</a></td>"
         "</tr>"
     )
@@ -351,13 +352,16 @@ PAGE = """<!DOCTYPE html>
 <body>
 <h1>User failure reports</h1>
 <p>Newest first, by when each report was generated. Times are in <strong>{zone}</strong>.
-A user is <strong>flagged</strong> when they fail significantly more than the rest: their 95%
-interval lies entirely above the overall rate, with enough sessions to judge.</p>
+A user is <strong>flagged</strong> when they fail significantly more than the rest, and
+<strong>got worse</strong> when they fail significantly more than in the previous window of the
+same length: each user with enough sessions is tested exactly, and the tests are adjusted for
+their number, so that at most a small share of the users counted (the false discovery rate,
+5% by default) are ordinary users caught by chance.</p>
 {chart}
 <div class="box">
 <table>
 <thead><tr><th>Report</th><th>Window ({zone})</th><th>Generated ({zone})</th><th>Sessions</th>
-<th>Overall rate</th><th>Flagged users</th><th>Files</th></tr></thead>
+<th>Overall rate</th><th>Flagged users</th><th>Got worse</th><th>Files</th></tr></thead>
 <tbody>
 {rows}
 </tbody>

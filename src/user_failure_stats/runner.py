@@ -48,8 +48,10 @@ class RunResult:
         window: The window the report covers.
         summary: The summary statistics (see ``analysis.summary_statistics``).
         previous: The same statistics for the previous window of the same length.
-        top: The top-N users, ranked: one dict per row (see ``outputs.TOP_FIELDS``); None when
-            the notebook wrote none.
+        flagged: The first ``top_n`` flagged users, most significant first: one dict per row
+            (see ``outputs.FLAGGED_FIELDS``).
+        worsened: The first ``top_n`` users who got worse, largest change first (see
+            ``outputs.WORSENED_FIELDS``).
         notes: What the reader must know about the window (a bound in a repeated hour).
         summary_file: Path of the run's JSON summary (hidden; the index reads it).
         pruned: The names of the files removed from the output directory after the run,
@@ -63,7 +65,8 @@ class RunResult:
     window: Window
     summary: dict
     previous: dict
-    top: list[dict] | None
+    flagged: list[dict]
+    worsened: list[dict]
     notes: tuple[str, ...] = ()
     summary_file: Path | None = None
     pruned: tuple[str, ...] = ()
@@ -152,7 +155,8 @@ def run_report(
         window,
         found.summary,
         found.previous,
-        list(found.top),
+        list(found.flagged),
+        list(found.worsened),
         found.notes,
         summary_path,
         pruned=pruned,
@@ -340,7 +344,8 @@ def deliver(
             result.window,
             result.summary,
             result.previous if result.previous.get("total_sessions") else None,
-            result.top or (),
+            result.flagged,
+            result.worsened,
             link=link or str(result.html),
             alert=reason,
         )
@@ -365,7 +370,9 @@ def notify_failure(delivery: Delivery, error: str) -> str | None:
 def print_result(result: RunResult, stream=None) -> None:
     """Print the console summary and the paths written."""
     stream = stream or sys.stdout
-    lines = console.summary_lines(result.summary, result.window, result.top, result.previous)
+    lines = console.summary_lines(
+        result.summary, result.window, result.flagged, result.previous, result.worsened
+    )
     lines += ["", "Wrote:"] + [f"  {path}" for path in result.paths]
     if result.pruned:
         lines += ["", "Removed (reports older than the days kept):"]

@@ -19,7 +19,7 @@
     ["succeeded", "Succeeded", "number"],
     ["rate", "Failure rate", "number"],
     ["ci", "95% CI", "number"],
-    ["flagged", "Flagged", "number"],
+    ["marks", "Marks", "text"],
     ["id", "User id", "id"]
   ];
   var numberFormat = new Intl.NumberFormat("en-US");
@@ -109,8 +109,6 @@
         return numberFormat.format(this.value(key, i));
       case "rate":
         return d.rate[i];
-      case "flagged":
-        return d.flagged[i] ? "\u25b2" : "";
       case "id":
         return d.id[i] === null ? "" : d.id[i];
       default:
