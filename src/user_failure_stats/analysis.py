@@ -15,9 +15,8 @@ from user_failure_stats import significance
 from user_failure_stats.formats import DEFAULT_FDR, ci_text, format_percent, window_change  # noqa: F401
 from user_failure_stats.formats import missing as _missing
 
-# Two-sided normal quantiles: 95% (Wilson intervals, inner funnel limits) and 99.8%.
+# The two-sided normal quantile of the 95% Wilson intervals.
 Z_95 = 1.959963984540054
-Z_998 = 3.090232306167813
 
 RATE_COLUMNS = [
     "user_name",
@@ -385,19 +384,6 @@ def wilson_interval(failed, total, z: float = Z_95):
     if low.ndim == 0:
         return low[()], high[()]
     return low, high
-
-
-def control_limits(overall_rate: float, sessions, z: float = Z_95):
-    """Return the funnel plot's control limits ``(low, high)`` around ``overall_rate``.
-
-    ``overall_rate +- z * sqrt(p (1 - p) / n)`` for each number of sessions ``n``, clipped to
-    [0, 1]. Use ``Z_95`` and ``Z_998`` for the usual 95% and 99.8% limits.
-    """
-    n = np.asarray(sessions, dtype="float64")
-    p = float(overall_rate)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        half = z * np.sqrt(p * (1 - p) / n)
-    return np.clip(p - half, 0.0, 1.0), np.clip(p + half, 0.0, 1.0)
 
 
 def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:

@@ -138,7 +138,7 @@ def change_p_value(failed: int, total: int, before_failed: int, before_total: in
 
     Pure Python (the console's side loads no scipy). NaN when either window has no sessions
     or nothing ever failed (or everything did). Example: 120 of 1,000 against 100 of 1,000
-    gives 0.157.
+    gives 0.153.
     """
     if total <= 0 or before_total <= 0:
         return float("nan")

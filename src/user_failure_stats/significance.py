@@ -28,7 +28,7 @@ def excess_p_values(failed, total, tested) -> np.ndarray:
     The p-value is ``P(X >= failed)`` for ``X ~ Binomial(total, rest)``, where ``rest`` is
     the pooled failure rate of every other user: (all failures - the user's) / (all sessions
     - the user's). Example: 6 of 10 failed while the others failed 100 of 1,000 (10%) gives
-    ``P(X >= 6) = 0.00014``.
+    ``P(X >= 6) = 0.000147``.
 
     Args:
         failed: Each user's failed sessions.
