@@ -160,18 +160,41 @@ def assert_table_fully_readable(page, selector, fits: bool):
 
 
 def expected_top(report) -> list[list[str]]:
-    """The top table's rank, user, failed/total, rate and note of each row, as shown."""
-    marks = {"fails significantly more": "▲ flagged", "too few to judge": "○ too few"}
+    """The top table's rank, user, failed/total, rate and marks of each row, from the CSV.
+
+    The top users are the first TOP_N users with enough sessions to judge (10), worst first.
+    """
+    import csv
+
+    with report.csv.open(newline="", encoding="utf-8") as handle:
+        judged = [r for r in csv.DictReader(handle) if int(r["total_sessions"]) >= 10][:TOP_N]
     return [
         [
-            "–" if row["rank"] is None else str(row["rank"]),
-            row["user_name"] if len(row["user_name"]) <= 100 else row["user_name"][:99] + "…",
+            str(rank),
+            _shown(row["user_name"].removeprefix("'")),
             f"{row['failed_sessions']}/{row['total_sessions']}",
             row["failure_rate_percent"],
-            marks.get(row["note"], row["note"]),
+            "▲ flagged" if row["flagged"] == "True" else "",
         ]
-        for row in report.top
+        for rank, row in enumerate(judged, start=1)
     ]
+
+
+def expected_flagged(report) -> list[list[str]]:
+    """The flagged table's first rows: rank, user, failed/total and rate (the run's list)."""
+    return [
+        [
+            str(row["rank"]),
+            _shown(row["user_name"]),
+            f"{row['failed_sessions']}/{row['total_sessions']}",
+            row["failure_rate_percent"],
+        ]
+        for row in report.flagged
+    ]
+
+
+def _shown(name: str) -> str:
+    return name if len(name) <= 100 else name[:99] + "…"
 
 
 def assert_charts_readable(page, axes=True):
@@ -196,9 +219,18 @@ def test_the_report_reads_well_at_each_width(browser, report, artifacts, width):
     assert_nothing_sticks_out(page)
     assert_charts_readable(page)
     # The top users: every row, each cell whole; beside the histogram or below it.
+    # The answer comes first: the flagged users' table starts on the first screen.
+    first = page.evaluate(
+        "() => document.querySelector('.ufs-flagged-table').getBoundingClientRect().top"
+    )
+    assert 0 < first < page.evaluate("() => window.innerHeight") - 60
+    flagged = table_rows(page, ".ufs-flagged-table")
+    assert len(flagged) == report.summary["flagged_users"] >= 1
+    assert [r[:4] for r in flagged][: len(report.flagged)] == expected_flagged(report)
+    assert_table_fully_readable(page, ".ufs-flagged-table", fits=True)
     rows = table_rows(page, ".ufs-top-users")
-    assert len(rows) == len(report.top) >= TOP_N
     assert [[*r[:4], r[5]] for r in rows] == expected_top(report)
+    assert len(rows) == TOP_N
     assert_table_fully_readable(page, ".ufs-top-users", fits=True)
     summary = table_rows(page, ".ufs-summary")
     assert [r[0] for r in summary][:4] == ["Users", "Sessions", "Failures", "Overall failure rate"]
@@ -225,7 +257,7 @@ def test_the_report_prints_on_a4(browser, report, artifacts):
     page.screenshot(path=str(artifacts / f"report-print-{A4_PRINTABLE}.png"), full_page=True)
     assert_nothing_sticks_out(page)
     assert_charts_readable(page)
-    assert len(table_rows(page, ".ufs-top-users")) == len(report.top)
+    assert len(table_rows(page, ".ufs-top-users")) == TOP_N
     assert_table_fully_readable(page, ".ufs-top-users", fits=True)
     assert_table_fully_readable(page, ".ufs-summary", fits=True)
     assert_table_fully_readable(page, ".ufs-users-table", fits=True)

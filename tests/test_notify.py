@@ -32,6 +32,8 @@ SUMMARY = {
     "total_failures": 200,
     "overall_failure_rate": 0.125,
     "flagged_users": 3,
+    "worsened_users": 4,
+    "fdr": 0.05,
 }
 PREVIOUS = {
     "total_users": 38,
@@ -40,14 +42,14 @@ PREVIOUS = {
     "overall_failure_rate": 0.094,
     "flagged_users": 1,
 }
-TOP = [
+FLAGGED = [
     {
         "rank": 1,
         "user_name": "Alice",
         "failed_sessions": 14,
         "total_sessions": 20,
         "failure_rate_percent": "70.00%",
-        "note": "▲",
+        "note": "▲ flagged",
     },
     {
         "rank": 2,
@@ -55,15 +57,7 @@ TOP = [
         "failed_sessions": 9,
         "total_sessions": 18,
         "failure_rate_percent": "50.00%",
-        "note": "▲",
-    },
-    {
-        "rank": None,
-        "user_name": "Tiny",
-        "failed_sessions": 2,
-        "total_sessions": 3,
-        "failure_rate_percent": "66.67%",
-        "note": "○",
+        "note": "▲ flagged",
     },
     {
         "rank": 3,
@@ -71,15 +65,40 @@ TOP = [
         "failed_sessions": 30,
         "total_sessions": 75,
         "failure_rate_percent": "40.00%",
-        "note": "▲",
+        "note": "▲ flagged ↑ worse",
     },
+]
+WORSENED = [
+    dict(FLAGGED[2], rank=1, previous_failure_rate=0.1, change_points=30.0),
     {
-        "rank": 4,
+        "rank": 2,
         "user_name": "Dave",
         "failed_sessions": 5,
         "total_sessions": 20,
         "failure_rate_percent": "25.00%",
-        "note": "",
+        "previous_failure_rate": 0.05,
+        "change_points": 20.0,
+        "note": "↑ worse",
+    },
+    {
+        "rank": 3,
+        "user_name": "Erin",
+        "failed_sessions": 6,
+        "total_sessions": 30,
+        "failure_rate_percent": "20.00%",
+        "previous_failure_rate": 0.02,
+        "change_points": 18.0,
+        "note": "↑ worse",
+    },
+    {
+        "rank": 4,
+        "user_name": "Frank",
+        "failed_sessions": 4,
+        "total_sessions": 40,
+        "failure_rate_percent": "10.00%",
+        "previous_failure_rate": 0.0,
+        "change_points": 10.0,
+        "note": "↑ worse",
     },
 ]
 WINDOW = "2025-05-01 to 2025-05-08 UTC"
@@ -88,22 +107,36 @@ LINK = "https://reports.example.com/user_failure_rates_20250508_010000.html"
 ALERT = "overall failure rate 12.50% is above 10.00%"
 REPORT_BODY = (
     "- Window: 2025-05-01 to 2025-05-08 UTC\n"
-    "- Overall failure rate: 12.50% (+3.10 pts vs the previous 7 days)\n"
+    "- Overall failure rate: 12.50%, +3.10 pts vs the previous 7 days (more than chance)\n"
     "- Sessions: 1,600\n"
-    "- Users failing significantly more than the rest: 3\n"
+    "- Users failing significantly more than the rest: 3 (with a 5% false discovery rate, "
+    "fewer than 1 of them may be chance)\n"
+    "- Got worse since the previous 7 days: 4\n"
     "\n"
-    "Worst users:\n"
+    "Flagged users, most significant first:\n"
     "\n"
     "1. Alice: 14/20 failed (70.00%)\n"
     "2. Bob: 9/18 failed (50.00%)\n"
     "3. Carol: 30/75 failed (40.00%)\n"
+    "\n"
+    "Largest changes:\n"
+    "\n"
+    "1. Carol: 10.00% to 40.00% (+30.00 pts)\n"
+    "2. Dave: 5.00% to 25.00% (+20.00 pts)\n"
+    "3. Erin: 2.00% to 20.00% (+18.00 pts)\n"
     "\n"
     f"Report: <{LINK}>"
 )
 
 
 def report_message(**changes):
-    values = {"previous": PREVIOUS, "top": TOP, "length": "7 days", "link": LINK} | changes
+    values = {
+        "previous": PREVIOUS,
+        "flagged": FLAGGED,
+        "worsened": WORSENED,
+        "length": "7 days",
+        "link": LINK,
+    } | changes
     return notify.message(WINDOW, SUMMARY, **values)
 
 
@@ -233,7 +266,7 @@ def test_an_email_goes_to_a_plain_local_server_with_the_report_attached(smtp, re
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for expected in (
         "Window: 2025-05-01 to 2025-05-08 UTC",
-        "Overall failure rate: 12.50% (+3.10 pts vs the previous 7 days)",
+        "Overall failure rate: 12.50%, +3.10 pts vs the previous 7 days (more than chance)",
         "Users failing significantly more than the rest: 3",
         f"Report: {LINK}",
     ):
@@ -403,15 +436,15 @@ HOSTILE = [
 
 @pytest.mark.parametrize(("raw", "expected"), HOSTILE)
 def test_hostile_names_arrive_visible_escaped_and_bounded(raw, expected):
-    top = [dict(TOP[0], user_name=raw)]
-    body = report_message(top=top).body
+    flagged = [dict(FLAGGED[0], user_name=raw)]
+    body = report_message(flagged=flagged, worsened=()).body
     assert f"1. {expected}: 14/20 failed (70.00%)" in body.splitlines()
 
 
 def test_hostile_names_reach_a_hook_as_one_line_each(hook):
     names = [raw for raw, _ in HOSTILE[:3]]
-    top = [dict(TOP[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
-    notify.send([hook.url()], report_message(top=top))
+    flagged = [dict(FLAGGED[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
+    notify.send([hook.url()], report_message(flagged=flagged, worsened=()))
     body = hook.posts[0][1]["message"]
     assert [line for line in body.splitlines() if line[:3] in ("1. ", "2. ", "3. ")] == [
         f"{n + 1}. {expected}: 14/20 failed (70.00%)" for n, (_, expected) in enumerate(HOSTILE[:3])
@@ -421,9 +454,9 @@ def test_hostile_names_reach_a_hook_as_one_line_each(hook):
 
 def test_hostile_names_reach_an_email_as_text(smtp):
     names = ["<script>alert(1)</script>", "*bold* _it_ `code`", "[a](http://x) ![i](http://x/i)"]
-    top = [dict(TOP[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
+    flagged = [dict(FLAGGED[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
     url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
-    notify.send([url], report_message(top=top))
+    notify.send([url], report_message(flagged=flagged, worsened=()))
     html = smtp.mails[0]["message"].get_body(("html",)).get_content().replace("\r\n", "\n")
     assert (
         "<ol>\n"
@@ -452,9 +485,9 @@ def test_the_report_message_names_window_rate_change_flagged_worst_and_link():
 def test_without_previous_data_a_local_file_and_one_flagged_user():
     note = notify.message(
         WINDOW,
-        dict(SUMMARY, flagged_users=1, overall_failure_rate=0.0825),
+        dict(SUMMARY, flagged_users=1, worsened_users=0, overall_failure_rate=0.0825),
         None,
-        TOP[3:],
+        FLAGGED[2:],
         link="/srv/reports/user_failure_rates_20250508_010000.html",
     )
     assert note.title == "User failure rates: 2025-05-01 to 2025-05-08 UTC — 1 flagged user"
@@ -462,12 +495,13 @@ def test_without_previous_data_a_local_file_and_one_flagged_user():
         "- Window: 2025-05-01 to 2025-05-08 UTC",
         "- Overall failure rate: 8.25% (no previous data)",
         "- Sessions: 1,600",
-        "- Users failing significantly more than the rest: 1",
+        "- Users failing significantly more than the rest: 1 (with a 5% false discovery rate, "
+        "fewer than 1 of them may be chance)",
+        "- Got worse since the previous window: 0",
         "",
-        "Worst users:",
+        "Flagged users, most significant first:",
         "",
         "1. Carol: 30/75 failed (40.00%)",
-        "2. Dave: 5/20 failed (25.00%)",
         "",
         "Report: user\\_failure\\_rates\\_20250508\\_010000.html",
     ]
@@ -506,15 +540,17 @@ def test_an_empty_window_alerts_and_says_so():
         "- Window: 2025-05-01 to 2025-05-08 UTC",
         "- Overall failure rate: n/a (no sessions in the previous 7 days)",
         "- Sessions: 0",
-        "- Users failing significantly more than the rest: 0",
-        "",
-        "No user has enough sessions to rank.",
+        "- Users failing significantly more than the rest: 0 (at a 5% false discovery rate)",
+        "- Got worse since the previous 7 days: 4",
     ]
 
 
 def test_a_rate_down_is_shown_with_its_sign():
     note = notify.message(WINDOW, PREVIOUS, SUMMARY, length="7 days")
-    assert "- Overall failure rate: 9.40% (-3.10 pts vs the previous 7 days)" in note.body
+    assert (
+        "- Overall failure rate: 9.40%, -3.10 pts vs the previous 7 days (more than chance)"
+        in note.body
+    )
 
 
 @pytest.mark.parametrize(
@@ -537,7 +573,7 @@ def test_window_label_shows_dates_or_times():
 def test_a_window_gives_its_label_and_length():
     zone = ZoneInfo("UTC")
     window = window_for(datetime(2025, 5, 1, tzinfo=zone), datetime(2025, 5, 8, tzinfo=zone), "UTC")
-    note = notify.message(window, SUMMARY, PREVIOUS, TOP, link=LINK)
+    note = notify.message(window, SUMMARY, PREVIOUS, FLAGGED, WORSENED, link=LINK)
     assert (note.title, note.body) == (TITLE, REPORT_BODY)
 
 

@@ -3,7 +3,13 @@ import pytest
 
 from tests.seed import SEED_USERS
 from user_failure_stats import console, outputs, render
-from user_failure_stats.analysis import failure_rates, summary_statistics, top_users
+from user_failure_stats.analysis import (
+    compare_windows,
+    failure_rates,
+    flagged_users,
+    summary_statistics,
+    worsened_users,
+)
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings
 
@@ -27,9 +33,9 @@ def window():
     )
 
 
-def test_console_summary_has_the_true_numbers_and_ranked_table():
+def test_console_summary_has_the_true_numbers_and_the_flag_counts():
     rates = seed_rates()
-    lines = console.summary_lines(summary_statistics(rates), window(), top_users(rates, 10))
+    lines = console.summary_lines(summary_statistics(rates, 1), window(), flagged_users(rates))
     text = "\n".join(lines)
     assert lines[1] == "USER FAILURE RATE ANALYSIS SUMMARY"
     for expected in (
@@ -41,12 +47,45 @@ def test_console_summary_has_the_true_numbers_and_ranked_table():
         "Median:  26.80%",
         "Maximum: 50.00%",
         "Minimum: 18.92%",
-        "Top 6 Users by Failure Rate:",
+        # The seed's six users all lie within chance of the rest.
+        "Users failing significantly more than the rest: 0 of 6 judged (at a 5% false "
+        "discovery rate)",
     ):
         assert expected in text
-    ranked = [line.split()[1] for line in lines if line.strip()[:1].isdigit()]
-    assert ranked == ["Anushka", "Jahanvi", "Vishnu", "Akhilesh", "Adit", "Ayush"]
-    assert "no user record" not in text
+    assert "Flagged users" not in text and "no user record" not in text
+
+
+def test_console_lists_the_flagged_and_the_worse_users_not_the_highest_rates():
+    now = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "name": ["tiny", "big", "worse", "fine"],
+            "total_sessions": [1, 50, 100, 400],
+            "failed_sessions": [1, 40, 40, 40],
+        }
+    )
+    before = now.assign(failed_sessions=[0, 38, 10, 44])
+    rates = compare_windows(failure_rates(now, 10), before, 10, 0.05)
+    summary = summary_statistics(rates, 10) | {"fdr": 0.05}
+    lines = console.summary_lines(
+        summary, window(), flagged_users(rates, 10), None, worsened_users(rates, 10)
+    )
+    text = "\n".join(lines)
+    assert (
+        "Users failing significantly more than the rest: 2 of 3 judged (with a 5% false "
+        "discovery rate, fewer than 1 of them may be chance)" in text
+    )
+    flagged = lines[lines.index("Flagged users, most significant first:") + 2 :][:2]
+    assert [line.split()[:3] for line in flagged] == [
+        ["1", "big", "40/50"],
+        ["2", "worse", "40/100"],
+    ]
+    assert "Got worse since the previous 2 days: 1 of 3 compared" in text
+    worse = lines[lines.index("Users who got worse, largest change first:") + 2]
+    assert worse.split()[:2] == ["1", "worse"] and "+30.00 pts" in worse
+    assert worse.endswith("▲ flagged ↑ worse")
+    assert "1 user had too few sessions to judge (listed in the CSV)." in text
+    assert "tiny" not in text  # 1 of 1 is never listed as a flagged user
 
 
 def test_console_summary_mentions_sessions_without_user_record():
@@ -57,9 +96,9 @@ def test_console_summary_mentions_sessions_without_user_record():
 
 def test_console_summary_of_an_empty_window():
     empty = seed_rates().iloc[0:0]
-    text = "\n".join(console.summary_lines(summary_statistics(empty), None, top_users(empty, 10)))
+    text = "\n".join(console.summary_lines(summary_statistics(empty), None, flagged_users(empty)))
     assert "Overall Failure Rate: n/a" in text
-    assert "(no sessions in this window)" in text
+    assert "Users failing significantly more than the rest: 0 of 0 judged" in text
 
 
 def test_csv_has_the_seed_columns_first_and_no_temporary_left(tmp_path):
@@ -68,7 +107,7 @@ def test_csv_has_the_seed_columns_first_and_no_temporary_left(tmp_path):
     assert path.read_text().splitlines()[0] == (
         "user_name,total_sessions,failed_sessions,success_sessions,failure_rate,"
         "failure_rate_percent,user_id,has_user_record,failure_rate_ci_low,failure_rate_ci_high,"
-        "flagged"
+        "flagged,p_value,q_value"
     )
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
@@ -114,7 +153,7 @@ def test_notes_for_empty_window_and_orphans():
 def test_display_table_shows_intervals_and_flags():
     rates = seed_rates()
     rates.loc[0, "flagged"] = True
-    table = render.display_table(rates)
+    table = render.display_table(rates, min_sessions=5)
     assert list(table.index[:2]) == [1, 2]
     assert list(table.columns) == [
         "User",
@@ -123,11 +162,12 @@ def test_display_table_shows_intervals_and_flags():
         "Succeeded",
         "Failure rate",
         "95% CI",
-        "Flagged",
+        "Marks",
         "User id",
     ]
     assert table.iloc[0]["95% CI"] == "21.5-78.5%"
-    assert list(table["Flagged"][:2]) == ["▲", ""]
+    # The same marks as every other table: Jahanvi's 3 sessions are too few to judge.
+    assert list(table["Marks"][:3]) == ["▲ flagged", "○ too few", ""]
 
 
 def test_run_summary_round_trips_through_json_with_nan_as_null():
@@ -151,14 +191,16 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
             "csv": "user_failure_stats_20250523_010000.csv",
         },
         notes=("a bound repeats",),
-        top=({"rank": 1, "user_name": "A"},),
+        flagged=({"rank": 1, "user_name": "A"},),
+        worsened=({"rank": 1, "user_name": "B", "change_points": 12.5},),
     )
     text = summary.to_json()
     assert json.loads(text)["summary"]["overall_failure_rate"] is None
     again = outputs.RunSummary.from_json(text)
     assert math.isnan(again.summary["overall_failure_rate"])
     assert again.previous == summary.previous and again.notes == summary.notes
-    assert again.top == summary.top and again.files == summary.files
+    assert again.flagged == summary.flagged and again.worsened == summary.worsened
+    assert again.files == summary.files
 
 
 def test_a_file_that_is_not_a_run_summary_is_refused():

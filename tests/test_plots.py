@@ -65,19 +65,30 @@ def test_hover_escapes_markup_in_names():
     assert hover.startswith("&lt;b&gt;x&lt;/b&gt;")
 
 
-def test_funnel_draws_limits_overall_and_users_with_names():
+def test_funnel_draws_the_flag_rule_overall_and_users_with_names():
+    from user_failure_stats import significance
 
     rows = [(1, "Big", 30, 50), (2, "Mid", 4, 10), (3, "Low", 6, 140)]
     rates = rates_for(rows)
     figure = funnel_figure(rates, 40 / 200)
     names = [trace["name"] for trace in figure["data"]]
-    assert names.count("95% limits") == 2 and names.count("99.8% limits") == 2
+    assert names.count("flagged on or above this line") == 1
     assert "overall 20.00%" in names
     flagged = next(t for t in figure["data"] if t["name"] == "▲ fails significantly more")
     assert [c[0] for c in flagged["customdata"]] == ["Big"]
     users = next(t for t in figure["data"] if t["name"] == "users")
     assert sorted(c[0] for c in users["customdata"]) == ["Low", "Mid"]
     assert figure["layout"]["xaxis"]["type"] == "log"
+    # The line is the rule: at 50 sessions it starts at the fewest failures that are flagged.
+    from user_failure_stats.plots import flag_rule_trace
+
+    line = flag_rule_trace(rates, 1, 0.05, 140)
+    x, y = [int(v) for v in line["x"]], [float(v) for v in line["y"]]
+    cut = significance.p_cut(rates["p_value"], rates["q_value"], 0.05)
+    at_50 = y[x.index(50)]
+    assert at_50 == 30 / 50  # Big sits on the line: the most significant flagged user
+    p = significance.excess_p_values([at_50 * 50 - 1, 10], [50, 150], [True, True])[0]
+    assert p > cut  # one failure fewer than the line is not flagged
 
 
 def test_funnel_draws_users_below_min_sessions_hollow_and_never_red():

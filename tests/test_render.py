@@ -77,7 +77,9 @@ def test_the_users_table_embeds_every_row_once_in_the_reports_order():
         "failed": [3, 1, 0],
         "rate": ["75.00%", "25.00%", "0.00%"],
         "ci": ["30.1-95.4%", "4.6-69.9%", "0.0-43.4%"],
-        "flagged": [0, 0, 0],
+        # 3 of 4 against the others' 1 of 9: flagged, with min_sessions 1.
+        "flagged": [1, 0, 0],
+        "marks": ["▲ flagged", "", ""],
     }
     assert "The first 2 of 3 users, worst first" in html
     assert "<code>user_failure_stats_X.csv</code> holds every user" in html
@@ -138,13 +140,12 @@ def cells(table_html: str, name: str) -> list[list[str]]:
     ]
 
 
-def test_top_users_table_marks_unranked_and_flagged_users():
+def test_top_users_table_ranks_judged_users_only_and_marks_flagged_ones():
     from user_failure_stats.analysis import summary_statistics, top_users
 
     rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)], 10)
     html = render.side_tables_html(top_users(rates, 2, min_sessions=10), summary_statistics(rates))
     assert cells(html, "ufs-top-users") == [
-        ["–", "tiny", "1/1", "100.00%", "20.7-100.0%", "○ too few"],
         ["1", "Big", "30/50", "60.00%", "46.2-72.4%", "▲ flagged"],
         ["2", "Low", "6/140", "4.29%", "2.0-9.0%", ""],
     ]
@@ -166,7 +167,7 @@ def test_without_users_there_is_no_top_table_but_a_line_that_says_so():
     rates = rates_for([])
     html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
     assert "ufs-top-users" not in html.split("</style>")[1]
-    assert '<p class="ufs-top-none">No users had sessions in this window.</p>' in html
+    assert '<p class="ufs-top-none">No user had enough sessions to rank.</p>' in html
     assert cells(html, "ufs-summary")[:2] == [["Users", "0"], ["Sessions", "0"]]
 
 

@@ -380,16 +380,18 @@ def message(
     title = f"{TITLE}: {window} — {_plural(flagged_count, 'flagged user')}"
     rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
     if not previous:
-        change = "no previous data"
+        rate += " (no previous data)"
     else:
         change = change_texts(summary, previous, length)["overall_failure_rate"]
+        both = summary.get("total_sessions") and previous.get("total_sessions")
+        rate += f", {change}" if both else f" ({change})"
     lines = []
     if alert:
         lines.append(f"**Alert: {markdown_text(visible(alert))}**")
         lines.append("")
     lines += [
         f"- Window: {window}",
-        f"- Overall failure rate: {rate} ({change})",
+        f"- Overall failure rate: {rate}",
         f"- Sessions: {_whole(summary.get('total_sessions')):,}",
         f"- Users failing significantly more than the rest: {flagged_count:,} "
         f"({chance_text(flagged_count, fdr)})",
