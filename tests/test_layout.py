@@ -227,7 +227,8 @@ def test_the_report_reads_well_at_each_width(browser, report, artifacts, width):
     flagged = table_rows(page, ".ufs-flagged-table")
     assert len(flagged) == report.summary["flagged_users"] >= 1
     assert [r[:4] for r in flagged][: len(report.flagged)] == expected_flagged(report)
-    assert_table_fully_readable(page, ".ufs-flagged-table", fits=True)
+    # On a phone the flagged table may scroll sideways in its own box; wider, it fits.
+    assert_table_fully_readable(page, ".ufs-flagged-table", fits=width >= 900)
     rows = table_rows(page, ".ufs-top-users")
     assert [[*r[:4], r[5]] for r in rows] == expected_top(report)
     assert len(rows) == TOP_N
@@ -290,6 +291,6 @@ def test_an_empty_window_reads_well_on_a_phone(browser, empty_report, artifacts)
         assert plots.nth(i).locator(".xaxislayer-above .xtick").count() == 0
         assert plots.nth(i).locator(".annotation").text_content() == "No sessions in this window"
     assert page.locator(".ufs-top-users").count() == 0
-    assert page.locator(".ufs-top-none").text_content() == "No users had sessions in this window."
+    assert page.locator(".ufs-top-none").text_content() == "No user had enough sessions to rank."
     assert table_rows(page, ".ufs-summary")[:2] == [["Users", "0"], ["Sessions", "0"]]
     page.close()
