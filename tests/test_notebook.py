@@ -39,6 +39,7 @@ def test_first_code_cell_is_the_parameters_cell_of_literals():
         "timezone",
         "top_n",
         "min_sessions",
+        "fdr",
         "title",
         "output_dir",
         "stamp",
