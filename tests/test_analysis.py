@@ -11,12 +11,12 @@ from user_failure_stats.analysis import (
     failure_rates,
     rate_distribution,
     summary_statistics,
-    top_users,
     trend,
     user_label,
     wilson_interval,
     window_change,
 )
+from user_failure_stats.flags import top_users
 from user_failure_stats.seed_api import analyze_failure_data
 
 
@@ -377,7 +377,7 @@ def test_trend_regroups_bins_across_a_dst_change():
 
 
 def test_a_user_below_min_sessions_is_never_flagged_anywhere():
-    from user_failure_stats.analysis import failure_rates, summary_statistics, top_users
+    from user_failure_stats.analysis import failure_rates, summary_statistics
 
     counts = pd.DataFrame(
         [

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiosmtpd.controller import Controller
 
-from user_failure_stats import notify
+from user_failure_stats import messages, notify
 from user_failure_stats.errors import ConfigError, NotifyError
 from user_failure_stats.text import markdown_text
 from user_failure_stats.window import window_for
@@ -32,7 +32,9 @@ SUMMARY = {
     "total_failures": 200,
     "overall_failure_rate": 0.125,
     "flagged_users": 3,
+    "tested_users": 38,
     "worsened_users": 4,
+    "compared_users": 30,
     "fdr": 0.05,
 }
 PREVIOUS = {
@@ -109,9 +111,10 @@ REPORT_BODY = (
     "- Window: 2025-05-01 to 2025-05-08 UTC\n"
     "- Overall failure rate: 12.50%, +3.10 pts vs the previous 7 days (more than chance)\n"
     "- Sessions: 1,600\n"
-    "- Users failing significantly more than the rest: 3 (with a 5% false discovery rate, "
-    "fewer than 1 of them may be chance)\n"
-    "- Got worse since the previous 7 days: 4\n"
+    "- Users failing significantly more than the rest: 3 of 38 judged (with a 5% false "
+    "discovery rate, fewer than 1 of them may be chance)\n"
+    "- Got worse since the previous 7 days: 4 of 30 compared (with a 5% false discovery "
+    "rate, fewer than 1 of them may be chance)\n"
     "\n"
     "Flagged users, most significant first:\n"
     "\n"
@@ -137,7 +140,7 @@ def report_message(**changes):
         "length": "7 days",
         "link": LINK,
     } | changes
-    return notify.message(WINDOW, SUMMARY, **values)
+    return messages.message(WINDOW, SUMMARY, **values)
 
 
 # --- local services -------------------------------------------------------------------------
@@ -267,7 +270,7 @@ def test_an_email_goes_to_a_plain_local_server_with_the_report_attached(smtp, re
     for expected in (
         "Window: 2025-05-01 to 2025-05-08 UTC",
         "Overall failure rate: 12.50%, +3.10 pts vs the previous 7 days (more than chance)",
-        "Users failing significantly more than the rest: 3",
+        "Users failing significantly more than the rest: 3 of 38 judged",
         f"Report: {LINK}",
     ):
         assert expected in " ".join(lines)
@@ -483,7 +486,7 @@ def test_the_report_message_names_window_rate_change_flagged_worst_and_link():
 
 
 def test_without_previous_data_a_local_file_and_one_flagged_user():
-    note = notify.message(
+    note = messages.message(
         WINDOW,
         dict(SUMMARY, flagged_users=1, worsened_users=0, overall_failure_rate=0.0825),
         None,
@@ -495,9 +498,9 @@ def test_without_previous_data_a_local_file_and_one_flagged_user():
         "- Window: 2025-05-01 to 2025-05-08 UTC",
         "- Overall failure rate: 8.25% (no previous data)",
         "- Sessions: 1,600",
-        "- Users failing significantly more than the rest: 1 (with a 5% false discovery rate, "
-        "fewer than 1 of them may be chance)",
-        "- Got worse since the previous window: 0",
+        "- Users failing significantly more than the rest: 1 of 38 judged (with a 5% false "
+        "discovery rate, fewer than 1 of them may be chance)",
+        "- Got worse since the previous window: 0 of 30 compared (at a 5% false discovery rate)",
         "",
         "Flagged users, most significant first:",
         "",
@@ -532,7 +535,7 @@ def test_an_empty_window_alerts_and_says_so():
     empty["overall_failure_rate"] = float("nan")
     reason = notify.alert_reason(empty, fail_above=0.1)
     assert reason == "no sessions in the window"
-    note = notify.message(WINDOW, empty, PREVIOUS, [], length="7 days", alert=reason)
+    note = messages.message(WINDOW, empty, PREVIOUS, [], length="7 days", alert=reason)
     assert note.kind == "warning"
     assert note.body.splitlines() == [
         "**Alert: no sessions in the window**",
@@ -540,13 +543,15 @@ def test_an_empty_window_alerts_and_says_so():
         "- Window: 2025-05-01 to 2025-05-08 UTC",
         "- Overall failure rate: n/a (no sessions in the previous 7 days)",
         "- Sessions: 0",
-        "- Users failing significantly more than the rest: 0 (at a 5% false discovery rate)",
-        "- Got worse since the previous 7 days: 4",
+        "- Users failing significantly more than the rest: 0 of 38 judged (at a 5% false "
+        "discovery rate)",
+        "- Got worse since the previous 7 days: 4 of 30 compared (with a 5% false discovery "
+        "rate, fewer than 1 of them may be chance)",
     ]
 
 
 def test_a_rate_down_is_shown_with_its_sign():
-    note = notify.message(WINDOW, PREVIOUS, SUMMARY, length="7 days")
+    note = messages.message(WINDOW, PREVIOUS, SUMMARY, length="7 days")
     assert (
         "- Overall failure rate: 9.40%, -3.10 pts vs the previous 7 days (more than chance)"
         in note.body
@@ -564,21 +569,21 @@ def test_alert_reason_for_a_threshold(fail_above, expected):
 def test_window_label_shows_dates_or_times():
     zone = ZoneInfo("Asia/Kolkata")
     days = window_for(datetime(2025, 5, 1, tzinfo=zone), datetime(2025, 5, 8, tzinfo=zone), "UTC")
-    assert notify.window_label(days) == "2025-05-01 to 2025-05-08 Asia/Kolkata"
+    assert messages.window_label(days) == "2025-05-01 to 2025-05-08 Asia/Kolkata"
     start, end = datetime(2025, 5, 1, 6, 30), datetime(2025, 5, 1, 18, 0, 15)
     hours = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
-    assert notify.window_label(hours) == "2025-05-01 06:30 to 2025-05-01 18:00:15 Asia/Kolkata"
+    assert messages.window_label(hours) == "2025-05-01 06:30 to 2025-05-01 18:00:15 Asia/Kolkata"
 
 
 def test_a_window_gives_its_label_and_length():
     zone = ZoneInfo("UTC")
     window = window_for(datetime(2025, 5, 1, tzinfo=zone), datetime(2025, 5, 8, tzinfo=zone), "UTC")
-    note = notify.message(window, SUMMARY, PREVIOUS, FLAGGED, WORSENED, link=LINK)
+    note = messages.message(window, SUMMARY, PREVIOUS, FLAGGED, WORSENED, link=LINK)
     assert (note.title, note.body) == (TITLE, REPORT_BODY)
 
 
 def test_a_failure_notice_is_one_visible_bounded_line():
-    note = notify.failure_message("bad *thing*\n\x1b[31m" + "y" * 1_000)
+    note = messages.failure_message("bad *thing*\n\x1b[31m" + "y" * 1_000)
     assert note.title == "User failure rates: run failed"
     assert note.kind == "failure"
     assert "\n" not in note.body and "\x1b" not in note.body
@@ -865,4 +870,4 @@ def test_check_names_the_services_masked(pg, cli_env, tmp_path, hook):
     ],
 )
 def test_names_never_become_links_or_mentions(raw, expected):
-    assert notify.defanged(raw) == expected
+    assert messages.defanged(raw) == expected

@@ -3,13 +3,8 @@ import pytest
 
 from tests.seed import SEED_USERS
 from user_failure_stats import console, outputs, render
-from user_failure_stats.analysis import (
-    compare_windows,
-    failure_rates,
-    flagged_users,
-    summary_statistics,
-    worsened_users,
-)
+from user_failure_stats.analysis import failure_rates, summary_statistics
+from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings
 

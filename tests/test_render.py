@@ -141,7 +141,8 @@ def cells(table_html: str, name: str) -> list[list[str]]:
 
 
 def test_top_users_table_ranks_judged_users_only_and_marks_flagged_ones():
-    from user_failure_stats.analysis import summary_statistics, top_users
+    from user_failure_stats.analysis import summary_statistics
+    from user_failure_stats.flags import top_users
 
     rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)], 10)
     html = render.side_tables_html(top_users(rates, 2, min_sessions=10), summary_statistics(rates))
@@ -162,7 +163,8 @@ def test_top_users_table_ranks_judged_users_only_and_marks_flagged_ones():
 
 
 def test_without_users_there_is_no_top_table_but_a_line_that_says_so():
-    from user_failure_stats.analysis import summary_statistics, top_users
+    from user_failure_stats.analysis import summary_statistics
+    from user_failure_stats.flags import top_users
 
     rates = rates_for([])
     html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
@@ -172,7 +174,8 @@ def test_without_users_there_is_no_top_table_but_a_line_that_says_so():
 
 
 def test_top_users_table_shows_names_as_text_on_one_bounded_line():
-    from user_failure_stats.analysis import summary_statistics, top_users
+    from user_failure_stats.analysis import summary_statistics
+    from user_failure_stats.flags import top_users
 
     rates = rates_for([(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)])
     html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))

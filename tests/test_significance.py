@@ -12,13 +12,8 @@ import pandas as pd
 import pytest
 
 from user_failure_stats import significance
-from user_failure_stats.analysis import (
-    compare_windows,
-    failure_rates,
-    flagged_users,
-    summary_statistics,
-    worsened_users,
-)
+from user_failure_stats.analysis import failure_rates, summary_statistics
+from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.formats import chance_of_change, chance_text, change_p_value
 
 

@@ -13,7 +13,7 @@ _EXPORTS = {
     "FailureAnalyzer": "seed_api",
     "failure_rates": "analysis",
     "summary_statistics": "analysis",
-    "top_users": "analysis",
+    "top_users": "flags",
     "rate_distribution": "analysis",
     "load_settings": "settings",
     "load_parameters": "params",

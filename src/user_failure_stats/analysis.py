@@ -33,16 +33,6 @@ RATE_COLUMNS = [
     "p_value",
     "q_value",
 ]
-# What the previous window of the same length adds (see :func:`compare_windows`).
-CHANGE_COLUMNS = [
-    "previous_total_sessions",
-    "previous_failed_sessions",
-    "previous_failure_rate",
-    "change_points",
-    "change_p_value",
-    "change_q_value",
-    "worsened",
-]
 
 BRACKET_LABELS = [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
 
@@ -106,7 +96,7 @@ def percent_texts(rates: pd.Series) -> list[str]:
 def failure_rates(
     counts: pd.DataFrame, min_sessions: int = 1, fdr: float = DEFAULT_FDR
 ) -> pd.DataFrame:
-    """Compute the per-user table from per-user counts.
+    """Compute the per-user table from per-user counts, with the flags.
 
     Args:
         counts: One row per user with ``user_id``, ``name``, ``total_sessions`` and
@@ -115,17 +105,22 @@ def failure_rates(
         fdr: The false discovery rate the flags control across the judged users.
 
     Returns:
+        :func:`user_rates` with ``flagged, p_value, q_value`` after the interval's columns
+        (see :func:`with_flags`).
+    """
+    return with_flags(user_rates(counts), min_sessions, fdr)
+
+
+def user_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    """Compute each user's rate and interval from per-user counts, without the flags.
+
+    Returns:
         Columns ``user_name, total_sessions, failed_sessions, success_sessions,
         failure_rate, failure_rate_percent, user_id, has_user_record,
-        failure_rate_ci_low, failure_rate_ci_high, flagged, p_value, q_value`` (then any
-        other input columns), sorted by failure rate descending, then failed sessions
-        descending, then user name, then user_id. Users with no sessions are left out. The
-        interval is the 95% Wilson score interval (the displayed uncertainty). ``p_value``
-        is the one-sided exact binomial test of failing more than the rest of the users
-        (see ``significance.excess_p_values``), for users with at least ``min_sessions``
-        sessions (NaN for the others); ``q_value`` is its Benjamini-Hochberg adjustment
-        across them; ``flagged`` is True when ``q_value`` is at most ``fdr``: the user
-        fails significantly more.
+        failure_rate_ci_low, failure_rate_ci_high`` (then any other input columns), sorted
+        by failure rate descending, then failed sessions descending, then user name, then
+        user_id. Users with no sessions are left out. The interval is the 95% Wilson score
+        interval (the displayed uncertainty).
     """
     frame = counts.copy()
     if "has_user_record" not in frame:
@@ -152,12 +147,6 @@ def failure_rates(
     low, high = wilson_interval(failed.to_numpy(), total.to_numpy())
     table["failure_rate_ci_low"] = low
     table["failure_rate_ci_high"] = high
-    judged = (total >= min_sessions).to_numpy()
-    p = significance.excess_p_values(failed.to_numpy(), total.to_numpy(), judged)
-    q = significance.q_values(p)
-    table["flagged"] = significance.discoveries(q, fdr)
-    table["p_value"] = p
-    table["q_value"] = q
     for column in extra:
         table[column] = frame[column]
     table = table.sort_values(
@@ -170,6 +159,28 @@ def failure_rates(
     return table.reset_index(drop=True)
 
 
+def with_flags(table: pd.DataFrame, min_sessions: int = 1, fdr: float = DEFAULT_FDR):
+    """Return :func:`user_rates`' table with ``flagged, p_value, q_value``.
+
+    ``p_value`` is the one-sided exact binomial test of failing more than the rest of the
+    users (see ``significance.excess_p_values``), for users with at least ``min_sessions``
+    sessions (NaN for the others); ``q_value`` is its Benjamini-Hochberg adjustment across
+    them; ``flagged`` is True when ``q_value`` is at most ``fdr``: the user fails
+    significantly more.
+    """
+    total = table["total_sessions"].to_numpy(dtype="int64")
+    failed = table["failed_sessions"].to_numpy(dtype="int64")
+    p = significance.excess_p_values(failed, total, total >= min_sessions)
+    q = significance.q_values(p)
+    table = table.copy()
+    at = table.columns.get_loc("failure_rate_ci_high") + 1
+    for offset, (name, values) in enumerate(
+        (("flagged", significance.discoveries(q, fdr)), ("p_value", p), ("q_value", q))
+    ):
+        table.insert(at + offset, name, values)
+    return table
+
+
 def _sort_key(column: pd.Series) -> pd.Series:
     # user_id may be integers, strings or missing: compare numbers as numbers when they all are.
     if column.name == "user_id" and column.dtype == object:
@@ -180,69 +191,6 @@ def _sort_key(column: pd.Series) -> pd.Series:
     return column
 
 
-def compare_windows(
-    rates: pd.DataFrame,
-    previous: pd.DataFrame,
-    min_sessions: int = 1,
-    fdr: float = DEFAULT_FDR,
-) -> pd.DataFrame:
-    """Add to the per-user table how each user did in the previous window, and who got worse.
-
-    Args:
-        rates: The per-user table (see :func:`failure_rates`).
-        previous: Per-user counts of the previous window of the same length (as
-            :func:`failure_rates` takes them); users are matched by ``user_id`` and
-            ``has_user_record``.
-        min_sessions: Users with fewer sessions in either window are not compared.
-        fdr: The false discovery rate the ``worsened`` marks control across compared users.
-
-    Returns:
-        ``rates`` in the same order with the columns of :data:`CHANGE_COLUMNS`:
-        ``previous_total_sessions`` and ``previous_failed_sessions`` (0 for a user new in
-        this window), ``previous_failure_rate`` and ``change_points`` (now minus before, in
-        percentage points; NaN for a new user), ``change_p_value`` (the one-sided Fisher
-        exact test of a higher rate now, see ``significance.worse_p_values``; NaN when not
-        compared), ``change_q_value`` (its Benjamini-Hochberg adjustment across the compared
-        users) and ``worsened``: the q-value is at most ``fdr`` and the rate went up.
-    """
-    table = rates.drop(columns=[c for c in CHANGE_COLUMNS if c in rates])
-    before = previous[previous["total_sessions"] > 0]
-    if "has_user_record" not in before:
-        before = before.assign(has_user_record=True)
-    if "user_id" not in before:
-        before = before.assign(user_id=None)
-    before = before.assign(has_user_record=before["has_user_record"].astype(bool))
-    # Match on text: ids may be integers in one window and objects in the other.
-    key_now = _match_key(table["user_id"], table["has_user_record"])
-    key_before = _match_key(before["user_id"], before["has_user_record"])
-    position = pd.Index(key_before).get_indexer(key_now)
-    take = np.where(position >= 0, position, len(before))  # past the end: a 0 appended
-    before_total = np.append(before["total_sessions"].to_numpy(dtype="int64"), 0)[take]
-    before_failed = np.append(before["failed_sessions"].to_numpy(dtype="int64"), 0)[take]
-    total = table["total_sessions"].to_numpy(dtype="int64")
-    failed = table["failed_sessions"].to_numpy(dtype="int64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        before_rate = np.where(before_total > 0, before_failed / before_total, np.nan)
-    change = 100 * (failed / total - before_rate)
-    compared = (total >= min_sessions) & (before_total >= min_sessions)
-    p = significance.worse_p_values(failed, total, before_failed, before_total, compared)
-    q = significance.q_values(p)
-    table["previous_total_sessions"] = before_total
-    table["previous_failed_sessions"] = before_failed
-    table["previous_failure_rate"] = before_rate
-    table["change_points"] = change
-    table["change_p_value"] = p
-    table["change_q_value"] = q
-    table["worsened"] = significance.discoveries(q, fdr) & (np.nan_to_num(change) > 0)
-    return table
-
-
-def _match_key(user_ids: pd.Series, has_record: pd.Series) -> list:
-    ids = pd.Series(user_ids.to_numpy(dtype=object), dtype="string").fillna("\0none")
-    records = has_record.to_numpy(dtype=bool)
-    return list(zip(ids.tolist(), records.tolist(), strict=True))
-
-
 def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> dict:
     """Summarise the per-user table.
 
@@ -251,11 +199,8 @@ def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> 
         ``overall_failure_rate`` (pooled: failures / sessions), the ``average``, ``median``,
         ``max``, ``min`` and ``std`` (sample, ddof=1) of the per-user rates as
         ``*_failure_rate`` keys, and ``sessions_without_user_record``. Rates are NaN when
-        they are undefined (no sessions; ``std`` with one user). Then the counts of the
-        flags: ``tested_users`` (users tested against the rest), ``flagged_users``,
-        ``too_few_users`` (fewer than ``min_sessions`` sessions), ``compared_users`` (users
-        compared with the previous window), ``worsened_users`` and ``new_users`` (no
-        sessions in the previous window), each 0 when the table lacks its column.
+        they are undefined (no sessions; ``std`` with one user). Then the counts of
+        :func:`flag_counts`.
     """
     sessions = int(rates["total_sessions"].sum())
     failures = int(rates["failed_sessions"].sum())
@@ -265,16 +210,6 @@ def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> 
     else:
         orphan = 0
     nan = float("nan")
-
-    def count(column: str, test=None) -> int:
-        if column not in rates:
-            return 0
-        values = rates[column]
-        return int((values.astype(bool) if test is None else test(values)).sum())
-
-    too_few = 0
-    if min_sessions is not None:
-        too_few = int((rates["total_sessions"] < min_sessions).sum())
     return {
         "total_users": int(len(rates)),
         "total_sessions": sessions,
@@ -286,82 +221,34 @@ def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> 
         "min_failure_rate": float(per_user.min()) if len(per_user) else nan,
         "std_failure_rate": float(per_user.std(ddof=1)) if len(per_user) > 1 else nan,
         "sessions_without_user_record": orphan,
-        "tested_users": count("p_value", lambda v: v.notna()),
-        "flagged_users": count("flagged"),
-        "too_few_users": too_few,
-        "compared_users": count("change_p_value", lambda v: v.notna()),
-        "worsened_users": count("worsened"),
-        "new_users": count("previous_total_sessions", lambda v: v == 0),
+    } | flag_counts(rates, min_sessions)
+
+
+# The counts :func:`flag_counts` gives, each from a column of the per-user table.
+FLAG_COUNTS = {
+    "tested_users": ("p_value", lambda v: v.notna()),
+    "flagged_users": ("flagged", lambda v: v.astype(bool)),
+    "compared_users": ("change_p_value", lambda v: v.notna()),
+    "worsened_users": ("worsened", lambda v: v.astype(bool)),
+    "new_users": ("previous_total_sessions", lambda v: v == 0),
+}
+
+
+def flag_counts(rates: pd.DataFrame, min_sessions: int | None = None) -> dict:
+    """Count the users tested, flagged, compared, worse and new, and those too few to judge.
+
+    A count is there only when the table has its column (a table without the flags gives
+    none, rather than a 0 that would read as "nobody"); ``too_few_users`` only with
+    ``min_sessions``.
+    """
+    found = {
+        key: int(test(rates[column]).sum())
+        for key, (column, test) in FLAG_COUNTS.items()
+        if column in rates
     }
-
-
-TOO_FEW = "too few to judge"
-FLAGGED = "fails significantly more"
-# How every table marks a user (the same marks in the report, the console and the index).
-FLAG_MARK = "▲ flagged"
-WORSE_MARK = "↑ worse"
-TOO_FEW_MARK = "○ too few"
-
-
-def marks(rates: pd.DataFrame, min_sessions: int = 1) -> list[str]:
-    """Return each user's marks: ``▲ flagged``, ``↑ worse``, ``○ too few`` or empty.
-
-    Flagged and worse may go together (``▲ flagged ↑ worse``); a user with fewer than
-    ``min_sessions`` sessions is only ever too few to judge.
-    """
-    flagged = _column(rates, "flagged")
-    worse = _column(rates, "worsened")
-    too_few = (rates["total_sessions"] < min_sessions).to_numpy()
-    return [
-        TOO_FEW_MARK if few else " ".join(m for m, on in ((FLAG_MARK, f), (WORSE_MARK, w)) if on)
-        for f, w, few in zip(flagged.tolist(), worse.tolist(), too_few.tolist(), strict=True)
-    ]
-
-
-def _column(rates: pd.DataFrame, name: str) -> np.ndarray:
-    if name not in rates:
-        return np.zeros(len(rates), dtype=bool)
-    return rates[name].to_numpy(dtype=bool)
-
-
-def flagged_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
-    """Return every flagged user, most significant first, numbered.
-
-    Most significant is the smallest ``p_value``; ties keep the per-user table's order (rate,
-    then failed sessions, name and id). Columns: ``rank`` (1, 2, ...), the per-user table's,
-    and ``note`` (see :func:`marks`).
-    """
-    part = rates[_column(rates, "flagged")]
-    part = part.sort_values("p_value", kind="mergesort").reset_index(drop=True)
-    return _numbered(part, min_sessions)
-
-
-def worsened_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
-    """Return every user who got worse since the previous window, largest change first.
-
-    Ties keep the per-user table's order. Columns as :func:`flagged_users`.
-    """
-    part = rates[_column(rates, "worsened")]
-    part = part.sort_values("change_points", ascending=False, kind="mergesort")
-    return _numbered(part.reset_index(drop=True), min_sessions)
-
-
-def top_users(rates: pd.DataFrame, n: int = 10, min_sessions: int = 1) -> pd.DataFrame:
-    """Return the ``n`` users with the highest failure rates among those judged, numbered.
-
-    Only users with at least ``min_sessions`` sessions are ranked: a user with fewer is too
-    few to judge (a 1-of-1 user's 100% says little) and is never mixed into a ranked table;
-    they are in the all-users table. Columns as :func:`flagged_users`.
-    """
-    judged = rates[rates["total_sessions"] >= min_sessions]
-    return _numbered(judged.head(n).reset_index(drop=True), min_sessions)
-
-
-def _numbered(part: pd.DataFrame, min_sessions: int) -> pd.DataFrame:
-    part = part.copy()
-    part.insert(0, "rank", pd.array(range(1, len(part) + 1), dtype="Int64"))
-    part["note"] = marks(part, min_sessions)
-    return part
+    if min_sessions is not None:
+        found["too_few_users"] = int((rates["total_sessions"] < min_sessions).sum())
+    return found
 
 
 def wilson_interval(failed, total, z: float = Z_95):

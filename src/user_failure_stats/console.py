@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from user_failure_stats.formats import (
-    DEFAULT_FDR,
-    chance_text,
     change_texts,
     ci_text,
+    flags_line,
     format_percent,
-    missing,
+    plural,
+    points_text,
+    whole,
+    worse_line,
 )
 from user_failure_stats.text import shown
 from user_failure_stats.window import Window
@@ -31,7 +33,7 @@ def summary_lines(
     """Return the console summary (the seed's ``USER FAILURE RATE ANALYSIS SUMMARY``) as lines.
 
     ``flagged`` and ``worsened`` are the flagged users and those who got worse (see
-    ``analysis.flagged_users`` and ``analysis.worsened_users``), or their rows as dicts:
+    ``flags.flagged_users`` and ``flags.worsened_users``), or their rows as dicts:
     each is listed after a line that counts them and says what chance may explain.
     """
     pct = format_percent
@@ -68,13 +70,19 @@ def summary_lines(
         f"  Std Dev: {pct(summary['std_failure_rate'])}",
     ]
     if flagged is not None:
-        lines += ["", *flag_lines(summary, _records(flagged))]
+        heading = "Flagged users, most significant first"
+        lines += ["", flags_line(summary)]
+        lines += _listed(heading, _records(flagged), summary.get("flagged_users"), FLAG_CELLS)
     if worsened is not None:
-        lines += ["", *worse_lines(summary, _records(worsened), length)]
-    too_few = int(summary.get("too_few_users") or 0)
+        heading = "Users who got worse, largest change first"
+        lines += ["", worse_line(summary, length)]
+        lines += _listed(heading, _records(worsened), summary.get("worsened_users"), WORSE_CELLS)
+    too_few = whole(summary.get("too_few_users"))
     if too_few:
-        users = "1 user" if too_few == 1 else f"{too_few:,} users"
-        lines += ["", f"{users} had too few sessions to judge (listed in the CSV)."]
+        lines += [
+            "",
+            f"{plural(too_few, 'user')} had too few sessions to judge (listed in the CSV).",
+        ]
     lines.append(RULE)
     return lines
 
@@ -83,62 +91,45 @@ def _records(rows) -> list[dict]:
     return rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
 
 
-def _count(summary: dict, key: str) -> int:
-    value = summary.get(key)
-    return 0 if missing(value) else int(value)
+def _listed(heading: str, rows: list[dict], count, cells) -> list[str]:
+    """Return the heading and the table of ``rows`` (the first of ``count`` users)."""
+    if not rows:
+        return []
+    more = f", the first {len(rows)}" if len(rows) < whole(count) else ""
+    return [f"{heading}{more}:", *_table(rows, cells)]
 
 
-def flag_lines(summary: dict, rows: list[dict]) -> list[str]:
-    """Return the flagged users' count, what chance may explain, and the listed ones."""
-    count = _count(summary, "flagged_users")
-    fdr = summary.get("fdr") or DEFAULT_FDR
-    lines = [
-        f"Users failing significantly more than the rest: {count:,} of "
-        f"{_count(summary, 'tested_users'):,} judged ({chance_text(count, fdr)})"
-    ]
-    if rows:
-        more = f", the first {len(rows)}" if len(rows) < count else ""
-        lines.append(f"Flagged users, most significant first{more}:")
-        lines += _table(rows, ("Failed/Total", "Rate", "95% CI"), _flag_cells)
-    return lines
+# Each list's columns after the user: a heading and the cell of a row.
+FLAG_CELLS = (
+    ("Failed/Total", lambda row: f"{row['failed_sessions']:,}/{row['total_sessions']:,}"),
+    ("Rate", lambda row: str(row["failure_rate_percent"])),
+    (
+        "95% CI",
+        lambda row: ci_text(row.get("failure_rate_ci_low"), row.get("failure_rate_ci_high")),
+    ),
+)
+WORSE_CELLS = (
+    (
+        "Before",
+        lambda row: (
+            f"{format_percent(row.get('previous_failure_rate'))} "
+            f"({row['previous_failed_sessions']:,}/{row['previous_total_sessions']:,})"
+        ),
+    ),
+    (
+        "Now",
+        lambda row: (
+            f"{row['failure_rate_percent']} ({row['failed_sessions']:,}/{row['total_sessions']:,})"
+        ),
+    ),
+    ("Change", lambda row: points_text(row.get("change_points"))),
+)
 
 
-def worse_lines(summary: dict, rows: list[dict], length: str) -> list[str]:
-    """Return the count of users who got worse, what chance may explain, and the listed."""
-    count = _count(summary, "worsened_users")
-    fdr = summary.get("fdr") or DEFAULT_FDR
-    lines = [
-        f"Got worse since the previous {length}: {count:,} of "
-        f"{_count(summary, 'compared_users'):,} compared ({chance_text(count, fdr)})"
-    ]
-    if rows:
-        more = f", the first {len(rows)}" if len(rows) < count else ""
-        lines.append(f"Users who got worse, largest change first{more}:")
-        lines += _table(rows, ("Before", "Now", "Change"), _worse_cells)
-    return lines
-
-
-def _flag_cells(row: dict) -> tuple[str, ...]:
-    return (
-        f"{row['failed_sessions']:,}/{row['total_sessions']:,}",
-        str(row["failure_rate_percent"]),
-        ci_text(row.get("failure_rate_ci_low"), row.get("failure_rate_ci_high")),
-    )
-
-
-def _worse_cells(row: dict) -> tuple[str, ...]:
-    change = row.get("change_points")
-    return (
-        f"{format_percent(row.get('previous_failure_rate'))} "
-        f"({row['previous_failed_sessions']:,}/{row['previous_total_sessions']:,})",
-        f"{row['failure_rate_percent']} ({row['failed_sessions']:,}/{row['total_sessions']:,})",
-        "n/a" if missing(change) else f"{change:+.2f} pts",
-    )
-
-
-def _table(rows: list[dict], heads: tuple[str, ...], cells) -> list[str]:
+def _table(rows: list[dict], cells) -> list[str]:
     width = max(4, min(32, max(len(shown(row["user_name"])) for row in rows)))
-    texts = [cells(row) for row in rows]
+    heads = [head for head, _ in cells]
+    texts = [[cell(row) for _, cell in cells] for row in rows]
     widths = [max(len(h), *(len(c[k]) for c in texts)) for k, h in enumerate(heads)]
     head = "  ".join(f"{h:>{w}}" for h, w in zip(heads, widths, strict=True))
     lines = [f"  {'#':>4}  {'User':<{width}}  {head}  Marks"]

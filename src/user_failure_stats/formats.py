@@ -179,3 +179,48 @@ def chance_text(flagged: int, fdr: float) -> str:
     else:
         amount = f"about {round(expected):,}"
     return f"with a {rate} false discovery rate, {amount} of them may be chance"
+
+
+def whole(value) -> int:
+    """Return a count from a summary as an int: 0 when it is missing (an older summary)."""
+    return 0 if missing(value) else int(value)
+
+
+def plural(count: int, word: str) -> str:
+    """Return ``1 user`` or ``1,234 users``."""
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def points_text(points) -> str:
+    """Return a change in percentage points: ``+30.00 pts``; ``n/a`` when missing."""
+    return "n/a" if missing(points) else f"{float(points):+.2f} pts"
+
+
+def summary_fdr(summary: dict) -> float:
+    """Return the false discovery rate a summary's flags used (older summaries: the default)."""
+    value = summary.get("fdr")
+    return DEFAULT_FDR if missing(value) or not value else float(value)
+
+
+def flags_line(summary: dict) -> str:
+    """Say how many users were flagged, of how many judged, and what chance may explain.
+
+    Example: ``Users failing significantly more than the rest: 16 of 250 judged (with a 5%
+    false discovery rate, about 1 of them may be chance)``.
+    """
+    count = whole(summary.get("flagged_users"))
+    return (
+        f"Users failing significantly more than the rest: {count:,} of "
+        f"{whole(summary.get('tested_users')):,} judged "
+        f"({chance_text(count, summary_fdr(summary))})"
+    )
+
+
+def worse_line(summary: dict, length: str) -> str:
+    """Say how many users got worse, of how many compared, and what chance may explain."""
+    count = whole(summary.get("worsened_users"))
+    return (
+        f"Got worse since the previous {length}: {count:,} of "
+        f"{whole(summary.get('compared_users')):,} compared "
+        f"({chance_text(count, summary_fdr(summary))})"
+    )

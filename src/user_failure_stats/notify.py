@@ -7,11 +7,10 @@ services. The URLs hold secrets (passwords, tokens), so they
 come from the settings only, and nothing this module prints or raises shows more of one than
 :func:`mask` does: the scheme and the host.
 
-The message is built from plain values (:func:`message`), in Markdown: names from the database
-are made visible (control characters as escapes), bounded and escaped (``text``), so they
-never form a link, an image, emphasis or HTML. :func:`send` sends one message to every URL at
-once, each service on its own, with the HTML report attached for email only, and raises
-:class:`~user_failure_stats.errors.NotifyError` naming the services that failed.
+The message is built from plain values (``messages.message``). :func:`send` sends one
+message to every URL at once, each service on its own, with the HTML report attached for
+email only, and raises :class:`~user_failure_stats.errors.NotifyError` naming the services
+that failed.
 """
 
 from __future__ import annotations
@@ -22,27 +21,14 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError, NotifyError
-from user_failure_stats.formats import (
-    DEFAULT_FDR,
-    chance_text,
-    change_texts,
-    format_percent,
-    missing,
-)
-from user_failure_stats.text import bounded, markdown_text, shown, visible
-from user_failure_stats.window import Window, format_local
+from user_failure_stats.formats import format_percent, missing, plural
+from user_failure_stats.messages import Message, failure_message
+from user_failure_stats.text import visible
 
 MODES = ("always", "alert", "never")
-TITLE = "User failure rates"
-# How many of the worst users a message names, and how long each name may be.
-WORST = 3
-NAME_LIMIT = 60
-ERROR_LIMIT = 500
 # Give up on services that have not answered after this long (Apprise's own timeouts are
 # 4 s to connect and 4 s to read for web services, 15 s for SMTP; a URL's ``cto=`` and
 # ``rto=`` change them).
@@ -61,22 +47,6 @@ QUERY_ITEM = re.compile(r"[+:-]?[a-z0-9_][a-z0-9_.+-]*=[^&]*", re.IGNORECASE)
 # (Apprise's rule: a comma inside a URL, as in ``to=a@x.org,b@x.org``, stays in it).
 URL_BREAK = re.compile(r"[\s,;]+(?=[a-z0-9]{1,32}://)", re.IGNORECASE)
 HIDDEN = "…"
-
-
-@dataclass(frozen=True)
-class Message:
-    """A notification: a one-line title and a short Markdown body.
-
-    Attributes:
-        title: One line of plain text (an email's subject).
-        body: Markdown; every text from outside in it is escaped.
-        kind: ``info``, ``warning`` (an alert) or ``failure`` (the run failed): Apprise's
-            notification type, which services show as a colour or an icon.
-    """
-
-    title: str
-    body: str
-    kind: str = "info"
 
 
 def _quiet_apprise() -> None:
@@ -229,7 +199,7 @@ def describe(urls: Sequence[str]) -> str:
     """
     if not urls:
         return "no services (NOTIFY_URLS is not set)"
-    return f"{_plural(len(urls), 'service')}: " + ", ".join(mask(url) for url in urls)
+    return f"{plural(len(urls), 'service')}: " + ", ".join(mask(url) for url in urls)
 
 
 def should_notify(mode: str, alert: bool) -> bool:
@@ -277,164 +247,6 @@ def alert_reason(summary: Mapping, fail_above: float | None = None) -> str | Non
     return None
 
 
-def window_label(window: Window) -> str:
-    """Return a window in a few words: ``2025-05-01 to 2025-05-08 UTC``.
-
-    Bounds at midnight are shown as dates, others as ``2025-05-01 06:30``.
-    """
-
-    def bound(moment) -> str:
-        if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
-            return moment.strftime("%Y-%m-%d")
-        text = format_local(moment)
-        return text[:-3] if text.endswith(":00") and text.count(":") == 2 else text
-
-    return f"{bound(window.start)} to {bound(window.end)} {window.timezone}"
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}" + ("" if count == 1 else "s")
-
-
-def _rate_text(row: Mapping) -> str:
-    if row.get("failure_rate_percent"):
-        return str(row["failure_rate_percent"])
-    return format_percent(row.get("failure_rate", float("nan")))
-
-
-LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
-BARE_HOST = re.compile(r"(?i)\bwww\.")
-
-
-def defanged(name: str) -> str:
-    """Return a user name that no chat or mail client turns into a link or a mention.
-
-    ``https://evil.example`` becomes ``https[:]//evil.example``, ``www.`` becomes ``www[.]``,
-    and an ``@`` is followed by a zero-width space (``@channel`` notifies nobody).
-    """
-    name = LINK_SCHEME.sub(r"\1[:]", name)
-    name = BARE_HOST.sub("www[.]", name)
-    return name.replace("@", "@\u200b")
-
-
-def _link_line(link: str | None) -> str | None:
-    """Return the report's line: a web link without credentials or query, else a file name."""
-    if not link:
-        return None
-    link = str(link)
-    if re.match(r"https?://", link, re.IGNORECASE):
-        try:
-            parts = urlsplit(link)
-        except ValueError:
-            parts = None
-        if parts is not None:
-            # A user, password or query (a signed URL's signature) is a credential: left out.
-            url = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}{parts.path}"
-            if re.fullmatch(r"https?://[^\s<>\"'`\\@?#]+", url):
-                return f"Report: <{url}>"
-    name = re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link
-    return f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"
-
-
-def message(
-    window: Window | str,
-    summary: Mapping,
-    previous: Mapping | None = None,
-    flagged: Sequence[Mapping] = (),
-    worsened: Sequence[Mapping] = (),
-    *,
-    length: str | None = None,
-    link: str | None = None,
-    alert: str | None = None,
-) -> Message:
-    """Return the message about a run's report, from plain values.
-
-    Args:
-        window: The window, or the window in a few words (see :func:`window_label`).
-        summary: The summary statistics (``RunSummary.summary``): ``overall_failure_rate``,
-            ``total_sessions``, ``flagged_users``, ``worsened_users`` and ``fdr`` are used.
-        previous: The same statistics for the previous window, or None when there are none.
-        flagged: The flagged users, most significant first (``RunSummary.flagged``:
-            ``user_name``, ``failed_sessions``, ``total_sessions``,
-            ``failure_rate_percent``); all of them given are named (the run gives ``top_n``).
-        worsened: The users who got worse, largest change first (``RunSummary.worsened``);
-            the first :data:`WORST` are named with their change.
-        length: The window's length in words (``Window.length_text()``: ``7 days``), for the
-            change against the previous window; by default the window's.
-        link: The published report's URL (``https://...``), shown without a user, password,
-            query or fragment (a signed URL's signature is a credential); else the report's
-            file, shown by its name.
-        alert: Why the run alerts (see :func:`alert_reason`), or None.
-
-    Returns:
-        A :class:`Message` titled ``User failure rates: <window> — <n> flagged users``;
-        ``kind`` is ``warning`` when there is an alert.
-    """
-    if isinstance(window, Window):
-        length = length or window.length_text()
-        window = window_label(window)
-    length = length or "window"
-    flagged_count = _whole(summary.get("flagged_users"))
-    worse_count = _whole(summary.get("worsened_users"))
-    fdr = summary.get("fdr") or DEFAULT_FDR
-    title = f"{TITLE}: {window} — {_plural(flagged_count, 'flagged user')}"
-    rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
-    if not previous:
-        rate += " (no previous data)"
-    else:
-        change = change_texts(summary, previous, length)["overall_failure_rate"]
-        both = summary.get("total_sessions") and previous.get("total_sessions")
-        rate += f", {change}" if both else f" ({change})"
-    lines = []
-    if alert:
-        lines.append(f"**Alert: {markdown_text(visible(alert))}**")
-        lines.append("")
-    lines += [
-        f"- Window: {window}",
-        f"- Overall failure rate: {rate}",
-        f"- Sessions: {_whole(summary.get('total_sessions')):,}",
-        f"- Users failing significantly more than the rest: {flagged_count:,} "
-        f"({chance_text(flagged_count, fdr)})",
-        f"- Got worse since the previous {length}: {worse_count:,}",
-        "",
-    ]
-    if flagged:
-        lines += ["Flagged users, most significant first:", ""]
-        for number, row in enumerate(flagged, start=1):
-            counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
-            lines.append(f"{number}. {_name(row)}: {counts} failed ({_rate_text(row)})")
-        lines.append("")
-    if worsened:
-        lines += ["Largest changes:", ""]
-        for number, row in enumerate(list(worsened)[:WORST], start=1):
-            before = format_percent(row.get("previous_failure_rate", float("nan")))
-            points = row.get("change_points")
-            moved = "n/a" if missing(points) else f"{float(points):+.2f} pts"
-            lines.append(f"{number}. {_name(row)}: {before} to {_rate_text(row)} ({moved})")
-        lines.append("")
-    link_line = _link_line(link)
-    if link_line:
-        lines.append(link_line)
-    return Message(title=title, body="\n".join(lines).strip(), kind="warning" if alert else "info")
-
-
-def _whole(value) -> int:
-    return 0 if missing(value) else int(value)
-
-
-def _name(row: Mapping) -> str:
-    return markdown_text(defanged(shown(row.get("user_name", ""), NAME_LIMIT)))
-
-
-def failure_message(error: str) -> Message:
-    """Return the notice for a run that failed: its one-line error, visible and bounded.
-
-    The error is the message of a ``UserFailureStatsError``, which never holds a secret.
-    """
-    line = bounded(visible(str(error).strip()), ERROR_LIMIT)
-    return Message(title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure")
-
-
 def _notify_one(url: str, message: Message, attachment: Path | None) -> bool:
     import apprise
 
@@ -474,7 +286,7 @@ def send(
 
     Args:
         urls: Apprise URLs (see :func:`parse_urls`).
-        message: The message (see :func:`message`, :func:`failure_message`).
+        message: The message (see ``messages.message``, ``messages.failure_message``).
         attachment: The HTML report, attached for ``mailto://`` and ``mailtos://`` only.
         timeout: Seconds to wait for every service, in all; a service still working then
             counts as failed (it runs on in the background, within its own timeouts).
@@ -514,13 +326,13 @@ def send(
             failed.append(mask(url))
     if failed:
         raise NotifyError(
-            f"notification not sent to {len(failed)} of {_plural(len(urls), 'service')}: "
+            f"notification not sent to {len(failed)} of {plural(len(urls), 'service')}: "
             + ", ".join(failed)
         )
 
 
 def send_failure(urls: Sequence[str], error: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
-    """Send the notice of a run that failed (see :func:`failure_message`) to every URL.
+    """Send the notice of a run that failed (see ``messages.failure_message``) to every URL.
 
     Raises:
         NotifyError: As :func:`send`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from user_failure_stats import analysis, db
+from user_failure_stats import analysis, db, flags
 from user_failure_stats.db import WindowCounts
 from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.params import DEFAULT_MIN_SESSIONS, Parameters, resolve_window
@@ -55,14 +55,14 @@ class ReportData:
         window: The window the report covers.
         counts: What the database returned (see ``db.WindowCounts``).
         rates: The per-user table, compared with the previous window (see
-            ``analysis.failure_rates`` and ``analysis.compare_windows``).
+            ``analysis.failure_rates`` and ``flags.compare_windows``).
         summary: The summary statistics of the window.
         previous: The same statistics for the previous window of the same length.
-        top: The top users among those judged, ranked (see ``analysis.top_users``).
+        top: The top users among those judged, ranked (see ``flags.top_users``).
         trend: Sessions and failure rate per day or hour (see ``analysis.trend``).
-        flagged: Every flagged user, most significant first (``analysis.flagged_users``).
+        flagged: Every flagged user, most significant first (``flags.flagged_users``).
         worsened: Every user who got worse, largest change first
-            (``analysis.worsened_users``).
+            (``flags.worsened_users``).
         fdr: The false discovery rate of the flags.
     """
 
@@ -103,17 +103,17 @@ def from_counts(counts: WindowCounts, window: Window, params: Parameters) -> Rep
     """Compute the report's data from what the database returned (see :func:`compute`)."""
     minimum, fdr = params.min_sessions, params.fdr
     rates = analysis.failure_rates(counts.current, minimum, fdr)
-    rates = analysis.compare_windows(rates, counts.previous, minimum, fdr)
-    previous = analysis.failure_rates(counts.previous, minimum, fdr)
+    rates = flags.compare_windows(rates, counts.previous, minimum, fdr)
+    previous = analysis.user_rates(counts.previous)  # its totals only: no tests
     return ReportData(
         window=window,
         counts=counts,
         rates=rates,
         summary=analysis.summary_statistics(rates, minimum) | {"fdr": fdr},
         previous=analysis.summary_statistics(previous, minimum),
-        top=analysis.top_users(rates, params.top_n, minimum),
+        top=flags.top_users(rates, params.top_n, minimum),
         trend=analysis.trend(counts.trend, window),
-        flagged=analysis.flagged_users(rates, minimum),
-        worsened=analysis.worsened_users(rates, minimum),
+        flagged=flags.flagged_users(rates, minimum),
+        worsened=flags.worsened_users(rates, minimum),
         fdr=fdr,
     )

@@ -353,7 +353,7 @@ def side_tables_html(top: pd.DataFrame, summary: dict) -> str:
     than the table; the boxes wrap below each other when there is no room for both.
 
     Args:
-        top: The ranked top users (see ``analysis.top_users``).
+        top: The ranked top users (see ``flags.top_users``).
         summary: The summary statistics (see ``analysis.summary_statistics``).
     """
     return (
@@ -368,7 +368,7 @@ def top_users_html(top: pd.DataFrame) -> str:
     """Return the top users as an HTML table, one row each, in the given order.
 
     Columns: rank, user (shown as text, see ``text.shown``), failed/total sessions, rate,
-    95% interval and marks (see ``analysis.marks``). Without users, a line that says so.
+    95% interval and marks (see ``flags.marks``). Without users, a line that says so.
     """
     if top.empty:
         return '<p class="ufs-top-none">No user had enough sessions to rank.</p>'
@@ -410,7 +410,8 @@ def display_table(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
     """
     import pandas as pd
 
-    from user_failure_stats.analysis import ci_texts, marks
+    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.flags import marks
 
     table = pd.DataFrame(
         {
@@ -503,7 +504,7 @@ def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
     The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
     one line, bounded), ``id`` (text, exact however large; null when missing),
     ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1)
-    and ``marks`` (see ``analysis.marks``).
+    and ``marks`` (see ``flags.marks``).
     Columns are written to the compressor one by one, never as one big string.
     """
     import base64
@@ -512,7 +513,8 @@ def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
 
     import pandas as pd
 
-    from user_failure_stats.analysis import ci_texts, marks
+    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.flags import marks
 
     ids = pd.Series(rates["user_id"].to_numpy(dtype=object), dtype="string")
     columns = {

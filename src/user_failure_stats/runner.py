@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
-from user_failure_stats import console, notify, outputs, render, retention, staging
+from user_failure_stats import console, messages, notify, outputs, render, retention, staging
 from user_failure_stats.errors import (
     ERRORS_BY_NAME,
     DeliveryError,
@@ -340,7 +340,7 @@ def deliver(
     if failures:  # a failed publish is an alert: the team should know the link is missing
         reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
     if notify.should_notify(delivery.mode, reason is not None):
-        message = notify.message(
+        message = messages.message(
             result.window,
             result.summary,
             result.previous if result.previous.get("total_sessions") else None,

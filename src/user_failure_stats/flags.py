@@ -1,0 +1,152 @@
+"""Who the report leads with: users flagged, users who got worse, and the ranked top users.
+
+Pure pandas on the per-user table (see ``analysis.failure_rates``): the comparison with the
+previous window of the same length, the marks every table shows, and the numbered lists.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from user_failure_stats import significance
+from user_failure_stats.formats import DEFAULT_FDR
+
+# What the previous window of the same length adds (see :func:`compare_windows`).
+CHANGE_COLUMNS = [
+    "previous_total_sessions",
+    "previous_failed_sessions",
+    "previous_failure_rate",
+    "change_points",
+    "change_p_value",
+    "change_q_value",
+    "worsened",
+]
+# How every table marks a user (the same marks in the report, the console and the index).
+FLAG_MARK = "▲ flagged"
+WORSE_MARK = "↑ worse"
+TOO_FEW_MARK = "○ too few"
+
+
+def compare_windows(
+    rates: pd.DataFrame,
+    previous: pd.DataFrame,
+    min_sessions: int = 1,
+    fdr: float = DEFAULT_FDR,
+) -> pd.DataFrame:
+    """Add to the per-user table how each user did in the previous window, and who got worse.
+
+    Args:
+        rates: The per-user table (see ``analysis.failure_rates``).
+        previous: Per-user counts of the previous window of the same length (as
+            ``analysis.failure_rates`` takes them); users are matched by ``user_id`` and
+            ``has_user_record``.
+        min_sessions: Users with fewer sessions in either window are not compared.
+        fdr: The false discovery rate the ``worsened`` marks control across compared users.
+
+    Returns:
+        ``rates`` in the same order with the columns of :data:`CHANGE_COLUMNS`:
+        ``previous_total_sessions`` and ``previous_failed_sessions`` (0 for a user new in
+        this window), ``previous_failure_rate`` and ``change_points`` (now minus before, in
+        percentage points; NaN for a new user), ``change_p_value`` (the one-sided Fisher
+        exact test of a higher rate now, see ``significance.worse_p_values``; NaN when not
+        compared), ``change_q_value`` (its Benjamini-Hochberg adjustment across the compared
+        users) and ``worsened``: the q-value is at most ``fdr`` and the rate went up.
+    """
+    table = rates.drop(columns=[c for c in CHANGE_COLUMNS if c in rates])
+    before = previous[previous["total_sessions"] > 0]
+    position = _keys(before).get_indexer(_keys(table))
+    take = np.where(position >= 0, position, len(before))  # past the end: a 0 appended
+    before_total = np.append(before["total_sessions"].to_numpy(dtype="int64"), 0)[take]
+    before_failed = np.append(before["failed_sessions"].to_numpy(dtype="int64"), 0)[take]
+    total = table["total_sessions"].to_numpy(dtype="int64")
+    failed = table["failed_sessions"].to_numpy(dtype="int64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        before_rate = np.where(before_total > 0, before_failed / before_total, np.nan)
+    change = 100 * (failed / total - before_rate)
+    compared = (total >= min_sessions) & (before_total >= min_sessions)
+    p = significance.worse_p_values(failed, total, before_failed, before_total, compared)
+    q = significance.q_values(p)
+    table["previous_total_sessions"] = before_total
+    table["previous_failed_sessions"] = before_failed
+    table["previous_failure_rate"] = before_rate
+    table["change_points"] = change
+    table["change_p_value"] = p
+    table["change_q_value"] = q
+    table["worsened"] = significance.discoveries(q, fdr) & (np.nan_to_num(change) > 0)
+    return table
+
+
+def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    """Return each row's user: its id as text, and whether it has a user record.
+
+    Text, since ids may be integers in one window and objects in the other.
+    """
+    index = frame.index
+    ids = frame["user_id"] if "user_id" in frame else pd.Series(None, index=index)
+    records = frame["has_user_record"] if "has_user_record" in frame else True
+    return pd.MultiIndex.from_arrays(
+        [
+            pd.Series(ids.to_numpy(dtype=object), dtype="string").fillna("\0none"),
+            pd.Series(records, index=index).to_numpy(dtype=bool),
+        ]
+    )
+
+
+def marks(rates: pd.DataFrame, min_sessions: int = 1) -> list[str]:
+    """Return each user's marks: ``▲ flagged``, ``↑ worse``, ``○ too few`` or empty.
+
+    Flagged and worse may go together (``▲ flagged ↑ worse``); a user with fewer than
+    ``min_sessions`` sessions is only ever too few to judge.
+    """
+    flagged = _column(rates, "flagged")
+    worse = _column(rates, "worsened")
+    both = f"{FLAG_MARK} {WORSE_MARK}"
+    text = np.select([flagged & worse, flagged, worse], [both, FLAG_MARK, WORSE_MARK], "")
+    too_few = (rates["total_sessions"] < min_sessions).to_numpy()
+    return np.where(too_few, TOO_FEW_MARK, text).tolist()
+
+
+def _column(rates: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in rates:
+        return np.zeros(len(rates), dtype=bool)
+    return rates[name].to_numpy(dtype=bool)
+
+
+def flagged_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
+    """Return every flagged user, most significant first, numbered.
+
+    Most significant is the smallest ``p_value``; ties keep the per-user table's order (rate,
+    then failed sessions, name and id). Columns: ``rank`` (1, 2, ...), the per-user table's,
+    and ``note`` (see :func:`marks`).
+    """
+    part = rates[_column(rates, "flagged")]
+    return _numbered(part.sort_values("p_value", kind="mergesort"), min_sessions)
+
+
+def worsened_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
+    """Return every user who got worse since the previous window, largest change first.
+
+    Ties keep the per-user table's order. Columns as :func:`flagged_users`.
+    """
+    part = rates[_column(rates, "worsened")]
+    return _numbered(
+        part.sort_values("change_points", ascending=False, kind="mergesort"), min_sessions
+    )
+
+
+def top_users(rates: pd.DataFrame, n: int = 10, min_sessions: int = 1) -> pd.DataFrame:
+    """Return the ``n`` users with the highest failure rates among those judged, numbered.
+
+    Only users with at least ``min_sessions`` sessions are ranked: a user with fewer is too
+    few to judge (a 1-of-1 user's 100% says little) and is never mixed into a ranked table;
+    they are in the all-users table. Columns as :func:`flagged_users`.
+    """
+    return _numbered(rates[rates["total_sessions"] >= min_sessions].head(n), min_sessions)
+
+
+def _numbered(part: pd.DataFrame, min_sessions: int) -> pd.DataFrame:
+    part = part.reset_index(drop=True)
+    part.insert(0, "rank", pd.array(range(1, len(part) + 1), dtype="Int64"))
+    part["note"] = marks(part, min_sessions)
+    return part

@@ -1,0 +1,193 @@
+"""The message about a run: a title and a short Markdown body, built from plain values.
+
+Names from the database are made visible (control characters as escapes), bounded, escaped
+(``text``) and defanged, so they never form a link, a mention, an image, emphasis or HTML.
+``notify`` sends the messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from user_failure_stats.formats import (
+    change_texts,
+    flags_line,
+    format_percent,
+    plural,
+    points_text,
+    whole,
+    worse_line,
+)
+from user_failure_stats.text import bounded, markdown_text, shown, visible
+from user_failure_stats.window import Window, format_local
+
+TITLE = "User failure rates"
+# How many of the largest changes a message names, and how long each name may be.
+WORST = 3
+NAME_LIMIT = 60
+ERROR_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification: a one-line title and a short Markdown body.
+
+    Attributes:
+        title: One line of plain text (an email's subject).
+        body: Markdown; every text from outside in it is escaped.
+        kind: ``info``, ``warning`` (an alert) or ``failure`` (the run failed): Apprise's
+            notification type, which services show as a colour or an icon.
+    """
+
+    title: str
+    body: str
+    kind: str = "info"
+
+
+def window_label(window: Window) -> str:
+    """Return a window in a few words: ``2025-05-01 to 2025-05-08 UTC``.
+
+    Bounds at midnight are shown as dates, others as ``2025-05-01 06:30``.
+    """
+
+    def bound(moment) -> str:
+        if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+            return moment.strftime("%Y-%m-%d")
+        text = format_local(moment)
+        return text[:-3] if text.endswith(":00") and text.count(":") == 2 else text
+
+    return f"{bound(window.start)} to {bound(window.end)} {window.timezone}"
+
+
+def _rate_text(row: Mapping) -> str:
+    if row.get("failure_rate_percent"):
+        return str(row["failure_rate_percent"])
+    return format_percent(row.get("failure_rate", float("nan")))
+
+
+LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
+BARE_HOST = re.compile(r"(?i)\bwww\.")
+
+
+def defanged(name: str) -> str:
+    """Return a user name that no chat or mail client turns into a link or a mention.
+
+    ``https://evil.example`` becomes ``https[:]//evil.example``, ``www.`` becomes ``www[.]``,
+    and an ``@`` is followed by a zero-width space (``@channel`` notifies nobody).
+    """
+    name = LINK_SCHEME.sub(r"\1[:]", name)
+    name = BARE_HOST.sub("www[.]", name)
+    return name.replace("@", "@\u200b")
+
+
+def _link_line(link: str | None) -> str | None:
+    """Return the report's line: a web link without credentials or query, else a file name."""
+    if not link:
+        return None
+    link = str(link)
+    if re.match(r"https?://", link, re.IGNORECASE):
+        try:
+            parts = urlsplit(link)
+        except ValueError:
+            parts = None
+        if parts is not None:
+            # A user, password or query (a signed URL's signature) is a credential: left out.
+            url = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}{parts.path}"
+            if re.fullmatch(r"https?://[^\s<>\"'`\\@?#]+", url):
+                return f"Report: <{url}>"
+    name = re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link
+    return f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"
+
+
+def message(
+    window: Window | str,
+    summary: Mapping,
+    previous: Mapping | None = None,
+    flagged: Sequence[Mapping] = (),
+    worsened: Sequence[Mapping] = (),
+    *,
+    length: str | None = None,
+    link: str | None = None,
+    alert: str | None = None,
+) -> Message:
+    """Return the message about a run's report, from plain values.
+
+    Args:
+        window: The window, or the window in a few words (see :func:`window_label`).
+        summary: The summary statistics (``RunSummary.summary``): ``overall_failure_rate``,
+            ``total_sessions``, ``flagged_users``, ``worsened_users`` and ``fdr`` are used.
+        previous: The same statistics for the previous window, or None when there are none.
+        flagged: The flagged users, most significant first (``RunSummary.flagged``:
+            ``user_name``, ``failed_sessions``, ``total_sessions``,
+            ``failure_rate_percent``); all of them given are named (the run gives ``top_n``).
+        worsened: The users who got worse, largest change first (``RunSummary.worsened``);
+            the first :data:`WORST` are named with their change.
+        length: The window's length in words (``Window.length_text()``: ``7 days``), for the
+            change against the previous window; by default the window's.
+        link: The published report's URL (``https://...``), shown without a user, password,
+            query or fragment (a signed URL's signature is a credential); else the report's
+            file, shown by its name.
+        alert: Why the run alerts (see :func:`alert_reason`), or None.
+
+    Returns:
+        A :class:`Message` titled ``User failure rates: <window> — <n> flagged users``;
+        ``kind`` is ``warning`` when there is an alert.
+    """
+    if isinstance(window, Window):
+        length = length or window.length_text()
+        window = window_label(window)
+    length = length or "window"
+    flagged_count = whole(summary.get("flagged_users"))
+    title = f"{TITLE}: {window} — {plural(flagged_count, 'flagged user')}"
+    rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
+    if not previous:
+        rate += " (no previous data)"
+    else:
+        change = change_texts(summary, previous, length)["overall_failure_rate"]
+        both = summary.get("total_sessions") and previous.get("total_sessions")
+        rate += f", {change}" if both else f" ({change})"
+    lines = []
+    if alert:
+        lines.append(f"**Alert: {markdown_text(visible(alert))}**")
+        lines.append("")
+    lines += [
+        f"- Window: {window}",
+        f"- Overall failure rate: {rate}",
+        f"- Sessions: {whole(summary.get('total_sessions')):,}",
+        f"- {flags_line(summary)}",
+        f"- {worse_line(summary, length)}",
+        "",
+    ]
+    if flagged:
+        lines += ["Flagged users, most significant first:", ""]
+        for number, row in enumerate(flagged, start=1):
+            counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
+            lines.append(f"{number}. {_name(row)}: {counts} failed ({_rate_text(row)})")
+        lines.append("")
+    if worsened:
+        lines += ["Largest changes:", ""]
+        for number, row in enumerate(list(worsened)[:WORST], start=1):
+            before = format_percent(row.get("previous_failure_rate", float("nan")))
+            moved = points_text(row.get("change_points"))
+            lines.append(f"{number}. {_name(row)}: {before} to {_rate_text(row)} ({moved})")
+        lines.append("")
+    link_line = _link_line(link)
+    if link_line:
+        lines.append(link_line)
+    return Message(title=title, body="\n".join(lines).strip(), kind="warning" if alert else "info")
+
+
+def _name(row: Mapping) -> str:
+    return markdown_text(defanged(shown(row.get("user_name", ""), NAME_LIMIT)))
+
+
+def failure_message(error: str) -> Message:
+    """Return the notice for a run that failed: its one-line error, visible and bounded.
+
+    The error is the message of a ``UserFailureStatsError``, which never holds a secret.
+    """
+    line = bounded(visible(str(error).strip()), ERROR_LIMIT)
+    return Message(title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure")
