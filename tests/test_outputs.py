@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from tests.seed import SEED_USERS
-from user_failure_stats import console, outputs, render
+from user_failure_stats import console, outputs, render, users_table
 from user_failure_stats.analysis import failure_rates, summary_statistics
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.params import Parameters, resolve_window
@@ -148,7 +148,7 @@ def test_notes_for_empty_window_and_orphans():
 def test_display_table_shows_intervals_and_flags():
     rates = seed_rates()
     rates.loc[0, "flagged"] = True
-    table = render.display_table(rates, min_sessions=5)
+    table = users_table.display_table(rates, min_sessions=5)
     assert list(table.index[:2]) == [1, 2]
     assert list(table.columns) == [
         "User",

@@ -8,7 +8,7 @@ import pandas as pd
 
 from tests.helpers import notebook_with
 from tests.seed import SEED_USERS
-from user_failure_stats import plots, render
+from user_failure_stats import plots, render, users_table
 from user_failure_stats.analysis import failure_rates
 
 
@@ -24,7 +24,7 @@ def page_of(bundles, tmp_path) -> str:
 
 
 def unpacked(table_html: str) -> dict:
-    """The rows a users table embeds (see ``render.users_json``)."""
+    """The rows a users table embeds (see ``users_table.users_json``)."""
     data = table_html.split('data-encoding="base64">', 1)[1].split("</script>", 1)[0]
     return json.loads(gzip.decompress(base64.b64decode(data)))
 
@@ -68,7 +68,7 @@ def test_figure_data_cannot_break_out_of_its_script(tmp_path):
 def test_the_users_table_embeds_every_row_once_in_the_reports_order():
     rows = [(7, "Asha", 1, 4), (8, None, 3, 4), (9, "=cmd|' /C calc'!A0", 0, 5)]
     rates = rates_for(rows)
-    html = render.users_table_html(rates, "user_failure_stats_X.csv", preview=2)
+    html = users_table.users_table_html(rates, "user_failure_stats_X.csv", preview=2)
     data = unpacked(html)
     assert data == {
         "user": ["user 8", "Asha", "=cmd|' /C calc'!A0"],
@@ -96,7 +96,7 @@ def test_users_table_ids_stay_exact_and_names_are_shown_safely():
     counts = pd.DataFrame(rows, columns=["user_id", "name", "failed_sessions", "total_sessions"])
     counts["user_id"] = pd.array([big, -5, None], dtype="Int64")
     counts["has_user_record"] = [True, True, False]
-    html = render.users_table_html(failure_rates(counts), "x.csv")
+    html = users_table.users_table_html(failure_rates(counts), "x.csv")
     data = unpacked(html)
     assert data["id"] == ["-5", None, "9223372036854775807"]
     assert data["user"][0].startswith("a\\r\\n\\x1b[2Jé😀") and len(data["user"][0]) == 100
@@ -107,17 +107,17 @@ def test_users_table_ids_stay_exact_and_names_are_shown_safely():
 
 
 def test_an_empty_window_has_no_table_and_says_so():
-    html = render.users_table_html(rates_for([]), "x.csv")
+    html = users_table.users_table_html(rates_for([]), "x.csv")
     assert html == '<p class="ufs-users-note">No users had sessions in this window.</p>'
 
 
 def test_the_preview_names_the_csv_escaped():
-    html = render.users_table_html(rates_for([(1, "A", 1, 2)]), '<b>"x".csv')
+    html = users_table.users_table_html(rates_for([(1, "A", 1, 2)]), '<b>"x".csv')
     assert "<code>&lt;b&gt;&quot;x&quot;.csv</code>" in html
 
 
 def test_one_user_is_one_user():
-    html = render.users_table_html(rates_for([(1, "A", 1, 2)]), "x.csv")
+    html = users_table.users_table_html(rates_for([(1, "A", 1, 2)]), "x.csv")
     assert "1 user, worst first; <code>x.csv</code> holds it too." in html
     assert 'data-ready-note="1 user, worst first.' in html
 

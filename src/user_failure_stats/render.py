@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING
 
 from user_failure_stats.formats import (
     DEFAULT_FDR,
-    chance_text,
     change_texts,
     format_percent,
-    missing,
     summary_rows,
 )
 from user_failure_stats.outputs import atomic_write
@@ -168,8 +166,6 @@ def notes_html(
 
 
 FRAGMENTS = "fragments"
-# Above this many rows, a list of users scrolls in its own box (all rows are there).
-ANSWER_ROWS = 5_000
 
 
 def fragment(name: str, **values) -> str:
@@ -191,133 +187,14 @@ def _fragments():
     )
 
 
-def _users(count: int) -> str:
-    return "1 user" if count == 1 else f"{count:,} users"
-
-
-def _rate_cells(part: pd.DataFrame) -> tuple[list[str], list[str]]:
+def rate_cells(part: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Return each user's ``failed/total`` and 95% interval as the tables show them."""
     from user_failure_stats.analysis import ci_texts
 
     counts = [
         f"{f:,}/{n:,}" for f, n in zip(part["failed_sessions"], part["total_sessions"], strict=True)
     ]
     return counts, ci_texts(part["failure_rate_ci_low"], part["failure_rate_ci_high"])
-
-
-def flagged_html(flagged: pd.DataFrame, summary: dict, min_sessions: int, fdr: float) -> str:
-    """Return the users who fail significantly more than the rest: all of them, numbered.
-
-    Most significant first, each with failed/total, rate, 95% interval, q-value and marks;
-    a line that says how many flags chance alone may explain (see
-    ``formats.chance_text``), and one that counts the users too few to judge. Without
-    flagged users, one line that says so.
-    """
-    count = int(summary.get("flagged_users", 0))
-    part = flagged.head(ANSWER_ROWS)
-    counts, intervals = _rate_cells(part)
-    rows = zip(
-        [str(r) for r in part["rank"]],
-        shown_all(part["user_name"]),
-        counts,
-        part["failure_rate_percent"],
-        intervals,
-        [q_text(q) for q in part["q_value"]],
-        part["note"],
-        strict=True,
-    )
-    return fragment(
-        "answer.html.j2",
-        judged=int(summary.get("tested_users", 0)),
-        judged_text=_users(int(summary.get("tested_users", 0))),
-        flagged=count,
-        flagged_text=f"{_users(count)} {'fails' if count == 1 else 'fail'}",
-        chance=chance_text(count, fdr),
-        min_sessions=min_sessions,
-        too_few=int(summary.get("too_few_users", 0)),
-        too_few_text=f"{_users(int(summary.get('too_few_users', 0)))} had",
-        heads=["#", "User", "Failed / total", "Rate", "95% CI", "q-value", "Marks"],
-        rows=list(rows),
-    )
-
-
-def worsened_html(
-    worsened: pd.DataFrame, summary: dict, min_sessions: int, fdr: float, length: str
-) -> str:
-    """Return the users who got worse since the previous window: all of them, numbered.
-
-    Largest change first, each with failed/total and rate before and now, the change in
-    percentage points and marks; without any, one line that says so.
-    """
-    count = int(summary.get("worsened_users", 0))
-    part = worsened.head(ANSWER_ROWS)
-    before = [
-        f"{f:,}/{n:,} ({format_percent(r)})"
-        for f, n, r in zip(
-            part["previous_failed_sessions"],
-            part["previous_total_sessions"],
-            part["previous_failure_rate"],
-            strict=True,
-        )
-    ]
-    now = [
-        f"{f:,}/{n:,} ({p})"
-        for f, n, p in zip(
-            part["failed_sessions"],
-            part["total_sessions"],
-            part["failure_rate_percent"],
-            strict=True,
-        )
-    ]
-    rows = zip(
-        [str(r) for r in part["rank"]],
-        shown_all(part["user_name"]),
-        before,
-        now,
-        [f"{c:+.2f} pts" for c in part["change_points"]],
-        [q_text(q) for q in part["change_q_value"]],
-        part["note"],
-        strict=True,
-    )
-    compared = int(summary.get("compared_users", 0))
-    return fragment(
-        "worsened.html.j2",
-        length=length,
-        compared=compared,
-        compared_text=_users(compared),
-        worsened=count,
-        worsened_text=f"{_users(count)} {'fails' if count == 1 else 'fail'}",
-        chance=chance_text(count, fdr),
-        min_sessions=min_sessions,
-        new_users=int(summary.get("new_users", 0)),
-        new_text=f"{_users(int(summary.get('new_users', 0)))} had",
-        heads=["#", "User", "Before", "Now", "Change", "q-value", "Marks"],
-        rows=list(rows),
-    )
-
-
-def q_text(q: float) -> str:
-    """Return a q-value (or p-value) for a table: ``0.0123``, ``<0.0001``; ``n/a`` for NaN."""
-    if missing(q):
-        return "n/a"
-    return "<0.0001" if q < 0.0001 else f"{q:.4f}"
-
-
-def show_answer(data, min_sessions: int) -> None:
-    """Display the answer first: the flagged users, then who got worse, with its chart.
-
-    Args:
-        data: The report's data (``pipeline.ReportData``).
-        min_sessions: Users with fewer sessions are too few to judge.
-    """
-    from IPython.display import HTML, display
-
-    from user_failure_stats import plots
-
-    display(HTML(flagged_html(data.flagged, data.summary, min_sessions, data.fdr)))
-    length = data.window.length_text()
-    display(HTML(worsened_html(data.worsened, data.summary, min_sessions, data.fdr, length)))
-    if len(data.worsened):
-        show(plots.change_figure(data.worsened, length))
 
 
 def export_html(csv_path: Path | str) -> str:
@@ -372,7 +249,7 @@ def top_users_html(top: pd.DataFrame) -> str:
     """
     if top.empty:
         return '<p class="ufs-top-none">No user had enough sessions to rank.</p>'
-    counts, intervals = _rate_cells(top)
+    counts, intervals = rate_cells(top)
     rows = zip(
         [str(r) for r in top["rank"]],
         shown_all(top["user_name"]),
@@ -402,151 +279,6 @@ def _table_html(name: str, heads, rows) -> str:
     )
 
 
-def display_table(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
-    """Return the per-user table as shown in the report: labelled columns, percentages.
-
-    Names are shown as text (see ``text.shown``): one line, control characters visible,
-    at most 100 characters; the CSV keeps them whole.
-    """
-    import pandas as pd
-
-    from user_failure_stats.analysis import ci_texts
-    from user_failure_stats.flags import marks
-
-    table = pd.DataFrame(
-        {
-            "User": shown_all(rates["user_name"]),
-            "Sessions": rates["total_sessions"],
-            "Failed": rates["failed_sessions"],
-            "Succeeded": rates["success_sessions"],
-            "Failure rate": rates["failure_rate_percent"],
-            "95% CI": ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
-            "Marks": marks(rates, min_sessions),
-            "User id": rates["user_id"],
-        }
-    )
-    table.index = range(1, len(table) + 1)
-    return table
-
-
-PREVIEW_ROWS = 20
-TABLE_SCRIPT = "users_table.js"
-TABLE_STYLE = """<style>
-.ufs-users-box { max-width: 100%; overflow-x: auto; }
-.ufs-users-controls, .ufs-users-pager { display: flex; flex-wrap: wrap; gap: 6px 16px;
-  align-items: center; margin: 8px 0; }
-.ufs-users-pager { gap: 6px 8px; }
-.ufs-users-search { min-width: 14em; }
-.ufs-users-table th button { font: inherit; font-weight: bold; border: 0; padding: 0;
-  background: none; cursor: pointer; color: inherit; text-align: left; }
-.ufs-users-table th[aria-sort="ascending"] button::after { content: " \\2191"; }
-.ufs-users-table th[aria-sort="descending"] button::after { content: " \\2193"; }
-.ufs-users-table tr.ufs-flagged td:nth-child(8) { color: #c0392b; }
-.ufs-users-table th, .ufs-users-table td { white-space: nowrap; overflow-wrap: normal; }
-.ufs-users-table td:nth-child(2) { white-space: normal; overflow-wrap: anywhere;
-  min-width: 9em; max-width: 24em; }
-.ufs-users .ufs-users-table :is(th, td) { text-align: left; }
-.ufs-users .ufs-users-table :is(th, td):is(:nth-child(1), :nth-child(3), :nth-child(4),
-  :nth-child(5), :nth-child(6)) { text-align: right; }
-</style>"""
-
-
-def users_table_html(
-    rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_ROWS, min_sessions: int = 1
-) -> str:
-    """Return the "All users" table: every user, searchable, sortable and paged in a browser.
-
-    The rows are embedded once, as gzip-compressed JSON in base64 (see :func:`users_json`),
-    with a small script of this package (``assets/users_table.js``) that unpacks them with
-    the browser's ``DecompressionStream`` and shows them page by page; nothing is loaded
-    from anywhere. Where scripts do not run (a notebook opened in JupyterLab and not run
-    again), the first ``preview`` rows show, with a note that names the CSV file, which
-    holds every user.
-    """
-    count = len(rates)
-    csv_text = f"<code>{html_text(csv_name)}</code>"
-    if count == 0:
-        return '<p class="ufs-users-note">No users had sessions in this window.</p>'
-    head = rates.head(preview)
-    users = "1 user" if count == 1 else f"{count:,} users"
-    static = (
-        f"The first {len(head):,} of {users}, worst first. The HTML report's table "
-        f"searches, sorts and pages through all of them, and {csv_text} holds every user."
-        if count > len(head)
-        else f"{users}, worst first; {csv_text} holds {'it' if count == 1 else 'them'} too."
-    )
-    ready = (
-        f"{users}, worst first. Search by name or id, sort by a column (click its "
-        f"heading, again to reverse), and page through them; {csv_name} holds every user."
-    )
-    table = display_table(head, min_sessions)
-    header = "".join(f"<th>{html_text(c)}</th>" for c in ["#", *table.columns])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html_text(v)}</td>" for v in (position, *row)) + "</tr>"
-        for position, row in zip(table.index, table.itertuples(index=False), strict=True)
-    )
-    return (
-        f'<div class="ufs-users" data-ufs-table data-state="static" '
-        f'data-ready-note="{html_text(ready)}">{TABLE_STYLE}'
-        f'<p class="ufs-users-note">{static}</p>'
-        f'<div class="ufs-users-box ufs-table-box ufs-users-preview">'
-        f'<table class="ufs-users-table">'
-        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
-        f'<script type="application/gzip" class="ufs-users-data" data-encoding="base64">'
-        f"{users_json(rates, min_sessions)}</script>"
-        f"<script>{table_script()}</script></div>"
-    )
-
-
-def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
-    """Return the per-user rows for :func:`users_table_html`: gzip-compressed JSON, base64.
-
-    The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
-    one line, bounded), ``id`` (text, exact however large; null when missing),
-    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1)
-    and ``marks`` (see ``flags.marks``).
-    Columns are written to the compressor one by one, never as one big string.
-    """
-    import base64
-    import gzip
-    import io
-
-    import pandas as pd
-
-    from user_failure_stats.analysis import ci_texts
-    from user_failure_stats.flags import marks
-
-    ids = pd.Series(rates["user_id"].to_numpy(dtype=object), dtype="string")
-    columns = {
-        "user": lambda: shown_all(rates["user_name"]),
-        "id": lambda: ids.to_numpy(dtype=object, na_value=None).tolist(),
-        "sessions": lambda: rates["total_sessions"].tolist(),
-        "failed": lambda: rates["failed_sessions"].tolist(),
-        "rate": lambda: rates["failure_rate_percent"].tolist(),
-        "ci": lambda: ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
-        "flagged": lambda: rates["flagged"].to_numpy(dtype="int8").tolist(),
-        "marks": lambda: marks(rates, min_sessions),
-    }
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as packed:
-        for k, (name, values) in enumerate(columns.items()):
-            packed.write(("{" if k == 0 else ",").encode() + json.dumps(name).encode() + b":")
-            packed.write(json.dumps(values(), ensure_ascii=False, separators=(",", ":")).encode())
-        packed.write(b"}")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def table_script() -> str:
-    """Return the table's script (``assets/users_table.js``), safe inside a ``<script>``."""
-    from importlib.resources import files
-
-    script = files("user_failure_stats").joinpath("assets", TABLE_SCRIPT).read_text("utf-8")
-    if any(bad in script.lower() for bad in ("</", "<!--", "<script")):  # pragma: no cover
-        raise ValueError(f"{TABLE_SCRIPT} must not hold '</', '<!--' or '<script'")
-    return script
-
-
-# Figures are drawn from plotly's mimetype (the template knows it), before any other form.
 EXPORT_CONFIG = {
     "NbConvertBase": {
         "display_data_priority": [

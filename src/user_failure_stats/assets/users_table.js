@@ -1,7 +1,7 @@
 /* The report's "All users" table: search, sort and pages over rows embedded in the page.
  *
  * The rows travel once, as gzip-compressed JSON in base64, in a script element of type
- * application/gzip beside the table (see user_failure_stats.render.users_table_html). The browser's own
+ * application/gzip beside the table (see user_failure_stats.users_table.users_table_html). The browser's own
  * DecompressionStream unpacks them: nothing is loaded from anywhere. Every value is written
  * with textContent, never as markup. The container's data-state goes from "static" (the
  * preview rows only) to "ready", or to "error" with a message that points to the CSV.

@@ -1,0 +1,112 @@
+"""The answer the report leads with: the flagged users, then the users who got worse.
+
+HTML from the package's templates (``templates/fragments``, autoescaped) and the chart of
+the changes; the notebook calls :func:`show_answer` right after the headline.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from user_failure_stats.formats import chance_text, format_percent, missing, points_text
+from user_failure_stats.render import fragment, rate_cells, show
+from user_failure_stats.text import shown_all
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Above this many rows, a list of users scrolls in its own box (all rows are there).
+ANSWER_ROWS = 5_000
+FLAGGED_HEADS = ["#", "User", "Failed / total", "Rate", "95% CI", "q-value", "Marks"]
+WORSENED_HEADS = ["#", "User", "Before", "Now", "Change", "q-value", "Marks"]
+
+
+def q_text(q: float) -> str:
+    """Return a q-value (or p-value) for a table: ``0.0123``, ``<0.0001``; ``n/a`` for NaN."""
+    if missing(q):
+        return "n/a"
+    return "<0.0001" if q < 0.0001 else f"{q:.4f}"
+
+
+def _counts(failed: pd.Series, total: pd.Series, rates) -> list[str]:
+    return [
+        f"{f:,}/{n:,} ({r})" for f, n, r in zip(failed.tolist(), total.tolist(), rates, strict=True)
+    ]
+
+
+def flagged_html(flagged: pd.DataFrame, summary: dict, min_sessions: int, fdr: float) -> str:
+    """Return the users who fail significantly more than the rest: all of them, numbered.
+
+    Most significant first, each with failed/total, rate, 95% interval, q-value and marks;
+    a line that says how many flags chance alone may explain (see ``formats.chance_text``),
+    and one that counts the users too few to judge. Without flagged users, one line that
+    says so.
+    """
+    part = flagged.head(ANSWER_ROWS)
+    counts, intervals = rate_cells(part)
+    rows = zip(
+        part["rank"].astype(str),
+        shown_all(part["user_name"]),
+        counts,
+        part["failure_rate_percent"],
+        intervals,
+        [q_text(q) for q in part["q_value"]],
+        part["note"],
+        strict=True,
+    )
+    return _section("answer.html.j2", summary, "flagged_users", fdr, min_sessions, rows)
+
+
+def worsened_html(
+    worsened: pd.DataFrame, summary: dict, min_sessions: int, fdr: float, length: str
+) -> str:
+    """Return the users who got worse since the previous window: all of them, numbered.
+
+    Largest change first, each with failed/total and rate before and now, the change in
+    percentage points, the q-value and marks; without any, one line that says so.
+    """
+    part = worsened.head(ANSWER_ROWS)
+    before = [format_percent(r) for r in part["previous_failure_rate"]]
+    rows = zip(
+        part["rank"].astype(str),
+        shown_all(part["user_name"]),
+        _counts(part["previous_failed_sessions"], part["previous_total_sessions"], before),
+        _counts(part["failed_sessions"], part["total_sessions"], part["failure_rate_percent"]),
+        [points_text(c) for c in part["change_points"]],
+        [q_text(q) for q in part["change_q_value"]],
+        part["note"],
+        strict=True,
+    )
+    return _section("worsened.html.j2", summary, "worsened_users", fdr, min_sessions, rows, length)
+
+
+def _section(name, summary, key, fdr, min_sessions, rows, length="") -> str:
+    count = int(summary.get(key, 0))
+    return fragment(
+        name,
+        summary=summary,
+        count=count,
+        chance=chance_text(count, fdr),
+        min_sessions=min_sessions,
+        length=length,
+        heads=WORSENED_HEADS if length else FLAGGED_HEADS,
+        rows=list(rows),
+    )
+
+
+def show_answer(data, min_sessions: int) -> None:
+    """Display the answer first: the flagged users, then who got worse, with its chart.
+
+    Args:
+        data: The report's data (``pipeline.ReportData``).
+        min_sessions: Users with fewer sessions are too few to judge.
+    """
+    from IPython.display import HTML, display
+
+    from user_failure_stats import plots
+
+    display(HTML(flagged_html(data.flagged, data.summary, min_sessions, data.fdr)))
+    length = data.window.length_text()
+    display(HTML(worsened_html(data.worsened, data.summary, min_sessions, data.fdr, length)))
+    if len(data.worsened):
+        show(plots.change_figure(data.worsened, length))

@@ -1,0 +1,162 @@
+"""The report's "All users" table: every user, searchable, sortable and paged in a browser.
+
+The rows are embedded once, compressed, beside a small script of this package
+(``assets/users_table.js``); a preview of the first rows shows where scripts do not run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from user_failure_stats.text import html_text, shown_all
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def display_table(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
+    """Return the per-user table as shown in the report: labelled columns, percentages.
+
+    Names are shown as text (see ``text.shown``): one line, control characters visible,
+    at most 100 characters; the CSV keeps them whole.
+    """
+    import pandas as pd
+
+    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.flags import marks
+
+    table = pd.DataFrame(
+        {
+            "User": shown_all(rates["user_name"]),
+            "Sessions": rates["total_sessions"],
+            "Failed": rates["failed_sessions"],
+            "Succeeded": rates["success_sessions"],
+            "Failure rate": rates["failure_rate_percent"],
+            "95% CI": ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
+            "Marks": marks(rates, min_sessions),
+            "User id": rates["user_id"],
+        }
+    )
+    table.index = range(1, len(table) + 1)
+    return table
+
+
+PREVIEW_ROWS = 20
+TABLE_SCRIPT = "users_table.js"
+TABLE_STYLE = """<style>
+.ufs-users-box { max-width: 100%; overflow-x: auto; }
+.ufs-users-controls, .ufs-users-pager { display: flex; flex-wrap: wrap; gap: 6px 16px;
+  align-items: center; margin: 8px 0; }
+.ufs-users-pager { gap: 6px 8px; }
+.ufs-users-search { min-width: 14em; }
+.ufs-users-table th button { font: inherit; font-weight: bold; border: 0; padding: 0;
+  background: none; cursor: pointer; color: inherit; text-align: left; }
+.ufs-users-table th[aria-sort="ascending"] button::after { content: " \\2191"; }
+.ufs-users-table th[aria-sort="descending"] button::after { content: " \\2193"; }
+.ufs-users-table tr.ufs-flagged td:nth-child(8) { color: #c0392b; }
+.ufs-users-table th, .ufs-users-table td { white-space: nowrap; overflow-wrap: normal; }
+.ufs-users-table td:nth-child(2) { white-space: normal; overflow-wrap: anywhere;
+  min-width: 9em; max-width: 24em; }
+.ufs-users .ufs-users-table :is(th, td) { text-align: left; }
+.ufs-users .ufs-users-table :is(th, td):is(:nth-child(1), :nth-child(3), :nth-child(4),
+  :nth-child(5), :nth-child(6)) { text-align: right; }
+</style>"""
+
+
+def users_table_html(
+    rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_ROWS, min_sessions: int = 1
+) -> str:
+    """Return the "All users" table: every user, searchable, sortable and paged in a browser.
+
+    The rows are embedded once, as gzip-compressed JSON in base64 (see :func:`users_json`),
+    with a small script of this package (``assets/users_table.js``) that unpacks them with
+    the browser's ``DecompressionStream`` and shows them page by page; nothing is loaded
+    from anywhere. Where scripts do not run (a notebook opened in JupyterLab and not run
+    again), the first ``preview`` rows show, with a note that names the CSV file, which
+    holds every user.
+    """
+    count = len(rates)
+    csv_text = f"<code>{html_text(csv_name)}</code>"
+    if count == 0:
+        return '<p class="ufs-users-note">No users had sessions in this window.</p>'
+    head = rates.head(preview)
+    users = "1 user" if count == 1 else f"{count:,} users"
+    static = (
+        f"The first {len(head):,} of {users}, worst first. The HTML report's table "
+        f"searches, sorts and pages through all of them, and {csv_text} holds every user."
+        if count > len(head)
+        else f"{users}, worst first; {csv_text} holds {'it' if count == 1 else 'them'} too."
+    )
+    ready = (
+        f"{users}, worst first. Search by name or id, sort by a column (click its "
+        f"heading, again to reverse), and page through them; {csv_name} holds every user."
+    )
+    table = display_table(head, min_sessions)
+    header = "".join(f"<th>{html_text(c)}</th>" for c in ["#", *table.columns])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html_text(v)}</td>" for v in (position, *row)) + "</tr>"
+        for position, row in zip(table.index, table.itertuples(index=False), strict=True)
+    )
+    return (
+        f'<div class="ufs-users" data-ufs-table data-state="static" '
+        f'data-ready-note="{html_text(ready)}">{TABLE_STYLE}'
+        f'<p class="ufs-users-note">{static}</p>'
+        f'<div class="ufs-users-box ufs-table-box ufs-users-preview">'
+        f'<table class="ufs-users-table">'
+        f"<thead><tr>{header}</tr></thead><tbody>{body}</tbody></table></div>"
+        f'<script type="application/gzip" class="ufs-users-data" data-encoding="base64">'
+        f"{users_json(rates, min_sessions)}</script>"
+        f"<script>{table_script()}</script></div>"
+    )
+
+
+def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
+    """Return the per-user rows for :func:`users_table_html`: gzip-compressed JSON, base64.
+
+    The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
+    one line, bounded), ``id`` (text, exact however large; null when missing),
+    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1)
+    and ``marks`` (see ``flags.marks``).
+    Columns are written to the compressor one by one, never as one big string.
+    """
+    import base64
+    import gzip
+    import io
+
+    import pandas as pd
+
+    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.flags import marks
+
+    ids = pd.Series(rates["user_id"].to_numpy(dtype=object), dtype="string")
+    columns = {
+        "user": lambda: shown_all(rates["user_name"]),
+        "id": lambda: ids.to_numpy(dtype=object, na_value=None).tolist(),
+        "sessions": lambda: rates["total_sessions"].tolist(),
+        "failed": lambda: rates["failed_sessions"].tolist(),
+        "rate": lambda: rates["failure_rate_percent"].tolist(),
+        "ci": lambda: ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
+        "flagged": lambda: rates["flagged"].to_numpy(dtype="int8").tolist(),
+        "marks": lambda: marks(rates, min_sessions),
+    }
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as packed:
+        for k, (name, values) in enumerate(columns.items()):
+            packed.write(("{" if k == 0 else ",").encode() + json.dumps(name).encode() + b":")
+            packed.write(json.dumps(values(), ensure_ascii=False, separators=(",", ":")).encode())
+        packed.write(b"}")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def table_script() -> str:
+    """Return the table's script (``assets/users_table.js``), safe inside a ``<script>``."""
+    from importlib.resources import files
+
+    script = files("user_failure_stats").joinpath("assets", TABLE_SCRIPT).read_text("utf-8")
+    if any(bad in script.lower() for bad in ("</", "<!--", "<script")):  # pragma: no cover
+        raise ValueError(f"{TABLE_SCRIPT} must not hold '</', '<!--' or '<script'")
+    return script
+
+
+# Figures are drawn from plotly's mimetype (the template knows it), before any other form.
