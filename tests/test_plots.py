@@ -3,7 +3,7 @@ import json
 import pandas as pd
 
 from tests.seed import SEED_USERS
-from user_failure_stats import plots, render
+from user_failure_stats import funnel, plots, render
 from user_failure_stats.analysis import failure_rates
 from user_failure_stats.analysis import rate_distribution as analysis_rate_distribution
 
@@ -18,7 +18,7 @@ def distribution_figure(*args, **kwargs):
 
 
 def funnel_figure(*args, **kwargs):
-    return spec(plots.funnel_figure(*args, **kwargs))
+    return spec(funnel.funnel_figure(*args, **kwargs))
 
 
 def trend_figure(*args, **kwargs):
@@ -80,7 +80,7 @@ def test_funnel_draws_the_flag_rule_overall_and_users_with_names():
     assert sorted(c[0] for c in users["customdata"]) == ["Low", "Mid"]
     assert figure["layout"]["xaxis"]["type"] == "log"
     # The line is the rule: at 50 sessions it starts at the fewest failures that are flagged.
-    from user_failure_stats.plots import flag_rule_trace
+    from user_failure_stats.funnel import flag_rule_trace
 
     line = flag_rule_trace(rates, 1, 0.05, 140)
     x, y = [int(v) for v in line["x"]], [float(v) for v in line["y"]]
@@ -184,8 +184,8 @@ def all_figures(rows=SEED_USERS):
         "distribution": plots.distribution_figure(rates),
         "bracket": plots.distribution_figure(rates, "Users per failure-rate bracket"),
         "empty trend": plots.trend_figure(trend.assign(total_sessions=0), "day", "UTC"),
-        "funnel": plots.funnel_figure(rates, summary["overall_failure_rate"]),
-        "empty funnel": plots.funnel_figure(rates.iloc[0:0], float("nan")),
+        "funnel": funnel.funnel_figure(rates, summary["overall_failure_rate"]),
+        "empty funnel": funnel.funnel_figure(rates.iloc[0:0], float("nan")),
         "trend": plots.trend_figure(trend, "day", "Asia/Kolkata"),
     }
 
@@ -233,22 +233,22 @@ def many_users(n):
 
 
 def test_the_funnel_draws_every_user_as_a_dot_up_to_the_limit():
-    rates = many_users(plots.POINT_LIMIT + 10)  # 10 flagged: the rest are exactly the limit
-    assert int((~rates["flagged"]).sum()) == plots.POINT_LIMIT
+    rates = many_users(funnel.POINT_LIMIT + 10)  # 10 flagged: the rest are exactly the limit
+    assert int((~rates["flagged"]).sum()) == funnel.POINT_LIMIT
     figure = funnel_figure(rates, rates["failed_sessions"].sum() / rates["total_sessions"].sum())
     assert [t["type"] for t in figure["data"]].count("heatmap") == 0
     dots = [t for t in figure["data"] if t.get("mode") == "markers"]
     # A dot per (sessions, failures), whose hover names its users, worst first.
     shown = [d[0] for t in dots for d in t["customdata"]]
     counts = [int(h.split(" users:")[0].replace(",", "")) if " users:" in h else 1 for h in shown]
-    assert sum(counts) == plots.POINT_LIMIT + 10 and len(shown) == 5  # 20 of 0, 1, 2, 19, 20
+    assert sum(counts) == funnel.POINT_LIMIT + 10 and len(shown) == 5  # 20 of 0, 1, 2, 19, 20
     assert figure["layout"].get("annotations", []) == []
 
 
 def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_a_dot():
     rates = many_users(40_000)  # 80 flagged, 39,920 not
     overall = rates["failed_sessions"].sum() / rates["total_sessions"].sum()
-    figure = plots.funnel_figure(rates, overall)
+    figure = funnel.funnel_figure(rates, overall)
     kinds = [t.type for t in figure.data]
     assert kinds[0] == "heatmap" and kinds.count("heatmap") == 1  # under everything else
     density = figure.data[0]
@@ -272,7 +272,7 @@ def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_
         density.zmax == 13_307 and density.customdata[0][-1] == "19-20 sessions, 0.0%-2.5% failed"
     )
     # The figure's size does not grow with the users: 40 x at most 40 cells and the dots.
-    assert len(density.z) == plots.DENSITY_BINS and len(density.z[0]) <= plots.DENSITY_BINS
+    assert len(density.z) == funnel.DENSITY_BINS and len(density.z[0]) <= funnel.DENSITY_BINS
 
 
 def test_a_brackets_hover_counts_all_its_users_but_lists_fifteen():
