@@ -5,7 +5,6 @@ They come from parameter files, flags, the notebook's parameters cell or an HTTP
 
 from __future__ import annotations
 
-import re
 import stat
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, date, datetime
@@ -13,10 +12,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.publish import check_url
-from user_failure_stats.text import visible
 from user_failure_stats.window import (
     Window,
     check_timezone,
@@ -107,9 +106,9 @@ class Parameters:
     def validated(self) -> Parameters:
         """Check the option values; raise ConfigError naming the first bad one."""
         timezone = check_timezone(self.timezone, "timezone").key
-        top_n = _whole_number(self.top_n, "top_n", 1)
-        min_sessions = _whole_number(self.min_sessions, "min_sessions", 1)
-        title = _title(self.title)
+        top_n = coerce.whole_number(self.top_n, "top_n", 1)
+        min_sessions = coerce.whole_number(self.min_sessions, "min_sessions", 1)
+        title = coerce.title_text(self.title)
         window = str(self.window).strip() if self.window not in (None, "") else None
         if window is not None:
             known_window(window, "window")
@@ -118,17 +117,17 @@ class Parameters:
             timezone=timezone,
             top_n=top_n,
             min_sessions=min_sessions,
-            fdr=parse_fdr(self.fdr),
+            fdr=coerce.fdr_rate(self.fdr),
             title=title or DEFAULT_TITLE,
             window=window,
-            fail_above=parse_rate(self.fail_above, "fail_above"),
-            fail_empty=_yes_no(self.fail_empty, "fail_empty"),
+            fail_above=coerce.rate(self.fail_above, "fail_above"),
+            fail_empty=coerce.yes_no(self.fail_empty, "fail_empty"),
             publish=check_url(self.publish) if self.publish not in (None, "") else None,
-            notify=_notify_mode(self.notify),
+            notify=coerce.notify_mode(self.notify),
             keep_days=(
                 None
                 if self.keep_days in (None, "")
-                else _whole_number(self.keep_days, "keep_days", 1)
+                else coerce.whole_number(self.keep_days, "keep_days", 1)
             ),
         )
 
@@ -148,106 +147,6 @@ class Parameters:
             "min_sessions": self.min_sessions,
             "fdr": self.fdr,
         }
-
-
-NOTIFY_MODES = ("always", "alert", "never")
-
-
-def _notify_mode(value) -> str | None:
-    if value in (None, ""):
-        return None
-    mode = str(value).strip().lower()
-    if mode not in NOTIFY_MODES:
-        raise ConfigError(
-            f"notify must be one of {', '.join(NOTIFY_MODES)}, got {str(value)[:40]!r}",
-            field="notify",
-        )
-    return mode
-
-
-def _yes_no(value, field: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "on", "1"):
-        return True
-    if text in ("false", "no", "off", "0", ""):
-        return False
-    raise ConfigError(f"{field} must be true or false, got {str(value)[:40]!r}", field=field)
-
-
-def parse_rate(value, field: str) -> float | None:
-    """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None.
-
-    Raises:
-        ConfigError: The value is not a rate between 0 and 1 (or 0% and 100%).
-    """
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    text = str(value).strip()
-    try:
-        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        rate = float("nan")
-    if isinstance(value, bool) or not 0 <= rate <= 1:
-        raise ConfigError(
-            f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}", field=field
-        )
-    return rate
-
-
-def parse_fdr(value) -> float:
-    """Return a false discovery rate above 0 and below 1 (``0.05``, ``"0.05"``, ``"5%"``).
-
-    Raises:
-        ConfigError: The value is not a rate strictly between 0 and 1.
-    """
-    try:
-        rate = parse_rate(value, "fdr")
-    except ConfigError:
-        rate = None
-    if rate is None or not 0 < rate < 1:
-        shown = value[:40] if isinstance(value, str) else value
-        raise ConfigError(
-            f"fdr must be a rate above 0 and below 1 (or 0% to 100%), got {shown!r}",
-            field="fdr",
-        )
-    return rate
-
-
-TITLE_LIMIT = 200
-
-
-def _title(value) -> str:
-    """Return the title, stripped; refuse one that is not one line of text of a sane length."""
-    title = str(value).strip() if value is not None else ""
-    if len(title) > TITLE_LIMIT or visible(title) != title:
-        raise ConfigError(
-            f"title must be one line of at most {TITLE_LIMIT} characters, without control "
-            "characters",
-            field="title",
-        )
-    return title
-
-
-MAX_WHOLE_NUMBER = 1_000_000
-
-
-def _whole_number(value, field: str, minimum: int) -> int:
-    # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
-    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
-        value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not minimum <= value <= MAX_WHOLE_NUMBER
-    ):
-        shown = value if not isinstance(value, str) else value[:40]
-        raise ConfigError(
-            f"{field} must be a whole number from {minimum} to {MAX_WHOLE_NUMBER:,}, got {shown!r}",
-            field=field,
-        )
-    return value
 
 
 def _plain(value) -> str:

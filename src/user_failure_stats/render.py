@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from user_failure_stats.coerce import TITLE_LIMIT
 from user_failure_stats.formats import (
     DEFAULT_FDR,
     change_texts,
@@ -18,7 +19,7 @@ from user_failure_stats.formats import (
     summary_rows,
 )
 from user_failure_stats.outputs import atomic_write
-from user_failure_stats.params import TITLE_LIMIT, Parameters
+from user_failure_stats.params import Parameters
 from user_failure_stats.settings import Settings, describe_database
 from user_failure_stats.text import html_text, shown, shown_all
 from user_failure_stats.window import Window

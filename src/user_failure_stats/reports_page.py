@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from user_failure_stats.coerce import TITLE_LIMIT
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.formats import format_percent
 from user_failure_stats.outputs import (
@@ -33,7 +34,6 @@ from user_failure_stats.outputs import (
     html_name,
     summary_name,
 )
-from user_failure_stats.params import TITLE_LIMIT
 from user_failure_stats.render import CONFIG, plotlyjs
 from user_failure_stats.staging import SCAN_LOCK, locked
 from user_failure_stats.text import html_text, plotly_text, shown

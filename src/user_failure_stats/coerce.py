@@ -1,0 +1,113 @@
+"""Coercions: a value from a parameter file, a flag or a request, checked and converted.
+
+Each raises ``ConfigError`` naming the field, with the bad value shown short.
+"""
+
+from __future__ import annotations
+
+import re
+
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.text import visible
+
+NOTIFY_MODES = ("always", "alert", "never")
+
+
+def notify_mode(value) -> str | None:
+    """Return ``always``, ``alert`` or ``never`` (any case); None for not given."""
+    if value in (None, ""):
+        return None
+    mode = str(value).strip().lower()
+    if mode not in NOTIFY_MODES:
+        raise ConfigError(
+            f"notify must be one of {', '.join(NOTIFY_MODES)}, got {str(value)[:40]!r}",
+            field="notify",
+        )
+    return mode
+
+
+def yes_no(value, field: str) -> bool:
+    """Return a boolean from ``true``/``yes``/``on``/``1`` or ``false``/``no``/``off``/``0``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0", ""):
+        return False
+    raise ConfigError(f"{field} must be true or false, got {str(value)[:40]!r}", field=field)
+
+
+def rate(value, field: str) -> float | None:
+    """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None.
+
+    Raises:
+        ConfigError: The value is not a rate between 0 and 1 (or 0% and 100%).
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        rate = float("nan")
+    if isinstance(value, bool) or not 0 <= rate <= 1:
+        raise ConfigError(
+            f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}", field=field
+        )
+    return rate
+
+
+def fdr_rate(value) -> float:
+    """Return a false discovery rate above 0 and below 1 (``0.05``, ``"0.05"``, ``"5%"``).
+
+    Raises:
+        ConfigError: The value is not a rate strictly between 0 and 1.
+    """
+    try:
+        found = rate(value, "fdr")
+    except ConfigError:
+        found = None
+    if found is None or not 0 < found < 1:
+        shown = value[:40] if isinstance(value, str) else value
+        raise ConfigError(
+            f"fdr must be a rate above 0 and below 1 (or 0% to 100%), got {shown!r}",
+            field="fdr",
+        )
+    return found
+
+
+TITLE_LIMIT = 200
+
+
+def title_text(value) -> str:
+    """Return the title, stripped; refuse one that is not one line of text of a sane length."""
+    title = str(value).strip() if value is not None else ""
+    if len(title) > TITLE_LIMIT or visible(title) != title:
+        raise ConfigError(
+            f"title must be one line of at most {TITLE_LIMIT} characters, without control "
+            "characters",
+            field="title",
+        )
+    return title
+
+
+MAX_WHOLE_NUMBER = 1_000_000
+
+
+def whole_number(value, field: str, minimum: int) -> int:
+    """Return a whole number from ``minimum`` to :data:`MAX_WHOLE_NUMBER` (ASCII digits)."""
+    # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
+    if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
+        value = int(value)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not minimum <= value <= MAX_WHOLE_NUMBER
+    ):
+        shown = value if not isinstance(value, str) else value[:40]
+        raise ConfigError(
+            f"{field} must be a whole number from {minimum} to {MAX_WHOLE_NUMBER:,}, got {shown!r}",
+            field=field,
+        )
+    return value
