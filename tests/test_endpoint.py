@@ -240,6 +240,9 @@ def test_relative_window_and_default_window_setting(pg):
         ({"top_n": "0"}, "top_n", "from 1 to 1,000,000"),
         ({"top_n": "9" * 5000}, "top_n", "from 1 to 1,000,000"),
         ({"min_sessions": "²"}, "min_sessions", "from 1 to 1,000,000"),
+        ({"fdr": "0"}, "fdr", "above 0 and below 1"),
+        ({"fdr": "150%"}, "fdr", "above 0 and below 1"),
+        ({"fdr": "9" * 5000}, "fdr", "above 0 and below 1"),
         ({"start": "2025-05-21", "end": "9999-12-31", "timezone": "Etc/GMT+12"}, "end", "outside"),
         ({"start": "0001-01-01", "end": "2025-05-21"}, "start", "outside"),
         (

@@ -33,6 +33,8 @@ def run(args, env, cwd):
         (["--top-n", "-3"], "argument --top-n: must be at least 1"),
         (["--top-n", "ten"], "argument --top-n: must be a whole number"),
         (["--fail-above", "120%"], "fail_above must be a rate from 0 to 1"),
+        (["--fdr", "0"], "fdr must be a rate above 0 and below 1"),
+        (["--fdr", "1"], "fdr must be a rate above 0 and below 1"),
     ],
 )
 def test_bad_flags(flags, field, pg, cli_env, tmp_path):
@@ -54,6 +56,8 @@ def test_bad_flags(flags, field, pg, cli_env, tmp_path):
         (GOOD + "top_n: abc\n", "top_n must be a whole number"),
         (GOOD + "top_n: -2\n", "top_n must be a whole number"),
         (GOOD + "min_sessions: 0\n", "min_sessions must be a whole number"),
+        (GOOD + "fdr: 0%\n", "fdr must be a rate above 0 and below 1"),
+        (GOOD + "fdr: yes\n", "fdr must be a rate above 0 and below 1"),
         ("- start\n", "must hold a mapping"),
         ("window: fortnight\n", "window: unknown window 'fortnight'"),
     ],

@@ -1,0 +1,23 @@
+import pytest
+
+from user_failure_stats import coerce
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.params import Parameters
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0.05, 0.05), ("0.1", 0.1), ("5%", 0.05), (" 20% ", 0.2)]
+)
+def test_fdr_takes_a_rate_or_a_percentage(value, expected):
+    assert coerce.fdr_rate(value) == pytest.approx(expected)
+    assert Parameters(fdr=value).validated().fdr == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1, "0%", "100%", "-0.1", "abc", True, "", "9" * 5000, float("nan")]
+)
+def test_fdr_is_above_0_and_below_1(value):
+    with pytest.raises(ConfigError, match="fdr must be a rate above 0 and below 1") as error:
+        coerce.fdr_rate(value)
+    assert error.value.field == "fdr"
+    assert len(str(error.value)) < 200
