@@ -231,6 +231,13 @@ def test_users_are_matched_by_id_and_record_and_an_empty_previous_window_is_fine
     rates = compare_windows(failure_rates(now, 10), before, 10, 0.05)
     got = dict(zip(rates["user_name"], rates["previous_total_sessions"], strict=True))
     assert got == {"a": 20, "unknown user 7": 40, "no user id": 60}
+    # A NULL id makes this window's ids Int64; the previous window's are plain int64.
+    typed = now.assign(user_id=pd.array([7, 8, None], dtype="Int64"))
+    plain_ids = pd.DataFrame(
+        {"user_id": [8, 7], "has_user_record": True, "total_sessions": [40, 30]}
+    ).assign(failed_sessions=1)
+    matched = compare_windows(failure_rates(typed, 10), plain_ids, 10, 0.05)
+    assert matched["previous_total_sessions"].tolist() == [30, 0, 0]  # 8 has no record now
     empty = compare_windows(failure_rates(now, 10), before.iloc[:0], 10, 0.05)
     assert empty["previous_total_sessions"].tolist() == [0, 0, 0]
     assert not empty["worsened"].any()

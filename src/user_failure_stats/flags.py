@@ -78,18 +78,16 @@ def compare_windows(
 
 
 def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    """Return each row's user: its id as text, and whether it has a user record.
+    """Return each row's user: its id and whether it has a user record.
 
-    Text, since ids may be integers in one window and objects in the other.
+    Ids compare by value across dtypes (``Int64`` with a NULL in one window, ``int64`` in
+    the other) and a missing id matches a missing id.
     """
     index = frame.index
-    ids = frame["user_id"] if "user_id" in frame else pd.Series(None, index=index)
+    ids = frame["user_id"] if "user_id" in frame else pd.Series(None, index=index, dtype=object)
     records = frame["has_user_record"] if "has_user_record" in frame else True
     return pd.MultiIndex.from_arrays(
-        [
-            pd.Series(ids.to_numpy(dtype=object), dtype="string").fillna("\0none"),
-            pd.Series(records, index=index).to_numpy(dtype=bool),
-        ]
+        [ids.array, pd.Series(records, index=index).to_numpy(dtype=bool)]
     )
 
 
