@@ -79,7 +79,8 @@ def test_the_users_table_embeds_every_row_once_in_the_reports_order():
         "ci": ["30.1-95.4%", "4.6-69.9%", "0.0-43.4%"],
         # 3 of 4 against the others' 1 of 9: flagged, with min_sessions 1.
         "flagged": [1, 0, 0],
-        "marks": ["▲ flagged", "", ""],
+        "marks": [1, 0, 0],
+        "mark_texts": ["", "▲ flagged", "↑ worse", "▲ flagged ↑ worse", "○ too few"],
     }
     assert "The first 2 of 3 users, worst first" in html
     assert "<code>user_failure_stats_X.csv</code> holds every user" in html
@@ -269,3 +270,11 @@ def test_the_heading_names_the_page_title_in_its_outputs_metadata():
     assert metadata == {render.PAGE_TITLE_KEY: title}
     assert data["text/plain"] == title
     assert "<h1>Calls &lt;b&gt;</h1>" in data["text/html"]
+
+
+def test_the_users_rows_read_back_the_same_in_any_number_of_parts(monkeypatch):
+    rows = [(i, f"u{i}", i % 4, 5) for i in range(1, 8)]
+    whole = unpacked(users_table.users_table_html(rates_for(rows), "x.csv"))
+    monkeypatch.setattr(users_table, "JSON_ROWS", 3)  # parts of 3, 3 and 1 rows
+    assert unpacked(users_table.users_table_html(rates_for(rows), "x.csv")) == whole
+    assert whole["user"] == ["u3", "u7", "u2", "u6", "u1", "u5", "u4"]

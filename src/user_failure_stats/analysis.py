@@ -172,7 +172,7 @@ def with_flags(table: pd.DataFrame, min_sessions: int = 1, fdr: float = DEFAULT_
     failed = table["failed_sessions"].to_numpy(dtype="int64")
     p = significance.excess_p_values(failed, total, total >= min_sessions)
     q = significance.q_values(p)
-    table = table.copy()
+    table = table.copy(deep=False)  # new columns only: the others are shared
     at = table.columns.get_loc("failure_rate_ci_high") + 1
     for offset, (name, values) in enumerate(
         (("flagged", significance.discoveries(q, fdr)), ("p_value", p), ("q_value", q))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from user_failure_stats.flags import split_marks
 from user_failure_stats.formats import chance_text, format_percent, missing, points_text
 from user_failure_stats.render import fragment, rate_cells, show
 from user_failure_stats.text import shown_all
@@ -51,7 +52,7 @@ def flagged_html(flagged: pd.DataFrame, summary: dict, min_sessions: int, fdr: f
         part["failure_rate_percent"],
         intervals,
         [q_text(q) for q in part["q_value"]],
-        part["note"],
+        [split_marks(n) for n in part["note"]],
         strict=True,
     )
     return _section("answer.html.j2", summary, "flagged_users", fdr, min_sessions, rows)
@@ -74,7 +75,7 @@ def worsened_html(
         _counts(part["failed_sessions"], part["total_sessions"], part["failure_rate_percent"]),
         [points_text(c) for c in part["change_points"]],
         [q_text(q) for q in part["change_q_value"]],
-        part["note"],
+        [split_marks(n) for n in part["note"]],
         strict=True,
     )
     return _section("worsened.html.j2", summary, "worsened_users", fdr, min_sessions, rows, length)

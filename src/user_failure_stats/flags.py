@@ -91,18 +91,29 @@ def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
     )
 
 
+# Each code of :func:`mark_codes` and its text: flagged adds 1, worse 2; too few is 4.
+MARK_TEXTS = ("", FLAG_MARK, WORSE_MARK, f"{FLAG_MARK} {WORSE_MARK}", TOO_FEW_MARK)
+
+
+def mark_codes(rates: pd.DataFrame, min_sessions: int = 1) -> np.ndarray:
+    """Return each user's marks as a small code, an index into :data:`MARK_TEXTS`."""
+    codes = _column(rates, "flagged").astype("int8") + 2 * _column(rates, "worsened")
+    too_few = (rates["total_sessions"] < min_sessions).to_numpy()
+    return np.where(too_few, 4, codes).astype("int8")
+
+
 def marks(rates: pd.DataFrame, min_sessions: int = 1) -> list[str]:
     """Return each user's marks: ``▲ flagged``, ``↑ worse``, ``○ too few`` or empty.
 
     Flagged and worse may go together (``▲ flagged ↑ worse``); a user with fewer than
     ``min_sessions`` sessions is only ever too few to judge.
     """
-    flagged = _column(rates, "flagged")
-    worse = _column(rates, "worsened")
-    both = f"{FLAG_MARK} {WORSE_MARK}"
-    text = np.select([flagged & worse, flagged, worse], [both, FLAG_MARK, WORSE_MARK], "")
-    too_few = (rates["total_sessions"] < min_sessions).to_numpy()
-    return np.where(too_few, TOO_FEW_MARK, text).tolist()
+    return np.asarray(MARK_TEXTS, dtype=object)[mark_codes(rates, min_sessions)].tolist()
+
+
+def split_marks(text: str) -> list[str]:
+    """Return the marks in a text of :func:`marks`: ``["▲ flagged", "↑ worse"]``."""
+    return [mark for mark in (FLAG_MARK, WORSE_MARK, TOO_FEW_MARK) if mark in text]
 
 
 def _column(rates: pd.DataFrame, name: str) -> np.ndarray:

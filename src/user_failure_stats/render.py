@@ -83,7 +83,8 @@ def header_html(params: Parameters, window: Window, settings: Settings, generate
         f"<strong>Generated:</strong> {html_text(generated)}",
         f"<strong>Database:</strong> {html_text(database)}",
         f"<strong>Parameters:</strong> top_n = {params.top_n}, "
-        f"min_sessions = {params.min_sessions}, timezone = {html_text(params.timezone)}",
+        f"min_sessions = {params.min_sessions}, fdr = {params.fdr:g}, "
+        f"timezone = {html_text(params.timezone)}",
     ]
     return (
         f"<h1>{html_text(shown(params.title, TITLE_LIMIT))}</h1>\n"

@@ -111,14 +111,20 @@ def users_table_html(
     )
 
 
+# Rows written to the compressor at a time, and how (compact, UTF-8 as it is).
+JSON_ROWS = 50_000
+JSON_FORM = {"ensure_ascii": False, "separators": (",", ":")}
+
+
 def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
     """Return the per-user rows for :func:`users_table_html`: gzip-compressed JSON, base64.
 
     The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
     one line, bounded), ``id`` (text, exact however large; null when missing),
-    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1)
-    and ``marks`` (see ``flags.marks``).
-    Columns are written to the compressor one by one, never as one big string.
+    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1),
+    ``marks`` (codes, see ``flags.mark_codes``) and ``mark_texts`` (each code's text).
+    Columns are written to the compressor one by one, :data:`JSON_ROWS` rows at a time,
+    never as one big string or list.
     """
     import base64
     import gzip
@@ -127,25 +133,33 @@ def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
     import pandas as pd
 
     from user_failure_stats.analysis import ci_texts
-    from user_failure_stats.flags import marks
+    from user_failure_stats.flags import MARK_TEXTS, mark_codes
 
-    ids = pd.Series(rates["user_id"].to_numpy(dtype=object), dtype="string")
+    def ids(part: pd.DataFrame) -> list:
+        text = pd.Series(part["user_id"].to_numpy(dtype=object), dtype="string")
+        return text.to_numpy(dtype=object, na_value=None).tolist()
+
     columns = {
-        "user": lambda: shown_all(rates["user_name"]),
-        "id": lambda: ids.to_numpy(dtype=object, na_value=None).tolist(),
-        "sessions": lambda: rates["total_sessions"].tolist(),
-        "failed": lambda: rates["failed_sessions"].tolist(),
-        "rate": lambda: rates["failure_rate_percent"].tolist(),
-        "ci": lambda: ci_texts(rates["failure_rate_ci_low"], rates["failure_rate_ci_high"]),
-        "flagged": lambda: rates["flagged"].to_numpy(dtype="int8").tolist(),
-        "marks": lambda: marks(rates, min_sessions),
+        "user": lambda part: shown_all(part["user_name"]),
+        "id": ids,
+        "sessions": lambda part: part["total_sessions"].tolist(),
+        "failed": lambda part: part["failed_sessions"].tolist(),
+        "rate": lambda part: part["failure_rate_percent"].tolist(),
+        "ci": lambda part: ci_texts(part["failure_rate_ci_low"], part["failure_rate_ci_high"]),
+        "flagged": lambda part: part["flagged"].to_numpy(dtype="int8").tolist(),
+        "marks": lambda part: mark_codes(part, min_sessions).tolist(),
     }
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as packed:
-        for k, (name, values) in enumerate(columns.items()):
-            packed.write(("{" if k == 0 else ",").encode() + json.dumps(name).encode() + b":")
-            packed.write(json.dumps(values(), ensure_ascii=False, separators=(",", ":")).encode())
-        packed.write(b"}")
+        for name, values in columns.items():
+            packed.write(b"{" if name == "user" else b",")
+            packed.write(json.dumps(name).encode() + b":[")
+            for start in range(0, len(rates), JSON_ROWS):
+                items = json.dumps(values(rates.iloc[start : start + JSON_ROWS]), **JSON_FORM)
+                packed.write((b"," if start else b"") + items[1:-1].encode())
+            packed.write(b"]")
+        texts = json.dumps(list(MARK_TEXTS), **JSON_FORM)
+        packed.write(b',"mark_texts":' + texts.encode() + b"}")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 

@@ -94,6 +94,8 @@
         return d.failed[i] / d.sessions[i];
       case "ci":
         return parseFloat(d.ci[i]);
+      case "marks":
+        return d.mark_texts[d.marks[i]];
       default:
         return d[key][i];
     }
@@ -109,6 +111,8 @@
         return numberFormat.format(this.value(key, i));
       case "rate":
         return d.rate[i];
+      case "marks":
+        return this.value(key, i);
       case "id":
         return d.id[i] === null ? "" : d.id[i];
       default:
