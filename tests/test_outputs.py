@@ -202,3 +202,17 @@ def test_a_file_that_is_not_a_run_summary_is_refused():
     for text in ("[]", '{"stamp": "x"}', '{"summary": 1}'):
         with pytest.raises(ValueError, match="not a run summary"):
             outputs.RunSummary.from_json(text)
+
+
+def test_console_shows_hostile_flagged_names_escaped_on_one_line():
+    rows = [
+        {"rank": 1, "user_name": "\x1b[2J\x1b]0;pwned\x07clear", "note": "▲ flagged"},
+        {"rank": 2, "user_name": "rtl\u202eevil\r\nnext", "note": "▲ flagged"},
+    ]
+    for row in rows:
+        row.update(failed_sessions=9, total_sessions=10, failure_rate_percent="90.00%")
+    summary = summary_statistics(seed_rates(), 1) | {"flagged_users": 2}
+    lines = console.summary_lines(summary, None, rows)
+    text = "\n".join(lines)
+    assert "\\x1b[2J\\x1b]0;pwned\\x07clear" in text and "rtl\\u202eevil\\r\\nnext" in text
+    assert not any(ch in text for ch in "\x1b\x07\u202e\r")
