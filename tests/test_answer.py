@@ -184,3 +184,20 @@ def test_every_output_gives_the_same_two_counts(module_db, tmp_path):
     assert f"- Users failing significantly more than the rest: {flagged} of 30 judged" in note.body
     assert f"- Got worse since the previous 2 days: {worse} of 30 compared" in note.body
     assert note.title.endswith(f"— {flagged} flagged users")
+
+
+def test_a_lone_user_is_told_there_is_no_one_to_compare_with():
+    rates, summary = table([(1, "solo", 20, 30)], [(1, "solo", 2, 30)])
+    page = parsed(answer.flagged_html(flagged_users(rates, 10), summary, 10, 0.05))
+    assert "Only one user had 10 or more sessions in this window: there is no one else to " in (
+        page.plain
+    )
+    assert "nobody can be judged" not in page.plain and "too few" not in page.plain
+
+
+def test_an_all_clear_is_not_drawn_in_alarm_red():
+    rates, summary = table([(1, "a", 2, 20), (2, "b", 3, 20)], [])
+    html = answer.flagged_html(flagged_users(rates, 10), summary, 10, 0.05)
+    assert "No user fails significantly more" in html and "ufs-alarm" not in html
+    rates, summary = table(NOW, BEFORE)
+    assert 'class="ufs-alarm"' in answer.flagged_html(flagged_users(rates, 10), summary, 10, 0.05)

@@ -283,3 +283,22 @@ def test_a_brackets_hover_counts_all_its_users_but_lists_fifteen():
     assert [len(m) for m in dist["members"]] == [16, 16] + [0] * 7 + [6]
     hover = distribution_figure(rates)["data"][0]["customdata"][0]
     assert hover.count("<br>") == 15 and hover.endswith("<br>and 1,981 more")
+
+
+def test_the_change_chart_names_each_row_and_shows_both_windows():
+    from user_failure_stats.flags import compare_windows, worsened_users
+
+    def frame(rows):
+        return pd.DataFrame(rows, columns=["user_id", "name", "failed_sessions", "total_sessions"])
+
+    now = frame([(1, "<b>Asha</b> " + "x" * 40, 30, 50), (2, "Bo", 20, 50), (3, "Cy", 5, 50)])
+    before = frame([(1, "", 5, 50), (2, "Bo", 2, 50), (3, "Cy", 5, 50)])
+    worse = worsened_users(compare_windows(failure_rates(now), before, 10, 0.05), 10)
+    figure = plots.change_figure(worse, "2 days")
+    joins, before_dots, now_dots = figure["data"]
+    assert list(now_dots["y"]) == ["#1 &lt;b&gt;Asha&lt;/b&gt; " + "x" * 11 + "…", "#2 Bo"]
+    assert list(before_dots["x"]) == [0.1, 0.04] and list(now_dots["x"]) == [0.6, 0.4]
+    assert [c[3] for c in now_dots["customdata"]] == ["+50.00 pts", "+36.00 pts"]
+    assert figure["layout"]["title"]["text"] == "Failure rate: the previous 2 days and now"
+    few = plots.change_figure(worse, "2 days", limit=1)
+    assert few["layout"]["title"]["text"].endswith("(1 largest changes of 2)")

@@ -288,3 +288,10 @@ def test_change_of_the_overall_rate_says_whether_chance_explains_it():
 )
 def test_chance_text(flagged, fdr, text):
     assert chance_text(flagged, fdr) == text
+
+
+def test_change_points_are_exact():
+    rates = compare_windows(failure_rates(frame([24], [40]), 10), frame([4], [40]), 10, 0.05)
+    assert rates.loc[0, "change_points"] == 50.0
+    rates = compare_windows(failure_rates(frame([16], [20]), 10), frame([1], [25]), 10, 0.05)
+    assert rates.loc[0, "change_points"] == 76.0  # 80% - 4%, not 76.00000000000001

@@ -71,7 +71,7 @@ def fdr_rate(value) -> float:
     if found is None or not 0 < found < 1:
         shown = value[:40] if isinstance(value, str) else value
         raise ConfigError(
-            f"fdr must be a rate above 0 and below 1 (or 0% to 100%), got {shown!r}",
+            f"fdr must be a rate above 0 and below 1, such as 0.05 or 5%, got {shown!r}",
             field="fdr",
         )
     return found

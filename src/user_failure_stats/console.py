@@ -95,7 +95,9 @@ def _listed(heading: str, rows: list[dict], count, cells) -> list[str]:
     """Return the heading and the table of ``rows`` (the first of ``count`` users)."""
     if not rows:
         return []
-    more = f", the first {len(rows)}" if len(rows) < whole(count) else ""
+    more = ""
+    if len(rows) < whole(count):
+        more = f", the first {len(rows)} of {whole(count):,} (all are in the report and the CSV)"
     return [f"{heading}{more}:", *_table(rows, cells)]
 
 

@@ -63,7 +63,9 @@ def compare_windows(
     failed = table["failed_sessions"].to_numpy(dtype="int64")
     with np.errstate(divide="ignore", invalid="ignore"):
         before_rate = np.where(before_total > 0, before_failed / before_total, np.nan)
-    change = 100 * (failed / total - before_rate)
+        # One division of whole numbers: +60 pts is 60.0, not 60.00000000000001.
+        moved = 100 * (failed * before_total - before_failed * total) / (total * before_total)
+    change = np.where(before_total > 0, moved, np.nan)
     compared = (total >= min_sessions) & (before_total >= min_sessions)
     p = significance.worse_p_values(failed, total, before_failed, before_total, compared)
     q = significance.q_values(p)

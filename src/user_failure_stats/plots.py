@@ -105,6 +105,7 @@ def _count_ticks(dist: pd.DataFrame) -> dict:
 
 
 CHANGE_LIMIT = 30
+ROW_NAME = 24  # characters of a name beside its row of the change chart
 
 
 def change_figure(worsened: pd.DataFrame, length: str, limit: int = CHANGE_LIMIT) -> go.Figure:
@@ -121,8 +122,12 @@ def change_figure(worsened: pd.DataFrame, length: str, limit: int = CHANGE_LIMIT
     part = worsened.head(limit)
     if len(worsened) > len(part):
         title += f" ({len(part)} largest changes of {len(worsened):,})"
-    rows = [f"#{r}" for r in part["rank"]]
     names = [plotly_text(n) for n in shown_all(part["user_name"])]
+    # Each row: its number in the table and the name, short (the hover has it whole).
+    rows = [
+        f"#{r} {plotly_text(shown(n, ROW_NAME))}"
+        for r, n in zip(part["rank"], part["user_name"], strict=True)
+    ]
     before = part["previous_failure_rate"].to_numpy(dtype="float64")
     now = part["failure_rate"].to_numpy(dtype="float64")
     joins_x, joins_y = [], []
