@@ -10,7 +10,7 @@ AZURE_BUILD ?= build/azure
 FLOORS_VENV ?= .venv-floors
 EXTRAS := report,demo,lab,test,dev
 
-.PHONY: help install lock floors demo run check test lint format lab azure azurite bench bench-rows bench-users bench-trend clean
+.PHONY: help install lock floors demo run check test lint format docs lab azure azurite bench bench-rows bench-users bench-trend clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,6 +61,9 @@ format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
 	$(BIN)/ruff check --fix src tests notebooks
 	$(BIN)/ruff format src tests
 	$(BIN)/nbstripout notebooks/*.ipynb
+
+docs: $(STAMP) ## Write docs/cli.md, the command-line reference, from --help
+	$(BIN)/python -m tests.cli_reference
 
 lab: $(STAMP) ## Open JupyterLab on the notebooks
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/user_failure_rates.ipynb

@@ -9,6 +9,15 @@ from pathlib import Path
 COMMAND = [sys.executable, "-m", "user_failure_stats"]
 # The seed's window on the command line: 21 and 22 May 2025 in Kolkata.
 SEED_WINDOW = ["--start", "2025-05-21", "--end", "2025-05-23", "--timezone", "Asia/Kolkata"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def docs_text(*, reference: bool = False) -> str:
+    """Return the README and the pages of docs/ as one text (docs/cli.md only if asked)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    if not reference:
+        pages = [page for page in pages if page.name != "cli.md"]
+    return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
 def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.helpers import docs_text
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START, SEED_ORDER
 from user_failure_stats.cli import build_parser, choose_parameters
@@ -327,8 +328,8 @@ def test_now_without_a_relative_window_is_refused(extra, cli_env, tmp_path):
         assert "--now only resolves a relative window" in result.stderr
 
 
-def test_every_option_is_documented_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
+def test_every_option_is_documented_in_the_docs():
+    readme = docs_text()
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     for name, command in commands.items():

@@ -13,12 +13,12 @@ import threading
 import time
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.helpers import docs_text
 from user_failure_stats import messages, notify
 from user_failure_stats.errors import ConfigError, NotifyError
 from user_failure_stats.text import markdown_text
@@ -725,7 +725,7 @@ def test_parse_urls_errors_name_the_position_never_the_secret(text, message, cap
 
 
 def test_the_readme_examples_are_valid_urls_shown_masked():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = docs_text()
     [block] = re.findall(r'```dotenv\nNOTIFY_URLS="\n(.*?)"\n```', readme, flags=re.S)
     assert [notify.mask(url) for url in notify.parse_urls(block)] == [
         "mailtos://smtp.example.com",

@@ -312,7 +312,7 @@ def test_azure_failures_are_one_line_without_the_key(pg, cli_env, tmp_path, azur
     assert lines == {
         "no container": "cannot publish to az://missing-container/x: No such container",
         "no credentials": "cannot publish to az://other/x: the storage settings are missing "
-        "or malformed (see the README's Publishing: AZURE_STORAGE_*, AWS_* in the environment "
+        "or malformed (see docs/publishing.md: AZURE_STORAGE_*, AWS_* in the environment "
         "or .env)",
         "wrong key": "cannot publish to az://other/x: HTTP 403 Forbidden (check the storage "
         "credentials in the environment or .env)",

@@ -1,12 +1,16 @@
-"""Every command the README shows for running reports works as written, on the demo data."""
+"""Every command the README and docs/ show for running reports works as written, on the
+demo data; the README stays short, its links resolve, and docs/cli.md is current."""
 
 import re
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.cli_reference import reference
+from tests.helpers import docs_text
 from user_failure_stats import demo
 from user_failure_stats.db import driver_url
 
@@ -19,21 +23,59 @@ RUNNABLE = re.compile(
 
 
 def readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The runnable commands of the README and docs/, each once, in the order shown."""
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+    for block in re.findall(r"```sh\n(.*?)```", docs_text(), flags=re.S):
         for line in block.splitlines():
             command = line.split("  #")[0].strip()
-            if RUNNABLE.match(command):
+            if RUNNABLE.match(command) and command not in commands:
                 commands.append(command)
     return commands
 
 
-def test_the_readme_shows_the_commands_this_test_runs():
+def test_the_docs_show_the_commands_this_test_runs():
     commands = readme_commands()
     assert len(commands) == 7, commands
     assert any("--each day" in c for c in commands)
     assert any("--now" in c for c in commands)
+    assert any("papermill" in c for c in commands)
+
+
+def test_the_readme_is_a_short_landing_page():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    for heading in (
+        "## Install",
+        "## Quick start",
+        "## Point it at your database",
+        "## Run a report",
+        "## Schedule it",
+        "## Troubleshooting",
+    ):
+        assert heading in readme, heading
+
+
+def test_every_link_between_the_pages_resolves():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    assert len(pages) >= 12
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#:]+\.(?:md|png))(?:#[^)]*)?\)", text):
+            assert (page.parent / target).is_file(), (page.name, target)
+        for target, anchor in re.findall(r"\]\(([^)#:]*\.md)#([^)]+)\)", text):
+            headings = (page.parent / target).read_text(encoding="utf-8")
+            slugs = {
+                re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                for h in re.findall(r"^#+ (.+)$", headings, flags=re.M)
+            }
+            assert anchor in slugs, (page.name, target, anchor)
+
+
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="docs/cli.md is made on Python 3.11")
+def test_the_command_line_reference_is_current():
+    assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == reference(), (
+        "docs/cli.md is out of date: run make docs"
+    )
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.helpers import docs_text, run_cli
 from tests.helpers import plant_report as report
-from tests.helpers import run_cli
 from user_failure_stats import reports_page, retention
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.outputs import published_names, summary_name
@@ -295,9 +295,8 @@ def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_fo
 def test_the_readme_prune_commands_work_as_written(tmp_path, cli_env):
     import re
     import shlex
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = docs_text()
     commands = re.findall(r"^\.venv/bin/user-failure-stats (prune .*)$", readme, flags=re.M)
     assert len(commands) == 2
     out = small_folder(tmp_path)

@@ -1,9 +1,9 @@
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.helpers import docs_text
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.params import Parameters, load_parameters, resolve_window
 from user_failure_stats.window import (
@@ -110,7 +110,7 @@ def test_every_window_is_documented_and_resolves_to_its_bounds():
         "previous_month": ("2025-02-01T00:00:00+01:00", "2025-03-01T00:00:00+01:00"),
     }
     assert {name: bounds(name, AFTER_SPRING) for name in RELATIVE_WINDOWS} == expected
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = docs_text()
     for name in RELATIVE_WINDOWS:
         assert f"`{name}`" in readme, name
 

@@ -78,7 +78,7 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
                 "warn",
                 f"the role can {', '.join(writes)}; the tool only reads, and its sessions are "
                 "read-only by default, but only a role limited to SELECT guarantees it (see "
-                "the README's 'Pointing it at your database')",
+                "the README's 'Point it at your database')",
             )
         else:
             yield Step(step, "ok", 'the role can only read public.calllog and public."user"')

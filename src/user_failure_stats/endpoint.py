@@ -178,7 +178,7 @@ def _answer(status: int, payload: dict) -> Response:
 
 
 def failure_analysis(values: dict, settings: Settings | None = None, now=None) -> Response:
-    """Answer one request for the failure analysis (see the README's HTTP endpoint section).
+    """Answer one request for the failure analysis (see docs/endpoint.md).
 
     Args:
         values: The request's parameters (query string, then JSON body).

@@ -179,7 +179,7 @@ def check_available(target: Target) -> None:
 
     package = PROTOCOLS[target.protocol]
     if find_spec(package) is None:
-        extra = " (the s3 extra: see the README's Publishing)" if package == "s3fs" else ""
+        extra = " (the s3 extra: see docs/publishing.md)" if package == "s3fs" else ""
         raise ConfigError(
             f"publishing to {target.protocol}:// needs the package {package}{extra}",
             "publish",
@@ -326,7 +326,7 @@ def _failure(target: Target, exc: BaseException) -> str:
     elif isinstance(exc, PermissionError):
         hint = " (check the folder's permissions)"
     elif isinstance(exc, ValueError):
-        hint = " (see the README's Publishing: AZURE_STORAGE_*, AWS_* in the environment or .env)"
+        hint = " (see docs/publishing.md: AZURE_STORAGE_*, AWS_* in the environment or .env)"
     elif "Connect" in name or "Timeout" in name or "ServiceRequest" in name:
         hint = " (is the storage service reachable?)"
     elif reason == "not found" and target.protocol != "file":
