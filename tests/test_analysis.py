@@ -399,7 +399,7 @@ def test_a_user_below_min_sessions_is_never_flagged_anywhere():
     assert failure_rates(counts)["flagged"].tolist() == [True, True, False]  # min_sessions 1
 
 
-@settings(max_examples=200, deadline=None, derandomize=True)
+@settings(max_examples=200, deadline=None)
 @given(
     st.lists(
         st.tuples(st.integers(1, 500), st.floats(0, 1)).map(lambda t: (round(t[0] * t[1]), t[0])),
@@ -430,3 +430,39 @@ def test_flagged_means_on_or_above_the_funnels_flag_line(users, min_sessions):
     judged = rates["p_value"].notna().to_numpy()
     on_or_above = rates["failure_rate"].to_numpy() >= line - 1e-12  # NaN line: never
     assert (rates["flagged"].to_numpy() == (judged & on_or_above)).all()
+
+
+def test_min_sessions_is_the_first_number_of_sessions_judged():
+    # The boundary itself: 10 sessions with min_sessions=10 are judged, 9 are too few.
+    from user_failure_stats.analysis import summary_statistics
+    from user_failure_stats.flags import compare_windows
+
+    counts = pd.DataFrame(
+        [
+            {"user_id": 1, "name": "ten", "failed_sessions": 10, "total_sessions": 10},
+            {"user_id": 2, "name": "nine", "failed_sessions": 9, "total_sessions": 9},
+            *(
+                {"user_id": i, "name": f"ok{i}", "failed_sessions": 1, "total_sessions": 100}
+                for i in range(3, 13)
+            ),
+        ]
+    )
+    rates = failure_rates(counts, min_sessions=10)
+    by_name = rates.set_index("user_name")
+    assert by_name.loc["ten", "flagged"]
+    assert not by_name.loc["nine", "flagged"]
+    assert math.isnan(by_name.loc["nine", "p_value"])
+    assert not math.isnan(by_name.loc["ten", "p_value"])
+    summary = summary_statistics(rates, 10)
+    assert (summary["tested_users"], summary["too_few_users"], summary["flagged_users"]) == (
+        11,
+        1,
+        1,
+    )
+    assert list(top_users(rates, 2, 10)["user_name"]) == ["ten", "ok10"]  # then by name
+    # The comparison with the previous window asks for min_sessions in both windows.
+    previous = counts.assign(failed_sessions=0)
+    compared = compare_windows(rates, previous, min_sessions=10).set_index("user_name")
+    assert compared.loc["ten", "worsened"]
+    assert not compared.loc["nine", "worsened"]
+    assert math.isnan(compared.loc["nine", "change_p_value"])

@@ -251,3 +251,35 @@ def test_a_window_in_the_repeated_hour_of_a_dst_database_counts_that_hour(pg, cl
     assert path.read_text().splitlines()[1].startswith("A,2,2,0,")  # 01:05 and 01:45
     (page,) = (tmp_path / "o").glob("user_failure_rates_*.html")
     assert "wall times that occur twice" in page.read_text()
+
+
+def test_bounds_off_the_15_minute_grid_cut_the_trend_and_the_data_quality_exactly(pg, settings_for):
+    # 10:07 to 12:52 UTC: the first and last 15-minute bins are cut by the window's bounds.
+    pg.users([(1, "A")])
+    start, end = datetime(2025, 5, 21, 10, 7), datetime(2025, 5, 21, 12, 52)
+    inside = [start, start + timedelta(minutes=3), end - US]
+    outside = [start - US, datetime(2025, 5, 21, 10, 0), end, datetime(2025, 5, 21, 12, 59)]
+    pg.calls(
+        [{"user_id": 1, "created_on": t} for t in inside + outside]
+        + [{"user_id": 1, "created_on": t, "exotel_call_sid": ""} for t in (start, end)]
+        + [{"user_id": None, "created_on": t} for t in (end - US, end)]
+        + [{"session_id": None, "user_id": 1, "created_on": t} for t in (start, start - US)]
+    )
+    window = resolve_window(
+        Parameters(start="2025-05-21 10:07", end="2025-05-21 12:52", timezone="UTC"), "UTC"
+    )
+    counts = db.fetch_window_counts(settings_for(pg.url), window)
+    assert counts.current["total_sessions"].sum() == 5  # 3 inside, 1 empty SID, 1 no user id
+    trend = analysis.trend(counts.trend, window)
+    assert trend[["bucket", "total_sessions", "failed_sessions"]].values.tolist() == [
+        [datetime(2025, 5, 21, 10, 0), 3, 2],  # 10:07, 10:07 (empty SID), 10:10
+        [datetime(2025, 5, 21, 11, 0), 0, 0],
+        [datetime(2025, 5, 21, 12, 0), 2, 2],  # 12:51:59.999999 twice
+    ]
+    quality = db.fetch_data_quality(settings_for(pg.url), window)
+    assert quality == {
+        "rows_in_window": 6,
+        "rows_without_session_id": 1,
+        "sessions_with_empty_sid": 1,
+        "sessions_without_user_id": 1,
+    }

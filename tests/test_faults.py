@@ -126,7 +126,7 @@ def test_wrong_password_against_a_server_that_checks(password_user, db_url, cli_
     assert_fault(
         result,
         out,
-        "cannot connect to the database local socket/ufs_test: "
+        f"cannot connect to the database local socket/{driver_url(db_url).database}: "
         "authentication failed (check the user and password in DB_URL)",
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -22,6 +23,7 @@ from tests.helpers import docs_text
 from user_failure_stats import messages, notify
 from user_failure_stats.errors import ConfigError, NotifyError
 from user_failure_stats.text import markdown_text
+from user_failure_stats.verdict import verdict
 from user_failure_stats.window import window_for
 
 SECRET = "s3cr3t-Pa55"  # a password or token that must never be shown
@@ -341,6 +343,28 @@ def test_a_service_that_never_answers_is_given_up_after_the_timeout(silent_port,
     assert capfd.readouterr() == ("", "")
 
 
+def test_several_services_share_one_deadline(hook, capfd):
+    # Three silent services and one that answers: the wait is one timeout, not three, every
+    # silent one is named in order, and the one that answers still gets the message.
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(3):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(8)
+            ports.append(sock.getsockname()[1])
+        urls = [f"json://127.0.0.1:{port}/hook" for port in ports]
+        began = time.monotonic()
+        with pytest.raises(NotifyError) as caught:
+            notify.send([urls[0], hook.url(), *urls[1:]], report_message(), timeout=1)
+        assert 1 <= time.monotonic() - began < 1.9
+    assert str(caught.value) == "notification not sent to 3 of 4 services: " + ", ".join(
+        f"json://127.0.0.1:{port} (no answer within 1 s)" for port in ports
+    )
+    assert len(hook.posts) == 1
+    assert capfd.readouterr() == ("", "")
+
+
 def test_apprise_timeouts_end_a_silent_service_in_seconds(silent_port, capfd):
     began = time.monotonic()
     with pytest.raises(NotifyError) as caught:  # Apprise's own read timeout: 4 s
@@ -533,7 +557,7 @@ def test_the_report_link_never_carries_a_credential_or_markup(link, line):
 def test_an_empty_window_alerts_and_says_so():
     empty = dict(SUMMARY, total_users=0, total_sessions=0, total_failures=0, flagged_users=0)
     empty["overall_failure_rate"] = float("nan")
-    reason = notify.alert_reason(empty, fail_above=0.1)
+    reason = verdict(empty, fail_above=0.1).alert
     assert reason == "no sessions in the window"
     note = messages.message(WINDOW, empty, PREVIOUS, [], length="7 days", alert=reason)
     assert note.kind == "warning"
@@ -556,14 +580,6 @@ def test_a_rate_down_is_shown_with_its_sign():
         "- Overall failure rate: 9.40%, -3.10 pts vs the previous 7 days (more than chance)"
         in note.body
     )
-
-
-@pytest.mark.parametrize(
-    ("fail_above", "expected"),
-    [(0.1, ALERT), (0.125, None), (0.2, None), (None, None)],
-)
-def test_alert_reason_for_a_threshold(fail_above, expected):
-    assert notify.alert_reason(SUMMARY, fail_above) == expected
 
 
 def test_window_label_shows_dates_or_times():

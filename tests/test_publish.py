@@ -183,19 +183,24 @@ def test_publish_url_layers_settings_file_and_flag(tmp_path):
 
 
 def test_a_failed_publish_keeps_the_report_and_exits_7(pg, cli_env, tmp_path):
+    # 7 wins over the alert's 5, whose line is still printed.
     pg.seed()
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("x")
     out = tmp_path / "out"
     result = cli(
-        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", f"{blocker.as_uri()}/r"],
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", f"{blocker.as_uri()}/r"]
+        + ["--fail-above", "10%"],
         cli_env(pg.url),
         tmp_path,
     )
     assert result.returncode == EXIT_DELIVERY == 7
     assert result.stderr.splitlines() == [
+        "user-failure-stats: alert: overall failure rate 24.05% is above 10.00% for "
+        "2025-05-21 00:00:00 to 2025-05-23 00:00:00 Asia/Kolkata (created_on >= 2025-05-20 "
+        "18:30:00 and < 2025-05-22 18:30:00 UTC)",
         f"user-failure-stats: error: cannot publish to {blocker.as_uri()}/r: Not a directory "
-        "(the report was written)"
+        "(the report was written)",
     ]
     assert len(list(out.glob("user_failure_rates_*.html"))) == 1
     assert "Published:" not in result.stdout

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"
 )
 
-# Users 1 to 1,234, each with 3 to 7 sessions on 2025-05-21, some failed; three names to find.
+# Users 1 to 1,234 (7 is -7), each with 3 to 7 sessions on 2025-05-21, some failed; three
+# names to find.
 MANY_USERS_SQL = (
     SCHEMA_SQL
     + f"""
@@ -33,6 +34,8 @@ SELECT 's' || i || '-' || k, i,
        CASE WHEN k <= mod(i * 7, 4 + mod(i, 5)) THEN NULL ELSE 'CA' || i || '-' || k END,
        timestamp '2025-05-21 10:00' + k * interval '1 minute'
 FROM generate_series(1, {USERS}) AS i, generate_series(1, 3 + mod(i, 5)) AS k;
+UPDATE public."user" SET user_id = -7 WHERE user_id = 7;  -- ids can be negative
+UPDATE public.calllog SET user_id = -7 WHERE user_id = 7;
 """
 )
 
@@ -101,8 +104,13 @@ def test_sorting_orders_by_rate_both_ways(table, report):
     heading = root.locator("th", has=root.page.locator("button[data-key=rate]"))
     root.locator("button[data-key=rate]").click()  # first click: highest first
     assert heading.get_attribute("aria-sort") == "descending"
-    rates = [float(r[5].rstrip("%")) for r in shown_rows(root)]
+    rows = shown_rows(root)
+    rates = [float(r[5].rstrip("%")) for r in rows]
     assert rates == sorted(rates, reverse=True) and rates[0] == csv["failure_rate"].max() * 100
+    # Ties keep the report's order both ways: the highest rate's users in the report's order.
+    highest = csv[csv["failure_rate"] == csv["failure_rate"].max()]
+    assert len(highest) > 1
+    assert [r[8] for r in rows[: len(highest)]] == [str(i) for i in highest["user_id"][:50]]
     root.locator("button[data-key=rate]").click()
     assert heading.get_attribute("aria-sort") == "ascending"
     rows = shown_rows(root)
@@ -116,7 +124,7 @@ def test_sorting_orders_by_rate_both_ways(table, report):
 def test_sorting_by_name_and_by_id(table):
     _, root = table
     root.locator("button[data-key=id]").click()
-    assert [r[8] for r in shown_rows(root)[:3]] == ["1", "2", "3"]  # as numbers, not text
+    assert [r[8] for r in shown_rows(root)[:3]] == ["-7", "1", "2"]  # as numbers, not text
     root.locator("button[data-key=id]").click()
     assert shown_rows(root)[0][8] == str(USERS)
     root.locator("button[data-key=user]").click()

@@ -17,9 +17,6 @@ from pathlib import Path
 
 from user_failure_stats import __version__
 from user_failure_stats.errors import (
-    EXIT_ALERT,
-    EXIT_DELIVERY,
-    EXIT_EMPTY,
     EXIT_OK,
     EXIT_UNEXPECTED,
     ConfigError,
@@ -321,82 +318,50 @@ def cmd_run(args) -> int:
 
     settings = load_settings(args.env_file)
     params = choose_parameters(args, settings)
-    return _report(args, params, settings)[0]
+    return _report(args, params, settings).exit_code
 
 
-def _report(args, params, settings) -> tuple[int, list]:
-    """Run one report, or one per piece with ``--each``; print, publish, notify; raise alerts.
+def _report(args, params, settings):
+    """Run the reports ``args`` ask for; print each, then the warnings, alerts and failures.
 
     Returns:
-        The exit code (success, alert, empty or delivery failure) and the runs' results.
+        The run's outcome (see ``runner.run_reports``).
     """
-    from user_failure_stats.params import resolve_window
-    from user_failure_stats.runner import delivery_for, notify_failure
+    from user_failure_stats.runner import print_result, run_reports
 
-    window = resolve_window(params, settings.db_timezone, args.now)
-    delivery = delivery_for(params, settings)  # bad URLs stop here, before any work
-    try:
-        return _report_pieces(args, params, settings, window, delivery)
-    except UserFailureStatsError as exc:  # a scheduled run that failed is worth a message
-        failure = notify_failure(delivery, f"{exc}")
-        if failure is not None:
-            echo(f"{PROG}: error: {failure}", err=True)
-        raise
-
-
-def _report_pieces(args, params, settings, window, delivery) -> tuple[int, list]:
-    from user_failure_stats.runner import deliver, print_result, run_report
-    from user_failure_stats.window import split, window_for
-
-    each = getattr(args, "each", None)
-    pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
-    progress = sys.stderr.isatty() and not args.quiet
-    alerts, empty, results, failures = [], [], [], []
-    for start, end in pieces:
-        piece = window_for(start, end, settings.db_timezone)
-        result = run_report(
-            params,
-            settings,
-            args.output_dir,
-            window=piece,
-            progress=progress,
-            keep_days=params.keep_days,
-        )
-        results.append(result)
+    def show(result, link) -> None:
         for note in result.notes:
             echo(f"{PROG}: warning: {note}", err=True)
         if args.quiet:
             echo(" ".join(visible(str(p)) for p in result.paths))  # one line, whatever the names
-        else:
-            print_result(result)
-        rate = result.summary["overall_failure_rate"]
-        if params.fail_above is not None and rate == rate and rate > params.fail_above:
-            alerts.append((piece, rate))
-        if result.summary["total_sessions"] == 0:
-            empty.append(piece)
-        link, errors = deliver(result, delivery, params.fail_above)
-        if link is not None and not args.quiet:
+            return
+        print_result(result)
+        if link is not None:
             echo(f"Published: {link}")
-        failures += errors
-    for piece in empty:  # a scheduled job must notice a call log that stopped filling
-        echo(
-            f"{PROG}: warning: no sessions in {piece.describe()}: is the call log still "
-            "being written?",
-            err=True,
-        )
-    for piece, rate in alerts:
-        echo(
-            f"{PROG}: alert: overall failure rate {rate * 100:.2f}% is above "
-            f"{params.fail_above * 100:.2f}% for {piece.describe()}",
-            err=True,
-        )
-    for failure in failures:
+
+    outcome = run_reports(
+        params,
+        settings,
+        args.output_dir,
+        now=args.now,
+        each=getattr(args, "each", None),
+        progress=sys.stderr.isatty() and not args.quiet,
+        on_result=show,
+    )
+    pairs = list(zip(outcome.results, outcome.verdicts, strict=True))
+    for result, judged in pairs:  # a scheduled job must notice a call log that stopped filling
+        if judged.empty:
+            echo(
+                f"{PROG}: warning: no sessions in {result.window.describe()}: is the call log "
+                "still being written?",
+                err=True,
+            )
+    for result, judged in pairs:
+        if judged.above:
+            echo(f"{PROG}: alert: {judged.alert} for {result.window.describe()}", err=True)
+    for failure in outcome.failures:
         echo(f"{PROG}: error: {failure} (the report was written)", err=True)
-    if failures:
-        return EXIT_DELIVERY, results
-    if empty and params.fail_empty:
-        return EXIT_EMPTY, results
-    return (EXIT_ALERT if alerts else EXIT_OK), results
+    return outcome
 
 
 def cmd_check(args) -> int:
@@ -483,12 +448,13 @@ def cmd_demo(args) -> int:
     if args.serve:
         return _serve(server, url)
     settings = replace(settings, db_url=url, db_timezone="UTC")
-    code, results = _report(args, params, settings)
+    outcome = _report(args, params, settings)
+    results = outcome.results
     if not args.quiet:
         echo(f"\nOpen the report: {results[-1].html.resolve()}")
         if results[-1].index is not None:
             echo(f"All reports: {results[-1].index.resolve()}")
-    return code
+    return outcome.exit_code
 
 
 def _serve(server, url: str) -> int:
@@ -598,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserFailureStatsError as exc:
         if args.verbose:
             _print_traceback()
+        for note in getattr(exc, "__notes__", ()):  # a failure notice that was not sent
+            echo(f"{PROG}: error: {note}", err=True)
         echo(f"{PROG}: error: {exc}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -130,7 +130,7 @@ def message(
         link: The published report's URL (``https://...``), shown without a user, password,
             query or fragment (a signed URL's signature is a credential); else the report's
             file, shown by its name.
-        alert: Why the run alerts (see :func:`alert_reason`), or None.
+        alert: Why the run alerts (see ``verdict.Verdict.alert``), or None.
 
     Returns:
         A :class:`Message` titled ``User failure rates: <window> — <n> flagged users``;

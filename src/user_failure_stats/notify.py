@@ -20,11 +20,11 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from user_failure_stats.errors import ConfigError, NotifyError
-from user_failure_stats.formats import format_percent, missing, plural
+from user_failure_stats.formats import plural
 from user_failure_stats.messages import Message, failure_message
 from user_failure_stats.text import visible
 
@@ -232,19 +232,6 @@ def resolve_mode(mode: str | None, urls: Sequence[str]) -> str:
             f"--notify {mode} needs NOTIFY_URLS in the environment or .env", field="notify"
         )
     return mode
-
-
-def alert_reason(summary: Mapping, fail_above: float | None = None) -> str | None:
-    """Return why a run should alert, or None: an empty window, or a rate above a threshold.
-
-    Example: ``overall failure rate 12.50% is above 10.00%``; ``no sessions in the window``.
-    """
-    if not summary.get("total_sessions"):
-        return "no sessions in the window"
-    rate = summary.get("overall_failure_rate")
-    if fail_above is not None and not missing(rate) and rate > fail_above:
-        return f"overall failure rate {format_percent(rate)} is above {format_percent(fail_above)}"
-    return None
 
 
 def _notify_one(url: str, message: Message, attachment: Path | None) -> bool:

@@ -6,34 +6,39 @@ moved into place only when every step has succeeded, so a failed run publishes n
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
-from user_failure_stats import console, messages, notify, outputs, render, retention, staging
+from user_failure_stats import (
+    console,
+    kernel,
+    messages,
+    notify,
+    outputs,
+    render,
+    retention,
+    staging,
+)
 from user_failure_stats.errors import (
-    ERRORS_BY_NAME,
     DeliveryError,
     NotebookError,
     OutputError,
     UserFailureStatsError,
 )
-from user_failure_stats.kernel import engine_options
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.publish import Target, check_available, missing, publish
 from user_failure_stats.reports_page import read_entries, update_index
 from user_failure_stats.settings import Settings
 from user_failure_stats.text import visible
-from user_failure_stats.window import Window
+from user_failure_stats.verdict import Verdict, exit_code, verdict
+from user_failure_stats.window import Window, split, window_for
 
 NOTEBOOK = Path(str(files("user_failure_stats") / "data" / "user_failure_rates.ipynb"))
-EXECUTION_TIMEOUT_SECONDS = 1800
-# Errors of a file that cannot be written: a full disk or quota, a read-only file system.
-WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EFBIG)
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,13 @@ def run_report(
         stamp = claim.stamp
         folder = staging.staging_folder(output_dir, claim)
         executed = folder / outputs.notebook_name(stamp)
-        _execute(notebook, executed, params, settings, folder, stamp, progress)
+        kernel.execute(
+            notebook,
+            executed,
+            params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp},
+            settings.as_environment(),
+            progress=progress,
+        )
         html = render.render_html(executed, folder / outputs.html_name(stamp), params.title)
         csv = folder / outputs.csv_name(stamp)
         summary_json = folder / outputs.summary_name(stamp)
@@ -161,53 +172,6 @@ def run_report(
         summary_path,
         pruned=pruned,
     )
-
-
-def _execute(notebook, executed, params, settings, folder, stamp, progress) -> None:
-    import papermill
-
-    parameters = params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp}
-    try:
-        papermill.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters=parameters,
-            progress_bar=progress,
-            log_output=False,
-            # Save once at the end, not after every cell: the outputs are large.
-            request_save_on_cell_execute=False,
-            execution_timeout=EXECUTION_TIMEOUT_SECONDS,
-            # All outputs are in when the last cell ends: no graceful shutdown to wait for.
-            shutdown_kernel="immediate",
-            **engine_options(settings.as_environment()),
-        )
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error
-        raise _notebook_error(exc, executed) from None
-
-
-def _notebook_error(exc: Exception, executed: Path) -> Exception:
-    """Translate a failed execution: the notebook's own errors keep their class and message."""
-    if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:  # saving the executed notebook
-        return OutputError(f"cannot write {exc.filename or executed}: {exc.strerror}")
-    from papermill.exceptions import PapermillExecutionError
-
-    if isinstance(exc, PapermillExecutionError):
-        error_class = ERRORS_BY_NAME.get(exc.ename)
-        if error_class is not None:
-            return error_class(exc.evalue)
-        return NotebookError(
-            f"the report notebook failed in cell {exc.exec_count}: {exc.ename}: "
-            f"{_first_line(exc.evalue)}"
-        )
-    # Kernel start-up, a missing kernel, timeouts.
-    return NotebookError(
-        f"could not execute the report notebook: {exc.__class__.__name__}: {_first_line(str(exc))}"
-    )
-
-
-def _first_line(text: str) -> str:
-    text = str(text).strip()
-    return text.splitlines()[0][:300] if text else ""
 
 
 def _read_summary(path: Path) -> outputs.RunSummary:
@@ -323,20 +287,27 @@ def delivery_for(params: Parameters, settings: Settings) -> Delivery:
 
 
 def deliver(
-    result: RunResult, delivery: Delivery, fail_above: float | None = None
+    result: RunResult, delivery: Delivery, judged: Verdict | None = None
 ) -> tuple[str | None, list[DeliveryError]]:
     """Publish the run's report, then notify; a failure of one does not stop the other.
+
+    Args:
+        result: The report written.
+        delivery: Where it goes (see :func:`delivery_for`).
+        judged: The report's verdict (see ``verdict.verdict``); without one, its summary's
+            with no ``fail_above``.
 
     Returns:
         The published report's link (None when not published) and the failures.
     """
+    judged = judged or verdict(result.summary)
     link, failures = None, []
     if delivery.target is not None:
         try:
             link = publish_result(result, delivery.target)
         except DeliveryError as exc:
             failures.append(exc)
-    reason = notify.alert_reason(result.summary, fail_above)
+    reason = judged.alert
     if failures:  # a failed publish is an alert: the team should know the link is missing
         reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
     if notify.should_notify(delivery.mode, reason is not None):
@@ -354,6 +325,85 @@ def deliver(
         except DeliveryError as exc:
             failures.append(exc)
     return link, failures
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a run of one or more reports wrote, found and could not deliver.
+
+    Attributes:
+        results: One per report written, in window order.
+        verdicts: The verdict on each report (see ``verdict.verdict``).
+        links: Each report's published link, or None.
+        failures: The deliveries that failed (publishing or notifying).
+        exit_code: The run's exit code (see ``verdict.exit_code``).
+    """
+
+    results: tuple[RunResult, ...]
+    verdicts: tuple[Verdict, ...]
+    links: tuple[str | None, ...]
+    failures: tuple[DeliveryError, ...]
+    exit_code: int
+
+
+def run_reports(
+    params: Parameters,
+    settings: Settings,
+    output_dir: Path | str | None = None,
+    *,
+    now: str | None = None,
+    each: str | None = None,
+    progress: bool = False,
+    on_result: Callable[[RunResult, str | None], None] | None = None,
+) -> Outcome:
+    """Run one report, or one per local day or week (``each``); publish and notify each.
+
+    The delivery is checked before any work. When a report fails, a failure notice is sent
+    (unless notifications are off); a notice that could not be sent is added to the
+    exception as a note.
+
+    Args:
+        params: Validated parameters (see ``params.choose``).
+        settings: The settings.
+        output_dir: Where to write (default: ``settings.output_dir``).
+        now: Resolve a relative window as if it were this moment (see ``params.resolve_window``).
+        each: ``day`` or ``week`` for one report per piece of the window; None for one.
+        progress: Show papermill's progress bar.
+        on_result: Called with each report and its published link, once it is delivered.
+
+    Raises:
+        UserFailureStatsError: A report could not be written (see :func:`run_report`).
+    """
+    window = resolve_window(params, settings.db_timezone, now)
+    delivery = delivery_for(params, settings)  # bad URLs stop here, before any work
+    pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
+    results, verdicts, links, failures = [], [], [], []
+    try:
+        for start, end in pieces:
+            piece = window_for(start, end, settings.db_timezone)
+            result = run_report(
+                params,
+                settings,
+                output_dir,
+                window=piece,
+                progress=progress,
+                keep_days=params.keep_days,
+            )
+            judged = verdict(result.summary, params.fail_above)
+            link, errors = deliver(result, delivery, judged)
+            results.append(result)
+            verdicts.append(judged)
+            links.append(link)
+            failures += errors
+            if on_result is not None:
+                on_result(result, link)
+    except UserFailureStatsError as exc:  # a scheduled run that failed is worth a message
+        failure = notify_failure(delivery, f"{exc}")
+        if failure is not None:
+            exc.add_note(failure)
+        raise
+    code = exit_code(verdicts, len(failures), bool(params.fail_empty))
+    return Outcome(tuple(results), tuple(verdicts), tuple(links), tuple(failures), code)
 
 
 def notify_failure(delivery: Delivery, error: str) -> str | None:

@@ -1,0 +1,79 @@
+"""What a report's numbers mean for the run: an alert, an empty window, the exit code.
+
+One rule for the command line, the notifications and the endpoint. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from user_failure_stats.errors import EXIT_ALERT, EXIT_DELIVERY, EXIT_EMPTY, EXIT_OK
+from user_failure_stats.formats import format_percent, missing
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The verdict on one report.
+
+    Attributes:
+        empty: The window has no sessions.
+        rate: The overall failure rate (None for an empty window).
+        fail_above: The alert threshold, or None for no threshold.
+    """
+
+    empty: bool
+    rate: float | None
+    fail_above: float | None = None
+
+    @property
+    def above(self) -> bool:
+        """True when the overall failure rate is above ``fail_above``."""
+        return self.fail_above is not None and self.rate is not None and self.rate > self.fail_above
+
+    @property
+    def alert(self) -> str | None:
+        """Why the run alerts its readers, or None.
+
+        Example: ``overall failure rate 12.50% is above 10.00%``; ``no sessions in the window``.
+        """
+        if self.empty:
+            return "no sessions in the window"
+        if self.above:
+            return (
+                f"overall failure rate {format_percent(self.rate)} is above "
+                f"{format_percent(self.fail_above)}"
+            )
+        return None
+
+
+def verdict(summary: Mapping, fail_above: float | None = None) -> Verdict:
+    """Return the verdict on a report from its summary statistics.
+
+    Args:
+        summary: ``total_sessions`` and ``overall_failure_rate`` (see
+            ``analysis.summary_statistics``).
+        fail_above: The alert threshold (a rate from 0 to 1), or None.
+    """
+    rate = summary.get("overall_failure_rate")
+    return Verdict(
+        empty=not summary.get("total_sessions"),
+        rate=None if missing(rate) else float(rate),
+        fail_above=fail_above,
+    )
+
+
+def exit_code(verdicts: Iterable[Verdict], failures: int = 0, fail_empty: bool = False) -> int:
+    """Return the exit code of a run whose reports were all written.
+
+    A failed delivery (7) wins over an empty window with ``fail_empty`` (6), which wins over
+    a rate above ``fail_above`` (5); otherwise 0.
+    """
+    verdicts = list(verdicts)
+    if failures:
+        return EXIT_DELIVERY
+    if fail_empty and any(v.empty for v in verdicts):
+        return EXIT_EMPTY
+    if any(v.above for v in verdicts):
+        return EXIT_ALERT
+    return EXIT_OK

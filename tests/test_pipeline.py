@@ -1,0 +1,51 @@
+"""The report's data from a real database: one query, then the pure computations."""
+
+from datetime import datetime, timedelta
+
+from user_failure_stats import console, pipeline
+from user_failure_stats.params import Parameters, resolve_window
+from user_failure_stats.verdict import verdict
+
+
+def test_a_window_where_nobody_fails(pg, settings_for):
+    # Overall rate 0 in both windows: nobody flagged or worse, every judged p-value 1, 0.00%.
+    pg.users([(1, "A"), (2, "B")])
+    day = datetime(2025, 5, 21)
+    pg.calls(
+        [
+            {
+                "user_id": user,
+                "created_on": day + timedelta(hours=h, days=d),
+                "exotel_call_sid": "C",
+            }
+            for user in (1, 2)
+            for d in (-1, 0)
+            for h in range(12)
+        ]
+    )
+    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
+    window = resolve_window(params, "UTC")
+    data = pipeline.compute(settings_for(pg.url), window, params)
+    summary = data.summary
+    assert (summary["total_sessions"], summary["total_failures"]) == (24, 0)
+    assert summary["overall_failure_rate"] == 0.0
+    assert (summary["flagged_users"], summary["worsened_users"]) == (0, 0)
+    assert (summary["tested_users"], summary["compared_users"]) == (2, 2)
+    assert data.rates["p_value"].tolist() == [1.0, 1.0]
+    assert data.rates["change_points"].tolist() == [0.0, 0.0]
+    assert data.flagged.empty and data.worsened.empty
+    assert list(data.top["user_name"]) == ["A", "B"]
+    assert data.previous["overall_failure_rate"] == 0.0
+    assert data.trend["failure_rate"].dropna().eq(0.0).all()
+    judged = verdict(summary, fail_above=0.0)
+    assert (judged.empty, judged.above, judged.alert) == (False, False, None)
+    lines = console.summary_lines(summary, window, data.flagged, data.previous, data.worsened)
+    assert (
+        "  Overall Failure Rate: 0.00% (failures / sessions), +0.00 pts vs the previous 1 day "
+        "(within chance)" in lines
+    )
+    assert "  Maximum: 0.00%" in lines
+    assert (
+        "Users failing significantly more than the rest: 0 of 2 judged (at a 5% false "
+        "discovery rate)" in lines
+    )
