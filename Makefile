@@ -86,8 +86,8 @@ azure: $(STAMP) ## Assemble the deployable Azure Functions app in build/azure (A
 	rm -rf $(AZURE_BUILD)
 	mkdir -p $(AZURE_BUILD)
 	cp azure/function_app.py azure/host.json azure/requirements.txt azure/.funcignore $(AZURE_BUILD)/
-	$(BIN)/python -m pip install --quiet --no-deps --target $(AZURE_BUILD) .
-	rm -rf $(AZURE_BUILD)/bin
+	$(BIN)/uv pip install --quiet --no-deps --target $(AZURE_BUILD) .
+	rm -rf $(AZURE_BUILD)/bin $(AZURE_BUILD)/.lock
 	find $(AZURE_BUILD) -name __pycache__ -prune -exec rm -rf {} +
 	@echo "Deploy with: cd $(AZURE_BUILD) && func azure functionapp publish <app-name>"
 

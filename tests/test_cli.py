@@ -277,41 +277,39 @@ def test_bad_flags_are_rejected_by_the_parser(argv):
 
 
 def test_empty_window_is_a_report_that_says_so(pg, cli_env, tmp_path):
+    # A scheduled job notices a dead feed: the report is written all the same, a warning line
+    # says so, and --fail-empty exits 6 (which exit wins over which: tests/test_verdict.py).
     pg.seed()
     out = tmp_path / "out"
-    result = cli(
-        ["run", "--start", "2020-01-01", "--end", "2020-01-02", "--output-dir", str(out)],
-        cli_env(pg.url),
-        tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
+    args = ["run", "--start", "2020-01-01", "--end", "2020-01-02", "--output-dir", str(out)]
+    result = cli([*args, "--fail-empty"], cli_env(pg.url), tmp_path)
+    assert result.returncode == 6, result.stderr
     assert "Total Sessions:       0" in result.stdout
     assert "Users failing significantly more than the rest: 0 of 0 judged" in result.stdout
     html = next(out.glob("user_failure_rates_*.html")).read_text()
     assert "There were no sessions in this window." in html
     csv_lines = next(out.glob("*.csv")).read_text().splitlines()
     assert len(csv_lines) == 1 and csv_lines[0].startswith("user_name,total_sessions")
-    # A scheduled job notices a dead feed: a warning line, and exit 6 with --fail-empty.
     assert result.stderr.splitlines() == [
         "user-failure-stats: warning: no sessions in 2020-01-01 00:00:00 to 2020-01-02 00:00:00 "
         "UTC (created_on >= 2020-01-01 00:00:00 and < 2020-01-02 00:00:00 UTC): is the call log "
         "still being written?"
     ]
-    args = ["run", "--start", "2020-01-01", "--end", "2020-01-02", "--output-dir", str(out)]
-    failing = cli([*args, "--fail-empty", "-q"], cli_env(pg.url), tmp_path)
-    assert failing.returncode == 6, failing.stderr
-    assert len(list(out.glob("user_failure_rates_*.html"))) == 2  # written all the same
+
+
+def test_fail_empty_comes_from_the_flag_or_the_parameter_file(tmp_path):
+    from user_failure_stats.cli import choose_parameters
+    from user_failure_stats.settings import Settings
+
+    settings = Settings(db_url="postgresql://u@h/db")
     (tmp_path / "p.yaml").write_text("start: '2020-01-01'\nend: '2020-01-02'\nfail_empty: true\n")
-    from_file = cli(
-        ["run", "-f", "p.yaml", "--output-dir", str(out), "-q"], cli_env(pg.url), tmp_path
-    )
-    assert from_file.returncode == 6
-    full = cli(
-        ["run", "-f", str(params_file(tmp_path)), "--fail-empty", "--output-dir", str(out)],
-        cli_env(pg.url),
-        tmp_path,
-    )
-    assert full.returncode == 0 and full.stderr == ""
+
+    def chosen(*argv):
+        return choose_parameters(build_parser().parse_args(["run", *argv]), settings).fail_empty
+
+    assert chosen("-f", str(tmp_path / "p.yaml")) is True
+    assert chosen("--start", "2020-01-01", "--end", "2020-01-02", "--fail-empty") is True
+    assert not chosen("--start", "2020-01-01", "--end", "2020-01-02")
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from tests.conftest import Loader
 from tests.helpers import SEED_WINDOW
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_USERS, seed_calls
-from user_failure_stats import db
+from user_failure_stats import db, outputs, pipeline
 from user_failure_stats.errors import DatabaseError
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings, check_db_url
@@ -45,18 +45,31 @@ def timestamptz_url(scratch_db):
     return url
 
 
-@pytest.mark.parametrize("db_timezone", ["UTC", "America/New_York"])
+def csv_of(url: str, window_args: dict, db_timezone: str = "UTC") -> str:
+    """The per-user CSV a run would write, from the report's data (no notebook)."""
+    params = Parameters(**window_args).validated()
+    window = resolve_window(params, db_timezone)
+    data = pipeline.compute(Settings(db_url=url, db_timezone=db_timezone), window, params)
+    return outputs.csv_text(data.rates)
+
+
+SEED = {"start": "2025-05-21", "end": "2025-05-23", "timezone": "Asia/Kolkata"}
+
+
 def test_a_timestamptz_call_log_gives_the_same_report(
-    timestamptz_url, notebook_db_url, cli_env, tmp_path, db_timezone
+    timestamptz_url, notebook_db_url, cli_env, tmp_path
 ):
-    # Instants need no DB_TIMEZONE: any value gives the same counts.
-    plain = cli(
-        ["run", *SEED_WINDOW, "--output-dir", "a", "-q"], cli_env(notebook_db_url), tmp_path
-    )
-    env = cli_env(timestamptz_url, DB_TIMEZONE=db_timezone)
+    # Instants need no DB_TIMEZONE: any value gives the same counts, byte for byte.
+    plain = csv_of(notebook_db_url, SEED)
+    assert plain.count("\r\n") == 7
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
+        assert csv_of(timestamptz_url, SEED, zone) == plain, zone
+    # End to end, once: the run's CSV and check.
+    env = cli_env(timestamptz_url, DB_TIMEZONE="America/New_York")
     aware = cli(["run", *SEED_WINDOW, "--output-dir", "b", "-q"], env, tmp_path)
-    assert plain.returncode == 0 and aware.returncode == 0, aware.stderr
-    assert read_csv(tmp_path / "b") == read_csv(tmp_path / "a")
+    assert aware.returncode == 0, aware.stderr
+    (written,) = (tmp_path / "b").glob("user_failure_stats_*.csv")
+    assert written.read_bytes() == plain.encode()
     check = cli(["check", *SEED_WINDOW], env, tmp_path)
     assert check.returncode == 0, check.stdout
     assert "created_on is timestamptz: instants, DB_TIMEZONE does not apply" in check.stdout
@@ -66,7 +79,7 @@ def test_a_timestamptz_call_log_gives_the_same_report(
 FIVE_UTC = datetime(2025, 11, 2, 5, 0, tzinfo=UTC)
 
 
-def test_timestamptz_instants_need_no_widening_around_a_fall_back(scratch_db, cli_env, tmp_path):
+def test_timestamptz_instants_need_no_widening_around_a_fall_back(scratch_db):
     # 01:30 EDT to 01:40 EST is 70 real minutes: a timestamptz log holds exactly the calls in
     # it, whatever DB_TIMEZONE says, and no repeated hour is reported.
     url = scratch_db("ufs_tstz_dst", TIMESTAMPTZ_SCHEMA)
@@ -78,17 +91,16 @@ def test_timestamptz_instants_need_no_widening_around_a_fall_back(scratch_db, cl
         for m in range(0, 180, 5)
     )
     engine.dispose()
-    args = ["--start", "2025-11-02 01:30-04:00", "--end", "2025-11-02 01:40-05:00"]
-    args += ["--timezone", "America/New_York"]
+    params = Parameters(
+        start="2025-11-02 01:30-04:00", end="2025-11-02 01:40-05:00", timezone="America/New_York"
+    ).validated()
     for zone in ("UTC", "America/New_York"):
-        out = f"o-{zone.replace('/', '-')}"
-        result = cli(
-            ["run", *args, "--output-dir", out, "-q"], cli_env(url, DB_TIMEZONE=zone), tmp_path
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stderr == ""  # no warning about a repeated hour
+        window = resolve_window(params, zone)
+        data = pipeline.compute(Settings(db_url=url, db_timezone=zone), window, params)
+        assert data.notes == ()  # no warning about a repeated hour
         # 05:30Z to 06:40Z: the calls at 05:30, 05:35 ... 06:35 UTC
-        assert read_csv(tmp_path / out) == [("A", "14", "14")]
+        rows = data.rates[["user_name", "failed_sessions", "total_sessions"]]
+        assert rows.values.tolist() == [["A", 14, 14]]
 
 
 def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):
