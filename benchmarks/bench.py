@@ -116,19 +116,19 @@ def step_sql(url: str, start: datetime, end: datetime) -> dict:
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql
 
-    from user_failure_stats import db
+    from user_failure_stats import database, queries
     from user_failure_stats.window import window_for
 
     zone = __import__("zoneinfo").ZoneInfo("UTC")
     window = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
-    engine = sa.create_engine(db.driver_url(url))
-    query = db.window_counts_query().compile(dialect=postgresql.dialect())
+    engine = sa.create_engine(database.driver_url(url))
+    query = queries.window_counts_query().compile(dialect=postgresql.dialect())
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         with raw.cursor() as cursor:
             cursor.execute(
                 "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + str(query),
-                query.params | db.window_bounds(window, instants=False),
+                query.params | database.window_bounds(window, instants=False),
             )
             plan = cursor.fetchone()[0][0]
     return {"seconds": plan["Execution Time"] / 1000, "plan": _scan(plan["Plan"])}
@@ -305,7 +305,7 @@ def ensure_database(server, name: str) -> str:
     """Create the database ``name`` on the embedded server unless it exists; return its URL."""
     import sqlalchemy as sa
 
-    from user_failure_stats.db import driver_url
+    from user_failure_stats.database import driver_url
 
     admin = sa.create_engine(driver_url(server.get_uri()), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -321,7 +321,7 @@ def ensure_database(server, name: str) -> str:
 def build(server, rows: int) -> str:
     import sqlalchemy as sa
 
-    from user_failure_stats.db import driver_url
+    from user_failure_stats.database import driver_url
 
     url = ensure_database(server, f"bench_{rows}")
     engine = sa.create_engine(driver_url(url))

@@ -1,15 +1,16 @@
 """The naive approach, for the benchmark: fetch one row per call, then group in pandas.
 
 ``compute`` and ``fetch_window_counts`` return what ``pipeline.compute`` and
-``db.fetch_window_counts`` return, computed the way the seed did it: every call of both
+``queries.fetch_window_counts`` return, computed the way the seed did it: every call of both
 windows travels to Python.
 """
 
 import pandas as pd
 import sqlalchemy as sa
 
-from user_failure_stats.db import WindowCounts, make_engine
+from user_failure_stats.database import make_engine
 from user_failure_stats.pipeline import ReportData, from_counts
+from user_failure_stats.queries import WindowCounts
 
 CALLS = sa.text(
     """

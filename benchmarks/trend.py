@@ -46,7 +46,7 @@ from bench import (  # noqa: E402
     ensure_database,
 )
 
-from user_failure_stats import db  # noqa: E402
+from user_failure_stats import database, queries  # noqa: E402
 
 DATA_DIR = ROOT / ".bench" / "pgdata-trend"
 SHUFFLE_SQL = """
@@ -86,7 +86,7 @@ def build(srv, rows: int) -> dict[str, str]:
     urls = {}
     for order in ("time", "shuffled"):
         url = ensure_database(srv, f"trend_{order}")
-        engine = sa.create_engine(db.driver_url(url))
+        engine = sa.create_engine(database.driver_url(url))
         with engine.connect() as conn:
             have = 0
             if conn.execute(sa.text("SELECT to_regclass('public.calllog')")).scalar():
@@ -135,12 +135,12 @@ def _bounds():
 
 
 def _failed():
-    return sa.func.count().filter(db.calllog.c.exotel_call_sid.is_(None))
+    return sa.func.count().filter(queries.calllog.c.exotel_call_sid.is_(None))
 
 
 def per_user_part() -> sa.Select:
-    """The per-user half of the statement, as db.window_counts_query builds it."""
-    c = db.calllog.c
+    """The per-user half of the statement, as queries.window_counts_query builds it."""
+    c = queries.calllog.c
     start, end, previous_start = _bounds()
     per_user = (
         sa.select(
@@ -153,7 +153,7 @@ def per_user_part() -> sa.Select:
         .group_by(sa.literal_column("1"), c.user_id)
         .subquery("per_user")
     )
-    once = db.users_once()
+    once = queries.users_once()
     return sa.select(
         sa.literal_column("0").label("by_period"),
         per_user.c.in_window,
@@ -186,7 +186,7 @@ def _date_bin(column):
 
 
 def _in_window():
-    c = db.calllog.c
+    c = queries.calllog.c
     start, end, _ = _bounds()
     return (c.session_id.is_not(None), c.created_on >= start, c.created_on < end)
 
@@ -194,7 +194,7 @@ def _in_window():
 def trend_current() -> sa.Select:
     """GROUP BY date_bin(created_on): the formulation of the issue."""
     return (
-        sa.select(*_trend_columns(_date_bin(db.calllog.c.created_on)))
+        sa.select(*_trend_columns(_date_bin(queries.calllog.c.created_on)))
         .where(*_in_window())
         .group_by(sa.literal_column("7"))
     )
@@ -202,14 +202,14 @@ def trend_current() -> sa.Select:
 
 def trend_series() -> sa.Select:
     """Join the rows to generate_series of the window's bins (equality), group by the bin."""
-    c = db.calllog.c
+    c = queries.calllog.c
     start, end, _ = _bounds()
     step = sa.literal_column(STEP)
     bins = sa.func.generate_series(_date_bin(start), end, step).table_valued("bucket")
     bins = bins.render_derived(name="bins")
     return (
         sa.select(*_trend_columns(bins.c.bucket))
-        .select_from(db.calllog.join(bins, bins.c.bucket == _date_bin(c.created_on)))
+        .select_from(queries.calllog.join(bins, bins.c.bucket == _date_bin(c.created_on)))
         .where(*_in_window())
         .group_by(bins.c.bucket)
     )
@@ -217,7 +217,7 @@ def trend_series() -> sa.Select:
 
 def trend_number() -> sa.Select:
     """Group by an integer bin number; the bucket is date_bin of the group's first call."""
-    c = db.calllog.c
+    c = queries.calllog.c
     number = sa.func.floor(
         sa.extract("epoch", c.created_on - sa.literal_column(ORIGIN)) / sa.literal_column("900")
     )
@@ -230,7 +230,7 @@ def trend_number() -> sa.Select:
 
 def trend_offset() -> sa.Select:
     """A subquery fenced with OFFSET 0 bins the rows; the outer query groups its output."""
-    c = db.calllog.c
+    c = queries.calllog.c
     inner = (
         sa.select(_date_bin(c.created_on).label("bucket"), c.exotel_call_sid)
         .where(*_in_window())
@@ -250,7 +250,7 @@ def trend_offset() -> sa.Select:
 
 def trend_series_numbers() -> sa.Select:
     """Join to generate_series of integer bin numbers; the bucket is rebuilt from the number."""
-    c = db.calllog.c
+    c = queries.calllog.c
     start, end, _ = _bounds()
     origin = sa.literal_column(ORIGIN)
 
@@ -268,7 +268,7 @@ def trend_series_numbers() -> sa.Select:
     bucket = _date_bin(sa.func.min(c.created_on))
     return (
         sa.select(*_trend_columns(bucket))
-        .select_from(db.calllog.join(bins, bins.c.n == number(c.created_on)))
+        .select_from(queries.calllog.join(bins, bins.c.n == number(c.created_on)))
         .where(*_in_window())
         .group_by(bins.c.n)
     )
@@ -281,14 +281,14 @@ def trend_unique_series() -> sa.Select:
     the groups' number from the series, not from created_on: a parallel hash join and a
     partial hash aggregate.
     """
-    c = db.calllog.c
+    c = queries.calllog.c
     start, end, _ = _bounds()
     series = sa.func.generate_series(_date_bin(start), end, sa.literal_column(STEP))
     bucket = series.column_valued("bucket")
     bins = sa.select(bucket).group_by(bucket).subquery("bins")
     return (
         sa.select(*_trend_columns(bins.c.bucket))
-        .select_from(db.calllog.join(bins, bins.c.bucket == _date_bin(c.created_on)))
+        .select_from(queries.calllog.join(bins, bins.c.bucket == _date_bin(c.created_on)))
         .where(*_in_window())
         .group_by(bins.c.bucket)
     )
@@ -296,7 +296,7 @@ def trend_unique_series() -> sa.Select:
 
 def trend_unique_numbers() -> sa.Select:
     """As E, with integer bin numbers (type-blind: no timestamp/timestamptz series)."""
-    c = db.calllog.c
+    c = queries.calllog.c
     start, end, _ = _bounds()
     origin = sa.literal_column(ORIGIN)
 
@@ -311,7 +311,7 @@ def trend_unique_numbers() -> sa.Select:
     bins = sa.select(n).group_by(n).subquery("bins")
     return (
         sa.select(*_trend_columns(_date_bin(sa.func.min(c.created_on))))
-        .select_from(db.calllog.join(bins, bins.c.n == number(c.created_on)))
+        .select_from(queries.calllog.join(bins, bins.c.n == number(c.created_on)))
         .where(*_in_window())
         .group_by(bins.c.n)
     )
@@ -323,7 +323,7 @@ def trend_union_fence() -> sa.Select:
     The planner has no statistics for a UNION ALL's columns, so it expects 200 groups, and the
     UNION ALL is flattened: a parallel scan under a partial hash aggregate, with no join.
     """
-    c = db.calllog.c
+    c = queries.calllog.c
     binned = sa.union_all(
         sa.select(_date_bin(c.created_on).label("bucket"), c.exotel_call_sid).where(*_in_window()),
         sa.select(_date_bin(c.created_on).label("bucket"), c.exotel_call_sid).where(sa.false()),
@@ -368,7 +368,7 @@ def statements() -> dict[str, sa.ClauseElement]:
     found["full, current trend"] = full(trend_current())
     found["full, trend E:"] = full(trend_unique_series())
     found["full, trend G:"] = full(trend_union_fence())
-    found["full, db.window_counts_query() as now in db.py"] = db.window_counts_query()
+    found["full, db.window_counts_query() as now in db.py"] = queries.window_counts_query()
     return found
 
 
@@ -440,7 +440,7 @@ def measure(urls: dict[str, str], repeat: int, only: list[str], serial: bool) ->
 
     results = {}
     for order, url in urls.items():
-        engine = sa.create_engine(db.driver_url(url))
+        engine = sa.create_engine(database.driver_url(url))
         with engine.connect() as conn:
             raw = conn.connection.dbapi_connection
             raw.autocommit = True
@@ -455,7 +455,7 @@ def measure(urls: dict[str, str], repeat: int, only: list[str], serial: bool) ->
                 for label, (start, end) in windows.items():
                     utc = ZoneInfo("UTC")
                     window = window_for(start.replace(tzinfo=utc), end.replace(tzinfo=utc), "UTC")
-                    bounds = db.window_bounds(window, instants=False)
+                    bounds = database.window_bounds(window, instants=False)
                     runs: dict[str, list[float]] = {}
                     plans = {}
                     for round_ in range(repeat + 1):
@@ -524,7 +524,7 @@ def check(srv, rows: int = 400_000) -> bool:
     ok = True
     for kind, lit in (("timestamp", "timestamp"), ("timestamptz", "timestamptz")):
         url = ensure_database(srv, f"trend_check_{kind}")
-        engine = sa.create_engine(db.driver_url(url))
+        engine = sa.create_engine(database.driver_url(url))
         run_script(engine, CHECK_SQL.format(kind=kind, lit=lit), {"rows": rows})
         with engine.connect() as conn:
             raw = conn.connection.dbapi_connection

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
 from tests.seed import SEED_USERS, seed_calls
-from user_failure_stats.db import driver_url
+from user_failure_stats.database import driver_url
 from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.settings import FROM_ENVIRONMENT
 

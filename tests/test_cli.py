@@ -9,7 +9,7 @@ from tests.helpers import docs_text
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START, SEED_ORDER
 from user_failure_stats.cli import build_parser, choose_parameters
-from user_failure_stats.db import driver_url
+from user_failure_stats.database import driver_url
 from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
 from user_failure_stats.settings import Settings
 

@@ -314,7 +314,7 @@ def test_statement_timeout_is_capped_for_http(pg, monkeypatch):
 
     import sqlalchemy as sa
 
-    from user_failure_stats.db import driver_url
+    from user_failure_stats.database import driver_url
 
     pg.seed()
     monkeypatch.setattr(adapter, "MAX_STATEMENT_SECONDS", 1.0)

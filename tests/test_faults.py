@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
-from user_failure_stats.db import driver_url
+from user_failure_stats.database import driver_url
 from user_failure_stats.errors import EXIT_DATABASE
 
 SECRET = "s3cr3t-sentinel"

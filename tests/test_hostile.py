@@ -23,7 +23,7 @@ from tests.conftest import Loader
 from tests.helpers import CHROMIUM
 from tests.helpers import run_cli as cli
 from user_failure_stats import endpoint
-from user_failure_stats.db import driver_url
+from user_failure_stats.database import driver_url
 from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.settings import describe_database
 

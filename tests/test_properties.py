@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.seed import SEED_DB_END, SEED_DB_START
-from user_failure_stats import analysis, db
+from user_failure_stats import analysis, queries
 from user_failure_stats.params import Parameters, resolve_window
 
 WINDOW = resolve_window(
@@ -64,7 +64,7 @@ def test_database_aggregate_equals_pandas(pg, settings_for, rows):
                 for r in rows
             ]
         )
-    counts = db.fetch_window_counts(settings_for(pg.url), WINDOW).current
+    counts = queries.fetch_window_counts(settings_for(pg.url), WINDOW).current
     got = {
         (None if pd.isna(u) else int(u)): (t, f)
         for u, t, f in zip(

@@ -12,7 +12,7 @@ import pytest
 from tests.cli_reference import reference
 from tests.helpers import docs_text
 from user_failure_stats import demo
-from user_failure_stats.db import driver_url
+from user_failure_stats.database import driver_url
 
 ROOT = Path(__file__).resolve().parents[1]
 # The commands a reader copies to check and run reports; the rest (make demo, make test,

@@ -76,3 +76,16 @@ def test_a_signal_just_after_the_stamp_is_reserved_leaves_no_lock(
     with pytest.raises(KeyboardInterrupt):
         runner.run_report(params, settings_for("postgresql://u:p@127.0.0.1:1/db"), tmp_path / "o")
     assert list((tmp_path / "o").iterdir()) == []
+
+
+def test_a_database_that_cannot_be_reached_fails_before_a_kernel_starts(
+    monkeypatch, settings_for, tmp_path
+):
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(runner.kernel, "execute", no_kernel)
+    params = Parameters(start="2025-05-21", end="2025-05-23")
+    with pytest.raises(DatabaseError, match="connection refused"):
+        runner.run_report(params, settings_for("postgresql://u:p@127.0.0.1:1/db"), tmp_path / "o")
+    assert list((tmp_path / "o").iterdir()) == []

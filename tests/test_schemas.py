@@ -10,7 +10,7 @@ from tests.conftest import Loader
 from tests.helpers import SEED_WINDOW
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_USERS, seed_calls
-from user_failure_stats import db, outputs, pipeline
+from user_failure_stats import database, inspection, outputs, pipeline, queries
 from user_failure_stats.errors import DatabaseError
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings, check_db_url
@@ -109,7 +109,7 @@ def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):
     window = resolve_window(
         Parameters(start="2025-05-21", end="2025-05-22", timezone="Asia/Kolkata"), "UTC"
     )
-    counts = db.fetch_window_counts(Settings(db_url=timestamptz_url), window)
+    counts = queries.fetch_window_counts(Settings(db_url=timestamptz_url), window)
     trend = analysis.trend(counts.trend, window)
     assert len(trend) == 24
     assert str(trend["bucket"].iloc[0]) == "2025-05-21 00:00:00"
@@ -118,7 +118,7 @@ def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):
 
 def test_check_refuses_a_created_on_that_is_no_timestamp():
     with pytest.raises(Exception, match="must be timestamp or timestamptz"):
-        db.describe_created_on("text", "UTC")
+        inspection.describe_created_on("text", "UTC")
 
 
 def test_duplicate_user_rows_count_each_session_once(scratch_db, cli_env, tmp_path):
@@ -148,12 +148,12 @@ def test_duplicate_user_rows_count_each_session_once(scratch_db, cli_env, tmp_pa
 
 def test_an_old_server_is_named_at_the_connection_step():
     with pytest.raises(DatabaseError, match=r"PostgreSQL 14 or newer is required, found 13\.4"):
-        db.require_version(130004, "13.4")
-    db.require_version(140000, "14.0")
+        database.require_version(130004, "13.4")
+    database.require_version(140000, "14.0")
 
 
 def test_this_server_passes_the_version_check(pg, settings_for):
-    version = db.server_version(db.make_engine(settings_for(pg.url)))
+    version = database.server_version(database.make_engine(settings_for(pg.url)))
     assert version.startswith("PostgreSQL ")
     assert int(version.split()[1].split(".")[0]) >= 14
 
@@ -193,7 +193,7 @@ CITUS_PLAN = {
 
 
 def test_a_citus_plan_is_described_by_its_shard_tasks():
-    assert db.describe_scan(CITUS_PLAN) == "Citus: 32 shard tasks"
+    assert inspection.describe_scan(CITUS_PLAN) == "Citus: 32 shard tasks"
 
 
 @pytest.mark.parametrize(
@@ -201,10 +201,10 @@ def test_a_citus_plan_is_described_by_its_shard_tasks():
 )
 def test_postgres_urls_as_hosting_providers_give_them_are_accepted(url):
     check_db_url(url)
-    assert db.driver_url(url).drivername == "postgresql+psycopg2"
+    assert database.driver_url(url).drivername == "postgresql+psycopg2"
 
 
 def test_a_postgres_url_connects(pg, settings_for):
     url = pg.url.replace("postgresql+psycopg2://", "postgres://")
     assert url.startswith("postgres://")
-    assert db.server_version(db.make_engine(settings_for(url))).startswith("PostgreSQL")
+    assert database.server_version(database.make_engine(settings_for(url))).startswith("PostgreSQL")

@@ -11,7 +11,7 @@ from nbclient.exceptions import CellExecutionError
 from tests.helpers import SEED_WINDOW
 from tests.helpers import run_cli as cli
 from user_failure_stats import endpoint
-from user_failure_stats.db import driver_url
+from user_failure_stats.database import driver_url
 
 SECRET = "s3cr3t-sentinel"
 ROOT = Path(__file__).resolve().parents[1]

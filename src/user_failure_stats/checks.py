@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from user_failure_stats import db, notify, pipeline
+from user_failure_stats import database, inspection, notify, pipeline, queries
 from user_failure_stats.errors import ConfigError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
@@ -52,17 +52,17 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
         yield _output_dir_step(Path(settings.output_dir))
 
         step = "database reachable"
-        engine = db.make_engine(settings)
+        engine = database.make_engine(settings)
         began = time.perf_counter()
-        version = db.server_version(engine)
+        version = database.server_version(engine)
         yield Step(step, "ok", f"{version} ({elapsed_ms(began)})")
 
         step = "tables and columns"
-        missing = db.missing_columns(engine)
+        missing = inspection.missing_columns(engine)
         if missing:
             raise ConfigError(f"missing in the database: {', '.join(missing)}")
-        created_on = db.describe_created_on(
-            db.column_types(engine)[("calllog", "created_on")], settings.db_timezone
+        created_on = inspection.describe_created_on(
+            inspection.column_types(engine)[("calllog", "created_on")], settings.db_timezone
         )
         yield Step(
             step,
@@ -71,7 +71,7 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
         )
 
         step = "read-only role"
-        writes = db.write_privileges(engine)
+        writes = inspection.write_privileges(engine)
         if writes:
             yield Step(
                 step,
@@ -84,7 +84,7 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
             yield Step(step, "ok", 'the role can only read public.calllog and public."user"')
 
         step = "index"
-        indexes = db.created_on_indexes(engine)
+        indexes = inspection.created_on_indexes(engine)
         if indexes:
             yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
         else:
@@ -92,11 +92,11 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
                 step,
                 "warn",
                 "no index on public.calllog (created_on), so every report reads the whole "
-                f"table; create one: {db.CREATE_INDEX_SQL}",
+                f"table; create one: {inspection.CREATE_INDEX_SQL}",
             )
 
         step = "window query"
-        plan = db.query_plan(engine, window)
+        plan = inspection.query_plan(engine, window)
         began = time.perf_counter()
         data = pipeline.compute(engine, window, params)
         for note in data.notes:
@@ -114,7 +114,7 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
         )
 
         step = "data quality"
-        quality = db.fetch_data_quality(engine, window)
+        quality = queries.fetch_data_quality(engine, window)
         duplicates = data.counts.duplicate_users
         detail = (
             f"{quality['rows_without_session_id']:,} rows without session_id (not sessions), "

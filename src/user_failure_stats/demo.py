@@ -165,7 +165,7 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
     """
     import sqlalchemy as sa
 
-    from user_failure_stats.db import blocking_waits, driver_url
+    from user_failure_stats.database import blocking_waits, driver_url
 
     engine = sa.create_engine(driver_url(url))
     try:

@@ -231,15 +231,15 @@ def _export_csv(rates, settings: Settings) -> tuple[str, str]:
 
 
 def _run(request: Request, settings: Settings) -> Response:
-    from user_failure_stats import db, outputs, pipeline
+    from user_failure_stats import database, outputs, pipeline, queries
 
     options = Parameters(top_n=request.top_n, min_sessions=request.min_sessions, fdr=request.fdr)
-    engine = db.make_engine(settings)
+    engine = database.make_engine(settings)
     try:
         data = pipeline.compute(engine, request.window, options)
-        quality = db.fetch_data_quality(engine, request.window)
+        quality = queries.fetch_data_quality(engine, request.window)
         details = (
-            db.fetch_session_details(engine, request.window, request.limit)
+            queries.fetch_session_details(engine, request.window, request.limit)
             if request.include_details
             else None
         )

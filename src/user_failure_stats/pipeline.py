@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from user_failure_stats import analysis, db, flags
-from user_failure_stats.db import WindowCounts
+from user_failure_stats import analysis, flags, queries
 from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.params import DEFAULT_MIN_SESSIONS, Parameters, resolve_window
+from user_failure_stats.queries import WindowCounts
 from user_failure_stats.settings import Settings, load_settings
 from user_failure_stats.window import Window
 
@@ -53,7 +53,7 @@ class ReportData:
 
     Attributes:
         window: The window the report covers.
-        counts: What the database returned (see ``db.WindowCounts``).
+        counts: What the database returned (see ``queries.WindowCounts``).
         rates: The per-user table, compared with the previous window (see
             ``analysis.failure_rates`` and ``flags.compare_windows``).
         summary: The summary statistics of the window.
@@ -89,14 +89,14 @@ def compute(source: Settings | sa.Engine, window: Window, params: Parameters) ->
     Used by the notebook, the HTTP endpoint, ``check`` and the benchmark.
 
     Args:
-        source: Settings to connect with, or an engine from ``db.make_engine``.
+        source: Settings to connect with, or an engine from ``database.make_engine``.
         window: The resolved window.
         params: The report's options (``top_n``, ``min_sessions``, ``fdr``).
 
     Raises:
         DatabaseError: The database cannot be reached or the query fails.
     """
-    return from_counts(db.fetch_window_counts(source, window), window, params)
+    return from_counts(queries.fetch_window_counts(source, window), window, params)
 
 
 def from_counts(counts: WindowCounts, window: Window, params: Parameters) -> ReportData:

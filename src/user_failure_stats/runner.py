@@ -16,6 +16,7 @@ from pathlib import Path
 
 from user_failure_stats import (
     console,
+    database,
     kernel,
     messages,
     notify,
@@ -132,6 +133,8 @@ def run_report(
         stamp = claim.stamp
         folder = staging.staging_folder(output_dir, claim)
         executed = folder / outputs.notebook_name(stamp)
+        # A database that cannot be reached (or is too old) fails here, before a kernel starts.
+        database.server_version(database.make_engine(settings))
         kernel.execute(
             notebook,
             executed,

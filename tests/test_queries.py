@@ -4,7 +4,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.seed import SEED_DB_END, SEED_DB_START, SEED_USERS
-from user_failure_stats import analysis, db
+from user_failure_stats import analysis, database, inspection, queries
 from user_failure_stats.errors import DatabaseError
 from user_failure_stats.params import Parameters, resolve_window
 
@@ -23,7 +23,7 @@ def fetch(pg, settings_for, window=None):
 
 
 def db_counts(settings, window):
-    return db.fetch_user_counts(settings, window).sort_values("user_id").reset_index(drop=True)
+    return queries.fetch_user_counts(settings, window).sort_values("user_id").reset_index(drop=True)
 
 
 def test_seed_users_come_back_one_row_each(pg, settings_for):
@@ -124,7 +124,7 @@ def test_empty_window_gives_an_empty_frame_with_columns(pg, settings_for):
 def test_query_binds_values_and_groups_in_the_database():
     from sqlalchemy.dialects import postgresql
 
-    sql = str(db.window_counts_query().compile(dialect=postgresql.dialect()))
+    sql = str(queries.window_counts_query().compile(dialect=postgresql.dialect()))
     for name in ("previous_start", "start", "end"):
         assert f"%({name})s" in sql
     assert "2025" not in sql
@@ -157,7 +157,7 @@ def test_previous_window_and_trend_come_from_the_same_query(pg, settings_for):
     window = resolve_window(
         Parameters(start="2025-05-21", end="2025-05-24", timezone="Asia/Kolkata"), "UTC"
     )
-    counts = db.fetch_window_counts(settings_for(pg.url), window)
+    counts = queries.fetch_window_counts(settings_for(pg.url), window)
     previous = counts.previous.sort_values("user_id")
     assert previous[["user_id", "total_sessions", "failed_sessions"]].values.tolist() == [
         [1, 2, 2],
@@ -186,7 +186,7 @@ def test_short_windows_trend_by_hour(pg, settings_for):
             {"user_id": 1, "created_on": SEED_DB_START + timedelta(minutes=60)},
         ]
     )
-    counts = db.fetch_window_counts(settings_for(pg.url), kolkata_window())
+    counts = queries.fetch_window_counts(settings_for(pg.url), kolkata_window())
     trend = analysis.trend(counts.trend, kolkata_window())
     assert len(trend) == 48
     assert trend[["bucket", "total_sessions", "failed_sessions"]].values.tolist()[:3] == [
@@ -197,7 +197,7 @@ def test_short_windows_trend_by_hour(pg, settings_for):
 
 
 def test_connections_are_read_only_and_labelled(pg, settings_for):
-    engine = db.make_engine(settings_for(pg.url, statement_timeout_seconds=7))
+    engine = database.make_engine(settings_for(pg.url, statement_timeout_seconds=7))
     with engine.connect() as conn:
         assert conn.execute(sa.text("SHOW transaction_read_only")).scalar() == "on"
         assert conn.execute(sa.text("SHOW statement_timeout")).scalar() == "7s"
@@ -209,16 +209,16 @@ def test_connections_are_read_only_and_labelled(pg, settings_for):
 
 
 def test_statement_timeout_is_a_database_error(pg, settings_for):
-    engine = db.make_engine(settings_for(pg.url, statement_timeout_seconds=0.2))
+    engine = database.make_engine(settings_for(pg.url, statement_timeout_seconds=0.2))
     with pytest.raises(DatabaseError, match="cancelled by the statement timeout"):
-        with db.database_errors(engine), engine.connect() as conn:
+        with database.database_errors(engine), engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_sleep(2)"))
 
 
 def test_unreachable_database_is_one_line_without_secrets(settings_for):
     settings = settings_for(f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony")
     with pytest.raises(DatabaseError) as error:
-        db.fetch_user_counts(settings, kolkata_window())
+        queries.fetch_user_counts(settings, kolkata_window())
     message = str(error.value)
     assert message == "cannot connect to the database 127.0.0.1:1/telephony: connection refused"
     assert SECRET not in message
@@ -227,9 +227,12 @@ def test_unreachable_database_is_one_line_without_secrets(settings_for):
 def test_missing_table_is_named(pg, settings_for, db_url):
     url = sa.make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
     with pytest.raises(DatabaseError, match='relation "public.calllog" does not exist'):
-        db.fetch_user_counts(settings_for(url), kolkata_window())
-    assert db.missing_columns(db.make_engine(settings_for(url)))[0] == "public.calllog.session_id"
-    assert db.missing_columns(db.make_engine(settings_for(db_url))) == []
+        queries.fetch_user_counts(settings_for(url), kolkata_window())
+    assert (
+        inspection.missing_columns(database.make_engine(settings_for(url)))[0]
+        == "public.calllog.session_id"
+    )
+    assert inspection.missing_columns(database.make_engine(settings_for(db_url))) == []
 
 
 def test_a_window_in_the_repeated_hour_of_a_dst_database_counts_that_hour(pg, cli_env, tmp_path):
@@ -268,7 +271,7 @@ def test_bounds_off_the_15_minute_grid_cut_the_trend_and_the_data_quality_exactl
     window = resolve_window(
         Parameters(start="2025-05-21 10:07", end="2025-05-21 12:52", timezone="UTC"), "UTC"
     )
-    counts = db.fetch_window_counts(settings_for(pg.url), window)
+    counts = queries.fetch_window_counts(settings_for(pg.url), window)
     assert counts.current["total_sessions"].sum() == 5  # 3 inside, 1 empty SID, 1 no user id
     trend = analysis.trend(counts.trend, window)
     assert trend[["bucket", "total_sessions", "failed_sessions"]].values.tolist() == [
@@ -276,7 +279,7 @@ def test_bounds_off_the_15_minute_grid_cut_the_trend_and_the_data_quality_exactl
         [datetime(2025, 5, 21, 11, 0), 0, 0],
         [datetime(2025, 5, 21, 12, 0), 2, 2],  # 12:51:59.999999 twice
     ]
-    quality = db.fetch_data_quality(settings_for(pg.url), window)
+    quality = queries.fetch_data_quality(settings_for(pg.url), window)
     assert quality == {
         "rows_in_window": 6,
         "rows_without_session_id": 1,

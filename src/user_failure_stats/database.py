@@ -1,0 +1,289 @@
+"""Connecting to the database: a read-only, time-limited engine and its errors in one line.
+
+Sessions are read-only by default and have a connect timeout, a statement timeout and a
+client-side deadline, so a hung server cannot hang the tool. Driver errors become
+``DatabaseError`` lines that name the host and database, never the user or password.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extensions
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from user_failure_stats.errors import DatabaseError
+from user_failure_stats.settings import Settings, describe_database
+from user_failure_stats.window import Window
+
+APPLICATION_NAME = "user-failure-stats"
+
+
+def driver_url(url: str) -> sa.URL:
+    """Return ``url`` parsed, with plain ``postgresql://`` bound to the psycopg2 driver.
+
+    SQLAlchemy 2.1 made psycopg 3 the default PostgreSQL driver; this project ships
+    psycopg2-binary, so a URL that names no driver gets psycopg2. ``postgres://``, which many
+    hosting providers hand out and SQLAlchemy does not know, means the same.
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
+def make_engine(settings: Settings) -> sa.Engine:
+    """Create an engine whose sessions are read-only and time-limited.
+
+    Each connection has a connect timeout, a server-side statement timeout, the session
+    time zone set to ``DB_TIMEZONE``, read-only transactions and an ``application_name``.
+    Client-side deadlines end any wait for the server: the connect timeout while connecting,
+    the statement timeout plus 5 s for a query, so a hung server (whose statement timeout
+    never fires) cannot hang the tool.
+    """
+    from sqlalchemy.pool import NullPool
+
+    url = settings.require_db_url()
+    timeout_ms = max(1, int(settings.statement_timeout_seconds * 1000))
+    options = (
+        f"-c statement_timeout={timeout_ms} "
+        f"-c default_transaction_read_only=on "
+        f"-c TimeZone={settings.db_timezone}"
+    )
+    try:
+        return sa.create_engine(
+            driver_url(url),
+            poolclass=NullPool,
+            connect_args={
+                "connect_timeout": settings.connect_timeout_seconds,
+                "application_name": APPLICATION_NAME,
+                "options": options,
+                "connection_factory": deadline_connection(
+                    settings.connect_timeout_seconds,
+                    settings.statement_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+                ),
+            },
+        )
+    except (sa_exc.ArgumentError, ValueError, ImportError):
+        raise DatabaseError(
+            f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
+        ) from None
+
+
+DEADLINE_MARGIN_SECONDS = 5.0
+
+
+class NoAnswer(psycopg2.OperationalError):
+    """The server did not answer within the client's deadline; ``connecting`` says when."""
+
+    def __init__(self, message: str, connecting: bool):
+        super().__init__(message)
+        self.connecting = connecting
+
+
+def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
+    """Return a psycopg2 connection class whose waits for the server have deadlines.
+
+    The deadlines are kept by :func:`wait_with_deadline`, psycopg2's wait callback (its
+    documented hook for waiting on the server), installed here for the process.
+    """
+    psycopg2.extensions.set_wait_callback(wait_with_deadline)
+    deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
+    return type("DeadlineConnection", (psycopg2.extensions.connection,), deadlines)
+
+
+@contextmanager
+def blocking_waits():
+    """Wait for the server the ordinary, blocking way meanwhile (COPY needs it).
+
+    psycopg2 refuses ``COPY`` while a wait callback (see :func:`deadline_connection`) is
+    installed; this removes it for the block, and puts back whatever was there.
+    """
+    saved = psycopg2.extensions.get_wait_callback()
+    psycopg2.extensions.set_wait_callback(None)
+    try:
+        yield
+    finally:
+        psycopg2.extensions.set_wait_callback(saved)
+
+
+def wait_with_deadline(conn) -> None:
+    """Wait for the server as psycopg2 asks, within the connection's deadline.
+
+    Connections of other classes wait without a deadline.
+
+    Raises:
+        NoAnswer: The deadline passed (psycopg2 then closes the connection).
+    """
+    connecting = conn.status == psycopg2.extensions.STATUS_SETUP
+    limit = getattr(conn, "connect_deadline" if connecting else "query_deadline", None)
+    ends = None if limit is None else time.monotonic() + limit
+    while True:
+        state = conn.poll()
+        if state == psycopg2.extensions.POLL_OK:
+            return
+        left = None if ends is None else ends - time.monotonic()
+        if left is not None and left <= 0:  # psycopg2 then closes the connection
+            raise NoAnswer(f"no answer within {limit:g} s", connecting)
+        if state == psycopg2.extensions.POLL_READ:
+            select.select([conn.fileno()], [], [], left)
+        elif state == psycopg2.extensions.POLL_WRITE:
+            select.select([], [conn.fileno()], [], left)
+        else:  # pragma: no cover - psycopg2 knows no other state
+            raise psycopg2.OperationalError(f"unexpected poll state {state}")
+
+
+class database_errors:  # noqa: N801 - used as a context manager, reads like a statement
+    """Turn driver errors into one-line DatabaseErrors that name the host and database only."""
+
+    def __init__(self, engine_or_url):
+        url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
+        self.target = describe_database(url)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+            return False
+        raise DatabaseError(explain(exc, self.target)) from None
+
+
+# SQLSTATE codes the server sends (the same under a localised server, unlike its messages).
+QUERY_CANCELED = "57014"  # the statement timeout
+
+
+CONNECTION_ENDED = ("57P01", "57P02", "57P03")  # admin or crash shutdown, cannot connect now
+
+
+AUTHENTICATION = ("28000", "28P01")
+
+
+NO_SUCH_DATABASE = "3D000"
+
+
+AUTHENTICATION_FAILED = "authentication failed (check the user and password in DB_URL)"
+
+
+# Failures while connecting carry no SQLSTATE in psycopg2 (it gives libpq's message only):
+# these are told apart by libpq's words, the last two by the server's English ones.
+CLIENT_FAILURES = (
+    (("could not translate host name",), "host name not found"),
+    (("connection refused",), "connection refused"),
+    (("timeout expired",), "connection timed out (CONNECT_TIMEOUT_SECONDS)"),
+    (("authentication failed",), AUTHENTICATION_FAILED),
+    (('database "', '" does not exist'), "the database does not exist"),
+)
+
+
+def explain(exc: Exception, target: str) -> str:
+    """Return a one-line, secret-free explanation of a database error.
+
+    Errors the server reports are told apart by their SQLSTATE; failures before a server
+    answers (no host, refused, timed out) by libpq's words, as they have no SQLSTATE.
+    """
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "pgcode", None)
+    diag = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    if isinstance(orig, NoAnswer) and orig.connecting:
+        return (
+            f"cannot connect to the database {target}: connection timed out "
+            "(CONNECT_TIMEOUT_SECONDS)"
+        )
+    if isinstance(orig, NoAnswer):
+        return (
+            f"the database {target} did not answer within the timeout "
+            "(STATEMENT_TIMEOUT_SECONDS plus 5 s): the server may be hung or overloaded"
+        )
+    if code == QUERY_CANCELED:
+        return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
+    lower = str(orig if orig is not None else exc).lower()
+    if code in CONNECTION_ENDED or (code is None and "server closed the connection" in lower):
+        return f"the database {target} ended the connection during the query (server stopped?)"
+    if code in AUTHENTICATION:
+        return f"cannot connect to the database {target}: {AUTHENTICATION_FAILED}"
+    if code == NO_SUCH_DATABASE:
+        return f"cannot connect to the database {target}: the database does not exist"
+    if isinstance(exc, sa_exc.OperationalError) and code is None and primary is None:
+        reason = next(
+            (why for words, why in CLIENT_FAILURES if all(w in lower for w in words)), None
+        )
+        return f"cannot connect to the database {target}: {reason or 'connection failed'}"
+    if primary:
+        return f"query on {target} failed: {primary}"
+    return f"database error on {target}: {exc.__class__.__name__}"
+
+
+MINIMUM_VERSION = 140000  # date_bin, which bins the trend, came with PostgreSQL 14
+
+
+def require_version(version_num: int, version: str) -> None:
+    """Raise DatabaseError unless the server is PostgreSQL 14 or newer.
+
+    Args:
+        version_num: ``server_version_num`` (``130004`` for 13.4).
+        version: ``server_version``, for the message.
+    """
+    if version_num < MINIMUM_VERSION:
+        raise DatabaseError(f"PostgreSQL 14 or newer is required, found {version.split()[0]}")
+
+
+def check_version(conn: sa.Connection) -> str:
+    """Check the server's version on an open connection; return it (``18.1``)."""
+    return prepare(conn)[0]
+
+
+def prepare(conn: sa.Connection) -> tuple[str, bool]:
+    """Check the server's version; tell whether ``created_on`` holds instants.
+
+    One round trip, at the start of each connection that queries the call log.
+
+    Returns:
+        The version (``18.1``) and whether ``created_on`` is a ``timestamptz``.
+    """
+    row = conn.execute(
+        sa.text(
+            "SELECT current_setting('server_version_num')::int, "
+            "current_setting('server_version'), "
+            "(SELECT format_type(atttypid, NULL) FROM pg_attribute "
+            " WHERE attrelid = to_regclass(:table) AND attname = :column AND NOT attisdropped)"
+        ),
+        {"table": "public.calllog", "column": "created_on"},
+    ).one()
+    require_version(row[0], row[1])
+    return str(row[1]).split()[0], row[2] == "timestamp with time zone"
+
+
+def window_bounds(window: Window, instants: bool) -> dict:
+    """Return the window's bounds as the queries bind them.
+
+    For a ``timestamptz`` column the bounds are instants (aware datetimes): exact, whatever
+    ``DB_TIMEZONE`` says. For a ``timestamp`` column they are the naive wall times of
+    ``DB_TIMEZONE`` (``window.db_start``/``db_end``).
+    """
+    previous = window.previous()
+    if instants:
+        return {"previous_start": previous.start, "start": window.start, "end": window.end}
+    return {"previous_start": previous.db_start, "start": window.db_start, "end": window.db_end}
+
+
+def server_version(engine: sa.Engine) -> str:
+    """Return the server's version (``PostgreSQL 18.6``), checking it is reachable and new enough.
+
+    Raises:
+        DatabaseError: The server cannot be reached, or is older than PostgreSQL 14.
+    """
+    with database_errors(engine), engine.connect() as conn:
+        return f"PostgreSQL {check_version(conn)}"
+
+
+def engine_for(settings_or_engine: Settings | sa.Engine) -> sa.Engine:
+    """Return the engine given, or a new one for the settings (see :func:`make_engine`)."""
+    if isinstance(settings_or_engine, sa.Engine):
+        return settings_or_engine
+    return make_engine(settings_or_engine)

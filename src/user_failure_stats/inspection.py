@@ -1,0 +1,172 @@
+"""What ``check`` asks the database about its schema, rights, indexes and plan."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from user_failure_stats.database import database_errors, engine_for, prepare, window_bounds
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.queries import calllog, users, window_counts_query
+from user_failure_stats.settings import Settings
+from user_failure_stats.window import Window
+
+
+def column_types(engine: sa.Engine) -> dict[tuple[str, str], str]:
+    """Return the data type of each column of the report's tables: ``{(table, column): type}``.
+
+    Example: ``{("calllog", "created_on"): "timestamp with time zone", ...}``.
+    """
+    columns = sa.table(
+        "columns",
+        sa.column("table_schema"),
+        sa.column("table_name"),
+        sa.column("column_name"),
+        sa.column("data_type"),
+        schema="information_schema",
+    )
+    query = sa.select(columns.c.table_name, columns.c.column_name, columns.c.data_type).where(
+        columns.c.table_schema == sa.bindparam("schema"),
+        columns.c.table_name.in_([t.name for t in (calllog, users)]),
+    )
+    with database_errors(engine), engine.connect() as conn:
+        return {(t, c): kind for t, c, kind in conn.execute(query, {"schema": "public"})}
+
+
+def missing_columns(engine: sa.Engine) -> list[str]:
+    """Return the required tables/columns the database lacks, as ``table.column`` names."""
+    present = column_types(engine)
+    wanted = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
+    return [
+        f'public."{t}".{c}' if t == "user" else f"public.{t}.{c}"
+        for t, c in wanted
+        if (t, c) not in present
+    ]
+
+
+TIMESTAMP_TYPES = ("timestamp without time zone", "timestamp with time zone")
+
+
+def describe_created_on(kind: str, db_timezone: str) -> str:
+    """Say how ``created_on`` is read, from its data type; raise for a type that is no time.
+
+    Raises:
+        ConfigError: ``created_on`` is neither ``timestamp`` nor ``timestamptz``.
+    """
+    if kind == "timestamp with time zone":
+        return "created_on is timestamptz: instants, DB_TIMEZONE does not apply"
+    if kind == "timestamp without time zone":
+        return f"created_on is timestamp without time zone, read in DB_TIMEZONE {db_timezone}"
+    raise ConfigError(
+        f"public.calllog.created_on is {kind}: it must be timestamp or timestamptz",
+        field="created_on",
+    )
+
+
+WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
+    """Return what the connected role may change in the report's tables, for ``check``.
+
+    Counted are the role's own rights and those of every role it may ``SET ROLE`` to, on the
+    table or on any of its columns (``INSERT``/``UPDATE`` can be granted per column).
+    Example: ``["INSERT, DELETE on public.calllog"]``; empty for a role that can only read.
+    The tool itself only reads; this tells whether the role enforces it.
+    """
+    query = sa.text(
+        """
+        SELECT t.name, p.privilege
+        FROM unnest(CAST(:tables AS text[])) WITH ORDINALITY AS t(name, i)
+        CROSS JOIN unnest(CAST(:privileges AS text[])) WITH ORDINALITY AS p(privilege, j)
+        WHERE EXISTS (
+            SELECT 1 FROM pg_roles r
+            WHERE pg_has_role(current_user, r.oid, 'MEMBER')
+              AND CASE WHEN p.privilege IN ('INSERT', 'UPDATE')
+                       THEN has_any_column_privilege(r.oid, t.name, p.privilege)
+                       ELSE has_table_privilege(r.oid, t.name, p.privilege) END
+        )
+        ORDER BY t.i, p.j
+        """
+    )
+    tables = ["public.calllog", 'public."user"']
+    engine = engine_for(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        granted = conn.execute(
+            query, {"tables": tables, "privileges": list(WRITE_PRIVILEGES)}
+        ).all()
+    return [
+        f"{', '.join(p for t, p in granted if t == table)} on {table}"
+        for table in tables
+        if any(t == table for t, _ in granted)
+    ]
+
+
+CREATE_INDEX_SQL = (
+    "CREATE INDEX CONCURRENTLY calllog_created_on_idx ON public.calllog (created_on);"
+)
+
+
+def created_on_indexes(settings_or_engine: Settings | sa.Engine) -> list[str]:
+    """Return the names of the indexes on ``public.calllog`` that lead with ``created_on``."""
+    query = sa.text(
+        """
+        SELECT i.relname
+        FROM pg_index x
+        JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        JOIN pg_class i ON i.oid = x.indexrelid
+        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
+        WHERE n.nspname = :schema AND t.relname = :table AND a.attname = :column
+          AND x.indisvalid
+        ORDER BY i.relname
+        """
+    )
+    engine = engine_for(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        rows = conn.execute(query, {"schema": "public", "table": "calllog", "column": "created_on"})
+        return [row[0] for row in rows]
+
+
+def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
+    """Return how PostgreSQL plans to read ``calllog`` for the window's query.
+
+    Example: ``Bitmap Heap Scan (Bitmap Index Scan using calllog_created_on_idx)`` or
+    ``Parallel Seq Scan``. The plan is asked for (EXPLAIN), not run.
+    """
+    from sqlalchemy.dialects import postgresql
+
+    compiled = window_counts_query().compile(dialect=postgresql.dialect())
+    engine = engine_for(settings_or_engine)
+    with database_errors(engine), engine.connect() as conn:
+        params = compiled.params | window_bounds(window, prepare(conn)[1])
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params).scalar()
+    if isinstance(plan, str):
+        import json
+
+        plan = json.loads(plan)
+    return describe_scan(plan[0]["Plan"]) or "unknown"
+
+
+def describe_scan(node: dict) -> str:
+    """Describe the plan node that reads ``calllog`` (with the index it uses, if any).
+
+    On Citus the coordinator's plan reads no table itself: it is described by its
+    distributed job (``Citus: 32 shard tasks``).
+    """
+    if str(node.get("Custom Plan Provider", "")).startswith("Citus"):
+        tasks = node.get("Distributed Query", {}).get("Job", {}).get("Task Count")
+        return f"Citus: {tasks} shard tasks" if tasks is not None else "Citus distributed plan"
+    if node.get("Relation Name") == "calllog":
+        text = node["Node Type"]
+        if "Index Name" in node:
+            text += f" using {node['Index Name']}"
+        inner = [describe_scan(child) for child in node.get("Plans", [])]
+        index = [part for part in inner if part]
+        return f"{text} ({index[0]})" if index else text
+    if node.get("Node Type") == "Bitmap Index Scan" and "Index Name" in node:
+        return f"Bitmap Index Scan using {node['Index Name']}"
+    for child in node.get("Plans", []):
+        found = describe_scan(child)
+        if found:
+            return found
+    return ""
