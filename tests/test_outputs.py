@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from tests.seed import SEED_USERS
-from user_failure_stats import console, outputs, render, users_table
+from user_failure_stats import console, outputs, sections, users_table
 from user_failure_stats.analysis import failure_rates, summary_statistics
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.params import Parameters, resolve_window
@@ -128,7 +128,7 @@ def test_csv_keeps_awkward_names_intact(tmp_path):
 
 def test_header_shows_host_but_never_credentials():
     settings = Settings(db_url=f"postgresql://reader:{SECRET}@db.example.com/telephony")
-    text = render.header_html(Parameters(title="Weekly"), window(), settings, "now")
+    text = sections.header_html(Parameters(title="Weekly"), window(), settings, "now")
     assert text.startswith("<h1>Weekly</h1>")
     assert "db.example.com/telephony" in text
     assert "2025-05-20 18:30:00" in text
@@ -136,13 +136,13 @@ def test_header_shows_host_but_never_credentials():
 
 
 def test_notes_for_empty_window_and_orphans():
-    assert "no sessions" in render.notes_html(
+    assert "no sessions" in sections.notes_html(
         {"total_sessions": 0, "sessions_without_user_record": 0}
     )
-    assert "3 sessions point to a user id" in render.notes_html(
+    assert "3 sessions point to a user id" in sections.notes_html(
         {"total_sessions": 5, "sessions_without_user_record": 3}
     )
-    assert render.notes_html({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
+    assert sections.notes_html({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
 
 
 def test_display_table_shows_intervals_and_flags():

@@ -8,7 +8,7 @@ import pandas as pd
 
 from tests.helpers import notebook_with
 from tests.seed import SEED_USERS
-from user_failure_stats import plots, render, users_table
+from user_failure_stats import plots, render, sections, users_table
 from user_failure_stats.analysis import failure_rates
 
 
@@ -146,7 +146,9 @@ def test_top_users_table_ranks_judged_users_only_and_marks_flagged_ones():
     from user_failure_stats.flags import top_users
 
     rates = rates_for([(1, "tiny", 1, 1), (2, "Big", 30, 50), (3, "Low", 6, 140)], 10)
-    html = render.side_tables_html(top_users(rates, 2, min_sessions=10), summary_statistics(rates))
+    html = sections.side_tables_html(
+        top_users(rates, 2, min_sessions=10), summary_statistics(rates)
+    )
     assert cells(html, "ufs-top-users") == [
         ["1", "Big", "30/50", "60.00%", "46.2-72.4%", "▲ flagged"],
         ["2", "Low", "6/140", "4.29%", "2.0-9.0%", ""],
@@ -168,7 +170,7 @@ def test_without_users_there_is_no_top_table_but_a_line_that_says_so():
     from user_failure_stats.flags import top_users
 
     rates = rates_for([])
-    html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
+    html = sections.side_tables_html(top_users(rates, 5), summary_statistics(rates))
     assert "ufs-top-users" not in html.split("</style>")[1]
     assert '<p class="ufs-top-none">No user had enough sessions to rank.</p>' in html
     assert cells(html, "ufs-summary")[:2] == [["Users", "0"], ["Sessions", "0"]]
@@ -179,12 +181,12 @@ def test_top_users_table_shows_names_as_text_on_one_bounded_line():
     from user_failure_stats.flags import top_users
 
     rates = rates_for([(1, '"RK" & <b>x</b>\r\x1b[2J', 1, 2), (2, "y" * 500, 1, 2)])
-    html = render.side_tables_html(top_users(rates, 5), summary_statistics(rates))
+    html = sections.side_tables_html(top_users(rates, 5), summary_statistics(rates))
     assert [row[1] for row in cells(html, "ufs-top-users")] == [
         '"RK" & <b>x</b>\\r\\x1b[2J',
         "y" * 99 + "…",
     ]
-    assert "<b>x" not in html and "&quot;RK&quot; &amp; &lt;b&gt;x&lt;/b&gt;" in html
+    assert "<b>x" not in html and "&#34;RK&#34; &amp; &lt;b&gt;x&lt;/b&gt;" in html
     assert html.count("<script") == 0
 
 
@@ -204,16 +206,16 @@ def window(start, end, zone="Asia/Kolkata"):
 
 def test_the_page_title_names_the_window():
     days = window("2025-05-01", "2025-05-08")
-    assert render.page_title("User failure rates", days) == (
+    assert sections.page_title("User failure rates", days) == (
         "User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
     )
     hours = window("2025-05-21 09:30", "2025-05-21 18:00", "UTC")
-    assert render.page_title("T", hours) == "T · 2025-05-21 09:30 to 2025-05-21 18:00 (UTC)"
+    assert sections.page_title("T", hours) == "T · 2025-05-21 09:30 to 2025-05-21 18:00 (UTC)"
 
 
 def test_a_long_title_is_cut_and_the_window_still_shows():
-    title = render.page_title("x" * 200, window("2025-05-01", "2025-05-08"))
-    assert len(title) == render.PAGE_TITLE_LIMIT
+    title = sections.page_title("x" * 200, window("2025-05-01", "2025-05-08"))
+    assert len(title) == sections.PAGE_TITLE_LIMIT
     assert title.endswith("x… · 2025-05-01 to 2025-05-08 (Asia/Kolkata)")
 
 
@@ -222,7 +224,7 @@ def notebook_titled(page_title, tmp_path):
 
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("x")
-    metadata = {} if page_title is None else {render.PAGE_TITLE_KEY: page_title}
+    metadata = {} if page_title is None else {sections.PAGE_TITLE_KEY: page_title}
     data = {"text/html": "<h1>Heading</h1>", "text/plain": "Heading"}
     cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
     notebook.cells = [cell]
@@ -250,7 +252,7 @@ def test_without_a_named_title_the_page_takes_the_given_one(tmp_path):
     page = render.render_html(notebook_titled(None, tmp_path), tmp_path / "p.html", "Fallback")
     assert title_of(page.read_text()) == "Fallback"
     long = render.render_html(notebook_titled("z" * 5000, tmp_path), tmp_path / "q.html", "F")
-    assert title_of(long.read_text()) == "z" * (render.PAGE_TITLE_LIMIT - 1) + "…"
+    assert title_of(long.read_text()) == "z" * (sections.PAGE_TITLE_LIMIT - 1) + "…"
 
 
 def test_the_heading_names_the_page_title_in_its_outputs_metadata():
@@ -264,10 +266,10 @@ def test_the_heading_names_the_page_title_in_its_outputs_metadata():
     params = Parameters(title="Calls <b>").validated()
     days = window("2025-05-01", "2025-05-08")
     with capture_output() as captured:
-        render.show_header(params, days, Settings(db_url="postgresql://u:pw@h/db"), "now")
+        sections.show_header(params, days, Settings(db_url="postgresql://u:pw@h/db"), "now")
     ((data, metadata),) = [(o.data, o.metadata) for o in captured.outputs]
     title = "Calls <b> · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
-    assert metadata == {render.PAGE_TITLE_KEY: title}
+    assert metadata == {sections.PAGE_TITLE_KEY: title}
     assert data["text/plain"] == title
     assert "<h1>Calls &lt;b&gt;</h1>" in data["text/html"]
 

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from user_failure_stats.flags import split_marks
 from user_failure_stats.formats import chance_text, format_percent, missing, points_text
-from user_failure_stats.render import fragment, rate_cells, show
+from user_failure_stats.render import show
+from user_failure_stats.sections import fragment, rate_cells
 from user_failure_stats.text import shown_all
 
 if TYPE_CHECKING:

@@ -1,0 +1,184 @@
+"""The report's sections as HTML: the heading, the headline, the notes, the side tables.
+
+Each is a Jinja template of ``templates/fragments`` with autoescape: every value from outside
+(the title, the database's name, users' names) is escaped as text, never read as markup.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from user_failure_stats.coerce import TITLE_LIMIT
+from user_failure_stats.formats import DEFAULT_FDR, change_texts, format_percent, summary_rows
+from user_failure_stats.params import Parameters
+from user_failure_stats.settings import Settings, describe_database
+from user_failure_stats.text import shown, shown_all
+from user_failure_stats.window import Window
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The key, in the metadata of the heading's output, of the HTML page's <title>.
+PAGE_TITLE_KEY = "user_failure_stats/page_title"
+PAGE_TITLE_LIMIT = 160
+
+
+def fragment(template: str, **values) -> str:
+    """Return the package's HTML fragment ``templates/fragments/<template>``, filled in.
+
+    Jinja with autoescape: every value is escaped as text, never read as markup.
+    """
+    return _fragments().get_template(template).render(**values)
+
+
+@functools.cache
+def _fragments():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("user_failure_stats", "templates/fragments"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def header_html(params: Parameters, window: Window, settings: Settings, generated: str) -> str:
+    """Return the report's heading as HTML: title, window, database bounds, parameters, source.
+
+    The title and the database name are shown as text, never as markup or links.
+    """
+    return fragment(
+        "header.html.j2",
+        title=shown(params.title, TITLE_LIMIT),
+        start=f"{window.start:%Y-%m-%d %H:%M}",
+        end=f"{window.end:%Y-%m-%d %H:%M}",
+        timezone=window.timezone,
+        length=window.length_text(),
+        db_start=window.db_start,
+        db_end=window.db_end,
+        db_timezone=window.db_timezone,
+        generated=generated,
+        database=shown(describe_database(settings.db_url), TITLE_LIMIT),
+        top_n=params.top_n,
+        min_sessions=params.min_sessions,
+        fdr=f"{params.fdr:g}",
+        timezone_parameter=params.timezone,
+    )
+
+
+def page_title(title: str, window: Window) -> str:
+    """Return the HTML page's title: the report's title and its window, one bounded line.
+
+    Example: ``User failure rates · 2025-05-01 to 2025-05-08 (Asia/Kolkata)``; bounds that
+    are not midnight show their time. The title is cut first, so the window always shows.
+    """
+    when = f"{_bound(window.start)} to {_bound(window.end)} ({shown(window.timezone, 64)})"
+    return f"{shown(title, max(PAGE_TITLE_LIMIT - len(when) - 3, 1))} · {when}"
+
+
+def _bound(moment: datetime) -> str:
+    midnight = moment.time() == datetime.min.time()
+    return f"{moment:%Y-%m-%d}" if midnight else f"{moment:%Y-%m-%d %H:%M}"
+
+
+def show_header(params: Parameters, window: Window, settings: Settings, generated: str) -> None:
+    """Display the report's heading (see :func:`header_html`), naming the page's title.
+
+    The output's metadata holds :func:`page_title` under :data:`PAGE_TITLE_KEY`, where
+    ``render.render_html`` finds it for the page's ``<title>``.
+    """
+    from IPython.display import display
+
+    title = page_title(params.title, window)
+    display(
+        {"text/html": header_html(params, window, settings, generated), "text/plain": title},
+        metadata={PAGE_TITLE_KEY: title},
+        raw=True,
+    )
+
+
+def headline_html(summary: dict, previous: dict, window: Window) -> str:
+    """Return the headline numbers as HTML, each with its change against the previous window."""
+    changes = change_texts(summary, previous, window.length_text())
+    numbers = [
+        ("Sessions", f"{summary['total_sessions']:,}", changes["sessions"]),
+        ("Failures", f"{summary['total_failures']:,}", changes["failures"]),
+        (
+            "Overall failure rate",
+            format_percent(summary["overall_failure_rate"]),
+            changes["overall_failure_rate"],
+        ),
+        ("Users", f"{summary['total_users']:,}", changes["users"]),
+    ]
+    return fragment("headline.html.j2", numbers=numbers)
+
+
+def notes_html(
+    summary: dict,
+    min_sessions: int | None = None,
+    duplicate_users: int = 0,
+    window_notes: tuple[str, ...] = (),
+    fdr: float = DEFAULT_FDR,
+) -> str:
+    """Return what a reader must know to read the numbers.
+
+    That is: an empty window, the window's own notes (a bound in a repeated hour), sessions
+    without a user record, users with more than one row in ``public."user"``
+    (``duplicate_users``), and what the flags mean at the false discovery rate ``fdr``.
+    """
+    return fragment(
+        "notes.html.j2",
+        empty=summary["total_sessions"] == 0,
+        window_notes=window_notes,
+        orphan=summary["sessions_without_user_record"],
+        duplicate_users=duplicate_users,
+        min_sessions=min_sessions,
+        fdr=f"{fdr * 100:.3g}",
+    )
+
+
+def rate_cells(part: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Return each user's ``failed/total`` and 95% interval as the tables show them."""
+    from user_failure_stats.analysis import ci_texts
+
+    counts = [
+        f"{f:,}/{n:,}" for f, n in zip(part["failed_sessions"], part["total_sessions"], strict=True)
+    ]
+    return counts, ci_texts(part["failure_rate_ci_low"], part["failure_rate_ci_high"])
+
+
+def side_tables_html(top: pd.DataFrame, summary: dict) -> str:
+    """Return the top users and the summary statistics: two HTML tables, side by side.
+
+    Each table sits in a box of its own that scrolls sideways when the screen is narrower
+    than the table; the boxes wrap below each other when there is no room for both. The top
+    users' columns: rank, user (shown as text, see ``text.shown``), failed/total sessions,
+    rate, 95% interval and marks (see ``flags.marks``); without users, a line that says so.
+
+    Args:
+        top: The ranked top users (see ``flags.top_users``).
+        summary: The summary statistics (see ``analysis.summary_statistics``).
+    """
+    top_rows = []
+    if not top.empty:
+        counts, intervals = rate_cells(top)
+        top_rows = list(
+            zip(
+                [str(r) for r in top["rank"]],
+                shown_all(top["user_name"]),
+                counts,
+                top["failure_rate_percent"],
+                intervals,
+                top["note"],
+                strict=True,
+            )
+        )
+    return fragment("side.html.j2", top_rows=top_rows, summary_rows=summary_rows(summary))
+
+
+def export_html(csv_path: Path | str) -> str:
+    """Return the line that tells where the per-user table was exported."""
+    return fragment("export.html.j2", name=Path(csv_path).name)
