@@ -200,7 +200,7 @@ def test_ties_are_ordered_by_stamp(tmp_path):
 
 def chart_of(page: str) -> dict:
     (data,) = re.findall(
-        r"<script type='application/json' id='ufs-index-chart-data'>(.*?)</script>", page
+        r'<script type="application/json" id="ufs-index-chart-data">(.*?)</script>', page
     )
     return json.loads(data)
 
@@ -305,9 +305,7 @@ def test_hostile_texts_from_summaries_are_escaped_and_bounded(tmp_path):
     found = [bad for bad in ("<script>alert", "<img", "</script><script>") if bad in ours]
     assert found == []  # (a list, not `in` on 4 MB: pytest's diff of that takes minutes)
     assert [c for c in ("\x1b", "\r", "\u202e") if c in ours] == []
-    shown = (
-        "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;\\r\\n\\x1b[2J\\u202e😀"
-    )
+    shown = "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&#34;&#39;\\r\\n\\x1b[2J\\u202e😀"
     assert page.count(shown) == 4  # two titles, a zone, a window's end
     assert "&lt;img src=x onerror=alert(1)&gt; to" in page
     assert page.count("😀") < 1000  # each text cut to its bound, never 10,000 emoji
@@ -370,8 +368,21 @@ def test_links_are_relative_and_work_from_a_copy_of_the_folder(tmp_path, browser
     page.close()
 
 
-def test_script_json_cannot_end_its_script_and_reads_back_the_same():
-    value = {"label": "</script><!--<script>&\u2028\u2029", "n": [1, None]}
-    text = reports_page.script_json(value)
-    assert not any(c in text for c in "<>&\u2028\u2029")
-    assert json.loads(text) == value
+def test_the_charts_json_cannot_end_its_script_and_reads_back_the_same(tmp_path):
+    # Jinja's tojson, through the macro the report's figures use too.
+    title = "</script><!--<script>&\u2028\u2029'"
+    for stamp, day in (("20250522_010000", "21"), ("20250523_010000", "22")):
+        record = entry(stamp, title=title) | {"generated_at": f"2025-05-{day}T01:00:00+00:00"}
+        record["window"] = window(f"2025-05-{day}T00:00:00+00:00", f"2025-05-{day}T12:00:00+00:00")
+        publish(tmp_path, record)
+    entries = reports_page.read_entries(tmp_path)
+    page = reports_page.render_index(entries)
+    (text,) = re.findall(
+        r'<script type="application/json" id="ufs-index-chart-data">(.*?)</script>', page
+    )
+    assert not any(c in text for c in "<>&'")
+    figure = reports_page.chart_figure(reports_page.chart_data(entries))
+    assert chart_of(page) == json.loads(json.dumps(figure))
+    assert (
+        "· &lt;/script&gt;&lt;!--&lt;script&gt;&amp;" in chart_of(page)["data"][0]["customdata"][0]
+    )

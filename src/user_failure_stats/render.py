@@ -46,6 +46,8 @@ EXPORT_CONFIG = {
 }
 EXPORT_OPTIONS = {
     "extra_template_basedirs": [str(TEMPLATE_DIR)],
+    # The macros and styles the report shares with the index (templates/shared, report.css).
+    "extra_template_paths": [str(TEMPLATE_DIR)],
     "template_name": TEMPLATE_NAME,
     "exclude_input": True,
     "exclude_input_prompt": True,

@@ -16,7 +16,6 @@ served anywhere. Every text from a summary is escaped and bounded.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,8 +34,9 @@ from user_failure_stats.outputs import (
     summary_name,
 )
 from user_failure_stats.render import CONFIG, plotlyjs
+from user_failure_stats.sections import page_template
 from user_failure_stats.staging import SCAN_LOCK, locked
-from user_failure_stats.text import html_text, plotly_text, shown
+from user_failure_stats.text import plotly_text, shown
 
 INDEX_NAME = "index.html"
 LOCK_NAME = SCAN_LOCK
@@ -189,20 +189,12 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
     }
 
 
-def script_json(value) -> str:
-    r"""Return ``value`` as JSON that a ``<script>`` element cannot be broken out of.
-
-    ``<``, ``>`` and ``&`` (and the line separators U+2028/U+2029) are written as ``\u``
-    escapes, which JSON reads back as the same characters: no ``</script>`` or ``<!--``.
-    """
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    for char in "<>&\u2028\u2029":
-        text = text.replace(char, f"\\u{ord(char):04x}")
-    return text
-
-
 def render_index(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> str:
     """Return the index page for ``entries`` (from :func:`read_entries`, newest first).
+
+    The page is ``templates/index/index.html.j2`` (Jinja, autoescape); the chart is drawn by
+    the macro the report's figures use, its data in JSON a ``<script>`` cannot be broken
+    out of.
 
     Args:
         entries: The reports' summaries.
@@ -211,74 +203,38 @@ def render_index(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) ->
     Raises:
         ConfigError: ``timezone`` is not an IANA time zone.
     """
+    from markupsafe import Markup
+
     zone = page_zone(timezone)
-    zone_name = html_text(shown(timezone, SHOWN_TEXT))
-    listed = entries[:MAX_ROWS]
-    rows = "\n".join(_row(entry, zone) for entry in listed)
-    if not rows:
-        rows = "<tr><td colspan='7'>No reports yet.</td></tr>"
-    more = (
-        f"<p>The {len(listed):,} newest of {len(entries):,} reports are listed.</p>"
-        if len(entries) > len(listed)
-        else ""
-    )
-    return PAGE.format(
-        zone=zone_name,
-        chart=_chart_html(entries, timezone),
-        rows=rows,
-        more=more,
-    )
-
-
-def _row(entry: RunSummary, zone: ZoneInfo) -> str:
-    summary = entry.summary
-    generated = entry.generated_instant().astimezone(zone)
-    html_href, csv_href = (
-        html_text(quote(n)) for n in (html_name(entry.stamp), csv_name(entry.stamp))
-    )
-    local = ""
-    if str(entry.window["timezone"]) != zone.key:
-        local = f"<br><small>set as {html_text(_window_text(entry))}</small>"
-    return (
-        "<tr>"
-        f"<td class='t'>{html_text(shown(entry.title, TITLE_LIMIT))}</td>"
-        f"<td>{html_text(_window_text(entry, zone, with_zone=False))}{local}</td>"
-        f"<td>{generated:%Y-%m-%d %H:%M}</td>"
-        f"<td class='n'>{_count(summary.get('total_sessions'))}</td>"
-        f"<td class='n'>{_percent(summary.get('overall_failure_rate'))}</td>"
-        f"<td class='n'>{_count(summary.get('flagged_users'))}</td>"
-        f"<td class='n'>{_count(summary.get('worsened_users'))}</td>"
-        f"<td><a href='{html_href}'>report</a> · <a href='{csv_href}'>CSV</a></td>"
-        "</tr>"
-    )
-
-
-def _chart_html(entries: list[RunSummary], timezone: str) -> str:
     data = chart_data(entries, timezone)
-    if data["windows"] < 2:
-        so_far = "No reports yet" if not entries else "One window reported so far"
-        return (
-            f"<p class='nochart'>{so_far}: the chart of the failure rate across windows "
-            "appears once there are reports of two windows.</p>"
-        )
-    shown_points = len(data["x"])
-    note = (
-        f"<p>The latest {shown_points:,} of {data['windows']:,} windows are drawn.</p>"
-        if data["windows"] > shown_points
-        else ""
+    drawn = data["windows"] >= 2
+    return page_template("index/index.html.j2").render(
+        zone=shown(timezone, SHOWN_TEXT),
+        rows=[_row(entry, zone) for entry in entries[:MAX_ROWS]],
+        total=len(entries),
+        chart=chart_figure(data, timezone) if drawn else None,
+        chart_id=CHART_ID,
+        plotlyjs=Markup(plotlyjs()) if drawn else "",  # the installed plotly's own script
+        windows=data["windows"],
+        points=len(data["x"]),
     )
-    return (
-        f"<script type='text/javascript'>{plotlyjs()}</script>\n"
-        f"<div id='{CHART_ID}' class='chart'></div>\n"
-        f"<script type='application/json' id='{CHART_ID}-data'>"
-        f"{script_json(chart_figure(data, timezone))}</script>\n"
-        "<script type='text/javascript'>\n"
-        "(function () {\n"
-        f"  var figure = JSON.parse(document.getElementById('{CHART_ID}-data').textContent);\n"
-        f"  Plotly.newPlot('{CHART_ID}', figure.data, figure.layout, figure.config);\n"
-        "})();\n"
-        f"</script>\n{note}"
-    )
+
+
+def _row(entry: RunSummary, zone: ZoneInfo) -> dict:
+    summary = entry.summary
+    own_zone = str(entry.window["timezone"]) == zone.key
+    return {
+        "title": shown(entry.title, TITLE_LIMIT),
+        "window": _window_text(entry, zone, with_zone=False),
+        "local": None if own_zone else _window_text(entry),
+        "generated": f"{entry.generated_instant().astimezone(zone):%Y-%m-%d %H:%M}",
+        "sessions": _count(summary.get("total_sessions")),
+        "rate": _percent(summary.get("overall_failure_rate")),
+        "flagged": _count(summary.get("flagged_users")),
+        "worsened": _count(summary.get("worsened_users")),
+        "report": quote(html_name(entry.stamp)),
+        "csv": quote(csv_name(entry.stamp)),
+    }
 
 
 def _instant(text) -> datetime | None:
@@ -326,51 +282,6 @@ def _count(value) -> str:
 def _percent(value) -> str:
     number = _number(value)
     return format_percent(float("nan") if number is None else number)
-
-
-PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>User failure reports</title>
-<style>
-  body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 24px auto;
-         padding: 0 16px; color: #222; }}
-  .box {{ max-width: 100%; overflow-x: auto; }}
-  .chart {{ width: 100%; height: 360px; }}
-  table {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
-  th, td {{ text-align: left; padding: 6px 10px; border-bottom: 1px solid #ddd;
-            vertical-align: top; }}
-  th {{ background: #f4f4f4; white-space: nowrap; }}
-  td {{ white-space: nowrap; }}
-  td.t {{ white-space: normal; overflow-wrap: anywhere; min-width: 10em; max-width: 24em; }}
-  td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
-  small {{ color: #666; }}
-</style>
-</head>
-<body>
-<h1>User failure reports</h1>
-<p>Newest first, by when each report was generated. Times are in <strong>{zone}</strong>.
-A user is <strong>flagged</strong> when they fail significantly more than the rest, and
-<strong>got worse</strong> when they fail significantly more than in the previous window of the
-same length: each user with enough sessions is tested exactly, and the tests are adjusted for
-their number, so that at most a small share of the users counted (the false discovery rate,
-5% by default) are ordinary users caught by chance.</p>
-{chart}
-<div class="box">
-<table>
-<thead><tr><th>Report</th><th>Window ({zone})</th><th>Generated ({zone})</th><th>Sessions</th>
-<th>Overall rate</th><th>Flagged users</th><th>Got worse</th><th>Files</th></tr></thead>
-<tbody>
-{rows}
-</tbody>
-</table>
-</div>
-{more}
-</body>
-</html>
-"""
 
 
 def write_index(output_dir: Path, timezone: str = DEFAULT_TIMEZONE) -> Path:

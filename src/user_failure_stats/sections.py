@@ -31,15 +31,20 @@ def fragment(template: str, **values) -> str:
 
     Jinja with autoescape: every value is escaped as text, never read as markup.
     """
-    return _fragments().get_template(template).render(**values)
+    return page_template(f"fragments/{template}").render(**values)
+
+
+def page_template(name: str):
+    """Return the package's Jinja template ``templates/<name>``, with autoescape."""
+    return _environment().get_template(name)
 
 
 @functools.cache
-def _fragments():
+def _environment():
     import jinja2
 
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("user_failure_stats", "templates/fragments"),
+        loader=jinja2.PackageLoader("user_failure_stats", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
