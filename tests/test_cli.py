@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from tests.helpers import docs_text
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START, SEED_ORDER
-from user_failure_stats.cli import build_parser, choose_parameters
+from user_failure_stats.arguments import build_parser, choose_parameters
 from user_failure_stats.database import driver_url
 from user_failure_stats.errors import EXIT_BAD_INPUT, EXIT_DATABASE
 from user_failure_stats.settings import Settings
@@ -298,7 +298,7 @@ def test_empty_window_is_a_report_that_says_so(pg, cli_env, tmp_path):
 
 
 def test_fail_empty_comes_from_the_flag_or_the_parameter_file(tmp_path):
-    from user_failure_stats.cli import choose_parameters
+    from user_failure_stats.arguments import choose_parameters
     from user_failure_stats.settings import Settings
 
     settings = Settings(db_url="postgresql://u@h/db")

@@ -21,3 +21,18 @@ def test_fdr_is_above_0_and_below_1(value):
         coerce.fdr_rate(value)
     assert error.value.field == "fdr"
     assert len(str(error.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("ALWAYS", "always"), (" alert ", "alert"), (None, None), ("", None)]
+)
+def test_notify_modes_are_read_once_at_the_edge(value, expected):
+    assert coerce.notify_mode(value) == expected
+
+
+@pytest.mark.parametrize("value", ["sometimes", " ", 7, "never!", "x" * 5000])
+def test_an_unknown_notify_mode_is_refused(value):
+    with pytest.raises(ConfigError, match="notify must be one of always, alert, never") as error:
+        coerce.notify_mode(value)
+    assert error.value.field == "notify"
+    assert len(str(error.value)) < 200

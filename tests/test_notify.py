@@ -626,12 +626,6 @@ def test_should_notify(mode, alert, expected):
     assert notify.should_notify(mode, alert) is expected
 
 
-def test_an_unknown_mode_is_refused():
-    expected = r"^--notify must be one of always, alert, never, not 'sometimes'$"
-    with pytest.raises(ConfigError, match=expected):
-        notify.should_notify("sometimes", True)
-
-
 def test_the_default_mode_depends_on_urls():
     assert (notify.default_mode(("json://h/x",)), notify.default_mode(())) == ("alert", "never")
 

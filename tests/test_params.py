@@ -56,7 +56,7 @@ def test_empty_values_are_not_given_but_zero_is():
 
 
 def test_the_command_line_and_the_endpoint_choose_alike(monkeypatch):
-    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.arguments import build_parser, choose_parameters
     from user_failure_stats.endpoint import parse_request
 
     settings = Settings(
@@ -76,7 +76,7 @@ def test_the_command_line_and_the_endpoint_choose_alike(monkeypatch):
 
 
 def test_an_empty_flag_is_refused_not_read_as_absent():
-    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.arguments import build_parser, choose_parameters
 
     settings = Settings(db_url=None)
     for flags in (["--start", "", "--end", ""], ["--timezone", " "], ["--title", ""]):

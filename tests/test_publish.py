@@ -166,7 +166,7 @@ def test_publish_fills_in_reports_the_target_lacks(pg, cli_env, tmp_path):
 
 
 def test_publish_url_layers_settings_file_and_flag(tmp_path):
-    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.arguments import build_parser, choose_parameters
     from user_failure_stats.settings import Settings
 
     params = tmp_path / "params.yaml"

@@ -246,7 +246,7 @@ def test_the_prune_command_needs_keep_days_and_a_folder(tmp_path, cli_env):
 
 
 def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):
-    from user_failure_stats.cli import build_parser, choose_parameters
+    from user_failure_stats.arguments import build_parser, choose_parameters
     from user_failure_stats.settings import Settings
 
     path = tmp_path / "p.yaml"

@@ -8,7 +8,7 @@ import psutil
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats import outputs, pipeline
-from user_failure_stats.cli import build_parser, choose_parameters
+from user_failure_stats.arguments import build_parser, choose_parameters
 from user_failure_stats.errors import EXIT_ALERT, EXIT_BAD_INPUT
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings

@@ -28,7 +28,6 @@ from user_failure_stats.formats import plural
 from user_failure_stats.messages import Message, failure_message
 from user_failure_stats.text import visible
 
-MODES = ("always", "alert", "never")
 # Give up on services that have not answered after this long (Apprise's own timeouts are
 # 4 s to connect and 4 s to read for web services, 15 s for SMTP; a URL's ``cto=`` and
 # ``rto=`` change them).
@@ -205,13 +204,8 @@ def describe(urls: Sequence[str]) -> str:
 def should_notify(mode: str, alert: bool) -> bool:
     """Say whether a run notifies: ``always``, on an ``alert`` only, or ``never``.
 
-    Raises:
-        ConfigError: ``mode`` is none of :data:`MODES`.
+    ``mode`` was checked where it came in (``coerce.notify_mode``, the flag's choices).
     """
-    if mode not in MODES:
-        raise ConfigError(
-            f"--notify must be one of {', '.join(MODES)}, not {visible(mode)!r}", field="notify"
-        )
     return mode == "always" or (mode == "alert" and alert)
 
 
