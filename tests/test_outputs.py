@@ -128,7 +128,7 @@ def test_csv_keeps_awkward_names_intact(tmp_path):
 
 def test_header_shows_host_but_never_credentials():
     settings = Settings(db_url=f"postgresql://reader:{SECRET}@db.example.com/telephony")
-    text = sections.header_html(Parameters(title="Weekly"), window(), settings, "now")
+    text = sections.header_html(Parameters(title="Weekly"), window(), settings.database, "now")
     assert text.startswith("<h1>Weekly</h1>")
     assert "db.example.com/telephony" in text
     assert "2025-05-20 18:30:00" in text

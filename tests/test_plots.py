@@ -3,7 +3,7 @@ import json
 import pandas as pd
 
 from tests.seed import SEED_USERS
-from user_failure_stats import funnel, plots, render
+from user_failure_stats import funnel, plots, view
 from user_failure_stats.analysis import failure_rates
 from user_failure_stats.analysis import rate_distribution as analysis_rate_distribution
 
@@ -200,7 +200,7 @@ def test_every_figure_is_on_plotlys_white_template_and_validates():
 
 def test_figures_are_strict_json_with_nan_as_null():
     trend = all_figures()["trend"]
-    bundle = render.figure_bundle(trend)
+    bundle = view.figure_bundle(trend)
     data = bundle["application/vnd.plotly.v1+json"]
     json.dumps(data, allow_nan=False)  # NaN travels inside plotly's typed array
     assert [v if v == v else None for v in trend.data[1].y] == [0.25, None, 1.0]

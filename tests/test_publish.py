@@ -8,7 +8,8 @@ from tests.helpers import SEED_WINDOW, plant_report
 from tests.helpers import run_cli as cli
 from user_failure_stats import outputs
 from user_failure_stats.errors import EXIT_DELIVERY, ConfigError, PublishError
-from user_failure_stats.publish import Target, check_url, describe, missing, publish
+from user_failure_stats.publish import missing, publish
+from user_failure_stats.targets import Target, check_url, describe
 
 SECRET = "wJalrXUtnFEMI-s3cr3t"
 

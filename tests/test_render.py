@@ -8,7 +8,7 @@ import pandas as pd
 
 from tests.helpers import notebook_with
 from tests.seed import SEED_USERS
-from user_failure_stats import plots, render, sections, users_table
+from user_failure_stats import plots, render, sections, users_table, view
 from user_failure_stats.analysis import failure_rates
 
 
@@ -36,8 +36,8 @@ def test_rendered_report_embeds_plotlyjs_exactly_once(tmp_path):
 
 
 def test_a_figure_is_stored_once_in_the_notebook_as_plotlys_mimetype():
-    bundle = render.figure_bundle(plots.distribution_figure(rates_for(SEED_USERS)))
-    assert set(bundle) == {render.PLOTLY_MIMETYPE, "text/plain"}
+    bundle = view.figure_bundle(plots.distribution_figure(rates_for(SEED_USERS)))
+    assert set(bundle) == {view.PLOTLY_MIMETYPE, "text/plain"}
     assert bundle["text/plain"] == (
         "Plotly figure: Failure-rate distribution (shown in JupyterLab and in the report)"
     )
@@ -45,7 +45,7 @@ def test_a_figure_is_stored_once_in_the_notebook_as_plotlys_mimetype():
 
 def test_the_report_draws_each_figure_from_its_mimetype_with_its_data_once(tmp_path):
     rows = [(1, "Zed Unique-Name", 3, 4), (2, "B", 1, 4)]
-    figure = render.figure_bundle(plots.distribution_figure(rates_for(rows)))
+    figure = view.figure_bundle(plots.distribution_figure(rates_for(rows)))
     html = page_of([figure], tmp_path)
     assert html.count("Zed Unique-Name") == 1  # in the figure's JSON, once
     assert html.count('class="plotly-graph-div"') == 1
@@ -55,7 +55,7 @@ def test_the_report_draws_each_figure_from_its_mimetype_with_its_data_once(tmp_p
 
 def test_figure_data_cannot_break_out_of_its_script(tmp_path):
     rows = [(1, "</script><script>alert(1)</script><!--<script>", 3, 4)]
-    figure = render.figure_bundle(plots.distribution_figure(rates_for(rows)))
+    figure = view.figure_bundle(plots.distribution_figure(rates_for(rows)))
     html = page_of([figure], tmp_path)
     body = html.split("</head>", 1)[1]
     assert "<script>alert" not in body and "<!--<script>" not in body
@@ -125,7 +125,7 @@ def test_one_user_is_one_user():
 
 def test_a_figure_without_a_title_is_named_by_its_first_heading():
     figure = plots.figure([], {"annotations": [{"text": "Users per failure-rate bracket"}]})
-    text = render.figure_bundle(figure)["text/plain"]
+    text = view.figure_bundle(figure)["text/plain"]
     assert text.startswith("Plotly figure: Users per failure-rate bracket")
 
 
@@ -266,7 +266,9 @@ def test_the_heading_names_the_page_title_in_its_outputs_metadata():
     params = Parameters(title="Calls <b>").validated()
     days = window("2025-05-01", "2025-05-08")
     with capture_output() as captured:
-        sections.show_header(params, days, Settings(db_url="postgresql://u:pw@h/db"), "now")
+        sections.show_header(
+            params, days, Settings(db_url="postgresql://u:pw@h/db").database, "now"
+        )
     ((data, metadata),) = [(o.data, o.metadata) for o in captured.outputs]
     title = "Calls <b> · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
     assert metadata == {sections.PAGE_TITLE_KEY: title}

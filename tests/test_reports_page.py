@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
-from user_failure_stats import render, reports_page
+from user_failure_stats import reports_page, view
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.outputs import html_name, summary_name
 
@@ -300,7 +300,7 @@ def test_hostile_texts_from_summaries_are_escaped_and_bounded(tmp_path):
     publish(tmp_path, entry("20250525_010000"))
     page = reports_page.update_index(tmp_path).read_text()
     # What the page says, without plotly.js (plotly 5.20's holds an ESC of its own).
-    ours = page.replace(render.plotlyjs(), "")
+    ours = page.replace(view.plotlyjs(), "")
     assert len(ours) < len(page) - 1_000_000
     found = [bad for bad in ("<script>alert", "<img", "</script><script>") if bad in ours]
     assert found == []  # (a list, not `in` on 4 MB: pytest's diff of that takes minutes)

@@ -267,7 +267,7 @@ def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):
 def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_for, tmp_path):
     import io
 
-    from user_failure_stats import render, runner
+    from user_failure_stats import runner, sections
     from user_failure_stats.params import Parameters
 
     pg.seed()
@@ -283,7 +283,7 @@ def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_fo
     assert entry.stamp == result.html.stem.removeprefix("user_failure_rates_")
     # The summary records the instant the report shows, in UTC.
     assert entry.generated_at.endswith("+00:00")
-    assert render.generated_text("Asia/Kolkata", entry.generated_instant()) == entry.generated
+    assert sections.generated_text("Asia/Kolkata", entry.generated_instant()) == entry.generated
     printed = io.StringIO()
     runner.print_result(result, printed)
     assert printed.getvalue().endswith(

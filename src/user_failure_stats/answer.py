@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from user_failure_stats.flags import split_marks
 from user_failure_stats.formats import chance_text, format_percent, missing, points_text
-from user_failure_stats.render import show
 from user_failure_stats.sections import fragment, rate_cells
 from user_failure_stats.text import shown_all
+from user_failure_stats.view import show
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -16,9 +16,10 @@ from user_failure_stats import database, inspection, notify, pipeline, queries
 from user_failure_stats.errors import ConfigError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
-from user_failure_stats.publish import describe, probe
+from user_failure_stats.publish import probe
 from user_failure_stats.settings import Settings
 from user_failure_stats.staging import leftovers
+from user_failure_stats.targets import describe
 from user_failure_stats.window import Window
 
 

@@ -9,13 +9,13 @@ import json
 import os
 import re
 import stat
-import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats.errors import ConfigError, OutputError
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.files import atomic_write
 from user_failure_stats.formats import plain
 from user_failure_stats.params import Parameters
 from user_failure_stats.text import FORMULA_STARTS
@@ -72,33 +72,6 @@ def notebook_name(stamp: str) -> str:
 def summary_name(stamp: str) -> str:
     """Return the (hidden) JSON summary's file name for a run stamp; the index reads it."""
     return f".{HTML_PREFIX}{stamp}.json"
-
-
-def atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place.
-
-    The move replaces a link at ``path`` rather than writing through it.
-
-    Raises:
-        OutputError: The file cannot be written (a missing or read-only folder, a full disk),
-            naming the file and the reason.
-    """
-    path = Path(path)
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
-    return path
 
 
 # RFC 4180: CRLF between rows, so a field holding a bare CR or LF is quoted and read back whole.
@@ -330,7 +303,7 @@ GENERATED_TEXT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) ([A-Za-z0-9+
 
 
 def _instant_of_text(text: str, timezone) -> datetime | None:
-    """Read ``2025-05-23 10:00:00 IST`` (``render.generated_text``) in ``timezone``, or None.
+    """Read ``2025-05-23 10:00:00 IST`` (``sections.generated_text``) in ``timezone``, or None.
 
     The abbreviation must be the zone's at that wall time (``IST`` is also Israel's and
     Ireland's: the zone, not the abbreviation, says which); ``UTC`` and ``GMT`` need none.

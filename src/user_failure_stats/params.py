@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.formats import DEFAULT_FDR
-from user_failure_stats.publish import check_url
+from user_failure_stats.targets import check_url
 from user_failure_stats.window import (
     Window,
     check_timezone,
@@ -64,7 +64,7 @@ class Parameters:
         fail_above: Alert (a distinct exit code) when the overall failure rate is above
             this rate, 0 to 1; None for no alert.
         fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
-        publish: The folder URL to publish the report to (see ``publish.check_url``), or
+        publish: The folder URL to publish the report to (see ``targets.check_url``), or
             None.
         notify: When to announce the run to ``NOTIFY_URLS``: ``always``, ``alert`` (when
             the run raises an alert) or ``never``; None for the default (``alert`` when

@@ -1,7 +1,7 @@
 """Figures: pure functions from the per-user table to plotly figures.
 
 Each function returns a ``plotly.graph_objects.Figure`` on plotly's ``plotly_white``
-template, to restyle with plotly's API or to show with ``render.show``, which draws it with
+template, to restyle with plotly's API or to show with ``view.show``, which draws it with
 plotly's own mimetype in JupyterLab and as HTML (``plotly.io.to_html``) in the report.
 """
 

@@ -24,19 +24,19 @@ from zoneinfo import ZoneInfo
 
 from user_failure_stats.coerce import TITLE_LIMIT
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.files import atomic_write
 from user_failure_stats.formats import format_percent
 from user_failure_stats.outputs import (
     HTML_PREFIX,
     RunSummary,
-    atomic_write,
     csv_name,
     html_name,
     summary_name,
 )
-from user_failure_stats.render import CONFIG, plotlyjs
 from user_failure_stats.sections import page_template
 from user_failure_stats.staging import SCAN_LOCK, locked
 from user_failure_stats.text import plotly_text, shown
+from user_failure_stats.view import CONFIG, plotlyjs
 
 INDEX_NAME = "index.html"
 LOCK_NAME = SCAN_LOCK

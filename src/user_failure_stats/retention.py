@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from user_failure_stats.errors import ConfigError, OutputError
+from user_failure_stats.files import atomic_write
 from user_failure_stats.outputs import (
     HTML_PREFIX,
     STAMP,
     RunSummary,
-    atomic_write,
     published_names,
 )
 from user_failure_stats.reports_page import LOCK_NAME, write_index

@@ -32,9 +32,10 @@ from user_failure_stats.errors import (
     UserFailureStatsError,
 )
 from user_failure_stats.params import Parameters, resolve_window
-from user_failure_stats.publish import Target, check_available, missing, publish
+from user_failure_stats.publish import missing, publish
 from user_failure_stats.reports_page import read_entries, update_index
 from user_failure_stats.settings import Settings
+from user_failure_stats.targets import Target, check_available
 from user_failure_stats.text import visible
 from user_failure_stats.verdict import Verdict, exit_code, verdict
 from user_failure_stats.window import Window, split, window_for

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from user_failure_stats.coerce import TITLE_LIMIT
 from user_failure_stats.formats import DEFAULT_FDR, change_texts, format_percent, summary_rows
 from user_failure_stats.params import Parameters
-from user_failure_stats.settings import Settings, describe_database
 from user_failure_stats.text import shown, shown_all
 from user_failure_stats.window import Window
 
@@ -50,10 +49,11 @@ def _environment():
     )
 
 
-def header_html(params: Parameters, window: Window, settings: Settings, generated: str) -> str:
+def header_html(params: Parameters, window: Window, database: str, generated: str) -> str:
     """Return the report's heading as HTML: title, window, database bounds, parameters, source.
 
-    The title and the database name are shown as text, never as markup or links.
+    ``database`` is ``Settings.database`` (host and name). The title and the database name
+    are shown as text, never as markup or links.
     """
     return fragment(
         "header.html.j2",
@@ -66,7 +66,7 @@ def header_html(params: Parameters, window: Window, settings: Settings, generate
         db_end=window.db_end,
         db_timezone=window.db_timezone,
         generated=generated,
-        database=shown(describe_database(settings.db_url), TITLE_LIMIT),
+        database=shown(database, TITLE_LIMIT),
         top_n=params.top_n,
         min_sessions=params.min_sessions,
         fdr=f"{params.fdr:g}",
@@ -89,7 +89,7 @@ def _bound(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d}" if midnight else f"{moment:%Y-%m-%d %H:%M}"
 
 
-def show_header(params: Parameters, window: Window, settings: Settings, generated: str) -> None:
+def show_header(params: Parameters, window: Window, database: str, generated: str) -> None:
     """Display the report's heading (see :func:`header_html`), naming the page's title.
 
     The output's metadata holds :func:`page_title` under :data:`PAGE_TITLE_KEY`, where
@@ -99,7 +99,7 @@ def show_header(params: Parameters, window: Window, settings: Settings, generate
 
     title = page_title(params.title, window)
     display(
-        {"text/html": header_html(params, window, settings, generated), "text/plain": title},
+        {"text/html": header_html(params, window, database, generated), "text/plain": title},
         metadata={PAGE_TITLE_KEY: title},
         raw=True,
     )
@@ -187,3 +187,12 @@ def side_tables_html(top: pd.DataFrame, summary: dict) -> str:
 def export_html(csv_path: Path | str) -> str:
     """Return the line that tells where the per-user table was exported."""
     return fragment("export.html.j2", name=Path(csv_path).name)
+
+
+def generated_text(timezone: str, when: datetime | None = None) -> str:
+    """Return ``when`` (default: now) in ``timezone`` for the report's "Generated" line."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone)
+    moment = datetime.now(zone) if when is None else when.astimezone(zone)
+    return f"{moment:%Y-%m-%d %H:%M:%S %Z}"

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.publish import Target, check_url
+from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import (
     check_timezone,
@@ -151,6 +151,11 @@ class Settings:
         """
         url = url or self.publish_url
         return Target(url, self.storage, self.publish_link_url) if url else None
+
+    @property
+    def database(self) -> str:
+        """The database as messages and the report name it: host and name, never the user."""
+        return describe_database(self.db_url)
 
     def describe_source(self) -> str:
         """Say where the settings came from, for ``check``."""
