@@ -47,111 +47,116 @@ def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterat
     Raises:
         UserFailureStatsError: The first failure, after yielding it as a ``fail`` step.
     """
-    step = "output directory"
+    at = {"step": "output directory"}  # the step under way, named by its failure
     engine = None
     try:
         yield _output_dir_step(Path(settings.output_dir))
-
-        step = "database reachable"
+        at["step"] = "database reachable"
         engine = database.make_engine(settings)
-        began = time.perf_counter()
-        version = database.server_version(engine)
-        yield Step(step, "ok", f"{version} ({elapsed_ms(began)})")
-
-        step = "tables and columns"
-        missing = inspection.missing_columns(engine)
-        if missing:
-            raise ConfigError(f"missing in the database: {', '.join(missing)}")
-        created_on = inspection.describe_created_on(
-            inspection.column_types(engine)[("calllog", "created_on")], settings.db_timezone
-        )
-        yield Step(
-            step,
-            "ok",
-            f'public.calllog and public."user" have the columns the query needs; {created_on}',
-        )
-
-        step = "read-only role"
-        writes = inspection.write_privileges(engine)
-        if writes:
-            yield Step(
-                step,
-                "warn",
-                f"the role can {', '.join(writes)}; the tool only reads, and its sessions are "
-                "read-only by default, but only a role limited to SELECT guarantees it (see "
-                "the README's 'Point it at your database')",
-            )
-        else:
-            yield Step(step, "ok", 'the role can only read public.calllog and public."user"')
-
-        step = "index"
-        indexes = inspection.created_on_indexes(engine)
-        if indexes:
-            yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
-        else:
-            yield Step(
-                step,
-                "warn",
-                "no index on public.calllog (created_on), so every report reads the whole "
-                f"table; create one: {inspection.CREATE_INDEX_SQL}",
-            )
-
-        step = "window query"
-        plan = inspection.query_plan(engine, window)
-        began = time.perf_counter()
-        data = pipeline.compute(engine, window, params)
-        for note in data.notes:
-            yield Step(step, "warn", note)
-        counts = data.counts.current
-        if counts.empty:
-            raise ConfigError(
-                "no sessions in the window: check start/end, timezone and DB_TIMEZONE"
-            )
-        yield Step(
-            step,
-            "ok",
-            f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} users "
-            f"({elapsed_ms(began)}; plan: {plan})",
-        )
-
-        step = "data quality"
-        quality = queries.fetch_data_quality(engine, window)
-        duplicates = data.counts.duplicate_users
-        detail = (
-            f"{quality['rows_without_session_id']:,} rows without session_id (not sessions), "
-            f"{quality['sessions_with_empty_sid']:,} sessions with an empty exotel_call_sid "
-            f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
-        )
-        if duplicates:
-            detail += (
-                f", {duplicates:,} user ids with more than one row in "
-                'public."user" (each session counted once, under the first name)'
-            )
-        if quality["sessions_with_empty_sid"] or duplicates:
-            yield Step(step, "warn", f"{detail}: suspicious")
-        else:
-            yield Step(step, "ok", detail)
-
-        step = "analysis"
-        summary = data.summary
-        yield Step(
-            step,
-            "ok",
-            f"overall failure rate {format_percent(summary['overall_failure_rate'])}"
-            f" over {summary['total_users']:,} users",
-        )
-
-        step = "publish target"  # in the order a run does its work
+        yield from _database_steps(engine, settings, at)
+        yield from _window_steps(engine, window, params, at)
+        at["step"] = "publish target"  # in the order a run does its work
         yield _publish_step(settings, params)
-
-        step = "notifications"
+        at["step"] = "notifications"
         yield _notify_step(settings, params)
     except UserFailureStatsError as exc:
-        yield Step(step, "fail", str(exc))
+        yield Step(at["step"], "fail", str(exc))
         raise
     finally:
         if engine is not None:
             engine.dispose()
+
+
+def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
+    """The server, the tables and columns, the role's rights, the index."""
+    at["step"] = step = "database reachable"
+    began = time.perf_counter()
+    version = database.server_version(engine)
+    yield Step(step, "ok", f"{version} ({elapsed_ms(began)})")
+
+    at["step"] = step = "tables and columns"
+    missing = inspection.missing_columns(engine)
+    if missing:
+        raise ConfigError(f"missing in the database: {', '.join(missing)}")
+    created_on = inspection.describe_created_on(
+        inspection.column_types(engine)[("calllog", "created_on")], settings.db_timezone
+    )
+    yield Step(
+        step,
+        "ok",
+        f'public.calllog and public."user" have the columns the query needs; {created_on}',
+    )
+
+    at["step"] = step = "read-only role"
+    writes = inspection.write_privileges(engine)
+    if writes:
+        yield Step(
+            step,
+            "warn",
+            f"the role can {', '.join(writes)}; the tool only reads, and its sessions are "
+            "read-only by default, but only a role limited to SELECT guarantees it (see "
+            "the README's 'Point it at your database')",
+        )
+    else:
+        yield Step(step, "ok", 'the role can only read public.calllog and public."user"')
+
+    at["step"] = step = "index"
+    indexes = inspection.created_on_indexes(engine)
+    if indexes:
+        yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
+    else:
+        yield Step(
+            step,
+            "warn",
+            "no index on public.calllog (created_on), so every report reads the whole "
+            f"table; create one: {inspection.CREATE_INDEX_SQL}",
+        )
+
+
+def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Iterator[Step]:
+    """The window's query and its plan, the data's quality, the analysis."""
+    at["step"] = step = "window query"
+    plan = inspection.query_plan(engine, window)
+    began = time.perf_counter()
+    data = pipeline.compute(engine, window, params)
+    for note in data.notes:
+        yield Step(step, "warn", note)
+    counts = data.counts.current
+    if counts.empty:
+        raise ConfigError("no sessions in the window: check start/end, timezone and DB_TIMEZONE")
+    yield Step(
+        step,
+        "ok",
+        f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} users "
+        f"({elapsed_ms(began)}; plan: {plan})",
+    )
+
+    at["step"] = step = "data quality"
+    quality = queries.fetch_data_quality(engine, window)
+    duplicates = data.counts.duplicate_users
+    detail = (
+        f"{quality['rows_without_session_id']:,} rows without session_id (not sessions), "
+        f"{quality['sessions_with_empty_sid']:,} sessions with an empty exotel_call_sid "
+        f"(counted as successes), {quality['sessions_without_user_id']:,} without user_id"
+    )
+    if duplicates:
+        detail += (
+            f", {duplicates:,} user ids with more than one row in "
+            'public."user" (each session counted once, under the first name)'
+        )
+    if quality["sessions_with_empty_sid"] or duplicates:
+        yield Step(step, "warn", f"{detail}: suspicious")
+    else:
+        yield Step(step, "ok", detail)
+
+    at["step"] = "analysis"
+    summary = data.summary
+    yield Step(
+        "analysis",
+        "ok",
+        f"overall failure rate {format_percent(summary['overall_failure_rate'])}"
+        f" over {summary['total_users']:,} users",
+    )
 
 
 def _publish_step(settings: Settings, params: Parameters) -> Step:

@@ -133,23 +133,8 @@ def run_report(
         claim = staging.reserve_stamp(output_dir, outputs.published_names)
         stamp = claim.stamp
         folder = staging.staging_folder(output_dir, claim)
-        executed = folder / outputs.notebook_name(stamp)
-        # A database that cannot be reached (or is too old) fails here, before a kernel starts.
-        database.server_version(database.make_engine(settings))
-        kernel.execute(
-            notebook,
-            executed,
-            params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp},
-            settings.as_environment(),
-            progress=progress,
-        )
-        html = render.render_html(executed, folder / outputs.html_name(stamp), params.title)
-        csv = folder / outputs.csv_name(stamp)
-        summary_json = folder / outputs.summary_name(stamp)
-        found = _read_summary(summary_json)
-        if not csv.is_file():
-            raise NotebookError("the report notebook did not write its CSV")
-        published = _publish(output_dir, [csv, html, executed, summary_json])
+        files, found = _write_report(notebook, folder, stamp, params, settings, progress)
+        published = _publish(output_dir, files)
         index_path = _update_index(output_dir)
     except OutputError as exc:  # name the file the user knows, not the hidden staging copy
         if folder is None:
@@ -176,6 +161,27 @@ def run_report(
         summary_path,
         pruned=pruned,
     )
+
+
+def _write_report(notebook, folder, stamp, params, settings, progress):
+    """Execute and render the report in its staging folder; return its files and summary."""
+    executed = folder / outputs.notebook_name(stamp)
+    # A database that cannot be reached (or is too old) fails here, before a kernel starts.
+    database.server_version(database.make_engine(settings))
+    kernel.execute(
+        notebook,
+        executed,
+        params.as_notebook_parameters() | {"output_dir": str(folder), "stamp": stamp},
+        settings.as_environment(),
+        progress=progress,
+    )
+    html = render.render_html(executed, folder / outputs.html_name(stamp), params.title)
+    csv = folder / outputs.csv_name(stamp)
+    summary_json = folder / outputs.summary_name(stamp)
+    found = _read_summary(summary_json)
+    if not csv.is_file():
+        raise NotebookError("the report notebook did not write its CSV")
+    return [csv, html, executed, summary_json], found
 
 
 def _read_summary(path: Path) -> outputs.RunSummary:
