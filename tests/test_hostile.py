@@ -202,9 +202,9 @@ def test_the_endpoint_keeps_raw_names_in_json_and_neutralises_its_csv(
     assert json.loads(answer.body)["users"][0]["user_name"] == QUOTED
 
 
-def test_demo_takes_a_hostile_title_as_text(cli_env, tmp_path):
+def test_demo_takes_a_hostile_title_as_text(cli_env, tmp_path, demo_dir):
     result = cli(
-        ["demo", "--data-dir", str(tmp_path / "pg"), "--output-dir", "o", "--title", TITLE, "-q"],
+        ["demo", "--data-dir", str(demo_dir / "pg"), "--output-dir", "o", "--title", TITLE, "-q"],
         cli_env("postgresql://unused@127.0.0.1:1/x"),
         tmp_path,
     )

@@ -52,12 +52,12 @@ def test_run_and_check_never_show_the_password(pg, cli_env, tmp_path):
     assert leaks(tmp_path) == []
 
 
-def test_demo_never_shows_the_password(cli_env, tmp_path):
+def test_demo_never_shows_the_password(cli_env, tmp_path, demo_dir):
     result = cli(
         [
             "demo",
             "--data-dir",
-            str(tmp_path / "pg"),
+            str(demo_dir / "pg"),
             "--output-dir",
             str(tmp_path / "o"),
             "--quiet",
