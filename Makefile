@@ -29,7 +29,7 @@ install: $(STAMP) ## Create .venv and install the package and its tools at the l
 
 lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml (newest allowed versions)
 	$(BIN)/uv pip compile pyproject.toml --extra report --extra demo --extra lab --extra test \
-		--extra dev --extra s3 --universal --python-version 3.11 --quiet -o requirements.lock
+		--extra dev --extra s3 --extra mutate --universal --python-version 3.11 --quiet -o requirements.lock
 
 floors: $(STAMP) ## Run the tests on the lowest versions pyproject.toml allows (in .venv-floors)
 	rm -rf $(FLOORS_VENV)

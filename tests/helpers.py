@@ -168,7 +168,7 @@ def plant_report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
             "csv": f"user_failure_stats_{stamp}.csv",
         },
     }
-    from user_failure_stats.outputs import published_names
+    from user_failure_stats.names import published_names
 
     for name in published_names(stamp):
         if name.endswith(".json"):

@@ -7,6 +7,7 @@ from user_failure_stats.analysis import failure_rates, summary_statistics
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings
+from user_failure_stats.summary import RunSummary
 
 SECRET = "s3cr3t-sentinel"
 
@@ -169,7 +170,7 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
     import json
     import math
 
-    summary = outputs.RunSummary(
+    summary = RunSummary(
         stamp="20250523_010000",
         title="Daily",
         generated="2025-05-23 01:00:00 IST",
@@ -191,7 +192,7 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
     )
     text = summary.to_json()
     assert json.loads(text)["summary"]["overall_failure_rate"] is None
-    again = outputs.RunSummary.from_json(text)
+    again = RunSummary.from_json(text)
     assert math.isnan(again.summary["overall_failure_rate"])
     assert again.previous == summary.previous and again.notes == summary.notes
     assert again.flagged == summary.flagged and again.worsened == summary.worsened
@@ -201,7 +202,7 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
 def test_a_file_that_is_not_a_run_summary_is_refused():
     for text in ("[]", '{"stamp": "x"}', '{"summary": 1}'):
         with pytest.raises(ValueError, match="not a run summary"):
-            outputs.RunSummary.from_json(text)
+            RunSummary.from_json(text)
 
 
 def test_console_shows_hostile_flagged_names_escaped_on_one_line():

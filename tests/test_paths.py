@@ -11,8 +11,8 @@ import pytest
 
 from tests.helpers import COMMAND, SEED_WINDOW
 from tests.helpers import run_cli as cli
-from user_failure_stats import outputs, staging
-from user_failure_stats.outputs import csv_name
+from user_failure_stats import files, store
+from user_failure_stats.names import csv_name
 from user_failure_stats.settings import FROM_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,16 +81,16 @@ def test_a_killed_run_leaves_what_the_next_run_removes_and_check_reports(
     assert result.returncode == 0, result.stderr
     hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
     assert [h for h in hidden if not h.startswith(".user_failure_rates_")] == [".index.lock"]
-    assert staging.leftovers(out) == []
+    assert store.leftovers(out) == []
 
 
 def test_a_living_runs_claim_is_never_a_leftover(tmp_path):
-    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
-    folder = staging.staging_folder(tmp_path, claim)
-    assert staging.leftovers(tmp_path, remove=True) == []
+    claim = store.reserve_stamp(tmp_path, NOW)
+    folder = store.staging_folder(tmp_path, claim)
+    assert store.leftovers(tmp_path, remove=True) == []
     assert claim.path.exists() and folder.exists()
     claim.release()
-    assert staging.leftovers(tmp_path) == [folder]  # its run has let go of the stamp
+    assert store.leftovers(tmp_path) == [folder]  # its run has let go of the stamp
 
 
 def test_the_index_lock_does_not_follow_a_planted_link(notebook_db_url, cli_env, tmp_path):
@@ -109,7 +109,7 @@ def test_the_index_lock_does_not_follow_a_planted_link(notebook_db_url, cli_env,
 
 def test_a_dangling_link_named_like_a_new_file_moves_the_stamp_on(tmp_path):
     (tmp_path / csv_name("20250523_010000")).symlink_to(tmp_path / "nowhere")
-    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
+    claim = store.reserve_stamp(tmp_path, NOW)
     assert claim.stamp == "20250523_010000_2"
     claim.release()
 
@@ -147,7 +147,7 @@ def test_lock_files_are_opened_without_following_links(tmp_path):
     target = tmp_path / "target"
     link = tmp_path / "link"
     link.symlink_to(target)
-    fd = staging.open_no_follow(link)
+    fd = files.open_no_follow(link)
     os.close(fd)
     assert not target.exists() and link.is_file() and not link.is_symlink()
 
@@ -190,8 +190,8 @@ def test_runs_and_scans_at_once_never_break_each_other(tmp_path):
     def run():
         while time.monotonic() < stop:
             try:
-                claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
-                folder = staging.staging_folder(tmp_path, claim)
+                claim = store.reserve_stamp(tmp_path, NOW)
+                folder = store.staging_folder(tmp_path, claim)
                 (folder / "x.csv").write_text("x")
                 if not claim.path.exists() or not (folder / "x.csv").exists():
                     problems.append(f"{claim.stamp} lost its lock or folder")
@@ -206,7 +206,7 @@ def test_runs_and_scans_at_once_never_break_each_other(tmp_path):
     def scan(remove):
         while time.monotonic() < stop:
             try:
-                staging.leftovers(tmp_path, remove=remove)
+                store.leftovers(tmp_path, remove=remove)
             except Exception as exc:  # noqa: BLE001
                 problems.append(repr(exc))
 
@@ -218,15 +218,15 @@ def test_runs_and_scans_at_once_never_break_each_other(tmp_path):
         thread.join()
     assert problems == []
     assert claims[0] > 30
-    assert staging.leftovers(tmp_path) == []
+    assert store.leftovers(tmp_path) == []
 
 
 @pytest.mark.timeout(60)
 def test_fifos_named_like_locks_are_skipped_not_waited_on(tmp_path):
     os.mkfifo(tmp_path / ".20250101_000000.lock")
-    os.mkfifo(tmp_path / f"{staging.CLAIM_PREFIX}planted")
-    os.utime(tmp_path / f"{staging.CLAIM_PREFIX}planted", (0, 0))  # past the claim grace
-    assert staging.leftovers(tmp_path) == []
-    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
+    os.mkfifo(tmp_path / f"{store.CLAIM_PREFIX}planted")
+    os.utime(tmp_path / f"{store.CLAIM_PREFIX}planted", (0, 0))  # past the claim grace
+    assert store.leftovers(tmp_path) == []
+    claim = store.reserve_stamp(tmp_path, NOW)
     claim.release()
     assert (tmp_path / ".20250101_000000.lock").exists()  # not ours to remove

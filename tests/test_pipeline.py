@@ -49,3 +49,29 @@ def test_a_window_where_nobody_fails(pg, settings_for):
         "Users failing significantly more than the rest: 0 of 2 judged (at a 5% false "
         "discovery rate)" in lines
     )
+
+
+def test_a_very_long_name_is_whole_in_the_csv_and_cut_in_the_summary(pg, settings_for):
+    from user_failure_stats import outputs
+    from user_failure_stats.summary import NAME_LIMIT, RunSummary
+
+    long_name = "<script>" + "😀" * 510_000  # 2 MB in the database: the summary's limit is 1 MB
+    pg.users([(1, long_name), (2, "B")])
+    day = datetime(2025, 5, 21)
+    pg.calls(
+        [
+            {"user_id": 1, "created_on": day + timedelta(minutes=m), "exotel_call_sid": None}
+            for m in range(40)
+        ]
+        + [
+            {"user_id": 2, "created_on": day + timedelta(minutes=m), "exotel_call_sid": "C"}
+            for m in range(40)
+        ]
+    )
+    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
+    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    assert list(data.flagged["user_name"]) == [long_name]
+    assert long_name in outputs.csv_text(data.rates)
+    read = RunSummary.from_json(RunSummary.of("20250522_000000", params, data, "now").to_json())
+    name = read.flagged[0]["user_name"]
+    assert len(name) == NAME_LIMIT and name == long_name[: NAME_LIMIT - 1] + "…"

@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import AZURITE_KEY
 from tests.helpers import SEED_WINDOW, plant_report
 from tests.helpers import run_cli as cli
-from user_failure_stats import outputs
+from user_failure_stats import names
 from user_failure_stats.errors import EXIT_DELIVERY, ConfigError, PublishError
 from user_failure_stats.publish import missing, publish
 from user_failure_stats.targets import Target, check_url, describe
@@ -355,7 +355,7 @@ def test_reports_pruned_locally_are_removed_from_the_target(pg, cli_env, tmp_pat
 
 
 def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env, tmp_path):
-    from user_failure_stats import retention
+    from user_failure_stats import store
 
     pg.seed()
     out, www = tmp_path / "out", tmp_path / "www"
@@ -363,10 +363,8 @@ def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env
     www.mkdir()
     for folder in (out, www):  # an old report, published earlier
         plant_report(folder, "20200101_000000", "2020-01-01T00:00:00+00:00")
-    retention.prune(out, 30)  # `prune` on its own: no target in sight
-    assert retention.removed_not_yet_published(out) == list(
-        outputs.published_names("20200101_000000")
-    )
+    store.prune(out, 30)  # `prune` on its own: no target in sight
+    assert store.pending_removals(out) == list(names.published_names("20200101_000000"))
     result = cli(
         ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
         cli_env(pg.url),
@@ -374,21 +372,21 @@ def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env
     )
     assert result.returncode == 0, result.stderr
     assert not any(www.glob("*20200101_000000*"))
-    assert retention.removed_not_yet_published(out) == []
-    assert not (out / retention.PENDING_NAME).exists()
+    assert store.pending_removals(out) == []
+    assert not (out / store.PENDING_NAME).exists()
 
 
 def test_the_names_to_remove_are_only_report_files_and_bounded(tmp_path):
-    from user_failure_stats import retention
+    from user_failure_stats import store
 
-    (tmp_path / retention.PENDING_NAME).write_text(
+    (tmp_path / store.PENDING_NAME).write_text(
         "user_failure_stats_20200101_000000.csv\n../../etc/passwd\nnotes.txt\n"
         "user_failure_stats_20200101_000000.csv.bak\n.user_failure_rates_20200101_000000.json\n"
     )
-    assert retention.removed_not_yet_published(tmp_path) == [
+    assert store.pending_removals(tmp_path) == [
         "user_failure_stats_20200101_000000.csv",
         ".user_failure_rates_20200101_000000.json",
     ]
-    (tmp_path / retention.PENDING_NAME).unlink()
-    (tmp_path / retention.PENDING_NAME).symlink_to(tmp_path / "elsewhere")
-    assert retention.removed_not_yet_published(tmp_path) == []  # never through a link
+    (tmp_path / store.PENDING_NAME).unlink()
+    (tmp_path / store.PENDING_NAME).symlink_to(tmp_path / "elsewhere")
+    assert store.pending_removals(tmp_path) == []  # never through a link

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
-from user_failure_stats import reports_page, view
+from user_failure_stats import reports_page, store, view
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.outputs import html_name, summary_name
+from user_failure_stats.names import html_name, summary_name
 
 
 def entry(stamp, sessions=100, rate=0.25, flagged=2, title="Daily"):
@@ -47,7 +47,7 @@ def test_entries_are_newest_first_and_need_their_report(tmp_path):
     publish(tmp_path, entry("20250524_010000_2"))
     publish(tmp_path, entry("20250525_010000"), with_html=False)  # report deleted
     (tmp_path / ".user_failure_rates_broken.json").write_text("{not json")
-    stamps = [e.stamp for e in reports_page.read_entries(tmp_path)]
+    stamps = [e.stamp for e in store.entries(tmp_path)]
     assert stamps == ["20250524_010000_2", "20250524_010000", "20250523_010000"]
 
 
@@ -56,7 +56,7 @@ def test_index_page_links_reports_and_escapes_titles(tmp_path):
         tmp_path,
         entry("20250523_010000", sessions=6652, rate=0.164, flagged=24, title="<b>Ops</b>"),
     )
-    page = reports_page.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path).read_text()
     assert "<td class='n'>6,652</td>" in page
     assert "<td class='n'>16.40%</td>" in page
     assert "<td class='n'>24</td>" in page
@@ -67,7 +67,7 @@ def test_index_page_links_reports_and_escapes_titles(tmp_path):
 
 
 def test_empty_index(tmp_path):
-    assert "No reports yet." in reports_page.update_index(tmp_path).read_text()
+    assert "No reports yet." in store.update_index(tmp_path).read_text()
 
 
 def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):
@@ -135,8 +135,8 @@ def test_planted_summaries_are_skipped_and_never_break_or_hang_the_index(tmp_pat
     os.mkfifo(tmp_path / ".user_failure_rates_fifo.json")
     (tmp_path / ".user_failure_rates_zero.json").symlink_to("/dev/zero")
     (tmp_path / ".user_failure_rates_big.json").write_text(" " * 2_000_000 + "{}")
-    assert [e.stamp for e in reports_page.read_entries(tmp_path)] == ["20250523_010000"]
-    page = reports_page.update_index(tmp_path).read_text()
+    assert [e.stamp for e in store.entries(tmp_path)] == ["20250523_010000"]
+    page = store.update_index(tmp_path).read_text()
     assert "javascript:" not in page and "/etc/passwd" not in page
     assert page.count("<tr><td class='t'>") == 1
 
@@ -150,11 +150,11 @@ def test_the_newest_report_is_first_whatever_zone_it_was_generated_in(tmp_path):
     utc |= {"generated": "2025-05-23 05:00:00 UTC", "generated_at": "2025-05-23T05:00:00+00:00"}
     publish(tmp_path, ist)
     publish(tmp_path, utc)
-    assert [e.stamp for e in reports_page.read_entries(tmp_path)] == [
+    assert [e.stamp for e in store.entries(tmp_path)] == [
         "20250523_050000",
         "20250523_100000",
     ]
-    page = reports_page.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path).read_text()
     assert "<th>Generated (UTC)</th>" in page
     assert page.index("2025-05-23 05:00") < page.index("2025-05-23 04:30")
     assert "10:00:00 IST" not in page
@@ -168,7 +168,7 @@ def test_old_summaries_without_generated_at_are_read_from_their_generated_text(t
     odd = entry("20250522_230000") | {"generated": "sometime"}  # the stamp, on this host's clock
     for record in (ist, utc, odd):
         publish(tmp_path, record)
-    entries = reports_page.read_entries(tmp_path)
+    entries = store.entries(tmp_path)
     assert [e.stamp for e in entries] == ["20250523_050000", "20250523_100000", "20250522_230000"]
     assert [e.generated_instant().isoformat() for e in entries[:2]] == [
         "2025-05-23T05:00:00+00:00",
@@ -184,7 +184,7 @@ def test_a_repeated_hour_is_told_apart_by_its_abbreviation(tmp_path):
         record = entry(stamp) | {"generated": f"2025-11-02 01:30:00 {text}"}
         record["window"] = record["window"] | {"timezone": "America/New_York"}
         publish(tmp_path, record)
-    entries = reports_page.read_entries(tmp_path)
+    entries = store.entries(tmp_path)
     assert [(e.stamp, e.generated_instant().hour) for e in entries] == [
         ("20251102_013000_2", 6),
         ("20251102_013000", 5),
@@ -194,7 +194,7 @@ def test_a_repeated_hour_is_told_apart_by_its_abbreviation(tmp_path):
 def test_ties_are_ordered_by_stamp(tmp_path):
     for stamp in ("20250523_010000", "20250523_010000_2", "20250523_010000_10"):
         publish(tmp_path, entry(stamp) | {"generated_at": "2025-05-23T01:00:00+00:00"})
-    stamps = [e.stamp for e in reports_page.read_entries(tmp_path)]
+    stamps = [e.stamp for e in store.entries(tmp_path)]
     assert stamps == ["20250523_010000_10", "20250523_010000_2", "20250523_010000"]
 
 
@@ -229,7 +229,7 @@ def dashboard(folder):
 
 def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
     dashboard(tmp_path)
-    figure = chart_of(reports_page.update_index(tmp_path).read_text())
+    figure = chart_of(store.update_index(tmp_path).read_text())
     flagged, rate = figure["data"]
     assert rate["x"] == [
         "2025-05-20 18:30",
@@ -248,12 +248,12 @@ def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
 
 def test_the_page_can_show_another_zone_and_names_it(tmp_path):
     dashboard(tmp_path)
-    page = reports_page.update_index(tmp_path, timezone="Asia/Kolkata").read_text()
+    page = store.update_index(tmp_path, timezone="Asia/Kolkata").read_text()
     assert "<th>Generated (Asia/Kolkata)</th>" in page
     assert "<td>2025-05-25 06:30</td>" in page  # 01:00 UTC
     assert chart_of(page)["data"][1]["x"][0] == "2025-05-21 00:00"
     with pytest.raises(ConfigError, match="unknown time zone"):
-        reports_page.update_index(tmp_path, timezone="Mars/Olympus")
+        store.update_index(tmp_path, timezone="Mars/Olympus")
 
 
 @pytest.mark.parametrize("count", [0, 1])
@@ -263,7 +263,7 @@ def test_with_fewer_than_two_windows_the_page_says_so_instead_of_a_chart(tmp_pat
     publish(tmp_path, entry("20250524_010000_2"))  # the same window again: still one window
     if count == 0:
         (tmp_path / summary_name("20250524_010000_2")).unlink()
-    page = reports_page.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path).read_text()
     assert "id='ufs-index-chart'" not in page and "Plotly" not in page
     so_far = "One window reported so far" if count else "No reports yet"
     assert f"{so_far}: the chart of the failure rate across windows appears" in page
@@ -276,7 +276,7 @@ def test_hundreds_of_reports_are_bounded(tmp_path, monkeypatch):
         record = entry(f"202505{day:02d}_010000")
         record["window"] = window(f"2025-05-{day:02d}T00:00:00+00:00", "2025-06-01T00:00:00Z")
         publish(tmp_path, record)
-    page = reports_page.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path).read_text()
     assert page.count("<tr><td class='t'>") == 5
     assert "The 5 newest of 9 reports are listed." in page
     assert chart_of(page)["data"][0]["x"] == [
@@ -298,7 +298,7 @@ def test_hostile_texts_from_summaries_are_escaped_and_bounded(tmp_path):
     bad_bounds["window"] = window("<img src=x onerror=alert(1)>", HOSTILE, "UTC")
     publish(tmp_path, bad_bounds)
     publish(tmp_path, entry("20250525_010000"))
-    page = reports_page.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path).read_text()
     # What the page says, without plotly.js (plotly 5.20's holds an ESC of its own).
     ours = page.replace(view.plotlyjs(), "")
     assert len(ours) < len(page) - 1_000_000
@@ -328,7 +328,7 @@ def test_the_index_draws_its_chart_offline_and_reads_on_a_phone(tmp_path, browse
     publish(
         tmp_path, entry("20250526_010000", title=HOSTILE) | {"generated_at": "2025-05-26T01:00:00Z"}
     )
-    index = reports_page.update_index(tmp_path)
+    index = store.update_index(tmp_path)
     page, external, errors, dialogs = open_offline(browser, index.as_uri(), 390, CHART_DRAWN)
     assert (external, errors, dialogs) == ([], [], [])
     assert page.locator("#ufs-index-chart .trace.bars .point").count() == 5
@@ -346,7 +346,7 @@ def test_links_are_relative_and_work_from_a_copy_of_the_folder(tmp_path, browser
     folder = tmp_path / "reports"
     folder.mkdir()
     dashboard(folder)
-    reports_page.update_index(folder)
+    store.update_index(folder)
     page_text = (folder / "index.html").read_text()
     hrefs = re.findall(r"<a href='([^']*)'", page_text.split("<tbody>")[1])
     assert hrefs[:2] == [
@@ -375,7 +375,7 @@ def test_the_charts_json_cannot_end_its_script_and_reads_back_the_same(tmp_path)
         record = entry(stamp, title=title) | {"generated_at": f"2025-05-{day}T01:00:00+00:00"}
         record["window"] = window(f"2025-05-{day}T00:00:00+00:00", f"2025-05-{day}T12:00:00+00:00")
         publish(tmp_path, record)
-    entries = reports_page.read_entries(tmp_path)
+    entries = store.entries(tmp_path)
     page = reports_page.render_index(entries)
     (text,) = re.findall(
         r'<script type="application/json" id="ufs-index-chart-data">(.*?)</script>', page

@@ -2,7 +2,7 @@ from datetime import datetime
 
 import pytest
 
-from user_failure_stats import outputs, runner, staging
+from user_failure_stats import runner, store
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.params import Parameters
 
@@ -10,8 +10,8 @@ NOW = datetime(2025, 5, 23, 1, 0, 0)
 
 
 def test_two_runs_in_the_same_second_get_distinct_stamps(tmp_path):
-    first = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
-    second = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
+    first = store.reserve_stamp(tmp_path, NOW)
+    second = store.reserve_stamp(tmp_path, NOW)
     assert (first.stamp, second.stamp) == ("20250523_010000", "20250523_010000_2")
     first.release()
     second.release()
@@ -19,7 +19,7 @@ def test_two_runs_in_the_same_second_get_distinct_stamps(tmp_path):
 
 def test_a_published_name_is_never_reused(tmp_path):
     (tmp_path / "user_failure_stats_20250523_010000.csv").write_text("earlier run")
-    claim = staging.reserve_stamp(tmp_path, outputs.published_names, NOW)
+    claim = store.reserve_stamp(tmp_path, NOW)
     assert claim.stamp == "20250523_010000_2"
     claim.release()
 
@@ -30,7 +30,7 @@ def test_publish_refuses_to_overwrite(tmp_path):
     (staging / "a.csv").write_text("new")
     (tmp_path / "a.csv").write_text("old")
     with pytest.raises(runner.NotebookError, match="cannot publish"):
-        runner._publish(tmp_path, [staging / "a.csv"])
+        store.commit(tmp_path, [staging / "a.csv"])
     assert (tmp_path / "a.csv").read_text() == "old"
 
 
@@ -38,7 +38,7 @@ def test_unwritable_output_directory_is_bad_input(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(ConfigError, match="cannot create output directory"):
-        outputs.prepare_output_dir(blocker / "reports")
+        store.prepare(blocker / "reports")
 
 
 def test_failed_notebook_leaves_nothing(settings_for, tmp_path):
@@ -71,7 +71,7 @@ def test_a_signal_just_after_the_stamp_is_reserved_leaves_no_lock(
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(staging.tempfile, "mkdtemp", interrupted)
+    monkeypatch.setattr(store.tempfile, "mkdtemp", interrupted)
     params = Parameters(start="2025-05-21", end="2025-05-23")
     with pytest.raises(KeyboardInterrupt):
         runner.run_report(params, settings_for("postgresql://u:p@127.0.0.1:1/db"), tmp_path / "o")

@@ -18,7 +18,7 @@ from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
 from user_failure_stats.publish import probe
 from user_failure_stats.settings import Settings
-from user_failure_stats.staging import leftovers
+from user_failure_stats.store import leftovers
 from user_failure_stats.targets import describe
 from user_failure_stats.window import Window
 

@@ -166,14 +166,14 @@ def _serve(server, url: str) -> int:
 
 def cmd_prune(args) -> int:
     """The ``prune`` command (see ``arguments.PRUNE_HELP``)."""
-    from user_failure_stats import retention
+    from user_failure_stats import retention, store
     from user_failure_stats.settings import load_settings
 
     keep_days = retention.check_keep_days(args.keep_days)
     output_dir = args.output_dir or load_settings(args.env_file).output_dir
-    planned = retention.prune(output_dir, keep_days, dry_run=True)
+    planned = store.prune(output_dir, keep_days, dry_run=True)
     sizes = {path: _size(path) for path in planned}
-    files = planned if args.dry_run else retention.prune(output_dir, keep_days)
+    files = planned if args.dry_run else store.prune(output_dir, keep_days)
     age = f"generated more than {_count(keep_days, 'day')} ago"
     if not files:
         echo(f"No reports {age} in {output_dir}.")

@@ -221,9 +221,10 @@ def _export_csv(rates, settings: Settings) -> tuple[str, str]:
     a name, and nothing is kept on the function's own disk.
     """
     from user_failure_stats import outputs
+    from user_failure_stats.names import csv_name, new_stamp
 
     target = settings.publish_target()
-    name = outputs.csv_name(f"{outputs.run_stamp()}_{secrets.token_hex(4)}")
+    name = csv_name(f"{new_stamp()}_{secrets.token_hex(4)}")
     with tempfile.TemporaryDirectory(prefix="ufs-csv-") as folder:
         path = outputs.write_csv(rates, Path(folder) / name)
         (link,) = publish_files(target, [path])

@@ -1,9 +1,12 @@
-"""Files written whole or not at all."""
+"""Files written whole or not at all, locked, and read back never through a link."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from user_failure_stats.errors import OutputError
@@ -34,3 +37,62 @@ def atomic_write(path: Path, write) -> Path:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
+
+
+def open_no_follow(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
+    """Open ``path`` without following a symbolic link; a planted link is replaced by a file.
+
+    Raises:
+        OSError: The file cannot be opened or created (a folder under its name, say).
+    """
+    flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        return os.open(path, flags, 0o644)
+    except OSError as exc:
+        if not Path(path).is_symlink():
+            raise
+        Path(path).unlink()  # a link where our file belongs: ours is a plain file
+        try:
+            return os.open(path, flags | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise exc from None
+
+
+@contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on the file ``path`` (created, never through a link)."""
+    fd = open_no_follow(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """Return the bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+
+    Never through a link, never blocking on a FIFO; None for anything else, or when the
+    file cannot be read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+                return None
+            data = file.read(limit + 1)
+        except OSError:
+            return None
+    return data if len(data) <= limit else None
+
+
+def is_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself (not a link to one, a folder or a FIFO)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

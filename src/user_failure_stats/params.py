@@ -70,7 +70,7 @@ class Parameters:
             the run raises an alert) or ``never``; None for the default (``alert`` when
             ``NOTIFY_URLS`` is set).
         keep_days: After a successful run, remove the reports generated more than this many
-            days ago (see ``retention.prune``); None to keep every report.
+            days ago (see ``store.prune``); None to keep every report.
     """
 
     start: Any = None

@@ -1,88 +1,36 @@
-"""The reports index: ``index.html`` in the output directory, a small dashboard of the reports.
+"""The reports index page: a small dashboard of the reports, rendered from their summaries.
 
-It is rebuilt from the reports' JSON summaries each time a run publishes (and after a
-clean-up, see ``retention``), under a file lock and written atomically, so a failed run
-(which publishes nothing) leaves it as it was and runs that finish at the same time both
-end up in it.
-
-The page lists the reports newest first, by the instant each was generated (not by the
-stamp, which is the host's local clock), with every time in one zone that the page names
-(UTC unless the caller gives another). Above the table, a chart shows the overall failure
-rate and the number of flagged users across the windows, drawn like the report's charts:
-plotly.js embedded in the page, the data in a JSON ``<script>`` that cannot be broken out
-of, nothing loaded from the network. Links are relative, so the folder can be copied or
-served anywhere. Every text from a summary is escaped and bounded.
+The store rebuilds ``index.html`` with it (see ``store.update_index``). The page lists the
+reports newest first, with every time in one zone that the page names (UTC by default).
+Above the table, a chart shows the overall failure rate and the number of flagged users
+across the windows, drawn like the report's charts: plotly.js embedded in the page, the data
+in a JSON ``<script>`` that cannot be broken out of, nothing loaded from the network.
+Links are relative, so the folder can be copied or served anywhere.
+Every text from a summary is escaped and bounded.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from user_failure_stats.coerce import TITLE_LIMIT
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.files import atomic_write
 from user_failure_stats.formats import format_percent
-from user_failure_stats.outputs import (
-    HTML_PREFIX,
-    RunSummary,
-    csv_name,
-    html_name,
-    summary_name,
-)
+from user_failure_stats.names import csv_name, html_name
 from user_failure_stats.sections import page_template
-from user_failure_stats.staging import SCAN_LOCK, locked
+from user_failure_stats.summary import RunSummary
 from user_failure_stats.text import plotly_text, shown
 from user_failure_stats.view import CONFIG, plotlyjs
 
-INDEX_NAME = "index.html"
-LOCK_NAME = SCAN_LOCK
 DEFAULT_TIMEZONE = "UTC"
 # Bounds for hundreds (or thousands) of reports: the page stays a few hundred KB plus plotly.js.
 MAX_ROWS = 1000
 MAX_POINTS = 1000
 CHART_ID = "ufs-index-chart"
 SHOWN_TEXT = 60  # a window bound or zone that is not a time: shown, this long at most
-
-
-def read_entries(output_dir: Path) -> list[RunSummary]:
-    """Return the summaries of the published reports in ``output_dir``, newest first.
-
-    Newest by the instant each report was generated (``RunSummary.generated_instant``);
-    reports generated in the same second by their stamps, the later stamp first. A summary
-    whose HTML report no longer exists is left out; an unreadable one, or one under another
-    stamp's name, is skipped.
-    """
-    entries = []
-    for path in Path(output_dir).glob(f".{HTML_PREFIX}*.json"):
-        try:
-            entry = RunSummary.read(path)
-            if (
-                path.name == summary_name(entry.stamp)
-                and (Path(output_dir) / html_name(entry.stamp)).is_file()
-            ):
-                entries.append(entry)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return sorted(entries, key=_newest_key, reverse=True)
-
-
-def _newest_key(entry: RunSummary) -> tuple[datetime, str, int]:
-    return (entry.generated_instant(), *stamp_key(entry.stamp))
-
-
-def stamp_key(stamp: str) -> tuple[str, int]:
-    """Return a key that sorts stamps in the order they were taken.
-
-    ``20250523_010000_2`` sorts after ``20250523_010000`` and before ``..._10``.
-    """
-    parts = stamp.split("_")
-    base = "_".join(parts[:2])
-    suffix = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
-    return base, suffix
 
 
 def page_zone(timezone: str) -> ZoneInfo:
@@ -112,7 +60,7 @@ def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> d
     """
     zone = page_zone(timezone)
     latest: dict[tuple[str, str], RunSummary] = {}
-    for entry in sorted(entries, key=_newest_key):  # oldest first: the newest one stays
+    for entry in sorted(entries, key=RunSummary.newest_key):  # oldest first: the newest one stays
         start = _instant(entry.window["start"])
         end = _instant(entry.window["end"])
         if start is None or end is None:
@@ -282,26 +230,3 @@ def _count(value) -> str:
 def _percent(value) -> str:
     number = _number(value)
     return format_percent(float("nan") if number is None else number)
-
-
-def write_index(output_dir: Path, timezone: str = DEFAULT_TIMEZONE) -> Path:
-    """Rebuild ``index.html`` in ``output_dir``, for a caller that holds :data:`LOCK_NAME`.
-
-    Returns:
-        The index's path.
-    """
-    output_dir = Path(output_dir)
-    page = render_index(read_entries(output_dir), timezone)
-    return atomic_write(output_dir / INDEX_NAME, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-
-
-def update_index(output_dir: Path, timezone: str = DEFAULT_TIMEZONE) -> Path:
-    """Rebuild ``index.html`` in ``output_dir`` from the published reports; return its path.
-
-    Args:
-        output_dir: The output directory.
-        timezone: The zone the page shows every time in (default UTC).
-    """
-    output_dir = Path(output_dir)
-    with locked(output_dir / LOCK_NAME):  # never through a planted link
-        return write_index(output_dir, timezone)

@@ -6,7 +6,6 @@ moved into place only when every step has succeeded, so a failed run publishes n
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -14,26 +13,17 @@ from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 
-from user_failure_stats import (
-    console,
-    database,
-    kernel,
-    messages,
-    notify,
-    outputs,
-    render,
-    retention,
-    staging,
-)
+from user_failure_stats import console, database, kernel, messages, notify, render, store
 from user_failure_stats.errors import (
     DeliveryError,
     NotebookError,
     OutputError,
     UserFailureStatsError,
 )
+from user_failure_stats.names import csv_name, html_name, notebook_name, summary_name
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.publish import missing, publish
-from user_failure_stats.reports_page import read_entries, update_index
+from user_failure_stats.retention import check_keep_days
 from user_failure_stats.settings import Settings
 from user_failure_stats.targets import Target, check_available
 from user_failure_stats.text import visible
@@ -56,13 +46,13 @@ class RunResult:
         summary: The summary statistics (see ``analysis.summary_statistics``).
         previous: The same statistics for the previous window of the same length.
         flagged: The first ``top_n`` flagged users, most significant first: one dict per row
-            (see ``outputs.FLAGGED_FIELDS``).
+            (see ``summary.FLAGGED_FIELDS``).
         worsened: The first ``top_n`` users who got worse, largest change first (see
-            ``outputs.WORSENED_FIELDS``).
+            ``summary.WORSENED_FIELDS``).
         notes: What the reader must know about the window (a bound in a repeated hour).
         summary_file: Path of the run's JSON summary (hidden; the index reads it).
         pruned: The names of the files removed from the output directory after the run,
-            those of reports older than ``keep_days`` (see ``retention.prune``).
+            those of reports older than ``keep_days`` (see ``store.prune``).
     """
 
     csv: Path
@@ -107,7 +97,7 @@ def run_report(
         progress: Show papermill's progress bar.
         notebook: The notebook to execute.
         keep_days: After publishing, remove the reports generated more than this many days
-            ago (see ``retention.prune``); a failure to remove them is a warning, the
+            ago (see ``store.prune``); a failure to remove them is a warning, the
             report stands.
 
     Returns:
@@ -120,21 +110,21 @@ def run_report(
     """
     window = window or resolve_window(params, settings.db_timezone, now)
     if keep_days is not None:
-        keep_days = retention.check_keep_days(keep_days)
+        keep_days = check_keep_days(keep_days)
     # The notebook gets the resolved bounds, so the executed notebook records them.
     params = replace(params, start=window.start, end=window.end, window=None)
     settings.require_db_url()
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
-    output_dir = outputs.prepare_output_dir(Path(output_dir or settings.output_dir).absolute())
-    staging.leftovers(output_dir, remove=True)  # what killed runs left behind
+    output_dir = store.prepare(Path(output_dir or settings.output_dir).absolute())
+    store.leftovers(output_dir, remove=True)  # what killed runs left behind
     claim = folder = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder
-        claim = staging.reserve_stamp(output_dir, outputs.published_names)
+        claim = store.reserve_stamp(output_dir)
         stamp = claim.stamp
-        folder = staging.staging_folder(output_dir, claim)
+        folder = store.staging_folder(output_dir, claim)
         files, found = _write_report(notebook, folder, stamp, params, settings, progress)
-        published = _publish(output_dir, files)
+        published = store.commit(output_dir, files)
         index_path = _update_index(output_dir)
     except OutputError as exc:  # name the file the user knows, not the hidden staging copy
         if folder is None:
@@ -165,7 +155,7 @@ def run_report(
 
 def _write_report(notebook, folder, stamp, params, settings, progress):
     """Execute and render the report in its staging folder; return its files and summary."""
-    executed = folder / outputs.notebook_name(stamp)
+    executed = folder / notebook_name(stamp)
     # A database that cannot be reached (or is too old) fails here, before a kernel starts.
     database.server_version(database.make_engine(settings))
     kernel.execute(
@@ -175,29 +165,18 @@ def _write_report(notebook, folder, stamp, params, settings, progress):
         settings.as_environment(),
         progress=progress,
     )
-    html = render.render_html(executed, folder / outputs.html_name(stamp), params.title)
-    csv = folder / outputs.csv_name(stamp)
-    summary_json = folder / outputs.summary_name(stamp)
-    found = _read_summary(summary_json)
+    html = render.render_html(executed, folder / html_name(stamp), params.title)
+    csv = folder / csv_name(stamp)
+    found = store.staged_summary(folder, stamp)
     if not csv.is_file():
         raise NotebookError("the report notebook did not write its CSV")
-    return [csv, html, executed, summary_json], found
-
-
-def _read_summary(path: Path) -> outputs.RunSummary:
-    """Return the summary the notebook wrote."""
-    try:
-        return outputs.RunSummary.read(path)
-    except FileNotFoundError:
-        raise NotebookError("the report notebook did not write its summary") from None
-    except (OSError, ValueError) as exc:
-        raise NotebookError(f"the report notebook's summary cannot be read: {exc}") from None
+    return [csv, html, executed, folder / summary_name(stamp)], found
 
 
 def _update_index(output_dir: Path) -> Path | None:
     # The report is already published: a failure here is reported, not fatal.
     try:
-        return update_index(output_dir)
+        return store.update_index(output_dir)
     except (OSError, OutputError) as exc:
         print(f"warning: could not update the reports index: {visible(str(exc))}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - whatever it is, the report stands
@@ -209,31 +188,10 @@ def _update_index(output_dir: Path) -> Path | None:
 def _prune(output_dir: Path, keep_days: int) -> tuple[str, ...]:
     # The report is already published: a failure to remove old ones is reported, not fatal.
     try:
-        return tuple(path.name for path in retention.prune(output_dir, keep_days))
+        return tuple(path.name for path in store.prune(output_dir, keep_days))
     except (OSError, UserFailureStatsError) as exc:
         print(f"warning: could not remove old reports: {visible(str(exc))}", file=sys.stderr)
     return ()
-
-
-def _publish(output_dir: Path, files: list[Path]) -> list[Path]:
-    """Move the staged files into ``output_dir``; never overwrite another run's file."""
-    published: list[Path] = []
-    try:
-        for source in files:
-            target = output_dir / source.name
-            os.link(source, target)  # fails if the name is taken: no silent overwrite
-            published.append(target)
-    except BaseException as exc:  # an error or a signal: all files or none
-        for path in published:
-            path.unlink(missing_ok=True)
-        if isinstance(exc, FileExistsError):
-            raise NotebookError(f"cannot publish the report into {output_dir}: {exc}") from None
-        if isinstance(exc, OSError):
-            raise OutputError(
-                f"cannot publish the report into {output_dir}: {exc.strerror or exc}"
-            ) from None
-        raise
-    return published
 
 
 def publish_result(result: RunResult, target: Target) -> str:
@@ -242,7 +200,7 @@ def publish_result(result: RunResult, target: Target) -> str:
     Reports the local index lists but the target lacks (published before the target was
     set, or by a failed publish) are copied too, so every link of the published index
     works. Report files removed here (by this run's ``keep_days`` or an earlier ``prune``:
-    ``retention.removed_not_yet_published``) are removed there.
+    ``store.pending_removals``) are removed there.
 
     Raises:
         PublishError: Something could not be copied; the local report stands.
@@ -253,17 +211,16 @@ def publish_result(result: RunResult, target: Target) -> str:
         files.append(result.summary_file)
     if result.index is not None:
         listed = []
-        for entry in read_entries(output_dir):
-            listed += [str(entry.files["html"]), str(entry.files["csv"])]
-            listed.append(outputs.summary_name(str(entry.stamp)))
+        for entry in store.entries(output_dir):
+            listed += [html_name(entry.stamp), csv_name(entry.stamp), summary_name(entry.stamp)]
         wanted = [name for name in listed if name not in {f.name for f in files}]
         files += [output_dir / name for name in missing(target, wanted)]
         files.append(result.index)  # last: it links to the others
     files = [path for path in files if path.is_file()]
-    gone = retention.removed_not_yet_published(output_dir)
+    gone = store.pending_removals(output_dir)
     links = publish(target, files, remove=gone)
     if gone:
-        retention.forget_published(output_dir, gone)
+        store.forget_published(output_dir, gone)
     return links[0]
 
 

@@ -7,10 +7,10 @@ import pytest
 
 from tests.helpers import docs_text, run_cli
 from tests.helpers import plant_report as report
-from user_failure_stats import reports_page, retention
+from user_failure_stats import retention, store
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.outputs import published_names, summary_name
-from user_failure_stats.staging import locked
+from user_failure_stats.files import locked
+from user_failure_stats.names import published_names, summary_name
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)  # keeping 30 days: reports from 31 May 12:00 on
 
@@ -49,7 +49,7 @@ def folder_of_reports(tmp_path):
     impostor.mkdir()
     report(impostor, "20250629_000000", "2020-01-01T00:00:00+00:00")
     (impostor / summary_name("20250629_000000")).rename(out / summary_name("20200104_000000"))
-    reports_page.update_index(out)
+    store.update_index(out)
     return out
 
 
@@ -83,7 +83,7 @@ KEPT = [
 
 def test_prune_removes_old_reports_and_nothing_else(tmp_path):
     out = folder_of_reports(tmp_path)
-    removed = retention.prune(out, 30, now=NOW)
+    removed = store.prune(out, 30, now=NOW)
     assert [p.name for p in removed] == [
         "user_failure_stats_20250501_120000.csv",
         "user_failure_rates_20250501_120000.html",
@@ -103,7 +103,7 @@ def test_prune_removes_old_reports_and_nothing_else(tmp_path):
     assert all(p.parent == out for p in removed)
     assert names(out) == KEPT
     # Noted for the next publish, in the order removed.
-    assert retention.removed_not_yet_published(out) == [p.name for p in removed]
+    assert store.pending_removals(out) == [p.name for p in removed]
     assert (tmp_path / "outside.csv").read_text() == "keep me"
     assert len(os.listdir(tmp_path / "elsewhere")) == 4  # a linked summary is never followed
 
@@ -111,9 +111,9 @@ def test_prune_removes_old_reports_and_nothing_else(tmp_path):
 def test_the_index_lists_only_the_reports_left(tmp_path):
     out = folder_of_reports(tmp_path)
     assert "20250501_120000" in (out / "index.html").read_text()
-    retention.prune(out, 30, now=NOW)
+    store.prune(out, 30, now=NOW)
     page = (out / "index.html").read_text()
-    assert [e.stamp for e in reports_page.read_entries(out)] == [
+    assert [e.stamp for e in store.entries(out)] == [
         "20250629_000000",
         "20250531_173000",
         "20250531_120000",
@@ -125,17 +125,17 @@ def test_the_index_lists_only_the_reports_left(tmp_path):
 def test_a_dry_run_removes_nothing(tmp_path):
     out = folder_of_reports(tmp_path)
     before = {p.name: p.stat(follow_symlinks=False).st_mtime_ns for p in out.iterdir()}
-    planned = retention.prune(out, 30, now=NOW, dry_run=True)
-    assert len(planned) == 14 and planned == retention.prune(out, 30, now=NOW, dry_run=True)
+    planned = store.prune(out, 30, now=NOW, dry_run=True)
+    assert len(planned) == 14 and planned == store.prune(out, 30, now=NOW, dry_run=True)
     assert {p.name: p.stat(follow_symlinks=False).st_mtime_ns for p in out.iterdir()} == before
-    assert retention.prune(out, 30, now=NOW) == planned
+    assert store.prune(out, 30, now=NOW) == planned
 
 
 def test_nothing_to_remove_leaves_the_folder_as_it_was(tmp_path):
     out = folder_of_reports(tmp_path)
     index = (out / "index.html").stat().st_mtime_ns
-    assert retention.prune(out, 365, now=NOW) == []
-    assert retention.prune(out, 1_000_000, now=NOW) == []  # before the year 1
+    assert store.prune(out, 365, now=NOW) == []
+    assert store.prune(out, 1_000_000, now=NOW) == []  # before the year 1
     assert (out / "index.html").stat().st_mtime_ns == index
 
 
@@ -144,7 +144,7 @@ def test_keep_days_must_be_a_positive_whole_number(tmp_path, value):
     with pytest.raises(
         ConfigError, match=r"^keep_days must be a whole number of days from 1 to"
     ) as exc:
-        retention.prune(tmp_path, value, now=NOW)
+        store.prune(tmp_path, value, now=NOW)
     assert "\n" not in str(exc.value)
 
 
@@ -155,14 +155,14 @@ def test_keep_days_may_be_text_from_a_flag(value):
 
 def test_a_missing_folder_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"^output directory .*nowhere does not exist$"):
-        retention.prune(tmp_path / "nowhere", 30)
+        store.prune(tmp_path / "nowhere", 30)
 
 
 def test_prune_waits_for_the_index_lock(tmp_path):
     out = folder_of_reports(tmp_path)
     done = []
-    with locked(out / reports_page.LOCK_NAME):  # a run rebuilding the index
-        worker = threading.Thread(target=lambda: done.append(retention.prune(out, 30, now=NOW)))
+    with locked(out / store.LOCK_NAME):  # a run rebuilding the index
+        worker = threading.Thread(target=lambda: done.append(store.prune(out, 30, now=NOW)))
         worker.start()
         time.sleep(0.5)
         assert done == [] and (out / "user_failure_rates_20250501_120000.html").exists()
@@ -279,7 +279,7 @@ def test_a_run_with_keep_days_removes_old_reports_and_says_which(pg, settings_fo
     result = runner.run_report(params, settings, keep_days=30)
     assert result.pruned == tuple(published_names("20200101_000000"))
     assert not any(out.glob("*20200101_000000*")) and result.html.is_file()
-    (entry,) = reports_page.read_entries(out)
+    (entry,) = store.entries(out)
     assert entry.stamp == result.html.stem.removeprefix("user_failure_rates_")
     # The summary records the instant the report shows, in UTC.
     assert entry.generated_at.endswith("+00:00")
@@ -350,3 +350,66 @@ def test_prune_help_lists_only_its_own_exit_codes(capsys):
     text = capsys.readouterr().out
     codes = [line.split()[0] for line in text.split("exit codes:")[1].splitlines() if line.strip()]
     assert codes == ["0", "1", "2", "130"]
+
+
+def test_summaries_with_numbers_out_of_range_are_skipped_and_the_index_stands(tmp_path):
+    import json
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20250601_120000", "2025-06-01T12:00:00+00:00")  # a real one, old
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")
+    planted = {  # what no run writes: each one stopped the index, prune and the run for good
+        "20250602_000000": {"total_sessions": 10**400},
+        "20250603_000000": {"overall_failure_rate": 1e308},
+        "20250604_000000": {"flagged_users": -1},
+        "20250605_000000": {"flagged_users": True},
+        "20250606_000000": {"total_sessions": "10"},
+    }
+    for stamp, numbers in planted.items():
+        report(out, stamp, "2025-06-02T00:00:00+00:00")
+        path = out / summary_name(stamp)
+        record = json.loads(path.read_text())
+        record["summary"] |= numbers
+        path.write_text(json.dumps(record))
+    assert [e.stamp for e in store.entries(out)] == ["20250629_000000", "20250601_120000"]
+    page = store.update_index(out).read_text()
+    assert "20250629_000000" in page and "20250602_000000" not in page
+    removed = store.prune(out, 7, now=NOW)  # only the real old report: planted ones are left
+    assert [p.name for p in removed] == list(published_names("20250601_120000"))
+
+
+def test_a_summary_that_is_not_one_names_what_is_wrong():
+    from user_failure_stats.summary import RunSummary
+
+    for text, wrong in (
+        ("[]", "top: type"),
+        ('{"stamp": "x"}', "required"),
+        ("1" * 1_000_001, "too large"),
+        ("[" * 100_000, "not JSON"),
+    ):
+        with pytest.raises(ValueError, match=f"not a run summary: .*{wrong}"):
+            RunSummary.from_json(text)
+
+
+def test_pending_removals_never_name_a_live_report(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")
+    live = list(published_names("20250629_000000"))
+    gone = list(published_names("20200101_000000"))
+    (out / store.PENDING_NAME).write_text("".join(f"{n}\n" for n in live + gone))
+    assert store.pending_removals(out) == gone  # a live report is never removed from a target
+
+
+def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
+    from user_failure_stats.errors import OutputError
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / store.LOCK_NAME).mkdir()
+    with pytest.raises(OutputError, match="cannot update the reports index in .*: Is a directory"):
+        store.update_index(out)
+    with pytest.raises(OutputError, match="cannot prune .*: Is a directory"):
+        report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+        store.prune(out, 30, now=NOW)

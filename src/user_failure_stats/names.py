@@ -1,0 +1,60 @@
+"""What a run's files are called: one stamp pattern, one name per file.
+
+A run stamp is the local time the run began, ``YYYYMMDD_HHMMSS``, with ``_2`` ... ``_999``
+added when another run took the same second.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+STAMP = re.compile(r"\d{8}_\d{6}(?:_\d{1,3})?")
+CSV_PREFIX = "user_failure_stats_"
+HTML_PREFIX = "user_failure_rates_"
+SUMMARY_FILE = re.compile(rf"\.{HTML_PREFIX}({STAMP.pattern})\.json")
+
+
+def new_stamp(now: datetime | None = None) -> str:
+    """Return the stamp for ``now`` (default: now, on this host's clock)."""
+    return f"{now or datetime.now():%Y%m%d_%H%M%S}"
+
+
+def csv_name(stamp: str) -> str:
+    """Return the CSV's file name for a run stamp."""
+    return f"{CSV_PREFIX}{stamp}.csv"
+
+
+def html_name(stamp: str) -> str:
+    """Return the HTML report's file name for a run stamp."""
+    return f"{HTML_PREFIX}{stamp}.html"
+
+
+def notebook_name(stamp: str) -> str:
+    """Return the executed notebook's file name for a run stamp."""
+    return f"{HTML_PREFIX}{stamp}.ipynb"
+
+
+def summary_name(stamp: str) -> str:
+    """Return the (hidden) JSON summary's file name for a run stamp; the index reads it."""
+    return f".{HTML_PREFIX}{stamp}.json"
+
+
+def published_names(stamp: str) -> tuple[str, ...]:
+    """Return the names of the files a run with ``stamp`` publishes, the summary last."""
+    return csv_name(stamp), html_name(stamp), notebook_name(stamp), summary_name(stamp)
+
+
+def is_report_file(name: str) -> bool:
+    """Whether ``name`` is the name of a file some run publishes."""
+    match = STAMP.search(name)
+    return match is not None and name in published_names(match.group(0))
+
+
+def stamp_key(stamp: str) -> tuple[str, int]:
+    """Return a key that sorts stamps in the order they were taken.
+
+    ``20250523_010000_2`` sorts after ``20250523_010000`` and before ``..._10``.
+    """
+    base, _, suffix = stamp[:15], stamp[15:16], stamp[16:]
+    return base, int(suffix) if suffix.isdigit() else 1

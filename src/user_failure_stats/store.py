@@ -1,0 +1,417 @@
+"""The report store: the output folder, which runs write into and everything else reads.
+
+Its protocol, all here:
+
+- **Claims.** A run claims its stamp (``names.STAMP``) with a hidden lock file
+  ``.<stamp>.lock`` that it holds locked (``flock``) for as long as it lives. The kernel
+  releases a dead process's locks, so a lock that can be taken belongs to a run that is gone.
+- **Staging and commit.** A run writes its files in ``.run-<stamp>-*`` and :func:`commit`
+  links them into place, all or none, never over another file.
+- **Leftovers.** What killed runs left (free locks, their staging folders) is removed by the
+  next run and reported by ``check``.
+- **Entries and the index.** A report is known by its hidden summary, read back through
+  ``summary.SCHEMA``; ``index.html`` is rebuilt from them (``reports_page`` only renders).
+- **Pruning and pending removals.** Reports older than the days kept are removed, the summary
+  last; their names wait in ``.removed-not-yet-published`` until a publish removes them from
+  the target too.
+
+Everything that changes what the index lists happens under one lock, ``.index.lock``, and
+nothing read back is trusted: files are opened without following links, bounded in size,
+and anything that is not what the tool wrote is skipped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from user_failure_stats.errors import ConfigError, NotebookError, OutputError
+from user_failure_stats.files import atomic_write, is_regular, locked, read_regular
+from user_failure_stats.names import (
+    STAMP,
+    SUMMARY_FILE,
+    html_name,
+    is_report_file,
+    new_stamp,
+    published_names,
+    summary_name,
+)
+from user_failure_stats.reports_page import DEFAULT_TIMEZONE, render_index
+from user_failure_stats.retention import check_keep_days, expired
+from user_failure_stats.summary import MAX_BYTES, RunSummary
+
+LOCK_NAME = ".index.lock"
+INDEX_NAME = "index.html"
+PENDING_NAME = ".removed-not-yet-published"
+PENDING_LIMIT = 10_000  # names (2,500 reports): older ones are forgotten
+PENDING_MAX_BYTES = 1_000_000
+CLAIM_PREFIX = ".claim-"
+STAGING_PREFIX = ".run-"
+STAMP_LOCK = re.compile(rf"\.({STAMP.pattern})\.lock")
+STAGING = re.compile(rf"\.run-({STAMP.pattern})-.*")
+CLAIM_GRACE_SECONDS = 60  # a claim file lives for microseconds: an older one is a leftover
+
+
+def _cannot(action: str, exc: OSError) -> OutputError:
+    return OutputError(f"cannot {action}: {exc.strerror or exc.__class__.__name__}")
+
+
+def prepare(output_dir: Path | str) -> Path:
+    """Create the output folder if needed and check that it can be written.
+
+    Raises:
+        ConfigError: It cannot be created, or written.
+    """
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create output directory {output_dir}: {exc.strerror or exc}"
+        ) from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {output_dir} is not writable")
+    return output_dir
+
+
+# -- claims and staging ------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    """A run's hold on its stamp: the lock file, kept locked until :meth:`release`."""
+
+    stamp: str
+    path: Path
+    fd: int
+
+    def release(self) -> None:
+        """Remove the lock file and let go of the lock."""
+        self.path.unlink(missing_ok=True)
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def reserve_stamp(output_dir: Path, now: datetime | None = None) -> Claim:
+    """Claim a stamp no other run in ``output_dir`` holds or has published.
+
+    The stamp is ``new_stamp(now)``, with ``_2``, ``_3``... added when another run took the
+    same second or a file (or a link, even a dangling one) already has one of its names.
+
+    Raises:
+        OutputError: ``output_dir`` cannot be written.
+    """
+    base = new_stamp(now)
+    try:
+        for attempt in range(1, 1000):
+            stamp = base if attempt == 1 else f"{base}_{attempt}"
+            if any(os.path.lexists(output_dir / name) for name in published_names(stamp)):
+                continue
+            claim = _claim(output_dir, stamp)
+            if claim is not None:
+                return claim
+    except OSError as exc:
+        raise _cannot(f"write into {output_dir}", exc) from None
+    raise NotebookError(f"cannot find a free file name in {output_dir}")
+
+
+def _claim(output_dir: Path, stamp: str) -> Claim | None:
+    # The lock is taken on a fresh file before it gets its name, so a file named like a
+    # lock is always held by a living run or left by a dead one, never free for a moment.
+    fd, tmp = tempfile.mkstemp(prefix=CLAIM_PREFIX, dir=output_dir)
+    path = output_dir / f".{stamp}.lock"
+    linked = False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a scan that holds it for a moment
+        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.link(tmp, path)
+            linked = True
+        except (FileExistsError, FileNotFoundError):  # taken; or cleared as a leftover
+            os.close(fd)
+            return None
+        return Claim(stamp, path, fd)
+    except BaseException:  # an error, or a signal (see cli) while claiming: no lock is left
+        if linked:
+            path.unlink(missing_ok=True)
+        os.close(fd)
+        raise
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def staging_folder(output_dir: Path, claim: Claim) -> Path:
+    """Create the run's staging folder for ``claim`` in ``output_dir``."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{claim.stamp}-", dir=output_dir))
+    except OSError as exc:
+        raise _cannot(f"write into {output_dir}", exc) from None
+
+
+def staged_summary(folder: Path, stamp: str) -> RunSummary:
+    """Return the summary the notebook wrote into the staging ``folder``.
+
+    Raises:
+        NotebookError: It is missing, or not a run summary.
+    """
+    data = read_regular(folder / summary_name(stamp), MAX_BYTES)
+    if data is None:
+        raise NotebookError("the report notebook did not write its summary (or not as a file)")
+    try:
+        return RunSummary.from_json(data)
+    except ValueError as exc:
+        raise NotebookError(f"the report notebook's summary cannot be read: {exc}") from None
+
+
+def commit(output_dir: Path, files: list[Path]) -> list[Path]:
+    """Link the staged ``files`` into ``output_dir``, all or none, never over another file.
+
+    Raises:
+        NotebookError: A name is taken.
+        OutputError: The folder cannot be written.
+    """
+    published: list[Path] = []
+    try:
+        for source in files:
+            target = output_dir / source.name
+            os.link(source, target)  # fails if the name is taken: no silent overwrite
+            published.append(target)
+    except BaseException as exc:  # an error or a signal: all files or none
+        for path in published:
+            path.unlink(missing_ok=True)
+        if isinstance(exc, FileExistsError):
+            raise NotebookError(f"cannot publish the report into {output_dir}: {exc}") from None
+        if isinstance(exc, OSError):
+            raise _cannot(f"publish the report into {output_dir}", exc) from None
+        raise
+    return published
+
+
+# -- leftovers ---------------------------------------------------------------------------
+
+
+def leftovers(output_dir: Path, remove: bool = False) -> list[Path]:
+    """Return (and with ``remove``, delete) what runs that were killed left in ``output_dir``.
+
+    That is: stamp locks nobody holds, staging folders whose run holds no lock, and claim
+    files of a run killed while claiming. A living run's files are never touched: removals
+    happen one scan at a time (under :data:`LOCK_NAME`), and a lock is removed only while
+    this scan holds it and its name still leads to it.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return []
+    found = _scan(output_dir, remove=False)
+    if not remove or not found:  # nothing to do: no lock file is made for it
+        return found
+    with locked(output_dir / LOCK_NAME):
+        return _scan(output_dir, remove=True)
+
+
+def _scan(output_dir: Path, remove: bool) -> list[Path]:
+    entries = list(output_dir.iterdir())
+    live_stamps, found = set(), []
+    now = time.time()
+    for path in entries:
+        match = STAMP_LOCK.fullmatch(path.name)
+        claim = path.name.startswith(CLAIM_PREFIX)
+        if not (match or claim) or path.is_symlink():
+            continue
+        try:  # never blocks: a FIFO planted under a lock's name opens at once, and is skipped
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            if claim and now - info.st_mtime < CLAIM_GRACE_SECONDS:
+                continue  # being claimed right now
+            if not _taken(fd):
+                if match:
+                    live_stamps.add(match.group(1))
+                continue
+            found.append(path)
+            if remove and _same_file(path, fd):
+                path.unlink(missing_ok=True)  # while locked: no run can be claiming it
+        finally:
+            os.close(fd)
+    for path in entries:
+        match = STAGING.fullmatch(path.name)
+        if match is None or match.group(1) in live_stamps:
+            continue
+        if not path.is_dir() or path.is_symlink():
+            continue
+        found.append(path)
+        if remove:
+            shutil.rmtree(path, ignore_errors=True)
+    return sorted(found)
+
+
+def _taken(fd: int) -> bool:
+    """Lock ``fd`` if nobody holds it; True when it was free (its owner is gone)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not a newer one)."""
+    try:
+        named, opened = os.stat(path, follow_symlinks=False), os.fstat(fd)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+# -- entries and the index ---------------------------------------------------------------
+
+
+def _summaries(output_dir: Path) -> list[RunSummary]:
+    """Every readable summary under its own stamp's name, whether or not its report exists."""
+    found = []
+    for path in output_dir.iterdir():
+        match = SUMMARY_FILE.fullmatch(path.name)
+        data = read_regular(path, MAX_BYTES) if match else None
+        if data is None:
+            continue
+        try:
+            entry = RunSummary.from_json(data)
+        except ValueError:
+            continue  # not what a run wrote: left alone
+        if entry.stamp == match.group(1):  # not one speaking for another report
+            found.append(entry)
+    return found
+
+
+def entries(output_dir: Path | str) -> list[RunSummary]:
+    """Return the summaries of the published reports in ``output_dir``, newest first.
+
+    Newest by the instant each report was generated; reports of the same second by their
+    stamps, the later stamp first. A summary whose HTML report is gone is left out; one
+    that cannot be read, or under another stamp's name, is skipped.
+    """
+    output_dir = Path(output_dir)
+    found = [e for e in _summaries(output_dir) if is_regular(output_dir / html_name(e.stamp))]
+    return sorted(found, key=RunSummary.newest_key, reverse=True)
+
+
+def write_index(output_dir: Path, timezone: str = DEFAULT_TIMEZONE) -> Path:
+    """Rebuild ``index.html`` in ``output_dir``, for a caller that holds :data:`LOCK_NAME`."""
+    page = render_index(entries(output_dir), timezone)
+    return atomic_write(output_dir / INDEX_NAME, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+def update_index(output_dir: Path | str, timezone: str = DEFAULT_TIMEZONE) -> Path:
+    """Rebuild ``index.html`` in ``output_dir`` from the published reports; return its path.
+
+    Raises:
+        ConfigError: ``timezone`` is not an IANA time zone.
+        OutputError: The lock or the page cannot be written.
+    """
+    output_dir = Path(output_dir)
+    try:
+        with locked(output_dir / LOCK_NAME):  # never through a planted link
+            return write_index(output_dir, timezone)
+    except OSError as exc:  # a folder where the lock belongs, a read-only folder
+        raise _cannot(f"update the reports index in {output_dir}", exc) from None
+
+
+# -- pruning and pending removals --------------------------------------------------------
+
+
+def prune(
+    output_dir: Path | str, keep_days: int, now: datetime | None = None, *, dry_run: bool = False
+) -> list[Path]:
+    """Remove the reports in ``output_dir`` generated more than ``keep_days`` days before ``now``.
+
+    Which reports is ``retention.expired``'s choice. Each goes with every file a run
+    publishes for its stamp, the summary last (so an interrupted clean-up is finished by
+    the next); nothing else is touched. The names removed are noted as pending removals,
+    and the index is rebuilt, all under :data:`LOCK_NAME`.
+
+    Returns:
+        The files removed (or, with ``dry_run``, that would be), oldest report first.
+
+    Raises:
+        ConfigError: ``keep_days`` is not a whole number of at least 1, or ``output_dir``
+            is not a folder.
+        OutputError: A file cannot be removed, or the index cannot be written.
+    """
+    check_keep_days(keep_days)
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise ConfigError(f"output directory {output_dir} does not exist")
+    now = now or datetime.now(UTC)
+    if dry_run:
+        return _expired_files(output_dir, keep_days, now)
+    try:  # a run rebuilding the index waits for us, and we for it
+        with locked(output_dir / LOCK_NAME):
+            return _remove(output_dir, _expired_files(output_dir, keep_days, now))
+    except OSError as exc:  # a read-only folder: not even the lock can be made
+        raise _cannot(f"prune {output_dir}", exc) from None
+
+
+def _expired_files(output_dir: Path, keep_days: int, now: datetime) -> list[Path]:
+    files = []
+    for entry in expired(_summaries(output_dir), keep_days, now):
+        files += [output_dir / n for n in published_names(entry.stamp)]
+    return [path for path in files if is_regular(path)]
+
+
+def _remove(output_dir: Path, files: list[Path]) -> list[Path]:
+    removed = []
+    try:
+        for path in files:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                raise _cannot(f"remove {path}", exc) from None
+            removed.append(path)
+    finally:  # what is gone is noted, even when a later file could not be removed
+        if removed:
+            _write_pending(output_dir, pending_removals(output_dir) + [p.name for p in removed])
+    if removed:
+        write_index(output_dir)
+    return removed
+
+
+def pending_removals(output_dir: Path | str) -> list[str]:
+    """Return the names of report files removed here that a publish target may still hold.
+
+    Only names of report files that are gone from here: a live report's name planted in the
+    list is not removed from the target.
+    """
+    output_dir = Path(output_dir)
+    data = read_regular(output_dir / PENDING_NAME, PENDING_MAX_BYTES) or b""
+    names = data.decode("utf-8", errors="replace").splitlines()
+    return [n for n in names if is_report_file(n) and not os.path.lexists(output_dir / n)]
+
+
+def forget_published(output_dir: Path | str, names) -> None:
+    """Forget ``names``: the publish target no longer holds them (under the index lock)."""
+    output_dir, done = Path(output_dir), set(names)
+    with locked(output_dir / LOCK_NAME):
+        left = [name for name in pending_removals(output_dir) if name not in done]
+        _write_pending(output_dir, left)
+
+
+def _write_pending(output_dir: Path, names: list[str]) -> None:
+    names = list(dict.fromkeys(names))[-PENDING_LIMIT:]
+    path = output_dir / PENDING_NAME
+    if not names:
+        if is_regular(path):
+            path.unlink(missing_ok=True)
+        return
+    atomic_write(path, lambda tmp: tmp.write_text("".join(f"{n}\n" for n in names)))

@@ -1,0 +1,270 @@
+"""A run's summary: what it found, written as JSON beside its report and read back through a schema.
+
+The console, the reports index, retention and publishing read the summary rather than the
+report. It is read back as untrusted text: :data:`SCHEMA` bounds every size, type and number
+(a count of ``10**400`` or a rate of ``1e308`` is not a summary), and the files it names must
+be its own stamp's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from user_failure_stats.formats import plain
+from user_failure_stats.names import STAMP, csv_name, html_name, stamp_key
+from user_failure_stats.text import bounded
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from user_failure_stats.params import Parameters
+    from user_failure_stats.pipeline import ReportData
+
+MAX_BYTES = 1_000_000
+NAME_LIMIT = 200  # a user name in the summary (the CSV keeps it whole)
+# The columns of the flagged users that the console summary and the notification show ...
+FLAGGED_FIELDS = (
+    "rank",
+    "user_name",
+    "failed_sessions",
+    "total_sessions",
+    "failure_rate_percent",
+    "failure_rate_ci_low",
+    "failure_rate_ci_high",
+    "q_value",
+    "note",
+)
+# ... and of the users who got worse.
+WORSENED_FIELDS = (
+    *FLAGGED_FIELDS,
+    "previous_failed_sessions",
+    "previous_total_sessions",
+    "previous_failure_rate",
+    "change_points",
+)
+
+_TEXT = {"type": "string", "maxLength": 20_000}  # shown bounded
+_COUNT = {"type": ["integer", "null"], "minimum": 0, "maximum": 10**15}
+_STATISTICS = {
+    "type": "object",
+    "maxProperties": 100,
+    "patternProperties": {"(rate|^fdr)$": {"type": ["number", "null"], "minimum": 0, "maximum": 1}},
+    "additionalProperties": _COUNT,
+}
+_CELL = {
+    "anyOf": [
+        {"type": "string", "maxLength": 1000},
+        {"type": ["number", "null", "boolean"], "minimum": -(10**15), "maximum": 10**15},
+    ]
+}
+_ROWS = {
+    "type": "array",
+    "maxItems": 1000,
+    "items": {"type": "object", "maxProperties": 50, "additionalProperties": _CELL},
+}
+SCHEMA = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "user-failure-stats run summary",
+    "type": "object",
+    "required": ["stamp", "title", "generated", "window", "parameters", "summary", "previous"],
+    "properties": {
+        "stamp": {"type": "string", "pattern": f"^{STAMP.pattern}$"},
+        "title": _TEXT,
+        "generated": _TEXT,
+        "generated_at": {"type": ["string", "null"], "maxLength": 40},
+        "window": {
+            "type": "object",
+            "required": ["start", "end", "timezone"],
+            "properties": {"start": _TEXT, "end": _TEXT, "timezone": _TEXT},
+        },
+        "parameters": {"type": "object", "maxProperties": 100},
+        "summary": _STATISTICS | {"required": ["total_sessions", "overall_failure_rate"]},
+        "previous": _STATISTICS,
+        "files": {"type": "object", "required": ["html", "csv"]},
+        "notes": {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 2000}},
+        "flagged": _ROWS,
+        "worsened": _ROWS,
+    },
+}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run found, written as JSON beside its report (``.<html name>.json``).
+
+    Attributes:
+        stamp: The run's file-name stamp.
+        title: The report's title.
+        generated: When the report was generated, as the report shows it.
+        window: The window (see ``Window.as_dict``).
+        parameters: The notebook's parameters.
+        summary: The summary statistics (see ``analysis.summary_statistics``); NaN for none.
+        previous: The same statistics for the previous window of the same length.
+        files: The published files' names: ``{"html": ..., "csv": ...}``.
+        notes: What the reader must know about the window (a bound in a repeated hour).
+        flagged: The first ``top_n`` flagged users, most significant first: one dict per
+            row (see :data:`FLAGGED_FIELDS`), names cut to :data:`NAME_LIMIT` characters.
+        worsened: The first ``top_n`` users who got worse, largest change first (see
+            :data:`WORSENED_FIELDS`).
+        generated_at: The instant the report was generated, ISO 8601 in UTC; None in
+            summaries written by older versions (see :meth:`generated_instant`).
+    """
+
+    stamp: str
+    title: str
+    generated: str
+    window: dict
+    parameters: dict
+    summary: dict
+    previous: dict
+    files: dict
+    notes: tuple[str, ...] = ()
+    flagged: tuple[dict, ...] = ()
+    worsened: tuple[dict, ...] = ()
+    generated_at: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        stamp: str,
+        params: Parameters,
+        data: ReportData,
+        generated: str,
+        generated_at: datetime | None = None,
+    ) -> RunSummary:
+        """Return the summary of a report's ``data``, generated at ``generated_at`` (now)."""
+        return cls(
+            stamp=stamp,
+            title=params.title,
+            generated=generated,
+            generated_at=utc_text(generated_at or datetime.now(UTC)),
+            window=data.window.as_dict(),
+            parameters=params.as_notebook_parameters(),
+            summary=dict(data.summary),
+            previous=dict(data.previous),
+            files={"html": html_name(stamp), "csv": csv_name(stamp)},
+            notes=tuple(data.notes),
+            flagged=_rows(data.flagged, params.top_n, FLAGGED_FIELDS),
+            worsened=_rows(data.worsened, params.top_n, WORSENED_FIELDS),
+        )
+
+    def to_json(self) -> str:
+        """Return the summary as JSON (NaN as null)."""
+        record = asdict(self)
+        for key in ("summary", "previous"):
+            record[key] = {k: plain(v) for k, v in record[key].items()}
+        return json.dumps(record, indent=1, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunSummary:
+        """Read a summary written by :meth:`to_json`, through :data:`SCHEMA`.
+
+        Raises:
+            ValueError: The text is not such a summary (a file planted in the output
+                directory, say), naming the first thing wrong.
+        """
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import best_match
+
+        if len(text) > MAX_BYTES:
+            raise ValueError("not a run summary: too large")
+        try:
+            record = json.loads(text)
+        except (ValueError, RecursionError):
+            raise ValueError("not a run summary: not JSON") from None
+        error = best_match(Draft202012Validator(SCHEMA).iter_errors(record))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)[:60] or "top"
+            raise ValueError(f"not a run summary: {where}: {error.validator} check failed")
+        values = {f.name: record.get(f.name, f.default) for f in fields(cls)}
+        summary = cls(**values | {k: tuple(values[k]) for k in ("notes", "flagged", "worsened")})
+        if summary.files != {"html": html_name(summary.stamp), "csv": csv_name(summary.stamp)}:
+            raise ValueError("not a run summary: files are not this run's")
+        try:
+            summary.generated_instant()
+        except (ValueError, OverflowError):
+            raise ValueError("not a run summary: generated_at is not a time") from None
+        nan = float("nan")
+        return replace(
+            summary,
+            summary={k: nan if v is None else v for k, v in summary.summary.items()},
+            previous={k: nan if v is None else v for k, v in summary.previous.items()},
+        )
+
+    def generated_instant(self) -> datetime:
+        """Return the instant the report was generated, in UTC.
+
+        From ``generated_at``; in a summary written before it existed, from ``generated``
+        (``2025-05-23 10:00:00 IST``: a wall time in the report's zone, whose abbreviation
+        tells the two wall times of a repeated hour apart); failing that, from the stamp,
+        read as this host's local clock (which is what made it).
+
+        Raises:
+            ValueError: ``generated_at`` is not an ISO 8601 time with an offset.
+        """
+        if self.generated_at is not None:
+            moment = datetime.fromisoformat(self.generated_at)
+            if moment.tzinfo is None:
+                raise ValueError("generated_at has no offset")
+            return moment.astimezone(UTC)
+        moment = _instant_of_text(self.generated, self.window.get("timezone"))
+        if moment is not None:
+            return moment
+        return datetime.strptime(self.stamp[:15], "%Y%m%d_%H%M%S").astimezone(UTC)
+
+    def newest_key(self) -> tuple[datetime, str, int]:
+        """Sort key: when generated, then the stamp (the later stamp of one second last)."""
+        return (self.generated_instant(), *stamp_key(self.stamp))
+
+
+GENERATED_TEXT = re.compile(r"(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) ([A-Za-z0-9+-]{1,10})")
+
+
+def _instant_of_text(text: str, timezone) -> datetime | None:
+    """Read ``2025-05-23 10:00:00 IST`` (``sections.generated_text``) in ``timezone``, or None.
+
+    The abbreviation must be the zone's at that wall time (``IST`` is also Israel's and
+    Ireland's: the zone, not the abbreviation, says which); ``UTC`` and ``GMT`` need none.
+    """
+    from zoneinfo import ZoneInfo
+
+    match = GENERATED_TEXT.fullmatch(text.strip())
+    if match is None:
+        return None
+    try:
+        wall = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S")
+        if match.group(2) in ("UTC", "GMT"):
+            return wall.replace(tzinfo=UTC)
+        zone = ZoneInfo(str(timezone))
+        for fold in (0, 1):
+            local = wall.replace(tzinfo=zone, fold=fold)
+            if local.tzname() == match.group(2):
+                return local.astimezone(UTC)
+    except (ValueError, OverflowError, OSError, LookupError):  # no such date, or zone
+        return None
+    return None
+
+
+def _rows(part: pd.DataFrame, limit: int, columns: tuple[str, ...]) -> tuple[dict, ...]:
+    """Return the first ``limit`` rows of ``part`` as plain dicts of ``columns``, names cut."""
+    rows = []
+    for row in part.head(limit).to_dict("records"):
+        cells = {k: plain(v) for k, v in row.items() if k in columns}
+        if isinstance(cells.get("user_name"), str):
+            cells["user_name"] = bounded(cells["user_name"], NAME_LIMIT)
+        rows.append(cells)
+    return tuple(rows)
+
+
+def utc_now() -> datetime:
+    """Return the current instant in UTC, to the second: when a report is generated."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def utc_text(moment: datetime) -> str:
+    """Return an aware ``moment`` as ISO 8601 in UTC, to the second: ``...T04:30:00+00:00``."""
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
