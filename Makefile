@@ -13,7 +13,7 @@ WORKERS ?= logical
 PYTEST_ARGS := tests --nbmake notebooks -n $(WORKERS) --dist loadfile
 EXTRAS := report,demo,lab,test,dev
 
-.PHONY: help install lock floors demo run check test lint format docs lab azure azurite bench bench-rows bench-users bench-trend clean
+.PHONY: help install lock floors demo run check test lint format mutate docs lab azure azurite bench bench-rows bench-users bench-trend clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,10 @@ format: $(STAMP) ## Fix what ruff can fix, and strip notebook outputs
 	$(BIN)/ruff check --fix src tests notebooks
 	$(BIN)/ruff format src tests
 	$(BIN)/nbstripout notebooks/*.ipynb
+
+mutate: $(STAMP) ## Mutation testing of the statistics, windows, text and query modules (long; not in CI)
+	$(BIN)/python -m pip install --quiet -c requirements.lock mutmut
+	$(BIN)/python -m tests.mutate
 
 docs: $(STAMP) ## Write docs/cli.md, the command-line reference, from --help
 	$(BIN)/python -m tests.cli_reference

@@ -109,7 +109,7 @@ def step_data(url: str, start: datetime, end: datetime) -> dict:
     zone = __import__("zoneinfo").ZoneInfo("UTC")
     window = window_for(start.replace(tzinfo=zone), end.replace(tzinfo=zone), "UTC")
     data = pipeline.compute(Settings(db_url=url), window, Parameters(min_sessions=1))
-    return {"seconds": time.perf_counter() - began, "sessions": data.summary["total_sessions"]}
+    return {"seconds": time.perf_counter() - began, "sessions": data.summary.total_sessions}
 
 
 def step_sql(url: str, start: datetime, end: datetime) -> dict:

@@ -103,6 +103,9 @@ def _create_database(admin_url: str, name: str, schema: bool = True) -> str:
 
 # The controller's server, for the parallel workers (pytest-xdist) it starts.
 ADMIN_URL_VARIABLE = "UFS_TEST_ADMIN_URL"
+# On a shared server (TEST_DATABASE_URL), the databases' names end in the run's own suffix, so
+# runs at once (``make mutate`` runs several) never meet.
+SUFFIX_VARIABLE = "UFS_TEST_SUFFIX"
 
 
 def _worker(config) -> str | None:
@@ -120,7 +123,8 @@ def pytest_configure(config):
     state = {"server": None, "tmp": None, "output_dir": None}
     if worker is not None:
         state["admin_url"] = os.environ[ADMIN_URL_VARIABLE]
-        state["test_url"] = _create_database(state["admin_url"], f"ufs_test_{worker}")
+        suffix = os.environ.get(SUFFIX_VARIABLE, "")
+        state["test_url"] = _create_database(state["admin_url"], f"ufs_test_{worker}{suffix}")
         state["notebook_url"] = os.environ["DB_URL"]
         config.stash[STATE] = state
         return
@@ -137,8 +141,9 @@ def pytest_configure(config):
             )
         admin_url = state["server"].get_uri()
     state["admin_url"] = admin_url
-    state["test_url"] = _create_database(admin_url, "ufs_test")
-    state["notebook_url"] = _create_database(admin_url, "ufs_notebook")
+    suffix = f"_p{os.getpid()}" if state["server"] is None else ""
+    state["test_url"] = _create_database(admin_url, f"ufs_test{suffix}")
+    state["notebook_url"] = _create_database(admin_url, f"ufs_notebook{suffix}")
     notebook_engine = sa.create_engine(state["notebook_url"])
     Loader(notebook_engine, state["notebook_url"]).seed()
     notebook_engine.dispose()
@@ -151,6 +156,7 @@ def pytest_configure(config):
     os.environ["DB_TIMEZONE"] = "UTC"
     os.environ["OUTPUT_DIR"] = str(state["output_dir"])
     os.environ[ADMIN_URL_VARIABLE] = admin_url
+    os.environ[SUFFIX_VARIABLE] = suffix
     config.stash[STATE] = state
 
 
@@ -159,12 +165,14 @@ def pytest_unconfigure(config):
     state = config.stash.get(STATE, None)
     if not state:
         return
-    if _worker(config) is not None:  # its own database goes; the server stays for the rest
+    if _worker(config) is not None or state["server"] is None:  # a server that stays
         admin = sa.create_engine(driver_url(state["admin_url"]), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            name = driver_url(state["test_url"]).database
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for key in ("test_url", "notebook_url")[: 1 if _worker(config) else 2]:
+                name = driver_url(state[key]).database
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    if _worker(config) is not None:
         return
     if state["server"] is not None:
         state["server"].cleanup()

@@ -18,6 +18,7 @@ from user_failure_stats.analysis import (
 )
 from user_failure_stats.flags import top_users
 from user_failure_stats.seed_api import analyze_failure_data
+from user_failure_stats.summary import Statistics
 
 
 def counts(rows):
@@ -63,20 +64,20 @@ def test_seed_users_are_ordered_by_rate_then_failures():
 
 def test_seed_summary_has_the_true_values():
     summary = summary_statistics(failure_rates(counts(SEED_USERS)))
-    assert summary["total_users"] == 6
-    assert summary["total_sessions"] == 341
-    assert summary["total_failures"] == 82
-    assert round(summary["overall_failure_rate"] * 100, 2) == 24.05
-    assert round(summary["average_failure_rate"] * 100, 2) == 30.14
+    assert summary.total_users == 6
+    assert summary.total_sessions == 341
+    assert summary.total_failures == 82
+    assert round(summary.overall_failure_rate * 100, 2) == 24.05
+    assert round(summary.average_failure_rate * 100, 2) == 30.14
     # (11/42 + 34/124) / 2 = 26.8049%; the 26.81% in the issue is the mean of 26.19% and 27.42%.
-    assert round(summary["median_failure_rate"] * 100, 2) == 26.80
-    assert summary["max_failure_rate"] == 0.5
-    assert round(summary["min_failure_rate"] * 100, 2) == 18.92
+    assert round(summary.median_failure_rate * 100, 2) == 26.80
+    assert summary.max_failure_rate == 0.5
+    assert round(summary.min_failure_rate * 100, 2) == 18.92
     rates = [f / t for _, _, f, t in SEED_USERS]
     mean = sum(rates) / 6
     sample_std = math.sqrt(sum((r - mean) ** 2 for r in rates) / 5)
-    assert summary["std_failure_rate"] == pytest.approx(sample_std, rel=1e-12)
-    assert summary["sessions_without_user_record"] == 0
+    assert summary.std_failure_rate == pytest.approx(sample_std, rel=1e-12)
+    assert summary.sessions_without_user_record == 0
 
 
 def test_empty_input_gives_empty_table_and_undefined_rates():
@@ -95,20 +96,20 @@ def test_empty_input_gives_empty_table_and_undefined_rates():
         "failure_rate_percent",
     ]
     summary = summary_statistics(table)
-    assert (summary["total_users"], summary["total_sessions"], summary["total_failures"]) == (
+    assert (summary.total_users, summary.total_sessions, summary.total_failures) == (
         0,
         0,
         0,
     )
-    assert math.isnan(summary["overall_failure_rate"])
-    assert math.isnan(summary["median_failure_rate"])
+    assert math.isnan(summary.overall_failure_rate)
+    assert math.isnan(summary.median_failure_rate)
 
 
 def test_one_user_has_no_standard_deviation():
     summary = summary_statistics(failure_rates(counts([(9, "Solo", 3, 4)])))
-    assert summary["average_failure_rate"] == 0.75
-    assert summary["median_failure_rate"] == 0.75
-    assert math.isnan(summary["std_failure_rate"])
+    assert summary.average_failure_rate == 0.75
+    assert summary.median_failure_rate == 0.75
+    assert math.isnan(summary.std_failure_rate)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +123,7 @@ def test_all_or_no_failures(failed, expected_rate, expected_percent):
     table = failure_rates(counts([(1, "A", failed, 5), (2, "B", failed, 5)]))
     assert list(table["failure_rate"]) == [expected_rate, expected_rate]
     assert list(table["failure_rate_percent"]) == [expected_percent] * 2
-    assert summary_statistics(table)["overall_failure_rate"] == expected_rate
+    assert summary_statistics(table).overall_failure_rate == expected_rate
 
 
 def test_null_and_repeated_names_stay_separate_users():
@@ -150,7 +151,7 @@ def test_users_without_a_record_are_labelled_and_counted():
     }
     table = failure_rates(frame)
     assert list(table["user_name"]) == ["unknown user 99", "Known"]
-    assert summary_statistics(table)["sessions_without_user_record"] == 3
+    assert summary_statistics(table).sessions_without_user_record == 3
 
 
 def test_ties_break_on_failures_then_name_then_id():
@@ -263,33 +264,33 @@ def test_table_carries_intervals_and_flags():
     assert list(table["user_name"]) == ["A", "B", "C"]
     assert list(table["flagged"]) == [True, False, False]
     assert round(table.loc[0, "failure_rate_ci_low"], 4) == 0.4618
-    assert summary_statistics(table)["flagged_users"] == 1
+    assert summary_statistics(table).flagged_users == 1
 
 
 def test_window_change_against_the_previous_window():
-    now = {
-        "total_sessions": 110,
-        "total_failures": 33,
-        "total_users": 7,
-        "overall_failure_rate": 0.30,
-    }
-    before = {
-        "total_sessions": 100,
-        "total_failures": 20,
-        "total_users": 9,
-        "overall_failure_rate": 0.20,
-    }
+    now = Statistics(
+        total_sessions=110,
+        total_failures=33,
+        total_users=7,
+        overall_failure_rate=0.30,
+    )
+    before = Statistics(
+        total_sessions=100,
+        total_failures=20,
+        total_users=9,
+        overall_failure_rate=0.20,
+    )
     change = window_change(now, before)
     assert change["sessions"] == pytest.approx(0.10)
     assert change["failures"] == pytest.approx(0.65)
     assert change["users"] == -2
     assert change["overall_failure_rate"] == pytest.approx(10.0)
-    empty = {
-        "total_sessions": 0,
-        "total_failures": 0,
-        "total_users": 0,
-        "overall_failure_rate": float("nan"),
-    }
+    empty = Statistics(
+        total_sessions=0,
+        total_failures=0,
+        total_users=0,
+        overall_failure_rate=float("nan"),
+    )
     change = window_change(now, empty)
     assert math.isnan(change["sessions"]) and math.isnan(change["overall_failure_rate"])
 
@@ -392,7 +393,7 @@ def test_a_user_below_min_sessions_is_never_flagged_anywhere():
         "many": True,
         "fine": False,
     }
-    assert summary_statistics(rates)["flagged_users"] == 1
+    assert summary_statistics(rates).flagged_users == 1
     top = top_users(rates, 10, 10)
     assert list(top["user_name"]) == ["many", "fine"]
     assert list(top["note"]) == ["▲ flagged", ""]
@@ -454,7 +455,7 @@ def test_min_sessions_is_the_first_number_of_sessions_judged():
     assert math.isnan(by_name.loc["nine", "p_value"])
     assert not math.isnan(by_name.loc["ten", "p_value"])
     summary = summary_statistics(rates, 10)
-    assert (summary["tested_users"], summary["too_few_users"], summary["flagged_users"]) == (
+    assert (summary.tested_users, summary.too_few_users, summary.flagged_users) == (
         11,
         1,
         1,

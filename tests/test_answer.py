@@ -8,6 +8,7 @@ import csv
 import io
 import re
 from contextlib import redirect_stdout
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -117,7 +118,7 @@ def test_without_flags_or_comparisons_one_line_says_so():
     assert "2 users had no sessions in the previous 1 day: new, so never marked worse." in (
         worse.plain
     )
-    nobody = dict(summary, tested_users=0)
+    nobody = replace(summary, tested_users=0)
     page = parsed(answer.flagged_html(flagged_users(rates, 50), nobody, 50, 0.05))
     assert "No user had 50 or more sessions in this window: nobody can be judged." in page.plain
 
@@ -150,7 +151,7 @@ def test_every_output_gives_the_same_two_counts(module_db, tmp_path):
     settings = Settings(db_url=url, db_timezone="UTC")
     params = Parameters(start="2025-05-01", end="2025-05-03", timezone="UTC").validated()
     result = runner.run_report(params, settings, tmp_path / "out")
-    flagged, worse = result.summary["flagged_users"], result.summary["worsened_users"]
+    flagged, worse = result.summary.flagged_users, result.summary.worsened_users
     assert (flagged, worse) == (6, 3)  # users 1-6 fail more now; 4-6 got worse
     with result.csv.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))

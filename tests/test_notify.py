@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
@@ -22,30 +23,31 @@ from aiosmtpd.controller import Controller
 from tests.helpers import docs_text
 from user_failure_stats import messages, notify
 from user_failure_stats.errors import ConfigError, NotifyError
+from user_failure_stats.summary import Statistics
 from user_failure_stats.text import markdown_text
 from user_failure_stats.verdict import verdict
 from user_failure_stats.window import window_for
 
 SECRET = "s3cr3t-Pa55"  # a password or token that must never be shown
 
-SUMMARY = {
-    "total_users": 40,
-    "total_sessions": 1_600,
-    "total_failures": 200,
-    "overall_failure_rate": 0.125,
-    "flagged_users": 3,
-    "tested_users": 38,
-    "worsened_users": 4,
-    "compared_users": 30,
-    "fdr": 0.05,
-}
-PREVIOUS = {
-    "total_users": 38,
-    "total_sessions": 1_500,
-    "total_failures": 141,
-    "overall_failure_rate": 0.094,
-    "flagged_users": 1,
-}
+SUMMARY = Statistics(
+    total_users=40,
+    total_sessions=1_600,
+    total_failures=200,
+    overall_failure_rate=0.125,
+    flagged_users=3,
+    tested_users=38,
+    worsened_users=4,
+    compared_users=30,
+    fdr=0.05,
+)
+PREVIOUS = Statistics(
+    total_users=38,
+    total_sessions=1_500,
+    total_failures=141,
+    overall_failure_rate=0.094,
+    flagged_users=1,
+)
 FLAGGED = [
     {
         "rank": 1,
@@ -512,7 +514,7 @@ def test_the_report_message_names_window_rate_change_flagged_worst_and_link():
 def test_without_previous_data_a_local_file_and_one_flagged_user():
     note = messages.message(
         WINDOW,
-        dict(SUMMARY, flagged_users=1, worsened_users=0, overall_failure_rate=0.0825),
+        replace(SUMMARY, flagged_users=1, worsened_users=0, overall_failure_rate=0.0825),
         None,
         FLAGGED[2:],
         link="/srv/reports/user_failure_rates_20250508_010000.html",
@@ -555,8 +557,8 @@ def test_the_report_link_never_carries_a_credential_or_markup(link, line):
 
 
 def test_an_empty_window_alerts_and_says_so():
-    empty = dict(SUMMARY, total_users=0, total_sessions=0, total_failures=0, flagged_users=0)
-    empty["overall_failure_rate"] = float("nan")
+    empty = replace(SUMMARY, total_users=0, total_sessions=0, total_failures=0, flagged_users=0)
+    empty = replace(empty, overall_failure_rate=float("nan"))
     reason = verdict(empty, fail_above=0.1).alert
     assert reason == "no sessions in the window"
     note = messages.message(WINDOW, empty, PREVIOUS, [], length="7 days", alert=reason)

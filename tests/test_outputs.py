@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
@@ -7,7 +9,7 @@ from user_failure_stats.analysis import failure_rates, summary_statistics
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings
-from user_failure_stats.summary import RunSummary
+from user_failure_stats.summary import RunSummary, Statistics
 
 SECRET = "s3cr3t-sentinel"
 
@@ -62,7 +64,7 @@ def test_console_lists_the_flagged_and_the_worse_users_not_the_highest_rates():
     )
     before = now.assign(failed_sessions=[0, 38, 10, 44])
     rates = compare_windows(failure_rates(now, 10), before, 10, 0.05)
-    summary = summary_statistics(rates, 10) | {"fdr": 0.05}
+    summary = replace(summary_statistics(rates, 10), fdr=0.05)
     lines = console.summary_lines(
         summary, window(), flagged_users(rates, 10), None, worsened_users(rates, 10)
     )
@@ -138,12 +140,12 @@ def test_header_shows_host_but_never_credentials():
 
 def test_notes_for_empty_window_and_orphans():
     assert "no sessions" in sections.notes_html(
-        {"total_sessions": 0, "sessions_without_user_record": 0}
+        Statistics(total_sessions=0, sessions_without_user_record=0)
     )
     assert "3 sessions point to a user id" in sections.notes_html(
-        {"total_sessions": 5, "sessions_without_user_record": 3}
+        Statistics(total_sessions=5, sessions_without_user_record=3)
     )
-    assert sections.notes_html({"total_sessions": 5, "sessions_without_user_record": 0}) == ""
+    assert sections.notes_html(Statistics(total_sessions=5)) == ""
 
 
 def test_display_table_shows_intervals_and_flags():
@@ -180,8 +182,8 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
             "timezone": "Asia/Kolkata",
         },
         parameters={"top_n": 10},
-        summary={"total_sessions": 0, "overall_failure_rate": float("nan")},
-        previous={"total_sessions": 3, "overall_failure_rate": 0.5},
+        summary=Statistics(total_sessions=0),
+        previous=Statistics(total_sessions=3, overall_failure_rate=0.5),
         files={
             "html": "user_failure_rates_20250523_010000.html",
             "csv": "user_failure_stats_20250523_010000.csv",
@@ -193,7 +195,7 @@ def test_run_summary_round_trips_through_json_with_nan_as_null():
     text = summary.to_json()
     assert json.loads(text)["summary"]["overall_failure_rate"] is None
     again = RunSummary.from_json(text)
-    assert math.isnan(again.summary["overall_failure_rate"])
+    assert math.isnan(again.summary.overall_failure_rate)
     assert again.previous == summary.previous and again.notes == summary.notes
     assert again.flagged == summary.flagged and again.worsened == summary.worsened
     assert again.files == summary.files
@@ -212,7 +214,7 @@ def test_console_shows_hostile_flagged_names_escaped_on_one_line():
     ]
     for row in rows:
         row.update(failed_sessions=9, total_sessions=10, failure_rate_percent="90.00%")
-    summary = summary_statistics(seed_rates(), 1) | {"flagged_users": 2}
+    summary = replace(summary_statistics(seed_rates(), 1), flagged_users=2)
     lines = console.summary_lines(summary, None, rows)
     text = "\n".join(lines)
     assert "\\x1b[2J\\x1b]0;pwned\\x07clear" in text and "rtl\\u202eevil\\r\\nnext" in text

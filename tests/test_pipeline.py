@@ -27,15 +27,15 @@ def test_a_window_where_nobody_fails(pg, settings_for):
     window = resolve_window(params, "UTC")
     data = pipeline.compute(settings_for(pg.url), window, params)
     summary = data.summary
-    assert (summary["total_sessions"], summary["total_failures"]) == (24, 0)
-    assert summary["overall_failure_rate"] == 0.0
-    assert (summary["flagged_users"], summary["worsened_users"]) == (0, 0)
-    assert (summary["tested_users"], summary["compared_users"]) == (2, 2)
+    assert (summary.total_sessions, summary.total_failures) == (24, 0)
+    assert summary.overall_failure_rate == 0.0
+    assert (summary.flagged_users, summary.worsened_users) == (0, 0)
+    assert (summary.tested_users, summary.compared_users) == (2, 2)
     assert data.rates["p_value"].tolist() == [1.0, 1.0]
     assert data.rates["change_points"].tolist() == [0.0, 0.0]
     assert data.flagged.empty and data.worsened.empty
     assert list(data.top["user_name"]) == ["A", "B"]
-    assert data.previous["overall_failure_rate"] == 0.0
+    assert data.previous.overall_failure_rate == 0.0
     assert data.trend["failure_rate"].dropna().eq(0.0).all()
     judged = verdict(summary, fail_above=0.0)
     assert (judged.empty, judged.above, judged.alert) == (False, False, None)

@@ -184,7 +184,7 @@ def all_figures(rows=SEED_USERS):
         "distribution": plots.distribution_figure(rates),
         "bracket": plots.distribution_figure(rates, "Users per failure-rate bracket"),
         "empty trend": plots.trend_figure(trend.assign(total_sessions=0), "day", "UTC"),
-        "funnel": funnel.funnel_figure(rates, summary["overall_failure_rate"]),
+        "funnel": funnel.funnel_figure(rates, summary.overall_failure_rate),
         "empty funnel": funnel.funnel_figure(rates.iloc[0:0], float("nan")),
         "trend": plots.trend_figure(trend, "day", "Asia/Kolkata"),
     }

@@ -75,8 +75,8 @@ def test_database_aggregate_equals_pandas(pg, settings_for, rows):
 
     rates = analysis.failure_rates(counts)
     summary = analysis.summary_statistics(rates)
-    assert summary["total_sessions"] == sum(t for t, _ in got.values())
-    assert summary["total_failures"] == sum(f for _, f in got.values())
+    assert summary.total_sessions == sum(t for t, _ in got.values())
+    assert summary.total_failures == sum(f for _, f in got.values())
     assert (rates["success_sessions"] + rates["failed_sessions"] == rates["total_sessions"]).all()
     assert rates["failure_rate"].between(0, 1).all()
     assert (rates["failure_rate_ci_low"] <= rates["failure_rate"] + 1e-12).all()

@@ -33,7 +33,7 @@ def test_seed_users_come_back_one_row_each(pg, settings_for):
     assert list(counts["total_sessions"]) == [t for *_, t in SEED_USERS]
     assert list(counts["failed_sessions"]) == [f for _, _, f, _ in SEED_USERS]
     summary = analysis.summary_statistics(analysis.failure_rates(counts))
-    assert (summary["total_sessions"], summary["total_failures"]) == (341, 82)
+    assert (summary.total_sessions, summary.total_failures) == (341, 82)
 
 
 def test_window_is_half_open_to_the_microsecond(pg, settings_for):
@@ -106,7 +106,7 @@ def test_users_without_a_record_are_kept_and_labelled(pg, settings_for):
         "unknown user 42": 2,
         "Known": 1,
     }
-    assert analysis.summary_statistics(rates)["sessions_without_user_record"] == 3
+    assert analysis.summary_statistics(rates).sessions_without_user_record == 3
 
 
 def test_empty_window_gives_an_empty_frame_with_columns(pg, settings_for):

@@ -54,8 +54,8 @@ def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path)
 
     params = Parameters(start="2025-05-21", end="2025-05-23", timezone="Asia/Kolkata")
     result = runner.run_report(params, settings_for(notebook_db_url), tmp_path / "out")
-    assert result.summary["total_sessions"] == 341
-    assert (result.summary["tested_users"], result.flagged, result.worsened) == (4, [], [])
+    assert result.summary.total_sessions == 341
+    assert (result.summary.tested_users, result.flagged, result.worsened) == (4, [], [])
     kernels = [
         child
         for child in psutil.Process().children(recursive=True)

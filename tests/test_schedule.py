@@ -94,6 +94,8 @@ def test_each_day_writes_one_report_per_day(pg, cli_env, tmp_path):
 
 
 def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
+    from user_failure_stats.summary import Statistics
+
     pg.seed()
     out = tmp_path / "out"
     result = cli(
@@ -119,7 +121,9 @@ def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
     args = build_parser().parse_args(["run", *SEED_WINDOW, "--fail-above", "25%"])
     threshold = choose_parameters(args, settings).fail_above
     assert threshold == 0.25
-    assert not verdict({"total_sessions": 341, "overall_failure_rate": 82 / 341}, threshold).above
+    assert not verdict(
+        Statistics(total_sessions=341, overall_failure_rate=82 / 341), threshold
+    ).above
 
 
 def test_bad_schedule_input_is_one_line(pg, cli_env, tmp_path):

@@ -15,6 +15,7 @@ from user_failure_stats import significance
 from user_failure_stats.analysis import failure_rates, summary_statistics
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.formats import chance_of_change, chance_text, change_p_value
+from user_failure_stats.summary import Statistics
 
 
 def binomial_tail(f: int, n: int, p: float) -> float:
@@ -163,8 +164,8 @@ def test_one_shared_rate_flags_almost_nobody(users):
     before = frame(rng.binomial(before_total, 0.2), before_total)
     rates = compare_windows(failure_rates(now, 10, 0.05), before, 10, 0.05)
     summary = summary_statistics(rates, 10)
-    assert summary["flagged_users"] <= 2
-    assert summary["worsened_users"] <= 2
+    assert summary.flagged_users <= 2
+    assert summary.worsened_users <= 2
     overall = rates["failed_sessions"].sum() / rates["total_sessions"].sum()
     judged = rates["total_sessions"] >= 10
     old_rule = int(((rates["failure_rate_ci_low"] > overall) & judged).sum())
@@ -210,7 +211,7 @@ def test_new_users_and_users_who_got_better_are_never_worse():
     assert math.isnan(rates.loc[3, "change_points"]) and math.isnan(rates.loc[3, "change_p_value"])
     assert math.isnan(rates.loc[4, "change_p_value"]) and not rates.loc[4, "worsened"]
     summary = summary_statistics(rates.reset_index(), 10)
-    assert (summary["compared_users"], summary["worsened_users"], summary["new_users"]) == (
+    assert (summary.compared_users, summary.worsened_users, summary.new_users) == (
         2,
         1,
         1,
@@ -268,11 +269,11 @@ def test_change_of_the_overall_rate_says_whether_chance_explains_it():
     assert round(change_p_value(120, 1000, 100, 1000), 4) == 0.1529
     assert math.isnan(change_p_value(1, 10, 0, 0))
     assert change_p_value(0, 10, 0, 10) != change_p_value(0, 10, 0, 10)  # nothing failed: NaN
-    now = {"total_failures": 120, "total_sessions": 1000}
-    assert chance_of_change(now, {"total_failures": 100, "total_sessions": 1000}) == (
+    now = Statistics(total_failures=120, total_sessions=1000)
+    assert chance_of_change(now, Statistics(total_failures=100, total_sessions=1000)) == (
         "within chance"
     )
-    assert chance_of_change(now, {"total_failures": 60, "total_sessions": 1000}) == (
+    assert chance_of_change(now, Statistics(total_failures=60, total_sessions=1000)) == (
         "more than chance"
     )
 

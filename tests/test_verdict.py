@@ -3,9 +3,10 @@ import math
 import pytest
 
 from user_failure_stats.errors import EXIT_ALERT, EXIT_DELIVERY, EXIT_EMPTY, EXIT_OK
+from user_failure_stats.summary import Statistics
 from user_failure_stats.verdict import Verdict, exit_code, verdict
 
-SUMMARY = {"total_sessions": 80, "overall_failure_rate": 0.125}
+SUMMARY = Statistics(total_sessions=80, overall_failure_rate=0.125)
 
 
 @pytest.mark.parametrize(
@@ -25,16 +26,16 @@ def test_a_rate_above_the_threshold_alerts(fail_above, above, alert):
 
 @pytest.mark.parametrize("rate", [float("nan"), None])
 def test_an_empty_window_alerts_whatever_the_threshold(rate):
-    judged = verdict({"total_sessions": 0, "overall_failure_rate": rate}, fail_above=0.0)
+    judged = verdict(Statistics(total_sessions=0, overall_failure_rate=rate), fail_above=0.0)
     assert judged == Verdict(empty=True, rate=None, fail_above=0.0)
     assert not judged.above
     assert judged.alert == "no sessions in the window"
 
 
 def test_a_window_where_nobody_fails_is_not_empty_and_not_above_zero():
-    judged = verdict({"total_sessions": 5, "overall_failure_rate": 0.0}, fail_above=0.0)
+    judged = verdict(Statistics(total_sessions=5, overall_failure_rate=0.0), fail_above=0.0)
     assert (judged.empty, judged.above, judged.alert) == (False, False, None)
-    assert verdict({"total_sessions": 5, "overall_failure_rate": 0.0}).rate == 0.0
+    assert verdict(Statistics(total_sessions=5, overall_failure_rate=0.0)).rate == 0.0
     assert not math.isnan(judged.rate)
 
 

@@ -244,3 +244,39 @@ def test_repeated_hours_of_the_database_zone_are_named_and_covered():
         window_for(start - timedelta(hours=3), start - timedelta(hours=2), "America/New_York").notes
         == ()
     )
+
+
+@pytest.mark.parametrize(
+    ("length", "text"),
+    [
+        (timedelta(days=1), "1 day"),
+        (timedelta(days=2), "2 days"),
+        (timedelta(hours=1), "1 hour"),
+        (timedelta(hours=49), "49 hours"),
+        (timedelta(minutes=1), "1 minute"),
+        (timedelta(minutes=61), "61 minutes"),
+        (timedelta(seconds=90), "2 minutes"),  # rounded to whole minutes
+        (timedelta(seconds=1), "1 second"),
+        (timedelta(milliseconds=1500), "1.5 seconds"),
+        (timedelta(seconds=59), "59 seconds"),
+    ],
+)
+def test_every_length_reads_in_words(length, text):
+    start = datetime(2025, 5, 21, tzinfo=UTC)
+    assert window_for(start, start + length, "UTC").length_text() == text
+
+
+def test_a_window_as_plain_data_has_its_bounds_zones_and_length():
+    zone = ZoneInfo("Asia/Kolkata")
+    window = window_for(
+        datetime(2025, 5, 21, tzinfo=zone), datetime(2025, 5, 23, tzinfo=zone), "UTC"
+    )
+    assert window.as_dict() == {
+        "start": "2025-05-21T00:00:00+05:30",
+        "end": "2025-05-23T00:00:00+05:30",
+        "timezone": "Asia/Kolkata",
+        "db_start": "2025-05-20T18:30:00",
+        "db_end": "2025-05-22T18:30:00",
+        "db_timezone": "UTC",
+        "length": "2 days",
+    }

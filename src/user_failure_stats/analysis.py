@@ -14,6 +14,7 @@ from user_failure_stats import significance
 # Formatting lives in the light module, re-exported here for the notebook and old callers.
 from user_failure_stats.formats import DEFAULT_FDR, ci_text, format_percent, window_change  # noqa: F401
 from user_failure_stats.formats import missing as _missing
+from user_failure_stats.summary import NAN, Statistics
 
 # The two-sided normal quantile of the 95% Wilson intervals.
 Z_95 = 1.959963984540054
@@ -191,17 +192,8 @@ def _sort_key(column: pd.Series) -> pd.Series:
     return column
 
 
-def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> dict:
-    """Summarise the per-user table.
-
-    Returns:
-        A dict with ``total_users``, ``total_sessions``, ``total_failures``,
-        ``overall_failure_rate`` (pooled: failures / sessions), the ``average``, ``median``,
-        ``max``, ``min`` and ``std`` (sample, ddof=1) of the per-user rates as
-        ``*_failure_rate`` keys, and ``sessions_without_user_record``. Rates are NaN when
-        they are undefined (no sessions; ``std`` with one user). Then the counts of
-        :func:`flag_counts`.
-    """
+def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> Statistics:
+    """Summarise the per-user table (see :class:`Statistics`), with :func:`flag_counts`."""
     sessions = int(rates["total_sessions"].sum())
     failures = int(rates["failed_sessions"].sum())
     per_user = rates["failure_rate"].astype("float64")
@@ -209,19 +201,20 @@ def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> 
         orphan = int(rates.loc[~rates["has_user_record"].astype(bool), "total_sessions"].sum())
     else:
         orphan = 0
-    nan = float("nan")
-    return {
-        "total_users": int(len(rates)),
-        "total_sessions": sessions,
-        "total_failures": failures,
-        "overall_failure_rate": failures / sessions if sessions else nan,
-        "average_failure_rate": float(per_user.mean()) if len(per_user) else nan,
-        "median_failure_rate": float(per_user.median()) if len(per_user) else nan,
-        "max_failure_rate": float(per_user.max()) if len(per_user) else nan,
-        "min_failure_rate": float(per_user.min()) if len(per_user) else nan,
-        "std_failure_rate": float(per_user.std(ddof=1)) if len(per_user) > 1 else nan,
-        "sessions_without_user_record": orphan,
-    } | flag_counts(rates, min_sessions)
+    some = len(per_user) > 0
+    return Statistics(
+        total_users=int(len(rates)),
+        total_sessions=sessions,
+        total_failures=failures,
+        overall_failure_rate=failures / sessions if sessions else NAN,
+        average_failure_rate=float(per_user.mean()) if some else NAN,
+        median_failure_rate=float(per_user.median()) if some else NAN,
+        max_failure_rate=float(per_user.max()) if some else NAN,
+        min_failure_rate=float(per_user.min()) if some else NAN,
+        std_failure_rate=float(per_user.std(ddof=1)) if len(per_user) > 1 else NAN,
+        sessions_without_user_record=orphan,
+        **flag_counts(rates, min_sessions),
+    )
 
 
 # The counts :func:`flag_counts` gives, each from a column of the per-user table.
@@ -237,8 +230,7 @@ FLAG_COUNTS = {
 def flag_counts(rates: pd.DataFrame, min_sessions: int | None = None) -> dict:
     """Count the users tested, flagged, compared, worse and new, and those too few to judge.
 
-    A count is there only when the table has its column (a table without the flags gives
-    none, rather than a 0 that would read as "nobody"); ``too_few_users`` only with
+    A count is there only when the table has its column; ``too_few_users`` only with
     ``min_sessions``.
     """
     found = {

@@ -17,6 +17,8 @@ from user_failure_stats.view import show
 if TYPE_CHECKING:
     import pandas as pd
 
+    from user_failure_stats.summary import Statistics
+
 # Above this many rows, a list of users scrolls in its own box (all rows are there).
 ANSWER_ROWS = 5_000
 FLAGGED_HEADS = ["#", "User", "Failed / total", "Rate", "95% CI", "q-value", "Marks"]
@@ -36,7 +38,7 @@ def _counts(failed: pd.Series, total: pd.Series, rates) -> list[str]:
     ]
 
 
-def flagged_html(flagged: pd.DataFrame, summary: dict, min_sessions: int, fdr: float) -> str:
+def flagged_html(flagged: pd.DataFrame, summary: Statistics, min_sessions: int, fdr: float) -> str:
     """Return the users who fail significantly more than the rest: all of them, numbered.
 
     Most significant first, each with failed/total, rate, 95% interval, q-value and marks;
@@ -60,7 +62,7 @@ def flagged_html(flagged: pd.DataFrame, summary: dict, min_sessions: int, fdr: f
 
 
 def worsened_html(
-    worsened: pd.DataFrame, summary: dict, min_sessions: int, fdr: float, length: str
+    worsened: pd.DataFrame, summary: Statistics, min_sessions: int, fdr: float, length: str
 ) -> str:
     """Return the users who got worse since the previous window: all of them, numbered.
 
@@ -83,7 +85,7 @@ def worsened_html(
 
 
 def _section(name, summary, key, fdr, min_sessions, rows, length="") -> str:
-    count = int(summary.get(key, 0))
+    count = int(getattr(summary, key) or 0)
     return fragment(
         name,
         summary=summary,

@@ -154,8 +154,8 @@ def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Itera
     yield Step(
         "analysis",
         "ok",
-        f"overall failure rate {format_percent(summary['overall_failure_rate'])}"
-        f" over {summary['total_users']:,} users",
+        f"overall failure rate {format_percent(summary.overall_failure_rate)}"
+        f" over {summary.total_users:,} users",
     )
 
 

@@ -20,14 +20,16 @@ from user_failure_stats.window import Window
 if TYPE_CHECKING:
     import pandas as pd
 
+    from user_failure_stats.summary import Statistics
+
 RULE = "=" * 72
 
 
 def summary_lines(
-    summary: dict,
+    summary: Statistics,
     window: Window | None = None,
     flagged: pd.DataFrame | list[dict] | None = None,
-    previous: dict | None = None,
+    previous: Statistics | None = None,
     worsened: pd.DataFrame | list[dict] | None = None,
 ) -> list[str]:
     """Return the console summary (the seed's ``USER FAILURE RATE ANALYSIS SUMMARY``) as lines.
@@ -46,38 +48,36 @@ def summary_lines(
     lines = [RULE, "USER FAILURE RATE ANALYSIS SUMMARY", RULE]
     if window is not None:
         lines += [f"Window: {window.describe()}", ""]
-    rate_line = (
-        f"  Overall Failure Rate: {pct(summary['overall_failure_rate'])} (failures / sessions)"
-    )
+    rate_line = f"  Overall Failure Rate: {pct(summary.overall_failure_rate)} (failures / sessions)"
     if changes:
         rate_line += f", {changes['overall_failure_rate']}"
     lines += [
         "Overall Statistics:",
-        f"  Total Users:          {summary['total_users']:,}",
-        f"  Total Sessions:       {summary['total_sessions']:,}",
-        f"  Total Failures:       {summary['total_failures']:,}",
+        f"  Total Users:          {summary.total_users:,}",
+        f"  Total Sessions:       {summary.total_sessions:,}",
+        f"  Total Failures:       {summary.total_failures:,}",
         rate_line,
     ]
-    if summary.get("sessions_without_user_record"):
-        lines.append(f"  Sessions with no user record: {summary['sessions_without_user_record']:,}")
+    if summary.sessions_without_user_record:
+        lines.append(f"  Sessions with no user record: {summary.sessions_without_user_record:,}")
     lines += [
         "",
         "Per-User Failure Rate Statistics:",
-        f"  Average: {pct(summary['average_failure_rate'])}",
-        f"  Median:  {pct(summary['median_failure_rate'])}",
-        f"  Maximum: {pct(summary['max_failure_rate'])}",
-        f"  Minimum: {pct(summary['min_failure_rate'])}",
-        f"  Std Dev: {pct(summary['std_failure_rate'])}",
+        f"  Average: {pct(summary.average_failure_rate)}",
+        f"  Median:  {pct(summary.median_failure_rate)}",
+        f"  Maximum: {pct(summary.max_failure_rate)}",
+        f"  Minimum: {pct(summary.min_failure_rate)}",
+        f"  Std Dev: {pct(summary.std_failure_rate)}",
     ]
     if flagged is not None:
         heading = "Flagged users, most significant first"
         lines += ["", flags_line(summary)]
-        lines += _listed(heading, _records(flagged), summary.get("flagged_users"), FLAG_CELLS)
+        lines += _listed(heading, _records(flagged), summary.flagged_users, FLAG_CELLS)
     if worsened is not None:
         heading = "Users who got worse, largest change first"
         lines += ["", worse_line(summary, length)]
-        lines += _listed(heading, _records(worsened), summary.get("worsened_users"), WORSE_CELLS)
-    too_few = whole(summary.get("too_few_users"))
+        lines += _listed(heading, _records(worsened), summary.worsened_users, WORSE_CELLS)
+    too_few = whole(summary.too_few_users)
     if too_few:
         lines += [
             "",

@@ -258,10 +258,10 @@ def _run(request: Request, settings: Settings) -> Response:
         return Response(200, outputs.csv_text(rates), "text/csv", headers)
     payload = {
         "window": request.window.as_dict() | {"notes": list(data.notes)},
-        "summary": {k: plain(v) for k, v in summary.items()},
-        "previous_window": {k: plain(v) for k, v in previous.items()},
+        "summary": {k: plain(v) for k, v in summary.as_dict().items()},
+        "previous_window": {k: plain(v) for k, v in previous.as_dict().items()},
         "data_quality": quality
-        | {"sessions_without_user_record": summary["sessions_without_user_record"]},
+        | {"sessions_without_user_record": summary.sessions_without_user_record},
         "flagged": records(data.flagged),
         "worsened": records(data.worsened),
         "top": records(top),

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from user_failure_stats.summary import Statistics
 
 
 def missing(value) -> bool:
@@ -32,7 +36,7 @@ def ci_text(low: float, high: float) -> str:
     return f"{low * 100:.1f}-{high * 100:.1f}%"
 
 
-def window_change(current: dict, previous: dict) -> dict:
+def window_change(current: Statistics, previous: Statistics) -> dict:
     """Compare two summaries (see ``analysis.summary_statistics``): this window against the last.
 
     Returns:
@@ -43,15 +47,15 @@ def window_change(current: dict, previous: dict) -> dict:
     """
 
     def relative(key: str) -> float:
-        before = previous[key]
-        return (current[key] - before) / before if before else float("nan")
+        before = getattr(previous, key)
+        return (getattr(current, key) - before) / before if before else float("nan")
 
     return {
         "sessions": relative("total_sessions"),
         "failures": relative("total_failures"),
-        "users": current["total_users"] - previous["total_users"],
+        "users": current.total_users - previous.total_users,
         "overall_failure_rate": 100
-        * (current["overall_failure_rate"] - previous["overall_failure_rate"]),
+        * (current.overall_failure_rate - previous.overall_failure_rate),
     }
 
 
@@ -74,24 +78,24 @@ def plain(value, date_sep: str = "T"):
     return value
 
 
-def summary_rows(summary: dict) -> list[tuple[str, str]]:
+def summary_rows(summary: Statistics) -> list[tuple[str, str]]:
     """Return the summary statistics as ``(label, formatted value)`` pairs."""
     return [
-        ("Users", f"{summary['total_users']:,}"),
-        ("Sessions", f"{summary['total_sessions']:,}"),
-        ("Failures", f"{summary['total_failures']:,}"),
-        ("Overall failure rate", format_percent(summary["overall_failure_rate"])),
-        ("Average per-user rate", format_percent(summary["average_failure_rate"])),
-        ("Median per-user rate", format_percent(summary["median_failure_rate"])),
-        ("Maximum per-user rate", format_percent(summary["max_failure_rate"])),
-        ("Minimum per-user rate", format_percent(summary["min_failure_rate"])),
-        ("Std. deviation of per-user rates", format_percent(summary["std_failure_rate"])),
-        ("Users failing significantly more", f"{summary.get('flagged_users', 0):,}"),
-        ("Sessions with no user record", f"{summary['sessions_without_user_record']:,}"),
+        ("Users", f"{summary.total_users:,}"),
+        ("Sessions", f"{summary.total_sessions:,}"),
+        ("Failures", f"{summary.total_failures:,}"),
+        ("Overall failure rate", format_percent(summary.overall_failure_rate)),
+        ("Average per-user rate", format_percent(summary.average_failure_rate)),
+        ("Median per-user rate", format_percent(summary.median_failure_rate)),
+        ("Maximum per-user rate", format_percent(summary.max_failure_rate)),
+        ("Minimum per-user rate", format_percent(summary.min_failure_rate)),
+        ("Std. deviation of per-user rates", format_percent(summary.std_failure_rate)),
+        ("Users failing significantly more", f"{summary.flagged_users or 0:,}"),
+        ("Sessions with no user record", f"{summary.sessions_without_user_record:,}"),
     ]
 
 
-def change_texts(summary: dict, previous: dict, length: str) -> dict[str, str]:
+def change_texts(summary: Statistics, previous: Statistics, length: str) -> dict[str, str]:
     """Describe the change of each headline number against the previous window.
 
     Example: ``{"overall_failure_rate": "+3.10 pts vs the previous 2 days (more than
@@ -150,17 +154,17 @@ def change_p_value(failed: int, total: int, before_failed: int, before_total: in
     return math.erfc(abs(z) / math.sqrt(2))
 
 
-def chance_of_change(summary: dict, previous: dict) -> str:
+def chance_of_change(summary: Statistics, previous: Statistics) -> str:
     """Say whether chance alone may explain the change of the overall rate between windows.
 
     ``within chance`` when the two-proportion test (see :func:`change_p_value`) finds no
     difference at :data:`CHANGE_LEVEL`, else ``more than chance``.
     """
     p = change_p_value(
-        summary["total_failures"],
-        summary["total_sessions"],
-        previous["total_failures"],
-        previous["total_sessions"],
+        summary.total_failures,
+        summary.total_sessions,
+        previous.total_failures,
+        previous.total_sessions,
     )
     return "more than chance" if p < CHANGE_LEVEL else "within chance"
 
@@ -196,31 +200,31 @@ def points_text(points) -> str:
     return "n/a" if missing(points) else f"{float(points):+.2f} pts"
 
 
-def summary_fdr(summary: dict) -> float:
+def summary_fdr(summary: Statistics) -> float:
     """Return the false discovery rate a summary's flags used (older summaries: the default)."""
-    value = summary.get("fdr")
+    value = summary.fdr
     return DEFAULT_FDR if missing(value) or not value else float(value)
 
 
-def flags_line(summary: dict) -> str:
+def flags_line(summary: Statistics) -> str:
     """Say how many users were flagged, of how many judged, and what chance may explain.
 
     Example: ``Users failing significantly more than the rest: 16 of 250 judged (with a 5%
     false discovery rate, about 1 of them may be chance)``.
     """
-    count = whole(summary.get("flagged_users"))
+    count = whole(summary.flagged_users)
     return (
         f"Users failing significantly more than the rest: {count:,} of "
-        f"{whole(summary.get('tested_users')):,} judged "
+        f"{whole(summary.tested_users):,} judged "
         f"({chance_text(count, summary_fdr(summary))})"
     )
 
 
-def worse_line(summary: dict, length: str) -> str:
+def worse_line(summary: Statistics, length: str) -> str:
     """Say how many users got worse, of how many compared, and what chance may explain."""
-    count = whole(summary.get("worsened_users"))
+    count = whole(summary.worsened_users)
     return (
         f"Got worse since the previous {length}: {count:,} of "
-        f"{whole(summary.get('compared_users')):,} compared "
+        f"{whole(summary.compared_users):,} compared "
         f"({chance_text(count, summary_fdr(summary))})"
     )

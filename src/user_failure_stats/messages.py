@@ -140,14 +140,14 @@ def message(
         length = length or window.length_text()
         window = window_label(window)
     length = length or "window"
-    flagged_count = whole(summary.get("flagged_users"))
+    flagged_count = whole(summary.flagged_users)
     title = f"{TITLE}: {window} — {plural(flagged_count, 'flagged user')}"
-    rate = f"{format_percent(summary.get('overall_failure_rate', float('nan')))}"
+    rate = f"{format_percent(summary.overall_failure_rate)}"
     if not previous:
         rate += " (no previous data)"
     else:
         change = change_texts(summary, previous, length)["overall_failure_rate"]
-        both = summary.get("total_sessions") and previous.get("total_sessions")
+        both = summary.total_sessions and previous.total_sessions
         rate += f", {change}" if both else f" ({change})"
     lines = []
     if alert:
@@ -156,7 +156,7 @@ def message(
     lines += [
         f"- Window: {window}",
         f"- Overall failure rate: {rate}",
-        f"- Sessions: {whole(summary.get('total_sessions')):,}",
+        f"- Sessions: {whole(summary.total_sessions):,}",
         f"- {flags_line(summary)}",
         f"- {worse_line(summary, length)}",
         "",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from user_failure_stats import analysis, flags, queries
@@ -15,6 +15,8 @@ from user_failure_stats.window import Window
 if TYPE_CHECKING:
     import pandas as pd
     import sqlalchemy as sa
+
+    from user_failure_stats.summary import Statistics
 
 
 def setup(
@@ -69,8 +71,8 @@ class ReportData:
     window: Window
     counts: WindowCounts
     rates: pd.DataFrame
-    summary: dict
-    previous: dict
+    summary: Statistics
+    previous: Statistics
     top: pd.DataFrame
     trend: pd.DataFrame
     flagged: pd.DataFrame
@@ -109,7 +111,7 @@ def from_counts(counts: WindowCounts, window: Window, params: Parameters) -> Rep
         window=window,
         counts=counts,
         rates=rates,
-        summary=analysis.summary_statistics(rates, minimum) | {"fdr": fdr},
+        summary=replace(analysis.summary_statistics(rates, minimum), fdr=fdr),
         previous=analysis.summary_statistics(previous, minimum),
         top=flags.top_users(rates, params.top_n, minimum),
         trend=analysis.trend(counts.trend, window),

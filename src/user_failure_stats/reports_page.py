@@ -70,8 +70,8 @@ def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> d
     data: dict = {"x": [], "rate": [], "flagged": [], "label": [], "windows": len(latest)}
     for _, entry in points:
         start = _instant(entry.window["start"]).astimezone(zone)
-        rate = _number(entry.summary.get("overall_failure_rate"))
-        flagged = _number(entry.summary.get("flagged_users"))
+        rate = _number(entry.summary.overall_failure_rate)
+        flagged = _number(entry.summary.flagged_users)
         data["x"].append(f"{start:%Y-%m-%d %H:%M}")
         data["rate"].append(None if rate is None else round(rate * 100, 4))
         data["flagged"].append(None if flagged is None else round(flagged))
@@ -176,10 +176,10 @@ def _row(entry: RunSummary, zone: ZoneInfo) -> dict:
         "window": _window_text(entry, zone, with_zone=False),
         "local": None if own_zone else _window_text(entry),
         "generated": f"{entry.generated_instant().astimezone(zone):%Y-%m-%d %H:%M}",
-        "sessions": _count(summary.get("total_sessions")),
-        "rate": _percent(summary.get("overall_failure_rate")),
-        "flagged": _count(summary.get("flagged_users")),
-        "worsened": _count(summary.get("worsened_users")),
+        "sessions": _count(summary.total_sessions),
+        "rate": _percent(summary.overall_failure_rate),
+        "flagged": _count(summary.flagged_users),
+        "worsened": _count(summary.worsened_users),
         "report": quote(html_name(entry.stamp)),
         "csv": quote(csv_name(entry.stamp)),
     }

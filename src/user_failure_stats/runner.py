@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from user_failure_stats import console, database, kernel, messages, notify, render, store
 from user_failure_stats.errors import (
@@ -29,6 +30,10 @@ from user_failure_stats.targets import Target, check_available
 from user_failure_stats.text import visible
 from user_failure_stats.verdict import Verdict, exit_code, verdict
 from user_failure_stats.window import Window, split, window_for
+
+if TYPE_CHECKING:
+    from user_failure_stats.summary import Statistics
+
 
 NOTEBOOK = Path(str(files("user_failure_stats") / "data" / "user_failure_rates.ipynb"))
 
@@ -60,8 +65,8 @@ class RunResult:
     notebook: Path
     index: Path | None
     window: Window
-    summary: dict
-    previous: dict
+    summary: Statistics
+    previous: Statistics
     flagged: list[dict]
     worsened: list[dict]
     notes: tuple[str, ...] = ()
@@ -281,7 +286,7 @@ def deliver(
         message = messages.message(
             result.window,
             result.summary,
-            result.previous if result.previous.get("total_sessions") else None,
+            result.previous if result.previous.total_sessions else None,
             result.flagged,
             result.worsened,
             link=link or str(result.html),

@@ -20,6 +20,8 @@ from user_failure_stats.window import Window
 if TYPE_CHECKING:
     import pandas as pd
 
+    from user_failure_stats.summary import Statistics
+
 # The key, in the metadata of the heading's output, of the HTML page's <title>.
 PAGE_TITLE_KEY = "user_failure_stats/page_title"
 PAGE_TITLE_LIMIT = 160
@@ -105,24 +107,24 @@ def show_header(params: Parameters, window: Window, database: str, generated: st
     )
 
 
-def headline_html(summary: dict, previous: dict, window: Window) -> str:
+def headline_html(summary: Statistics, previous: Statistics, window: Window) -> str:
     """Return the headline numbers as HTML, each with its change against the previous window."""
     changes = change_texts(summary, previous, window.length_text())
     numbers = [
-        ("Sessions", f"{summary['total_sessions']:,}", changes["sessions"]),
-        ("Failures", f"{summary['total_failures']:,}", changes["failures"]),
+        ("Sessions", f"{summary.total_sessions:,}", changes["sessions"]),
+        ("Failures", f"{summary.total_failures:,}", changes["failures"]),
         (
             "Overall failure rate",
-            format_percent(summary["overall_failure_rate"]),
+            format_percent(summary.overall_failure_rate),
             changes["overall_failure_rate"],
         ),
-        ("Users", f"{summary['total_users']:,}", changes["users"]),
+        ("Users", f"{summary.total_users:,}", changes["users"]),
     ]
     return fragment("headline.html.j2", numbers=numbers)
 
 
 def notes_html(
-    summary: dict,
+    summary: Statistics,
     min_sessions: int | None = None,
     duplicate_users: int = 0,
     window_notes: tuple[str, ...] = (),
@@ -136,9 +138,9 @@ def notes_html(
     """
     return fragment(
         "notes.html.j2",
-        empty=summary["total_sessions"] == 0,
+        empty=summary.total_sessions == 0,
         window_notes=window_notes,
-        orphan=summary["sessions_without_user_record"],
+        orphan=summary.sessions_without_user_record,
         duplicate_users=duplicate_users,
         min_sessions=min_sessions,
         fdr=f"{fdr * 100:.3g}",
@@ -155,7 +157,7 @@ def rate_cells(part: pd.DataFrame) -> tuple[list[str], list[str]]:
     return counts, ci_texts(part["failure_rate_ci_low"], part["failure_rate_ci_high"])
 
 
-def side_tables_html(top: pd.DataFrame, summary: dict) -> str:
+def side_tables_html(top: pd.DataFrame, summary: Statistics) -> str:
     """Return the top users and the summary statistics: two HTML tables, side by side.
 
     Each table sits in a box of its own that scrolls sideways when the screen is narrower

@@ -35,7 +35,7 @@ class FailureAnalyzer:
 
     def get_summary_statistics(self) -> dict:
         """Return the summary statistics (see :func:`summary_statistics`)."""
-        return summary_statistics(self.calculate_failure_rates())
+        return summary_statistics(self.calculate_failure_rates()).as_dict()
 
     def export_to_csv(self, filename: str | None = None) -> Path:
         """Write the per-user table to ``output_dir`` and return its path.

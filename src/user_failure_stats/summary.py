@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -92,6 +92,56 @@ SCHEMA = {
 }
 
 
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """A window's summary statistics (see :func:`summary_statistics`).
+
+    Rates are fractions, NaN when undefined (no sessions; ``std`` with one user): the
+    pooled ``overall_failure_rate`` (failures / sessions), then the ``average``, ``median``,
+    ``max``, ``min`` and ``std`` (sample, ddof=1) of the per-user rates. A user count of the
+    flags is None when the table has no flags (rather than a 0 that would read as
+    "nobody"); ``too_few_users`` only with ``min_sessions``; ``fdr`` is the false discovery
+    rate the flags were made at.
+    """
+
+    total_users: int = 0
+    total_sessions: int = 0
+    total_failures: int = 0
+    overall_failure_rate: float = NAN
+    average_failure_rate: float = NAN
+    median_failure_rate: float = NAN
+    max_failure_rate: float = NAN
+    min_failure_rate: float = NAN
+    std_failure_rate: float = NAN
+    sessions_without_user_record: int = 0
+    tested_users: int | None = None
+    flagged_users: int | None = None
+    compared_users: int | None = None
+    worsened_users: int | None = None
+    new_users: int | None = None
+    too_few_users: int | None = None
+    fdr: float | None = None
+
+    def as_dict(self) -> dict:
+        """Return the statistics as a dict, without the counts that are None."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Statistics:
+        """Return the statistics of a dict such as :meth:`as_dict` gives (None rates: NaN)."""
+        known = {f.name for f in fields(cls)}
+        return cls(
+            **{
+                k: NAN if v is None and k.endswith("_rate") else v
+                for k, v in values.items()
+                if k in known
+            }
+        )
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What a run found, written as JSON beside its report (``.<html name>.json``).
@@ -119,8 +169,8 @@ class RunSummary:
     generated: str
     window: dict
     parameters: dict
-    summary: dict
-    previous: dict
+    summary: Statistics
+    previous: Statistics
     files: dict
     notes: tuple[str, ...] = ()
     flagged: tuple[dict, ...] = ()
@@ -144,8 +194,8 @@ class RunSummary:
             generated_at=utc_text(generated_at or datetime.now(UTC)),
             window=data.window.as_dict(),
             parameters=params.as_notebook_parameters(),
-            summary=dict(data.summary),
-            previous=dict(data.previous),
+            summary=data.summary,
+            previous=data.previous,
             files={"html": html_name(stamp), "csv": csv_name(stamp)},
             notes=tuple(data.notes),
             flagged=_rows(data.flagged, params.top_n, FLAGGED_FIELDS),
@@ -156,7 +206,7 @@ class RunSummary:
         """Return the summary as JSON (NaN as null)."""
         record = asdict(self)
         for key in ("summary", "previous"):
-            record[key] = {k: plain(v) for k, v in record[key].items()}
+            record[key] = {k: plain(v) for k, v in getattr(self, key).as_dict().items()}
         return json.dumps(record, indent=1, allow_nan=False)
 
     @classmethod
@@ -181,19 +231,16 @@ class RunSummary:
             where = "/".join(str(p) for p in error.absolute_path)[:60] or "top"
             raise ValueError(f"not a run summary: {where}: {error.validator} check failed")
         values = {f.name: record.get(f.name, f.default) for f in fields(cls)}
-        summary = cls(**values | {k: tuple(values[k]) for k in ("notes", "flagged", "worsened")})
+        values |= {k: tuple(values[k]) for k in ("notes", "flagged", "worsened")}
+        values |= {k: Statistics.from_dict(values[k]) for k in ("summary", "previous")}
+        summary = cls(**values)
         if summary.files != {"html": html_name(summary.stamp), "csv": csv_name(summary.stamp)}:
             raise ValueError("not a run summary: files are not this run's")
         try:
             summary.generated_instant()
         except (ValueError, OverflowError):
             raise ValueError("not a run summary: generated_at is not a time") from None
-        nan = float("nan")
-        return replace(
-            summary,
-            summary={k: nan if v is None else v for k, v in summary.summary.items()},
-            previous={k: nan if v is None else v for k, v in summary.previous.items()},
-        )
+        return summary
 
     def generated_instant(self) -> datetime:
         """Return the instant the report was generated, in UTC.

@@ -55,9 +55,9 @@ def verdict(summary: Mapping, fail_above: float | None = None) -> Verdict:
             ``analysis.summary_statistics``).
         fail_above: The alert threshold (a rate from 0 to 1), or None.
     """
-    rate = summary.get("overall_failure_rate")
+    rate = summary.overall_failure_rate
     return Verdict(
-        empty=not summary.get("total_sessions"),
+        empty=not summary.total_sessions,
         rate=None if missing(rate) else float(rate),
         fail_above=fail_above,
     )
