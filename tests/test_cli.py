@@ -305,7 +305,9 @@ def test_fail_empty_comes_from_the_flag_or_the_parameter_file(tmp_path):
     (tmp_path / "p.yaml").write_text("start: '2020-01-01'\nend: '2020-01-02'\nfail_empty: true\n")
 
     def chosen(*argv):
-        return choose_parameters(build_parser().parse_args(["run", *argv]), settings).fail_empty
+        return choose_parameters(
+            build_parser().parse_args(["run", *argv]), settings
+        ).policy.fail_empty
 
     assert chosen("-f", str(tmp_path / "p.yaml")) is True
     assert chosen("--start", "2020-01-01", "--end", "2020-01-02", "--fail-empty") is True

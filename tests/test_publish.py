@@ -176,7 +176,7 @@ def test_publish_url_layers_settings_file_and_flag(tmp_path):
 
     def chosen(*argv):
         args = build_parser().parse_args(["run", *argv])
-        return choose_parameters(args, settings).publish
+        return choose_parameters(args, settings).policy.publish
 
     assert chosen("--window", "yesterday") == "file:///srv/from-setting"
     assert chosen("-f", str(params)) == "file:///srv/from-file"

@@ -119,7 +119,7 @@ def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
     # 25% is above the rate: no alert (the verdict's other cases: tests/test_verdict.py).
     settings = Settings(db_url=pg.url)
     args = build_parser().parse_args(["run", *SEED_WINDOW, "--fail-above", "25%"])
-    threshold = choose_parameters(args, settings).fail_above
+    threshold = choose_parameters(args, settings).policy.fail_above
     assert threshold == 0.25
     assert not verdict(
         Statistics(total_sessions=341, overall_failure_rate=82 / 341), threshold

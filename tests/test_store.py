@@ -254,7 +254,7 @@ def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):
 
     def keep_days(*argv):
         args = build_parser().parse_args(["run", "-f", str(path), *argv])
-        return choose_parameters(args, Settings(db_url=None)).keep_days
+        return choose_parameters(args, Settings(db_url=None)).policy.keep_days
 
     assert (keep_days(), keep_days("--keep-days", "7")) == (30, 7)
     path.write_text("start: 2025-05-21\nend: 2025-05-23\nkeep_days: 0\n")

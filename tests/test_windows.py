@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers import docs_text
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.params import Parameters, load_parameters, resolve_window
+from user_failure_stats.params import Parameters, Policy, load_parameters, resolve_window
 from user_failure_stats.window import (
     RELATIVE_WINDOWS,
     relative_bounds,
@@ -157,13 +157,13 @@ def test_split_keeps_a_partial_last_piece():
     ("value", "rate"), [("0.25", 0.25), ("25%", 0.25), (0.5, 0.5), ("100%", 1.0), (None, None)]
 )
 def test_fail_above_accepts_rates_and_percentages(value, rate):
-    assert Parameters(fail_above=value).validated().fail_above == rate
+    assert Parameters(policy=Policy(fail_above=value)).validated().policy.fail_above == rate
 
 
 @pytest.mark.parametrize("value", ["1.5", "-1", "lots", "150%", True])
 def test_fail_above_rejects_what_is_not_a_rate(value):
     with pytest.raises(ConfigError, match="fail_above must be a rate from 0 to 1"):
-        Parameters(fail_above=value).validated()
+        Parameters(policy=Policy(fail_above=value)).validated()
 
 
 NEW_YORK = ZoneInfo("America/New_York")

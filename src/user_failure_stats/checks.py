@@ -161,9 +161,9 @@ def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Itera
 
 def _publish_step(settings: Settings, params: Parameters) -> Step:
     step = "publish target"
-    if not params.publish:
+    if not params.policy.publish:
         return Step(step, "ok", "none: reports stay in the output directory (see --publish)")
-    target = settings.publish_target(params.publish)
+    target = settings.publish_target(params.policy.publish)
     began = time.perf_counter()
     probe(target)  # writes and removes a file, as a run would: or PublishError
     keys = ", ".join(sorted(settings.storage)) or "none set"
@@ -178,7 +178,7 @@ def _publish_step(settings: Settings, params: Parameters) -> Step:
 
 def _notify_step(settings: Settings, params: Parameters) -> Step:
     urls = notify.parse_urls(settings.notify_urls or "")
-    mode = notify.resolve_mode(params.notify, urls)
+    mode = notify.resolve_mode(params.policy.notify, urls)
     when = {"always": "after every run", "alert": "on alerts", "never": "never"}[mode]
     detail = notify.describe(urls) + ("" if not urls else f"; sent {when} (--notify {mode})")
     return Step("notifications", "ok", detail)

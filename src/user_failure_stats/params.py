@@ -47,20 +47,10 @@ DEFAULT_PARAMETERS_FILE = Path(
 
 
 @dataclass(frozen=True)
-class Parameters:
-    """The report's parameters: the window and the report options.
+class Policy:
+    """What a run does once its report is written: the notebook never sees these.
 
     Attributes:
-        start: Window start (inclusive): a date, a datetime, or an ISO string.
-        end: Window end (exclusive).
-        timezone: IANA time zone of ``start``/``end`` and of the report.
-        top_n: Number of users in the top table.
-        title: The report's heading.
-        min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
-        fdr: The false discovery rate of the flags, above 0 and below 1: of the users
-            flagged (or marked as worse), at most this fraction are expected to be chance.
-        window: A relative window (``yesterday``, ``previous_week``...) instead of
-            ``start``/``end``; resolved when the run starts.
         fail_above: Alert (a distinct exit code) when the overall failure rate is above
             this rate, 0 to 1; None for no alert.
         fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
@@ -73,6 +63,48 @@ class Parameters:
             days ago (see ``store.prune``); None to keep every report.
     """
 
+    fail_above: float | None = None
+    fail_empty: bool = False
+    publish: str | None = None
+    notify: str | None = None
+    keep_days: int | None = None
+
+    def validated(self) -> Policy:
+        """Check the values; raise ConfigError naming the first bad one."""
+        return Policy(
+            fail_above=coerce.rate(self.fail_above, "fail_above"),
+            fail_empty=coerce.yes_no(self.fail_empty, "fail_empty"),
+            publish=check_url(self.publish) if self.publish not in (None, "") else None,
+            notify=coerce.notify_mode(self.notify),
+            keep_days=(
+                None
+                if self.keep_days in (None, "")
+                else coerce.whole_number(self.keep_days, "keep_days", 1)
+            ),
+        )
+
+
+POLICY_NAMES = tuple(f.name for f in fields(Policy))
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """The report's parameters: the window, the notebook's options and the run's policy.
+
+    Attributes:
+        start: Window start (inclusive): a date, a datetime, or an ISO string.
+        end: Window end (exclusive).
+        timezone: IANA time zone of ``start``/``end`` and of the report.
+        top_n: Number of users in the top table.
+        title: The report's heading.
+        min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
+        fdr: The false discovery rate of the flags, above 0 and below 1: of the users
+            flagged (or marked as worse), at most this fraction are expected to be chance.
+        window: A relative window (``yesterday``, ``previous_week``...) instead of
+            ``start``/``end``; resolved when the run starts.
+        policy: What the run does with the report (see :class:`Policy`).
+    """
+
     start: Any = None
     end: Any = None
     timezone: str = "UTC"
@@ -81,16 +113,12 @@ class Parameters:
     min_sessions: int = DEFAULT_MIN_SESSIONS
     fdr: float = DEFAULT_FDR
     window: str | None = None
-    fail_above: float | None = None
-    fail_empty: bool = False
-    publish: str | None = None
-    notify: str | None = None
-    keep_days: int | None = None
+    policy: Policy = Policy()
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
-        """Return the parameter names a file or the notebook may set."""
-        return tuple(f.name for f in fields(cls))
+        """Return the parameter names a file may set (the notebook takes all but the policy's)."""
+        return tuple(f.name for f in fields(cls) if f.name != "policy") + POLICY_NAMES
 
     def updated(self, values: dict) -> Parameters:
         """Return a copy with the non-None ``values`` applied, validated."""
@@ -101,10 +129,11 @@ class Parameters:
                 field=unknown[0],
             )
         changes = {k: v for k, v in values.items() if v is not None}
-        return replace(self, **changes).validated()
+        policy = {k: changes.pop(k) for k in POLICY_NAMES if k in changes}
+        return replace(self, policy=replace(self.policy, **policy), **changes).validated()
 
     def validated(self) -> Parameters:
-        """Check the option values; raise ConfigError naming the first bad one."""
+        """Check the values; raise ConfigError naming the first bad one."""
         timezone = check_timezone(self.timezone, "timezone").key
         top_n = coerce.whole_number(self.top_n, "top_n", 1)
         min_sessions = coerce.whole_number(self.min_sessions, "min_sessions", 1)
@@ -120,23 +149,14 @@ class Parameters:
             fdr=coerce.fdr_rate(self.fdr),
             title=title or DEFAULT_TITLE,
             window=window,
-            fail_above=coerce.rate(self.fail_above, "fail_above"),
-            fail_empty=coerce.yes_no(self.fail_empty, "fail_empty"),
-            publish=check_url(self.publish) if self.publish not in (None, "") else None,
-            notify=coerce.notify_mode(self.notify),
-            keep_days=(
-                None
-                if self.keep_days in (None, "")
-                else coerce.whole_number(self.keep_days, "keep_days", 1)
-            ),
+            policy=self.policy.validated(),
         )
 
     def as_notebook_parameters(self) -> dict:
         """Return the notebook's values as plain strings and numbers, ready for papermill.
 
-        ``window``, ``fail_above``, ``fail_empty``, ``publish``, ``notify`` and ``keep_days``
-        are for the runner: it resolves the window into ``start``/``end`` before the notebook
-        runs, and raises the alerts, removes old reports, publishes and notifies after.
+        ``window`` and the policy are the runner's: it resolves the window into
+        ``start``/``end`` before the notebook runs, and applies the policy after.
         """
         return {
             "start": _plain(self.start),

@@ -251,11 +251,11 @@ def delivery_for(params: Parameters, settings: Settings) -> Delivery:
         ConfigError: A bad ``NOTIFY_URLS``, ``--notify always|alert`` without
             ``NOTIFY_URLS``, or a publish target whose package is not installed.
     """
-    target = settings.publish_target(params.publish) if params.publish else None
+    target = settings.publish_target(params.policy.publish) if params.policy.publish else None
     if target is not None:
         check_available(target)
     urls = notify.parse_urls(settings.notify_urls or "")
-    return Delivery(target, urls, notify.resolve_mode(params.notify, urls))
+    return Delivery(target, urls, notify.resolve_mode(params.policy.notify, urls))
 
 
 def deliver(
@@ -359,9 +359,9 @@ def run_reports(
                 output_dir,
                 window=piece,
                 progress=progress,
-                keep_days=params.keep_days,
+                keep_days=params.policy.keep_days,
             )
-            judged = verdict(result.summary, params.fail_above)
+            judged = verdict(result.summary, params.policy.fail_above)
             link, errors = deliver(result, delivery, judged)
             results.append(result)
             verdicts.append(judged)
@@ -374,7 +374,7 @@ def run_reports(
         if failure is not None:
             exc.add_note(failure)
         raise
-    code = exit_code(verdicts, len(failures), bool(params.fail_empty))
+    code = exit_code(verdicts, len(failures), params.policy.fail_empty)
     return Outcome(tuple(results), tuple(verdicts), tuple(links), tuple(failures), code)
 
 
