@@ -267,6 +267,8 @@ def test_bounds_off_the_15_minute_grid_cut_the_trend_and_the_data_quality_exactl
         + [{"user_id": 1, "created_on": t, "exotel_call_sid": ""} for t in (start, end)]
         + [{"user_id": None, "created_on": t} for t in (end - US, end)]
         + [{"session_id": None, "user_id": 1, "created_on": t} for t in (start, start - US)]
+        # Not a session: neither an empty SID nor a missing user id counts as a session's.
+        + [{"session_id": None, "user_id": None, "exotel_call_sid": "", "created_on": start}]
     )
     window = resolve_window(
         Parameters(start="2025-05-21 10:07", end="2025-05-21 12:52", timezone="UTC"), "UTC"
@@ -281,8 +283,16 @@ def test_bounds_off_the_15_minute_grid_cut_the_trend_and_the_data_quality_exactl
     ]
     quality = queries.fetch_data_quality(settings_for(pg.url), window)
     assert quality == {
-        "rows_in_window": 6,
-        "rows_without_session_id": 1,
+        "rows_in_window": 7,
+        "rows_without_session_id": 2,
         "sessions_with_empty_sid": 1,
         "sessions_without_user_id": 1,
     }
+
+
+def test_data_quality_of_a_database_without_the_call_log_is_a_database_error(admin_url):
+    from user_failure_stats.settings import Settings
+
+    window = resolve_window(Parameters(start="2025-05-21", end="2025-05-22"), "UTC")
+    with pytest.raises(DatabaseError, match="calllog"):
+        queries.fetch_data_quality(Settings(db_url=admin_url), window)

@@ -101,6 +101,8 @@ def test_timestamptz_instants_need_no_widening_around_a_fall_back(scratch_db):
         # 05:30Z to 06:40Z: the calls at 05:30, 05:35 ... 06:35 UTC
         rows = data.rates[["user_name", "failed_sessions", "total_sessions"]]
         assert rows.values.tolist() == [["A", 14, 14]]
+        quality = queries.fetch_data_quality(Settings(db_url=url, db_timezone=zone), window)
+        assert quality["rows_in_window"] == 14
 
 
 def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):

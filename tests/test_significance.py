@@ -296,3 +296,20 @@ def test_change_points_are_exact():
     assert rates.loc[0, "change_points"] == 50.0
     rates = compare_windows(failure_rates(frame([16], [20]), 10), frame([1], [25]), 10, 0.05)
     assert rates.loc[0, "change_points"] == 76.0  # 80% - 4%, not 76.00000000000001
+
+
+def test_the_p_value_cut_without_discoveries_is_the_first_step_of_the_procedure():
+    p = np.array([0.5, 0.7, np.nan])
+    assert significance.p_cut(p, np.array([0.7, 0.7, np.nan]), 0.05) == 0.025  # 0.05 / 2 tests
+    assert math.isnan(significance.p_cut(np.array([np.nan]), np.array([np.nan]), 0.05))
+    assert significance.p_cut(np.array([0.001, 0.5]), np.array([0.002, 0.5]), 0.05) == 0.001
+
+
+def test_the_flag_line_warns_of_nothing_when_a_user_holds_every_session():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would print into the report's cells
+        line = significance.flag_line(np.array([10, 40]), 12, 40, 0.01)
+    assert math.isnan(line[1])  # the only user: nobody to compare with
+    assert 0 < line[0] <= 1

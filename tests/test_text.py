@@ -71,3 +71,9 @@ def test_plotly_text_escapes_once_and_keeps_quotes():
 )
 def test_csv_cell_neutralises_formulas_only(raw, expected):
     assert csv_cell(raw) == expected
+
+
+def test_bounded_to_one_character_is_the_ellipsis_alone():
+    assert bounded("abc", 1) == "…"
+    assert bounded("abc", 2) == "a…"
+    assert bounded("", 0) == ""

@@ -280,3 +280,103 @@ def test_a_window_as_plain_data_has_its_bounds_zones_and_length():
         "db_timezone": "UTC",
         "length": "2 days",
     }
+
+
+def test_bounds_are_read_from_dates_datetimes_and_text_in_the_zone():
+    from datetime import date
+
+    from user_failure_stats.window import parse_bound
+
+    zone = ZoneInfo("Asia/Kolkata")
+    aware = datetime(2025, 5, 21, 6, 0, tzinfo=UTC)
+    assert parse_bound(aware, zone, "start") == aware  # an instant is kept, shown in the zone
+    assert parse_bound(aware, zone, "start").tzinfo is zone
+    assert parse_bound(date(2025, 5, 21), zone, "start") == datetime(2025, 5, 21, tzinfo=zone)
+    assert parse_bound(datetime(2025, 5, 21, 9), zone, "end") == datetime(
+        2025, 5, 21, 9, tzinfo=zone
+    )
+    assert parse_bound(" 2025-05-21 ", zone, "end") == datetime(2025, 5, 21, tzinfo=zone)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "start is missing: give a date such as 2025-05-21"),
+        ("  ", "start is missing: give a date such as 2025-05-21"),
+        (None, "start is missing: give a date such as 2025-05-21"),
+        (3.5, "start: 3.5 is not a date or datetime"),
+        (
+            "21/05/2025",
+            "start: '21/05/2025' is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DD HH:MM:SS)",
+        ),
+        ("1899-12-31", "start (1899-12-31 00:00:00) is outside the years 1900 to 2999 that a "),
+    ],
+)
+def test_a_bad_bound_is_one_line_naming_its_field(value, message):
+    from user_failure_stats.window import parse_bound
+
+    with pytest.raises(ConfigError) as caught:
+        parse_bound(value, ZoneInfo("UTC"), "start")
+    assert str(caught.value).startswith(message) and caught.value.field == "start"
+
+
+def test_the_first_and_last_years_a_report_can_cover_are_accepted():
+    from user_failure_stats.window import check_year
+
+    check_year(datetime(1900, 1, 1), "start")
+    check_year(datetime(2999, 12, 31), "end")
+    with pytest.raises(ConfigError, match=r"^end \(3000-01-01 00:00:00\) is outside .* cover$"):
+        check_year(datetime(3000, 1, 1), "end")
+
+
+def test_unknown_zones_and_windows_name_their_field():
+    from user_failure_stats.window import check_timezone, known_window
+
+    with pytest.raises(ConfigError) as caught:
+        check_timezone("", "DB_TIMEZONE")
+    assert caught.value.field == "DB_TIMEZONE"
+    assert str(caught.value) == "DB_TIMEZONE must be an IANA time zone name such as Asia/Kolkata"
+    with pytest.raises(ConfigError) as caught:
+        known_window("fortnight", "window")
+    assert caught.value.field == "window"
+    assert str(caught.value) == (
+        f"window: unknown window 'fortnight' (known: {', '.join(RELATIVE_WINDOWS)})"
+    )
+    with pytest.raises(ConfigError) as caught:
+        relative_bounds("fortnight", datetime(2025, 5, 21, tzinfo=UTC))
+    assert str(caught.value) == (
+        f"window: unknown window 'fortnight' (known: {', '.join(RELATIVE_WINDOWS)})"
+    )
+    with pytest.raises(ConfigError, match=r"^--each must be day or week, not 'month'$"):
+        split(datetime(2025, 5, 21, tzinfo=UTC), datetime(2025, 5, 23, tzinfo=UTC), "month")
+
+
+def test_a_wall_time_that_does_not_exist_is_explained():
+    from user_failure_stats.window import gap_note
+
+    assert gap_note(datetime(2025, 3, 30, 1, 30, tzinfo=BERLIN)) == ""
+    assert gap_note(datetime(2025, 3, 30, 2, 30, tzinfo=BERLIN)) == (
+        "; 2025-03-30 02:30:00 does not exist in Europe/Berlin (clocks spring forward), "
+        "so it is read as 2025-03-30 03:30:00 CEST"
+    )
+
+
+def test_the_previous_window_keeps_the_zone_and_describe_shows_fractions():
+    zone = ZoneInfo("Asia/Kolkata")
+    start = datetime(2025, 5, 21, 0, 0, 0, 500_000, tzinfo=zone)
+    window = window_for(start, start + timedelta(days=1), "UTC")
+    previous = window.previous()
+    assert previous.start.tzinfo is zone and previous.start == start - timedelta(days=1)
+    assert "(created_on >= 2025-05-20 18:30:00.500000 and < 2025-05-21 18:30:00.500000 UTC)" in (
+        window.describe()
+    )
+
+
+def test_a_bound_in_a_repeated_hour_is_noted_with_its_span():
+    start = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    window = window_for(start, start + timedelta(hours=3), "America/New_York")
+    assert window.notes[0] == (
+        "the window's start falls in 2025-11-02 01:00:00 to 2025-11-02 02:00:00, wall times "
+        "that occur twice in DB_TIMEZONE America/New_York (clocks fall back): created_on "
+        "cannot tell them apart, so the database bounds cover all of them"
+    )

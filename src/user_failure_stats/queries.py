@@ -244,8 +244,8 @@ def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) 
     return fetch_window_counts(settings_or_engine, window).current
 
 
-def _in_window(window_column=None):
-    column = calllog.c.created_on if window_column is None else window_column
+def _in_window():
+    column = calllog.c.created_on
     return sa.and_(
         column >= sa.bindparam("start", type_=sa.DateTime),
         column < sa.bindparam("end", type_=sa.DateTime),
