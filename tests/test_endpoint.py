@@ -81,6 +81,7 @@ def test_json_answer_for_the_seed_window(pg, endpoint, tmp_path):
         "length": "2 days",
         "notes": [],
     }
+    assert data["alert"] is None
     assert data["summary"]["total_sessions"] == 341
     assert data["summary"]["total_failures"] == 82
     assert round(data["summary"]["overall_failure_rate"], 4) == 0.2405
@@ -196,6 +197,13 @@ def test_details_are_capped_by_limit(pg, endpoint):
         ).get_body()
     )
     assert len(everything["details"]) == 341 and everything["details_truncated"] is False
+
+
+def test_an_empty_window_is_the_same_alert_as_a_run(pg, endpoint):
+    pg.seed()
+    data = json.loads(endpoint({"start": "2020-01-01", "end": "2020-01-02"}).get_body())
+    assert data["summary"]["total_sessions"] == 0
+    assert data["alert"] == "no sessions in the window"
 
 
 def test_default_window_is_the_configured_one(pg, endpoint, monkeypatch):

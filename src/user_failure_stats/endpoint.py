@@ -28,6 +28,7 @@ from user_failure_stats.params import (
 from user_failure_stats.publish import publish as publish_files
 from user_failure_stats.settings import Settings, load_settings
 from user_failure_stats.text import visible
+from user_failure_stats.verdict import verdict
 from user_failure_stats.window import Window
 
 log = logging.getLogger(__name__)
@@ -258,6 +259,7 @@ def _run(request: Request, settings: Settings) -> Response:
         return Response(200, outputs.csv_text(rates), "text/csv", headers)
     payload = {
         "window": request.window.as_dict() | {"notes": list(data.notes)},
+        "alert": verdict(summary).alert,
         "summary": {k: plain(v) for k, v in summary.as_dict().items()},
         "previous_window": {k: plain(v) for k, v in previous.as_dict().items()},
         "data_quality": quality

@@ -5,11 +5,15 @@ One rule for the command line, the notifications and the endpoint. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from user_failure_stats.errors import EXIT_ALERT, EXIT_DELIVERY, EXIT_EMPTY, EXIT_OK
 from user_failure_stats.formats import format_percent, missing
+
+if TYPE_CHECKING:
+    from user_failure_stats.summary import Statistics
 
 
 @dataclass(frozen=True)
@@ -47,14 +51,8 @@ class Verdict:
         return None
 
 
-def verdict(summary: Mapping, fail_above: float | None = None) -> Verdict:
-    """Return the verdict on a report from its summary statistics.
-
-    Args:
-        summary: ``total_sessions`` and ``overall_failure_rate`` (see
-            ``analysis.summary_statistics``).
-        fail_above: The alert threshold (a rate from 0 to 1), or None.
-    """
+def verdict(summary: Statistics, fail_above: float | None = None) -> Verdict:
+    """Return the verdict on a report from its statistics and the threshold (a rate), if any."""
     rate = summary.overall_failure_rate
     return Verdict(
         empty=not summary.total_sessions,
