@@ -131,6 +131,8 @@ def test_duplicate_user_rows_count_each_session_once(scratch_db, cli_env, tmp_pa
     pg.seed()
     pg.users([(5, "Ayush again"), (5, "Aardvark"), (6, None)])  # 3 extra rows for 2 users
     engine.dispose()
+    window = resolve_window(Parameters(**SEED).validated(), "UTC")
+    assert queries.fetch_window_counts(Settings(db_url=url), window).duplicate_users == 2
     (tmp_path / "p.yaml").write_text(
         "start: '2025-05-21'\nend: '2025-05-23'\ntimezone: Asia/Kolkata\ntop_n: 10\n"
     )

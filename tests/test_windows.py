@@ -380,3 +380,13 @@ def test_a_bound_in_a_repeated_hour_is_noted_with_its_span():
         "that occur twice in DB_TIMEZONE America/New_York (clocks fall back): created_on "
         "cannot tell them apart, so the database bounds cover all of them"
     )
+
+
+def test_an_end_in_a_repeated_hour_is_noted_as_the_end():
+    end = datetime(2025, 11, 2, 1, 30, tzinfo=ZoneInfo("America/New_York"))
+    window = window_for(end - timedelta(hours=3), end, "America/New_York")
+    assert window.notes == (
+        "the window's end falls in 2025-11-02 01:00:00 to 2025-11-02 02:00:00, wall times "
+        "that occur twice in DB_TIMEZONE America/New_York (clocks fall back): created_on "
+        "cannot tell them apart, so the database bounds cover all of them",
+    )
