@@ -338,7 +338,8 @@ def test_a_read_only_folder_is_one_line_and_exit_2(tmp_path, cli_env):
         subprocess.run(["umount", "-l", str(folder)], check=False)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"user-failure-stats: error: cannot prune {folder}: Read-only file system"
+        f"user-failure-stats: error: cannot prune {folder}: cannot lock "
+        f"{folder / '.index.lock'}: Read-only file system"
     ]
 
 
@@ -408,8 +409,56 @@ def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
     out = tmp_path / "reports"
     out.mkdir()
     (out / store.LOCK_NAME).mkdir()
-    with pytest.raises(OutputError, match="cannot update the reports index in .*: Is a directory"):
+    with pytest.raises(OutputError, match=r"^cannot lock .*/\.index\.lock: Is a directory$"):
         store.update_index(out)
-    with pytest.raises(OutputError, match="cannot prune .*: Is a directory"):
-        report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    with pytest.raises(OutputError, match=r"^cannot prune .*: cannot lock .*: Is a directory$"):
         store.prune(out, 30, now=NOW)
+    assert (out / "user_failure_rates_20200101_000000.html").exists()  # nothing removed
+
+
+def test_folders_where_files_belong_are_skipped_or_named(tmp_path):
+    from user_failure_stats.errors import OutputError
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")
+    (out / summary_name("20240202_000002")).mkdir()  # a folder named like a summary: skipped
+    assert [e.stamp for e in store.entries(out)] == ["20250629_000000", "20200101_000000"]
+    assert len(store.prune(out, 30, now=NOW, dry_run=True)) == 4
+    (out / store.PENDING_NAME).mkdir()  # a folder where the pending removals belong
+    assert store.pending_removals(out) == []
+    with pytest.raises(OutputError, match=r"cannot write .*removed-not-yet-published"):
+        store.prune(out, 30, now=NOW)
+    # The old report is gone, and the index no longer lists it.
+    assert not (out / "user_failure_rates_20200101_000000.html").exists()
+    page = (out / "index.html").read_text()
+    assert "20250629_000000" in page and "20200101_000000" not in page
+
+
+def test_a_lock_held_too_long_is_one_line(tmp_path):
+    import fcntl
+
+    from user_failure_stats.errors import OutputError
+    from user_failure_stats.files import locked as lock
+
+    path = tmp_path / ".index.lock"
+    holder = os.open(path, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(OutputError, match=r"has held .*\.index\.lock for 0\.2 seconds"):
+            with lock(path, wait=0.2):
+                pass
+    finally:
+        os.close(holder)
+    with lock(path, wait=0.2):  # free again
+        pass
+
+
+def test_stamps_are_ascii_digits_only():
+    from user_failure_stats.names import STAMP, is_report_file
+
+    assert STAMP.fullmatch("20200101_000000") and STAMP.fullmatch("20200101_000000_999")
+    assert not STAMP.fullmatch("２０２０0101_000000")
+    assert not is_report_file("user_failure_rates_２０２０0101_000000.html")

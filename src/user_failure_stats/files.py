@@ -6,6 +6,7 @@ import fcntl
 import os
 import stat
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -58,12 +59,34 @@ def open_no_follow(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
             raise exc from None
 
 
+LOCK_WAIT_SECONDS = 120.0
+
+
 @contextmanager
-def locked(path: Path):
-    """Hold an exclusive lock on the file ``path`` (created, never through a link)."""
-    fd = open_no_follow(path)
+def locked(path: Path, wait: float = LOCK_WAIT_SECONDS):
+    """Hold an exclusive lock on the file ``path`` (created, never through a link).
+
+    Raises:
+        OutputError: The lock cannot be made (a folder under its name, a read-only folder),
+            or another process held it for ``wait`` seconds.
+    """
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = open_no_follow(path)
+    except OSError as exc:
+        raise OutputError(f"cannot lock {path}: {exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OutputError(
+                        f"another process has held {path} for {wait:g} seconds: "
+                        "is a run or prune stuck?"
+                    ) from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)
@@ -79,14 +102,15 @@ def read_regular(path: Path, limit: int) -> bytes | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
-    with os.fdopen(fd, "rb") as file:
-        try:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-                return None
-            data = file.read(limit + 1)
-        except OSError:
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:  # a folder, a FIFO...
             return None
+        data = os.read(fd, limit + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return data if len(data) <= limit else None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-STAMP = re.compile(r"\d{8}_\d{6}(?:_\d{1,3})?")
+STAMP = re.compile(r"[0-9]{8}_[0-9]{6}(?:_[0-9]{1,3})?")
 CSV_PREFIX = "user_failure_stats_"
 HTML_PREFIX = "user_failure_rates_"
 SUMMARY_FILE = re.compile(rf"\.{HTML_PREFIX}({STAMP.pattern})\.json")

@@ -121,7 +121,7 @@ def reserve_stamp(output_dir: Path, now: datetime | None = None) -> Claim:
                 return claim
     except OSError as exc:
         raise _cannot(f"write into {output_dir}", exc) from None
-    raise NotebookError(f"cannot find a free file name in {output_dir}")
+    raise OutputError(f"cannot find a free file name in {output_dir}: 999 runs this second")
 
 
 def _claim(output_dir: Path, stamp: str) -> Claim | None:
@@ -321,11 +321,8 @@ def update_index(output_dir: Path | str, timezone: str = DEFAULT_TIMEZONE) -> Pa
         OutputError: The lock or the page cannot be written.
     """
     output_dir = Path(output_dir)
-    try:
-        with locked(output_dir / LOCK_NAME):  # never through a planted link
-            return write_index(output_dir, timezone)
-    except OSError as exc:  # a folder where the lock belongs, a read-only folder
-        raise _cannot(f"update the reports index in {output_dir}", exc) from None
+    with locked(output_dir / LOCK_NAME):  # never through a planted link
+        return write_index(output_dir, timezone)
 
 
 # -- pruning and pending removals --------------------------------------------------------
@@ -352,15 +349,16 @@ def prune(
     check_keep_days(keep_days)
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
-        raise ConfigError(f"output directory {output_dir} does not exist")
+        state = "is not a folder" if os.path.lexists(output_dir) else "does not exist"
+        raise ConfigError(f"output directory {output_dir} {state}")
     now = now or datetime.now(UTC)
     if dry_run:
         return _expired_files(output_dir, keep_days, now)
     try:  # a run rebuilding the index waits for us, and we for it
         with locked(output_dir / LOCK_NAME):
             return _remove(output_dir, _expired_files(output_dir, keep_days, now))
-    except OSError as exc:  # a read-only folder: not even the lock can be made
-        raise _cannot(f"prune {output_dir}", exc) from None
+    except OutputError as exc:
+        raise OutputError(f"cannot prune {output_dir}: {exc}") from None
 
 
 def _expired_files(output_dir: Path, keep_days: int, now: datetime) -> list[Path]:
@@ -379,11 +377,12 @@ def _remove(output_dir: Path, files: list[Path]) -> list[Path]:
             except OSError as exc:
                 raise _cannot(f"remove {path}", exc) from None
             removed.append(path)
-    finally:  # what is gone is noted, even when a later file could not be removed
+    finally:  # what is gone is noted, and the index lists what is left, whatever failed
         if removed:
-            _write_pending(output_dir, pending_removals(output_dir) + [p.name for p in removed])
-    if removed:
-        write_index(output_dir)
+            try:
+                _write_pending(output_dir, pending_removals(output_dir) + [p.name for p in removed])
+            finally:
+                write_index(output_dir)
     return removed
 
 
