@@ -243,6 +243,16 @@ def test_the_prune_command_needs_keep_days_and_a_folder(tmp_path, cli_env):
     nowhere = tmp_path / "nowhere"
     assert missing.stderr.endswith(f"error: output directory {nowhere} does not exist\n")
     assert missing.stderr.count("\n") == 1
+    (tmp_path / "a file").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"^output directory .*a file is not a folder$"):
+        store.prune(tmp_path / "a file", 3)
+    odd = tmp_path / "two\nlines"
+    odd.mkdir()
+    command = ["prune", "--keep-days", "3", "--output-dir", str(odd)]
+    result = run_cli(command, cli_env("x"), tmp_path)
+    assert result.returncode == 0
+    said = f"No reports generated more than 3 days ago in {tmp_path}/two\\nlines.\n"
+    assert result.stdout == said
 
 
 def test_keep_days_comes_from_the_flag_or_the_parameter_file(tmp_path):

@@ -176,14 +176,14 @@ def cmd_prune(args) -> int:
     files = planned if args.dry_run else store.prune(output_dir, keep_days)
     age = f"generated more than {_count(keep_days, 'day')} ago"
     if not files:
-        echo(f"No reports {age} in {output_dir}.")
+        echo(f"No reports {age} in {visible(str(output_dir))}.")
         return EXIT_OK
     reports = sum(path.name.endswith(".json") for path in files)
     size = retention.size_text(sum(sizes.get(path, 0) for path in files))
     done = "Would remove" if args.dry_run else "Removed"
     counts = f"{_count(len(files), 'file')} of {_count(reports, 'report')}"
     echo(f"{done} {counts} {age}, freeing {size}:")
-    echo("\n".join(f"  {path}" for path in files))
+    echo("\n".join(f"  {visible(str(path))}" for path in files))
     return EXIT_OK
 
 
