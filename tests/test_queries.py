@@ -296,3 +296,23 @@ def test_data_quality_of_a_database_without_the_call_log_is_a_database_error(adm
     window = resolve_window(Parameters(start="2025-05-21", end="2025-05-22"), "UTC")
     with pytest.raises(DatabaseError, match="calllog"):
         queries.fetch_data_quality(Settings(db_url=admin_url), window)
+
+
+def test_session_details_are_the_window_s_sessions_in_time_order_up_to_the_limit(pg, settings_for):
+    pg.users([(1, "A")])
+    at = datetime(2025, 5, 21, 10, 0)
+    pg.calls(
+        [
+            {"session_id": "b", "user_id": 1, "created_on": at},  # a tie: by session id
+            {"session_id": "a", "user_id": 1, "created_on": at},
+            {"session_id": "c", "user_id": 1, "created_on": at - timedelta(hours=1)},
+            {"session_id": None, "user_id": 1, "created_on": at - timedelta(hours=2)},  # no session
+            {"session_id": "z", "user_id": 1, "created_on": datetime(2025, 5, 22)},  # after the end
+        ]
+    )
+    window = resolve_window(Parameters(start="2025-05-21", end="2025-05-22"), "UTC")
+    settings = settings_for(pg.url)
+    rows, truncated = queries.fetch_session_details(settings, window, 3)
+    assert [row["session_id"] for row in rows] == ["c", "a", "b"] and truncated is False
+    rows, truncated = queries.fetch_session_details(settings, window, 2)
+    assert [row["session_id"] for row in rows] == ["c", "a"] and truncated is True

@@ -2,7 +2,15 @@ import unicodedata
 
 import pytest
 
-from user_failure_stats.text import bounded, csv_cell, html_text, plotly_text, shown, visible
+from user_failure_stats.text import (
+    bounded,
+    csv_cell,
+    html_text,
+    plotly_text,
+    shown,
+    shown_all,
+    visible,
+)
 
 
 @pytest.mark.parametrize(
@@ -77,3 +85,9 @@ def test_bounded_to_one_character_is_the_ellipsis_alone():
     assert bounded("abc", 1) == "…"
     assert bounded("abc", 2) == "a…"
     assert bounded("", 0) == ""
+
+
+def test_shown_all_is_shown_of_each_value_whatever_its_type():
+    values = ["x" * 100, "x" * 101, 5, None, "a\nb", "Zoë 😀"]
+    assert shown_all(values) == [shown(v) for v in values]
+    assert shown_all(values)[:3] == ["x" * 100, "x" * 99 + "…", "5"]

@@ -258,6 +258,7 @@ def test_repeated_hours_of_the_database_zone_are_named_and_covered():
         (timedelta(seconds=90), "2 minutes"),  # rounded to whole minutes
         (timedelta(seconds=1), "1 second"),
         (timedelta(milliseconds=1500), "1.5 seconds"),
+        (timedelta(microseconds=1_000_400), "1 second"),  # to the millisecond
         (timedelta(seconds=59), "59 seconds"),
     ],
 )
