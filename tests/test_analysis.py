@@ -18,7 +18,7 @@ from user_failure_stats.analysis import (
 )
 from user_failure_stats.flags import top_users
 from user_failure_stats.seed_api import analyze_failure_data
-from user_failure_stats.summary import Statistics
+from user_failure_stats.stats import Statistics
 
 
 def counts(rows):

@@ -23,7 +23,7 @@ from aiosmtpd.controller import Controller
 from tests.helpers import docs_text
 from user_failure_stats import messages, notify
 from user_failure_stats.errors import ConfigError, NotifyError
-from user_failure_stats.summary import Statistics
+from user_failure_stats.stats import Statistics
 from user_failure_stats.text import markdown_text
 from user_failure_stats.verdict import verdict
 from user_failure_stats.window import window_for

@@ -94,7 +94,7 @@ def test_each_day_writes_one_report_per_day(pg, cli_env, tmp_path):
 
 
 def test_fail_above_writes_the_report_then_alerts(pg, cli_env, tmp_path):
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
     pg.seed()
     out = tmp_path / "out"

@@ -15,7 +15,7 @@ from user_failure_stats import significance
 from user_failure_stats.analysis import failure_rates, summary_statistics
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.formats import chance_of_change, chance_text, change_p_value
-from user_failure_stats.summary import Statistics
+from user_failure_stats.stats import Statistics
 
 
 def binomial_tail(f: int, n: int, p: float) -> float:

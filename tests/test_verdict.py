@@ -3,7 +3,7 @@ import math
 import pytest
 
 from user_failure_stats.errors import EXIT_ALERT, EXIT_DELIVERY, EXIT_EMPTY, EXIT_OK
-from user_failure_stats.summary import Statistics
+from user_failure_stats.stats import Statistics
 from user_failure_stats.verdict import Verdict, exit_code, verdict
 
 SUMMARY = Statistics(total_sessions=80, overall_failure_rate=0.125)

@@ -14,7 +14,7 @@ from user_failure_stats import significance
 # Formatting lives in the light module, re-exported here for the notebook and old callers.
 from user_failure_stats.formats import DEFAULT_FDR, ci_text, format_percent, window_change  # noqa: F401
 from user_failure_stats.formats import missing as _missing
-from user_failure_stats.summary import NAN, Statistics
+from user_failure_stats.stats import NAN, Statistics
 
 # The two-sided normal quantile of the 95% Wilson intervals.
 Z_95 = 1.959963984540054

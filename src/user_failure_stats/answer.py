@@ -17,7 +17,7 @@ from user_failure_stats.view import show
 if TYPE_CHECKING:
     import pandas as pd
 
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 # Above this many rows, a list of users scrolls in its own box (all rows are there).
 ANSWER_ROWS = 5_000

@@ -20,7 +20,7 @@ from user_failure_stats.window import Window
 if TYPE_CHECKING:
     import pandas as pd
 
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 RULE = "=" * 72
 

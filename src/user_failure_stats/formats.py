@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 
 def missing(value) -> bool:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import sqlalchemy as sa
 
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 
 def setup(

@@ -32,7 +32,7 @@ from user_failure_stats.verdict import Verdict, exit_code, verdict
 from user_failure_stats.window import Window, split, window_for
 
 if TYPE_CHECKING:
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 
 NOTEBOOK = Path(str(files("user_failure_stats") / "data" / "user_failure_rates.ipynb"))

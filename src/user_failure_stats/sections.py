@@ -20,7 +20,7 @@ from user_failure_stats.window import Window
 if TYPE_CHECKING:
     import pandas as pd
 
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 # The key, in the metadata of the heading's output, of the HTML page's <title>.
 PAGE_TITLE_KEY = "user_failure_stats/page_title"

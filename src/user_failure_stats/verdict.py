@@ -13,7 +13,7 @@ from user_failure_stats.errors import EXIT_ALERT, EXIT_DELIVERY, EXIT_EMPTY, EXI
 from user_failure_stats.formats import format_percent, missing
 
 if TYPE_CHECKING:
-    from user_failure_stats.summary import Statistics
+    from user_failure_stats.stats import Statistics
 
 
 @dataclass(frozen=True)
