@@ -29,15 +29,12 @@ def check_keep_days(value) -> int:
     return value
 
 
-def expired(reports: list[RunSummary], keep_days, now: datetime) -> list[RunSummary]:
+def expired(reports: list[RunSummary], keep_days: int, now: datetime) -> list[RunSummary]:
     """Return the reports generated more than ``keep_days`` days before ``now``, oldest first.
 
-    A report generated exactly ``keep_days`` days before ``now`` is kept.
-
-    Raises:
-        ConfigError: ``keep_days`` is not a whole number of at least 1.
+    ``keep_days`` is checked already (see :func:`check_keep_days`). A report generated exactly
+    ``keep_days`` days before ``now`` is kept.
     """
-    keep_days = check_keep_days(keep_days)
     try:
         cutoff = now.astimezone(UTC) - timedelta(days=keep_days)
     except OverflowError:  # before the year 1: no report is that old

@@ -346,7 +346,7 @@ def prune(
             is not a folder.
         OutputError: A file cannot be removed, or the index cannot be written.
     """
-    check_keep_days(keep_days)
+    keep_days = check_keep_days(keep_days)
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         state = "is not a folder" if os.path.lexists(output_dir) else "does not exist"
