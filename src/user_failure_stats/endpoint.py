@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError, DatabaseError, PublishError
 from user_failure_stats.formats import DEFAULT_FDR, plain
 from user_failure_stats.params import (
@@ -90,45 +90,22 @@ class Request:
     fdr: float = DEFAULT_FDR
 
 
-def _bool(values: dict, name: str, default: bool) -> bool:
-    raw = values.get(name)
-    if raw is None or raw == "":
-        return default
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise BadParameter(name, f"{name} must be true or false, got {raw!r}")
-
-
-def _limit(values: dict) -> int:
-    raw = values.get("limit")
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    text = str(raw).strip()
-    # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
-    if isinstance(raw, bool) or not re.fullmatch(r"[0-9]{1,6}", text):
-        text = "0"
-    if not 1 <= int(text) <= MAX_LIMIT:
-        raise BadParameter(
-            "limit",
-            f"limit must be a whole number from 1 to {MAX_LIMIT:,}, got {str(raw)[:40]!r}",
-        )
-    return int(text)
+def _checked(check, *args):
+    """Return ``check(*args)``, its ConfigError turned into a BadParameter naming the field."""
+    try:
+        return check(*args)
+    except ConfigError as exc:
+        raise BadParameter(exc.field, str(exc)) from None
 
 
 def parse_request(values: dict, settings: Settings, now=None) -> Request:
     """Validate a request's parameters and resolve its window.
 
-    The parameters are layered as for the command line (``params.choose``): without
-    ``start``/``end``/``window`` the window is ``START_DATE``/``END_DATE`` when set, else
-    ``DEFAULT_WINDOW``; without ``timezone`` it is ``REPORT_TIMEZONE``.
+    Layered as for the command line (``params.choose``), with ``DEFAULT_WINDOW`` as the
+    fallback window.
 
     Raises:
-        BadParameter: naming the first invalid parameter.
+        BadParameter: Naming the first invalid parameter.
     """
     unknown = sorted(set(values) - set(PARAMETERS) - set(IGNORED))
     if unknown:
@@ -147,7 +124,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         resolved = resolve_window(params, settings.db_timezone, now)
     except ConfigError as exc:
         raise BadParameter(exc.field or "start", str(exc)) from None
-    export_csv = _bool(values, "export_csv", False)
+    export_csv = _checked(coerce.yes_no, values.get("export_csv") or False, "export_csv")
     if export_csv and not settings.publish_url:
         raise BadParameter(
             "export_csv",
@@ -156,9 +133,13 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
     return Request(
         window=resolved,
         export_csv=export_csv,
-        include_details=_bool(values, "include_details", False),
+        include_details=_checked(
+            coerce.yes_no, values.get("include_details") or False, "include_details"
+        ),
         format=output,
-        limit=_limit(values),
+        limit=_checked(
+            coerce.whole_number, values.get("limit") or DEFAULT_LIMIT, "limit", 1, MAX_LIMIT
+        ),
         top_n=params.top_n,
         min_sessions=params.min_sessions,
         fdr=params.fdr,
@@ -179,13 +160,7 @@ def _answer(status: int, payload: dict) -> Response:
 
 
 def failure_analysis(values: dict, settings: Settings | None = None, now=None) -> Response:
-    """Answer one request for the failure analysis (see docs/endpoint.md).
-
-    Args:
-        values: The request's parameters (query string, then JSON body).
-        settings: The settings (default: read from the environment and ``.env``).
-        now: The moment relative windows are seen from (default: now).
-    """
+    """Answer one request (its query string and JSON body's values); see docs/endpoint.md."""
     try:
         settings = settings or load_settings()
         settings.require_db_url()
@@ -218,8 +193,7 @@ def failure_analysis(values: dict, settings: Settings | None = None, now=None) -
 def _export_csv(rates, settings: Settings) -> tuple[str, str]:
     """Publish the CSV to ``PUBLISH_URL``; return its name and link.
 
-    The name is the stamp of now and a random part: requests in the same second never share
-    a name, and nothing is kept on the function's own disk.
+    A random part in the name keeps requests in the same second apart; nothing stays on disk.
     """
     from user_failure_stats import outputs
     from user_failure_stats.names import csv_name, new_stamp

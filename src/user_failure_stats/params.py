@@ -32,14 +32,8 @@ if TYPE_CHECKING:
     from user_failure_stats.settings import Settings
 
 DEFAULT_TITLE = "User failure rates"
-
-
 DEFAULT_TOP_N = 10
-
-
 DEFAULT_MIN_SESSIONS = 10
-
-
 # Shipped with the package (``parameters/default.yaml`` of the checkout).
 DEFAULT_PARAMETERS_FILE = Path(
     str(files("user_failure_stats") / "data" / "parameters" / "default.yaml")
@@ -51,16 +45,12 @@ class Policy:
     """What a run does once its report is written: the notebook never sees these.
 
     Attributes:
-        fail_above: Alert (a distinct exit code) when the overall failure rate is above
-            this rate, 0 to 1; None for no alert.
+        fail_above: Alert when the overall failure rate is above this rate (0 to 1), or None.
         fail_empty: Exit with a distinct code when the window has no sessions (a dead feed).
-        publish: The folder URL to publish the report to (see ``targets.check_url``), or
-            None.
-        notify: When to announce the run to ``NOTIFY_URLS``: ``always``, ``alert`` (when
-            the run raises an alert) or ``never``; None for the default (``alert`` when
-            ``NOTIFY_URLS`` is set).
-        keep_days: After a successful run, remove the reports generated more than this many
-            days ago (see ``store.prune``); None to keep every report.
+        publish: The folder URL to publish the report to, or None.
+        notify: ``always``, ``alert`` or ``never``; None for ``alert`` when ``NOTIFY_URLS``
+            is set.
+        keep_days: Remove the reports generated more than this many days ago, or None.
     """
 
     fail_above: float | None = None
@@ -95,14 +85,10 @@ class Parameters:
         start: Window start (inclusive): a date, a datetime, or an ISO string.
         end: Window end (exclusive).
         timezone: IANA time zone of ``start``/``end`` and of the report.
-        top_n: Number of users in the top table.
-        title: The report's heading.
         min_sessions: Users with fewer sessions are "too few to judge" and not ranked.
-        fdr: The false discovery rate of the flags, above 0 and below 1: of the users
-            flagged (or marked as worse), at most this fraction are expected to be chance.
-        window: A relative window (``yesterday``, ``previous_week``...) instead of
-            ``start``/``end``; resolved when the run starts.
-        policy: What the run does with the report (see :class:`Policy`).
+        fdr: Of the users flagged (or marked as worse), at most this fraction are expected
+            to be chance; above 0 and below 1.
+        window: A relative window (``yesterday``...) instead of ``start``/``end``.
     """
 
     start: Any = None
@@ -153,10 +139,9 @@ class Parameters:
         )
 
     def as_notebook_parameters(self) -> dict:
-        """Return the notebook's values as plain strings and numbers, ready for papermill.
+        """Return the notebook's values as plain strings and numbers, for papermill.
 
-        ``window`` and the policy are the runner's: it resolves the window into
-        ``start``/``end`` before the notebook runs, and applies the policy after.
+        The runner resolves ``window`` into ``start``/``end`` and applies the policy itself.
         """
         return {
             "start": _plain(self.start),
@@ -181,15 +166,13 @@ MAX_PARAMETER_FILE_BYTES = 64 * 1024
 
 
 def load_parameters(path: Path | str) -> dict:
-    """Read a YAML parameter file into a dict of raw values.
+    """Read a YAML parameter file, a flat mapping of names to values, into a dict.
 
-    A parameter file holds a few names and values: one larger than 64 KiB, not UTF-8, with
-    YAML aliases (``*name``, which can expand a small file into billions of values) or with
-    nested lists and mappings is refused before anything is built from it.
+    A file over 64 KiB, not UTF-8, with YAML aliases (``*name``: billions of values from a
+    small file), tags or nested values is refused before anything is built from it.
 
     Raises:
-        ConfigError: The file cannot be read, is too large, is not UTF-8 or YAML, is not a
-            flat mapping, or names an unknown parameter.
+        ConfigError: Naming what is wrong with the file.
     """
     import yaml
 
@@ -240,10 +223,9 @@ def load_parameters(path: Path | str) -> dict:
 
 
 def _check_flat_yaml(text: str, path: Path) -> None:
-    """Refuse aliases and nested values by reading the YAML's events, before building it.
+    """Refuse tags, aliases, repeated keys and nested values from the YAML's events.
 
-    The events are read one at a time and the first nested collection stops the reading, so
-    a file of 30,000 nested brackets costs no more than one.
+    The first nested collection stops the reading: 30,000 nested brackets cost no more than one.
     """
     import yaml
 
@@ -285,14 +267,12 @@ def choose(
 ) -> Parameters:
     """Layer the parameters: the one rule the command line and the HTTP endpoint share.
 
-    From lowest to highest: ``REPORT_TIMEZONE``; ``START_DATE``/``END_DATE``; a parameter
-    file (``file_values``); what the caller gives (flags, a request's values). ``None`` and
-    ``""`` mean "not given". The window is either relative (``window``) or ``start``/``end``:
-    the highest layer that names one of them decides which, so a given ``window`` replaces a
-    file's ``start``/``end`` and a given ``start`` or ``end`` a file's ``window``; ``start``
-    and ``end`` each come from the highest layer that gives them. When no layer names a
-    window, ``fallback`` is used (the command line's ``parameters/default.yaml``, the
-    endpoint's ``DEFAULT_WINDOW``) as if it were the file.
+    From lowest to highest: ``REPORT_TIMEZONE`` and ``PUBLISH_URL``;
+    ``START_DATE``/``END_DATE``; a parameter file (``file_values``); what the caller gives.
+    ``None`` and ``""`` mean "not given". The highest layer that names ``window``, ``start``
+    or ``end`` decides whether the window is relative; ``start`` and ``end`` each come from
+    the highest layer that gives them. With no window in any layer, ``fallback`` (the CLI's
+    ``parameters/default.yaml``, the endpoint's ``DEFAULT_WINDOW``) stands in for the file.
 
     Raises:
         ConfigError: Naming the first bad parameter, or no window at all.
@@ -337,19 +317,12 @@ def _present(values: dict) -> dict:
 def resolve_window(params: Parameters, db_timezone: str = "UTC", now=None) -> Window:
     """Convert the parameters' window into query bounds in the database's zone.
 
-    The window is ``start``/``end``, or the relative ``window`` resolved at ``now``.
     Example: ``start=2025-05-21``, ``end=2025-05-23`` in ``Asia/Kolkata`` with the database in
-    UTC selects ``created_on >= 2025-05-20 18:30:00`` and ``< 2025-05-22 18:30:00``.
-
-    Args:
-        params: The parameters.
-        db_timezone: The zone of the naive ``created_on`` values.
-        now: For a relative window: the moment it is seen from (a datetime, date or ISO
-            string, in the report's zone when naive); default the current time.
+    UTC selects ``created_on >= 2025-05-20 18:30:00`` and ``< 2025-05-22 18:30:00``. A
+    relative ``window`` is seen from ``now`` (naive: in the report's zone; default: now).
 
     Raises:
-        ConfigError: A bound is malformed, a zone is unknown, both a window and start/end
-            are given, or end is not after start.
+        ConfigError: A bound or zone is bad, or end is not after start.
     """
     zone = check_timezone(params.timezone, "timezone")
     check_timezone(db_timezone, "DB_TIMEZONE")

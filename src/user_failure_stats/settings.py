@@ -14,23 +14,15 @@ from urllib.parse import urlsplit
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
-from user_failure_stats.window import (
-    check_timezone,
-    known_window,
-)
+from user_failure_stats.window import check_timezone, known_window
 
 DEFAULT_OUTPUT_DIR = "reports"
-
-
 DEFAULT_STATEMENT_TIMEOUT_SECONDS = 120.0
-
-
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10
 
 
 def _project_root() -> Path:
-    # The checkout this package is installed from (editable install), else the working
-    # directory: a relative OUTPUT_DIR or parameter file is found there.
+    # The checkout of an editable install, else the working directory.
     checkout = Path(__file__).resolve().parents[2]
     return checkout if (checkout / "pyproject.toml").is_file() else Path.cwd()
 
@@ -75,24 +67,15 @@ STORAGE_KEYS = (
 class Settings:
     """Where the data is and how to reach it; read from the environment and ``.env``.
 
+    Each field is the setting of the same name in capitals (docs/configuration.md), except:
+
     Attributes:
-        db_url: SQLAlchemy URL of the PostgreSQL database (a secret: never print it).
+        db_url: SQLAlchemy URL of the database: a secret, never shown.
         db_timezone: IANA time zone of the naive ``created_on`` values.
-        output_dir: Directory that receives reports and CSVs.
-        statement_timeout_seconds: Server-side limit for any one query.
-        connect_timeout_seconds: Limit for opening a connection.
-        start_date: Fallback window start (the seed's ``START_DATE``), or None.
-        end_date: Fallback window end (the seed's ``END_DATE``), or None.
-        report_timezone: The window's time zone when no file, flag or request names one.
-        default_window: The HTTP endpoint's window when a request gives none (and no
-            ``START_DATE``/``END_DATE`` is set).
-        env_file: The ``.env`` file the settings were read from, or None (the environment
-            only).
-        publish_url: The folder URL reports are published to (``PUBLISH_URL``), or None.
-        publish_link_url: Where readers open that folder (``PUBLISH_LINK_URL``: an
-            ``https://`` address), when it is not the publish URL itself.
-        notify_urls: The Apprise URLs to announce runs to (``NOTIFY_URLS``, secret), or None.
-        storage: The publish target's credentials (``STORAGE_KEYS`` that are set; secret).
+        default_window: The HTTP endpoint's window when a request gives none.
+        env_file: The ``.env`` file read, or None (the environment only).
+        notify_urls: The Apprise URLs (``NOTIFY_URLS``): a secret.
+        storage: The publish target's credentials (the ``STORAGE_KEYS`` set): a secret.
     """
 
     db_url: str | None
@@ -126,11 +109,7 @@ class Settings:
         return self.db_url
 
     def as_environment(self) -> dict[str, str]:
-        """Return these settings as environment variables, for a child process (the kernel).
-
-        The child reads them and nothing else: :data:`FROM_ENVIRONMENT` tells
-        :func:`load_settings` to read no ``.env`` file there.
-        """
+        """Return these settings as environment variables for the kernel, which reads no .env."""
         values = {
             "DB_URL": self.db_url,
             "DB_TIMEZONE": self.db_timezone,
@@ -145,10 +124,7 @@ class Settings:
         return {k: v for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
 
     def publish_target(self, url: str | None = None) -> Target | None:
-        """Return the publish target for ``url`` (default ``PUBLISH_URL``) with its settings.
-
-        None when there is no URL. The credentials and the link address come from here.
-        """
+        """Return the target for ``url`` (default ``PUBLISH_URL``) with its credentials, or None."""
         url = url or self.publish_url
         return Target(url, self.storage, self.publish_link_url) if url else None
 
@@ -169,28 +145,20 @@ FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 
 
 def find_env_file() -> Path | None:
-    """Return the project's ``.env``, or None.
+    """Return the ``.env`` beside ``pyproject.toml`` (else in the working directory), or None.
 
-    That is the ``.env`` beside ``pyproject.toml`` (without a checkout: in the working
-    directory). No other folder is searched, so the tool reads the same settings wherever it
-    is started from.
+    No other folder is searched: the tool reads the same settings wherever it is started.
     """
     candidate = PROJECT_ROOT / ".env"
     return candidate if candidate.is_file() else None
 
 
 def load_settings(env_file: Path | str | None = None, environ: dict | None = None) -> Settings:
-    """Read the settings: environment variables override the values in ``.env``.
+    """Read and validate the settings: environment variables override ``.env``.
 
-    Args:
-        env_file: The ``.env`` file to read; by default the project's (see
-            :func:`find_env_file`). None is read when the environment says the settings were
-            resolved already (:data:`FROM_ENVIRONMENT`: the report's kernel).
-        environ: The environment to read (default: ``os.environ``).
-
-    Returns:
-        The validated settings. A relative ``OUTPUT_DIR`` is taken relative to the folder
-        that holds ``.env``, else to the project's checkout.
+    ``env_file`` defaults to :func:`find_env_file`; none is read in the report's kernel
+    (:data:`FROM_ENVIRONMENT`). A relative ``OUTPUT_DIR`` is taken from the folder of
+    ``.env``, else from the project's checkout.
 
     Raises:
         ConfigError: A value is malformed (the message names the key).
@@ -296,10 +264,7 @@ def _positive_number(values: dict, key: str, default, kind):
 
 
 def parse_db_url(url):
-    """Return ``url`` parsed by ``sqlalchemy.make_url``, or None where it is not a URL.
-
-    ``url`` is a string or an SQLAlchemy ``URL``. Parsing never echoes the URL.
-    """
+    """Return a string or ``URL`` parsed by ``sqlalchemy.make_url``, or None (never echoed)."""
     from sqlalchemy import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -310,20 +275,12 @@ def parse_db_url(url):
 
 
 def _ambiguous(url) -> bool:
-    """Whether an unencoded "@" may have moved part of the password elsewhere.
-
-    Only one "@" may stand unencoded in a URL, the one before the host: with more, part of
-    the password can become the host, the database name or the query.
-    """
+    """Whether more than one unencoded "@" may have moved part of the password elsewhere."""
     return isinstance(url, str) and url.count("@") > 1
 
 
 def check_db_url(url: str) -> None:
-    """Raise ConfigError unless ``url`` is a usable PostgreSQL URL (never echoing it).
-
-    An ``@`` in the user name or password must be percent-encoded (``%40``): unencoded,
-    part of the password would be taken for the host or the database name.
-    """
+    """Raise ConfigError unless ``url`` is a usable PostgreSQL URL (never echoing it)."""
     parsed = parse_db_url(url)
     if parsed is None:
         raise ConfigError(
@@ -353,11 +310,9 @@ def check_db_url(url: str) -> None:
 
 
 def describe_database(url) -> str:
-    """Return ``host:port/database`` for messages: never the user name or password.
+    """Return ``host:port/database`` for messages: nothing left of the last ``@``, ever.
 
-    ``url`` is a string or an SQLAlchemy ``URL``. Nothing left of the last ``@`` before the
-    host is shown, whatever the URL's shape. The result is raw text from the URL: escape it
-    for where it is shown (``text`` module).
+    The result is raw text from the URL: escape it where it is shown (``text`` module).
     """
     if not url:
         return "(not configured)"
