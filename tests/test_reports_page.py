@@ -56,7 +56,7 @@ def test_index_page_links_reports_and_escapes_titles(tmp_path):
         tmp_path,
         entry("20250523_010000", sessions=6652, rate=0.164, flagged=24, title="<b>Ops</b>"),
     )
-    page = store.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path)[0].read_text()
     assert "<td class='n'>6,652</td>" in page
     assert "<td class='n'>16.40%</td>" in page
     assert "<td class='n'>24</td>" in page
@@ -67,7 +67,7 @@ def test_index_page_links_reports_and_escapes_titles(tmp_path):
 
 
 def test_empty_index(tmp_path):
-    assert "No reports yet." in store.update_index(tmp_path).read_text()
+    assert "No reports yet." in store.update_index(tmp_path)[0].read_text()
 
 
 def test_a_failed_run_leaves_the_index_as_it_was(pg, cli_env, tmp_path):
@@ -136,7 +136,7 @@ def test_planted_summaries_are_skipped_and_never_break_or_hang_the_index(tmp_pat
     (tmp_path / ".user_failure_rates_zero.json").symlink_to("/dev/zero")
     (tmp_path / ".user_failure_rates_big.json").write_text(" " * 2_000_000 + "{}")
     assert [e.stamp for e in store.entries(tmp_path)] == ["20250523_010000"]
-    page = store.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path)[0].read_text()
     assert "javascript:" not in page and "/etc/passwd" not in page
     assert page.count("<tr><td class='t'>") == 1
 
@@ -154,7 +154,7 @@ def test_the_newest_report_is_first_whatever_zone_it_was_generated_in(tmp_path):
         "20250523_050000",
         "20250523_100000",
     ]
-    page = store.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path)[0].read_text()
     assert "<th>Generated (UTC)</th>" in page
     assert page.index("2025-05-23 05:00") < page.index("2025-05-23 04:30")
     assert "10:00:00 IST" not in page
@@ -229,7 +229,7 @@ def dashboard(folder):
 
 def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
     dashboard(tmp_path)
-    figure = chart_of(store.update_index(tmp_path).read_text())
+    figure = chart_of(store.update_index(tmp_path)[0].read_text())
     flagged, rate = figure["data"]
     assert rate["x"] == [
         "2025-05-20 18:30",
@@ -248,7 +248,7 @@ def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
 
 def test_the_page_can_show_another_zone_and_names_it(tmp_path):
     dashboard(tmp_path)
-    page = store.update_index(tmp_path, timezone="Asia/Kolkata").read_text()
+    page = store.update_index(tmp_path, timezone="Asia/Kolkata")[0].read_text()
     assert "<th>Generated (Asia/Kolkata)</th>" in page
     assert "<td>2025-05-25 06:30</td>" in page  # 01:00 UTC
     assert chart_of(page)["data"][1]["x"][0] == "2025-05-21 00:00"
@@ -263,7 +263,7 @@ def test_with_fewer_than_two_windows_the_page_says_so_instead_of_a_chart(tmp_pat
     publish(tmp_path, entry("20250524_010000_2"))  # the same window again: still one window
     if count == 0:
         (tmp_path / summary_name("20250524_010000_2")).unlink()
-    page = store.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path)[0].read_text()
     assert "id='ufs-index-chart'" not in page and "Plotly" not in page
     so_far = "One window reported so far" if count else "No reports yet"
     assert f"{so_far}: the chart of the failure rate across windows appears" in page
@@ -276,7 +276,7 @@ def test_hundreds_of_reports_are_bounded(tmp_path, monkeypatch):
         record = entry(f"202505{day:02d}_010000")
         record["window"] = window(f"2025-05-{day:02d}T00:00:00+00:00", "2025-06-01T00:00:00Z")
         publish(tmp_path, record)
-    page = store.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path)[0].read_text()
     assert page.count("<tr><td class='t'>") == 5
     assert "The 5 newest of 9 reports are listed." in page
     assert chart_of(page)["data"][0]["x"] == [
@@ -298,7 +298,7 @@ def test_hostile_texts_from_summaries_are_escaped_and_bounded(tmp_path):
     bad_bounds["window"] = window("<img src=x onerror=alert(1)>", HOSTILE, "UTC")
     publish(tmp_path, bad_bounds)
     publish(tmp_path, entry("20250525_010000"))
-    page = store.update_index(tmp_path).read_text()
+    page = store.update_index(tmp_path)[0].read_text()
     # What the page says, without plotly.js (plotly 5.20's holds an ESC of its own).
     ours = page.replace(view.plotlyjs(), "")
     assert len(ours) < len(page) - 1_000_000
@@ -328,7 +328,7 @@ def test_the_index_draws_its_chart_offline_and_reads_on_a_phone(tmp_path, browse
     publish(
         tmp_path, entry("20250526_010000", title=HOSTILE) | {"generated_at": "2025-05-26T01:00:00Z"}
     )
-    index = store.update_index(tmp_path)
+    index, _ = store.update_index(tmp_path)
     page, external, errors, dialogs = open_offline(browser, index.as_uri(), 390, CHART_DRAWN)
     assert (external, errors, dialogs) == ([], [], [])
     assert page.locator("#ufs-index-chart .trace.bars .point").count() == 5

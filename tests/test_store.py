@@ -7,7 +7,7 @@ import pytest
 
 from tests.helpers import docs_text, run_cli
 from tests.helpers import plant_report as report
-from user_failure_stats import retention, store
+from user_failure_stats import coerce, retention, store
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.files import locked
 from user_failure_stats.names import published_names, summary_name
@@ -141,16 +141,14 @@ def test_nothing_to_remove_leaves_the_folder_as_it_was(tmp_path):
 
 @pytest.mark.parametrize("value", [0, -1, "0", "-3", 1.5, "1.5", "a week", "", True, None, 10**7])
 def test_keep_days_must_be_a_positive_whole_number(tmp_path, value):
-    with pytest.raises(
-        ConfigError, match=r"^keep_days must be a whole number of days from 1 to"
-    ) as exc:
+    with pytest.raises(ConfigError, match=r"^keep_days must be a whole number from 1 to") as exc:
         store.prune(tmp_path, value, now=NOW)
     assert "\n" not in str(exc.value)
 
 
 @pytest.mark.parametrize("value", [1, "7", " 30 "])
 def test_keep_days_may_be_text_from_a_flag(value):
-    assert retention.check_keep_days(value) == int(value)
+    assert coerce.whole_number(value, "keep_days", 1) == int(value)
 
 
 def test_a_missing_folder_is_one_clear_error(tmp_path):
@@ -228,7 +226,7 @@ def test_the_prune_command_refuses_a_bad_keep_days_in_one_line(tmp_path, cli_env
     result = run_cli(command, cli_env("x"), tmp_path)
     assert result.returncode == 2
     assert result.stderr == (
-        "user-failure-stats: error: keep_days must be a whole number of days from 1 to "
+        "user-failure-stats: error: keep_days must be a whole number from 1 to "
         f"1,000,000, got {days!r}\n"
     )
     assert names(out) == before
@@ -324,7 +322,7 @@ def test_a_run_refuses_a_bad_keep_days_before_anything_runs(tmp_path):
 
     params = Parameters(start="2025-05-21", end="2025-05-23")
     settings = Settings(db_url=None, output_dir=tmp_path / "out")
-    with pytest.raises(ConfigError, match="^keep_days must be a whole number of days"):
+    with pytest.raises(ConfigError, match="^keep_days must be a whole number from 1 to"):
         runner.run_report(params, settings, keep_days=0)
     assert not (tmp_path / "out").exists()
 
@@ -384,7 +382,7 @@ def test_summaries_with_numbers_out_of_range_are_skipped_and_the_index_stands(tm
         record["summary"] |= numbers
         path.write_text(json.dumps(record))
     assert [e.stamp for e in store.entries(out)] == ["20250629_000000", "20250601_120000"]
-    page = store.update_index(out).read_text()
+    page = store.update_index(out)[0].read_text()
     assert "20250629_000000" in page and "20250602_000000" not in page
     removed = store.prune(out, 7, now=NOW)  # only the real old report: planted ones are left
     assert [p.name for p in removed] == list(published_names("20250601_120000"))

@@ -1,8 +1,4 @@
-"""The analysis: pure pandas functions from per-user counts to rates and statistics.
-
-Nothing here touches the database or the file system (the seed-compatible
-``FailureAnalyzer``, which writes files and draws, lives in ``seed_api``).
-"""
+"""The analysis: pure pandas functions from per-user counts to rates and statistics (no I/O)."""
 
 from __future__ import annotations
 
@@ -39,11 +35,10 @@ BRACKET_LABELS = [f"{10 * i}-{10 * (i + 1)}%" for i in range(10)]
 
 
 def user_label(user_id, name, has_user_record: bool) -> str:
-    """Return the label shown for a user.
+    """Return the label shown for a user: the name, else ``user <id>`` (NULL or blank name).
 
-    The name; ``user <id>`` when the name is NULL, empty or only white space;
-    ``unknown user <id>`` when the call log points to a user_id with no row in
-    ``public."user"``; ``no user id`` for a NULL user_id.
+    ``unknown user <id>`` for a user_id with no row in ``public."user"``; ``no user id`` for a
+    NULL user_id.
     """
     if not has_user_record:
         return "no user id" if _missing(user_id) else f"unknown user {user_id}"
@@ -53,13 +48,7 @@ def user_label(user_id, name, has_user_record: bool) -> str:
 
 
 def user_labels(user_ids: pd.Series, names: pd.Series | None, has_record: pd.Series) -> pd.Series:
-    """Return :func:`user_label` of every row, vectorised (the same labels, in one pass).
-
-    Args:
-        user_ids: The users' ids (integers, text or missing).
-        names: Their names, or None when there are none.
-        has_record: Whether each user has a row in ``public."user"``.
-    """
+    """Return :func:`user_label` of every row, vectorised; ``names`` None means no names."""
     index = user_ids.index
     ids = pd.Series(user_ids.to_numpy(dtype=object), index=index, dtype="string")
     if names is None:
@@ -88,6 +77,11 @@ def ci_texts(low: pd.Series, high: pd.Series) -> list[str]:
     ]
 
 
+def count_texts(failed, total) -> list[str]:
+    """Return each ``failed/total`` pair as the tables show it: ``1,234/5,678``."""
+    return [f"{f:,}/{n:,}" for f, n in zip(failed, total, strict=True)]
+
+
 def percent_texts(rates: pd.Series) -> list[str]:
     """Return :func:`format_percent` of every rate (``23.75%``; ``n/a`` when missing)."""
     values = rates.to_numpy(dtype="float64") * 100
@@ -97,31 +91,30 @@ def percent_texts(rates: pd.Series) -> list[str]:
 def failure_rates(
     counts: pd.DataFrame, min_sessions: int = 1, fdr: float = DEFAULT_FDR
 ) -> pd.DataFrame:
-    """Compute the per-user table from per-user counts, with the flags.
+    """Compute the per-user table from per-user counts: :func:`user_rates` with the flags.
 
-    Args:
-        counts: One row per user with ``user_id``, ``name``, ``total_sessions`` and
-            ``failed_sessions``; ``has_user_record`` is optional (default True).
-        min_sessions: Users with fewer sessions are too few to judge: never flagged.
-        fdr: The false discovery rate the flags control across the judged users.
-
-    Returns:
-        :func:`user_rates` with ``flagged, p_value, q_value`` after the interval's columns
-        (see :func:`with_flags`).
+    ``counts``: ``user_id``, ``name``, ``total_sessions``, ``failed_sessions``, optionally
+    ``has_user_record`` (default True). After the interval come ``flagged`` (``q_value`` at
+    most ``fdr``), ``p_value`` (``significance.excess_p_values`` for users with at least
+    ``min_sessions`` sessions, NaN for others) and ``q_value`` (Benjamini-Hochberg).
     """
-    return with_flags(user_rates(counts), min_sessions, fdr)
+    table = user_rates(counts)
+    total = table["total_sessions"].to_numpy(dtype="int64")
+    failed = table["failed_sessions"].to_numpy(dtype="int64")
+    p = significance.excess_p_values(failed, total, total >= min_sessions)
+    q = significance.q_values(p)
+    at = table.columns.get_loc("failure_rate_ci_high") + 1
+    flag_columns = {"flagged": significance.discoveries(q, fdr), "p_value": p, "q_value": q}
+    for offset, (name, values) in enumerate(flag_columns.items()):
+        table.insert(at + offset, name, values)
+    return table
 
 
 def user_rates(counts: pd.DataFrame) -> pd.DataFrame:
-    """Compute each user's rate and interval from per-user counts, without the flags.
+    """Compute each user's rate and 95% Wilson interval from per-user counts, without flags.
 
-    Returns:
-        Columns ``user_name, total_sessions, failed_sessions, success_sessions,
-        failure_rate, failure_rate_percent, user_id, has_user_record,
-        failure_rate_ci_low, failure_rate_ci_high`` (then any other input columns), sorted
-        by failure rate descending, then failed sessions descending, then user name, then
-        user_id. Users with no sessions are left out. The interval is the 95% Wilson score
-        interval (the displayed uncertainty).
+    Columns: :data:`RATE_COLUMNS` to ``failure_rate_ci_high``, then other input columns.
+    Users without sessions are left out; sorted by rate and failures descending, name, id.
     """
     frame = counts.copy()
     if "has_user_record" not in frame:
@@ -145,9 +138,9 @@ def user_rates(counts: pd.DataFrame) -> pd.DataFrame:
     table["failure_rate_percent"] = percent_texts(table["failure_rate"])
     table["user_id"] = frame["user_id"]
     table["has_user_record"] = frame["has_user_record"].astype(bool)
-    low, high = wilson_interval(failed.to_numpy(), total.to_numpy())
-    table["failure_rate_ci_low"] = low
-    table["failure_rate_ci_high"] = high
+    table["failure_rate_ci_low"], table["failure_rate_ci_high"] = wilson_interval(
+        failed.to_numpy(), total.to_numpy()
+    )
     for column in extra:
         table[column] = frame[column]
     table = table.sort_values(
@@ -158,28 +151,6 @@ def user_rates(counts: pd.DataFrame) -> pd.DataFrame:
         key=_sort_key,
     )
     return table.reset_index(drop=True)
-
-
-def with_flags(table: pd.DataFrame, min_sessions: int = 1, fdr: float = DEFAULT_FDR):
-    """Return :func:`user_rates`' table with ``flagged, p_value, q_value``.
-
-    ``p_value`` is the one-sided exact binomial test of failing more than the rest of the
-    users (see ``significance.excess_p_values``), for users with at least ``min_sessions``
-    sessions (NaN for the others); ``q_value`` is its Benjamini-Hochberg adjustment across
-    them; ``flagged`` is True when ``q_value`` is at most ``fdr``: the user fails
-    significantly more.
-    """
-    total = table["total_sessions"].to_numpy(dtype="int64")
-    failed = table["failed_sessions"].to_numpy(dtype="int64")
-    p = significance.excess_p_values(failed, total, total >= min_sessions)
-    q = significance.q_values(p)
-    table = table.copy(deep=False)  # new columns only: the others are shared
-    at = table.columns.get_loc("failure_rate_ci_high") + 1
-    for offset, (name, values) in enumerate(
-        (("flagged", significance.discoveries(q, fdr)), ("p_value", p), ("q_value", q))
-    ):
-        table.insert(at + offset, name, values)
-    return table
 
 
 def _sort_key(column: pd.Series) -> pd.Series:
@@ -197,10 +168,9 @@ def summary_statistics(rates: pd.DataFrame, min_sessions: int | None = None) -> 
     sessions = int(rates["total_sessions"].sum())
     failures = int(rates["failed_sessions"].sum())
     per_user = rates["failure_rate"].astype("float64")
+    orphan = 0
     if "has_user_record" in rates:
         orphan = int(rates.loc[~rates["has_user_record"].astype(bool), "total_sessions"].sum())
-    else:
-        orphan = 0
     some = len(per_user) > 0
     return Statistics(
         total_users=int(len(rates)),
@@ -228,11 +198,7 @@ FLAG_COUNTS = {
 
 
 def flag_counts(rates: pd.DataFrame, min_sessions: int | None = None) -> dict:
-    """Count the users tested, flagged, compared, worse and new, and those too few to judge.
-
-    A count is there only when the table has its column; ``too_few_users`` only with
-    ``min_sessions``.
-    """
+    """Count the users tested, flagged, compared, worse, new (by column) and too few to judge."""
     found = {
         key: int(test(rates[column]).sum())
         for key, (column, test) in FLAG_COUNTS.items()
@@ -246,11 +212,9 @@ def flag_counts(rates: pd.DataFrame, min_sessions: int | None = None) -> dict:
 def wilson_interval(failed, total, z: float = Z_95):
     """Return the Wilson score interval ``(low, high)`` for ``failed`` of ``total``.
 
-    Works on scalars and arrays; ``total`` of 0 gives NaN. Example: 4 of 8 at 95% gives
-    0.2152 to 0.7848.
+    Scalars or arrays; ``total`` of 0 gives NaN. Example: 4 of 8 at 95%: 0.2152 to 0.7848.
     """
-    failed = np.asarray(failed, dtype="float64")
-    total = np.asarray(total, dtype="float64")
+    failed, total = (np.asarray(v, dtype="float64") for v in (failed, total))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = failed / total
         z2n = z * z / total
@@ -268,15 +232,9 @@ def wilson_interval(failed, total, z: float = Z_95):
 def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
     """Regroup the window's bins into every local day (or hour) of the report, empty ones as 0.
 
-    Args:
-        buckets: ``bucket`` (start of a bin: naive, in the database's zone, or aware when
-            ``created_on`` is a ``timestamptz``), ``total_sessions`` and ``failed_sessions``.
-        window: The window (``window.Window``): its zones, bounds and ``trend_unit``.
-
-    Returns:
-        ``bucket, total_sessions, failed_sessions, failure_rate`` (NaN where no sessions),
-        one row per local day or hour from the one holding the window's start up to its end;
-        ``bucket`` is the naive local start of the day or hour.
+    ``buckets``: ``bucket`` (a bin's start: naive in the database's zone, or aware) and the
+    counts. Returns a row per local ``window.trend_unit``: ``bucket`` (its naive local
+    start), the counts and ``failure_rate`` (NaN without sessions).
     """
     freq = {"day": "D", "hour": "h"}[window.trend_unit]
     first = pd.Timestamp(window.start).tz_localize(None).floor(freq)
@@ -311,24 +269,15 @@ def trend(buckets: pd.DataFrame, window) -> pd.DataFrame:
 
 
 def bracket_index(failed: int, total: int) -> int:
-    """Return the 10% bracket of ``failed / total``: 0 for 0-10% ... 9 for 90-100%.
-
-    Integer arithmetic, so 30% falls in 30-40% exactly; 100% belongs to 90-100%.
-    """
+    """Return the 10% bracket (0 to 9) of ``failed / total``, exactly (integers); 100% is 9."""
     return min(failed * 10 // total, 9)
 
 
 def rate_distribution(rates: pd.DataFrame, members: int | None = None) -> pd.DataFrame:
     """Count users per 10% failure-rate bracket (see :func:`bracket_index`), vectorised.
 
-    Args:
-        rates: The per-user table, worst first (see :func:`failure_rates`).
-        members: Keep at most this many member rows per bracket (None: all of them).
-
-    Returns:
-        Ten rows, one per bracket in order, with ``bracket`` (``0-10%`` ... ``90-100%``),
-        ``users`` (the count) and ``members`` (the bracket's rows of ``rates``, worst
-        first, as a DataFrame).
+    Ten rows: ``bracket`` (``0-10%`` ... ``90-100%``), ``users`` and ``members`` (a DataFrame
+    of the bracket's rows of ``rates``, in order: the first ``members``; None: all).
     """
     failed = rates["failed_sessions"].to_numpy(dtype="int64")
     total = rates["total_sessions"].to_numpy(dtype="int64")
@@ -342,14 +291,10 @@ def rate_distribution(rates: pd.DataFrame, members: int | None = None) -> pd.Dat
 
 
 def counts_from_calls(data: pd.DataFrame) -> pd.DataFrame:
-    """Count sessions and failures per user from per-call rows (the seed's input shape).
+    """Count sessions and failures per user from per-call rows, as :func:`failure_rates` takes.
 
-    Args:
-        data: Rows with ``session_id``, ``exotel_call_sid`` and ``name`` (and ``user_id``
-            when known: users are then told apart by id, else by name).
-
-    Returns:
-        Per-user counts, as :func:`failure_rates` takes them.
+    ``data`` (the seed's input shape) has ``session_id``, ``exotel_call_sid`` and ``name``,
+    and ``user_id`` when known: users are then told apart by id, else by name.
     """
     calls = data[data["session_id"].notna()].copy()
     calls["failed"] = calls["exotel_call_sid"].isna()
@@ -359,13 +304,11 @@ def counts_from_calls(data: pd.DataFrame) -> pd.DataFrame:
     grouped = calls.groupby(key, dropna=False, sort=False)
     counts = grouped.agg(total_sessions=("failed", "size"), failed_sessions=("failed", "sum"))
     counts = counts.reset_index()
+    counts["has_user_record"] = True
     if key == "user_id":
-        names = grouped["name"].first() if "name" in calls else None
-        counts["name"] = names.values if names is not None else None
-        counts["has_user_record"] = True
+        counts["name"] = grouped["name"].first().values if "name" in calls else None
     else:
         counts["user_id"] = None
-        counts["has_user_record"] = True
         # Without ids the name is the label; a NULL name has no id to fall back to.
         counts["name"] = counts["name"].where(counts["name"].notna(), "unnamed user")
     return counts[["user_id", "name", "has_user_record", "total_sessions", "failed_sessions"]]

@@ -1,13 +1,10 @@
-"""The answer the report leads with: the flagged users, then the users who got worse.
-
-HTML from the package's templates (``templates/fragments``, autoescaped) and the chart of
-the changes; the notebook calls :func:`show_answer` right after the headline.
-"""
+"""The answer the report leads with: the flagged users, then the users who got worse."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from user_failure_stats.analysis import count_texts
 from user_failure_stats.flags import split_marks
 from user_failure_stats.formats import chance_text, format_percent, missing, points_text
 from user_failure_stats.sections import fragment, rate_cells
@@ -33,19 +30,11 @@ def q_text(q: float) -> str:
 
 
 def _counts(failed: pd.Series, total: pd.Series, rates) -> list[str]:
-    return [
-        f"{f:,}/{n:,} ({r})" for f, n, r in zip(failed.tolist(), total.tolist(), rates, strict=True)
-    ]
+    return [f"{c} ({r})" for c, r in zip(count_texts(failed, total), rates, strict=True)]
 
 
 def flagged_html(flagged: pd.DataFrame, summary: Statistics, min_sessions: int, fdr: float) -> str:
-    """Return the users who fail significantly more than the rest: all of them, numbered.
-
-    Most significant first, each with failed/total, rate, 95% interval, q-value and marks;
-    a line that says how many flags chance alone may explain (see ``formats.chance_text``),
-    and one that counts the users too few to judge. Without flagged users, one line that
-    says so.
-    """
+    """Return the users who fail significantly more than the rest: all of them, numbered."""
     part = flagged.head(ANSWER_ROWS)
     counts, intervals = rate_cells(part)
     rows = zip(
@@ -64,11 +53,7 @@ def flagged_html(flagged: pd.DataFrame, summary: Statistics, min_sessions: int, 
 def worsened_html(
     worsened: pd.DataFrame, summary: Statistics, min_sessions: int, fdr: float, length: str
 ) -> str:
-    """Return the users who got worse since the previous window: all of them, numbered.
-
-    Largest change first, each with failed/total and rate before and now, the change in
-    percentage points, the q-value and marks; without any, one line that says so.
-    """
+    """Return the users who got worse since the previous window: all of them, numbered."""
     part = worsened.head(ANSWER_ROWS)
     before = [format_percent(r) for r in part["previous_failure_rate"]]
     rows = zip(
@@ -99,12 +84,7 @@ def _section(name, summary, key, fdr, min_sessions, rows, length="") -> str:
 
 
 def show_answer(data, min_sessions: int) -> None:
-    """Display the answer first: the flagged users, then who got worse, with its chart.
-
-    Args:
-        data: The report's data (``pipeline.ReportData``).
-        min_sessions: Users with fewer sessions are too few to judge.
-    """
+    """Display the flagged users, then who got worse with its chart, of a ``ReportData``."""
     from IPython.display import HTML, display
 
     from user_failure_stats import plots

@@ -108,6 +108,11 @@ def _report_options(parser: argparse.ArgumentParser, demo: bool = False) -> None
         const=True,
         help="after writing the report, exit 6 if the window has no sessions (a dead feed)",
     )
+    parser.add_argument(
+        "--each",
+        choices=["day", "week"],
+        help="write one report per local day (or 7 days) of the window: for backfills",
+    )
     _delivery_options(parser, demo=demo)
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print only the paths written, one line"
@@ -178,11 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     run = _add_command(commands, "run", "execute the report notebook; write CSV, HTML, notebook")
     _report_options(run)
     run.add_argument(
-        "--each",
-        choices=["day", "week"],
-        help="write one report per local day (or 7 days) of the window: for backfills",
-    )
-    run.add_argument(
         "--keep-days",
         metavar="N",
         help="after a successful run, remove the reports generated more than N days ago "
@@ -198,11 +198,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--serve",
         action="store_true",
         help="write no report: keep the database running and print its DB_URL, until Ctrl-C",
-    )
-    demo.add_argument(
-        "--each",
-        choices=["day", "week"],
-        help="write one report per local day (or 7 days) of the window",
     )
     demo.add_argument(
         "--data-dir",

@@ -25,13 +25,7 @@ from user_failure_stats.window import Window
 
 @dataclass(frozen=True)
 class Step:
-    """One step's result.
-
-    Attributes:
-        name: The step, e.g. ``"database reachable"``.
-        status: ``"ok"``, ``"warn"`` (it works, but look) or ``"fail"``.
-        detail: What was found, in one line.
-    """
+    """One step's result; ``status`` is ``ok``, ``warn`` (it works, but look) or ``fail``."""
 
     name: str
     status: str
@@ -39,14 +33,7 @@ class Step:
 
 
 def run_checks(settings: Settings, params: Parameters, window: Window) -> Iterator[Step]:
-    """Check the output directory, the database, the window's query, the data, the delivery.
-
-    Yields:
-        One :class:`Step` per check, in order.
-
-    Raises:
-        UserFailureStatsError: The first failure, after yielding it as a ``fail`` step.
-    """
+    """Check the output directory, database, window's query, data and delivery, in that order."""
     at = {"step": "output directory"}  # the step under way, named by its failure
     engine = None
     try:
@@ -73,7 +60,6 @@ def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
     began = time.perf_counter()
     version = database.server_version(engine)
     yield Step(step, "ok", f"{version} ({elapsed_ms(began)})")
-
     at["step"] = step = "tables and columns"
     missing = inspection.missing_columns(engine)
     if missing:
@@ -81,36 +67,25 @@ def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
     created_on = inspection.describe_created_on(
         inspection.column_types(engine)[("calllog", "created_on")], settings.db_timezone
     )
-    yield Step(
-        step,
-        "ok",
-        f'public.calllog and public."user" have the columns the query needs; {created_on}',
-    )
-
+    detail = f'public.calllog and public."user" have the columns the query needs; {created_on}'
+    yield Step(step, "ok", detail)
     at["step"] = step = "read-only role"
     writes = inspection.write_privileges(engine)
     if writes:
-        yield Step(
-            step,
-            "warn",
-            f"the role can {', '.join(writes)}; the tool only reads, and its sessions are "
-            "read-only by default, but only a role limited to SELECT guarantees it (see "
-            "the README's 'Point it at your database')",
+        why = (
+            "the tool only reads, and its sessions are read-only by default, but only a role "
+            "limited to SELECT guarantees it (see the README's 'Point it at your database')"
         )
+        yield Step(step, "warn", f"the role can {', '.join(writes)}; {why}")
     else:
         yield Step(step, "ok", 'the role can only read public.calllog and public."user"')
-
     at["step"] = step = "index"
     indexes = inspection.created_on_indexes(engine)
     if indexes:
         yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
     else:
-        yield Step(
-            step,
-            "warn",
-            "no index on public.calllog (created_on), so every report reads the whole "
-            f"table; create one: {inspection.CREATE_INDEX_SQL}",
-        )
+        detail = "no index on public.calllog (created_on), so every report reads the whole table"
+        yield Step(step, "warn", f"{detail}; create one: {inspection.CREATE_INDEX_SQL}")
 
 
 def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Iterator[Step]:
@@ -124,13 +99,8 @@ def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Itera
     counts = data.counts.current
     if counts.empty:
         raise ConfigError("no sessions in the window: check start/end, timezone and DB_TIMEZONE")
-    yield Step(
-        step,
-        "ok",
-        f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} users "
-        f"({elapsed_ms(began)}; plan: {plan})",
-    )
-
+    sessions = f"{int(counts['total_sessions'].sum()):,} sessions from {len(counts):,} users"
+    yield Step(step, "ok", f"{sessions} ({elapsed_ms(began)}; plan: {plan})")
     at["step"] = step = "data quality"
     quality = queries.fetch_data_quality(engine, window)
     duplicates = data.counts.duplicate_users
@@ -148,15 +118,10 @@ def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Itera
         yield Step(step, "warn", f"{detail}: suspicious")
     else:
         yield Step(step, "ok", detail)
-
     at["step"] = "analysis"
     summary = data.summary
-    yield Step(
-        "analysis",
-        "ok",
-        f"overall failure rate {format_percent(summary.overall_failure_rate)}"
-        f" over {summary.total_users:,} users",
-    )
+    rate = f"overall failure rate {format_percent(summary.overall_failure_rate)}"
+    yield Step("analysis", "ok", f"{rate} over {summary.total_users:,} users")
 
 
 def _publish_step(settings: Settings, params: Parameters) -> Step:
@@ -168,12 +133,8 @@ def _publish_step(settings: Settings, params: Parameters) -> Step:
     probe(target)  # writes and removes a file, as a run would: or PublishError
     keys = ", ".join(sorted(settings.storage)) or "none set"
     link = f"; readers open {describe(target.link_base)}" if target.link_base else ""
-    return Step(
-        step,
-        "ok",
-        f"{describe(target.url)} writable (a probe file written and removed, "
-        f"{elapsed_ms(began)}; storage settings: {keys}){link}",
-    )
+    probed = f"a probe file written and removed, {elapsed_ms(began)}; storage settings: {keys}"
+    return Step(step, "ok", f"{describe(target.url)} writable ({probed}){link}")
 
 
 def _notify_step(settings: Settings, params: Parameters) -> Step:
@@ -191,11 +152,7 @@ def _output_dir_step(output_dir: Path) -> Step:
     left = leftovers(output_dir)
     if left:
         names = ", ".join(p.name for p in left[:4]) + (", ..." if len(left) > 4 else "")
-        return Step(
-            step,
-            "warn",
-            f"{output_dir} holds {len(left)} files or folders that killed runs left ({names}); "
-            "the next run removes them",
-        )
+        detail = f"{output_dir} holds {len(left)} files or folders that killed runs left ({names})"
+        return Step(step, "warn", f"{detail}; the next run removes them")
     where = "exists" if output_dir.exists() else "will be created"
     return Step(step, "ok", f"{output_dir} ({where}; nothing left by killed runs)")

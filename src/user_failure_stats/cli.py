@@ -161,10 +161,10 @@ def _serve(server, url: str) -> int:
 
 def cmd_prune(args) -> int:
     """The ``prune`` command (see ``arguments.PRUNE_HELP``)."""
-    from user_failure_stats import retention, store
+    from user_failure_stats import coerce, retention, store
     from user_failure_stats.settings import load_settings
 
-    keep_days = retention.check_keep_days(args.keep_days)
+    keep_days = coerce.whole_number(args.keep_days, "keep_days", 1)
     output_dir = args.output_dir or load_settings(args.env_file).output_dir
     planned = store.prune(output_dir, keep_days, dry_run=True)
     sizes = {path: _size(path) for path in planned}

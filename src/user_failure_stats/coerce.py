@@ -89,11 +89,11 @@ MAX_WHOLE_NUMBER = 1_000_000
 
 def whole_number(value, field: str, minimum: int, maximum: int = MAX_WHOLE_NUMBER) -> int:
     """Return a whole number from ``minimum`` to ``maximum`` (ASCII digits in a string)."""
+    shown = value[:40] if isinstance(value, str) else value  # as given: "0", not 0
     # ASCII digits only: "²".isdigit() is True, and int() of 5,000 digits raises.
     if isinstance(value, str) and re.fullmatch(r"\s*[0-9]{1,7}\s*", value):
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        shown = value if not isinstance(value, str) else value[:40]
         raise ConfigError(
             f"{field} must be a whole number from {minimum} to {maximum:,}, got {shown!r}",
             field=field,

@@ -34,23 +34,17 @@ def summary_lines(
 ) -> list[str]:
     """Return the console summary (the seed's ``USER FAILURE RATE ANALYSIS SUMMARY``) as lines.
 
-    ``flagged`` and ``worsened`` are the flagged users and those who got worse (see
-    ``flags.flagged_users`` and ``flags.worsened_users``), or their rows as dicts:
-    each is listed after a line that counts them and says what chance may explain.
+    ``flagged`` and ``worsened`` (``flags.flagged_users``/``worsened_users``, or rows as dicts)
+    are each listed after a line that counts them and says what chance may explain.
     """
     pct = format_percent
     length = window.length_text() if window is not None else "window"
-    changes = (
-        change_texts(summary, previous, length)
-        if previous is not None and window is not None
-        else None
-    )
     lines = [RULE, "USER FAILURE RATE ANALYSIS SUMMARY", RULE]
     if window is not None:
         lines += [f"Window: {window.describe()}", ""]
     rate_line = f"  Overall Failure Rate: {pct(summary.overall_failure_rate)} (failures / sessions)"
-    if changes:
-        rate_line += f", {changes['overall_failure_rate']}"
+    if previous is not None and window is not None:
+        rate_line += f", {change_texts(summary, previous, length)['overall_failure_rate']}"
     lines += [
         "Overall Statistics:",
         f"  Total Users:          {summary.total_users:,}",
@@ -72,11 +66,11 @@ def summary_lines(
     if flagged is not None:
         heading = "Flagged users, most significant first"
         lines += ["", flags_line(summary)]
-        lines += _listed(heading, _records(flagged), summary.flagged_users, FLAG_CELLS)
+        lines += _listed(heading, flagged, summary.flagged_users, FLAG_CELLS)
     if worsened is not None:
         heading = "Users who got worse, largest change first"
         lines += ["", worse_line(summary, length)]
-        lines += _listed(heading, _records(worsened), summary.worsened_users, WORSE_CELLS)
+        lines += _listed(heading, worsened, summary.worsened_users, WORSE_CELLS)
     too_few = whole(summary.too_few_users)
     if too_few:
         lines += [
@@ -87,12 +81,9 @@ def summary_lines(
     return lines
 
 
-def _records(rows) -> list[dict]:
-    return rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
-
-
-def _listed(heading: str, rows: list[dict], count, cells) -> list[str]:
+def _listed(heading: str, rows, count, cells) -> list[str]:
     """Return the heading and the table of ``rows`` (the first of ``count`` users)."""
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else list(rows)
     if not rows:
         return []
     more = ""

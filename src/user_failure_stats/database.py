@@ -1,8 +1,7 @@
 """Connecting to the database: a read-only, time-limited engine and its errors in one line.
 
-Sessions are read-only by default and have a connect timeout, a statement timeout and a
-client-side deadline, so a hung server cannot hang the tool. Driver errors become
-``DatabaseError`` lines that name the host and database, never the user or password.
+Driver errors become ``DatabaseError`` lines that name the host and database, never the
+user or password.
 """
 
 from __future__ import annotations
@@ -21,14 +20,31 @@ from user_failure_stats.settings import Settings, describe_database
 from user_failure_stats.window import Window
 
 APPLICATION_NAME = "user-failure-stats"
+DEADLINE_MARGIN_SECONDS = 5.0
+MINIMUM_VERSION = 140000  # date_bin, which bins the trend, came with PostgreSQL 14
+# SQLSTATE codes the server sends (the same under a localised server, unlike its messages).
+QUERY_CANCELED = "57014"  # the statement timeout
+CONNECTION_ENDED = ("57P01", "57P02", "57P03")  # admin or crash shutdown, cannot connect now
+AUTHENTICATION = ("28000", "28P01")
+NO_SUCH_DATABASE = "3D000"
+AUTHENTICATION_FAILED = "authentication failed (check the user and password in DB_URL)"
+TIMED_OUT = "connection timed out (CONNECT_TIMEOUT_SECONDS)"
+# Failures while connecting carry no SQLSTATE in psycopg2 (it gives libpq's message only):
+# these are told apart by libpq's words, the last two by the server's English ones.
+CLIENT_FAILURES = (
+    (("could not translate host name",), "host name not found"),
+    (("connection refused",), "connection refused"),
+    (("timeout expired",), TIMED_OUT),
+    (("authentication failed",), AUTHENTICATION_FAILED),
+    (('database "', '" does not exist'), "the database does not exist"),
+)
 
 
 def driver_url(url: str) -> sa.URL:
     """Return ``url`` parsed, with plain ``postgresql://`` bound to the psycopg2 driver.
 
-    SQLAlchemy 2.1 made psycopg 3 the default PostgreSQL driver; this project ships
-    psycopg2-binary, so a URL that names no driver gets psycopg2. ``postgres://``, which many
-    hosting providers hand out and SQLAlchemy does not know, means the same.
+    SQLAlchemy 2.1 made psycopg 3 the default driver; this project ships psycopg2-binary.
+    ``postgres://``, which many hosts hand out and SQLAlchemy does not know, means the same.
     """
     parsed = sa.make_url(url)
     if parsed.drivername in ("postgresql", "postgres"):
@@ -39,19 +55,17 @@ def driver_url(url: str) -> sa.URL:
 def make_engine(settings: Settings) -> sa.Engine:
     """Create an engine whose sessions are read-only and time-limited.
 
-    Each connection has a connect timeout, a server-side statement timeout, the session
-    time zone set to ``DB_TIMEZONE``, read-only transactions and an ``application_name``.
-    Client-side deadlines end any wait for the server: the connect timeout while connecting,
-    the statement timeout plus 5 s for a query, so a hung server (whose statement timeout
-    never fires) cannot hang the tool.
+    Each connection has a connect timeout, a server-side statement timeout, the session time
+    zone ``DB_TIMEZONE``, read-only transactions and an ``application_name``. Client-side
+    deadlines (the connect timeout; the statement timeout plus 5 s) end any wait, so a hung
+    server, whose statement timeout never fires, cannot hang the tool.
     """
     from sqlalchemy.pool import NullPool
 
     url = settings.require_db_url()
     timeout_ms = max(1, int(settings.statement_timeout_seconds * 1000))
     options = (
-        f"-c statement_timeout={timeout_ms} "
-        f"-c default_transaction_read_only=on "
+        f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on "
         f"-c TimeZone={settings.db_timezone}"
     )
     try:
@@ -74,9 +88,6 @@ def make_engine(settings: Settings) -> sa.Engine:
         ) from None
 
 
-DEADLINE_MARGIN_SECONDS = 5.0
-
-
 class NoAnswer(psycopg2.OperationalError):
     """The server did not answer within the client's deadline; ``connecting`` says when."""
 
@@ -88,8 +99,8 @@ class NoAnswer(psycopg2.OperationalError):
 def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
     """Return a psycopg2 connection class whose waits for the server have deadlines.
 
-    The deadlines are kept by :func:`wait_with_deadline`, psycopg2's wait callback (its
-    documented hook for waiting on the server), installed here for the process.
+    :func:`wait_with_deadline`, which keeps them, becomes psycopg2's wait callback (its
+    documented hook) for the process.
     """
     psycopg2.extensions.set_wait_callback(wait_with_deadline)
     deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
@@ -98,10 +109,9 @@ def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
 
 @contextmanager
 def blocking_waits():
-    """Wait for the server the ordinary, blocking way meanwhile (COPY needs it).
+    """Wait for the server the ordinary, blocking way meanwhile.
 
-    psycopg2 refuses ``COPY`` while a wait callback (see :func:`deadline_connection`) is
-    installed; this removes it for the block, and puts back whatever was there.
+    psycopg2 refuses ``COPY`` under a wait callback (:func:`deadline_connection`); it is put back.
     """
     saved = psycopg2.extensions.get_wait_callback()
     psycopg2.extensions.set_wait_callback(None)
@@ -112,9 +122,7 @@ def blocking_waits():
 
 
 def wait_with_deadline(conn) -> None:
-    """Wait for the server as psycopg2 asks, within the connection's deadline.
-
-    Connections of other classes wait without a deadline.
+    """Wait for the server as psycopg2 asks, within the connection's deadline, if it has one.
 
     Raises:
         NoAnswer: The deadline passed (psycopg2 then closes the connection).
@@ -137,64 +145,27 @@ def wait_with_deadline(conn) -> None:
             raise psycopg2.OperationalError(f"unexpected poll state {state}")
 
 
-class database_errors:  # noqa: N801 - used as a context manager, reads like a statement
+@contextmanager
+def database_errors(engine_or_url):
     """Turn driver errors into one-line DatabaseErrors that name the host and database only."""
-
-    def __init__(self, engine_or_url):
-        url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
-        self.target = describe_database(url)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
-            return False
-        raise DatabaseError(explain(exc, self.target)) from None
-
-
-# SQLSTATE codes the server sends (the same under a localised server, unlike its messages).
-QUERY_CANCELED = "57014"  # the statement timeout
-
-
-CONNECTION_ENDED = ("57P01", "57P02", "57P03")  # admin or crash shutdown, cannot connect now
-
-
-AUTHENTICATION = ("28000", "28P01")
-
-
-NO_SUCH_DATABASE = "3D000"
-
-
-AUTHENTICATION_FAILED = "authentication failed (check the user and password in DB_URL)"
-
-
-# Failures while connecting carry no SQLSTATE in psycopg2 (it gives libpq's message only):
-# these are told apart by libpq's words, the last two by the server's English ones.
-CLIENT_FAILURES = (
-    (("could not translate host name",), "host name not found"),
-    (("connection refused",), "connection refused"),
-    (("timeout expired",), "connection timed out (CONNECT_TIMEOUT_SECONDS)"),
-    (("authentication failed",), AUTHENTICATION_FAILED),
-    (('database "', '" does not exist'), "the database does not exist"),
-)
+    url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
+    target = describe_database(url)
+    try:
+        yield
+    except sa_exc.SQLAlchemyError as exc:
+        raise DatabaseError(explain(exc, target)) from None
 
 
 def explain(exc: Exception, target: str) -> str:
     """Return a one-line, secret-free explanation of a database error.
 
-    Errors the server reports are told apart by their SQLSTATE; failures before a server
-    answers (no host, refused, timed out) by libpq's words, as they have no SQLSTATE.
+    Told apart by the SQLSTATE, or by libpq's words for failures before the server answers.
     """
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "pgcode", None)
-    diag = getattr(orig, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
+    primary = getattr(getattr(orig, "diag", None), "message_primary", None)
     if isinstance(orig, NoAnswer) and orig.connecting:
-        return (
-            f"cannot connect to the database {target}: connection timed out "
-            "(CONNECT_TIMEOUT_SECONDS)"
-        )
+        return f"cannot connect to the database {target}: {TIMED_OUT}"
     if isinstance(orig, NoAnswer):
         return (
             f"the database {target} did not answer within the timeout "
@@ -219,33 +190,14 @@ def explain(exc: Exception, target: str) -> str:
     return f"database error on {target}: {exc.__class__.__name__}"
 
 
-MINIMUM_VERSION = 140000  # date_bin, which bins the trend, came with PostgreSQL 14
-
-
 def require_version(version_num: int, version: str) -> None:
-    """Raise DatabaseError unless the server is PostgreSQL 14 or newer.
-
-    Args:
-        version_num: ``server_version_num`` (``130004`` for 13.4).
-        version: ``server_version``, for the message.
-    """
+    """Raise DatabaseError unless ``server_version_num`` (``130004`` for 13.4) is 14 or newer."""
     if version_num < MINIMUM_VERSION:
         raise DatabaseError(f"PostgreSQL 14 or newer is required, found {version.split()[0]}")
 
 
-def check_version(conn: sa.Connection) -> str:
-    """Check the server's version on an open connection; return it (``18.1``)."""
-    return prepare(conn)[0]
-
-
 def prepare(conn: sa.Connection) -> tuple[str, bool]:
-    """Check the server's version; tell whether ``created_on`` holds instants.
-
-    One round trip, at the start of each connection that queries the call log.
-
-    Returns:
-        The version (``18.1``) and whether ``created_on`` is a ``timestamptz``.
-    """
+    """Check the server's version; return it (``18.1``) and if ``created_on`` is timestamptz."""
     row = conn.execute(
         sa.text(
             "SELECT current_setting('server_version_num')::int, "
@@ -262,9 +214,8 @@ def prepare(conn: sa.Connection) -> tuple[str, bool]:
 def window_bounds(window: Window, instants: bool) -> dict:
     """Return the window's bounds as the queries bind them.
 
-    For a ``timestamptz`` column the bounds are instants (aware datetimes): exact, whatever
-    ``DB_TIMEZONE`` says. For a ``timestamp`` column they are the naive wall times of
-    ``DB_TIMEZONE`` (``window.db_start``/``db_end``).
+    For a ``timestamptz`` column (``instants``) they are aware datetimes, exact whatever
+    ``DB_TIMEZONE`` says; else the naive wall times of ``DB_TIMEZONE`` (``window.db_start``).
     """
     previous = window.previous()
     if instants:
@@ -273,17 +224,16 @@ def window_bounds(window: Window, instants: bool) -> dict:
 
 
 def server_version(engine: sa.Engine) -> str:
-    """Return the server's version (``PostgreSQL 18.6``), checking it is reachable and new enough.
+    """Return the server's version (``PostgreSQL 18.6``); DatabaseError if unreachable or old."""
+    with connection(engine) as conn:
+        return f"PostgreSQL {prepare(conn)[0]}"
 
-    Raises:
-        DatabaseError: The server cannot be reached, or is older than PostgreSQL 14.
-    """
+
+@contextmanager
+def connection(settings_or_engine: Settings | sa.Engine):
+    """Connect with the engine given, or a new one for the settings; errors as DatabaseErrors."""
+    engine = settings_or_engine
+    if not isinstance(engine, sa.Engine):
+        engine = make_engine(settings_or_engine)
     with database_errors(engine), engine.connect() as conn:
-        return f"PostgreSQL {check_version(conn)}"
-
-
-def engine_for(settings_or_engine: Settings | sa.Engine) -> sa.Engine:
-    """Return the engine given, or a new one for the settings (see :func:`make_engine`)."""
-    if isinstance(settings_or_engine, sa.Engine):
-        return settings_or_engine
-    return make_engine(settings_or_engine)
+        yield conn

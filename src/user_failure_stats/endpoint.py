@@ -37,19 +37,9 @@ DEFAULT_LIMIT = 1_000
 MAX_LIMIT = 50_000
 # Three queries at most per request: each under this, well within Azure's 230 s HTTP limit.
 MAX_STATEMENT_SECONDS = 60.0
-PARAMETERS = (
-    "start",
-    "end",
-    "timezone",
-    "window",
-    "export_csv",
-    "include_details",
-    "format",
-    "limit",
-    "top_n",
-    "min_sessions",
-    "fdr",
-)
+# What the window and the analysis take (as for the command line), then the endpoint's own.
+OPTIONS = ("start", "end", "window", "timezone", "top_n", "min_sessions", "fdr")
+PARAMETERS = OPTIONS + ("export_csv", "include_details", "format", "limit")
 # Azure passes the function key as ?code=...: it is not ours to read.
 IGNORED = ("code",)
 
@@ -115,10 +105,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
     output = str(values.get("format") or "json").lower()
     if output not in ("json", "csv"):
         raise BadParameter("format", f"format must be json or csv, got {values.get('format')!r}")
-    given = {
-        name: values.get(name)
-        for name in ("start", "end", "window", "timezone", "top_n", "min_sessions", "fdr")
-    }
+    given = {name: values.get(name) for name in OPTIONS}
     try:
         params = choose(settings, given, fallback={"window": settings.default_window})
         resolved = resolve_window(params, settings.db_timezone, now)

@@ -21,10 +21,7 @@ class UserFailureStatsError(Exception):
 
 
 class ConfigError(UserFailureStatsError):
-    """Bad input: a setting, a parameter file, a flag or a window.
-
-    ``field`` names the parameter or setting at fault, when one is (``start``, ``top_n``...).
-    """
+    """Bad input: a setting, a parameter file, a flag or a window; ``field`` names it, if any."""
 
     exit_code = EXIT_BAD_INPUT
 
@@ -52,10 +49,7 @@ class NotebookError(UserFailureStatsError):
 
 
 class DeliveryError(UserFailureStatsError):
-    """The report was written, but publishing or announcing it failed.
-
-    The local report stands; the message names the target or channel, never a credential.
-    """
+    """The report was written and stands, but publishing or announcing it failed."""
 
     exit_code = EXIT_DELIVERY
 
@@ -68,10 +62,9 @@ class NotifyError(DeliveryError):
     """A notification could not be sent (``NOTIFY_URLS``)."""
 
 
-# papermill reports a notebook's failed cell by the exception's class name and message (its
-# public PapermillExecutionError): the runner rebuilds ours from them, so the exit code holds.
-# The runner validates every parameter and setting before the kernel starts, so the notebook's
-# own errors are database, output and notebook errors, which have no field to lose.
+# papermill reports a notebook's failed cell by the exception's class name and message: the
+# runner rebuilds ours from them, so the exit code holds. Every parameter and setting is
+# checked before the kernel starts, so the notebook's own errors have no ``field`` to lose.
 ERRORS_BY_NAME = {
     cls.__name__: cls for cls in (ConfigError, OutputError, DatabaseError, NotebookError)
 }

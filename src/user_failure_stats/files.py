@@ -16,11 +16,8 @@ from user_failure_stats.errors import OutputError
 def atomic_write(path: Path, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then move it into place.
 
-    The move replaces a link at ``path`` rather than writing through it.
-
-    Raises:
-        OutputError: The file cannot be written (a missing or read-only folder, a full disk),
-            naming the file and the reason.
+    The move replaces a link at ``path`` rather than writing through it. OutputError if the
+    file cannot be written (a read-only folder, a full disk).
     """
     path = Path(path)
     tmp = None
@@ -41,11 +38,7 @@ def atomic_write(path: Path, write) -> Path:
 
 
 def open_no_follow(path: Path, flags: int = os.O_RDWR | os.O_CREAT) -> int:
-    """Open ``path`` without following a symbolic link; a planted link is replaced by a file.
-
-    Raises:
-        OSError: The file cannot be opened or created (a folder under its name, say).
-    """
+    """Open ``path`` without following a symbolic link; a planted link is replaced by a file."""
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         return os.open(path, flags, 0o644)
@@ -66,9 +59,8 @@ LOCK_WAIT_SECONDS = 120.0
 def locked(path: Path, wait: float = LOCK_WAIT_SECONDS):
     """Hold an exclusive lock on the file ``path`` (created, never through a link).
 
-    Raises:
-        OutputError: The lock cannot be made (a folder under its name, a read-only folder),
-            or another process held it for ``wait`` seconds.
+    OutputError if the lock cannot be made (a folder under its name, a read-only folder) or
+    another process held it for ``wait`` seconds.
     """
     try:
         fd = open_no_follow(path)
@@ -76,28 +68,29 @@ def locked(path: Path, wait: float = LOCK_WAIT_SECONDS):
         raise OutputError(f"cannot lock {path}: {exc.strerror or exc}") from None
     try:
         deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise OutputError(
-                        f"another process has held {path} for {wait:g} seconds: "
-                        "is a run or prune stuck?"
-                    ) from None
-                time.sleep(0.05)
+        while not try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise OutputError(
+                    f"another process has held {path} for {wait:g} seconds: "
+                    "is a run or prune stuck?"
+                )
+            time.sleep(0.05)
         yield
     finally:
         os.close(fd)
 
 
-def read_regular(path: Path, limit: int) -> bytes | None:
-    """Return the bytes of ``path`` if it is a regular file of at most ``limit`` bytes.
+def try_lock(fd: int) -> bool:
+    """Lock ``fd`` exclusively if nobody holds it; whether it was free."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
-    Never through a link, never blocking on a FIFO; None for anything else, or when the
-    file cannot be read.
-    """
+
+def read_regular(path: Path, limit: int) -> bytes | None:
+    """Return ``path``'s bytes if a regular file of at most ``limit`` bytes (no link, no FIFO)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:

@@ -1,7 +1,6 @@
 """Who the report leads with: users flagged, users who got worse, and the ranked top users.
 
-Pure pandas on the per-user table (see ``analysis.failure_rates``): the comparison with the
-previous window of the same length, the marks every table shows, and the numbered lists.
+Pure pandas on the per-user table: the previous window's comparison, marks, numbered lists.
 """
 
 from __future__ import annotations
@@ -29,29 +28,16 @@ TOO_FEW_MARK = "○ too few"
 
 
 def compare_windows(
-    rates: pd.DataFrame,
-    previous: pd.DataFrame,
-    min_sessions: int = 1,
-    fdr: float = DEFAULT_FDR,
+    rates: pd.DataFrame, previous: pd.DataFrame, min_sessions: int = 1, fdr: float = DEFAULT_FDR
 ) -> pd.DataFrame:
     """Add to the per-user table how each user did in the previous window, and who got worse.
 
-    Args:
-        rates: The per-user table (see ``analysis.failure_rates``).
-        previous: Per-user counts of the previous window of the same length (as
-            ``analysis.failure_rates`` takes them); users are matched by ``user_id`` and
-            ``has_user_record``.
-        min_sessions: Users with fewer sessions in either window are not compared.
-        fdr: The false discovery rate the ``worsened`` marks control across compared users.
-
-    Returns:
-        ``rates`` in the same order with the columns of :data:`CHANGE_COLUMNS`:
-        ``previous_total_sessions`` and ``previous_failed_sessions`` (0 for a user new in
-        this window), ``previous_failure_rate`` and ``change_points`` (now minus before, in
-        percentage points; NaN for a new user), ``change_p_value`` (the one-sided Fisher
-        exact test of a higher rate now, see ``significance.worse_p_values``; NaN when not
-        compared), ``change_q_value`` (its Benjamini-Hochberg adjustment across the compared
-        users) and ``worsened``: the q-value is at most ``fdr`` and the rate went up.
+    ``previous``: per-user counts of the previous window of the same length, matched by
+    ``user_id`` and ``has_user_record``; users with ``min_sessions`` sessions in both windows
+    are compared. Returns ``rates`` with :data:`CHANGE_COLUMNS`: the previous sessions,
+    failures (0 for a new user) and rate, ``change_points`` (now minus before; NaN for a new
+    user), ``change_p_value`` (``significance.worse_p_values``; NaN when not compared),
+    ``change_q_value`` (Benjamini-Hochberg), ``worsened`` (q at most ``fdr``, rate up).
     """
     table = rates.drop(columns=[c for c in CHANGE_COLUMNS if c in rates])
     before = previous[previous["total_sessions"] > 0]
@@ -69,22 +55,15 @@ def compare_windows(
     compared = (total >= min_sessions) & (before_total >= min_sessions)
     p = significance.worse_p_values(failed, total, before_failed, before_total, compared)
     q = significance.q_values(p)
-    table["previous_total_sessions"] = before_total
-    table["previous_failed_sessions"] = before_failed
-    table["previous_failure_rate"] = before_rate
-    table["change_points"] = change
-    table["change_p_value"] = p
-    table["change_q_value"] = q
-    table["worsened"] = significance.discoveries(q, fdr) & (np.nan_to_num(change) > 0)
+    worsened = significance.discoveries(q, fdr) & (np.nan_to_num(change) > 0)
+    values = (before_total, before_failed, before_rate, change, p, q, worsened)
+    for name, column in zip(CHANGE_COLUMNS, values, strict=True):
+        table[name] = column
     return table
 
 
 def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    """Return each row's user: its id and whether it has a user record.
-
-    Ids compare by value across dtypes (``Int64`` with a NULL in one window, ``int64`` in
-    the other) and a missing id matches a missing id.
-    """
+    """Return each row's user: its id (by value across dtypes; NA matches NA) and record flag."""
     index = frame.index
     ids = frame["user_id"] if "user_id" in frame else pd.Series(None, index=index, dtype=object)
     records = frame["has_user_record"] if "has_user_record" in frame else True
@@ -105,11 +84,7 @@ def mark_codes(rates: pd.DataFrame, min_sessions: int = 1) -> np.ndarray:
 
 
 def marks(rates: pd.DataFrame, min_sessions: int = 1) -> list[str]:
-    """Return each user's marks: ``▲ flagged``, ``↑ worse``, ``○ too few`` or empty.
-
-    Flagged and worse may go together (``▲ flagged ↑ worse``); a user with fewer than
-    ``min_sessions`` sessions is only ever too few to judge.
-    """
+    """Return each user's marks (:data:`MARK_TEXTS`); too few to judge excludes the others."""
     return np.asarray(MARK_TEXTS, dtype=object)[mark_codes(rates, min_sessions)].tolist()
 
 
@@ -125,21 +100,13 @@ def _column(rates: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def flagged_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
-    """Return every flagged user, most significant first, numbered.
-
-    Most significant is the smallest ``p_value``; ties keep the per-user table's order (rate,
-    then failed sessions, name and id). Columns: ``rank`` (1, 2, ...), the per-user table's,
-    and ``note`` (see :func:`marks`).
-    """
+    """Return every flagged user, smallest ``p_value`` first, with ``rank`` and ``note`` (marks)."""
     part = rates[_column(rates, "flagged")]
     return _numbered(part.sort_values("p_value", kind="mergesort"), min_sessions)
 
 
 def worsened_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
-    """Return every user who got worse since the previous window, largest change first.
-
-    Ties keep the per-user table's order. Columns as :func:`flagged_users`.
-    """
+    """Return every user who got worse, largest change first; columns as :func:`flagged_users`."""
     part = rates[_column(rates, "worsened")]
     return _numbered(
         part.sort_values("change_points", ascending=False, kind="mergesort"), min_sessions
@@ -147,11 +114,9 @@ def worsened_users(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
 
 
 def top_users(rates: pd.DataFrame, n: int = 10, min_sessions: int = 1) -> pd.DataFrame:
-    """Return the ``n`` users with the highest failure rates among those judged, numbered.
+    """Return the ``n`` highest failure rates of users with ``min_sessions``, numbered.
 
-    Only users with at least ``min_sessions`` sessions are ranked: a user with fewer is too
-    few to judge (a 1-of-1 user's 100% says little) and is never mixed into a ranked table;
-    they are in the all-users table. Columns as :func:`flagged_users`.
+    Users with fewer (a 1-of-1 user's 100% says little) are never ranked.
     """
     return _numbered(rates[rates["total_sessions"] >= min_sessions].head(n), min_sessions)
 

@@ -1,8 +1,7 @@
 """The numbers a report shows, in plain Python: percentages, intervals, window changes.
 
-Shared by the pandas side (``analysis``, ``plots``, the notebook) and the light side (the
-runner, the reports index, the console summary). The light side never loads pandas, numpy
-or plotly, which keeps the runner's process small (see benchmarks/results.md).
+Shared with the light side (runner, reports index, console), which never loads pandas, numpy
+or plotly, to keep the runner's process small (see benchmarks/results.md).
 """
 
 from __future__ import annotations
@@ -24,26 +23,19 @@ def missing(value) -> bool:
 
 def format_percent(rate: float) -> str:
     """Format a rate in [0, 1] as a percentage with two decimals: ``0.2375`` -> ``23.75%``."""
-    if missing(rate):
-        return "n/a"
-    return f"{rate * 100:.2f}%"
+    return "n/a" if missing(rate) else f"{rate * 100:.2f}%"
 
 
 def ci_text(low: float, high: float) -> str:
     """Format an interval as ``21.5-78.5%``; ``n/a`` when undefined."""
-    if missing(low) or missing(high):
-        return "n/a"
-    return f"{low * 100:.1f}-{high * 100:.1f}%"
+    return "n/a" if missing(low) or missing(high) else f"{low * 100:.1f}-{high * 100:.1f}%"
 
 
 def window_change(current: Statistics, previous: Statistics) -> dict:
     """Compare two summaries (see ``analysis.summary_statistics``): this window against the last.
 
-    Returns:
-        ``sessions`` and ``failures`` as relative changes (0.1 is +10%; NaN when the
-        previous window had none), ``users`` as a difference in users, and
-        ``overall_failure_rate`` as a difference in percentage points (NaN when either
-        window had no sessions).
+    ``sessions`` and ``failures`` are relative (0.1 is +10%; NaN if none before), ``users``
+    a difference, ``overall_failure_rate`` in points (NaN if either window had no sessions).
     """
 
     def relative(key: str) -> float:
@@ -60,11 +52,7 @@ def window_change(current: Statistics, previous: Statistics) -> dict:
 
 
 def plain(value, date_sep: str = "T"):
-    """Return a scalar as plain JSON data.
-
-    NaN, infinities, NA and NaT become None, numpy scalars numbers, dates and times ISO text
-    (``date_sep`` between the date and the time).
-    """
+    """Return a scalar as JSON data: None for NaN, inf, NA, NaT; ISO text for dates, times."""
     if missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, str):
@@ -96,12 +84,7 @@ def summary_rows(summary: Statistics) -> list[tuple[str, str]]:
 
 
 def change_texts(summary: Statistics, previous: Statistics, length: str) -> dict[str, str]:
-    """Describe the change of each headline number against the previous window.
-
-    Example: ``{"overall_failure_rate": "+3.10 pts vs the previous 2 days (more than
-    chance)", ...}``: the rate's change says whether chance alone may explain it (see
-    :func:`chance_of_change`).
-    """
+    """Describe each headline number's change; the rate's says if it is more than chance."""
     change = window_change(summary, previous)
     against = f"vs the previous {length}"
 
@@ -140,9 +123,8 @@ CHANGE_LEVEL = 0.05
 def change_p_value(failed: int, total: int, before_failed: int, before_total: int) -> float:
     """Return the two-sided p-value of a change in the overall rate (pooled two-proportion z).
 
-    Pure Python (the console's side loads no scipy). NaN when either window has no sessions
-    or nothing ever failed (or everything did). Example: 120 of 1,000 against 100 of 1,000
-    gives 0.153.
+    Pure Python (no scipy on the console's side). NaN when either window has no sessions or
+    nothing (or everything) ever failed. Example: 120 of 1,000 against 100 of 1,000: 0.153.
     """
     if total <= 0 or before_total <= 0:
         return float("nan")
@@ -155,11 +137,7 @@ def change_p_value(failed: int, total: int, before_failed: int, before_total: in
 
 
 def chance_of_change(summary: Statistics, previous: Statistics) -> str:
-    """Say whether chance alone may explain the change of the overall rate between windows.
-
-    ``within chance`` when the two-proportion test (see :func:`change_p_value`) finds no
-    difference at :data:`CHANGE_LEVEL`, else ``more than chance``.
-    """
+    """Say whether chance alone may explain the overall rate's change (:func:`change_p_value`)."""
     p = change_p_value(
         summary.total_failures,
         summary.total_sessions,
@@ -178,10 +156,7 @@ def chance_text(flagged: int, fdr: float) -> str:
     expected = flagged * fdr
     if flagged == 0:
         return f"at a {rate} false discovery rate"
-    if expected < 0.5:
-        amount = "fewer than 1"
-    else:
-        amount = f"about {round(expected):,}"
+    amount = "fewer than 1" if expected < 0.5 else f"about {round(expected):,}"
     return f"with a {rate} false discovery rate, {amount} of them may be chance"
 
 
@@ -202,16 +177,11 @@ def points_text(points) -> str:
 
 def summary_fdr(summary: Statistics) -> float:
     """Return the false discovery rate a summary's flags used (older summaries: the default)."""
-    value = summary.fdr
-    return DEFAULT_FDR if missing(value) or not value else float(value)
+    return DEFAULT_FDR if missing(summary.fdr) or not summary.fdr else float(summary.fdr)
 
 
 def flags_line(summary: Statistics) -> str:
-    """Say how many users were flagged, of how many judged, and what chance may explain.
-
-    Example: ``Users failing significantly more than the rest: 16 of 250 judged (with a 5%
-    false discovery rate, about 1 of them may be chance)``.
-    """
+    """Say how many users were flagged, of how many judged, and what chance may explain."""
     count = whole(summary.flagged_users)
     return (
         f"Users failing significantly more than the rest: {count:,} of "

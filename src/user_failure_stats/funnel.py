@@ -1,7 +1,4 @@
-"""The funnel plot: each user's failure rate against their number of sessions.
-
-The run's flag rule is drawn as a line; a pure function from the per-user table to a figure.
-"""
+"""The funnel plot: each user's failure rate against sessions, with the run's flag rule."""
 
 from __future__ import annotations
 
@@ -17,6 +14,8 @@ from user_failure_stats.plots import (
     HOVER_LIMIT,
     LEGEND,
     MARGIN,
+    RATE_AXIS,
+    axis,
     empty_figure,
     figure,
 )
@@ -32,14 +31,9 @@ def funnel_figure(
 ) -> go.Figure:
     """Return a funnel plot: each user's failure rate against their number of sessions.
 
-    The red dashed line is the flag rule of this run: for each number of sessions, the
-    lowest failure rate at which a user is flagged (see ``significance.flag_line``, at the
-    p-value cut that Benjamini-Hochberg chose at ``fdr``). Users with at least
-    ``min_sessions`` sessions on or above it are flagged and drawn in red; users with fewer
-    as hollow circles (too few to judge); the rest in grey. Users with the same sessions and
-    failures share one dot, whose hover names them (the first :data:`HOVER_LIMIT`). Above
-    :data:`POINT_LIMIT` unflagged users, those are drawn as a density (see
-    :func:`density_trace`), and a caption says so.
+    The red dashed line is this run's flag rule (``significance.flag_line``): per number of
+    sessions, the lowest flagged rate. Users with the same counts share a dot; above
+    :data:`POINT_LIMIT` unflagged users, those are a density (:func:`density_trace`).
     """
     if rates.empty or pd.isna(overall_rate):
         return empty_figure("Funnel plot: failure rate against sessions")
@@ -52,12 +46,7 @@ def funnel_figure(
         traces,
         {
             "title": {"text": "Funnel plot: failure rate against sessions"},
-            "yaxis": {
-                "range": [-0.02, 1.02],
-                "tickformat": ".0%",
-                "title": {"text": "Failure rate"},
-                "automargin": True,
-            },
+            "yaxis": RATE_AXIS,
             "height": 520 + margin_top - 60,
             "margin": {**MARGIN, "t": margin_top},
             "legend": LEGEND,
@@ -79,17 +68,12 @@ def _overall_trace(overall_rate: float, most: int) -> dict:
 
 
 def _user_traces(rates: pd.DataFrame, min_sessions: int, most: int):
-    """Return the users' traces behind the lines, those in front, and the layout's changes.
-
-    One dot per distinct (sessions, failures) of each kind of user; above
-    :data:`POINT_LIMIT` unflagged users those become shading behind the lines, with a
-    caption, and every flagged user stays a dot.
-    """
+    """Return the users' traces behind the lines, those in front, and the layout's changes."""
     flagged = rates["flagged"].astype(bool)
     too_few = rates["total_sessions"] < min_sessions
     solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
     red = (flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid})
-    x_axis = {"type": "log", "title": {"text": "Sessions (log scale)"}, "automargin": True}
+    x_axis = axis("Sessions (log scale)", type="log")
     layout = {"xaxis": x_axis, "annotations": [], "margin_top": 60}
     behind = []
     if (~flagged).sum() > POINT_LIMIT:
@@ -113,11 +97,7 @@ def _user_traces(rates: pd.DataFrame, min_sessions: int, most: int):
 
 
 def flag_rule_sessions(min_sessions: int, most: int, exact: int = 2_000) -> np.ndarray:
-    """Return the numbers of sessions the flag line is drawn at.
-
-    Each whole number from ``min_sessions`` up to ``exact``, then 200 steps even on the log
-    scale up to ``most``.
-    """
+    """Return the sessions the flag line is drawn at: each to ``exact``, 200 log steps after."""
     first = max(int(min_sessions), 1)
     whole = np.arange(first, min(most, exact) + 1)
     if most <= exact:
@@ -127,19 +107,13 @@ def flag_rule_sessions(min_sessions: int, most: int, exact: int = 2_000) -> np.n
 
 
 def flag_rule_trace(rates: pd.DataFrame, min_sessions: int, fdr: float, most: int) -> dict | None:
-    """Return the funnel plot's line of the flag rule (see :func:`funnel_figure`), or None.
-
-    None when no user was tested (every user too few to judge, or only one user).
-    """
+    """Return the funnel plot's flag rule line; None when no user was tested or can be flagged."""
     if "p_value" not in rates or rates["p_value"].isna().all():
         return None
     cut = significance.p_cut(rates["p_value"], rates["q_value"], fdr)
     sessions = flag_rule_sessions(min_sessions, most)
     rate = significance.flag_line(
-        sessions,
-        int(rates["failed_sessions"].sum()),
-        int(rates["total_sessions"].sum()),
-        cut,
+        sessions, int(rates["failed_sessions"].sum()), int(rates["total_sessions"].sum()), cut
     )
     drawn = ~np.isnan(rate)
     if not drawn.any():
@@ -157,11 +131,7 @@ def flag_rule_trace(rates: pd.DataFrame, min_sessions: int, fdr: float, most: in
 
 
 def _shared_points(part: pd.DataFrame, name: str, marker: dict) -> dict:
-    """Return one dot per distinct (sessions, failures) of ``part``, naming its users on hover.
-
-    Users with the same counts have the same rate and interval and sit on one spot; the
-    hover lists the first :data:`HOVER_LIMIT` in the table's order, then "and N more".
-    """
+    """Return one dot per distinct (sessions, failures) of ``part``, naming its users on hover."""
     keys = ["total_sessions", "failed_sessions"]
     labelled = part.assign(label=[plotly_text(n) for n in shown_all(part["user_name"])])
     groups = labelled.groupby(keys, sort=False)
@@ -174,6 +144,8 @@ def _shared_points(part: pd.DataFrame, name: str, marker: dict) -> dict:
         n if u == 1 else f"{u:,} users:<br>{n}" + (f"<br>and {e:,} more" if e > 0 else "")
         for n, u, e in zip(first["names"], first["users"], extra, strict=True)
     ]
+    intervals = ci_texts(first["failure_rate_ci_low"], first["failure_rate_ci_high"])
+    cells = (first["failure_rate_percent"], first["failed_sessions"], first["total_sessions"])
     return {
         "type": "scatter",
         "x": first["total_sessions"],
@@ -181,17 +153,7 @@ def _shared_points(part: pd.DataFrame, name: str, marker: dict) -> dict:
         "mode": "markers",
         "name": name,
         "marker": marker,
-        "customdata": [
-            [n, p, f, t, c]
-            for n, p, f, t, c in zip(
-                names,
-                first["failure_rate_percent"],
-                first["failed_sessions"],
-                first["total_sessions"],
-                ci_texts(first["failure_rate_ci_low"], first["failure_rate_ci_high"]),
-                strict=True,
-            )
-        ],
+        "customdata": [list(row) for row in zip(names, *cells, intervals, strict=True)],
         "hovertemplate": "<b>%{customdata[0]}</b><br>%{customdata[1]} "
         "(%{customdata[2]}/%{customdata[3]})<br>95% CI %{customdata[4]}<extra></extra>",
     }
@@ -200,10 +162,8 @@ def _shared_points(part: pd.DataFrame, name: str, marker: dict) -> dict:
 def density_trace(part: pd.DataFrame, most: int, bins: int = DENSITY_BINS) -> dict:
     """Return a heatmap of how many of ``part``'s users fall in each cell of the funnel plot.
 
-    Columns are at most ``bins`` ranges of sessions, of equal width on the log scale from 1
-    to ``most`` and each holding whole numbers of sessions (1, 2, 3-4, ...); rows are
-    ``bins`` equal steps of failure rate from 0 to 1. Empty cells are not drawn. Hovering a
-    cell tells its users, sessions and rates.
+    Columns: at most ``bins`` log-even ranges of whole sessions (1, 2, 3-4, ...) up to
+    ``most``; rows: ``bins`` steps of failure rate.
     """
     # Edges half-way between whole numbers, so no column is empty for want of a number.
     x_edges = np.unique(np.round(np.geomspace(1, most + 1, bins + 1))) - 0.5

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlalchemy as sa
 
-from user_failure_stats.database import database_errors, engine_for, prepare, window_bounds
+from user_failure_stats.database import connection, prepare, window_bounds
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.queries import calllog, users, window_counts_query
 from user_failure_stats.settings import Settings
 from user_failure_stats.window import Window
 
+WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+CREATE_INDEX_SQL = (
+    "CREATE INDEX CONCURRENTLY calllog_created_on_idx ON public.calllog (created_on);"
+)
+
 
 def column_types(engine: sa.Engine) -> dict[tuple[str, str], str]:
-    """Return the data type of each column of the report's tables: ``{(table, column): type}``.
-
-    Example: ``{("calllog", "created_on"): "timestamp with time zone", ...}``.
-    """
+    """Return the data type of each column of the report's tables: ``{(table, column): type}``."""
     columns = sa.table(
         "columns",
         sa.column("table_schema"),
@@ -28,7 +32,7 @@ def column_types(engine: sa.Engine) -> dict[tuple[str, str], str]:
         columns.c.table_schema == sa.bindparam("schema"),
         columns.c.table_name.in_([t.name for t in (calllog, users)]),
     )
-    with database_errors(engine), engine.connect() as conn:
+    with connection(engine) as conn:
         return {(t, c): kind for t, c, kind in conn.execute(query, {"schema": "public"})}
 
 
@@ -43,15 +47,8 @@ def missing_columns(engine: sa.Engine) -> list[str]:
     ]
 
 
-TIMESTAMP_TYPES = ("timestamp without time zone", "timestamp with time zone")
-
-
 def describe_created_on(kind: str, db_timezone: str) -> str:
-    """Say how ``created_on`` is read, from its data type; raise for a type that is no time.
-
-    Raises:
-        ConfigError: ``created_on`` is neither ``timestamp`` nor ``timestamptz``.
-    """
+    """Say how ``created_on`` is read; ConfigError unless it is ``timestamp[tz]``."""
     if kind == "timestamp with time zone":
         return "created_on is timestamptz: instants, DB_TIMEZONE does not apply"
     if kind == "timestamp without time zone":
@@ -62,16 +59,11 @@ def describe_created_on(kind: str, db_timezone: str) -> str:
     )
 
 
-WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
-
-
 def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
     """Return what the connected role may change in the report's tables, for ``check``.
 
-    Counted are the role's own rights and those of every role it may ``SET ROLE`` to, on the
-    table or on any of its columns (``INSERT``/``UPDATE`` can be granted per column).
-    Example: ``["INSERT, DELETE on public.calllog"]``; empty for a role that can only read.
-    The tool itself only reads; this tells whether the role enforces it.
+    Counted are the rights of the role and every role it may ``SET ROLE`` to, on the table or
+    any column (``INSERT``/``UPDATE`` can be granted per column); empty for a read-only role.
     """
     query = sa.text(
         """
@@ -89,8 +81,7 @@ def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
         """
     )
     tables = ["public.calllog", 'public."user"']
-    engine = engine_for(settings_or_engine)
-    with database_errors(engine), engine.connect() as conn:
+    with connection(settings_or_engine) as conn:
         granted = conn.execute(
             query, {"tables": tables, "privileges": list(WRITE_PRIVILEGES)}
         ).all()
@@ -99,11 +90,6 @@ def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
         for table in tables
         if any(t == table for t, _ in granted)
     ]
-
-
-CREATE_INDEX_SQL = (
-    "CREATE INDEX CONCURRENTLY calllog_created_on_idx ON public.calllog (created_on);"
-)
 
 
 def created_on_indexes(settings_or_engine: Settings | sa.Engine) -> list[str]:
@@ -121,52 +107,34 @@ def created_on_indexes(settings_or_engine: Settings | sa.Engine) -> list[str]:
         ORDER BY i.relname
         """
     )
-    engine = engine_for(settings_or_engine)
-    with database_errors(engine), engine.connect() as conn:
+    with connection(settings_or_engine) as conn:
         rows = conn.execute(query, {"schema": "public", "table": "calllog", "column": "created_on"})
         return [row[0] for row in rows]
 
 
 def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
-    """Return how PostgreSQL plans to read ``calllog`` for the window's query.
-
-    Example: ``Bitmap Heap Scan (Bitmap Index Scan using calllog_created_on_idx)`` or
-    ``Parallel Seq Scan``. The plan is asked for (EXPLAIN), not run.
-    """
+    """Return how PostgreSQL plans (EXPLAIN, not run) to read ``calllog`` for the window."""
     from sqlalchemy.dialects import postgresql
 
     compiled = window_counts_query().compile(dialect=postgresql.dialect())
-    engine = engine_for(settings_or_engine)
-    with database_errors(engine), engine.connect() as conn:
+    with connection(settings_or_engine) as conn:
         params = compiled.params | window_bounds(window, prepare(conn)[1])
         plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params).scalar()
-    if isinstance(plan, str):
-        import json
-
-        plan = json.loads(plan)
+    plan = json.loads(plan) if isinstance(plan, str) else plan
     return describe_scan(plan[0]["Plan"]) or "unknown"
 
 
 def describe_scan(node: dict) -> str:
-    """Describe the plan node that reads ``calllog`` (with the index it uses, if any).
-
-    On Citus the coordinator's plan reads no table itself: it is described by its
-    distributed job (``Citus: 32 shard tasks``).
-    """
+    """Describe the node that reads ``calllog`` and its index (a Citus coordinator: its job)."""
     if str(node.get("Custom Plan Provider", "")).startswith("Citus"):
         tasks = node.get("Distributed Query", {}).get("Job", {}).get("Task Count")
         return f"Citus: {tasks} shard tasks" if tasks is not None else "Citus distributed plan"
+    below = next(filter(None, map(describe_scan, node.get("Plans", []))), "")  # first one found
     if node.get("Relation Name") == "calllog":
         text = node["Node Type"]
         if "Index Name" in node:
             text += f" using {node['Index Name']}"
-        inner = [describe_scan(child) for child in node.get("Plans", [])]
-        index = [part for part in inner if part]
-        return f"{text} ({index[0]})" if index else text
+        return f"{text} ({below})" if below else text
     if node.get("Node Type") == "Bitmap Index Scan" and "Index Name" in node:
         return f"Bitmap Index Scan using {node['Index Name']}"
-    for child in node.get("Plans", []):
-        found = describe_scan(child)
-        if found:
-            return found
-    return ""
+    return below

@@ -1,10 +1,8 @@
 """Executing the report notebook with papermill, on a kernel launched with the settings.
 
-The kernel manager is jupyter_client's own: papermill creates it (``kernel_manager_class``)
-from a traitlets ``Config`` that holds the settings, and nbclient starts and stops it as it
-does any kernel. The settings reach the kernel through its launch's ``env`` argument: the
-runner's own environment is not changed, and nothing of them is written into the executed
-notebook.
+The settings reach the kernel through its launch's ``env`` argument (see
+:class:`ReportKernelManager`): the runner's own environment is not changed, and nothing of
+them is written into the executed notebook.
 """
 
 from __future__ import annotations
@@ -49,10 +47,7 @@ class ReportKernelManager(AsyncKernelManager):
 
 
 def engine_options(environment: dict[str, str]) -> dict:
-    """Return papermill's keyword arguments for a kernel with ``environment`` added.
-
-    papermill passes them on to nbclient's ``NotebookClient``.
-    """
+    """Return papermill's (nbclient's) keyword arguments for a kernel with ``environment``."""
     return {
         "kernel_name": KERNEL_NAME,
         "kernel_manager_class": ReportKernelManager,
@@ -66,12 +61,7 @@ def execute(
 ) -> None:
     """Execute ``notebook`` with papermill into ``executed``.
 
-    Args:
-        notebook: The notebook to execute.
-        executed: Where the executed notebook is saved.
-        parameters: The notebook's parameters (never a secret: they are saved in it).
-        environment: Added to the kernel's environment (the settings).
-        progress: Show papermill's progress bar.
+    ``parameters`` are saved in the notebook (never a secret); ``environment`` is the kernel's.
 
     Raises:
         OutputError: The executed notebook could not be saved (a full disk...).
@@ -105,9 +95,8 @@ def _notebook_error(exc: Exception, executed: Path) -> Exception:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        error_class = ERRORS_BY_NAME.get(exc.ename)
-        if error_class is not None:
-            return error_class(exc.evalue)
+        if exc.ename in ERRORS_BY_NAME:
+            return ERRORS_BY_NAME[exc.ename](exc.evalue)
         return NotebookError(
             f"the report notebook failed in cell {exc.exec_count}: {exc.ename}: "
             f"{_first_line(exc.evalue)}"

@@ -2,13 +2,13 @@
 
 Names from the database are made visible (control characters as escapes), bounded, escaped
 (``text``) and defanged, so they never form a link, a mention, an image, emphasis or HTML.
-``notify`` sends the messages.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,17 +29,15 @@ TITLE = "User failure rates"
 WORST = 3
 NAME_LIMIT = 60
 ERROR_LIMIT = 500
+LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
+BARE_HOST = re.compile(r"(?i)\bwww\.")
 
 
 @dataclass(frozen=True)
 class Message:
-    """A notification: a one-line title and a short Markdown body.
+    """A notification: a one-line plain-text title and a Markdown body, outside text escaped.
 
-    Attributes:
-        title: One line of plain text (an email's subject).
-        body: Markdown; every text from outside in it is escaped.
-        kind: ``info``, ``warning`` (an alert) or ``failure`` (the run failed): Apprise's
-            notification type, which services show as a colour or an icon.
+    ``kind`` is Apprise's notification type: ``info``, ``warning`` (an alert) or ``failure``.
     """
 
     title: str
@@ -48,10 +46,7 @@ class Message:
 
 
 def window_label(window: Window) -> str:
-    """Return a window in a few words: ``2025-05-01 to 2025-05-08 UTC``.
-
-    Bounds at midnight are shown as dates, others as ``2025-05-01 06:30``.
-    """
+    """Return a window in a few words: ``2025-05-01 to 2025-05-08 06:30 UTC`` (midnight: a date)."""
 
     def bound(moment) -> str:
         if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
@@ -68,10 +63,6 @@ def _rate_text(row: Mapping) -> str:
     return format_percent(row.get("failure_rate", float("nan")))
 
 
-LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
-BARE_HOST = re.compile(r"(?i)\bwww\.")
-
-
 def defanged(name: str) -> str:
     """Return a user name that no chat or mail client turns into a link or a mention.
 
@@ -83,23 +74,20 @@ def defanged(name: str) -> str:
     return name.replace("@", "@\u200b")
 
 
-def _link_line(link: str | None) -> str | None:
+def _link_lines(link: str | None) -> list[str]:
     """Return the report's line: a web link without credentials or query, else a file name."""
     if not link:
-        return None
+        return []
     link = str(link)
     if re.match(r"https?://", link, re.IGNORECASE):
-        try:
+        with suppress(ValueError):  # not a URL after all: shown as a file name
             parts = urlsplit(link)
-        except ValueError:
-            parts = None
-        if parts is not None:
             # A user, password or query (a signed URL's signature) is a credential: left out.
             url = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}{parts.path}"
             if re.fullmatch(r"https?://[^\s<>\"'`\\@?#]+", url):
-                return f"Report: <{url}>"
+                return [f"Report: <{url}>"]
     name = re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link
-    return f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"
+    return [f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"]
 
 
 def message(
@@ -113,35 +101,19 @@ def message(
     link: str | None = None,
     alert: str | None = None,
 ) -> Message:
-    """Return the message about a run's report, from plain values.
+    """Return the message about a run's report, from plain values (see ``RunSummary``).
 
-    Args:
-        window: The window, or the window in a few words (see :func:`window_label`).
-        summary: The summary statistics (``RunSummary.summary``): ``overall_failure_rate``,
-            ``total_sessions``, ``flagged_users``, ``worsened_users`` and ``fdr`` are used.
-        previous: The same statistics for the previous window, or None when there are none.
-        flagged: The flagged users, most significant first (``RunSummary.flagged``:
-            ``user_name``, ``failed_sessions``, ``total_sessions``,
-            ``failure_rate_percent``); all of them given are named (the run gives ``top_n``).
-        worsened: The users who got worse, largest change first (``RunSummary.worsened``);
-            the first :data:`WORST` are named with their change.
-        length: The window's length in words (``Window.length_text()``: ``7 days``), for the
-            change against the previous window; by default the window's.
-        link: The published report's URL (``https://...``), shown without a user, password,
-            query or fragment (a signed URL's signature is a credential); else the report's
-            file, shown by its name.
-        alert: Why the run alerts (see ``verdict.Verdict.alert``), or None.
-
-    Returns:
-        A :class:`Message` titled ``User failure rates: <window> — <n> flagged users``;
-        ``kind`` is ``warning`` when there is an alert.
+    ``window`` may be given in a few words (see :func:`window_label`); ``length`` (``7 days``)
+    defaults to the window's. ``previous`` is None when there is no previous data. Every
+    ``flagged`` user given is named, and the first :data:`WORST` of ``worsened`` with their
+    change. A web ``link`` is shown without a user, password, query or fragment (a signed
+    URL's signature is a credential), a file by its name. An ``alert`` makes it a warning.
     """
     if isinstance(window, Window):
         length = length or window.length_text()
         window = window_label(window)
     length = length or "window"
-    flagged_count = whole(summary.flagged_users)
-    title = f"{TITLE}: {window} — {plural(flagged_count, 'flagged user')}"
+    title = f"{TITLE}: {window} — {plural(whole(summary.flagged_users), 'flagged user')}"
     rate = f"{format_percent(summary.overall_failure_rate)}"
     if not previous:
         rate += " (no previous data)"
@@ -149,10 +121,7 @@ def message(
         change = change_texts(summary, previous, length)["overall_failure_rate"]
         both = summary.total_sessions and previous.total_sessions
         rate += f", {change}" if both else f" ({change})"
-    lines = []
-    if alert:
-        lines.append(f"**Alert: {markdown_text(visible(alert))}**")
-        lines.append("")
+    lines = [f"**Alert: {markdown_text(visible(alert))}**", ""] if alert else []
     lines += [
         f"- Window: {window}",
         f"- Overall failure rate: {rate}",
@@ -174,9 +143,7 @@ def message(
             moved = points_text(row.get("change_points"))
             lines.append(f"{number}. {_name(row)}: {before} to {_rate_text(row)} ({moved})")
         lines.append("")
-    link_line = _link_line(link)
-    if link_line:
-        lines.append(link_line)
+    lines += _link_lines(link)
     return Message(title=title, body="\n".join(lines).strip(), kind="warning" if alert else "info")
 
 
@@ -185,9 +152,6 @@ def _name(row: Mapping) -> str:
 
 
 def failure_message(error: str) -> Message:
-    """Return the notice for a run that failed: its one-line error, visible and bounded.
-
-    The error is the message of a ``UserFailureStatsError``, which never holds a secret.
-    """
+    """Return the notice for a run that failed: its one-line error (no secret), visible, bounded."""
     line = bounded(visible(str(error).strip()), ERROR_LIMIT)
     return Message(title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure")

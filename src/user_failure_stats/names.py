@@ -1,7 +1,6 @@
 """What a run's files are called: one stamp pattern, one name per file.
 
-A run stamp is the local time the run began, ``YYYYMMDD_HHMMSS``, with ``_2`` ... ``_999``
-added when another run took the same second.
+A stamp is the run's local start time ``YYYYMMDD_HHMMSS``, plus ``_2`` ... ``_999`` if taken.
 """
 
 from __future__ import annotations
@@ -52,9 +51,6 @@ def is_report_file(name: str) -> bool:
 
 
 def stamp_key(stamp: str) -> tuple[str, int]:
-    """Return a key that sorts stamps in the order they were taken.
-
-    ``20250523_010000_2`` sorts after ``20250523_010000`` and before ``..._10``.
-    """
+    """Return a key that sorts stamps in the order taken: ``..._010000``, ``_2``, ``_10``."""
     base, _, suffix = stamp[:15], stamp[15:16], stamp[16:]
     return base, int(suffix) if suffix.isdigit() else 1

@@ -1,16 +1,8 @@
 """Notifications: a short message about a run, sent to the Apprise URLs of ``NOTIFY_URLS``.
 
-Apprise (https://github.com/caronc/apprise) knows how to reach email (``mailto://``), Slack
-(``slack://`` or the hook's own ``https://`` URL), Microsoft Teams (``workflows://``; the
-``msteams://`` connectors are retired), JSON web hooks (``json://``) and a hundred other
-services. The URLs hold secrets (passwords, tokens), so they
-come from the settings only, and nothing this module prints or raises shows more of one than
-:func:`mask` does: the scheme and the host.
-
-The message is built from plain values (``messages.message``). :func:`send` sends one
-message to every URL at once, each service on its own, with the HTML report attached for
-email only, and raises :class:`~user_failure_stats.errors.NotifyError` naming the services
-that failed.
+Apprise (https://github.com/caronc/apprise) reaches email, Slack, Microsoft Teams
+(``workflows://``), web hooks and a hundred other services. The URLs hold secrets, so they
+come from the settings only, and nothing here prints or raises more of one than :func:`mask`.
 """
 
 from __future__ import annotations
@@ -28,9 +20,8 @@ from user_failure_stats.formats import plural
 from user_failure_stats.messages import Message, failure_message
 from user_failure_stats.text import visible
 
-# Give up on services that have not answered after this long (Apprise's own timeouts are
-# 4 s to connect and 4 s to read for web services, 15 s for SMTP; a URL's ``cto=`` and
-# ``rto=`` change them).
+# Give up on services that have not answered after this long (Apprise's own timeouts: 4 s to
+# connect and 4 s to read for web services, 15 s for SMTP; a URL's cto= and rto= change them).
 TIMEOUT_SECONDS = 20.0
 EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
 # Schemes whose URL names a real host (the rest hold tokens where the host would be).
@@ -51,9 +42,8 @@ HIDDEN = "…"
 def _quiet_apprise() -> None:
     """Keep Apprise's log records, which may hold secrets, from any handler and stderr.
 
-    Apprise logs to the ``apprise`` logger (its ``LOGGER_NAME``). With a handler of its own
-    that drops everything, and no propagation, no record reaches the root logger's handlers
-    or Python's last-resort handler, which prints warnings to stderr.
+    A NullHandler on the ``apprise`` logger, and no propagation, keep them from the root
+    logger's handlers and Python's last-resort handler (stderr).
     """
     logger = logging.getLogger("apprise")
     logger.propagate = False
@@ -70,13 +60,12 @@ def _host(url: str) -> str | None:
     """Return ``host[:port]`` of a URL whose host is a real host, or None when unsure.
 
     Only what follows the last ``@`` of the authority can be the host. Whenever an unencoded
-    character of a password could have moved part of it elsewhere (an ``@`` in the path, or
-    in a query that is not ``key=value`` pairs), nothing is shown.
+    character of a password could have moved part of it elsewhere (an ``@`` in the path, a
+    query that is not ``key=value`` pairs), nothing is shown.
     """
     rest = url.strip().partition("://")[2]
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    after = rest[len(authority) :]
-    path, _, query = after.partition("?")
+    path, _, query = rest[len(authority) :].partition("?")
     if "@" in path or "#" in path:
         return None
     if query and not all(QUERY_ITEM.fullmatch(item) for item in query.split("&") if item):
@@ -97,12 +86,10 @@ def _host(url: str) -> str | None:
 def mask(url: str) -> str:
     """Return what may be shown of an Apprise URL: its scheme and host, never a secret.
 
-    Email and web hooks show their host (and port): ``mailto://smtp.example.com``,
-    ``json://127.0.0.1:8080``, ``https://hooks.slack.com`` (a service's own web hook URL,
-    which Apprise reads too); for email, the SMTP server of ``smtp=`` and ``port=`` when
-    the URL names one. Services whose URLs hold tokens where a host would be show only their
-    scheme: ``slack://…``, ``msteams://…``. User names, passwords, tokens, paths and query
-    values are never shown, and a URL too malformed to tell its host is ``json://…``.
+    Email and web hooks show their host and port (``json://127.0.0.1:8080``; for email the
+    SMTP server of ``smtp=`` and ``port=`` when the URL names one). Services whose URLs hold
+    tokens where a host would be, or a URL too malformed to tell, show only their scheme:
+    ``slack://…``. User names, passwords, tokens, paths and query values are never shown.
     """
     scheme = _scheme(url)
     if scheme is None:
@@ -112,18 +99,10 @@ def mask(url: str) -> str:
 
 
 def split_urls(text: str) -> list[str]:
-    """Split ``NOTIFY_URLS`` into URLs, the way Apprise does.
-
-    URLs are separated by new lines, or by spaces, commas or semicolons before the next
-    ``scheme://``; a comma inside a URL (``to=a@x.org,b@x.org``) stays in it.
-    """
-    urls = []
-    for line in (text or "").splitlines():
-        for piece in URL_BREAK.split(line):
-            piece = piece.strip(" \t,;")
-            if piece:
-                urls.append(piece)
-    return urls
+    """Split ``NOTIFY_URLS`` into URLs the way Apprise does: by new lines or ``URL_BREAK``."""
+    lines = (text or "").splitlines()
+    pieces = [piece.strip(" \t,;") for line in lines for piece in URL_BREAK.split(line)]
+    return [piece for piece in pieces if piece]
 
 
 @functools.cache
@@ -131,81 +110,66 @@ def _known_schemes() -> frozenset[str]:
     import apprise
 
     _quiet_apprise()
-    schemas = apprise.Apprise().details().get("schemas", [])
     found = set()
-    for service in schemas:
+    for service in apprise.Apprise().details().get("schemas", []):
         for key in ("protocols", "secure_protocols"):
             found.update(p.lower() for p in service.get(key) or ())
     return frozenset(found)
 
 
 def parse_urls(text: str) -> tuple[str, ...]:
-    """Read ``NOTIFY_URLS``: Apprise URLs separated by spaces, commas or new lines.
-
-    Each URL is checked with Apprise (``Apprise.instantiate``), which knows every service's
-    syntax, and a service's own web hook URL (``https://hooks.slack.com/services/...``);
-    nothing is sent.
+    """Read ``NOTIFY_URLS``; each URL is checked with Apprise, which sends nothing.
 
     Raises:
-        ConfigError: A URL is not an Apprise URL: not a URL, an unknown scheme, a space, an
-            unencoded ``@`` in the user name or password, or a service's syntax not followed. The
-            message names the URL's position and its :func:`mask`, never the rest.
+        ConfigError: A URL is not an Apprise URL; the message names its position and its
+            :func:`mask`, never the rest.
     """
-    import apprise
-
     _quiet_apprise()
     urls = split_urls(text)
     for number, url in enumerate(urls, start=1):
-        where = f"NOTIFY_URLS: URL {number}"
-        scheme = _scheme(url)
-        if scheme is None:
-            raise ConfigError(
-                f"{where} is not a URL: expected scheme://..., as in json://host/path",
-                field="NOTIFY_URLS",
-            )
-        if re.search(r"\s", url):
-            raise ConfigError(
-                f"{where} ({mask(url)}) holds a space: separate URLs by spaces, commas or new "
-                "lines, each starting with its scheme://, and percent-encode a space in a URL "
-                "as %20",
-                field="NOTIFY_URLS",
-            )
-        authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
-        if authority.count("@") > 1:
-            raise ConfigError(
-                f"{where} ({mask(url)}) is ambiguous: it has more than one '@' before the "
-                "host; percent-encode '@' in the user name or password as %40",
-                field="NOTIFY_URLS",
-            )
-        if apprise.Apprise.instantiate(url) is not None:
-            continue
-        if scheme not in _known_schemes():  # https:// is known when Apprise reads the URL
-            raise ConfigError(
-                f"{where} has a scheme Apprise does not know: {scheme}://", field="NOTIFY_URLS"
-            )
-        raise ConfigError(
-            f"{where} ({mask(url)}) is not a valid {scheme}:// URL for Apprise: see "
-            "https://github.com/caronc/apprise/wiki for its syntax",
-            field="NOTIFY_URLS",
-        )
+        problem = _url_problem(url)
+        if problem:
+            raise ConfigError(f"NOTIFY_URLS: URL {number} {problem}", field="NOTIFY_URLS")
     return tuple(urls)
 
 
-def describe(urls: Sequence[str]) -> str:
-    """Describe the URLs for ``check``, masked (see :func:`mask`).
+def _url_problem(url: str) -> str | None:
+    """Say what is wrong with one URL (after ``NOTIFY_URLS: URL <n>``), or None."""
+    import apprise
 
-    Example: ``2 services: mailtos://smtp.example.com, slack://…``.
-    """
+    scheme = _scheme(url)
+    if scheme is None:
+        return "is not a URL: expected scheme://..., as in json://host/path"
+    if re.search(r"\s", url):
+        return (
+            f"({mask(url)}) holds a space: separate URLs by spaces, commas or new lines, each "
+            "starting with its scheme://, and percent-encode a space in a URL as %20"
+        )
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    if authority.count("@") > 1:
+        return (
+            f"({mask(url)}) is ambiguous: it has more than one '@' before the host; "
+            "percent-encode '@' in the user name or password as %40"
+        )
+    if apprise.Apprise.instantiate(url) is not None:
+        return None
+    if scheme not in _known_schemes():  # https:// is known when Apprise reads the URL
+        return f"has a scheme Apprise does not know: {scheme}://"
+    return (
+        f"({mask(url)}) is not a valid {scheme}:// URL for Apprise: see "
+        "https://github.com/caronc/apprise/wiki for its syntax"
+    )
+
+
+def describe(urls: Sequence[str]) -> str:
+    """Describe the URLs for ``check``, masked: ``2 services: mailtos://smtp.example.com, slack://…``."""
     if not urls:
         return "no services (NOTIFY_URLS is not set)"
     return f"{plural(len(urls), 'service')}: " + ", ".join(mask(url) for url in urls)
 
 
 def should_notify(mode: str, alert: bool) -> bool:
-    """Say whether a run notifies: ``always``, on an ``alert`` only, or ``never``.
-
-    ``mode`` was checked where it came in (``coerce.notify_mode``, the flag's choices).
-    """
+    """Say whether a run notifies: ``always``, on an ``alert`` only, or ``never``."""
     return mode == "always" or (mode == "alert" and alert)
 
 
@@ -218,7 +182,7 @@ def resolve_mode(mode: str | None, urls: Sequence[str]) -> str:
     """Return the mode a run uses: ``mode``, else :func:`default_mode`.
 
     Raises:
-        ConfigError: ``always`` or ``alert`` is asked for without any URL to notify.
+        ConfigError: ``always`` or ``alert`` without any URL to notify.
     """
     mode = mode or default_mode(urls)
     if mode != "never" and not urls:
@@ -234,14 +198,9 @@ def _notify_one(url: str, message: Message, attachment: Path | None) -> bool:
     service = apprise.Apprise()
     if not service.add(url):
         return False
-    attach = None
-    if attachment is not None and _scheme(url) in EMAIL_SCHEMES:
-        attach = apprise.AppriseAttachment(str(attachment))
-    kinds = {
-        "info": apprise.NotifyType.INFO,
-        "warning": apprise.NotifyType.WARNING,
-        "failure": apprise.NotifyType.FAILURE,
-    }
+    email = attachment is not None and _scheme(url) in EMAIL_SCHEMES
+    attach = apprise.AppriseAttachment(str(attachment)) if email else None
+    kinds = {"warning": apprise.NotifyType.WARNING, "failure": apprise.NotifyType.FAILURE}
     return bool(
         service.notify(
             body=message.body,
@@ -262,19 +221,13 @@ def send(
 ) -> None:
     """Send a message to every URL at once; attach the report to emails only.
 
-    Each URL is its own Apprise service, so one that fails is named and the others are still
-    sent. Nothing is printed: Apprise's log records stay inside (see ``_quiet_apprise``).
-
-    Args:
-        urls: Apprise URLs (see :func:`parse_urls`).
-        message: The message (see ``messages.message``, ``messages.failure_message``).
-        attachment: The HTML report, attached for ``mailto://`` and ``mailtos://`` only.
-        timeout: Seconds to wait for every service, in all; a service still working then
-            counts as failed (it runs on in the background, within its own timeouts).
+    Each URL is its own Apprise service, so one that fails is named and the others still sent;
+    nothing is printed. A service still working after ``timeout`` seconds (for all) counts as
+    failed; it runs on in the background, within its own timeouts.
 
     Raises:
-        NotifyError: A service failed, or did not answer in time: one line naming each by
-            its :func:`mask`. Or the attachment is not a file.
+        NotifyError: A service failed or did not answer in time (each named by its
+            :func:`mask`), or the attachment is not a file.
     """
     if not urls:
         return
@@ -313,9 +266,5 @@ def send(
 
 
 def send_failure(urls: Sequence[str], error: str, *, timeout: float = TIMEOUT_SECONDS) -> None:
-    """Send the notice of a run that failed (see ``messages.failure_message``) to every URL.
-
-    Raises:
-        NotifyError: As :func:`send`.
-    """
+    """Send the notice of a run that failed to every URL; raise NotifyError as :func:`send`."""
     send(urls, failure_message(error), timeout=timeout)

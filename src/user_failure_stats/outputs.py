@@ -1,7 +1,4 @@
-"""What the notebook writes: the per-user CSV and the run's summary, each atomically.
-
-Both are written under a temporary name and moved into place when complete.
-"""
+"""What the notebook writes: the per-user CSV and the run's summary, each atomically."""
 
 from __future__ import annotations
 
@@ -20,7 +17,6 @@ if TYPE_CHECKING:
 
     from user_failure_stats.pipeline import ReportData
 
-
 # RFC 4180: CRLF between rows, so a field holding a bare CR or LF is quoted and read back whole.
 CSV_OPTIONS = {"index": False, "lineterminator": "\r\n"}
 
@@ -28,16 +24,14 @@ CSV_OPTIONS = {"index": False, "lineterminator": "\r\n"}
 def csv_safe(rates: pd.DataFrame) -> pd.DataFrame:
     """Return the table with every text cell safe for spreadsheets (see ``text.csv_cell``).
 
-    Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading
-    ``'``; numbers and every other text are unchanged.
+    Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'``.
     """
     safe = rates.copy(deep=False)
     for column in safe.columns:
         values = safe[column]
         if values.dtype.kind not in "OSU" and str(values.dtype) != "string":
             continue  # numbers, booleans and dates are never formulas
-        # Vectorised: which cells are text starting like a formula (missing and numbers: no).
-        try:
+        try:  # vectorised: which cells are text starting like a formula
             risky = values.str.startswith(FORMULA_STARTS, na=False).astype(bool)
         except AttributeError:  # pandas: no text in this column (numbers in an object column)
             continue
@@ -56,8 +50,7 @@ def csv_text(rates: pd.DataFrame) -> str:
 def write_csv(rates: pd.DataFrame, path: Path | str) -> Path:
     """Write the per-user table as UTF-8 CSV, atomically, and return the path.
 
-    Rows end in CRLF (RFC 4180) and cells that a spreadsheet could run as a formula start
-    with ``'`` (see :func:`csv_safe`); every name reads back as written.
+    Rows end in CRLF (RFC 4180), so every name reads back as written; see :func:`csv_safe`.
     """
     safe = csv_safe(rates)
     return atomic_write(Path(path), lambda tmp: safe.to_csv(tmp, encoding="utf-8", **CSV_OPTIONS))
@@ -76,10 +69,7 @@ def export_summary(
     generated: str,
     generated_at: datetime | None = None,
 ) -> Path:
-    """Write the run's summary beside the CSV (for the console and the reports page).
-
-    ``generated_at`` is the instant ``generated`` shows (default: now).
-    """
+    """Write the run's summary beside the CSV (``generated_at``: when ``generated`` shows)."""
     text = RunSummary.of(stamp, params, data, generated, generated_at).to_json()
     path = Path(output_dir) / summary_name(stamp)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

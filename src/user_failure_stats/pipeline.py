@@ -29,11 +29,7 @@ def setup(
     env_file: str | None = None,
     fdr=DEFAULT_FDR,
 ) -> tuple[Settings, Parameters, Window]:
-    """Validate the notebook's parameters and read the settings, in one call.
-
-    Returns:
-        The settings, the validated parameters and the resolved window.
-    """
+    """Validate the notebook's parameters and read the settings; resolve the window."""
     settings = load_settings(env_file or None)
     params = Parameters().updated(
         {
@@ -53,19 +49,10 @@ def setup(
 class ReportData:
     """Everything a report shows, computed from one aggregate query.
 
-    Attributes:
-        window: The window the report covers.
-        counts: What the database returned (see ``queries.WindowCounts``).
-        rates: The per-user table, compared with the previous window (see
-            ``analysis.failure_rates`` and ``flags.compare_windows``).
-        summary: The summary statistics of the window.
-        previous: The same statistics for the previous window of the same length.
-        top: The top users among those judged, ranked (see ``flags.top_users``).
-        trend: Sessions and failure rate per day or hour (see ``analysis.trend``).
-        flagged: Every flagged user, most significant first (``flags.flagged_users``).
-        worsened: Every user who got worse, largest change first
-            (``flags.worsened_users``).
-        fdr: The false discovery rate of the flags.
+    ``rates`` is the per-user table compared with the previous window, whose summary
+    statistics are ``previous``; ``top`` the top users among those judged, ranked; ``trend``
+    sessions and failure rate per day or hour; ``flagged`` every flagged user, most
+    significant first; ``worsened`` every user who got worse, largest change first.
     """
 
     window: Window
@@ -86,18 +73,7 @@ class ReportData:
 
 
 def compute(source: Settings | sa.Engine, window: Window, params: Parameters) -> ReportData:
-    """Query the database once for ``window`` and compute the report's data.
-
-    Used by the notebook, the HTTP endpoint, ``check`` and the benchmark.
-
-    Args:
-        source: Settings to connect with, or an engine from ``database.make_engine``.
-        window: The resolved window.
-        params: The report's options (``top_n``, ``min_sessions``, ``fdr``).
-
-    Raises:
-        DatabaseError: The database cannot be reached or the query fails.
-    """
+    """Query the database once for ``window`` and compute the report's data (or DatabaseError)."""
     return from_counts(queries.fetch_window_counts(source, window), window, params)
 
 

@@ -1,24 +1,18 @@
-"""Figures: pure functions from the per-user table to plotly figures.
-
-Each function returns a ``plotly.graph_objects.Figure`` on plotly's ``plotly_white``
-template, to restyle with plotly's API or to show with ``view.show``, which draws it with
-plotly's own mimetype in JupyterLab and as HTML (``plotly.io.to_html``) in the report.
-"""
+"""Figures: pure functions from the per-user table to plotly figures (see ``view.show``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from user_failure_stats.analysis import rate_distribution
+from user_failure_stats.analysis import count_texts, rate_distribution
 from user_failure_stats.text import plotly_text, shown, shown_all
 
 HOVER_LIMIT = 15
 BAR_COLOUR = "#c0392b"
 TEMPLATE = "plotly_white"
-# Legends go under the chart, at the bottom of the figure: plotly makes room for them below
-# the x axis's labels and title (automargin), so on a narrow screen, where a legend takes
-# several lines, it never covers the title or an axis label.
+# Legends go at the bottom of the figure: plotly makes room for them below the x axis's labels
+# (automargin), so a legend of several lines on a narrow screen never covers a title or label.
 LEGEND = {
     "orientation": "h",
     "x": 0,
@@ -36,11 +30,16 @@ def figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure(data=data, layout={"template": TEMPLATE, **layout})
 
 
-def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT, total: int | None = None) -> str:
-    """Return the hover text for one bracket: its users, worst first, at most ``limit``.
+def axis(title: str, **options) -> dict:
+    """Return a layout's axis titled ``title``, with room for its labels (automargin)."""
+    return {**options, "title": {"text": title}, "automargin": True}
 
-    ``total`` is the number of users in the bracket when ``members`` holds only the first.
-    """
+
+RATE_AXIS = axis("Failure rate", range=[-0.02, 1.02], tickformat=".0%")
+
+
+def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT, total: int | None = None) -> str:
+    """Return a bracket's hover: its first ``limit`` of ``total`` users (default: all members)."""
     total = len(members) if total is None else total
     if total == 0:
         return "no users"
@@ -54,43 +53,29 @@ def bracket_hover(members: pd.DataFrame, limit: int = HOVER_LIMIT, total: int | 
     return "<br>".join(lines)
 
 
-def _distribution_bar(dist: pd.DataFrame, **where) -> dict:
-    return {
-        "type": "bar",
-        "x": list(dist["bracket"]),
-        "y": list(dist["users"]),
-        "customdata": [
-            bracket_hover(m, total=n) for m, n in zip(dist["members"], dist["users"], strict=True)
-        ],
-        "marker": {"color": BAR_COLOUR},
-        "hovertemplate": "<b>%{x}</b>: %{y} users<br>%{customdata}<extra></extra>",
-        "name": "users",
-        "showlegend": False,
-        **where,
-    }
-
-
 def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribution") -> go.Figure:
-    """Return a bar chart of users per 10% failure-rate bracket.
-
-    Hovering a bar lists the users in that bracket with their rate and failed/total
-    sessions (the 15 worst, then "and N more"). Without users, a chart without axes that
-    says there were no sessions.
-    """
+    """Return a bar chart of users per 10% failure-rate bracket; a bar's hover lists its users."""
     if rates.empty:
         return empty_figure(title)
     dist = rate_distribution(rates, members=HOVER_LIMIT + 1)
+    hover = [bracket_hover(m, total=n) for m, n in zip(dist["members"], dist["users"], strict=True)]
     return figure(
-        [_distribution_bar(dist)],
+        [
+            {
+                "type": "bar",
+                "x": list(dist["bracket"]),
+                "y": list(dist["users"]),
+                "customdata": hover,
+                "marker": {"color": BAR_COLOUR},
+                "hovertemplate": "<b>%{x}</b>: %{y} users<br>%{customdata}<extra></extra>",
+                "name": "users",
+                "showlegend": False,
+            }
+        ],
         {
             "title": {"text": title},
-            "xaxis": {"type": "category", "title": {"text": "Failure rate"}, "automargin": True},
-            "yaxis": {
-                "rangemode": "tozero",
-                "title": {"text": "Users"},
-                "automargin": True,
-                **_count_ticks(dist),
-            },
+            "xaxis": axis("Failure rate", type="category"),
+            "yaxis": axis("Users", rangemode="tozero", **_count_ticks(dist)),
             "bargap": 0.1,
             "height": 420,
             "margin": MARGIN,
@@ -109,13 +94,7 @@ ROW_NAME = 24  # characters of a name beside its row of the change chart
 
 
 def change_figure(worsened: pd.DataFrame, length: str, limit: int = CHANGE_LIMIT) -> go.Figure:
-    """Return a dumbbell chart of the users who got worse: each user's rate before and now.
-
-    One row per user, numbered as the "Got worse" table (``worsened["rank"]``), the largest
-    change at the top; a grey dot for the previous window, a red one for this window, joined
-    by a line. Hovering a dot names the user. At most ``limit`` users are drawn (the table
-    lists them all), and the title says so.
-    """
+    """Return a dumbbell chart of each user who got worse (at most ``limit``): before and now."""
     title = f"Failure rate: the previous {length} and now"
     if worsened.empty:
         return empty_figure(title)
@@ -130,19 +109,10 @@ def change_figure(worsened: pd.DataFrame, length: str, limit: int = CHANGE_LIMIT
     ]
     before = part["previous_failure_rate"].to_numpy(dtype="float64")
     now = part["failure_rate"].to_numpy(dtype="float64")
-    joins_x, joins_y = [], []
-    for row, b, n in zip(rows, before.tolist(), now.tolist(), strict=True):
-        joins_x += [b, n, None]
-        joins_y += [row, row, None]
-    counts_before = [
-        f"{f:,}/{n:,}"
-        for f, n in zip(
-            part["previous_failed_sessions"], part["previous_total_sessions"], strict=True
-        )
-    ]
-    counts_now = [
-        f"{f:,}/{n:,}" for f, n in zip(part["failed_sessions"], part["total_sessions"], strict=True)
-    ]
+    joins_x = [x for b, n in zip(before.tolist(), now.tolist(), strict=True) for x in (b, n, None)]
+    joins_y = [y for row in rows for y in (row, row, None)]
+    counts_before = count_texts(part["previous_failed_sessions"], part["previous_total_sessions"])
+    counts_now = count_texts(part["failed_sessions"], part["total_sessions"])
     change = [f"{c:+.2f} pts" for c in part["change_points"]]
     hover = "<b>%{customdata[0]}</b><br>%{customdata[1]}: %{x:.1%} (%{customdata[2]})"
     hover += "<br>change %{customdata[3]}<extra></extra>"
@@ -175,12 +145,7 @@ def change_figure(worsened: pd.DataFrame, length: str, limit: int = CHANGE_LIMIT
         ],
         {
             "title": {"text": title},
-            "xaxis": {
-                "range": [-0.02, 1.02],
-                "tickformat": ".0%",
-                "title": {"text": "Failure rate"},
-                "automargin": True,
-            },
+            "xaxis": RATE_AXIS,
             "yaxis": {"autorange": "reversed", "type": "category", "automargin": True},
             "height": 160 + 26 * len(part),
             "margin": MARGIN,
@@ -215,16 +180,7 @@ def empty_figure(title: str) -> go.Figure:
 
 
 def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
-    """Return sessions (bars) and failure rate (line) per day or hour of the window.
-
-    Args:
-        trend: ``bucket, total_sessions, failed_sessions, failure_rate`` (see
-            ``analysis.trend``).
-        unit: ``"day"`` or ``"hour"``.
-        timezone: The report's time zone, named on the axis.
-
-    A window without sessions is a chart without axes that says so.
-    """
+    """Return sessions (bars) and failure rate (line) per ``unit`` of ``analysis.trend``'s table."""
     title = f"Failure rate and sessions per {unit}"
     if not trend["total_sessions"].gt(0).any():
         return empty_figure(title)
@@ -256,29 +212,18 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
         ],
         {
             "title": {"text": title},
-            "xaxis": {
-                "anchor": "y",
-                "title": {"text": f"{unit.capitalize()} ({timezone})"},
-                "automargin": True,
-            },
-            "yaxis": {
-                "anchor": "x",
-                "rangemode": "tozero",
-                "title": {"text": "Sessions"},
-                "automargin": True,
-                **_session_ticks(int(trend["total_sessions"].max())),
-            },
-            "yaxis2": {
-                "automargin": True,
-                "anchor": "x",
-                "overlaying": "y",
-                "side": "right",
-                "tickformat": ".0%",
-                "tickmode": "auto",
-                "showgrid": False,
-                "rangemode": "tozero",
-                "title": {"text": "Failure rate"},
-            },
+            "xaxis": axis(f"{unit.capitalize()} ({timezone})", anchor="y"),
+            "yaxis": axis("Sessions", anchor="x", rangemode="tozero", **_session_ticks(trend)),
+            "yaxis2": axis(
+                "Failure rate",
+                anchor="x",
+                overlaying="y",
+                side="right",
+                tickformat=".0%",
+                tickmode="auto",
+                showgrid=False,
+                rangemode="tozero",
+            ),
             "height": 440,
             "margin": MARGIN,
             "legend": LEGEND,
@@ -287,6 +232,7 @@ def trend_figure(trend: pd.DataFrame, unit: str, timezone: str) -> go.Figure:
     )
 
 
-def _session_ticks(most: int) -> dict:
+def _session_ticks(trend: pd.DataFrame) -> dict:
     # Whole sessions only: below 6, plotly would tick at halves.
+    most = int(trend["total_sessions"].max())
     return {"tickformat": ",d", **({"dtick": 1} if most < 6 else {})}

@@ -1,10 +1,8 @@
 """Publishing: copy a run's report, CSV and summary, then the index, to a folder URL.
 
 The target is an fsspec folder URL: ``file:///srv/www/reports``, ``az://container/prefix``
-(Azure Blob Storage, through adlfs) or ``s3://bucket/prefix`` (through s3fs, the ``s3``
-extra). Credentials come only from the settings (the environment or ``.env``), never from
-the URL: a URL that carries a user, password or query is refused, so it can be shown in
-messages as it is.
+(Azure Blob Storage, adlfs) or ``s3://bucket/prefix`` (s3fs, the ``s3`` extra). Credentials
+come only from the settings: a URL carrying any is refused, so URLs can be shown as they are.
 """
 
 from __future__ import annotations
@@ -21,13 +19,14 @@ from urllib.parse import unquote, urlsplit
 from user_failure_stats.errors import PublishError
 from user_failure_stats.targets import Target, check_available, describe
 
+HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
 
 def open_target(target: Target):
     """Return ``(filesystem, folder path)`` for the target, through fsspec.
 
-    Raises:
-        ConfigError: The protocol's package is not installed (``s3fs`` for ``s3://``).
-        PublishError: The storage cannot be set up with the settings given.
+    Raises ConfigError if the protocol's package is not installed, PublishError if the storage
+    cannot be set up with the settings given.
     """
     import fsspec
 
@@ -45,16 +44,9 @@ def open_target(target: Target):
 def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()) -> list[str]:
     """Copy ``files`` into the target folder, in order; delete the names in ``remove``.
 
-    Each file is written whole: on a local folder through a temporary name moved into
-    place, on object storage by one upload (which is whole or absent). Give the index
-    last, so it never links to a file not yet there.
-
-    Returns:
-        The published files' links (see :meth:`Target.link`), in order.
-
-    Raises:
-        PublishError: A file could not be copied or removed; one line naming the target
-            and the reason, never a credential.
+    Each file is written whole (locally through a temporary name, on object storage by one
+    upload); give the index last, so it never links to a file not yet there. Returns the links
+    (see :meth:`Target.link`), in order; PublishError (one line, no credential) on failure.
     """
     filesystem, folder = open_target(target)
     links = []
@@ -65,11 +57,10 @@ def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()
             _put(filesystem, Path(source), f"{folder}/{Path(source).name}", target.protocol)
             links.append(target.link(Path(source).name))
         remove = list(remove)
-        if remove:  # one listing, not one request per name
-            present = _names(filesystem, folder)
-            for name in remove:
-                if name in present:
-                    filesystem.rm_file(f"{folder}/{name}")
+        present = _names(filesystem, folder) if remove else set()  # one listing, not one per name
+        for name in remove:
+            if name in present:
+                filesystem.rm_file(f"{folder}/{name}")
     except Exception as exc:  # noqa: BLE001 - any storage failure: one line
         raise PublishError(_failure(target, exc)) from None
     return links
@@ -78,12 +69,8 @@ def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()
 def probe(target: Target) -> None:
     """Write a small file into the target folder and remove it: what ``check`` tries.
 
-    It takes the run's own path (the folder made for ``file://``, one upload, one removal),
-    so a missing container or bucket, a wrong key or a read-only disk fails here as it would
-    in a run.
-
-    Raises:
-        PublishError: The folder cannot be written, in one line.
+    It takes a run's own path, so a missing container, a wrong key or a read-only disk raises
+    PublishError as in a run.
     """
     with tempfile.TemporaryDirectory(prefix="ufs-probe-") as folder:
         path = Path(folder) / f".user-failure-stats-check-{uuid.uuid4().hex[:8]}"
@@ -92,11 +79,7 @@ def probe(target: Target) -> None:
 
 
 def missing(target: Target, names: Iterable[str]) -> list[str]:
-    """Return which of ``names`` are not in the target folder (one listing).
-
-    Raises:
-        PublishError: The folder cannot be listed.
-    """
+    """Return which of ``names`` are not in the target folder (one listing), or PublishError."""
     filesystem, folder = open_target(target)
     try:
         present = _names(filesystem, folder)
@@ -129,13 +112,6 @@ def _put(filesystem, source: Path, path: str, protocol: str) -> None:
         raise
 
 
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
-
-
 def _failure(target: Target, exc: BaseException) -> str:
     """One line about a failed publish: the target and the kind of failure, no secret.
 
@@ -145,7 +121,7 @@ def _failure(target: Target, exc: BaseException) -> str:
     name = exc.__class__.__name__
     status = getattr(exc, "status_code", None)  # azure-core's HttpResponseError
     if isinstance(status, int) and not isinstance(status, bool):
-        reason = f"HTTP {status} {_phrase(status)}".rstrip()
+        reason = f"HTTP {status} {HTTP_PHRASES.get(status, '')}".rstrip()
     elif isinstance(exc, FileExistsError):
         reason = "a file stands where the folder should be"
     elif isinstance(exc, OSError) and exc.strerror:

@@ -1,8 +1,7 @@
 """The report's statements, built with SQLAlchemy Core with bound parameters, and their rows.
 
-The aggregate counts sessions and failures per user inside PostgreSQL (aggregate on
-``calllog`` first, join the names afterwards), so one row per user comes back, never one per
-call. Every value reaches the server as a bound parameter.
+Sessions and failures are counted per user inside PostgreSQL (aggregate on ``calllog`` first,
+join the names afterwards), so one row per user comes back, never one per call.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from user_failure_stats.database import database_errors, engine_for, prepare, window_bounds
+from user_failure_stats.database import connection, prepare, window_bounds
 from user_failure_stats.settings import Settings
 from user_failure_stats.window import Window
 
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 metadata = sa.MetaData()
-
-
 calllog = sa.Table(
     "calllog",
     metadata,
@@ -31,8 +28,6 @@ calllog = sa.Table(
     sa.Column("created_on", sa.DateTime),
     schema="public",
 )
-
-
 users = sa.Table(
     "user",
     metadata,
@@ -40,11 +35,7 @@ users = sa.Table(
     sa.Column("name", sa.Text),
     schema="public",
 )
-
-
 COUNT_COLUMNS = ["user_id", "name", "has_user_record", "total_sessions", "failed_sessions"]
-
-
 # The trend's buckets: 15 minutes divide every time zone's offset, so PostgreSQL bins in its
 # own zone and Python regroups the bins into the report zone's hours or days.
 TREND_BIN = "15 minutes"
@@ -53,9 +44,8 @@ TREND_BIN = "15 minutes"
 def users_once() -> sa.Subquery:
     """Return ``public."user"`` with one row per ``user_id``, however many it holds.
 
-    The name is the first in sort order among the user's non-NULL names, so a duplicated
-    user counts each session once and is always labelled the same; ``user_rows`` says how
-    many rows the user has.
+    The name is the user's first non-NULL name in sort order, so a duplicated user counts
+    each session once under a stable name; ``user_rows`` says how many rows the user has.
     """
     return (
         sa.select(
@@ -72,22 +62,14 @@ def window_counts_query() -> sa.CompoundSelect:
     """Build the one statement behind a report.
 
     Two aggregates in one ``UNION ALL``: sessions and failures per (period, user) over the
-    window and the window of the same length before it, and per 15-minute bin over the
-    window (for the trend). Each is a parallel GROUP BY; PostgreSQL runs ``GROUPING SETS``
-    without parallel workers, and it measured five times slower (benchmarks/results.md).
-    The trend's aggregate is as plain: on a call log not stored in time order PostgreSQL
-    runs it in one process (it expects a group per ``created_on`` value), and the
-    formulations that change that did not pay for themselves (benchmarks/results.md).
-    Names are joined after aggregating. One row per user and per bin comes back, never one
-    per call.
-
-    Bound parameters: ``previous_start``, ``start``, ``end`` (naive, in the database's zone).
-
-    Returns:
-        The columns ``by_period, in_window, user_id, name, has_user_record, user_rows,
-        bucket, total_sessions, failed_sessions``; ``by_period`` is 1 on the trend's rows.
+    window and the one of the same length before it, and per 15-minute bin over the window
+    (the trend, ``by_period`` 1). Each is a plain parallel GROUP BY: ``GROUPING SETS`` runs
+    without parallel workers, five times slower, and the formulations that parallelise the
+    trend on a call log not stored in time order did not pay (benchmarks/results.md). Bound
+    parameters: ``previous_start``, ``start``, ``end`` (``database.window_bounds``).
     """
     c = calllog.c
+    previous_start = sa.bindparam("previous_start", type_=sa.DateTime)
     start = sa.bindparam("start", type_=sa.DateTime)
     end = sa.bindparam("end", type_=sa.DateTime)
     failed = sa.func.count().filter(c.exotel_call_sid.is_(None))
@@ -98,11 +80,7 @@ def window_counts_query() -> sa.CompoundSelect:
             sa.func.count().label("total_sessions"),
             failed.label("failed_sessions"),
         )
-        .where(
-            c.session_id.is_not(None),
-            c.created_on >= sa.bindparam("previous_start", type_=sa.DateTime),
-            c.created_on < end,
-        )
+        .where(c.session_id.is_not(None), c.created_on >= previous_start, c.created_on < end)
         .group_by(sa.literal_column("1"), c.user_id)  # 1: in_window, by position
         .subquery("per_user")
     )
@@ -145,15 +123,10 @@ def window_counts_query() -> sa.CompoundSelect:
 class WindowCounts:
     """What the report needs from the database, from one query.
 
-    Attributes:
-        current: Per-user counts in the window (``COUNT_COLUMNS``).
-        previous: Per-user counts in the window of the same length before it.
-        trend: ``bucket, total_sessions, failed_sessions`` per 15 minutes of the window;
-            ``bucket`` is naive, in the database's zone (``analysis.trend`` regroups it).
-        duplicate_users: Users of the window with more than one row in ``public."user"``
-            (each is counted once, see :func:`users_once`).
-        notes: The window's notes that hold for this call log (a bound in a repeated hour
-            matters only for naive ``timestamp`` values).
+    ``current`` and ``previous`` are the per-user counts (``COUNT_COLUMNS``) in the window
+    and in the one of the same length before it; ``trend`` is ``bucket, total_sessions,
+    failed_sessions`` per 15 minutes, ``bucket`` naive in the database's zone. ``notes`` are
+    the window's that hold for this call log (repeated hours matter for ``timestamp`` only).
     """
 
     current: pd.DataFrame
@@ -164,23 +137,11 @@ class WindowCounts:
 
 
 def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> WindowCounts:
-    """Run the report's aggregate query for ``window``.
-
-    Args:
-        settings_or_engine: Settings to connect with, or an engine from :func:`make_engine`.
-        window: The window; its database-zone bounds are the query's parameters.
-
-    Returns:
-        The per-user counts of the window and of the previous window, and the trend.
-
-    Raises:
-        DatabaseError: The database cannot be reached or the query fails.
-    """
+    """Run the report's aggregate query for ``window``; DatabaseError if that fails."""
     import numpy as np
     import pandas as pd
 
-    engine = engine_for(settings_or_engine)
-    with database_errors(engine), engine.connect() as conn:
+    with connection(settings_or_engine) as conn:
         _, instants = prepare(conn)
         result = conn.execute(window_counts_query(), window_bounds(window, instants))
         keys = list(result.keys())
@@ -196,51 +157,26 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
 
     def users_where(mask) -> pd.DataFrame:
         picked = np.flatnonzero(mask)
+        frame = pd.DataFrame({key: columns[key][picked] for key in COUNT_COLUMNS})
         # Integer ids stay integers next to a NULL user_id (nullable Int64, not float).
-        frame = pd.DataFrame(
-            {
-                "user_id": pd.array(columns["user_id"][picked].tolist()),
-                "name": columns["name"][picked],
-                "has_user_record": columns["has_user_record"][picked],
-                "total_sessions": columns["total_sessions"][picked],
-                "failed_sessions": columns["failed_sessions"][picked],
-            }
-        )
-        return _typed(frame)
+        frame["user_id"] = pd.array(columns["user_id"][picked].tolist())
+        frame["total_sessions"] = frame["total_sessions"].astype("int64")
+        frame["failed_sessions"] = frame["failed_sessions"].astype("int64")
+        frame["has_user_record"] = frame["has_user_record"].astype(bool)
+        return frame
 
     bins = np.flatnonzero(in_window & ~per_user)
     trend = pd.DataFrame(
-        {
-            "bucket": columns["bucket"][bins],
-            "total_sessions": columns["total_sessions"][bins],
-            "failed_sessions": columns["failed_sessions"][bins],
-        }
+        {key: columns[key][bins] for key in ("bucket", "total_sessions", "failed_sessions")}
     )
     duplicates = int((per_user & in_window & (np.nan_to_num(user_rows) > 1)).sum())
     notes = () if instants else window.notes  # instants have no repeated hours
-    return WindowCounts(
-        users_where(per_user & in_window),
-        users_where(per_user & ~in_window),
-        trend,
-        duplicates,
-        notes,
-    )
-
-
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    frame["total_sessions"] = frame["total_sessions"].astype("int64")
-    frame["failed_sessions"] = frame["failed_sessions"].astype("int64")
-    frame["has_user_record"] = frame["has_user_record"].astype(bool)
-    return frame
+    current, previous = users_where(per_user & in_window), users_where(per_user & ~in_window)
+    return WindowCounts(current, previous, trend, duplicates, notes)
 
 
 def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> pd.DataFrame:
-    """Return the window's per-user counts (see :func:`fetch_window_counts`).
-
-    Returns:
-        A DataFrame with the columns ``user_id, name, has_user_record, total_sessions,
-        failed_sessions``; empty (with those columns) when the window has no sessions.
-    """
+    """Return the window's per-user counts (``COUNT_COLUMNS``; no rows when it has no sessions)."""
     return fetch_window_counts(settings_or_engine, window).current
 
 
@@ -271,8 +207,7 @@ def data_quality_query() -> sa.Select:
 
 def fetch_data_quality(settings_or_engine: Settings | sa.Engine, window: Window) -> dict:
     """Return the window's data-quality counts (see :func:`data_quality_query`)."""
-    engine = engine_for(settings_or_engine)
-    with database_errors(engine), engine.connect() as conn:
+    with connection(settings_or_engine) as conn:
         bounds = window_bounds(window, prepare(conn)[1])
         row = conn.execute(
             data_quality_query(), {"start": bounds["start"], "end": bounds["end"]}
@@ -301,19 +236,12 @@ def session_details_query() -> sa.Select:
 def fetch_session_details(
     settings_or_engine: Settings | sa.Engine, window: Window, limit: int
 ) -> tuple[list[dict], bool]:
-    """Return up to ``limit`` sessions of the window and whether there were more.
-
-    The rows are read with a server-side cursor, in batches, so memory stays bounded.
-    """
-    engine = engine_for(settings_or_engine)
-    rows: list[dict] = []
-    with database_errors(engine), engine.connect() as conn:
+    """Return up to ``limit`` sessions of the window (streamed) and whether there were more."""
+    with connection(settings_or_engine) as conn:
         bounds = window_bounds(window, prepare(conn)[1])
         params = {"start": bounds["start"], "end": bounds["end"], "limit": limit + 1}
         result = conn.execution_options(stream_results=True, yield_per=1000).execute(
             session_details_query(), params
         )
-        for row in result:
-            rows.append(dict(row._mapping))
-    truncated = len(rows) > limit
-    return rows[:limit], truncated
+        rows = [dict(row._mapping) for row in result]
+    return rows[:limit], len(rows) > limit

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from user_failure_stats.files import atomic_write
 from user_failure_stats.sections import PAGE_TITLE_KEY, PAGE_TITLE_LIMIT
 from user_failure_stats.text import shown
 from user_failure_stats.view import PLOTLY_MIMETYPE, plotlyjs
 
-if TYPE_CHECKING:
-    pass
-
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 TEMPLATE_NAME = "report"
-
-
+# Figures are drawn from plotly's mimetype (the template knows it), before any other form.
 EXPORT_CONFIG = {
     "NbConvertBase": {
         "display_data_priority": [
@@ -44,13 +39,9 @@ EXPORT_OPTIONS = {
 def render_html(executed_notebook: Path, destination: Path, title: str) -> Path:
     """Render an executed notebook to one self-contained HTML file, atomically.
 
-    nbconvert's stock ``HTMLExporter`` with the report's template: no code cells, no prompts,
-    no stderr; nothing is loaded from the network (no require.js, MathJax or Mermaid), and
-    plotly.js is embedded once, in the page's head. The template draws each figure from
-    its plotly mimetype (see :func:`figure_bundle`), the data of which it embeds once as
-    JSON made safe for a ``<script>`` element (Jinja's ``tojson``). The page's ``<title>``
-    is the one the notebook's heading names (see :func:`show_header`), else ``title``;
-    nbconvert's template escapes it.
+    No code cells, prompts or stderr; nothing loaded from the network (no require.js,
+    MathJax or Mermaid); plotly.js embedded once, each figure's data once as JSON safe in a
+    ``<script>``. The ``<title>`` is the one the notebook's heading names, else ``title``.
     """
     import nbformat
     from nbconvert import HTMLExporter

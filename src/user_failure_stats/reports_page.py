@@ -1,12 +1,9 @@
 """The reports index page: a small dashboard of the reports, rendered from their summaries.
 
-The store rebuilds ``index.html`` with it (see ``store.update_index``). The page lists the
-reports newest first, with every time in one zone that the page names (UTC by default).
-Above the table, a chart shows the overall failure rate and the number of flagged users
-across the windows, drawn like the report's charts: plotly.js embedded in the page, the data
-in a JSON ``<script>`` that cannot be broken out of, nothing loaded from the network.
-Links are relative, so the folder can be copied or served anywhere.
-Every text from a summary is escaped and bounded.
+It lists the reports newest first, every time in one zone it names, under a chart of the
+failure rate and flagged users across windows (plotly.js embedded, its data in a JSON
+``<script>`` that cannot be broken out of, nothing loaded from the network). Links are
+relative, so the folder can be served anywhere. Every text from a summary is escaped and bounded.
 """
 
 from __future__ import annotations
@@ -34,11 +31,7 @@ SHOWN_TEXT = 60  # a window bound or zone that is not a time: shown, this long a
 
 
 def page_zone(timezone: str) -> ZoneInfo:
-    """Return the zone the page shows its times in.
-
-    Raises:
-        ConfigError: ``timezone`` is not an IANA time zone.
-    """
+    """Return the zone the page shows its times in; ConfigError if not an IANA time zone."""
     try:
         return ZoneInfo(str(timezone))
     except (ValueError, OSError, LookupError):
@@ -48,24 +41,19 @@ def page_zone(timezone: str) -> ZoneInfo:
 def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> dict:
     """Return the points of the chart across windows, oldest window first.
 
-    One point per window (start and end): when a window was reported more than once, the
-    report generated last stands for it. At most :data:`MAX_POINTS`, the latest windows.
+    One point per window, from the report generated last for it; the latest :data:`MAX_POINTS`.
 
     Returns:
-        ``x`` (window starts in ``timezone``, ``YYYY-MM-DD HH:MM``), ``rate`` (overall
-        failure rate in percent, None for a window without sessions), ``flagged`` (flagged
-        users, None when the summary does not say), ``label`` (what a point's hover names:
-        the window and the title, escaped for plotly) and ``windows`` (how many distinct
-        windows there are, before the bound).
+        ``x`` (window starts in ``timezone``), ``rate`` (percent, None without sessions),
+        ``flagged`` (None when the summary does not say), ``label`` (the hover, escaped for
+        plotly) and ``windows`` (distinct windows, before the bound).
     """
     zone = page_zone(timezone)
     latest: dict[tuple[str, str], RunSummary] = {}
     for entry in sorted(entries, key=RunSummary.newest_key):  # oldest first: the newest one stays
-        start = _instant(entry.window["start"])
-        end = _instant(entry.window["end"])
-        if start is None or end is None:
-            continue
-        latest[(start.isoformat(), end.isoformat())] = entry
+        bounds = (_instant(entry.window["start"]), _instant(entry.window["end"]))
+        if None not in bounds:
+            latest[(bounds[0].isoformat(), bounds[1].isoformat())] = entry
     points = sorted(latest.items())[-MAX_POINTS:]
     data: dict = {"x": [], "rate": [], "flagged": [], "label": [], "windows": len(latest)}
     for _, entry in points:
@@ -75,17 +63,13 @@ def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> d
         data["x"].append(f"{start:%Y-%m-%d %H:%M}")
         data["rate"].append(None if rate is None else round(rate * 100, 4))
         data["flagged"].append(None if flagged is None else round(flagged))
-        data["label"].append(
-            plotly_text(f"{_window_text(entry, zone)} · {shown(entry.title, SHOWN_TEXT)}")
-        )
+        label = f"{_window_text(entry, zone)} · {shown(entry.title, SHOWN_TEXT)}"
+        data["label"].append(plotly_text(label))
     return data
 
 
 def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
-    """Return the plotly figure (data, layout, config) for :func:`chart_data`'s points.
-
-    The overall failure rate is a line on the left axis, the flagged users bars on the right.
-    """
+    """Return the plotly figure for :func:`chart_data`: rate line left, flagged bars right."""
     zone = plotly_text(shown(timezone, SHOWN_TEXT))
     most = max((n for n in data["flagged"] if n is not None), default=0)
     return {
@@ -138,18 +122,10 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
 
 
 def render_index(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> str:
-    """Return the index page for ``entries`` (from :func:`read_entries`, newest first).
+    """Return the index page for ``entries`` (newest first), every time in ``timezone``.
 
-    The page is ``templates/index/index.html.j2`` (Jinja, autoescape); the chart is drawn by
-    the macro the report's figures use, its data in JSON a ``<script>`` cannot be broken
-    out of.
-
-    Args:
-        entries: The reports' summaries.
-        timezone: The one zone every time on the page is shown in; the page names it.
-
-    Raises:
-        ConfigError: ``timezone`` is not an IANA time zone.
+    The page is ``templates/index/index.html.j2`` (Jinja, autoescape). ConfigError if
+    ``timezone`` is not an IANA time zone.
     """
     from markupsafe import Markup
 
@@ -195,12 +171,11 @@ def _instant(text) -> datetime | None:
 
 
 def _window_text(entry: RunSummary, zone: ZoneInfo | None = None, with_zone: bool = True) -> str:
-    """Return the window as ``2025-05-21 00:00 to 2025-05-23 00:00 Asia/Kolkata``.
+    """Return the window as ``2025-05-21 00:00 to 2025-05-23 00:00 Asia/Kolkata``, in ``zone``.
 
-    In ``zone``, or as the report set it (its own zone) without one.
+    Without ``zone``, as the report set it, in its own zone.
     """
     window = entry.window
-    own = shown(window["timezone"], SHOWN_TEXT)
     bounds = []
     for key in ("start", "end"):
         moment = _instant(window[key])
@@ -212,7 +187,7 @@ def _window_text(entry: RunSummary, zone: ZoneInfo | None = None, with_zone: boo
             bounds.append(str(window[key])[:16].replace("T", " "))
     text = f"{bounds[0]} to {bounds[1]}"
     if with_zone:
-        text += f" {zone.key if zone is not None else own}"
+        text += f" {zone.key if zone is not None else shown(window['timezone'], SHOWN_TEXT)}"
     return text
 
 

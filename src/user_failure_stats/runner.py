@@ -14,7 +14,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats import console, database, kernel, messages, notify, render, store
+from user_failure_stats import coerce, console, database, kernel, messages, notify, render, store
 from user_failure_stats.errors import (
     DeliveryError,
     NotebookError,
@@ -24,7 +24,6 @@ from user_failure_stats.errors import (
 from user_failure_stats.names import csv_name, html_name, notebook_name, summary_name
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.publish import missing, publish
-from user_failure_stats.retention import check_keep_days
 from user_failure_stats.settings import Settings
 from user_failure_stats.targets import Target, check_available
 from user_failure_stats.text import visible
@@ -33,7 +32,7 @@ from user_failure_stats.window import Window, split, window_for
 
 if TYPE_CHECKING:
     from user_failure_stats.stats import Statistics
-
+    from user_failure_stats.summary import RunSummary
 
 NOTEBOOK = Path(str(files("user_failure_stats") / "data" / "user_failure_rates.ipynb"))
 
@@ -42,22 +41,11 @@ NOTEBOOK = Path(str(files("user_failure_stats") / "data" / "user_failure_rates.i
 class RunResult:
     """What a run wrote and found.
 
-    Attributes:
-        csv: Path of the per-user CSV.
-        html: Path of the HTML report.
-        notebook: Path of the executed notebook.
-        index: Path of the reports index.
-        window: The window the report covers.
-        summary: The summary statistics (see ``analysis.summary_statistics``).
-        previous: The same statistics for the previous window of the same length.
-        flagged: The first ``top_n`` flagged users, most significant first: one dict per row
-            (see ``summary.FLAGGED_FIELDS``).
-        worsened: The first ``top_n`` users who got worse, largest change first (see
-            ``summary.WORSENED_FIELDS``).
-        notes: What the reader must know about the window (a bound in a repeated hour).
-        summary_file: Path of the run's JSON summary (hidden; the index reads it).
-        pruned: The names of the files removed from the output directory after the run,
-            those of reports older than ``keep_days`` (see ``store.prune``).
+    ``index`` is None when it could not be updated; ``previous`` holds the statistics of the
+    previous window of the same length; ``flagged`` and ``worsened`` the first ``top_n``
+    flagged users and users who got worse; ``summary_file`` the run's hidden JSON summary
+    (the index reads it); ``pruned`` the reports older than ``keep_days``, removed after it;
+    ``listed`` the reports the index lists (publishing copies those the target lacks).
     """
 
     csv: Path
@@ -72,6 +60,7 @@ class RunResult:
     notes: tuple[str, ...] = ()
     summary_file: Path | None = None
     pruned: tuple[str, ...] = ()
+    listed: tuple[RunSummary, ...] = ()
 
     @property
     def paths(self) -> list[Path]:
@@ -92,21 +81,10 @@ def run_report(
 ) -> RunResult:
     """Execute the report notebook for ``params`` and publish CSV, HTML and notebook.
 
-    Args:
-        params: The validated parameters (window and report options).
-        settings: Where the database is; passed to the kernel through its environment,
-            never as a notebook parameter.
-        output_dir: Where to publish (default: ``settings.output_dir``).
-        now: The moment a relative window is seen from (default: now).
-        window: The window, when the caller has resolved it (``--each`` does).
-        progress: Show papermill's progress bar.
-        notebook: The notebook to execute.
-        keep_days: After publishing, remove the reports generated more than this many days
-            ago (see ``store.prune``); a failure to remove them is a warning, the
-            report stands.
-
-    Returns:
-        The paths written and the summary the report shows.
+    ``settings`` reach the kernel through its environment, never as notebook parameters;
+    ``output_dir`` defaults to ``settings.output_dir``; ``window``, unless the caller resolved
+    it (``--each``), is seen from ``now``. Reports older than ``keep_days`` days are then
+    removed (``store.prune``); failing that is only a warning.
 
     Raises:
         ConfigError: Bad parameters or output directory (checked before anything runs).
@@ -115,7 +93,7 @@ def run_report(
     """
     window = window or resolve_window(params, settings.db_timezone, now)
     if keep_days is not None:
-        keep_days = check_keep_days(keep_days)
+        keep_days = coerce.whole_number(keep_days, "keep_days", 1)
     # The notebook gets the resolved bounds, so the executed notebook records them.
     params = replace(params, start=window.start, end=window.end, window=None)
     settings.require_db_url()
@@ -126,11 +104,11 @@ def run_report(
     claim = folder = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder
         claim = store.reserve_stamp(output_dir)
-        stamp = claim.stamp
         folder = store.staging_folder(output_dir, claim)
-        files, found = _write_report(notebook, folder, stamp, params, settings, progress)
+        files, found = _write_report(notebook, folder, claim.stamp, params, settings, progress)
         published = store.commit(output_dir, files)
-        index_path = _update_index(output_dir)
+        pruned = _prune(output_dir, keep_days) if keep_days is not None else ()
+        index_path, listed = _update_index(output_dir)
     except OutputError as exc:  # name the file the user knows, not the hidden staging copy
         if folder is None:
             raise
@@ -141,7 +119,6 @@ def run_report(
         if claim is not None:
             claim.release()
     csv_path, html_path, nb_path, summary_path = published
-    pruned = _prune(output_dir, keep_days) if keep_days is not None else ()
     return RunResult(
         csv_path,
         html_path,
@@ -155,6 +132,7 @@ def run_report(
         found.notes,
         summary_path,
         pruned=pruned,
+        listed=tuple(listed),
     )
 
 
@@ -178,7 +156,7 @@ def _write_report(notebook, folder, stamp, params, settings, progress):
     return [csv, html, executed, folder / summary_name(stamp)], found
 
 
-def _update_index(output_dir: Path) -> Path | None:
+def _update_index(output_dir: Path) -> tuple[Path | None, list[RunSummary]]:
     # The report is already published: a failure here is reported, not fatal.
     try:
         return store.update_index(output_dir)
@@ -187,13 +165,14 @@ def _update_index(output_dir: Path) -> Path | None:
     except Exception as exc:  # noqa: BLE001 - whatever it is, the report stands
         reason = exc.__class__.__name__
         print(f"warning: could not update the reports index: {reason}", file=sys.stderr)
-    return None
+    return None, []
 
 
 def _prune(output_dir: Path, keep_days: int) -> tuple[str, ...]:
     # The report is already published: a failure to remove old ones is reported, not fatal.
     try:
-        return tuple(path.name for path in store.prune(output_dir, keep_days))
+        removed = store.prune(output_dir, keep_days, index=False)  # the run rebuilds it next
+        return tuple(path.name for path in removed)
     except (OSError, UserFailureStatsError) as exc:
         print(f"warning: could not remove old reports: {visible(str(exc))}", file=sys.stderr)
     return ()
@@ -202,10 +181,8 @@ def _prune(output_dir: Path, keep_days: int) -> tuple[str, ...]:
 def publish_result(result: RunResult, target: Target) -> str:
     """Publish a run: its HTML, CSV and summary, then the index; return the report's link.
 
-    Reports the local index lists but the target lacks (published before the target was
-    set, or by a failed publish) are copied too, so every link of the published index
-    works. Report files removed here (by this run's ``keep_days`` or an earlier ``prune``:
-    ``store.pending_removals``) are removed there.
+    Reports the local index lists but the target lacks are copied too, so every link of the
+    published index works; report files removed here (``store.pending_removals``) go there.
 
     Raises:
         PublishError: Something could not be copied; the local report stands.
@@ -215,9 +192,8 @@ def publish_result(result: RunResult, target: Target) -> str:
     if result.summary_file is not None:
         files.append(result.summary_file)
     if result.index is not None:
-        listed = []
-        for entry in store.entries(output_dir):
-            listed += [html_name(entry.stamp), csv_name(entry.stamp), summary_name(entry.stamp)]
+        names = (html_name, csv_name, summary_name)
+        listed = [name(entry.stamp) for entry in result.listed for name in names]
         wanted = [name for name in listed if name not in {f.name for f in files}]
         files += [output_dir / name for name in missing(target, wanted)]
         files.append(result.index)  # last: it links to the others
@@ -233,10 +209,7 @@ def publish_result(result: RunResult, target: Target) -> str:
 class Delivery:
     """Where a run's report goes after it is written, and whom to tell.
 
-    Attributes:
-        target: The publish target, or None.
-        notify_urls: The Apprise URLs (secret: never shown).
-        mode: When to notify: ``always``, ``alert`` or ``never``.
+    ``notify_urls`` hold secrets (never shown); ``mode`` is ``always``, ``alert`` or ``never``.
     """
 
     target: Target | None = None
@@ -263,14 +236,8 @@ def deliver(
 ) -> tuple[str | None, list[DeliveryError]]:
     """Publish the run's report, then notify; a failure of one does not stop the other.
 
-    Args:
-        result: The report written.
-        delivery: Where it goes (see :func:`delivery_for`).
-        judged: The report's verdict (see ``verdict.verdict``); without one, its summary's
-            with no ``fail_above``.
-
-    Returns:
-        The published report's link (None when not published) and the failures.
+    ``judged`` defaults to the summary's verdict with no ``fail_above``. Returns the link
+    (None when not published) and the failures.
     """
     judged = judged or verdict(result.summary)
     link, failures = None, []
@@ -303,12 +270,8 @@ def deliver(
 class Outcome:
     """What a run of one or more reports wrote, found and could not deliver.
 
-    Attributes:
-        results: One per report written, in window order.
-        verdicts: The verdict on each report (see ``verdict.verdict``).
-        links: Each report's published link, or None.
-        failures: The deliveries that failed (publishing or notifying).
-        exit_code: The run's exit code (see ``verdict.exit_code``).
+    ``results`` are in window order; ``verdicts`` and ``links`` (None when not published)
+    match them; ``failures`` are the deliveries (publishing or notifying) that failed.
     """
 
     results: tuple[RunResult, ...]
@@ -332,16 +295,8 @@ def run_reports(
 
     The delivery is checked before any work. When a report fails, a failure notice is sent
     (unless notifications are off); a notice that could not be sent is added to the
-    exception as a note.
-
-    Args:
-        params: Validated parameters (see ``params.choose``).
-        settings: The settings.
-        output_dir: Where to write (default: ``settings.output_dir``).
-        now: Resolve a relative window as if it were this moment (see ``params.resolve_window``).
-        each: ``day`` or ``week`` for one report per piece of the window; None for one.
-        progress: Show papermill's progress bar.
-        on_result: Called with each report and its published link, once it is delivered.
+    exception as a note. ``now`` resolves a relative window as if it were this moment;
+    ``on_result`` is called with each report and its link once it is delivered.
 
     Raises:
         UserFailureStatsError: A report could not be written (see :func:`run_report`).
@@ -349,17 +304,13 @@ def run_reports(
     window = resolve_window(params, settings.db_timezone, now)
     delivery = delivery_for(params, settings)  # bad URLs stop here, before any work
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
+    keep_days = params.policy.keep_days
     results, verdicts, links, failures = [], [], [], []
     try:
         for start, end in pieces:
             piece = window_for(start, end, settings.db_timezone)
             result = run_report(
-                params,
-                settings,
-                output_dir,
-                window=piece,
-                progress=progress,
-                keep_days=params.policy.keep_days,
+                params, settings, output_dir, window=piece, progress=progress, keep_days=keep_days
             )
             judged = verdict(result.summary, params.policy.fail_above)
             link, errors = deliver(result, delivery, judged)

@@ -28,10 +28,7 @@ PAGE_TITLE_LIMIT = 160
 
 
 def fragment(template: str, **values) -> str:
-    """Return the package's HTML fragment ``templates/fragments/<template>``, filled in.
-
-    Jinja with autoescape: every value is escaped as text, never read as markup.
-    """
+    """Return ``templates/fragments/<template>`` filled in, every value escaped as text."""
     return page_template(f"fragments/{template}").render(**values)
 
 
@@ -52,11 +49,7 @@ def _environment():
 
 
 def header_html(params: Parameters, window: Window, database: str, generated: str) -> str:
-    """Return the report's heading as HTML: title, window, database bounds, parameters, source.
-
-    ``database`` is ``Settings.database`` (host and name). The title and the database name
-    are shown as text, never as markup or links.
-    """
+    """Return the report's heading: title, window, parameters and source (``Settings.database``)."""
     return fragment(
         "header.html.j2",
         title=shown(params.title, TITLE_LIMIT),
@@ -92,11 +85,7 @@ def _bound(moment: datetime) -> str:
 
 
 def show_header(params: Parameters, window: Window, database: str, generated: str) -> None:
-    """Display the report's heading (see :func:`header_html`), naming the page's title.
-
-    The output's metadata holds :func:`page_title` under :data:`PAGE_TITLE_KEY`, where
-    ``render.render_html`` finds it for the page's ``<title>``.
-    """
+    """Display the report's heading; its metadata has :func:`page_title` for ``render_html``."""
     from IPython.display import display
 
     title = page_title(params.title, window)
@@ -110,14 +99,11 @@ def show_header(params: Parameters, window: Window, database: str, generated: st
 def headline_html(summary: Statistics, previous: Statistics, window: Window) -> str:
     """Return the headline numbers as HTML, each with its change against the previous window."""
     changes = change_texts(summary, previous, window.length_text())
+    rate = format_percent(summary.overall_failure_rate)
     numbers = [
         ("Sessions", f"{summary.total_sessions:,}", changes["sessions"]),
         ("Failures", f"{summary.total_failures:,}", changes["failures"]),
-        (
-            "Overall failure rate",
-            format_percent(summary.overall_failure_rate),
-            changes["overall_failure_rate"],
-        ),
+        ("Overall failure rate", rate, changes["overall_failure_rate"]),
         ("Users", f"{summary.total_users:,}", changes["users"]),
     ]
     return fragment("headline.html.j2", numbers=numbers)
@@ -130,11 +116,10 @@ def notes_html(
     window_notes: tuple[str, ...] = (),
     fdr: float = DEFAULT_FDR,
 ) -> str:
-    """Return what a reader must know to read the numbers.
+    """Return what a reader must know to read the numbers (empty window, orphans, flags).
 
-    That is: an empty window, the window's own notes (a bound in a repeated hour), sessions
-    without a user record, users with more than one row in ``public."user"``
-    (``duplicate_users``), and what the flags mean at the false discovery rate ``fdr``.
+    ``duplicate_users`` have several rows in ``public."user"``; ``window_notes`` are the
+    window's own (a bound in a repeated hour).
     """
     return fragment(
         "notes.html.j2",
@@ -149,26 +134,14 @@ def notes_html(
 
 def rate_cells(part: pd.DataFrame) -> tuple[list[str], list[str]]:
     """Return each user's ``failed/total`` and 95% interval as the tables show them."""
-    from user_failure_stats.analysis import ci_texts
+    from user_failure_stats.analysis import ci_texts, count_texts
 
-    counts = [
-        f"{f:,}/{n:,}" for f, n in zip(part["failed_sessions"], part["total_sessions"], strict=True)
-    ]
+    counts = count_texts(part["failed_sessions"], part["total_sessions"])
     return counts, ci_texts(part["failure_rate_ci_low"], part["failure_rate_ci_high"])
 
 
 def side_tables_html(top: pd.DataFrame, summary: Statistics) -> str:
-    """Return the top users and the summary statistics: two HTML tables, side by side.
-
-    Each table sits in a box of its own that scrolls sideways when the screen is narrower
-    than the table; the boxes wrap below each other when there is no room for both. The top
-    users' columns: rank, user (shown as text, see ``text.shown``), failed/total sessions,
-    rate, 95% interval and marks (see ``flags.marks``); without users, a line that says so.
-
-    Args:
-        top: The ranked top users (see ``flags.top_users``).
-        summary: The summary statistics (see ``analysis.summary_statistics``).
-    """
+    """Return the top users (``flags.top_users``) and the summary statistics: two HTML tables."""
     top_rows = []
     if not top.empty:
         counts, intervals = rate_cells(top)

@@ -6,7 +6,7 @@ Secrets (``DB_URL``) come only from here: never from parameter files or flags.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,20 +30,6 @@ def _project_root() -> Path:
 PROJECT_ROOT = _project_root()
 
 
-SETTING_KEYS = (
-    "DB_URL",
-    "DB_TIMEZONE",
-    "OUTPUT_DIR",
-    "STATEMENT_TIMEOUT_SECONDS",
-    "CONNECT_TIMEOUT_SECONDS",
-    "START_DATE",
-    "END_DATE",
-    "REPORT_TIMEZONE",
-    "DEFAULT_WINDOW",
-    "PUBLISH_URL",
-    "PUBLISH_LINK_URL",
-    "NOTIFY_URLS",
-)
 # Credentials of the publish target, read by name and handed only to the storage library.
 STORAGE_KEYS = (
     "AZURE_STORAGE_CONNECTION_STRING",
@@ -110,18 +96,8 @@ class Settings:
 
     def as_environment(self) -> dict[str, str]:
         """Return these settings as environment variables for the kernel, which reads no .env."""
-        values = {
-            "DB_URL": self.db_url,
-            "DB_TIMEZONE": self.db_timezone,
-            "OUTPUT_DIR": str(self.output_dir),
-            "STATEMENT_TIMEOUT_SECONDS": str(self.statement_timeout_seconds),
-            "CONNECT_TIMEOUT_SECONDS": str(self.connect_timeout_seconds),
-            "START_DATE": self.start_date,
-            "END_DATE": self.end_date,
-            "REPORT_TIMEZONE": self.report_timezone,
-            "DEFAULT_WINDOW": self.default_window,
-        }
-        return {k: v for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
+        values = {key: getattr(self, key.lower()) for key in KERNEL_KEYS}
+        return {k: str(v) for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
 
     def publish_target(self, url: str | None = None) -> Target | None:
         """Return the target for ``url`` (default ``PUBLISH_URL``) with its credentials, or None."""
@@ -140,6 +116,12 @@ class Settings:
         return f"settings from {self.env_file} and the environment"
 
 
+# The settings read from .env and the environment: the fields' names in capitals.
+SETTING_KEYS = tuple(
+    f.name.upper() for f in fields(Settings) if f.name not in ("env_file", "storage")
+)
+# What the report's kernel is given: not where to publish, nor whom to notify (a secret).
+KERNEL_KEYS = tuple(key for key in SETTING_KEYS if not key.startswith(("PUBLISH_", "NOTIFY_")))
 # Set in a child's environment by the process that resolved the settings (see as_environment).
 FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 

@@ -1,18 +1,11 @@
 """Which users fail more than chance explains: exact tests and false-discovery control.
 
-Pure functions on numpy arrays, one value per user, vectorised (no Python loop over users).
-Two questions are asked of every user who has enough sessions to be judged:
-
-- **flagged**: does the user fail more often than the rest of the users? A one-sided exact
-  binomial test of the user's failures against the pooled failure rate of every *other* user.
-- **worsened**: does the user fail more often now than in the previous window of the same
-  length? A one-sided Fisher exact test (the hypergeometric tail) of the two windows' counts.
-
-With many users some of them pass any per-user test by chance alone: at 5%, one ordinary
-user in twenty would. So each question's p-values are adjusted across all the users it asks
-about with the Benjamini-Hochberg procedure, and a user is flagged (or worsened) when the
-adjusted value (the q-value) is at most ``fdr``: of the users so marked, at most a fraction
-``fdr`` are expected to be ordinary users marked by chance.
+Pure vectorised functions on numpy arrays, one value per user. A user with enough sessions
+is **flagged** when failing more than the other users (:func:`excess_p_values`), and
+**worsened** when failing more than in the previous window (:func:`worse_p_values`). At 5%,
+one ordinary user in twenty would pass a test by chance, so each question's p-values are
+adjusted across its users (Benjamini-Hochberg) and a user is marked when the q-value is at
+most ``fdr``: at most that fraction of marked users is expected to be chance.
 """
 
 from __future__ import annotations
@@ -25,23 +18,12 @@ import numpy as np
 def excess_p_values(failed, total, tested) -> np.ndarray:
     """Return each user's one-sided p-value of failing more than the rest of the users.
 
-    The p-value is ``P(X >= failed)`` for ``X ~ Binomial(total, rest)``, where ``rest`` is
-    the pooled failure rate of every other user: (all failures - the user's) / (all sessions
-    - the user's). Example: 6 of 10 failed while the others failed 100 of 1,000 (10%) gives
-    ``P(X >= 6) = 0.000147``.
-
-    Args:
-        failed: Each user's failed sessions.
-        total: Each user's sessions.
-        tested: Which users are tested (those with enough sessions to judge).
-
-    Returns:
-        The p-values; NaN for users not tested and when no other user has sessions.
+    ``P(X >= failed)``, ``X ~ Binomial(total, the other users' pooled rate)``: 6 of 10 when
+    the others failed 100 of 1,000 gives 0.000147. NaN if not ``tested`` or no other sessions.
     """
     from scipy import stats
 
-    failed = np.asarray(failed, dtype="float64")
-    total = np.asarray(total, dtype="float64")
+    failed, total = (np.asarray(v, dtype="float64") for v in (failed, total))
     tested = np.asarray(tested, dtype=bool)
     rest_sessions = total.sum() - total
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -55,35 +37,26 @@ def excess_p_values(failed, total, tested) -> np.ndarray:
 def worse_p_values(failed, total, before_failed, before_total, tested) -> np.ndarray:
     """Return each user's one-sided p-value of failing more now than in the previous window.
 
-    Fisher's exact test of the 2x2 table (failed, succeeded) x (now, before), alternative
-    "greater": given the user's failures in both windows together, ``P(X >= failed)`` for
-    the hypergeometric ``X`` of how many of them fall in this window's sessions. Example:
-    5 of 10 failed now and 1 of 10 before gives 0.0704.
-
-    Returns:
-        The p-values; NaN for users not tested.
+    Fisher's exact test, "greater": ``P(X >= failed)`` for the hypergeometric ``X`` of both
+    windows' failures falling in this window. 5 of 10 now, 1 of 10 before gives 0.0704. NaN
+    if not ``tested``.
     """
     from scipy import stats
 
-    failed = np.asarray(failed, dtype="float64")
-    total = np.asarray(total, dtype="float64")
-    before_failed = np.asarray(before_failed, dtype="float64")
-    before_total = np.asarray(before_total, dtype="float64")
+    failed, total, before_failed, before_total = (
+        np.asarray(v, dtype="float64") for v in (failed, total, before_failed, before_total)
+    )
     ok = np.asarray(tested, dtype=bool)
     p = np.full(len(failed), np.nan)
     p[ok] = stats.hypergeom.sf(
-        failed[ok] - 1,
-        total[ok] + before_total[ok],
-        failed[ok] + before_failed[ok],
-        total[ok],
+        failed[ok] - 1, total[ok] + before_total[ok], failed[ok] + before_failed[ok], total[ok]
     )
     return np.clip(p, 0.0, 1.0)
 
 
 def q_values(p) -> np.ndarray:
-    """Return the Benjamini-Hochberg adjusted p-values (q-values) of the defined ``p``.
+    """Return the Benjamini-Hochberg adjusted p-values (q-values); NaN ones are not tests.
 
-    Users whose p-value is NaN (not tested) are not counted among the tests and keep NaN.
     Example: p = 0.01, 0.04, 0.03, 0.5 gives q = 0.04, 0.0533, 0.0533, 0.5.
     """
     from scipy import stats
@@ -106,9 +79,7 @@ def discoveries(q, fdr: float) -> np.ndarray:
 def p_cut(p, q, fdr: float) -> float:
     """Return the p-value at or under which a user is a discovery in this run.
 
-    Benjamini-Hochberg marks every test whose p-value is at most the largest p-value of the
-    marked ones; when none is marked, a user would need at least ``fdr / m`` (``m`` tests)
-    to be the first. NaN when nothing was tested.
+    The largest marked p-value; with none marked, ``fdr / m`` (``m`` tests); NaN if no tests.
     """
     p = np.asarray(p, dtype="float64")
     found = discoveries(q, fdr)
@@ -121,11 +92,8 @@ def p_cut(p, q, fdr: float) -> float:
 def flag_line(sessions, all_failed: int, all_sessions: int, cut: float) -> np.ndarray:
     """Return, for each number of sessions, the lowest failure rate that is flagged.
 
-    That is ``f / n`` for the fewest failures ``f`` of ``n`` sessions whose
-    :func:`excess_p_values` is at most ``cut`` (see :func:`p_cut`): a user on or above this
-    line is flagged, one below it is not. The p-value falls as ``f`` grows (more failures,
-    and a lower rate for the rest), so a bisection over ``f`` finds it. NaN where even
-    ``n`` failures of ``n`` would not be flagged.
+    ``f / n`` for the fewest failures ``f`` whose p-value is at most ``cut`` (:func:`p_cut`),
+    found by bisection: the p-value falls as ``f`` grows. NaN where even ``n`` of ``n`` is not.
     """
     from scipy import stats
 

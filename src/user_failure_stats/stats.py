@@ -11,12 +11,11 @@ NAN = float("nan")
 class Statistics:
     """A window's summary statistics (see ``analysis.summary_statistics``).
 
-    Rates are fractions, NaN when undefined (no sessions; ``std`` with one user): the
-    pooled ``overall_failure_rate`` (failures / sessions), then the ``average``, ``median``,
-    ``max``, ``min`` and ``std`` (sample, ddof=1) of the per-user rates. A user count of the
-    flags is None when the table has no flags (rather than a 0 that would read as
-    "nobody"); ``too_few_users`` only with ``min_sessions``; ``fdr`` is the false discovery
-    rate the flags were made at.
+    Rates are fractions, NaN when undefined (no sessions; ``std`` with one user): the pooled
+    ``overall_failure_rate`` (failures / sessions), then the ``average``, ``median``, ``max``,
+    ``min`` and ``std`` (sample, ddof=1) of the per-user rates. A count of flagged users is
+    None (not a 0 read as "nobody") when the table has no flags; ``too_few_users`` only with
+    ``min_sessions``; ``fdr`` is the false discovery rate the flags were made at.
     """
 
     total_users: int = 0
@@ -45,10 +44,5 @@ class Statistics:
     def from_dict(cls, values: dict) -> Statistics:
         """Return the statistics of a dict such as :meth:`as_dict` gives (None rates: NaN)."""
         known = {f.name for f in fields(cls)}
-        return cls(
-            **{
-                k: NAN if v is None and k.endswith("_rate") else v
-                for k, v in values.items()
-                if k in known
-            }
-        )
+        kept = {k: v for k, v in values.items() if k in known}
+        return cls(**{k: NAN if v is None and k.endswith("_rate") else v for k, v in kept.items()})

@@ -1,23 +1,14 @@
 """The report store: the output folder, which runs write into and everything else reads.
 
-Its protocol, all here:
+A run holds its stamp's lock file ``.<stamp>.lock`` locked (``flock``) while it lives (the
+kernel frees a dead process's locks, so a lock that can be taken is a leftover), writes into
+``.run-<stamp>-*`` and :func:`commit`s the files into place. A report is known by its hidden
+summary; ``index.html`` is rebuilt from them. Pruned reports' names wait in
+``.removed-not-yet-published`` until a publish removes them from the target too.
 
-- **Claims.** A run claims its stamp (``names.STAMP``) with a hidden lock file
-  ``.<stamp>.lock`` that it holds locked (``flock``) for as long as it lives. The kernel
-  releases a dead process's locks, so a lock that can be taken belongs to a run that is gone.
-- **Staging and commit.** A run writes its files in ``.run-<stamp>-*`` and :func:`commit`
-  links them into place, all or none, never over another file.
-- **Leftovers.** What killed runs left (free locks, their staging folders) is removed by the
-  next run and reported by ``check``.
-- **Entries and the index.** A report is known by its hidden summary, read back through
-  ``summary.SCHEMA``; ``index.html`` is rebuilt from them (``reports_page`` only renders).
-- **Pruning and pending removals.** Reports older than the days kept are removed, the summary
-  last; their names wait in ``.removed-not-yet-published`` until a publish removes them from
-  the target too.
-
-Everything that changes what the index lists happens under one lock, ``.index.lock``, and
-nothing read back is trusted: files are opened without following links, bounded in size,
-and anything that is not what the tool wrote is skipped.
+Whatever changes what the index lists happens under ``.index.lock``. Nothing read back is
+trusted: files are opened without following links, bounded in size, and skipped unless they
+are what the tool wrote.
 """
 
 from __future__ import annotations
@@ -33,8 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError, NotebookError, OutputError
-from user_failure_stats.files import atomic_write, is_regular, locked, read_regular
+from user_failure_stats.files import atomic_write, is_regular, locked, read_regular, try_lock
 from user_failure_stats.names import (
     STAMP,
     SUMMARY_FILE,
@@ -45,7 +37,7 @@ from user_failure_stats.names import (
     summary_name,
 )
 from user_failure_stats.reports_page import DEFAULT_TIMEZONE, render_index
-from user_failure_stats.retention import check_keep_days, expired
+from user_failure_stats.retention import expired
 from user_failure_stats.summary import MAX_BYTES, RunSummary
 
 LOCK_NAME = ".index.lock"
@@ -65,11 +57,7 @@ def _cannot(action: str, exc: OSError) -> OutputError:
 
 
 def prepare(output_dir: Path | str) -> Path:
-    """Create the output folder if needed and check that it can be written.
-
-    Raises:
-        ConfigError: It cannot be created, or written.
-    """
+    """Create the output folder if needed; ConfigError if it cannot be created or written."""
     output_dir = Path(output_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -80,9 +68,6 @@ def prepare(output_dir: Path | str) -> Path:
     if not os.access(output_dir, os.W_OK | os.X_OK):
         raise ConfigError(f"output directory {output_dir} is not writable")
     return output_dir
-
-
-# -- claims and staging ------------------------------------------------------------------
 
 
 @dataclass
@@ -104,11 +89,8 @@ class Claim:
 def reserve_stamp(output_dir: Path, now: datetime | None = None) -> Claim:
     """Claim a stamp no other run in ``output_dir`` holds or has published.
 
-    The stamp is ``new_stamp(now)``, with ``_2``, ``_3``... added when another run took the
-    same second or a file (or a link, even a dangling one) already has one of its names.
-
-    Raises:
-        OutputError: ``output_dir`` cannot be written.
+    ``new_stamp(now)``, plus ``_2``, ``_3``... when taken (by a run, or any file or link with
+    one of its names). OutputError if ``output_dir`` cannot be written.
     """
     base = new_stamp(now)
     try:
@@ -158,11 +140,7 @@ def staging_folder(output_dir: Path, claim: Claim) -> Path:
 
 
 def staged_summary(folder: Path, stamp: str) -> RunSummary:
-    """Return the summary the notebook wrote into the staging ``folder``.
-
-    Raises:
-        NotebookError: It is missing, or not a run summary.
-    """
+    """Return the summary the notebook wrote into ``folder``; NotebookError if none is there."""
     data = read_regular(folder / summary_name(stamp), MAX_BYTES)
     if data is None:
         raise NotebookError("the report notebook did not write its summary (or not as a file)")
@@ -175,9 +153,7 @@ def staged_summary(folder: Path, stamp: str) -> RunSummary:
 def commit(output_dir: Path, files: list[Path]) -> list[Path]:
     """Link the staged ``files`` into ``output_dir``, all or none, never over another file.
 
-    Raises:
-        NotebookError: A name is taken.
-        OutputError: The folder cannot be written.
+    Raises NotebookError if a name is taken, OutputError if the folder cannot be written.
     """
     published: list[Path] = []
     try:
@@ -196,22 +172,18 @@ def commit(output_dir: Path, files: list[Path]) -> list[Path]:
     return published
 
 
-# -- leftovers ---------------------------------------------------------------------------
-
-
 def leftovers(output_dir: Path, remove: bool = False) -> list[Path]:
-    """Return (and with ``remove``, delete) what runs that were killed left in ``output_dir``.
+    """Return (and with ``remove``, delete) what killed runs left in ``output_dir``.
 
-    That is: stamp locks nobody holds, staging folders whose run holds no lock, and claim
-    files of a run killed while claiming. A living run's files are never touched: removals
-    happen one scan at a time (under :data:`LOCK_NAME`), and a lock is removed only while
-    this scan holds it and its name still leads to it.
+    Free stamp locks, their staging folders, and stale claim files. A living run's are never
+    touched: one scan removes at a time (under :data:`LOCK_NAME`), a lock only while the scan
+    holds it and its name still leads to it.
     """
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         return []
     found = _scan(output_dir, remove=False)
-    if not remove or not found:  # nothing to do: no lock file is made for it
+    if not remove or not found:  # no lock file is made for nothing
         return found
     with locked(output_dir / LOCK_NAME):
         return _scan(output_dir, remove=True)
@@ -236,7 +208,7 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
                 continue
             if claim and now - info.st_mtime < CLAIM_GRACE_SECONDS:
                 continue  # being claimed right now
-            if not _taken(fd):
+            if not try_lock(fd):
                 if match:
                     live_stamps.add(match.group(1))
                 continue
@@ -247,9 +219,7 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
             os.close(fd)
     for path in entries:
         match = STAGING.fullmatch(path.name)
-        if match is None or match.group(1) in live_stamps:
-            continue
-        if not path.is_dir() or path.is_symlink():
+        if match is None or match.group(1) in live_stamps or not path.is_dir() or path.is_symlink():
             continue
         found.append(path)
         if remove:
@@ -257,25 +227,12 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
     return sorted(found)
 
 
-def _taken(fd: int) -> bool:
-    """Lock ``fd`` if nobody holds it; True when it was free (its owner is gone)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
 def _same_file(path: Path, fd: int) -> bool:
     """Whether ``path`` still names the file open as ``fd`` (not a newer one)."""
     try:
-        named, opened = os.stat(path, follow_symlinks=False), os.fstat(fd)
+        return os.path.samestat(os.stat(path, follow_symlinks=False), os.fstat(fd))
     except OSError:
         return False
-    return (named.st_dev, named.st_ino) == (opened.st_dev, opened.st_ino)
-
-
-# -- entries and the index ---------------------------------------------------------------
 
 
 def _summaries(output_dir: Path) -> list[RunSummary]:
@@ -298,55 +255,54 @@ def _summaries(output_dir: Path) -> list[RunSummary]:
 def entries(output_dir: Path | str) -> list[RunSummary]:
     """Return the summaries of the published reports in ``output_dir``, newest first.
 
-    Newest by the instant each report was generated; reports of the same second by their
-    stamps, the later stamp first. A summary whose HTML report is gone is left out; one
-    that cannot be read, or under another stamp's name, is skipped.
+    Ties go by stamp; summaries whose HTML is gone, unreadable or misnamed are skipped.
     """
     output_dir = Path(output_dir)
     found = [e for e in _summaries(output_dir) if is_regular(output_dir / html_name(e.stamp))]
     return sorted(found, key=RunSummary.newest_key, reverse=True)
 
 
-def write_index(output_dir: Path, timezone: str = DEFAULT_TIMEZONE) -> Path:
+def write_index(
+    output_dir: Path, timezone: str = DEFAULT_TIMEZONE
+) -> tuple[Path, list[RunSummary]]:
     """Rebuild ``index.html`` in ``output_dir``, for a caller that holds :data:`LOCK_NAME`."""
-    page = render_index(entries(output_dir), timezone)
-    return atomic_write(output_dir / INDEX_NAME, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    listed = entries(output_dir)
+    page = render_index(listed, timezone)
+    path = atomic_write(output_dir / INDEX_NAME, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return path, listed
 
 
-def update_index(output_dir: Path | str, timezone: str = DEFAULT_TIMEZONE) -> Path:
-    """Rebuild ``index.html`` in ``output_dir`` from the published reports; return its path.
+def update_index(
+    output_dir: Path | str, timezone: str = DEFAULT_TIMEZONE
+) -> tuple[Path, list[RunSummary]]:
+    """Rebuild ``index.html`` from the published reports; return its path and its entries.
 
-    Raises:
-        ConfigError: ``timezone`` is not an IANA time zone.
-        OutputError: The lock or the page cannot be written.
+    Raises ConfigError for an unknown ``timezone``, OutputError if the lock or page cannot be
+    written.
     """
     output_dir = Path(output_dir)
     with locked(output_dir / LOCK_NAME):  # never through a planted link
         return write_index(output_dir, timezone)
 
 
-# -- pruning and pending removals --------------------------------------------------------
-
-
 def prune(
-    output_dir: Path | str, keep_days: int, now: datetime | None = None, *, dry_run: bool = False
+    output_dir: Path | str,
+    keep_days: int,
+    now: datetime | None = None,
+    *,
+    dry_run: bool = False,
+    index: bool = True,
 ) -> list[Path]:
     """Remove the reports in ``output_dir`` generated more than ``keep_days`` days before ``now``.
 
-    Which reports is ``retention.expired``'s choice. Each goes with every file a run
-    publishes for its stamp, the summary last (so an interrupted clean-up is finished by
-    the next); nothing else is touched. The names removed are noted as pending removals,
-    and the index is rebuilt, all under :data:`LOCK_NAME`.
-
-    Returns:
-        The files removed (or, with ``dry_run``, that would be), oldest report first.
-
-    Raises:
-        ConfigError: ``keep_days`` is not a whole number of at least 1, or ``output_dir``
-            is not a folder.
-        OutputError: A file cannot be removed, or the index cannot be written.
+    Each goes with every file published for its stamp, the summary last (so the next clean-up
+    finishes an interrupted one); the names removed are noted as pending removals and the index
+    rebuilt (unless ``index`` is false: the caller rebuilds it next), under :data:`LOCK_NAME`.
+    Returns the files removed (or, with ``dry_run``, that
+    would be), oldest report first. ConfigError for a bad ``keep_days`` or no folder;
+    OutputError if a file cannot be removed or the index written.
     """
-    keep_days = check_keep_days(keep_days)
+    keep_days = coerce.whole_number(keep_days, "keep_days", 1)
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
         state = "is not a folder" if os.path.lexists(output_dir) else "does not exist"
@@ -356,19 +312,18 @@ def prune(
         return _expired_files(output_dir, keep_days, now)
     try:  # a run rebuilding the index waits for us, and we for it
         with locked(output_dir / LOCK_NAME):
-            return _remove(output_dir, _expired_files(output_dir, keep_days, now))
+            return _remove(output_dir, _expired_files(output_dir, keep_days, now), index)
     except OutputError as exc:
         raise OutputError(f"cannot prune {output_dir}: {exc}") from None
 
 
 def _expired_files(output_dir: Path, keep_days: int, now: datetime) -> list[Path]:
-    files = []
-    for entry in expired(_summaries(output_dir), keep_days, now):
-        files += [output_dir / n for n in published_names(entry.stamp)]
+    stamps = [entry.stamp for entry in expired(_summaries(output_dir), keep_days, now)]
+    files = [output_dir / name for stamp in stamps for name in published_names(stamp)]
     return [path for path in files if is_regular(path)]
 
 
-def _remove(output_dir: Path, files: list[Path]) -> list[Path]:
+def _remove(output_dir: Path, files: list[Path], index: bool) -> list[Path]:
     removed = []
     try:
         for path in files:
@@ -382,16 +337,13 @@ def _remove(output_dir: Path, files: list[Path]) -> list[Path]:
             try:
                 _write_pending(output_dir, pending_removals(output_dir) + [p.name for p in removed])
             finally:
-                write_index(output_dir)
+                if index:
+                    write_index(output_dir)
     return removed
 
 
 def pending_removals(output_dir: Path | str) -> list[str]:
-    """Return the names of report files removed here that a publish target may still hold.
-
-    Only names of report files that are gone from here: a live report's name planted in the
-    list is not removed from the target.
-    """
+    """Return the removed report files' names a publish target may still hold (none live here)."""
     output_dir = Path(output_dir)
     data = read_regular(output_dir / PENDING_NAME, PENDING_MAX_BYTES) or b""
     names = data.decode("utf-8", errors="replace").splitlines()
@@ -409,8 +361,7 @@ def forget_published(output_dir: Path | str, names) -> None:
 def _write_pending(output_dir: Path, names: list[str]) -> None:
     names = list(dict.fromkeys(names))[-PENDING_LIMIT:]
     path = output_dir / PENDING_NAME
-    if not names:
-        if is_regular(path):
-            path.unlink(missing_ok=True)
-        return
-    atomic_write(path, lambda tmp: tmp.write_text("".join(f"{n}\n" for n in names)))
+    if names:
+        atomic_write(path, lambda tmp: tmp.write_text("".join(f"{n}\n" for n in names)))
+    elif is_regular(path):
+        path.unlink(missing_ok=True)

@@ -1,9 +1,7 @@
-"""A run's summary: what it found, written as JSON beside its report and read back through a schema.
+"""A run's summary: what it found, written as JSON beside its report, read back through a schema.
 
-The console, the reports index, retention and publishing read the summary rather than the
-report. It is read back as untrusted text: :data:`SCHEMA` bounds every size, type and number
-(a count of ``10**400`` or a rate of ``1e308`` is not a summary), and the files it names must
-be its own stamp's.
+The console, index, retention and publishing read it, as untrusted text: :data:`SCHEMA` bounds
+every size, type and number, and the files it names must be its own stamp's.
 """
 
 from __future__ import annotations
@@ -63,11 +61,8 @@ _CELL = {  # the length bounds text, the range numbers
     "minimum": -(10**15),
     "maximum": 10**15,
 }
-_ROWS = {
-    "type": "array",
-    "maxItems": 1000,
-    "items": {"type": "object", "maxProperties": 50, "additionalProperties": _CELL},
-}
+_ROW = {"type": "object", "maxProperties": 50, "additionalProperties": _CELL}
+_ROWS = {"type": "array", "maxItems": 1000, "items": _ROW}
 SCHEMA = {
     "$schema": "http://json-schema.org/draft-07/schema#",
     "title": "user-failure-stats run summary",
@@ -99,21 +94,15 @@ class RunSummary:
     """What a run found, written as JSON beside its report (``.<html name>.json``).
 
     Attributes:
-        stamp: The run's file-name stamp.
-        title: The report's title.
         generated: When the report was generated, as the report shows it.
-        window: The window (see ``Window.as_dict``).
-        parameters: The notebook's parameters.
-        summary: The summary statistics (see ``analysis.summary_statistics``); NaN for none.
+        window: See ``Window.as_dict``.
         previous: The same statistics for the previous window of the same length.
-        files: The published files' names: ``{"html": ..., "csv": ...}``.
+        files: ``{"html": ..., "csv": ...}``.
         notes: What the reader must know about the window (a bound in a repeated hour).
-        flagged: The first ``top_n`` flagged users, most significant first: one dict per
-            row (see :data:`FLAGGED_FIELDS`), names cut to :data:`NAME_LIMIT` characters.
-        worsened: The first ``top_n`` users who got worse, largest change first (see
-            :data:`WORSENED_FIELDS`).
-        generated_at: The instant the report was generated, ISO 8601 in UTC; None in
-            summaries written by older versions (see :meth:`generated_instant`).
+        flagged: The first ``top_n`` flagged users, most significant first (see
+            :data:`FLAGGED_FIELDS`; names cut to :data:`NAME_LIMIT` characters).
+        worsened: The first ``top_n`` users who got worse, largest change first.
+        generated_at: When generated, ISO 8601 in UTC; None from older versions.
     """
 
     stamp: str
@@ -163,12 +152,7 @@ class RunSummary:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RunSummary:
-        """Read a summary written by :meth:`to_json`, through :data:`SCHEMA`.
-
-        Raises:
-            ValueError: The text is not such a summary (a file planted in the output
-                directory, say), naming the first thing wrong.
-        """
+        """Read :meth:`to_json`'s text through :data:`SCHEMA`; ValueError names what is wrong."""
         from fastjsonschema import JsonSchemaValueException
 
         if len(text) > MAX_BYTES:
@@ -197,13 +181,9 @@ class RunSummary:
     def generated_instant(self) -> datetime:
         """Return the instant the report was generated, in UTC.
 
-        From ``generated_at``; in a summary written before it existed, from ``generated``
-        (``2025-05-23 10:00:00 IST``: a wall time in the report's zone, whose abbreviation
-        tells the two wall times of a repeated hour apart); failing that, from the stamp,
-        read as this host's local clock (which is what made it).
-
-        Raises:
-            ValueError: ``generated_at`` is not an ISO 8601 time with an offset.
+        From ``generated_at``; in older summaries, from ``generated`` in the report's zone (see
+        :func:`_instant_of_text`); failing that, from the stamp, on this host's clock (as made).
+        ValueError if ``generated_at`` is not an ISO 8601 time with an offset.
         """
         if self.generated_at is not None:
             moment = datetime.fromisoformat(self.generated_at)
@@ -211,9 +191,7 @@ class RunSummary:
                 raise ValueError("generated_at has no offset")
             return moment.astimezone(UTC)
         moment = _instant_of_text(self.generated, self.window.get("timezone"))
-        if moment is not None:
-            return moment
-        return datetime.strptime(self.stamp[:15], "%Y%m%d_%H%M%S").astimezone(UTC)
+        return moment or datetime.strptime(self.stamp[:15], "%Y%m%d_%H%M%S").astimezone(UTC)
 
     def newest_key(self) -> tuple[datetime, str, int]:
         """Sort key: when generated, then the stamp (the later stamp of one second last)."""
@@ -235,7 +213,7 @@ def _instant_of_text(text: str, timezone) -> datetime | None:
     """Read ``2025-05-23 10:00:00 IST`` (``sections.generated_text``) in ``timezone``, or None.
 
     The abbreviation must be the zone's at that wall time (``IST`` is also Israel's and
-    Ireland's: the zone, not the abbreviation, says which); ``UTC`` and ``GMT`` need none.
+    Ireland's: the zone says which); ``UTC`` and ``GMT`` need no zone.
     """
     from zoneinfo import ZoneInfo
 

@@ -1,6 +1,6 @@
 """Publish targets: folder URLs checked, described without credentials, and their settings.
 
-Pure: nothing here reaches a storage service (``publish`` does, through fsspec).
+Pure: nothing here reaches a storage service (``publish`` does).
 """
 
 from __future__ import annotations
@@ -12,12 +12,7 @@ from user_failure_stats.errors import ConfigError
 from user_failure_stats.text import visible
 
 # Scheme -> the package that provides it (fsspec's own for file://).
-PROTOCOLS = {
-    "file": "fsspec",
-    "az": "adlfs",
-    "abfs": "adlfs",
-    "s3": "s3fs",
-}
+PROTOCOLS = {"file": "fsspec", "az": "adlfs", "abfs": "adlfs", "s3": "s3fs"}
 URL_LIMIT = 2_000
 # The storage settings each protocol reads (see settings.STORAGE_KEYS), as fsspec options.
 AZURE_OPTIONS = {
@@ -44,10 +39,9 @@ READ_TIMEOUT_SECONDS = 60
 def check_url(url: str, field_name: str = "publish") -> str:
     """Return the folder URL, stripped, or raise ConfigError saying what is wrong with it.
 
-    Accepted: ``file:///absolute/folder``, ``az://container[/prefix]``,
-    ``abfs://container[/prefix]`` and ``s3://bucket[/prefix]``. Refused: other schemes, a
-    user name, password, query or fragment (credentials belong in the environment), control
-    characters, and URLs longer than 2,000 characters. Nothing secret is echoed.
+    Accepted: ``file:///absolute/folder``, ``az|abfs://container[/prefix]``, ``s3://bucket[/prefix]``.
+    Refused: other schemes, a user, password, query or fragment (credentials belong in the
+    environment), control characters, over 2,000 characters. Nothing secret is echoed.
     """
     text = str(url).strip()
     if not text:
@@ -61,9 +55,10 @@ def check_url(url: str, field_name: str = "publish") -> str:
     scheme, _, rest = text.partition("://")
     scheme = scheme.lower()
     if not rest or scheme not in PROTOCOLS:
+        got = repr(text.partition("://")[0][:20] + "://") if "://" in text else "no '://'"
         raise ConfigError(
             f"{field_name} must be a folder URL: file:///path, az://container/prefix or "
-            f"s3://bucket/prefix (got {_shown_scheme(text)})",
+            f"s3://bucket/prefix (got {got})",
             field_name,
         )
     parts = urlsplit(text)
@@ -88,18 +83,10 @@ def check_url(url: str, field_name: str = "publish") -> str:
     return f"{scheme}://{rest}"
 
 
-def _shown_scheme(text: str) -> str:
-    scheme, sep, _ = text.partition("://")
-    if not sep:
-        return "no '://'"
-    return repr(scheme[:20] + "://")
-
-
 def describe(url: str | None) -> str:
     """Return the target for messages: the URL without any trailing slash, control escaped.
 
-    A checked URL (see :func:`check_url`) holds no credentials; anything after a ``?`` or
-    ``#`` and before an ``@`` is dropped anyway, whatever the URL.
+    A checked URL holds no credentials; anything after ``?``/``#`` or before ``@`` goes anyway.
     """
     if not url:
         return "(none)"
@@ -116,7 +103,6 @@ class Target:
     """A checked folder URL and the storage settings to reach it.
 
     Attributes:
-        url: The folder URL (see :func:`check_url`).
         storage: The storage settings from the environment or ``.env`` (secret: never shown).
         link_base: Where readers open the folder (``PUBLISH_LINK_URL``), if not at ``url``.
     """
@@ -138,23 +124,20 @@ class Target:
     def options(self) -> dict:
         """Return the fsspec options: credentials from the settings, timeouts."""
         if self.protocol in ("az", "abfs"):
-            options = _mapped(self.storage, AZURE_OPTIONS)
-            return options | {
+            return _mapped(self.storage, AZURE_OPTIONS) | {
                 "connection_timeout": CONNECT_TIMEOUT_SECONDS,
                 "read_timeout": READ_TIMEOUT_SECONDS,
             }
         if self.protocol == "s3":
-            options = _mapped(self.storage, S3_OPTIONS)
             region = self.storage.get("AWS_REGION") or self.storage.get("AWS_DEFAULT_REGION")
-            config = {
+            timeouts = {
                 "connect_timeout": CONNECT_TIMEOUT_SECONDS,
                 "read_timeout": READ_TIMEOUT_SECONDS,
             }
-            return (
-                options
-                | {"client_kwargs": {"region_name": region} if region else {}}
-                | {"config_kwargs": config}
-            )
+            return _mapped(self.storage, S3_OPTIONS) | {
+                "client_kwargs": {"region_name": region} if region else {},
+                "config_kwargs": timeouts,
+            }
         return {}
 
 

@@ -1,19 +1,8 @@
-r"""Text from outside the tool, made safe for where it is shown.
+"""Text from outside the tool, made safe for where it is shown.
 
 User names come from the database, the title from the person running the tool, the database
 name from ``DB_URL``: any of them may hold markup, control characters, escape sequences or
-10,000 characters. Each output has its own rule, all of them here:
-
-- :func:`visible`: control, bidi-override and other invisible format characters shown as
-  escapes (``\x1b``, ``\u202e``, ``\u200b``), never raw: for terminals, and for labels
-  shown anywhere;
-- :func:`shown`: one visible line, bounded in length: how a name is labelled in a report;
-- :func:`html_text`: escaped for HTML elements and attributes;
-- :func:`plotly_text`: escaped for plotly's labels (a small HTML subset, whose entities are
-  ``&amp;``, ``&lt;`` and ``&gt;``: ``&quot;`` would show as it is);
-- :func:`csv_cell`: a cell a spreadsheet will not run as a formula (OWASP's advice);
-- :func:`markdown_text`: literal text in Markdown (chat and email notifications): no
-  emphasis, link, image, code, heading or HTML can be formed from it.
+10,000 characters. Each output (terminal, HTML, plotly, CSV, Markdown) has its rule here.
 """
 
 from __future__ import annotations
@@ -27,20 +16,10 @@ BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner
-NAMED_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # A cell starting with one of these may be run as a formula by a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 SHOWN_LIMIT = 100
 ELLIPSIS = "…"
-
-
-def _escape(char: str) -> str:
-    if char in NAMED_ESCAPES:
-        return NAMED_ESCAPES[char]
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _needs_escape(char: str) -> bool:
@@ -55,14 +34,14 @@ def _needs_escape(char: str) -> bool:
 def visible(value) -> str:
     r"""Return ``value`` as text whose control and bidi characters are visible escapes.
 
-    Example: a name holding ESC ``[2J`` becomes ``\x1b[2J``, with a real backslash, so
-    a terminal shows it instead of clearing the screen. Other text (emoji, accents, any
-    script) is kept as it is.
+    Example: ESC ``[2J`` becomes ``\x1b[2J`` (a real backslash), which a terminal shows
+    instead of clearing the screen. Other text (emoji, accents, any script) is kept.
     """
     text = str(value)
     if text.isprintable():  # the common case, fast: nothing to escape
         return text
-    return "".join(_escape(c) if _needs_escape(c) else c for c in text)
+    # Python's own escapes: \t, \n, \r, then \xhh, \uhhhh or \Uhhhhhhhh.
+    return "".join(c.encode("unicode_escape").decode() if _needs_escape(c) else c for c in text)
 
 
 def bounded(text: str, limit: int) -> str:
@@ -91,18 +70,16 @@ def html_text(value) -> str:
 def plotly_text(value) -> str:
     """Return ``value`` escaped for a plotly label, hover or table cell.
 
-    plotly.js reads a few HTML tags in its texts (``<b>``, ``<a href>``...) and decodes only
-    ``&amp;``, ``&lt;`` and ``&gt;`` (and numeric references) of HTML's entities, so quotes
-    stay as they are: escaped once, not twice.
+    plotly.js reads a few HTML tags (``<b>``, ``<a href>``...) and decodes only ``&amp;``,
+    ``&lt;``, ``&gt;`` and numeric references: quotes stay unescaped (``&quot;`` would show).
     """
     return html.escape(str(value), quote=False)
 
 
 def csv_cell(value):
-    """Return a CSV cell that a spreadsheet shows as text, never runs as a formula.
+    """Return a CSV cell a spreadsheet never runs as a formula: ``'`` before a formula start.
 
-    A text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
-    leading ``'`` (OWASP's advice for CSV injection); anything else is returned unchanged.
+    That is OWASP's advice against CSV injection; anything else is returned unchanged.
     """
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
@@ -122,11 +99,8 @@ MARKDOWN_BLOCK_START = re.compile(r"^(\s*)([#+\-=]|\d+[.)])")
 def markdown_text(value) -> str:
     r"""Return ``value`` escaped to show as literal text inside a line of Markdown.
 
-    ``*bold*`` becomes ``\*bold\*``, ``[link](http://x)`` ``\[link\]\(http://x\)``,
-    ``<script>`` ``&lt;script&gt;``, and a leading ``#``, ``-``, ``+``, ``=`` or ``1.`` is
-    escaped, so the text can start a list item. Control characters are not handled here:
-    pass the text through :func:`visible` (or :func:`shown`) first, which also keeps it on
-    one line.
+    No emphasis, link, image, code, heading or HTML can be formed, and the text can start a
+    list item. Control characters are not handled: pass it through :func:`visible` first.
     """
     text = MARKDOWN_INLINE.sub(lambda m: MARKDOWN_ENTITIES.get(m[0], "\\" + m[0]), str(value))
     return MARKDOWN_BLOCK_START.sub(

@@ -1,8 +1,4 @@
-"""The report's "All users" table: every user, searchable, sortable and paged in a browser.
-
-The rows are embedded once, compressed, beside a small script of this package
-(``assets/users_table.js``); a preview of the first rows shows where scripts do not run.
-"""
+"""The report's "All users" table: every user, searchable, sortable and paged in a browser."""
 
 from __future__ import annotations
 
@@ -16,11 +12,7 @@ if TYPE_CHECKING:
 
 
 def display_table(rates: pd.DataFrame, min_sessions: int = 1) -> pd.DataFrame:
-    """Return the per-user table as shown in the report: labelled columns, percentages.
-
-    Names are shown as text (see ``text.shown``): one line, control characters visible,
-    at most 100 characters; the CSV keeps them whole.
-    """
+    """Return the per-user table as the report shows it: labelled columns, names as ``shown``."""
     import pandas as pd
 
     from user_failure_stats.analysis import ci_texts
@@ -69,12 +61,9 @@ def users_table_html(
 ) -> str:
     """Return the "All users" table: every user, searchable, sortable and paged in a browser.
 
-    The rows are embedded once, as gzip-compressed JSON in base64 (see :func:`users_json`),
-    with a small script of this package (``assets/users_table.js``) that unpacks them with
-    the browser's ``DecompressionStream`` and shows them page by page; nothing is loaded
-    from anywhere. Where scripts do not run (a notebook opened in JupyterLab and not run
-    again), the first ``preview`` rows show, with a note that names the CSV file, which
-    holds every user.
+    The rows are embedded once (:func:`users_json`) for ``assets/users_table.js``; nothing is
+    loaded from anywhere. Where scripts do not run (a notebook reopened in JupyterLab), the
+    first ``preview`` rows show, with a note naming the CSV file, which holds every user.
     """
     count = len(rates)
     csv_text = f"<code>{html_text(csv_name)}</code>"
@@ -119,12 +108,9 @@ JSON_FORM = {"ensure_ascii": False, "separators": (",", ":")}
 def users_json(rates: pd.DataFrame, min_sessions: int = 1) -> str:
     """Return the per-user rows for :func:`users_table_html`: gzip-compressed JSON, base64.
 
-    The JSON is one object of columns, each a list in the table's order: ``user`` (shown:
-    one line, bounded), ``id`` (text, exact however large; null when missing),
-    ``sessions``, ``failed``, ``rate`` (as the CSV shows it), ``ci``, ``flagged`` (0/1),
-    ``marks`` (codes, see ``flags.mark_codes``) and ``mark_texts`` (each code's text).
-    Columns are written to the compressor one by one, :data:`JSON_ROWS` rows at a time,
-    never as one big string or list.
+    One object of column lists, in the table's order; ``id`` is text (exact however large),
+    ``marks`` are ``flags.mark_codes``. Compressed :data:`JSON_ROWS` rows at a time, never as
+    one big string or list.
     """
     import base64
     import gzip
@@ -171,6 +157,3 @@ def table_script() -> str:
     if any(bad in script.lower() for bad in ("</", "<!--", "<script")):  # pragma: no cover
         raise ValueError(f"{TABLE_SCRIPT} must not hold '</', '<!--' or '<script'")
     return script
-
-
-# Figures are drawn from plotly's mimetype (the template knows it), before any other form.

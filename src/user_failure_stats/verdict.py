@@ -18,13 +18,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The verdict on one report.
-
-    Attributes:
-        empty: The window has no sessions.
-        rate: The overall failure rate (None for an empty window).
-        fail_above: The alert threshold, or None for no threshold.
-    """
+    """The verdict on one report: ``rate`` is None for an empty window, ``fail_above`` if unset."""
 
     empty: bool
     rate: float | None
@@ -37,10 +31,7 @@ class Verdict:
 
     @property
     def alert(self) -> str | None:
-        """Why the run alerts its readers, or None.
-
-        Example: ``overall failure rate 12.50% is above 10.00%``; ``no sessions in the window``.
-        """
+        """Why the run alerts its readers (``no sessions in the window``...), or None."""
         if self.empty:
             return "no sessions in the window"
         if self.above:
@@ -64,8 +55,8 @@ def verdict(summary: Statistics, fail_above: float | None = None) -> Verdict:
 def exit_code(verdicts: Iterable[Verdict], failures: int = 0, fail_empty: bool = False) -> int:
     """Return the exit code of a run whose reports were all written.
 
-    A failed delivery (7) wins over an empty window with ``fail_empty`` (6), which wins over
-    a rate above ``fail_above`` (5); otherwise 0.
+    A failed delivery (7) wins over an empty window with ``fail_empty`` (6), over a rate above
+    ``fail_above`` (5); otherwise 0.
     """
     verdicts = list(verdicts)
     if failures:

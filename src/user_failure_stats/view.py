@@ -13,8 +13,7 @@ if TYPE_CHECKING:
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 # Nothing in a report sends data anywhere: no "Share chart" (plotly.js 4 showed it by default
 # and uploaded the chart, hover data and all, to plotly's cloud), no "Edit in Chart Studio" (a
-# button, not a setting, in plotly.js 3), no plotly logo link. The PNG download stays: it
-# saves locally.
+# button, not a setting, in plotly.js 3), no logo link. The PNG download saves locally.
 CONFIG = {
     "displaylogo": False,
     "responsive": True,
@@ -33,12 +32,7 @@ def configure_notebook() -> None:
 
 
 def figure_bundle(figure: go.Figure) -> dict:
-    """Return a figure's display data: plotly's mimetype, and a line of plain text.
-
-    JupyterLab draws the mimetype with plotly's renderer; the report's template draws it
-    with the page's plotly.js (see :func:`render_html`). The figure is stored once in the
-    notebook, as plain JSON (numbers as plotly's typed arrays), never also as HTML.
-    """
+    """Return a figure's display data: plotly's mimetype (stored once, as JSON) and plain text."""
     import plotly.io as pio
 
     spec = json.loads(pio.to_json(figure, validate=False))  # plain JSON data, as the mimetype asks
@@ -47,7 +41,7 @@ def figure_bundle(figure: go.Figure) -> dict:
     titles += [a.get("text") for a in layout.get("annotations", [])]
     title = next((t for t in titles if t), "a figure")
     return {
-        PLOTLY_MIMETYPE: {"data": spec["data"], "layout": spec["layout"], "config": CONFIG},
+        PLOTLY_MIMETYPE: {"data": spec["data"], "layout": layout, "config": CONFIG},
         "text/plain": f"Plotly figure: {shown(title)} (shown in JupyterLab and in the report)",
     }
 

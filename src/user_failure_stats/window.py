@@ -17,14 +17,11 @@ RELATIVE_WINDOWS = {
     "previous_week": "the last whole week, Monday 00:00 to Monday 00:00",
     "previous_month": "the last whole calendar month",
 }
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 
 
 def real_instant(moment: datetime) -> datetime:
-    """Return ``moment`` as a real instant in its zone.
-
-    Wall-clock arithmetic, or a date's midnight, can land on a time that does not exist (a
-    DST gap); the round trip through UTC moves it forward to the instant that does.
-    """
+    """Return ``moment`` as a real instant: a wall time in a DST gap moves forward past it."""
     return moment.astimezone(UTC).astimezone(moment.tzinfo)
 
 
@@ -34,15 +31,7 @@ def local_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 
 def relative_bounds(name: str, now: datetime) -> tuple[datetime, datetime]:
-    """Return ``(start, end)`` of the relative window ``name`` as seen at ``now``.
-
-    Args:
-        name: One of :data:`RELATIVE_WINDOWS`.
-        now: An aware datetime in the report's time zone.
-
-    Raises:
-        ConfigError: ``name`` is not a known window.
-    """
+    """Return ``(start, end)`` of the relative window ``name`` as seen at aware ``now``."""
     if name not in RELATIVE_WINDOWS:
         raise ConfigError(f"window: unknown window {name!r} (known: {', '.join(RELATIVE_WINDOWS)})")
     zone = now.tzinfo
@@ -67,20 +56,19 @@ def relative_bounds(name: str, now: datetime) -> tuple[datetime, datetime]:
 def split(start: datetime, end: datetime, each: str) -> list[tuple[datetime, datetime]]:
     """Cut ``[start, end)`` into local days (``each="day"``) or weeks of 7 days (``"week"``).
 
-    The pieces start at ``start`` and step by local calendar days, so each piece of a day is
-    midnight to midnight however long daylight saving makes it; the last one ends at ``end``.
+    Pieces step by local calendar days from ``start``, so a day is midnight to midnight however
+    long daylight saving makes it; the last one ends at ``end``.
     """
     if each not in ("day", "week"):
         raise ConfigError(f"--each must be day or week, not {each!r}")
     step = 1 if each == "day" else 7
-    zone = start.tzinfo
     pieces = []
     day, clock = start.date(), start.timetz().replace(tzinfo=None)
     lower = start
     # Compared as instants: aware datetimes of one zone compare as wall clocks in Python.
     while lower.astimezone(UTC) < end.astimezone(UTC):
         day += timedelta(days=step)
-        upper = real_instant(datetime.combine(day, clock, tzinfo=zone))
+        upper = real_instant(datetime.combine(day, clock, tzinfo=start.tzinfo))
         upper = min(upper, end, key=lambda moment: moment.astimezone(UTC))
         pieces.append((lower, upper))
         lower = upper
@@ -116,17 +104,9 @@ def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
 class Window:
     """A half-open time window ``[start, end)``, in the report's zone and in the database's.
 
-    Lengths are real elapsed time, across daylight-saving changes too: a local day of 25
-    hours is 25 hours long, and the previous window is the same real length before it.
-
-    Attributes:
-        start: Aware start in the report's time zone.
-        end: Aware end in the report's time zone.
-        db_start: Naive start in the database's time zone (the query's bound).
-        db_end: Naive end in the database's time zone (the query's bound, excluded).
-        db_timezone: The database's time zone name.
-        notes: What the reader must know about the bounds (a bound in a repeated hour of the
-            database's zone, see :func:`window_for`).
+    ``start`` and ``end`` are aware, in the report's time zone; ``db_start`` and ``db_end``
+    naive, in the database's (the query's bounds). Lengths are real elapsed time: a local day
+    of 25 hours is 25 hours long, and the previous window is the same real length before it.
     """
 
     start: datetime
@@ -143,10 +123,7 @@ class Window:
 
     @property
     def length(self) -> timedelta:
-        """The real time between start and end.
-
-        Aware datetimes of one zone subtract as wall clocks in Python: this goes through UTC.
-        """
+        """The real time between start and end (via UTC: Python subtracts a zone's wall clocks)."""
         return self.end.astimezone(UTC) - self.start.astimezone(UTC)
 
     @property
@@ -174,12 +151,10 @@ class Window:
     def length_text(self) -> str:
         """Return the window's real length in words: ``2 days``, ``1 day``, ``25 hours``."""
         length = self.length
-        if length % timedelta(days=1) == timedelta(0):
-            days = length // timedelta(days=1)
-            return "1 day" if days == 1 else f"{days} days"
-        if length % timedelta(hours=1) == timedelta(0):
-            hours = length // timedelta(hours=1)
-            return "1 hour" if hours == 1 else f"{hours} hours"
+        for unit, size in (("day", timedelta(days=1)), ("hour", timedelta(hours=1))):
+            if length % size == timedelta(0):
+                count = length // size
+                return f"1 {unit}" if count == 1 else f"{count} {unit}s"
         if length < timedelta(minutes=1):
             seconds = round(length / timedelta(seconds=1), 3)
             return "1 second" if seconds == 1 else f"{seconds:g} seconds"
@@ -195,25 +170,20 @@ class Window:
 
 
 def _fmt(moment: datetime) -> str:
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}"
-    return text
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f" if moment.microsecond else "%Y-%m-%d %H:%M:%S")
 
 
 def format_local(moment: datetime) -> str:
     """Return ``moment`` as wall time, with its zone's abbreviation if that time repeats."""
-    # A wall time that occurs twice (a fall-back) is told apart by its zone's abbreviation.
     if repeated_span(moment.replace(tzinfo=None), moment.tzinfo) is not None:
         return f"{_fmt(moment)} {moment.tzname()}"
     return _fmt(moment)
 
 
 def repeated_span(wall: datetime, zone) -> tuple[datetime, datetime] | None:
-    """Return the repeated span ``[first, end)`` of naive wall times that holds ``wall``.
+    """Return the span ``[first, end)`` of wall times that occur twice and holds ``wall``, or None.
 
-    When clocks fall back, a span of wall times (01:00 to 02:00 in New York) occurs twice;
-    None when ``wall`` is not in such a span.
+    When clocks fall back, a span of wall times (01:00 to 02:00 in New York) occurs twice.
     """
     early = wall.replace(tzinfo=zone, fold=0)
     late = wall.replace(tzinfo=zone, fold=1)
@@ -244,7 +214,7 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
     A date means midnight; a naive datetime is taken in ``zone``; an explicit offset is kept.
 
     Raises:
-        ConfigError: The value is missing or not a date/datetime (the message names ``field``).
+        ConfigError: The value is missing or not a date/datetime.
     """
     if isinstance(value, datetime):
         moment = value
@@ -267,19 +237,16 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
     else:
         raise ConfigError(f"{field}: {value!r} is not a date or datetime", field=field)
     check_year(moment, field)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=zone)
-    return moment.astimezone(zone)
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
 
 
 def window_for(start: datetime, end: datetime, db_timezone: str) -> Window:
     """Return the Window ``[start, end)`` for aware bounds, with its database bounds.
 
-    ``created_on`` holds naive wall times in ``db_timezone``. When its clocks fall back, the
-    wall times of the repeated hour stand for two instants each and the database cannot tell
-    them apart: a bound that falls in a repeated hour is widened to cover all of it (the
-    start to its first wall time, the end to its last), so those rows are counted rather than
-    lost, and the window's notes say so.
+    ``created_on`` holds naive wall times in ``db_timezone``. When its clocks fall back, each
+    wall time of the repeated hour stands for two instants the database cannot tell apart: a
+    bound in a repeated hour is widened to cover all of it, so those rows are counted rather
+    than lost, and the window's notes say so.
     """
     db_zone = ZoneInfo(db_timezone)
     db_start = start.astimezone(db_zone).replace(tzinfo=None)
@@ -304,17 +271,13 @@ def _repeated_note(bound: str, span: tuple[datetime, datetime], db_timezone: str
     )
 
 
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
-
-
 def check_year(moment: datetime, field: str) -> None:
     """Raise a ConfigError if ``moment`` is outside the years 1900 to 2999."""
     # Checked on the wall time, before any conversion can overflow (years 1 and 9999).
     if not EARLIEST_YEAR <= moment.year <= LATEST_YEAR:
         raise ConfigError(
             f"{field} ({moment.replace(tzinfo=None).isoformat(sep=' ')}) is outside the years "
-            f"{EARLIEST_YEAR} to {LATEST_YEAR} "
-            "that a report can cover",
+            f"{EARLIEST_YEAR} to {LATEST_YEAR} that a report can cover",
             field=field,
         )
 
