@@ -651,7 +651,16 @@ MASKED = [
         "jsons://hooks.example.com",
     ),
     (f"json://hooks.example.com/x?:token={SECRET}&-version=", "json://hooks.example.com"),
-    (f"json://user:{SECRET}@host@evil.example/x", "json://evil.example"),  # unencoded @
+    (f"json://user:{SECRET}@host@evil.example/x", "json://…"),  # Apprise sends to "host"
+    (f"json://admin:{SECRET}@host.example:8080?x=y", "json://host.example:8080"),
+    ("json://admin:12345?x=y@host.example/x", "json://…"),  # unencoded ? in a password
+    ("json://admin:12345#x@host.example/x", "json://…"),
+    ("json://admin:12345/x@host.example/x", "json://…"),
+    (f"jsons://admin:{SECRET}@HOST.example", "jsons://host.example"),
+    (f"mailtos://user:{SECRET}@gmail.com?from=me@example.com", "mailtos://gmail.com"),
+    (f"mailtos://user:{SECRET}@gmail.com?smtp=smtp.example.com", "mailtos://smtp.example.com"),
+    (f"mailtos://user:{SECRET}@gmail.com:2525?smtp={SECRET}:1", "mailtos://gmail.com:2525"),
+    (f"json://[::1]:8080/{SECRET}", "json://[::1]:8080"),
     (f"json://user:ab/{SECRET}@host.example/x", "json://…"),  # unencoded / in the password
     (f"json://user:12?{SECRET}@host.example/x", "json://…"),  # unencoded ? in the password
     (f"slack://T1JJ3T3L2/A1BRTD4JD/{SECRET}/#general", "slack://…"),
@@ -714,7 +723,7 @@ def test_parse_urls_splits_like_apprise():
         ),
         (
             f"json://u:{SECRET}@h@host.example/x",
-            "NOTIFY_URLS: URL 1 (json://host.example) is ambiguous: it has more than one '@' "
+            "NOTIFY_URLS: URL 1 (json://…) is ambiguous: it has more than one '@' "
             "before the host; percent-encode '@' in the user name or password as %40",
         ),
         (

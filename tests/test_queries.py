@@ -316,3 +316,103 @@ def test_session_details_are_the_window_s_sessions_in_time_order_up_to_the_limit
     assert [row["session_id"] for row in rows] == ["c", "a", "b"] and truncated is False
     rows, truncated = queries.fetch_session_details(settings, window, 2)
     assert [row["session_id"] for row in rows] == ["c", "a"] and truncated is True
+
+
+HOSTILE_ROLE = "ufs_hostile_path"
+HOSTILE_SCHEMA = """
+DROP SCHEMA IF EXISTS evil CASCADE;
+CREATE SCHEMA evil;
+-- Every timestamp is "before" and "at or after" every other: all rows fall in any window.
+CREATE FUNCTION evil.always(timestamp, timestamp) RETURNS boolean
+    LANGUAGE sql IMMUTABLE AS 'SELECT true';
+CREATE OPERATOR evil.< (LEFTARG = timestamp, RIGHTARG = timestamp, FUNCTION = evil.always);
+CREATE OPERATOR evil.>= (LEFTARG = timestamp, RIGHTARG = timestamp, FUNCTION = evil.always);
+-- Every user is called the same, and every date_bin lands on one bin.
+CREATE FUNCTION evil.pick(text, text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT ''Mallory''';
+CREATE AGGREGATE evil.min(text) (SFUNC = evil.pick, STYPE = text);
+CREATE FUNCTION evil.date_bin(interval, timestamp, timestamp) RETURNS timestamp
+    LANGUAGE sql IMMUTABLE AS 'SELECT timestamp ''2000-01-01''';
+CREATE FUNCTION evil.current_setting(text) RETURNS text LANGUAGE sql AS 'SELECT ''999999''';
+"""
+
+
+@pytest.fixture
+def hostile_role(pg):
+    """A login role whose default search_path puts a schema of look-alikes before pg_catalog."""
+    admin = sa.create_engine(database.driver_url(pg.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {HOSTILE_ROLE} LOGIN"))
+        conn.exec_driver_sql(HOSTILE_SCHEMA)
+        conn.execute(sa.text(f"GRANT USAGE ON SCHEMA public, evil TO {HOSTILE_ROLE}"))
+        conn.execute(sa.text(f'GRANT SELECT ON public.calllog, public."user" TO {HOSTILE_ROLE}'))
+        conn.execute(
+            sa.text(f"ALTER ROLE {HOSTILE_ROLE} SET search_path = evil, pg_catalog, public")
+        )
+    url = database.driver_url(pg.url).set(username=HOSTILE_ROLE)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text("DROP SCHEMA IF EXISTS evil CASCADE"))
+            conn.execute(sa.text(f"DROP OWNED BY {HOSTILE_ROLE}"))
+            conn.execute(sa.text(f"DROP ROLE {HOSTILE_ROLE}"))
+        admin.dispose()
+
+
+def test_a_role_search_path_cannot_change_what_is_counted(pg, settings_for, hostile_role):
+    pg.seed()
+    pg.calls(
+        [
+            {"user_id": 1, "created_on": SEED_DB_END},
+            {"user_id": 2, "created_on": datetime(2020, 1, 1)},
+        ]
+    )
+    expected = fetch(pg, settings_for)
+    settings = settings_for(hostile_role)
+    counts = db_counts(settings, kolkata_window())
+    assert counts.equals(expected)
+    assert list(counts["name"]) == [n for _, n, *_ in SEED_USERS]
+    assert int(counts["total_sessions"].sum()) == 341
+    window = queries.fetch_window_counts(settings, kolkata_window())
+    assert window.trend["total_sessions"].sum() == 341
+    assert len(window.trend) > 1
+    assert queries.fetch_data_quality(settings, kolkata_window())["rows_in_window"] == 341
+    rows, _ = queries.fetch_session_details(settings, kolkata_window(), 1_000)
+    assert len(rows) == 341
+    assert database.server_version(database.make_engine(settings)) != "999999"
+
+
+ROLE_IN_MESSAGE = """
+CREATE TABLE public."user" (user_id bigint PRIMARY KEY, name text);
+CREATE FUNCTION public.remote_calls() RETURNS TABLE (
+    session_id text, user_id bigint, exotel_call_sid text, created_on timestamp
+) LANGUAGE plpgsql AS $$
+BEGIN
+    -- What postgres_fdw says when the role has no user mapping on the remote server.
+    RAISE EXCEPTION 'user mapping not found for user "%", server "calls"', current_user;
+END $$;
+CREATE VIEW public.calllog AS SELECT * FROM public.remote_calls();
+"""
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        'user mapping not found for user "%", server "calls"',
+        'role "%" does not exist',
+        "permission denied for %",
+        "%: not allowed",
+        'must be member of role "%"',
+    ],
+)
+def test_a_server_message_never_names_the_role(scratch_db, settings_for, raised):
+    sql = ROLE_IN_MESSAGE.replace('user mapping not found for user "%", server "calls"', raised)
+    url = scratch_db("ufs_role_in_message", sql.replace("%", "%%"))  # the driver's escape
+    role = sa.make_url(url).username
+    with pytest.raises(DatabaseError) as caught:
+        queries.fetch_user_counts(settings_for(url), kolkata_window())
+    message = str(caught.value)
+    assert message.startswith("query on ")
+    assert role not in message
+    fixed = raised.replace("%", "").strip('" :,')
+    assert fixed.split()[0] in message  # the rest of the server's words stay

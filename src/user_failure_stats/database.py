@@ -6,6 +6,7 @@ user or password.
 
 from __future__ import annotations
 
+import re
 import select
 import time
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from user_failure_stats.errors import DatabaseError
-from user_failure_stats.settings import Settings, describe_database
+from user_failure_stats.settings import Settings, describe_database, parse_db_url
 from user_failure_stats.window import Window
 
 APPLICATION_NAME = "user-failure-stats"
@@ -38,6 +39,8 @@ CLIENT_FAILURES = (
     (("authentication failed",), AUTHENTICATION_FAILED),
     (('database "', '" does not exist'), "the database does not exist"),
 )
+# A role the server names in its words: 'role "x"', 'for user "x"' (postgres_fdw).
+NAMED_ROLE = re.compile(r'\b(user|role)\s+"(?:[^"]|"")*"', re.IGNORECASE)
 
 
 def driver_url(url: str) -> sa.URL:
@@ -64,9 +67,12 @@ def make_engine(settings: Settings) -> sa.Engine:
 
     url = settings.require_db_url()
     timeout_ms = max(1, int(settings.statement_timeout_seconds * 1000))
+    # search_path: names resolve in pg_catalog first, whatever the role's default says, so a
+    # schema of look-alike operators and functions cannot change what is counted (the tables
+    # are always named with their schema).
     options = (
         f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on "
-        f"-c TimeZone={settings.db_timezone}"
+        f"-c TimeZone={settings.db_timezone} -c search_path=pg_catalog,pg_temp"
     )
     try:
         return sa.create_engine(
@@ -153,13 +159,16 @@ def database_errors(engine_or_url):
     try:
         yield
     except sa_exc.SQLAlchemyError as exc:
-        raise DatabaseError(explain(exc, target)) from None
+        parsed = parse_db_url(url) if url else None
+        raise DatabaseError(explain(exc, target, parsed and parsed.username)) from None
 
 
-def explain(exc: Exception, target: str) -> str:
+def explain(exc: Exception, target: str, username: str | None = None) -> str:
     """Return a one-line, secret-free explanation of a database error.
 
     Told apart by the SQLSTATE, or by libpq's words for failures before the server answers.
+    The server's own words are passed on without the role's name (``username``, and any
+    role or user it names in quotes).
     """
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "pgcode", None)
@@ -186,8 +195,16 @@ def explain(exc: Exception, target: str) -> str:
         )
         return f"cannot connect to the database {target}: {reason or 'connection failed'}"
     if primary:
-        return f"query on {target} failed: {primary}"
+        return f"query on {target} failed: {hide_roles(primary, username)}"
     return f"database error on {target}: {exc.__class__.__name__}"
+
+
+def hide_roles(text: str, username: str | None) -> str:
+    """Return a server's message with role names replaced: ``role "x"`` -> ``role (hidden)``."""
+    text = NAMED_ROLE.sub(r"\1 (hidden)", text)
+    if username:  # unquoted, but not inside a longer name (postgres_fdw)
+        text = re.sub(rf"(?<![\w$]){re.escape(username)}(?![\w$])", "(role)", text)
+    return text
 
 
 def require_version(version_num: int, version: str) -> None:

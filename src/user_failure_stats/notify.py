@@ -57,29 +57,39 @@ def _scheme(url: str) -> str | None:
 
 
 def _host(url: str) -> str | None:
-    """Return ``host[:port]`` of a URL whose host is a real host, or None when unsure.
+    """Return ``host[:port]`` where Apprise sends, or None when a secret could be in it.
 
-    Only what follows the last ``@`` of the authority can be the host. Whenever an unencoded
-    character of a password could have moved part of it elsewhere (an ``@`` in the path, a
-    query that is not ``key=value`` pairs), nothing is shown.
+    Apprise's parser (``URLBase.parse_url``) says where the host is. It is shown only when the
+    URL cannot be read another way: a ``/``, ``?`` or ``#`` before the first ``@`` (an unencoded
+    password, ``user:12345?x@host``), a second ``@`` before the path or any ``@`` in the path,
+    or a query that is not ``key=value`` pairs, and nothing is shown.
     """
-    rest = url.strip().partition("://")[2]
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
-    path, _, query = rest[len(authority) :].partition("?")
-    if "@" in path or "#" in path:
+    from apprise import URLBase
+
+    url = url.strip()
+    rest = url.partition("://")[2]
+    userinfo, at, after = rest.partition("@")
+    if at and re.search(r"[/?#]", userinfo):
+        return None
+    authority = re.split(r"[/?#]", after if at else rest, maxsplit=1)[0]
+    path, _, query = (after if at else rest)[len(authority) :].partition("?")
+    if "@" in authority or "@" in path or "#" in path:
         return None
     if query and not all(QUERY_ITEM.fullmatch(item) for item in query.split("&") if item):
         return None
-    host = authority.rpartition("@")[2]
-    if not HOST.fullmatch(host):
+    parsed = URLBase.parse_url(url, verify_host=False) or {}
+    host, port = str(parsed.get("host") or ""), str(parsed.get("port") or "")
+    if not HOST.fullmatch(host) or re.sub(r":\d*$", "", authority).lower() != host.lower():
         return None
     if _scheme(url) in EMAIL_SCHEMES:  # the SMTP server, when the URL names one
-        items = dict(item.partition("=")[::2] for item in query.split("&") if item)
-        smtp, port = items.get("smtp", ""), items.get("port", "")
+        items = parsed.get("qsd") or {}
+        smtp = items.get("smtp", "")
         if smtp and HOST.fullmatch(smtp) and ":" not in smtp:
-            host = smtp + (f":{port}" if port.isdigit() and len(port) <= 5 else "")
-        elif port.isdigit() and len(port) <= 5 and ":" not in host:
-            host += f":{port}"
+            host, port = smtp, items.get("port", "")
+        else:
+            port = items.get("port") or port
+    if port.isdigit() and len(port) <= 5:
+        host += f":{port}"
     return host.lower()
 
 
