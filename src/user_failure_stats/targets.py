@@ -46,7 +46,8 @@ def check_url(url: str, field_name: str = "publish") -> str:
     text = str(url).strip()
     if not text:
         raise ConfigError(f"{field_name} is empty: give a folder URL or leave it out", field_name)
-    if len(text) > URL_LIMIT or visible(text) != text:
+    decoded = unquote(text)  # what the storage is given: %2F is "/", %2E%2E is ".."
+    if len(text) > URL_LIMIT or visible(text) != text or visible(decoded) != decoded:
         raise ConfigError(
             f"{field_name} must be one line of at most {URL_LIMIT:,} characters, without "
             "control characters",
@@ -68,7 +69,7 @@ def check_url(url: str, field_name: str = "publish") -> str:
             "environment or .env (AZURE_STORAGE_CONNECTION_STRING, AWS_ACCESS_KEY_ID, ...)",
             field_name,
         )
-    if ".." in parts.path.split("/"):
+    if ".." in unquote(parts.path).split("/"):
         raise ConfigError(f"{field_name} must not climb out of its folder with ..", field_name)
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
