@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing
 import re
 import threading
 import time
@@ -222,6 +223,59 @@ def _notify_one(url: str, message: Message, attachment: Path | None) -> bool:
     )
 
 
+def _deliver_all(urls: list[str], message: Message, attachment: Path | None, writer) -> None:
+    """In the child process: send to every URL at once, writing ``(number, sent)`` as each ends."""
+    _quiet_apprise()
+    lock = threading.Lock()
+
+    def deliver(number: int, url: str) -> None:
+        try:
+            sent = _notify_one(url, message, attachment)
+        except Exception:  # a plugin's own failure: counted, its text (maybe a secret) dropped
+            sent = False
+        with lock:
+            writer.send((number, sent))
+
+    workers = [threading.Thread(target=deliver, args=item, daemon=True) for item in enumerate(urls)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def _deliver(
+    urls: list[str], message: Message, attachment: Path | None, timeout: float
+) -> dict[int, bool]:
+    """Send from a child process, killed at the deadline; return what ended by then.
+
+    A thread cannot be stopped, and Apprise's own threads are waited for when the process
+    exits: a receiver answering a byte at a time (each byte restarts the read timeout) would
+    keep the command alive for as long as it likes. A child process is killed.
+    """
+    context = multiprocessing.get_context("fork")  # the child has Apprise loaded already
+    reader, writer = context.Pipe(duplex=False)
+    child = context.Process(target=_deliver_all, args=(urls, message, attachment, writer))
+    child.daemon = True
+    deadline = time.monotonic() + timeout
+    results: dict[int, bool] = {}
+    child.start()
+    writer.close()
+    try:
+        while len(results) < len(urls):
+            left = deadline - time.monotonic()
+            if left <= 0 or not reader.poll(left):
+                break
+            number, sent = reader.recv()
+            results[number] = sent
+    except EOFError:  # the child ended without a word for the rest: they count as failed
+        results = {number: results.get(number, False) for number in range(len(urls))}
+    finally:
+        child.kill()
+        child.join()
+        reader.close()
+    return results
+
+
 def send(
     urls: Sequence[str],
     message: Message,
@@ -233,7 +287,7 @@ def send(
 
     Each URL is its own Apprise service, so one that fails is named and the others still sent;
     nothing is printed. A service still working after ``timeout`` seconds (for all) counts as
-    failed; it runs on in the background, within its own timeouts.
+    failed, and is stopped.
 
     Raises:
         NotifyError: A service failed or did not answer in time (each named by its
@@ -244,24 +298,7 @@ def send(
     if attachment is not None and not Path(attachment).is_file():
         name = visible(Path(attachment).name)
         raise NotifyError(f"cannot attach the report: {name} is not a file")
-    _quiet_apprise()
-    results: dict[int, bool] = {}
-
-    def deliver(number: int, url: str) -> None:
-        try:
-            results[number] = _notify_one(url, message, attachment)
-        except Exception:  # a plugin's own failure: counted, its text (maybe a secret) dropped
-            results[number] = False
-
-    workers = [
-        threading.Thread(target=deliver, args=(n, url), name=f"notify-{n}", daemon=True)
-        for n, url in enumerate(urls)
-    ]
-    deadline = time.monotonic() + timeout
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(max(0.0, deadline - time.monotonic()))
+    results = _deliver(list(urls), message, attachment, timeout)
     failed = []
     for number, url in enumerate(urls):
         if number not in results:
