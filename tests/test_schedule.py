@@ -1,6 +1,7 @@
 """Scheduled use of the command line: relative windows, backfills, alerts, quiet, signals."""
 
 import signal
+import socket
 import subprocess
 import time
 
@@ -169,3 +170,50 @@ def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path):
         "user-failure-stats: interrupted by SIGTERM: the unfinished report was not published"
     ]
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+def test_sigterm_after_the_report_was_written_says_so(pg, cli_env, tmp_path):
+    # The report is written and the run is announcing it to a receiver that never answers:
+    # the signal stops the announcement, and the line says the report stands.
+    pg.seed()
+    out = tmp_path / "out"
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        env = cli_env(pg.url) | {"NOTIFY_URLS": f"json://127.0.0.1:{silent.getsockname()[1]}/x"}
+        command = [*RUN, *SEED_WINDOW, "--output-dir", str(out), "--notify", "always"]
+        run = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not list(out.glob("index.html")):
+            time.sleep(0.05)
+        time.sleep(0.5)  # announcing now: the receiver holds it for up to 20 s
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+    (html,) = out.glob("user_failure_rates_*.html")
+    assert run.returncode == 128 + signal.SIGTERM
+    assert err.decode().splitlines() == [
+        f"user-failure-stats: interrupted by SIGTERM: the report was written ({html}) but may "
+        "not be published or announced"
+    ]
+    shown = sorted(p.suffix for p in out.iterdir() if not p.name.startswith("."))
+    assert shown == [".csv", ".html", ".html", ".ipynb"]  # the report and the index stand
+
+
+def test_an_interrupted_prune_or_check_says_what_it_leaves(tmp_path):
+    from user_failure_stats.cli import _stopped
+    from user_failure_stats.errors import Interrupted
+
+    parser = build_parser()
+    prune = parser.parse_args(["prune", "--keep-days", "3"])
+    assert _stopped(prune, KeyboardInterrupt()) == (
+        "the reports removed so far are gone; run prune again to finish"
+    )
+    assert _stopped(parser.parse_args(["check"]), KeyboardInterrupt()) == "stopped"
+    run = parser.parse_args(["run"])
+    assert _stopped(run, KeyboardInterrupt()) == "the unfinished report was not published"
+    assert _stopped(run, Interrupted(tmp_path / "r.html", "https://x.example/r.html")) == (
+        f"the report was written ({tmp_path / 'r.html'}) and published "
+        "(https://x.example/r.html) but may not be announced"
+    )

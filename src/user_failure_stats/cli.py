@@ -14,7 +14,12 @@ import time
 from pathlib import Path
 
 from user_failure_stats.arguments import DEMO_DATA_DIR, PROG, build_parser, choose_parameters
-from user_failure_stats.errors import EXIT_OK, EXIT_UNEXPECTED, UserFailureStatsError
+from user_failure_stats.errors import (
+    EXIT_OK,
+    EXIT_UNEXPECTED,
+    Interrupted,
+    UserFailureStatsError,
+)
 from user_failure_stats.formats import elapsed_ms
 from user_failure_stats.text import visible
 
@@ -226,6 +231,20 @@ def _print_traceback() -> None:
     echo(traceback.format_exc().rstrip("\n"), err=True)
 
 
+def _stopped(args, exc: KeyboardInterrupt) -> str:
+    """Say what an interrupted command leaves: a report written, published, or nothing."""
+    if args.command == "prune":
+        return "the reports removed so far are gone; run prune again to finish"
+    if args.command == "check" or getattr(args, "serve", False):
+        return "stopped"
+    if not isinstance(exc, Interrupted):
+        return "the unfinished report was not published"
+    done = f"the report was written ({exc.written})"
+    if exc.link is None:
+        return done + " but may not be published or announced"
+    return f"{done} and published ({exc.link}) but may not be announced"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``user-failure-stats``: returns the exit code."""
     parser = build_parser()
@@ -243,13 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             echo(f"{PROG}: error: {note}", err=True)
         echo(f"{PROG}: error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         signum = received.get("signal", signal.SIGINT)
-        line = (
-            f"{PROG}: interrupted by {signal.Signals(signum).name}: the unfinished report "
-            "was not published\n"
-        )
-        os.write(received.get("stderr", 2), line.encode())
+        line = f"{PROG}: interrupted by {signal.Signals(signum).name}: {_stopped(args, exc)}"
+        os.write(received.get("stderr", 2), (visible(line) + "\n").encode())
         return 128 + signum
     except Exception as exc:  # noqa: BLE001 - one line unless --verbose
         if args.verbose or os.environ.get("USER_FAILURE_STATS_DEBUG"):

@@ -62,6 +62,15 @@ class NotifyError(DeliveryError):
     """A notification could not be sent (``NOTIFY_URLS``)."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A signal stopped a run after its report was written (and perhaps published)."""
+
+    def __init__(self, written, link: str | None = None):
+        super().__init__()
+        self.written = written
+        self.link = link
+
+
 # papermill reports a notebook's failed cell by the exception's class name and message: the
 # runner rebuilds ours from them, so the exit code holds. Every parameter and setting is
 # checked before the kernel starts, so the notebook's own errors have no ``field`` to lose.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from user_failure_stats import coerce, console, database, kernel, messages, notify, render, store
 from user_failure_stats.errors import (
     DeliveryError,
+    Interrupted,
     NotebookError,
     OutputError,
     UserFailureStatsError,
@@ -101,7 +102,7 @@ def run_report(
         raise NotebookError(f"report notebook {notebook} not found")
     output_dir = store.prepare(Path(output_dir or settings.output_dir).absolute())
     store.leftovers(output_dir, remove=True)  # what killed runs left behind
-    claim = folder = None
+    claim = folder = published = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder
         claim = store.reserve_stamp(output_dir)
         folder = store.staging_folder(output_dir, claim)
@@ -113,6 +114,10 @@ def run_report(
         if folder is None:
             raise
         raise OutputError(str(exc).replace(str(folder), str(output_dir))) from None
+    except KeyboardInterrupt:
+        if published is None:
+            raise
+        raise Interrupted(published[1]) from None  # the report stands
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -241,11 +246,20 @@ def deliver(
     """
     judged = judged or verdict(result.summary)
     link, failures = None, []
-    if delivery.target is not None:
-        try:
-            link = publish_result(result, delivery.target)
-        except DeliveryError as exc:
-            failures.append(exc)
+    try:
+        if delivery.target is not None:
+            try:
+                link = publish_result(result, delivery.target)
+            except DeliveryError as exc:
+                failures.append(exc)
+        _announce(result, delivery, judged, link, failures)
+    except KeyboardInterrupt:
+        raise Interrupted(result.html, link) from None
+    return link, failures
+
+
+def _announce(result, delivery, judged, link, failures) -> None:
+    """Send the run's message when ``delivery.mode`` asks; add a failure to ``failures``."""
     reason = judged.alert
     if failures:  # a failed publish is an alert: the team should know the link is missing
         reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
@@ -263,7 +277,6 @@ def deliver(
             notify.send(delivery.notify_urls, message, attachment=result.html)
         except DeliveryError as exc:
             failures.append(exc)
-    return link, failures
 
 
 @dataclass(frozen=True)
