@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from tests.seed import SEED_DB_END, SEED_DB_START, SEED_USERS
 from user_failure_stats import analysis, database, inspection, queries
-from user_failure_stats.errors import DatabaseError
+from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.params import Parameters, resolve_window
 
 US = timedelta(microseconds=1)
@@ -416,3 +416,17 @@ def test_a_server_message_never_names_the_role(scratch_db, settings_for, raised)
     assert role not in message
     fixed = raised.replace("%", "").strip('" :,')
     assert fixed.split()[0] in message  # the rest of the server's words stay
+
+
+@pytest.mark.parametrize("zone", ["right/UTC", "Mars/Olympus_Mons"])
+def test_a_zone_the_server_does_not_know_is_a_bad_setting_not_a_lost_connection(
+    pg, settings_for, zone
+):
+    # Settings built directly skip the tool's own check: this is the server's answer.
+    with pytest.raises(ConfigError) as caught:
+        queries.fetch_user_counts(settings_for(pg.url, db_timezone=zone), kolkata_window())
+    assert str(caught.value) == (
+        "DB_TIMEZONE: the database server does not know this time zone (its names are in "
+        "pg_timezone_names): use an IANA name such as Asia/Kolkata"
+    )
+    assert caught.value.field == "DB_TIMEZONE"

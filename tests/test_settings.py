@@ -151,6 +151,9 @@ def test_environment_overrides_env_file(tmp_path):
         ({"CONNECT_TIMEOUT_SECONDS": "9" * 5000}, "CONNECT_TIMEOUT_SECONDS must be a number"),
         ({"DB_TIMEZONE": "Asia/Kol kata"}, "DB_TIMEZONE: unknown time zone"),
         ({"DB_TIMEZONE": "../../etc/passwd"}, "DB_TIMEZONE: unknown time zone"),
+        ({"DB_TIMEZONE": "localtime"}, "DB_TIMEZONE: unknown time zone 'localtime'"),
+        ({"DB_TIMEZONE": "right/UTC"}, "DB_TIMEZONE: unknown time zone 'right/UTC'"),
+        ({"REPORT_TIMEZONE": "posix/Asia/Kolkata"}, "REPORT_TIMEZONE: unknown time zone"),
     ],
 )
 def test_bad_settings_name_the_key(tmp_path, environ, message):

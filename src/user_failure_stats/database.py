@@ -16,7 +16,7 @@ import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from user_failure_stats.errors import DatabaseError
+from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.settings import Settings, describe_database, parse_db_url
 from user_failure_stats.window import Window
 
@@ -39,6 +39,7 @@ CLIENT_FAILURES = (
     (("authentication failed",), AUTHENTICATION_FAILED),
     (('database "', '" does not exist'), "the database does not exist"),
 )
+BAD_ZONE = 'invalid value for parameter "timezone"'  # the server's words at connection
 # A role the server names in its words: 'role "x"', 'for user "x"' (postgres_fdw).
 NAMED_ROLE = re.compile(r'\b(user|role)\s+"(?:[^"]|"")*"', re.IGNORECASE)
 
@@ -159,6 +160,12 @@ def database_errors(engine_or_url):
     try:
         yield
     except sa_exc.SQLAlchemyError as exc:
+        if BAD_ZONE in str(getattr(exc, "orig", "")).lower():  # refused before the session
+            raise ConfigError(
+                "DB_TIMEZONE: the database server does not know this time zone (its names are "
+                "in pg_timezone_names): use an IANA name such as Asia/Kolkata",
+                field="DB_TIMEZONE",
+            ) from None
         parsed = parse_db_url(url) if url else None
         raise DatabaseError(explain(exc, target, parsed and parsed.username)) from None
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from user_failure_stats.errors import ConfigError
 
@@ -85,6 +86,11 @@ def known_window(name: str, field: str) -> str:
     return name
 
 
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones() - {"localtime"})
+
+
 def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
     """Return the ZoneInfo for an IANA name, or raise ConfigError naming ``field``."""
     if not isinstance(name, str) or not name.strip():
@@ -92,6 +98,8 @@ def check_timezone(name: str, field: str = "timezone") -> ZoneInfo:
             f"{field} must be an IANA time zone name such as Asia/Kolkata", field=field
         )
     try:
+        if name.strip() not in _known_zones():  # "localtime", "right/UTC": this machine's own
+            raise ZoneInfoNotFoundError(name)
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(
