@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats.database import driver_url
+from user_failure_stats.settings import describe_database
 from user_failure_stats.errors import EXIT_DATABASE
 
 SECRET = "s3cr3t-sentinel"
@@ -76,6 +77,19 @@ def test_refused_port(cli_env, tmp_path):
     )
 
 
+def test_a_stopped_server_on_a_socket_names_the_folder_and_the_demo(cli_env, tmp_path):
+    # What .env holds after `demo --serve`, once that server has stopped.
+    folder = tmp_path / "pgdata"
+    folder.mkdir()
+    result, out = run(cli_env(f"postgresql://postgres:{SECRET}@/postgres?host={folder}"), tmp_path)
+    assert_fault(
+        result,
+        out,
+        f"cannot connect to the database postgres (socket {folder}): no server is listening on "
+        "that socket (for the demo's database, start it with user-failure-stats demo --serve)",
+    )
+
+
 def test_connect_timeout_on_a_socket_that_never_answers(cli_env, tmp_path):
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -126,7 +140,7 @@ def test_wrong_password_against_a_server_that_checks(password_user, db_url, cli_
     assert_fault(
         result,
         out,
-        f"cannot connect to the database local socket/{driver_url(db_url).database}: "
+        f"cannot connect to the database {describe_database(db_url)}: "
         "authentication failed (check the user and password in DB_URL)",
     )
 
@@ -137,7 +151,7 @@ def test_statement_timeout(scratch_db, cli_env, tmp_path):
     assert_fault(
         result,
         out,
-        "query on local socket/ufs_fault_slow cancelled by the statement "
+        f"query on {describe_database(url)} cancelled by the statement "
         "timeout (STATEMENT_TIMEOUT_SECONDS)",
     )
 
@@ -172,7 +186,7 @@ def test_server_stops_the_query(scratch_db, admin_url, cli_env, tmp_path):
     _, err = process.communicate(timeout=120)
     assert process.returncode == EXIT_DATABASE, err
     assert err.splitlines() == [
-        PREFIX + "the database local socket/ufs_fault_kill ended the connection during the "
+        PREFIX + f"the database {describe_database(url)} ended the connection during the "
         "query (server stopped?)"
     ]
     assert SECRET not in err
@@ -185,7 +199,7 @@ def test_missing_table(scratch_db, cli_env, tmp_path):
     assert_fault(
         result,
         out,
-        'query on local socket/ufs_fault_no_table failed: relation "public.calllog" does not exist',
+        f'query on {describe_database(url)} failed: relation "public.calllog" does not exist',
     )
 
 
@@ -195,8 +209,7 @@ def test_missing_column(scratch_db, cli_env, tmp_path):
     assert_fault(
         result,
         out,
-        "query on local socket/ufs_fault_no_column failed: column "
-        "calllog.exotel_call_sid does not exist",
+        f"query on {describe_database(url)} failed: column calllog.exotel_call_sid does not exist",
     )
 
 
@@ -206,7 +219,7 @@ def test_column_of_the_wrong_type(scratch_db, cli_env, tmp_path):
     assert_fault(
         result,
         out,
-        "query on local socket/ufs_fault_type failed: operator does not "
+        f"query on {describe_database(url)} failed: operator does not "
         "exist: text >= timestamp without time zone",
     )
 
@@ -253,7 +266,7 @@ def test_a_hung_server_ends_the_run_after_the_timeout_and_a_margin(
         admin.dispose()
     assert process.returncode == EXIT_DATABASE, err
     assert err.splitlines() == [
-        PREFIX + "the database local socket/ufs_fault_hung did not answer within the timeout "
+        PREFIX + f"the database {describe_database(url)} did not answer within the timeout "
         "(STATEMENT_TIMEOUT_SECONDS plus 5 s): the server may be hung or overloaded"
     ]
     assert waited < 2 + 5 + 10  # the timeout, the margin, and the kernel's start and stop

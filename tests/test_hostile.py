@@ -138,7 +138,7 @@ def test_check_over_the_hostile_database_escapes_everything(hostile_run):
     result = cli(["check", *ARGS[:4]], env, folder)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"database {describe_database(env['DB_URL'])};" in result.stdout
-    assert describe_database(env["DB_URL"]).endswith(f"/{DB_NAME}")
+    assert DB_NAME in describe_database(env["DB_URL"])
     assert RAW_CONTROLS.isdisjoint(result.stdout + result.stderr)
     assert SENTINEL not in result.stdout + result.stderr
 

@@ -247,9 +247,28 @@ def _description_by_sqlalchemy(url: str) -> str:
     except Exception:  # noqa: BLE001
         return "(unparsable DB_URL)"
     host = parsed.host.rsplit("@", 1)[-1] if parsed.host else None
-    host = host or ("local socket" if parsed.query.get("host") else "localhost")
+    port = f":{parsed.port}" if parsed.port else ""
     database = parsed.database or ""
-    return f"{host}{f':{parsed.port}' if parsed.port else ''}/{database}"
+    folder, service = parsed.query.get("host"), parsed.query.get("service")
+    if not host and isinstance(folder, str) and folder.startswith("/"):
+        return f"{database or '(default)'} (socket {folder}{port})"
+    if not host and isinstance(service, str):
+        return f"service {service}" + (f"/{database}" if database else "")
+    return f"{host or 'localhost'}{port}/{database}"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql:///?service=reports", "service reports"),
+        ("postgresql://reader:secret@/calls?service=reports", "service reports/calls"),
+        ("postgresql:///calls?host=/run/postgresql", "calls (socket /run/postgresql)"),
+        ("postgresql://u:secret@:5433/calls?host=/tmp/pg", "calls (socket /tmp/pg:5433)"),
+        ("postgresql://u:secret@db.example.com/calls?service=x", "db.example.com/calls"),
+    ],
+)
+def test_a_service_or_a_socket_is_named_for_what_it_is(url, shown):
+    assert describe_database(url) == shown
 
 
 @pytest.mark.parametrize("url", URLS)

@@ -35,6 +35,11 @@ TIMED_OUT = "connection timed out (CONNECT_TIMEOUT_SECONDS)"
 CLIENT_FAILURES = (
     (("could not translate host name",), "host name not found"),
     (("connection refused",), "connection refused"),
+    (
+        ("on socket", "no such file or directory"),
+        "no server is listening on that socket (for the demo's database, start it with "
+        "user-failure-stats demo --serve)",
+    ),
     (("timeout expired",), TIMED_OUT),
     (("authentication failed",), AUTHENTICATION_FAILED),
     (('database "', '" does not exist'), "the database does not exist"),

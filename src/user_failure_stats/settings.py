@@ -305,6 +305,12 @@ def describe_database(url) -> str:
     parsed = parse_db_url(url)
     if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    host = parsed.host or ("local socket" if parsed.query.get("host") else "localhost")
     port = f":{parsed.port}" if parsed.port else ""
-    return f"{host}{port}/{parsed.database or ''}"
+    database = parsed.database or ""
+    folder = parsed.query.get("host")
+    if parsed.host is None and isinstance(folder, str) and folder.startswith("/"):
+        return f"{database or '(default)'} (socket {folder}{port})"  # a folder, never a secret
+    service = parsed.query.get("service")
+    if parsed.host is None and isinstance(service, str):
+        return f"service {service}" + (f"/{database}" if database else "")
+    return f"{parsed.host or 'localhost'}{port}/{database}"
