@@ -118,9 +118,55 @@ def test_the_trend_of_a_timestamptz_call_log_is_in_local_hours(timestamptz_url):
     assert trend["total_sessions"].sum() == counts.current["total_sessions"].sum()
 
 
-def test_check_refuses_a_created_on_that_is_no_timestamp():
-    with pytest.raises(Exception, match="must be timestamp or timestamptz"):
-        inspection.describe_created_on("text", "UTC")
+@pytest.mark.parametrize("kind", ["date", "text"])
+def test_check_and_run_refuse_a_created_on_that_is_no_timestamp_alike(
+    scratch_db, cli_env, tmp_path, kind
+):
+    # date compares with the window's bounds, so a run could count whole days silently.
+    url = scratch_db(f"ufs_created_on_{kind}", TIMESTAMPTZ_SCHEMA.replace("timestamptz", kind))
+    line = (
+        f"public.calllog.created_on is {kind}: it must be timestamp or timestamptz "
+        "(date and time of the call)"
+    )
+    check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+    assert check.returncode == 3, check.stdout + check.stderr
+    assert check.stdout.splitlines()[-1] == f"[FAIL] tables and columns: {line}"
+    out = tmp_path / "out"
+    run = cli(["run", *SEED_WINDOW, "--output-dir", str(out)], cli_env(url), tmp_path)
+    assert (run.returncode, run.stderr) == (3, f"user-failure-stats: error: {line}\n")
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_check_and_run_agree_on_a_missing_table_and_a_role_that_cannot_read(pg, cli_env, tmp_path):
+    pg.seed()
+    missing = sa.make_url(pg.url).set(database="postgres").render_as_string(hide_password=False)
+    check = cli(["check", *SEED_WINDOW], cli_env(missing), tmp_path)
+    assert check.returncode == 3
+    assert check.stdout.splitlines()[-1] == (
+        '[FAIL] tables and columns: missing in the database: public.calllog, public."user"'
+    )
+    role = "ufs_no_select"
+    admin = sa.create_engine(database.driver_url(pg.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f"GRANT SELECT (user_id) ON public.calllog TO {role}"))
+    try:
+        url = database.driver_url(pg.url).set(username=role).render_as_string(hide_password=False)
+        check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+        assert check.returncode == 3
+        assert check.stdout.splitlines()[-1] == (
+            "[FAIL] tables and columns: permission denied: the role cannot read "
+            "public.calllog.session_id, public.calllog.exotel_call_sid, "
+            'public.calllog.created_on, public."user".user_id, public."user".name'
+        )
+        run = cli(["run", *SEED_WINDOW, "--output-dir", str(tmp_path)], cli_env(url), tmp_path)
+        assert run.returncode == 3
+        assert "permission denied" in run.stderr
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
 
 
 def test_duplicate_user_rows_count_each_session_once(scratch_db, cli_env, tmp_path):

@@ -21,7 +21,7 @@ EXIT_CODES_HELP = """exit codes:
   0    success
   1    unexpected error
   2    bad input (parameters, flags, settings, output directory)
-  3    database error (unreachable, timed out, query failed)
+  3    database error (unreachable, timed out, query failed, tables or rights not as needed)
   4    notebook error (execution or rendering failed)
   5    alert: the report was written, and the overall failure rate is above --fail-above
   6    the report was written, but the window has no sessions, and --fail-empty was given

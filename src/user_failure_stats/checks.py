@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from user_failure_stats import database, inspection, notify, pipeline, queries
-from user_failure_stats.errors import ConfigError, UserFailureStatsError
+from user_failure_stats.errors import ConfigError, DatabaseError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
 from user_failure_stats.publish import probe
@@ -58,12 +58,15 @@ def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
     """The server, the tables and columns, the role's rights, the index."""
     at["step"] = step = "database reachable"
     began = time.perf_counter()
-    version = database.server_version(engine)
+    version = database.server_version(engine, schema=False)  # the next step says more
     yield Step(step, "ok", f"{version} ({elapsed_ms(began)})")
     at["step"] = step = "tables and columns"
     missing = inspection.missing_columns(engine)
     if missing:
-        raise ConfigError(f"missing in the database: {', '.join(missing)}")
+        raise DatabaseError(f"missing in the database: {', '.join(missing)}")
+    unreadable = inspection.unreadable_columns(engine)
+    if unreadable:
+        raise DatabaseError(f"permission denied: the role cannot read {', '.join(unreadable)}")
     created_on = inspection.describe_created_on(
         inspection.column_types(engine)[("calllog", "created_on")], settings.db_timezone
     )

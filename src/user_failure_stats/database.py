@@ -225,8 +225,23 @@ def require_version(version_num: int, version: str) -> None:
         raise DatabaseError(f"PostgreSQL 14 or newer is required, found {version.split()[0]}")
 
 
-def prepare(conn: sa.Connection) -> tuple[str, bool]:
-    """Check the server's version; return it (``18.1``) and if ``created_on`` is timestamptz."""
+TIMESTAMPS = ("timestamp without time zone", "timestamp with time zone")
+
+
+def require_timestamp(kind: str | None) -> None:
+    """Raise DatabaseError unless ``created_on``'s type (None: not found) is a timestamp."""
+    if kind is not None and kind not in TIMESTAMPS:  # a date compares, and counts whole days
+        raise DatabaseError(
+            f"public.calllog.created_on is {kind}: it must be timestamp or timestamptz "
+            "(date and time of the call)"
+        )
+
+
+def prepare(conn: sa.Connection, schema: bool = True) -> tuple[str, bool]:
+    """Check the server's version and ``created_on``'s type (unless not ``schema``).
+
+    Returns the version (``18.1``) and whether ``created_on`` is timestamptz.
+    """
     row = conn.execute(
         sa.text(
             "SELECT current_setting('server_version_num')::int, "
@@ -237,7 +252,9 @@ def prepare(conn: sa.Connection) -> tuple[str, bool]:
         {"table": "public.calllog", "column": "created_on"},
     ).one()
     require_version(row[0], row[1])
-    return str(row[1]).split()[0], row[2] == "timestamp with time zone"
+    if schema:
+        require_timestamp(row[2])
+    return str(row[1]).split()[0], row[2] == TIMESTAMPS[1]
 
 
 def window_bounds(window: Window, instants: bool) -> dict:
@@ -252,10 +269,13 @@ def window_bounds(window: Window, instants: bool) -> dict:
     return {"previous_start": previous.db_start, "start": window.db_start, "end": window.db_end}
 
 
-def server_version(engine: sa.Engine) -> str:
-    """Return the server's version (``PostgreSQL 18.6``); DatabaseError if unreachable or old."""
+def server_version(engine: sa.Engine, schema: bool = True) -> str:
+    """Return the server's version (``PostgreSQL 18.6``); DatabaseError if unreachable or old.
+
+    With ``schema``, also if ``created_on`` is there but no timestamp.
+    """
     with connection(engine) as conn:
-        return f"PostgreSQL {prepare(conn)[0]}"
+        return f"PostgreSQL {prepare(conn, schema)[0]}"
 
 
 @contextmanager

@@ -6,8 +6,7 @@ import json
 
 import sqlalchemy as sa
 
-from user_failure_stats.database import connection, prepare, window_bounds
-from user_failure_stats.errors import ConfigError
+from user_failure_stats.database import connection, prepare, require_timestamp, window_bounds
 from user_failure_stats.queries import calllog, users, window_counts_query
 from user_failure_stats.settings import Settings
 from user_failure_stats.window import Window
@@ -18,45 +17,56 @@ CREATE_INDEX_SQL = (
 )
 
 
+WANTED = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
+# From the catalog, which lists every column whatever the role may read (information_schema
+# shows only the readable ones, so a role without SELECT would find the tables "missing").
+COLUMNS_SQL = """
+SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, NULL),
+       pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT')
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE n.nspname = :schema AND c.relname IN :tables
+"""
+
+
+def _columns(engine: sa.Engine) -> dict[tuple[str, str], tuple[str, bool]]:
+    query = sa.text(COLUMNS_SQL).bindparams(sa.bindparam("tables", expanding=True))
+    with connection(engine) as conn:
+        rows = conn.execute(query, {"schema": "public", "tables": ["calllog", "user"]})
+        return {(t, c): (kind, readable) for t, c, kind, readable in rows}
+
+
+def _shown(table: str, column: str | None = None) -> str:
+    name = 'public."user"' if table == "user" else f"public.{table}"
+    return name if column is None else f"{name}.{column}"
+
+
 def column_types(engine: sa.Engine) -> dict[tuple[str, str], str]:
     """Return the data type of each column of the report's tables: ``{(table, column): type}``."""
-    columns = sa.table(
-        "columns",
-        sa.column("table_schema"),
-        sa.column("table_name"),
-        sa.column("column_name"),
-        sa.column("data_type"),
-        schema="information_schema",
-    )
-    query = sa.select(columns.c.table_name, columns.c.column_name, columns.c.data_type).where(
-        columns.c.table_schema == sa.bindparam("schema"),
-        columns.c.table_name.in_([t.name for t in (calllog, users)]),
-    )
-    with connection(engine) as conn:
-        return {(t, c): kind for t, c, kind in conn.execute(query, {"schema": "public"})}
+    return {key: kind for key, (kind, _) in _columns(engine).items()}
 
 
 def missing_columns(engine: sa.Engine) -> list[str]:
-    """Return the required tables/columns the database lacks, as ``table.column`` names."""
-    present = column_types(engine)
-    wanted = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
-    return [
-        f'public."{t}".{c}' if t == "user" else f"public.{t}.{c}"
-        for t, c in wanted
-        if (t, c) not in present
-    ]
+    """Return the required tables (when absent) or columns the database lacks, by name."""
+    present = _columns(engine)
+    tables = {t for t, _ in present}
+    missing = [_shown(t) for t in dict.fromkeys(t for t, _ in WANTED) if t not in tables]
+    return missing + [_shown(t, c) for t, c in WANTED if t in tables and (t, c) not in present]
+
+
+def unreadable_columns(engine: sa.Engine) -> list[str]:
+    """Return the required columns the role may not SELECT, by name."""
+    present = _columns(engine)
+    return [_shown(t, c) for t, c in WANTED if (t, c) in present and not present[t, c][1]]
 
 
 def describe_created_on(kind: str, db_timezone: str) -> str:
-    """Say how ``created_on`` is read; ConfigError unless it is ``timestamp[tz]``."""
+    """Say how ``created_on`` is read; DatabaseError unless it is ``timestamp[tz]``."""
+    require_timestamp(kind)
     if kind == "timestamp with time zone":
         return "created_on is timestamptz: instants, DB_TIMEZONE does not apply"
-    if kind == "timestamp without time zone":
-        return f"created_on is timestamp without time zone, read in DB_TIMEZONE {db_timezone}"
-    raise ConfigError(
-        f"public.calllog.created_on is {kind}: it must be timestamp or timestamptz",
-        field="created_on",
-    )
+    return f"created_on is timestamp without time zone, read in DB_TIMEZONE {db_timezone}"
 
 
 def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
