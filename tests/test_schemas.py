@@ -242,8 +242,34 @@ CITUS_PLAN = {
 }
 
 
+def citus_scan(tasks: int, subplans=()) -> dict:
+    query = {"Job": {"Task Count": tasks, "Tasks Shown": "All"}}
+    if subplans:
+        query["Subplans"] = list(subplans)
+    return {
+        "Node Type": "Custom Scan",
+        "Custom Plan Provider": "Citus Adaptive",
+        "Distributed Query": query,
+    }
+
+
+def subplan(tasks: int) -> dict:
+    # Citus 12-13: each subplan's PlannedStmt holds the plan of its own distributed scan.
+    return {"PlannedStmt": [{"Plan": citus_scan(tasks)}]}
+
+
 def test_a_citus_plan_is_described_by_its_shard_tasks():
     assert inspection.describe_scan(CITUS_PLAN) == "Citus: 32 shard tasks"
+    assert inspection.describe_scan(citus_scan(1)) == "Citus: 1 shard task"
+    # The report's UNION ALL: two subplans read the shards, the top job reads their results.
+    plan = {"Node Type": "Aggregate", "Plans": [citus_scan(1, [subplan(32), subplan(32)])]}
+    assert inspection.describe_scan(plan) == (
+        "Citus: 2 subplans of 32 shard tasks each, then 1 task on their results"
+    )
+    older = citus_scan(1, [{"Plan": citus_scan(32)}, {"Plan": citus_scan(16)}])  # Citus 9-11
+    assert inspection.describe_scan(older) == (
+        "Citus: 2 subplans of 32 and 16 shard tasks, then 1 task on their results"
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 import sqlalchemy as sa
 
 from user_failure_stats.database import connection, prepare, require_timestamp, window_bounds
+from user_failure_stats.formats import plural
 from user_failure_stats.queries import calllog, users, window_counts_query
 from user_failure_stats.settings import Settings
 from user_failure_stats.window import Window
@@ -137,8 +138,7 @@ def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
 def describe_scan(node: dict) -> str:
     """Describe the node that reads ``calllog`` and its index (a Citus coordinator: its job)."""
     if str(node.get("Custom Plan Provider", "")).startswith("Citus"):
-        tasks = node.get("Distributed Query", {}).get("Job", {}).get("Task Count")
-        return f"Citus: {tasks} shard tasks" if tasks is not None else "Citus distributed plan"
+        return _citus(node.get("Distributed Query") or {})
     below = next(filter(None, map(describe_scan, node.get("Plans", []))), "")  # first one found
     if node.get("Relation Name") == "calllog":
         text = node["Node Type"]
@@ -148,3 +148,34 @@ def describe_scan(node: dict) -> str:
     if node.get("Node Type") == "Bitmap Index Scan" and "Index Name" in node:
         return f"Bitmap Index Scan using {node['Index Name']}"
     return below
+
+
+def _citus(query: dict) -> str:
+    """Describe a Citus job: its subplans' shard tasks (CTEs, UNION ALL), then its own."""
+    tasks = (query.get("Job") or {}).get("Task Count")
+    if not isinstance(tasks, int):
+        return "Citus distributed plan"
+    inner = [count for sub in query.get("Subplans") or [] for count in _task_counts(sub)[:1]]
+    if not inner:
+        return f"Citus: {plural(tasks, 'shard task')}"
+    counts = (
+        f"{plural(inner[0], 'shard task')} each"
+        if len(set(inner)) == 1
+        else f"{' and '.join(f'{c:,}' for c in inner)} shard tasks"
+    )
+    return (
+        f"Citus: {plural(len(inner), 'subplan')} of {counts}, then "
+        f"{plural(tasks, 'task')} on their results"
+    )
+
+
+def _task_counts(value) -> list[int]:
+    """The task counts of the Citus jobs in a plan's JSON, outermost first."""
+    if isinstance(value, list):
+        return [count for item in value for count in _task_counts(item)]
+    if not isinstance(value, dict):
+        return []
+    query = value.get("Distributed Query")
+    found = (query.get("Job") or {}).get("Task Count") if isinstance(query, dict) else None
+    head = [found] if isinstance(found, int) else []
+    return head + [count for item in value.values() for count in _task_counts(item)]
