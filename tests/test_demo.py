@@ -108,8 +108,9 @@ def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, 
     assert after.returncode == 3  # the server is gone
 
 
-def test_demo_as_root_names_the_folders_it_opened(tmp_path, cli_env, demo_dir):
+def test_demo_as_root_opens_no_folder_it_did_not_make(tmp_path, cli_env, demo_dir):
     import os
+    import stat
 
     import pytest
 
@@ -119,11 +120,15 @@ def test_demo_as_root_names_the_folders_it_opened(tmp_path, cli_env, demo_dir):
     private.mkdir(mode=0o700)
     env = cli_env("")
     del env["DB_URL"]
-    result = run_cli(
-        ["demo", "--data-dir", str(private / "pgdata"), "--output-dir", "o", "-q"], env, tmp_path
+    command = ["demo", "--data-dir", str(private / "new" / "pgdata"), "--output-dir", "o", "-q"]
+    result = run_cli(command, env, tmp_path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "user-failure-stats: error: as root, the demo's PostgreSQL runs as the user "
+        f"embedded_postgres, which cannot open {private} (mode 0700), and the demo changes no "
+        "folder it did not make: give --data-dir a folder other users can open, run it as "
+        f"another user, or open it yourself (chmod g+rx,o+rx {private})\n"
     )
-    assert result.returncode == 0, result.stderr
-    assert "As root, embedded-postgres runs the server as the system user embedded_postgres" in (
-        result.stdout
-    )
-    assert f"{private} (0700 -> 0755)" in result.stdout
+    assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    assert list(private.iterdir()) == []
+    assert not (tmp_path / "o").exists()

