@@ -403,6 +403,7 @@ CREATE VIEW public.calllog AS SELECT * FROM public.remote_calls();
         "permission denied for %",
         "%: not allowed",
         'must be member of role "%"',
+        "line one\nline two for % " + "x" * 10_000,
     ],
 )
 def test_a_server_message_never_names_the_role(scratch_db, settings_for, raised):
@@ -416,6 +417,7 @@ def test_a_server_message_never_names_the_role(scratch_db, settings_for, raised)
     assert role not in message
     fixed = raised.replace("%", "").strip('" :,')
     assert fixed.split()[0] in message  # the rest of the server's words stay
+    assert "\n" not in message and len(message) < 400  # one bounded line
 
 
 @pytest.mark.parametrize("zone", ["right/UTC", "Mars/Olympus_Mons"])

@@ -44,6 +44,7 @@ CLIENT_FAILURES = (
     (("authentication failed",), AUTHENTICATION_FAILED),
     (('database "', '" does not exist'), "the database does not exist"),
 )
+SERVER_WORDS_LIMIT = 300  # characters of a server's message passed on
 BAD_ZONE = 'invalid value for parameter "timezone"'  # the server's words at connection
 # A role the server names in its words: 'role "x"', 'for user "x"' (postgres_fdw).
 NAMED_ROLE = re.compile(r'\b(user|role)\s+"(?:[^"]|"")*"', re.IGNORECASE)
@@ -207,8 +208,14 @@ def explain(exc: Exception, target: str, username: str | None = None) -> str:
         )
         return f"cannot connect to the database {target}: {reason or 'connection failed'}"
     if primary:
-        return f"query on {target} failed: {hide_roles(primary, username)}"
+        return f"query on {target} failed: {server_words(primary, username)}"
     return f"database error on {target}: {exc.__class__.__name__}"
+
+
+def server_words(text: str, username: str | None) -> str:
+    """Return a server's message as one bounded line, without role names (:func:`hide_roles`)."""
+    line = " ".join(hide_roles(text, username).split())
+    return line if len(line) <= SERVER_WORDS_LIMIT else line[: SERVER_WORDS_LIMIT - 1] + "…"
 
 
 def hide_roles(text: str, username: str | None) -> str:

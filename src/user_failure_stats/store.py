@@ -21,7 +21,7 @@ import stat
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from user_failure_stats import coerce
@@ -236,8 +236,11 @@ def _same_file(path: Path, fd: int) -> bool:
 
 
 def _summaries(output_dir: Path) -> list[RunSummary]:
-    """Every readable summary under its own stamp's name, whether or not its report exists."""
-    found = []
+    """Every readable summary under its own stamp's name, whether or not its report exists.
+
+    One generated more than a day from now is not what a run wrote: it would top the index.
+    """
+    found, latest = [], datetime.now(UTC) + timedelta(days=1)
     for path in output_dir.iterdir():
         match = SUMMARY_FILE.fullmatch(path.name)
         data = read_regular(path, MAX_BYTES) if match else None
@@ -245,9 +248,10 @@ def _summaries(output_dir: Path) -> list[RunSummary]:
             continue
         try:
             entry = RunSummary.from_json(data)
+            future = entry.generated_instant() > latest
         except ValueError:
             continue  # not what a run wrote: left alone
-        if entry.stamp == match.group(1):  # not one speaking for another report
+        if entry.stamp == match.group(1) and not future:  # not one speaking for another report
             found.append(entry)
     return found
 
