@@ -90,7 +90,10 @@ def test_publish_copies_files_whole_and_removes_the_pruned(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["a.html", "index.html"]  # no temp files
     assert (folder / "a.html").read_text() == "<p>a</p>"
     assert missing(target, ["a.html", "b.html"]) == ["b.html"]
-    publish(target, [], remove=["a.html", "gone-already.csv"])
+    # Removed only at the size this folder's copy had: a planted name removes nothing.
+    publish(target, [], remove={"a.html": 9, "index.html": 4, "gone-already.csv": 3})
+    assert sorted(p.name for p in folder.iterdir()) == ["a.html", "index.html"]
+    publish(target, [], remove={"a.html": 8, "gone-already.csv": 3})
     assert sorted(p.name for p in folder.iterdir()) == ["index.html"]
 
 
@@ -371,7 +374,7 @@ def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env
     for folder in (out, www):  # an old report, published earlier
         plant_report(folder, "20200101_000000", "2020-01-01T00:00:00+00:00")
     store.prune(out, 30)  # `prune` on its own: no target in sight
-    assert store.pending_removals(out) == list(names.published_names("20200101_000000"))
+    assert list(store.pending_removals(out)) == list(names.published_names("20200101_000000"))
     result = cli(
         ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
         cli_env(pg.url),
@@ -379,7 +382,7 @@ def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env
     )
     assert result.returncode == 0, result.stderr
     assert not any(www.glob("*20200101_000000*"))
-    assert store.pending_removals(out) == []
+    assert store.pending_removals(out) == {}
     assert not (out / store.PENDING_NAME).exists()
 
 
@@ -387,13 +390,16 @@ def test_the_names_to_remove_are_only_report_files_and_bounded(tmp_path):
     from user_failure_stats import store
 
     (tmp_path / store.PENDING_NAME).write_text(
-        "user_failure_stats_20200101_000000.csv\n../../etc/passwd\nnotes.txt\n"
-        "user_failure_stats_20200101_000000.csv.bak\n.user_failure_rates_20200101_000000.json\n"
+        "user_failure_stats_20200101_000000.csv\t120\n../../etc/passwd\t1\nnotes.txt\t1\n"
+        "user_failure_stats_20200101_000000.csv.bak\t1\n"
+        ".user_failure_rates_20200101_000000.json\t450\n"
+        "user_failure_rates_20200101_000000.html\n"  # no size: not what a prune writes
+        "user_failure_rates_20200101_000000.ipynb\t-1\n"
     )
-    assert store.pending_removals(tmp_path) == [
-        "user_failure_stats_20200101_000000.csv",
-        ".user_failure_rates_20200101_000000.json",
-    ]
+    assert store.pending_removals(tmp_path) == {
+        "user_failure_stats_20200101_000000.csv": 120,
+        ".user_failure_rates_20200101_000000.json": 450,
+    }
     (tmp_path / store.PENDING_NAME).unlink()
     (tmp_path / store.PENDING_NAME).symlink_to(tmp_path / "elsewhere")
-    assert store.pending_removals(tmp_path) == []  # never through a link
+    assert store.pending_removals(tmp_path) == {}  # never through a link

@@ -103,7 +103,8 @@ def test_prune_removes_old_reports_and_nothing_else(tmp_path):
     assert all(p.parent == out for p in removed)
     assert names(out) == KEPT
     # Noted for the next publish, in the order removed.
-    assert store.pending_removals(out) == [p.name for p in removed]
+    sizes = store.pending_removals(out)  # with each file's size: only that copy is removed
+    assert list(sizes) == [p.name for p in removed] and all(n > 0 for n in sizes.values())
     assert (tmp_path / "outside.csv").read_text() == "keep me"
     assert len(os.listdir(tmp_path / "elsewhere")) == 4  # a linked summary is never followed
 
@@ -407,8 +408,8 @@ def test_pending_removals_never_name_a_live_report(tmp_path):
     report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")
     live = list(published_names("20250629_000000"))
     gone = list(published_names("20200101_000000"))
-    (out / store.PENDING_NAME).write_text("".join(f"{n}\n" for n in live + gone))
-    assert store.pending_removals(out) == gone  # a live report is never removed from a target
+    (out / store.PENDING_NAME).write_text("".join(f"{n}\t10\n" for n in live + gone))
+    assert list(store.pending_removals(out)) == gone  # a live report is never removed
 
 
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
@@ -436,7 +437,7 @@ def test_folders_where_files_belong_are_skipped_or_named(tmp_path):
     assert [e.stamp for e in store.entries(out)] == ["20250629_000000", "20200101_000000"]
     assert len(store.prune(out, 30, now=NOW, dry_run=True)) == 4
     (out / store.PENDING_NAME).mkdir()  # a folder where the pending removals belong
-    assert store.pending_removals(out) == []
+    assert store.pending_removals(out) == {}
     with pytest.raises(OutputError, match=r"cannot write .*removed-not-yet-published"):
         store.prune(out, 30, now=NOW)
     # The old report is gone, and the index no longer lists it.

@@ -11,7 +11,7 @@ import errno
 import posixpath
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -41,8 +41,13 @@ def open_target(target: Target):
     return filesystem, path.rstrip("/")
 
 
-def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()) -> list[str]:
-    """Copy ``files`` into the target folder, in order; delete the names in ``remove``.
+def publish(
+    target: Target, files: Iterable[Path], *, remove: Mapping[str, int | None] | None = None
+) -> list[str]:
+    """Copy ``files`` into the target folder, in order; delete the files named in ``remove``.
+
+    A name in ``remove`` is deleted only if the target's file has the size given with it (None:
+    any): the size this folder's copy had, so a name planted in the list deletes nothing.
 
     Each file is written whole (locally through a temporary name, on object storage by one
     upload); give the index last, so it never links to a file not yet there. Returns the links
@@ -56,10 +61,9 @@ def publish(target: Target, files: Iterable[Path], *, remove: Iterable[str] = ()
         for source in files:
             _put(filesystem, Path(source), f"{folder}/{Path(source).name}", target.protocol)
             links.append(target.link(Path(source).name))
-        remove = list(remove)
-        present = _names(filesystem, folder) if remove else set()  # one listing, not one per name
-        for name in remove:
-            if name in present:
+        present = _sizes(filesystem, folder) if remove else {}  # one listing, not one per name
+        for name, size in (remove or {}).items():
+            if name in present and size in (None, present[name]):
                 filesystem.rm_file(f"{folder}/{name}")
     except Exception as exc:  # noqa: BLE001 - any storage failure: one line
         raise PublishError(_failure(target, exc)) from None
@@ -75,7 +79,7 @@ def probe(target: Target) -> None:
     with tempfile.TemporaryDirectory(prefix="ufs-probe-") as folder:
         path = Path(folder) / f".user-failure-stats-check-{uuid.uuid4().hex[:8]}"
         path.write_text("written by user-failure-stats check; removed at once\n")
-        publish(target, [path], remove=[path.name])
+        publish(target, [path], remove={path.name: None})
 
 
 def missing(target: Target, names: Iterable[str]) -> list[str]:
@@ -90,9 +94,15 @@ def missing(target: Target, names: Iterable[str]) -> list[str]:
 
 def _names(filesystem, folder: str) -> set[str]:
     """The names in ``folder`` (none when it does not exist yet)."""
+    return set(_sizes(filesystem, folder))
+
+
+def _sizes(filesystem, folder: str) -> dict[str, int | None]:
+    """The names in ``folder`` and their sizes (none when it does not exist yet)."""
     if not filesystem.exists(folder):
-        return set()
-    return {posixpath.basename(str(p).rstrip("/")) for p in filesystem.ls(folder, detail=False)}
+        return {}
+    listed = filesystem.ls(folder, detail=True)
+    return {posixpath.basename(str(i["name"]).rstrip("/")): i.get("size") for i in listed}
 
 
 def _put(filesystem, source: Path, path: str, protocol: str) -> None:

@@ -328,44 +328,54 @@ def _expired_files(output_dir: Path, keep_days: int, now: datetime) -> list[Path
 
 
 def _remove(output_dir: Path, files: list[Path], index: bool) -> list[Path]:
-    removed = []
+    removed = {}
     try:
         for path in files:
             try:
-                path.unlink(missing_ok=True)
+                size = path.lstat().st_size  # a target's copy is removed only at this size
+                path.unlink()
+            except FileNotFoundError:
+                continue
             except OSError as exc:
                 raise _cannot(f"remove {path}", exc) from None
-            removed.append(path)
+            removed[path] = size
     finally:  # what is gone is noted, and the index lists what is left, whatever failed
         if removed:
             try:
-                _write_pending(output_dir, pending_removals(output_dir) + [p.name for p in removed])
+                gone = {path.name: size for path, size in removed.items()}
+                _write_pending(output_dir, pending_removals(output_dir) | gone)
             finally:
                 if index:
                     write_index(output_dir)
-    return removed
+    return list(removed)
 
 
-def pending_removals(output_dir: Path | str) -> list[str]:
-    """Return the removed report files' names a publish target may still hold (none live here)."""
-    output_dir = Path(output_dir)
+def pending_removals(output_dir: Path | str) -> dict[str, int]:
+    """Return the removed report files a publish target may still hold, with their sizes.
+
+    Only lines a prune wrote count (a report file's name, a tab, its size); never a live one.
+    """
+    output_dir, found = Path(output_dir), {}
     data = read_regular(output_dir / PENDING_NAME, PENDING_MAX_BYTES) or b""
-    names = data.decode("utf-8", errors="replace").splitlines()
-    return [n for n in names if is_report_file(n) and not os.path.lexists(output_dir / n)]
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        name, _, size = line.partition("\t")
+        if is_report_file(name) and re.fullmatch(r"[0-9]{1,12}", size):
+            found[name] = int(size)
+    return {n: size for n, size in found.items() if not os.path.lexists(output_dir / n)}
 
 
 def forget_published(output_dir: Path | str, names) -> None:
     """Forget ``names``: the publish target no longer holds them (under the index lock)."""
     output_dir, done = Path(output_dir), set(names)
     with locked(output_dir / LOCK_NAME):
-        left = [name for name in pending_removals(output_dir) if name not in done]
+        left = {n: size for n, size in pending_removals(output_dir).items() if n not in done}
         _write_pending(output_dir, left)
 
 
-def _write_pending(output_dir: Path, names: list[str]) -> None:
-    names = list(dict.fromkeys(names))[-PENDING_LIMIT:]
+def _write_pending(output_dir: Path, sizes: dict[str, int]) -> None:
+    kept = list(sizes.items())[-PENDING_LIMIT:]
     path = output_dir / PENDING_NAME
-    if names:
-        atomic_write(path, lambda tmp: tmp.write_text("".join(f"{n}\n" for n in names)))
+    if kept:
+        atomic_write(path, lambda tmp: tmp.write_text("".join(f"{n}\t{s}\n" for n, s in kept)))
     elif is_regular(path):
         path.unlink(missing_ok=True)
