@@ -403,3 +403,49 @@ def test_the_names_to_remove_are_only_report_files_and_bounded(tmp_path):
     (tmp_path / store.PENDING_NAME).unlink()
     (tmp_path / store.PENDING_NAME).symlink_to(tmp_path / "elsewhere")
     assert store.pending_removals(tmp_path) == {}  # never through a link
+
+
+def test_a_planted_link_is_never_published(pg, cli_env, tmp_path):
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    out.mkdir()
+    plant_report(out, "20250101_000000", "2025-01-01T00:00:00+00:00")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-OUTSIDE-THE-FOLDER")
+    csv = out / "user_failure_stats_20250101_000000.csv"
+    csv.unlink()
+    csv.symlink_to(secret)  # the old report's CSV is a link to a file elsewhere
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri(), "-q"],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (www / csv.name).exists()
+    assert "SECRET-OUTSIDE" not in "".join(p.read_text() for p in www.glob("*.csv"))
+    assert (www / "user_failure_rates_20250101_000000.html").exists()  # the rest of it goes
+    assert result.stdout.count(" ") == 3  # the four paths written, on one line
+
+
+def test_a_published_run_whose_pending_list_cannot_be_updated_warns(pg, cli_env, tmp_path):
+    from user_failure_stats import store
+
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    out.mkdir()
+    (out / store.LOCK_NAME).mkdir()  # neither the index nor the pending list can be locked
+    (out / store.PENDING_NAME).write_text("user_failure_rates_20200101_000000.html\t17\n")
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Published: " in result.stdout
+    lock = out / store.LOCK_NAME
+    assert result.stderr.splitlines() == [
+        f"warning: could not update the reports index: cannot lock {lock}: Is a directory",
+        f"warning: could not note what the publish target removed: cannot lock {lock}: "
+        "Is a directory",
+    ]
+    assert len(list(www.glob("user_failure_rates_*.html"))) == 1

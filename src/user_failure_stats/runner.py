@@ -22,6 +22,7 @@ from user_failure_stats.errors import (
     OutputError,
     UserFailureStatsError,
 )
+from user_failure_stats.files import is_regular
 from user_failure_stats.names import csv_name, html_name, notebook_name, summary_name
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.publish import missing, publish
@@ -202,11 +203,15 @@ def publish_result(result: RunResult, target: Target) -> str:
         wanted = [name for name in listed if name not in {f.name for f in files}]
         files += [output_dir / name for name in missing(target, wanted)]
         files.append(result.index)  # last: it links to the others
-    files = [path for path in files if path.is_file()]
+    files = [path for path in files if is_regular(path)]  # never a link to a file elsewhere
     gone = store.pending_removals(output_dir)
     links = publish(target, files, remove=gone)
-    if gone:
-        store.forget_published(output_dir, gone)
+    try:
+        if gone:
+            store.forget_published(output_dir, gone)
+    except OutputError as exc:  # published: the next publish removes them again, harmlessly
+        reason = visible(str(exc))
+        print(f"warning: could not note what the publish target removed: {reason}", file=sys.stderr)
     return links[0]
 
 
