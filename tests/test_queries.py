@@ -432,3 +432,23 @@ def test_a_zone_the_server_does_not_know_is_a_bad_setting_not_a_lost_connection(
         "pg_timezone_names): use an IANA name such as Asia/Kolkata"
     )
     assert caught.value.field == "DB_TIMEZONE"
+
+
+def test_the_role_is_hidden_however_the_url_names_it(scratch_db, settings_for, monkeypatch):
+    # The user in the query (?user=), or in PGUSER, or switched to by the role's settings.
+    sql = ROLE_IN_MESSAGE.replace(
+        'user mapping not found for user "%", server "calls"', "calls are closed to %"
+    )
+    url = sa.make_url(scratch_db("ufs_role_elsewhere", sql.replace("%", "%%")))
+    role = url.username
+    bare = sa.URL.create(url.drivername, database=url.database, query=dict(url.query))
+    in_query = bare.update_query_dict({"user": role})
+    for given in (in_query, bare):
+        monkeypatch.setenv("PGUSER", role)
+        with pytest.raises(DatabaseError) as caught:
+            queries.fetch_user_counts(
+                settings_for(given.render_as_string(hide_password=False)), kolkata_window()
+            )
+        assert role not in str(caught.value), str(caught.value)
+        assert str(caught.value).endswith("failed: calls are closed to (role)")
+

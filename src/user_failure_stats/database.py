@@ -6,9 +6,11 @@ user or password.
 
 from __future__ import annotations
 
+import os
 import re
 import select
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 
 import psycopg2
@@ -163,8 +165,11 @@ def database_errors(engine_or_url):
     """Turn driver errors into one-line DatabaseErrors that name the host and database only."""
     url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
     target = describe_database(url)
+    parsed = parse_db_url(url) if url else None
+    given = [parsed and parsed.username, parsed and parsed.query.get("user")]
+    roles = {name for name in [*given, os.environ.get("PGUSER")] if isinstance(name, str)}
     try:
-        yield
+        yield roles  # a connection adds the roles it runs as (see connection)
     except sa_exc.SQLAlchemyError as exc:
         if BAD_ZONE in str(getattr(exc, "orig", "")).lower():  # refused before the session
             raise ConfigError(
@@ -172,16 +177,15 @@ def database_errors(engine_or_url):
                 "in pg_timezone_names): use an IANA name such as Asia/Kolkata",
                 field="DB_TIMEZONE",
             ) from None
-        parsed = parse_db_url(url) if url else None
-        raise DatabaseError(explain(exc, target, parsed and parsed.username)) from None
+        raise DatabaseError(explain(exc, target, roles)) from None
 
 
-def explain(exc: Exception, target: str, username: str | None = None) -> str:
+def explain(exc: Exception, target: str, roles: Iterable[str] = ()) -> str:
     """Return a one-line, secret-free explanation of a database error.
 
     Told apart by the SQLSTATE, or by libpq's words for failures before the server answers.
-    The server's own words are passed on without the role's name (``username``, and any
-    role or user it names in quotes).
+    The server's own words are passed on without the role's names (``roles``, and any role
+    or user it names in quotes).
     """
     orig = getattr(exc, "orig", None)
     code = getattr(orig, "pgcode", None)
@@ -208,21 +212,22 @@ def explain(exc: Exception, target: str, username: str | None = None) -> str:
         )
         return f"cannot connect to the database {target}: {reason or 'connection failed'}"
     if primary:
-        return f"query on {target} failed: {server_words(primary, username)}"
+        return f"query on {target} failed: {server_words(primary, roles)}"
     return f"database error on {target}: {exc.__class__.__name__}"
 
 
-def server_words(text: str, username: str | None) -> str:
+def server_words(text: str, roles: Iterable[str]) -> str:
     """Return a server's message as one bounded line, without role names (:func:`hide_roles`)."""
-    line = " ".join(hide_roles(text, username).split())
+    line = " ".join(hide_roles(text, roles).split())
     return line if len(line) <= SERVER_WORDS_LIMIT else line[: SERVER_WORDS_LIMIT - 1] + "…"
 
 
-def hide_roles(text: str, username: str | None) -> str:
+def hide_roles(text: str, roles: Iterable[str]) -> str:
     """Return a server's message with role names replaced: ``role "x"`` -> ``role (hidden)``."""
     text = NAMED_ROLE.sub(r"\1 (hidden)", text)
-    if username:  # unquoted, but not inside a longer name (postgres_fdw)
-        text = re.sub(rf"(?<![\w$]){re.escape(username)}(?![\w$])", "(role)", text)
+    for role in sorted(filter(None, roles), key=len, reverse=True):
+        # Unquoted too, but not inside a longer name (postgres_fdw).
+        text = re.sub(rf"(?<![\w$]){re.escape(role)}(?![\w$])", "(role)", text)
     return text
 
 
@@ -254,10 +259,12 @@ def prepare(conn: sa.Connection, schema: bool = True) -> tuple[str, bool]:
             "SELECT current_setting('server_version_num')::int, "
             "current_setting('server_version'), "
             "(SELECT format_type(atttypid, NULL) FROM pg_attribute "
-            " WHERE attrelid = to_regclass(:table) AND attname = :column AND NOT attisdropped)"
+            " WHERE attrelid = to_regclass(:table) AND attname = :column AND NOT attisdropped), "
+            "current_user"
         ),
         {"table": "public.calllog", "column": "created_on"},
     ).one()
+    conn.info.setdefault("roles", set()).add(row[3])
     require_version(row[0], row[1])
     if schema:
         require_timestamp(row[2])
@@ -291,5 +298,7 @@ def connection(settings_or_engine: Settings | sa.Engine):
     engine = settings_or_engine
     if not isinstance(engine, sa.Engine):
         engine = make_engine(settings_or_engine)
-    with database_errors(engine), engine.connect() as conn:
+    with database_errors(engine) as roles, engine.connect() as conn:
+        roles.add(conn.connection.dbapi_connection.info.user)  # from PGUSER, a service file...
+        conn.info["roles"] = roles  # prepare adds current_user (a role's settings may SET ROLE)
         yield conn
