@@ -5,6 +5,7 @@ Pure: nothing here reaches a storage service (``publish`` does).
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
@@ -46,7 +47,14 @@ def check_url(url: str, field_name: str = "publish") -> str:
     text = str(url).strip()
     if not text:
         raise ConfigError(f"{field_name} is empty: give a folder URL or leave it out", field_name)
-    decoded = unquote(text)  # what the storage is given: %2F is "/", %2E%2E is ".."
+    try:  # what the storage is given: %2F is "/", %2E%2E is ".."
+        decoded = unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{field_name} holds percent-encoded bytes that are not UTF-8: name the folder in "
+            "UTF-8 (%C3%A9 for é)",
+            field_name,
+        ) from None
     if len(text) > URL_LIMIT or visible(text) != text or visible(decoded) != decoded:
         raise ConfigError(
             f"{field_name} must be one line of at most {URL_LIMIT:,} characters, without "
@@ -77,7 +85,7 @@ def check_url(url: str, field_name: str = "publish") -> str:
                 f"{field_name}: a file URL names an absolute folder: file:///srv/www/reports",
                 field_name,
             )
-        if not unquote(parts.path).strip("/"):
+        if not posixpath.normpath(unquote(parts.path)).strip("/"):  # file:///. too
             raise ConfigError(f"{field_name}: name a folder, not the root /", field_name)
     elif not parts.netloc:
         raise ConfigError(f"{field_name}: {scheme}:// needs a container or bucket", field_name)
