@@ -451,4 +451,3 @@ def test_the_role_is_hidden_however_the_url_names_it(scratch_db, settings_for, m
             )
         assert role not in str(caught.value), str(caught.value)
         assert str(caught.value).endswith("failed: calls are closed to (role)")
-

@@ -143,12 +143,12 @@ def test_environment_overrides_env_file(tmp_path):
         ),
         (
             {"CONNECT_TIMEOUT_SECONDS": "soon"},
-            "CONNECT_TIMEOUT_SECONDS must be a number of seconds",
+            "CONNECT_TIMEOUT_SECONDS must be a whole number of seconds",
         ),
         ({"STATEMENT_TIMEOUT_SECONDS": "nan"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
         ({"STATEMENT_TIMEOUT_SECONDS": "inf"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
         ({"STATEMENT_TIMEOUT_SECONDS": "1e400"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
-        ({"CONNECT_TIMEOUT_SECONDS": "9" * 5000}, "CONNECT_TIMEOUT_SECONDS must be a number"),
+        ({"CONNECT_TIMEOUT_SECONDS": "9" * 5000}, "CONNECT_TIMEOUT_SECONDS must be a whole number"),
         ({"DB_TIMEZONE": "Asia/Kol kata"}, "DB_TIMEZONE: unknown time zone"),
         ({"DB_TIMEZONE": "../../etc/passwd"}, "DB_TIMEZONE: unknown time zone"),
         ({"DB_TIMEZONE": "localtime"}, "DB_TIMEZONE: unknown time zone 'localtime'"),
@@ -265,6 +265,10 @@ def _description_by_sqlalchemy(url: str) -> str:
         ("postgresql:///calls?host=/run/postgresql", "calls (socket /run/postgresql)"),
         ("postgresql://u:secret@:5433/calls?host=/tmp/pg", "calls (socket /tmp/pg:5433)"),
         ("postgresql://u:secret@db.example.com/calls?service=x", "db.example.com/calls"),
+        ("postgresql:///calls?host=127.0.0.1&port=1", "127.0.0.1:1/calls"),
+        ("postgresql:///calls?hostaddr=10.0.0.7", "10.0.0.7/calls"),
+        ("postgresql:///calls?host=/tmp/a&host=/tmp/b", "calls (socket /tmp/a, /tmp/b)"),
+        ("postgresql:///calls?host=db1,db2&port=5433", "db1,db2:5433/calls"),
     ],
 )
 def test_a_service_or_a_socket_is_named_for_what_it_is(url, shown):
@@ -535,3 +539,17 @@ def test_a_link_url_with_a_secret_or_no_address_is_refused(value, tmp_path):
         load_settings(_empty_env(tmp_path), environ={"PUBLISH_LINK_URL": value})
     assert "S3CR3T" not in str(caught.value)
     assert str(caught.value).startswith("PUBLISH_LINK_URL must be the http(s):// address")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("CONNECT_TIMEOUT_SECONDS", "0.5", "a whole number of seconds from 1 to 86,400, got '0.5'"),
+        ("CONNECT_TIMEOUT_SECONDS", "0", "a whole number of seconds from 1 to 86,400, got '0'"),
+        ("STATEMENT_TIMEOUT_SECONDS", "0", "a number of seconds above 0, up to 86,400, got '0'"),
+    ],
+)
+def test_a_timeout_out_of_range_says_what_is_allowed(tmp_path, key, value, says):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_empty_env(tmp_path), environ={key: value})
+    assert str(caught.value) == f"{key} must be {says}"

@@ -226,6 +226,7 @@ def _link_url(value: str | None) -> str | None:
 
 
 MAX_SECONDS = 86_400
+UNITS = {int: "a whole number of seconds from 1", float: "a number of seconds above 0, up"}
 
 
 def _positive_number(values: dict, key: str, default, kind):
@@ -239,7 +240,7 @@ def _positive_number(values: dict, key: str, default, kind):
     # NaN and infinity are floats, but no timeout: up to a day is allowed.
     if not (0 < number <= MAX_SECONDS):
         raise ConfigError(
-            f"{key} must be a number of seconds from 0 to {MAX_SECONDS:,}, got {str(raw)[:40]!r}",
+            f"{key} must be {UNITS[kind]} to {MAX_SECONDS:,}, got {str(raw)[:40]!r}",
             field=key,
         )
     return number
@@ -305,12 +306,18 @@ def describe_database(url) -> str:
     parsed = parse_db_url(url)
     if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    port = f":{parsed.port}" if parsed.port else ""
-    database = parsed.database or ""
-    folder = parsed.query.get("host")
-    if parsed.host is None and isinstance(folder, str) and folder.startswith("/"):
-        return f"{database or '(default)'} (socket {folder}{port})"  # a folder, never a secret
-    service = parsed.query.get("service")
-    if parsed.host is None and isinstance(service, str):
+    database, query = parsed.database or "", parsed.query
+    port = parsed.port or _joined(query.get("port"))
+    port = f":{port}" if port else ""
+    hosts = _joined(query.get("host")) or _joined(query.get("hostaddr"))
+    if parsed.host is None and hosts.startswith("/"):
+        return f"{database or '(default)'} (socket {hosts}{port})"  # folders, never a secret
+    service = query.get("service")
+    if parsed.host is None and not hosts and isinstance(service, str):
         return f"service {service}" + (f"/{database}" if database else "")
-    return f"{parsed.host or 'localhost'}{port}/{database}"
+    return f"{parsed.host or hosts or 'localhost'}{port}/{database}"
+
+
+def _joined(value) -> str:
+    """A query value of a URL (a tuple when given twice) as text: ``/tmp/a, /tmp/b``."""
+    return ", ".join(value) if isinstance(value, tuple) else value or ""
