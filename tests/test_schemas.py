@@ -284,3 +284,12 @@ def test_a_postgres_url_connects(pg, settings_for):
     url = pg.url.replace("postgresql+psycopg2://", "postgres://")
     assert url.startswith("postgres://")
     assert database.server_version(database.make_engine(settings_for(url))).startswith("PostgreSQL")
+
+
+def test_a_created_on_domain_over_timestamptz_is_read_as_its_base(scratch_db, cli_env, tmp_path):
+    schema = "CREATE DOMAIN public.moment AS timestamptz NOT NULL;\n" + TIMESTAMPTZ_SCHEMA.replace(
+        "created_on timestamptz NOT NULL", "created_on public.moment"
+    )
+    url = scratch_db("ufs_created_on_domain", schema)
+    check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+    assert "created_on is timestamptz: instants" in check.stdout, check.stdout + check.stderr

@@ -553,3 +553,10 @@ def test_a_timeout_out_of_range_says_what_is_allowed(tmp_path, key, value, says)
     with pytest.raises(ConfigError) as caught:
         load_settings(_empty_env(tmp_path), environ={key: value})
     assert str(caught.value) == f"{key} must be {says}"
+
+
+def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):
+    big = tmp_path / "big.env"
+    big.write_text("# padding\n" * 120_000)
+    with pytest.raises(ConfigError, match=r"^env file .*big\.env is larger than 1024 KiB"):
+        load_settings(big, environ={})

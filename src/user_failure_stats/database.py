@@ -258,7 +258,8 @@ def prepare(conn: sa.Connection, schema: bool = True) -> tuple[str, bool]:
         sa.text(
             "SELECT current_setting('server_version_num')::int, "
             "current_setting('server_version'), "
-            "(SELECT format_type(atttypid, NULL) FROM pg_attribute "
+            "(SELECT format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL)"
+            " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"  # a domain: its base
             " WHERE attrelid = to_regclass(:table) AND attname = :column AND NOT attisdropped), "
             "current_user"
         ),

@@ -22,11 +22,13 @@ WANTED = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
 # From the catalog, which lists every column whatever the role may read (information_schema
 # shows only the readable ones, so a role without SELECT would find the tables "missing").
 COLUMNS_SQL = """
-SELECT c.relname, a.attname, pg_catalog.format_type(a.atttypid, NULL),
+SELECT c.relname, a.attname,
+       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL),
        pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT')
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
 WHERE n.nspname = :schema AND c.relname IN :tables
 """
 

@@ -158,6 +158,11 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         raise ConfigError(f"env file {path} does not exist")
     values: dict[str, Any] = {}
     if path is not None:
+        if path.is_file() and path.stat().st_size > MAX_ENV_FILE_BYTES:  # a pipe is read whole
+            raise ConfigError(
+                f"env file {path} is larger than {MAX_ENV_FILE_BYTES // 1024} KiB: it should "
+                "hold a few settings"
+            )
         try:
             values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
         except (OSError, UnicodeDecodeError) as exc:
@@ -225,6 +230,7 @@ def _link_url(value: str | None) -> str | None:
     return text
 
 
+MAX_ENV_FILE_BYTES = 1024 * 1024
 MAX_SECONDS = 86_400
 UNITS = {int: "a whole number of seconds from 1", float: "a number of seconds above 0, up"}
 

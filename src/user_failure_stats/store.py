@@ -344,6 +344,11 @@ def _remove(output_dir: Path, files: list[Path], index: bool) -> list[Path]:
             try:
                 gone = {path.name: size for path, size in removed.items()}
                 _write_pending(output_dir, pending_removals(output_dir) | gone)
+            except OutputError as exc:  # the files are gone: say so, and what stays elsewhere
+                raise OutputError(
+                    f"{exc}: {len(removed):,} files were removed here, but a publish target "
+                    "keeps its copies of them"
+                ) from None
             finally:
                 if index:
                     write_index(output_dir)
