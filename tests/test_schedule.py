@@ -213,6 +213,16 @@ def test_an_interrupted_prune_or_check_says_what_it_leaves(tmp_path):
     assert _stopped(parser.parse_args(["check"]), KeyboardInterrupt()) == "stopped"
     run = parser.parse_args(["run"])
     assert _stopped(run, KeyboardInterrupt()) == "the unfinished report was not published"
+    earlier = Interrupted(None, None, (tmp_path / "a.html", tmp_path / "b.html"))
+    assert _stopped(run, earlier) == (
+        f"2 reports before it stand (the last: {tmp_path / 'b.html'}); the unfinished report "
+        "was not published"
+    )
+    one = Interrupted(tmp_path / "b.html", None, (tmp_path / "a.html",))
+    assert _stopped(run, one) == (
+        f"1 report before it stands (the last: {tmp_path / 'a.html'}); the report was written "
+        f"({tmp_path / 'b.html'}) but may not be published or announced"
+    )
     assert _stopped(run, Interrupted(tmp_path / "r.html", "https://x.example/r.html")) == (
         f"the report was written ({tmp_path / 'r.html'}) and published "
         "(https://x.example/r.html) but may not be announced"

@@ -231,10 +231,16 @@ def _stopped(args, exc: KeyboardInterrupt) -> str:
         return "stopped"
     if not isinstance(exc, Interrupted):
         return "the unfinished report was not published"
+    before = ""
+    if exc.done:
+        stand = "report before it stands" if len(exc.done) == 1 else "reports before it stand"
+        before = f"{len(exc.done):,} {stand} (the last: {exc.done[-1]}); "
+    if exc.written is None:
+        return before + "the unfinished report was not published"
     done = f"the report was written ({exc.written})"
     if exc.link is None:
-        return done + " but may not be published or announced"
-    return f"{done} and published ({exc.link}) but may not be announced"
+        return f"{before}{done} but may not be published or announced"
+    return f"{before}{done} and published ({exc.link}) but may not be announced"
 
 
 def main(argv: list[str] | None = None) -> int:

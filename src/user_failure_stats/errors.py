@@ -63,12 +63,17 @@ class NotifyError(DeliveryError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """A signal stopped a run after its report was written (and perhaps published)."""
+    """A signal stopped a run after a report was written.
 
-    def __init__(self, written, link: str | None = None):
+    ``written`` is the report under way (or None), ``done`` the reports written and delivered
+    before it (``--each``): they stand.
+    """
+
+    def __init__(self, written, link: str | None = None, done: tuple = ()):
         super().__init__()
         self.written = written
         self.link = link
+        self.done = done
 
 
 # papermill reports a notebook's failed cell by the exception's class name and message: the

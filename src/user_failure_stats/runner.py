@@ -338,6 +338,11 @@ def run_reports(
             failures += errors
             if on_result is not None:
                 on_result(result, link)
+    except KeyboardInterrupt as exc:  # the reports delivered before stand: say so
+        if not results:
+            raise
+        written, link = getattr(exc, "written", None), getattr(exc, "link", None)
+        raise Interrupted(written, link, tuple(r.html for r in results)) from None
     except UserFailureStatsError as exc:  # a scheduled run that failed is worth a message
         failure = notify_failure(delivery, f"{exc}")
         if failure is not None:
