@@ -227,7 +227,8 @@ def hide_roles(text: str, roles: Iterable[str]) -> str:
     text = NAMED_ROLE.sub(r"\1 (hidden)", text)
     for role in sorted(filter(None, roles), key=len, reverse=True):
         # Unquoted too, but not inside a longer name (postgres_fdw).
-        text = re.sub(rf"(?<![\w$]){re.escape(role)}(?![\w$])", "(role)", text)
+        pattern = rf"(?<![\w$]){re.escape(role)}(?![\w$])"  # in any case: upper(current_user)
+        text = re.sub(pattern, "(role)", text, flags=re.IGNORECASE)
     return text
 
 
