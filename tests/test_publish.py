@@ -453,3 +453,16 @@ def test_a_published_run_whose_pending_list_cannot_be_updated_warns(pg, cli_env,
         "Is a directory",
     ]
     assert len(list(www.glob("user_failure_rates_*.html"))) == 1
+
+
+def test_publish_copies_what_it_opened_never_through_a_link(tmp_path):
+    # publish_result skips links, but one swapped in after that check must not be followed.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("ROOT ONLY")
+    link = tmp_path / "user_failure_stats_20250101_000000.csv"
+    link.symlink_to(secret)
+    folder = tmp_path / "www"
+    with pytest.raises(PublishError):
+        publish(Target(check_url(folder.as_uri())), [link])
+    assert not (folder / link.name).exists()
+    assert "ROOT ONLY" not in "".join(p.read_text() for p in folder.glob("*") if p.is_file())

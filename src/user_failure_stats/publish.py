@@ -8,7 +8,10 @@ come only from the settings: a URL carrying any is refused, so URLs can be shown
 from __future__ import annotations
 
 import errno
+import os
 import posixpath
+import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
@@ -106,6 +109,18 @@ def _sizes(filesystem, folder: str) -> dict[str, int | None]:
 
 
 def _put(filesystem, source: Path, path: str, protocol: str) -> None:
+    # What is copied is what was opened: never through a link, even one swapped in just now.
+    with tempfile.TemporaryDirectory(prefix="ufs-publish-") as private:
+        copy = Path(private) / source.name
+        with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise OSError(errno.EINVAL, f"{source.name} is not a regular file")
+            with open(copy, "wb") as out:
+                shutil.copyfileobj(handle, out)
+        _put_copy(filesystem, copy, path, protocol)
+
+
+def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
     if protocol != "file":
         filesystem.put_file(str(source), path)
         return
