@@ -293,3 +293,86 @@ def test_a_created_on_domain_over_timestamptz_is_read_as_its_base(scratch_db, cl
     url = scratch_db("ufs_created_on_domain", schema)
     check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
     assert "created_on is timestamptz: instants" in check.stdout, check.stdout + check.stderr
+
+
+def test_a_created_on_domain_over_a_domain_is_read_as_its_innermost_base(
+    scratch_db, cli_env, tmp_path
+):
+    schema = (
+        "CREATE DOMAIN public.moment AS timestamptz;\n"
+        "CREATE DOMAIN public.call_time AS public.moment NOT NULL;\n"
+    ) + TIMESTAMPTZ_SCHEMA.replace("created_on timestamptz NOT NULL", "created_on public.call_time")
+    url = scratch_db("ufs_created_on_domains", schema)
+    engine = sa.create_engine(url)
+    loader = Loader(engine, url)
+    loader.users([(i, n) for i, n, *_ in SEED_USERS])
+    loader.calls(
+        [{**row, "created_on": row["created_on"].replace(tzinfo=UTC)} for row in seed_calls()]
+    )
+    engine.dispose()
+    check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "created_on is timestamptz: instants" in check.stdout
+    out = tmp_path / "out"
+    run = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "-q"], cli_env(url), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert sum(int(total) for _, _, total in read_csv(out)) == 341
+
+
+@pytest.mark.parametrize(
+    ("table", "declared", "shown"),
+    [
+        ("calllog", "numeric", "numeric"),  # 259.5, 1e30 and NaN are no ids
+        ("user", "double precision", "double precision"),
+        ("calllog", "public.user_key", "numeric"),  # a domain over a domain over numeric
+        ("user", "real", "real"),
+        ("calllog", "jsonb", "jsonb"),
+        ("user", "text", "text"),  # the query's UNION of ids would fail on the server
+    ],
+)
+def test_check_and_run_refuse_a_user_id_that_is_no_id(
+    scratch_db, cli_env, tmp_path, table, declared, shown
+):
+    domains = (
+        "CREATE DOMAIN public.amount AS numeric;\nCREATE DOMAIN public.user_key AS public.amount;\n"
+    )
+    where = (
+        'public."user" (user_id bigint' if table == "user" else "(session_id text, user_id bigint"
+    )
+    schema = domains + TIMESTAMPTZ_SCHEMA.replace(where, where.replace("bigint", declared))
+    url = scratch_db(f"ufs_user_id_{table}_{shown.replace(' ', '_')}", schema)
+    name = 'public."user"' if table == "user" else "public.calllog"
+    line = f"{name}.user_id is {shown}: it must be an integer type (smallint, integer or bigint)"
+    check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+    assert check.returncode == 3, check.stdout + check.stderr
+    assert check.stdout.splitlines()[-1] == f"[FAIL] tables and columns: {line}"
+    out = tmp_path / "out"
+    run = cli(["run", *SEED_WINDOW, "--output-dir", str(out)], cli_env(url), tmp_path)
+    assert (run.returncode, run.stderr) == (3, f"user-failure-stats: error: {line}\n")
+    assert not out.exists() or not list(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("calllog_id", "user_id"),
+    [("integer", "bigint"), ("public.user_key", "smallint")],
+)
+def test_user_ids_of_any_integer_type_are_counted(
+    scratch_db, cli_env, tmp_path, calllog_id, user_id
+):
+    schema = "CREATE DOMAIN public.user_key AS bigint;\n" + TIMESTAMPTZ_SCHEMA.replace(
+        'public."user" (user_id bigint', f'public."user" (user_id {user_id}'
+    ).replace("(session_id text, user_id bigint", f"(session_id text, user_id {calllog_id}")
+    url = scratch_db(f"ufs_user_id_{calllog_id[:4]}_{user_id[:4]}", schema)
+    engine = sa.create_engine(url)
+    loader = Loader(engine, url)
+    loader.users([(i, n) for i, n, *_ in SEED_USERS])
+    loader.calls(
+        [{**row, "created_on": row["created_on"].replace(tzinfo=UTC)} for row in seed_calls()]
+    )
+    engine.dispose()
+    out = tmp_path / "out"
+    run = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "-q"], cli_env(url), tmp_path)
+    assert run.returncode == 0, run.stderr
+    rows = read_csv(out)
+    assert sum(int(total) for _, _, total in rows) == 341
+    assert ("Vishnu Vardhan", "34", "124") in rows

@@ -67,9 +67,7 @@ def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
     unreadable = inspection.unreadable_columns(engine)
     if unreadable:
         raise DatabaseError(f"permission denied: the role cannot read {', '.join(unreadable)}")
-    created_on = inspection.describe_created_on(
-        inspection.column_types(engine)[("calllog", "created_on")], settings.db_timezone
-    )
+    created_on = inspection.describe_types(inspection.column_types(engine), settings.db_timezone)
     detail = f'public.calllog and public."user" have the columns the query needs; {created_on}'
     yield Step(step, "ok", detail)
     at["step"] = step = "read-only role"

@@ -239,38 +239,80 @@ def require_version(version_num: int, version: str) -> None:
 
 
 TIMESTAMPS = ("timestamp without time zone", "timestamp with time zone")
+INTEGERS = ("smallint", "integer", "bigint")  # a user_id's (the query joins and sorts them)
+# Every column of the report's tables, with its type: a domain's innermost base type (a
+# domain may be over another), and whether the role may read it. From the catalog, which
+# lists every column whatever the role may read (information_schema only the readable ones).
+COLUMNS_SQL = """
+WITH RECURSIVE typed AS (
+    SELECT c.relname, a.attname, a.atttypid AS type, 0 AS depth,
+           pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT') AS readable
+    FROM pg_catalog.pg_class c
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    WHERE n.nspname = 'public' AND c.relname IN ('calllog', 'user')
+  UNION ALL
+    SELECT typed.relname, typed.attname, t.typbasetype, typed.depth + 1, typed.readable
+    FROM typed JOIN pg_catalog.pg_type t ON t.oid = typed.type
+    WHERE t.typtype = 'd'
+)
+SELECT DISTINCT ON (relname, attname)
+       relname, attname, pg_catalog.format_type(type, NULL), readable
+FROM typed ORDER BY relname, attname, depth DESC
+"""
 
 
-def require_timestamp(kind: str | None) -> None:
-    """Raise DatabaseError unless ``created_on``'s type (None: not found) is a timestamp."""
-    if kind is not None and kind not in TIMESTAMPS:  # a date compares, and counts whole days
+def table_name(table: str, column: str | None = None) -> str:
+    """Return a report table's (or its column's) name as SQL writes it: ``public."user".name``."""
+    name = 'public."user"' if table == "user" else f"public.{table}"
+    return name if column is None else f"{name}.{column}"
+
+
+def columns(conn: sa.Connection) -> dict[tuple[str, str], tuple[str, bool]]:
+    """Return ``{(table, column): (type, readable)}`` for the report's tables' columns."""
+    rows = conn.execute(sa.text(COLUMNS_SQL))
+    return {(table, column): (kind, readable) for table, column, kind, readable in rows}
+
+
+def require_types(types: dict[tuple[str, str], str]) -> None:
+    """Raise DatabaseError unless the columns the report compares have types it can trust.
+
+    ``created_on`` must be a timestamp (a ``date`` compares, and counts whole days), and
+    ``user_id`` in both tables an integer (a ``numeric`` id may be 259.5 or NaN). Columns
+    not in ``types`` are not checked (the query names what is missing).
+    """
+    created_on = types.get(("calllog", "created_on"))
+    if created_on is not None and created_on not in TIMESTAMPS:
         raise DatabaseError(
-            f"public.calllog.created_on is {kind}: it must be timestamp or timestamptz "
+            f"public.calllog.created_on is {created_on}: it must be timestamp or timestamptz "
             "(date and time of the call)"
         )
+    for table in ("calllog", "user"):
+        kind = types.get((table, "user_id"))
+        if kind is not None and kind not in INTEGERS:
+            raise DatabaseError(
+                f"{table_name(table, 'user_id')} is {kind}: it must be an integer type "
+                "(smallint, integer or bigint)"
+            )
 
 
 def prepare(conn: sa.Connection, schema: bool = True) -> tuple[str, bool]:
-    """Check the server's version and ``created_on``'s type (unless not ``schema``).
+    """Check the server's version and the columns' types (unless not ``schema``).
 
     Returns the version (``18.1``) and whether ``created_on`` is timestamptz.
     """
     row = conn.execute(
         sa.text(
             "SELECT current_setting('server_version_num')::int, "
-            "current_setting('server_version'), "
-            "(SELECT format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL)"
-            " FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid"  # a domain: its base
-            " WHERE attrelid = to_regclass(:table) AND attname = :column AND NOT attisdropped), "
-            "current_user"
-        ),
-        {"table": "public.calllog", "column": "created_on"},
+            "current_setting('server_version'), current_user"
+        )
     ).one()
-    conn.info.setdefault("roles", set()).add(row[3])
+    conn.info.setdefault("roles", set()).add(row[2])
     require_version(row[0], row[1])
+    types = {key: kind for key, (kind, _) in columns(conn).items()}
     if schema:
-        require_timestamp(row[2])
-    return str(row[1]).split()[0], row[2] == TIMESTAMPS[1]
+        require_types(types)
+    return str(row[1]).split()[0], types.get(("calllog", "created_on")) == TIMESTAMPS[1]
 
 
 def window_bounds(window: Window, instants: bool) -> dict:

@@ -6,7 +6,14 @@ import json
 
 import sqlalchemy as sa
 
-from user_failure_stats.database import connection, prepare, require_timestamp, window_bounds
+from user_failure_stats.database import (
+    columns,
+    connection,
+    prepare,
+    require_types,
+    table_name,
+    window_bounds,
+)
 from user_failure_stats.formats import plural
 from user_failure_stats.queries import calllog, users, window_counts_query
 from user_failure_stats.settings import Settings
@@ -19,34 +26,15 @@ CREATE_INDEX_SQL = (
 
 
 WANTED = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
-# From the catalog, which lists every column whatever the role may read (information_schema
-# shows only the readable ones, so a role without SELECT would find the tables "missing").
-COLUMNS_SQL = """
-SELECT c.relname, a.attname,
-       pg_catalog.format_type(CASE t.typtype WHEN 'd' THEN t.typbasetype ELSE t.oid END, NULL),
-       pg_catalog.has_column_privilege(c.oid, a.attnum, 'SELECT')
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-WHERE n.nspname = :schema AND c.relname IN :tables
-"""
 
 
 def _columns(engine: sa.Engine) -> dict[tuple[str, str], tuple[str, bool]]:
-    query = sa.text(COLUMNS_SQL).bindparams(sa.bindparam("tables", expanding=True))
     with connection(engine) as conn:
-        rows = conn.execute(query, {"schema": "public", "tables": ["calllog", "user"]})
-        return {(t, c): (kind, readable) for t, c, kind, readable in rows}
-
-
-def _shown(table: str, column: str | None = None) -> str:
-    name = 'public."user"' if table == "user" else f"public.{table}"
-    return name if column is None else f"{name}.{column}"
+        return columns(conn)
 
 
 def column_types(engine: sa.Engine) -> dict[tuple[str, str], str]:
-    """Return the data type of each column of the report's tables: ``{(table, column): type}``."""
+    """Return each report table column's type (a domain's base): ``{(table, column): type}``."""
     return {key: kind for key, (kind, _) in _columns(engine).items()}
 
 
@@ -54,20 +42,23 @@ def missing_columns(engine: sa.Engine) -> list[str]:
     """Return the required tables (when absent) or columns the database lacks, by name."""
     present = _columns(engine)
     tables = {t for t, _ in present}
-    missing = [_shown(t) for t in dict.fromkeys(t for t, _ in WANTED) if t not in tables]
-    return missing + [_shown(t, c) for t, c in WANTED if t in tables and (t, c) not in present]
+    missing = [table_name(t) for t in dict.fromkeys(t for t, _ in WANTED) if t not in tables]
+    return missing + [table_name(t, c) for t, c in WANTED if t in tables and (t, c) not in present]
 
 
 def unreadable_columns(engine: sa.Engine) -> list[str]:
     """Return the required columns the role may not SELECT, by name."""
     present = _columns(engine)
-    return [_shown(t, c) for t, c in WANTED if (t, c) in present and not present[t, c][1]]
+    return [table_name(t, c) for t, c in WANTED if (t, c) in present and not present[t, c][1]]
 
 
-def describe_created_on(kind: str, db_timezone: str) -> str:
-    """Say how ``created_on`` is read; DatabaseError unless it is ``timestamp[tz]``."""
-    require_timestamp(kind)
-    if kind == "timestamp with time zone":
+def describe_types(types: dict[tuple[str, str], str], db_timezone: str) -> str:
+    """Say how ``created_on`` is read; DatabaseError unless the types are usable.
+
+    See :func:`~user_failure_stats.database.require_types`.
+    """
+    require_types(types)
+    if types.get(("calllog", "created_on")) == "timestamp with time zone":
         return "created_on is timestamptz: instants, DB_TIMEZONE does not apply"
     return f"created_on is timestamp without time zone, read in DB_TIMEZONE {db_timezone}"
 
