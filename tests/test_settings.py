@@ -560,3 +560,52 @@ def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):
     big.write_text("# padding\n" * 120_000)
     with pytest.raises(ConfigError, match=r"^env file .*big\.env is larger than 1024 KiB"):
         load_settings(big, environ={})
+
+
+def test_an_env_file_pipe_whose_writer_never_finishes_is_given_up(tmp_path, monkeypatch):
+    import os
+
+    from user_failure_stats import settings as module
+
+    monkeypatch.setattr(module, "ENV_FILE_WAIT_SECONDS", 0.5)
+    fifo = tmp_path / "env"
+    os.mkfifo(fifo)
+    writer = os.open(fifo, os.O_RDWR)  # a writer that never closes (a stuck secrets helper)
+    try:
+        os.write(writer, b"DB_URL=postgresql://h/db\n")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(fifo, environ={})
+    finally:
+        os.close(writer)
+    assert str(caught.value) == (
+        f"env file {fifo} did not finish within 0.5 s: is it a pipe whose writer is stuck?"
+    )
+    with pytest.raises(ConfigError, match=r"did not finish within 0\.5 s"):
+        load_settings(fifo, environ={})  # no writer ever comes
+
+
+def test_an_env_file_pipe_is_read_when_its_writer_finishes_and_is_bounded(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "env"
+    os.mkfifo(fifo)
+
+    def write(data: bytes):
+        try:
+            with open(fifo, "wb") as handle:
+                handle.write(data)
+        except BrokenPipeError:
+            pass  # the reader gave up at the bound
+
+    feeder = threading.Thread(target=write, args=(b"DB_TIMEZONE=Asia/Kolkata\n",))
+    feeder.start()
+    assert load_settings(fifo, environ={}).db_timezone == "Asia/Kolkata"
+    feeder.join()
+    feeder = threading.Thread(target=write, args=(b"# padding\n" * 200_000,))
+    feeder.start()
+    with pytest.raises(ConfigError, match=r"^env file .*env is larger than 1024 KiB"):
+        load_settings(fifo, environ={})
+    feeder.join()
+    with pytest.raises(ConfigError, match=r"^env file /dev/zero is larger than 1024 KiB"):
+        load_settings("/dev/zero", environ={})  # endless

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import stat
 import tempfile
 import time
@@ -113,3 +114,32 @@ def is_regular(path: Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def read_within(path: Path, limit: int, seconds: float) -> bytes:
+    """Return what ``path`` holds, a file or a pipe (``<(...)``), up to ``limit`` bytes.
+
+    Raises:
+        ValueError: More than ``limit`` bytes (``/dev/zero`` never ends).
+        TimeoutError: The end did not come within ``seconds`` (a writer that never closes).
+        OSError: It cannot be opened or read.
+    """
+    ends = time.monotonic() + seconds
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens at once
+    try:
+        data = bytearray()
+        while len(data) <= limit:
+            left = ends - time.monotonic()
+            # Linux reports a FIFO that never had a writer as not ready, not as ended.
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError(path)
+            try:
+                chunk = os.read(fd, limit + 1 - len(data))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return bytes(data)
+            data += chunk
+        raise ValueError(path)
+    finally:
+        os.close(fd)

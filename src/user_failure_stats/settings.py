@@ -5,6 +5,7 @@ Secrets (``DB_URL``) come only from here: never from parameter files or flags.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.files import read_within
 from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import check_timezone, known_window
@@ -126,6 +128,29 @@ KERNEL_KEYS = tuple(key for key in SETTING_KEYS if not key.startswith(("PUBLISH_
 FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 
 
+def _env_file_values(path: Path) -> dict[str, str]:
+    """Read a ``.env`` file or pipe, bounded in size and time; ConfigError if it cannot be."""
+    from dotenv import dotenv_values
+
+    try:
+        text = read_within(path, MAX_ENV_FILE_BYTES, ENV_FILE_WAIT_SECONDS).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"cannot read {path}: it is not UTF-8 text") from None
+    except ValueError:
+        raise ConfigError(
+            f"env file {path} is larger than {MAX_ENV_FILE_BYTES // 1024} KiB: it should "
+            "hold a few settings"
+        ) from None
+    except TimeoutError:
+        raise ConfigError(
+            f"env file {path} did not finish within {ENV_FILE_WAIT_SECONDS:g} s: is it a pipe "
+            "whose writer is stuck?"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
+
+
 def find_env_file() -> Path | None:
     """Return the ``.env`` beside ``pyproject.toml`` (else in the working directory), or None.
 
@@ -145,8 +170,6 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     Raises:
         ConfigError: A value is malformed (the message names the key).
     """
-    from dotenv import dotenv_values
-
     environ = os.environ if environ is None else environ
     if env_file:
         path = Path(env_file)
@@ -158,15 +181,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         raise ConfigError(f"env file {path} does not exist")
     values: dict[str, Any] = {}
     if path is not None:
-        if path.is_file() and path.stat().st_size > MAX_ENV_FILE_BYTES:  # a pipe is read whole
-            raise ConfigError(
-                f"env file {path} is larger than {MAX_ENV_FILE_BYTES // 1024} KiB: it should "
-                "hold a few settings"
-            )
-        try:
-            values.update({k: v for k, v in dotenv_values(path).items() if v is not None})
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+        values.update(_env_file_values(path))
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
     storage = {k: values[k] for k in STORAGE_KEYS if values.get(k)}
     storage |= {k: environ[k] for k in STORAGE_KEYS if environ.get(k)}
@@ -231,6 +246,7 @@ def _link_url(value: str | None) -> str | None:
 
 
 MAX_ENV_FILE_BYTES = 1024 * 1024
+ENV_FILE_WAIT_SECONDS = 10.0  # a pipe (<(...)) must end within it
 MAX_SECONDS = 86_400
 UNITS = {int: "a whole number of seconds from 1", float: "a number of seconds above 0, up"}
 
