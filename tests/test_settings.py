@@ -247,14 +247,21 @@ def _description_by_sqlalchemy(url: str) -> str:
     except Exception:  # noqa: BLE001
         return "(unparsable DB_URL)"
     host = parsed.host.rsplit("@", 1)[-1] if parsed.host else None
-    port = f":{parsed.port}" if parsed.port else ""
+    port = f"{parsed.port}" if parsed.port else ""
     database = parsed.database or ""
-    folder, service = parsed.query.get("host"), parsed.query.get("service")
-    if not host and isinstance(folder, str) and folder.startswith("/"):
-        return f"{database or '(default)'} (socket {folder}{port})"
-    if not host and isinstance(service, str):
+    query = {k: (v if isinstance(v, str) else ", ".join(v)) for k, v in parsed.query.items()}
+    folder, address, service = query.get("host"), query.get("hostaddr"), query.get("service")
+    host = host or folder
+    if not host and not address and service:
         return f"service {service}" + (f"/{database}" if database else "")
-    return f"{host or 'localhost'}{port}/{database}"
+    if not host and not address:
+        return f"{database or '(default)'} (default socket" + (f", port {port})" if port else ")")
+    if host and host.startswith("/"):
+        return f"{database or '(default)'} (socket {host}" + (f":{port})" if port else ")")
+    port = f":{port}" if port else ""
+    if host and address:
+        return f"{host}{port}/{database} (address {address})"
+    return f"{host or address}{port}/{database}"
 
 
 @pytest.mark.parametrize(
@@ -269,10 +276,40 @@ def _description_by_sqlalchemy(url: str) -> str:
         ("postgresql:///calls?hostaddr=10.0.0.7", "10.0.0.7/calls"),
         ("postgresql:///calls?host=/tmp/a&host=/tmp/b", "calls (socket /tmp/a, /tmp/b)"),
         ("postgresql:///calls?host=db1,db2&port=5433", "db1,db2:5433/calls"),
+        # No host at all, or an empty one: libpq takes the default socket, not localhost.
+        ("postgresql:///calls", "calls (default socket)"),
+        ("postgresql://u:secret@/calls?host=", "calls (default socket)"),
+        ("postgresql://:5433/calls", "calls (default socket, port 5433)"),
+        ("postgresql:///", "(default) (default socket)"),
+        # A host and an address: libpq connects to the address.
+        ("postgresql://h/db?hostaddr=1.2.3.4", "h/db (address 1.2.3.4)"),
+        ("postgresql://u:p@h:5433/db?hostaddr=::1", "h:5433/db (address ::1)"),
+        ("postgresql:///db?host=h&hostaddr=1.2.3.4", "h/db (address 1.2.3.4)"),
     ],
 )
-def test_a_service_or_a_socket_is_named_for_what_it_is(url, shown):
+def test_a_service_or_a_socket_is_named_for_what_it_is(url, shown, monkeypatch):
+    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
     assert describe_database(url) == shown
+
+
+@pytest.mark.parametrize(
+    ("environ", "shown"),
+    [
+        ({"PGHOST": "db.internal"}, "db.internal/calls"),
+        ({"PGHOST": "/run/postgresql", "PGPORT": "5433"}, "calls (socket /run/postgresql:5433)"),
+        ({"PGHOSTADDR": "10.0.0.7"}, "10.0.0.7/calls"),
+        ({"PGSERVICE": "reports"}, "service reports/calls"),
+    ],
+)
+def test_a_url_without_a_host_is_described_by_libpqs_environment(environ, shown, monkeypatch):
+    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    assert describe_database("postgresql://u:secret@/calls") == shown
+    port = ":5433" if "PGPORT" in environ else ""  # libpq's default port, where none is given
+    assert describe_database("postgresql://u:secret@elsewhere/calls") == f"elsewhere{port}/calls"
 
 
 @pytest.mark.parametrize("url", URLS)
@@ -314,7 +351,11 @@ def test_nothing_left_of_the_last_at_is_ever_described(user, password):
 )
 def test_an_unencoded_at_never_shows_the_password_and_says_how_to_encode(url):
     assert SECRET not in describe_database(url)
-    assert describe_database(url).endswith("/telephony")
+    assert describe_database(url) in (
+        "db.example.com/telephony",
+        "db.example.com:5432/telephony",
+        "telephony (default socket)",
+    )
     with pytest.raises(ConfigError, match="%40") as error:
         load_settings(None, environ={"DB_URL": url})
     assert SECRET not in str(error.value)

@@ -329,15 +329,25 @@ def describe_database(url) -> str:
     if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
     database, query = parsed.database or "", parsed.query
-    port = parsed.port or _joined(query.get("port"))
+    # Where libpq connects: the URL's host or address, else its service, else PGSERVICE,
+    # PGHOST or PGHOSTADDR, else the default socket (not localhost).
+    port = str(parsed.port or _joined(query.get("port")) or os.environ.get("PGPORT", ""))
+    host = parsed.host or _joined(query.get("host"))
+    address = _joined(query.get("hostaddr"))
+    if not host and not address:
+        service = query.get("service") or os.environ.get("PGSERVICE")
+        if isinstance(service, str) and service:
+            return f"service {service}" + (f"/{database}" if database else "")
+        host, address = os.environ.get("PGHOST", ""), os.environ.get("PGHOSTADDR", "")
+    if host.startswith("/") or not (host or address):
+        where = f"socket {host}:{port}" if port else f"socket {host}"
+        if not host:
+            where = f"default socket, port {port}" if port else "default socket"
+        return f"{database or '(default)'} ({where})"  # folders, never a secret
     port = f":{port}" if port else ""
-    hosts = _joined(query.get("host")) or _joined(query.get("hostaddr"))
-    if parsed.host is None and hosts.startswith("/"):
-        return f"{database or '(default)'} (socket {hosts}{port})"  # folders, never a secret
-    service = query.get("service")
-    if parsed.host is None and not hosts and isinstance(service, str):
-        return f"service {service}" + (f"/{database}" if database else "")
-    return f"{parsed.host or hosts or 'localhost'}{port}/{database}"
+    if host and address:
+        return f"{host}{port}/{database} (address {address})"
+    return f"{host or address}{port}/{database}"
 
 
 def _joined(value) -> str:
