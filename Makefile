@@ -72,8 +72,9 @@ mutate: $(STAMP) ## Mutation testing of the statistics, windows, text and query 
 docs: $(STAMP) ## Write docs/cli.md, the command-line reference, from --help
 	$(BIN)/python -m tests.cli_reference
 
-lab: $(STAMP) ## Open JupyterLab on the notebooks
-	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/user_failure_rates.ipynb
+lab: $(STAMP) ## Open JupyterLab on the notebook, in a Lab that browses notebooks/ and reports/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) --ServerApp.root_dir="$(CURDIR)" \
+		--LabApp.default_url=/lab/tree/notebooks/user_failure_rates.ipynb $(LAB_ARGS)
 
 bench: bench-rows bench-users bench-trend ## Run every benchmark below (an hour or more; not in CI)
 

@@ -43,6 +43,7 @@ def test_first_code_cell_is_the_parameters_cell_of_literals():
         "title",
         "output_dir",
         "stamp",
+        "export",
     ]
 
 
@@ -61,3 +62,45 @@ def test_parameters_match_what_the_runner_injects():
     names = set(Parameters(start="2025-05-21", end="2025-05-22").as_notebook_parameters())
     first = {n.targets[0].id for n in ast.parse(source(code_cells()[0])).body}
     assert names | {"output_dir", "stamp"} == first
+
+
+def test_make_lab_opens_the_notebook_in_a_lab_that_browses_the_reports(tmp_path):
+    import json
+    import os
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    token = "lab-test-token"
+    extra = f"--no-browser --ServerApp.port={port} --IdentityProvider.token={token}"
+    env = os.environ | {"JUPYTER_RUNTIME_DIR": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path)}
+    lab = subprocess.Popen(
+        ["make", "-s", "lab", f"LAB_ARGS={extra}"],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"{base}/api/contents?token={token}") as answer:
+                    top = {item["name"] for item in json.load(answer)["content"]}
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("JupyterLab did not start within 60 s")
+        assert {"notebooks", "reports", "parameters"} <= top
+        with urllib.request.urlopen(f"{base}/?token={token}") as answer:  # where Lab opens
+            assert answer.url.split("?")[0] == f"{base}/lab/tree/notebooks/user_failure_rates.ipynb"
+    finally:
+        os.killpg(lab.pid, 15)
+        lab.wait(timeout=30)

@@ -3,10 +3,13 @@
 import base64
 import gzip
 import json
+import re
+import subprocess
 
 import pandas as pd
 
-from tests.helpers import notebook_with
+from tests.helpers import ROOT, notebook_with
+from tests.helpers import run_cli as cli
 from tests.seed import SEED_USERS
 from user_failure_stats import plots, render, sections, users_table, view
 from user_failure_stats.analysis import failure_rates
@@ -119,7 +122,7 @@ def test_the_preview_names_the_csv_escaped():
 
 def test_one_user_is_one_user():
     html = users_table.users_table_html(rates_for([(1, "A", 1, 2)]), "x.csv")
-    assert "1 user, worst first; <code>x.csv</code> holds it too." in html
+    assert "1 user, worst first; <code>x.csv</code> holds every user." in html
     assert 'data-ready-note="1 user, worst first.' in html
 
 
@@ -282,3 +285,74 @@ def test_the_users_rows_read_back_the_same_in_any_number_of_parts(monkeypatch):
     monkeypatch.setattr(users_table, "JSON_ROWS", 3)  # parts of 3, 3 and 1 rows
     assert unpacked(users_table.users_table_html(rates_for(rows), "x.csv")) == whole
     assert whole["user"] == ["u3", "u7", "u2", "u6", "u1", "u5", "u4"]
+
+
+def _readme_block(marker: str) -> list[str]:
+    """The commands of the README's ``sh`` block that holds ``marker``."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if marker in b]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def _comparable(page: str) -> str:
+    """A report page without what differs between two runs: ids, stamps and clock times."""
+    page = re.sub(r"ufs-figure-[0-9a-f-]{36}", "FIGURE", page)
+    page = re.sub(r"cell-id=[0-9a-f-]+", "CELL", page)
+    page = re.sub(r"\d{8}_\d{6}(_\d+)?", "STAMP", page)
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]+", "TIME", page)
+
+
+def test_papermill_and_nbconvert_alone_give_the_report_run_gives(
+    notebook_db_url, cli_env, tmp_path
+):
+    papermill, nbconvert, opening = _readme_block("--to user_failure_report")
+    assert opening.startswith("xdg-open /tmp/executed.html")
+    env = cli_env(notebook_db_url, OUTPUT_DIR=str(tmp_path / "reports"))
+    for command in (papermill, nbconvert):  # as written, but in this test's folder
+        command = command.replace("/tmp/", f"{tmp_path}/")
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, command + done.stderr[-2000:]
+    (csv,) = (tmp_path / "reports").glob("user_failure_stats_*.csv")  # export: true
+    link = f'<a class="ufs-csv-link" download="" href="{csv.name}">{csv.name}</a>, beside'
+    page = (tmp_path / "executed.html").read_text(encoding="utf-8")
+    assert page.count("plotly.js v") == 1 and page.count('class="plotly-graph-div"') == 3
+    assert "<title>User failure rates · 2025-05-21 to 2025-05-23 (Asia/Kolkata)</title>" in page
+    assert link in page  # relative: it works from a copy of the folder and from a target
+    markup = re.sub(r"(<script[^>]*>).*?</script>", r"\1", page, flags=re.S)  # their code out
+    assert not re.search(r"\b(src|href)=\"(https?:)?//", markup)  # no require.js, MathJax, CDN
+    parameters = str(ROOT / "parameters" / "default.yaml")
+    ran = cli(["run", "-f", parameters, "--output-dir", "out", "-q"], env, tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    (report,) = (tmp_path / "out").glob("user_failure_rates_*.html")
+    assert _comparable(page) == _comparable(report.read_text(encoding="utf-8"))
+    assert csv.read_bytes() == next((tmp_path / "out").glob("*.csv")).read_bytes()
+
+
+def test_the_notebook_explored_without_export_writes_nothing(notebook_db_url, cli_env, tmp_path):
+    env = cli_env(notebook_db_url, OUTPUT_DIR=str(tmp_path / "reports"))
+    command = [str(ROOT / ".venv" / "bin" / "papermill"), "--log-level", "ERROR"]
+    notebook = str(ROOT / "notebooks" / "user_failure_rates.ipynb")
+    done = subprocess.run(
+        [*command, notebook, str(tmp_path / "x.ipynb")], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not (tmp_path / "reports").exists()
+    executed = (tmp_path / "x.ipynb").read_text(encoding="utf-8")
+    assert "Nothing was written: this notebook ran with <code>export = False</code>" in executed
+    assert "holds every user" not in executed
+
+
+def test_run_refuses_export_false(cli_env, tmp_path):
+    (tmp_path / "p.yaml").write_text("start: '2025-05-21'\nend: '2025-05-23'\nexport: false\n")
+    ran = cli(
+        ["run", "-f", "p.yaml", "--output-dir", "out"], cli_env("postgresql://h/db"), tmp_path
+    )
+    assert (ran.returncode, ran.stderr) == (
+        2,
+        "user-failure-stats: error: export: false writes no CSV, and run is for writing "
+        "reports: remove it from the parameters (it is for executing the notebook with "
+        "papermill without files)\n",
+    )
+    assert not (tmp_path / "out").exists()

@@ -73,3 +73,23 @@ def export_summary(
     text = RunSummary.of(stamp, params, data, generated, generated_at).to_json()
     path = Path(output_dir) / summary_name(stamp)
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def export_report(
+    export: bool,
+    data: ReportData,
+    output_dir: Path | str,
+    stamp: str,
+    params: Parameters,
+    generated: str,
+    generated_at: datetime | None = None,
+) -> Path | None:
+    """Write the CSV and the run's summary if ``export``; return the CSV's path, or None.
+
+    A notebook explored in JupyterLab leaves ``export`` False and writes nothing.
+    """
+    if not export:
+        return None
+    path = export_csv(data.rates, output_dir, stamp)
+    export_summary(output_dir, stamp, params, data, generated, generated_at)
+    return path

@@ -89,6 +89,8 @@ class Parameters:
         fdr: Of the users flagged (or marked as worse), at most this fraction are expected
             to be chance; above 0 and below 1.
         window: A relative window (``yesterday``...) instead of ``start``/``end``.
+        export: Whether the notebook writes the CSV and the run's summary (``run`` needs
+            them; the notebook's own default, for exploring, is not to).
     """
 
     start: Any = None
@@ -99,6 +101,7 @@ class Parameters:
     min_sessions: int = DEFAULT_MIN_SESSIONS
     fdr: float = DEFAULT_FDR
     window: str | None = None
+    export: bool = True
     policy: Policy = Policy()
 
     @classmethod
@@ -135,6 +138,7 @@ class Parameters:
             fdr=coerce.fdr_rate(self.fdr),
             title=title or DEFAULT_TITLE,
             window=window,
+            export=coerce.yes_no(self.export, "export"),
             policy=self.policy.validated(),
         )
 
@@ -151,6 +155,7 @@ class Parameters:
             "title": self.title,
             "min_sessions": self.min_sessions,
             "fdr": self.fdr,
+            "export": self.export,
         }
 
 

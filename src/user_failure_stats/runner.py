@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from user_failure_stats import coerce, console, database, kernel, messages, notify, render, store
 from user_failure_stats.errors import (
+    ConfigError,
     DeliveryError,
     Interrupted,
     NotebookError,
@@ -98,6 +99,12 @@ def run_report(
         keep_days = coerce.whole_number(keep_days, "keep_days", 1)
     # The notebook gets the resolved bounds, so the executed notebook records them.
     params = replace(params, start=window.start, end=window.end, window=None)
+    if not params.export:
+        raise ConfigError(
+            "export: false writes no CSV, and run is for writing reports: remove it from the "
+            "parameters (it is for executing the notebook with papermill without files)",
+            field="export",
+        )
     settings.require_db_url()
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")

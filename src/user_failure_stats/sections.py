@@ -159,9 +159,9 @@ def side_tables_html(top: pd.DataFrame, summary: Statistics) -> str:
     return fragment("side.html.j2", top_rows=top_rows, summary_rows=summary_rows(summary))
 
 
-def export_html(csv_path: Path | str) -> str:
-    """Return the line that tells where the per-user table was exported."""
-    return fragment("export.html.j2", name=Path(csv_path).name)
+def export_html(csv_path: Path | str | None) -> str:
+    """Return the line that links the exported per-user table, or says none was written."""
+    return fragment("export.html.j2", name=Path(csv_path).name if csv_path else None)
 
 
 def generated_text(timezone: str, when: datetime | None = None) -> str:

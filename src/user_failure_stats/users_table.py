@@ -57,7 +57,11 @@ TABLE_STYLE = """<style>
 
 
 def users_table_html(
-    rates: pd.DataFrame, csv_name: str, preview: int = PREVIEW_ROWS, min_sessions: int = 1
+    rates: pd.DataFrame,
+    csv_name: str,
+    preview: int = PREVIEW_ROWS,
+    min_sessions: int = 1,
+    exported: bool = True,
 ) -> str:
     """Return the "All users" table: every user, searchable, sortable and paged in a browser.
 
@@ -66,20 +70,20 @@ def users_table_html(
     first ``preview`` rows show, with a note naming the CSV file, which holds every user.
     """
     count = len(rates)
-    csv_text = f"<code>{html_text(csv_name)}</code>"
     if count == 0:
         return '<p class="ufs-users-note">No users had sessions in this window.</p>'
     head = rates.head(preview)
     users = "1 user" if count == 1 else f"{count:,} users"
+    every = f"<code>{html_text(csv_name)}</code> holds every user" if exported else ""
     static = (
         f"The first {len(head):,} of {users}, worst first. The HTML report's table "
-        f"searches, sorts and pages through all of them, and {csv_text} holds every user."
+        "searches, sorts and pages through all of them" + (f", and {every}." if every else ".")
         if count > len(head)
-        else f"{users}, worst first; {csv_text} holds {'it' if count == 1 else 'them'} too."
+        else f"{users}, worst first" + (f"; {every}." if every else ".")
     )
     ready = (
-        f"{users}, worst first. Search by name or id, sort by a column (click its "
-        f"heading, again to reverse), and page through them; {csv_name} holds every user."
+        f"{users}, worst first. Search by name or id, sort by a column (its heading, again "
+        "to reverse), and page through them" + (f"; {csv_name} holds every user." if every else ".")
     )
     table = display_table(head, min_sessions)
     header = "".join(f"<th>{html_text(c)}</th>" for c in ["#", *table.columns])
