@@ -271,3 +271,30 @@ def test_a_hung_server_ends_the_run_after_the_timeout_and_a_margin(
     ]
     assert waited < 2 + 5 + 10  # the timeout, the margin, and the kernel's start and stop
     assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_service_file_libpq_would_hang_on_is_refused_before_connecting(cli_env, tmp_path, kind):
+    import os
+
+    path = tmp_path / "services"
+    if kind == "fifo":
+        os.mkfifo(path)  # no writer: libpq's read would wait for ever
+    else:
+        path = "/dev/zero"  # endless: libpq spins, even through SIGTERM
+    env = cli_env("postgresql:///", PGSERVICE="reports", PGSERVICEFILE=str(path))
+    env["OUTPUT_DIR"] = str(tmp_path / "o")
+    for command in ("check", "run"):
+        done = subprocess.run(
+            [*COMMAND, command, *SEED_WINDOW],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.splitlines()[-1] == (
+            f"user-failure-stats: error: PGSERVICEFILE: the service file {path} is not a "
+            "regular file of at most 1 MiB, and libpq would wait on it for ever"
+        )

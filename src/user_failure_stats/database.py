@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import stat
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.settings import Settings, describe_database, parse_db_url
+from user_failure_stats.text import visible
 from user_failure_stats.window import Window
 
 APPLICATION_NAME = "user-failure-stats"
@@ -75,6 +77,8 @@ def make_engine(settings: Settings) -> sa.Engine:
     from sqlalchemy.pool import NullPool
 
     url = settings.require_db_url()
+    parsed = parse_db_url(url)
+    check_service_file(parsed.query if parsed is not None else {})
     timeout_ms = max(1, int(settings.statement_timeout_seconds * 1000))
     # search_path: names resolve in pg_catalog first, whatever the role's default says, so a
     # schema of look-alike operators and functions cannot change what is counted (the tables
@@ -101,6 +105,39 @@ def make_engine(settings: Settings) -> sa.Engine:
         raise DatabaseError(
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
         ) from None
+
+
+SERVICE_FILE_LIMIT = 1024 * 1024
+
+
+def check_service_file(query, environ=None) -> None:
+    """Raise ConfigError if libpq would read a service file that is no small regular file.
+
+    libpq reads it before any timeout applies, and cannot be interrupted while it does: a
+    FIFO waits for ever, ``/dev/zero`` spins even through SIGTERM.
+    """
+    environ = os.environ if environ is None else environ
+    if not (query.get("service") or environ.get("PGSERVICE")):
+        return
+    candidates = [
+        ("servicefile in DB_URL", query.get("servicefile")),
+        ("PGSERVICEFILE", environ.get("PGSERVICEFILE")),
+        ("~/.pg_service.conf", os.path.expanduser("~/.pg_service.conf")),
+        ("PGSYSCONFDIR", os.path.join(environ.get("PGSYSCONFDIR") or "/", "pg_service.conf")),
+    ]
+    for name, path in candidates:
+        if not isinstance(path, str) or not path or not os.path.lexists(path):
+            continue
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue  # libpq cannot open it either
+        if not stat.S_ISREG(info.st_mode) or info.st_size > SERVICE_FILE_LIMIT:
+            raise ConfigError(
+                f"{name}: the service file {visible(path)} is not a regular file of at most "
+                "1 MiB, and libpq would wait on it for ever",
+                field=name.split()[0],
+            )
 
 
 class NoAnswer(psycopg2.OperationalError):
