@@ -115,3 +115,35 @@ def test_output_directory_that_cannot_be_written(pg, cli_env, tmp_path):
     )
     assert result.returncode == EXIT_BAD_INPUT
     assert result.stderr.startswith("user-failure-stats: error: cannot create output directory")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["-f", "p.yaml"], "title must be one line of at most"),  # "\ud800" escaped in YAML
+        ([b"--title", b"bad\xffbyte"], "title must be one line of at most"),  # argv's byte
+        ([], "the folder's name is not UTF-8 text"),  # OUTPUT_DIR with a byte not UTF-8
+    ],
+)
+def test_text_that_is_not_utf8_is_refused_by_check_and_run_alike(
+    notebook_db_url, cli_env, tmp_path, arguments, says
+):
+    import subprocess
+
+    from tests.helpers import COMMAND, SEED_WINDOW
+
+    (tmp_path / "p.yaml").write_text('title: "Rates \\ud800 x"\n', encoding="utf-8")
+    folder = "reports" if arguments else "reports\udcff"  # the byte 0xff, as Python reads it
+    env = cli_env(notebook_db_url, OUTPUT_DIR=str(tmp_path / folder))
+    for command in ("check", "run"):
+        done = subprocess.run(
+            [*COMMAND, command, *SEED_WINDOW, *arguments],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            timeout=300,
+        )
+        err = done.stderr.decode("utf-8", "replace")
+        assert done.returncode == 2, (command, done.stdout, err)
+        assert says in err.splitlines()[-1] and len(err.splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.yaml"]  # nothing made

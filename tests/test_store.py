@@ -12,6 +12,7 @@ from user_failure_stats import coerce, retention, store
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.files import locked
 from user_failure_stats.names import published_names, summary_name
+from user_failure_stats.summary import RunSummary
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)  # keeping 30 days: reports from 31 May 12:00 on
 
@@ -477,3 +478,30 @@ def test_stamps_are_ascii_digits_only():
     assert STAMP.fullmatch("20200101_000000") and STAMP.fullmatch("20200101_000000_999")
     assert not STAMP.fullmatch("２０２０0101_000000")
     assert not is_report_file("user_failure_rates_２０２０0101_000000.html")
+
+
+def test_summaries_with_text_no_run_writes_are_skipped_and_prune_and_the_index_stand(tmp_path):
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")  # old: pruned
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")
+    planted = {
+        "20250602_000000": lambda text: text.replace('"title": "', '"title": "evil \\ud800 '),
+        "20250603_000000": lambda text: text.replace('"timezone": "', '"timezone": "\\udcff'),
+        "20250604_000000": lambda text: text.replace("0.", 'NaN, "x": 0.', 1),
+    }
+    for stamp, change in planted.items():
+        report(out, stamp, "2025-06-02T00:00:00+00:00")
+        path = out / summary_name(stamp)
+        path.write_text(change(path.read_text()))
+    report(out, "20250605_000000", "2025-06-02T00:00:00+00:00")
+    path = out / summary_name("20250605_000000")
+    path.write_bytes(path.read_text().encode("utf-16"))  # JSON, but not as written
+    for path in out.glob(".*.json"):
+        if "2025060" in path.name:
+            with pytest.raises(ValueError, match="not a run summary: not JSON in UTF-8"):
+                RunSummary.from_json(path.read_bytes())
+    removed = store.prune(out, 30, now=NOW)
+    assert [p.name for p in removed] == list(published_names("20200101_000000"))
+    page = store.update_index(out)[0].read_text(encoding="utf-8")
+    assert "20250629_000000" in page and "20250602_000000" not in page

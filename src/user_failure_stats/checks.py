@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from user_failure_stats import database, inspection, notify, pipeline, queries
+from user_failure_stats import coerce, database, inspection, notify, pipeline, queries
 from user_failure_stats.errors import ConfigError, DatabaseError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
@@ -148,6 +148,7 @@ def _notify_step(settings: Settings, params: Parameters) -> Step:
 
 def _output_dir_step(output_dir: Path) -> Step:
     step = "output directory"
+    coerce.folder_path(output_dir, step)
     if output_dir.exists() and not os.access(output_dir, os.W_OK | os.X_OK):
         return Step(step, "warn", f"{output_dir} is not writable: run cannot write there")
     left = leftovers(output_dir)

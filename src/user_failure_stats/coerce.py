@@ -72,13 +72,36 @@ def fdr_rate(value) -> float:
 TITLE_LIMIT = 200
 
 
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8.
+
+    A lone surrogate cannot: a file name's or an argument's byte that was not UTF-8.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def folder_path(path, field: str):
+    """Return ``path`` if its name is UTF-8 text (the notebook gets it as JSON), else refuse."""
+    if not is_unicode(str(path)):
+        raise ConfigError(
+            f"{field} {visible(str(path))}: the folder's name is not UTF-8 text; choose one "
+            "whose name is",
+            field=field,
+        )
+    return path
+
+
 def title_text(value) -> str:
     """Return the title, stripped; refuse one that is not one line of text of a sane length."""
     title = str(value).strip() if value is not None else ""
-    if len(title) > TITLE_LIMIT or visible(title) != title:
+    if len(title) > TITLE_LIMIT or visible(title) != title or not is_unicode(title):
         raise ConfigError(
-            f"title must be one line of at most {TITLE_LIMIT} characters, without control "
-            "characters",
+            f"title must be one line of at most {TITLE_LIMIT} characters of text (UTF-8), "
+            "without control characters",
             field="title",
         )
     return title

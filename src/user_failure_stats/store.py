@@ -58,7 +58,7 @@ def _cannot(action: str, exc: OSError) -> OutputError:
 
 def prepare(output_dir: Path | str) -> Path:
     """Create the output folder if needed; ConfigError if it cannot be created or written."""
-    output_dir = Path(output_dir)
+    output_dir = coerce.folder_path(Path(output_dir), "output directory")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -157,10 +157,13 @@ class RunSummary:
 
         if len(text) > MAX_BYTES:
             raise ValueError("not a run summary: too large")
-        try:
-            record = json.loads(text)
+        try:  # as written: UTF-8 (not UTF-16), no NaN, no lone surrogate ("\ud800")
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            record = json.loads(text, parse_constant=_no_constant)
+            json.dumps(record, ensure_ascii=False).encode("utf-8")
         except (ValueError, RecursionError):
-            raise ValueError("not a run summary: not JSON") from None
+            raise ValueError("not a run summary: not JSON in UTF-8") from None
         try:
             _validator()(record)
         except JsonSchemaValueException as exc:
@@ -196,6 +199,10 @@ class RunSummary:
     def newest_key(self) -> tuple[datetime, str, int]:
         """Sort key: when generated, then the stamp (the later stamp of one second last)."""
         return (self.generated_instant(), *stamp_key(self.stamp))
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 @functools.cache
