@@ -376,3 +376,76 @@ def test_user_ids_of_any_integer_type_are_counted(
     rows = read_csv(out)
     assert sum(int(total) for _, _, total in rows) == 341
     assert ("Vishnu Vardhan", "34", "124") in rows
+
+
+def test_an_sql_ascii_database_reports_utf8_names_and_names_other_bytes(
+    admin_url, cli_env, tmp_path
+):
+    name = "ufs_sql_ascii"
+    admin = sa.create_engine(database.driver_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(
+            sa.text(
+                f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0 "
+                "LC_COLLATE 'C' LC_CTYPE 'C'"
+            )
+        )
+    url = sa.make_url(database.driver_url(admin_url)).set(database=name)
+    url = url.render_as_string(hide_password=False)
+    try:
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(TIMESTAMPTZ_SCHEMA))
+            conn.execute(sa.text("INSERT INTO public.\"user\" VALUES (1, E'Zo\\xc3\\xab')"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO public.calllog VALUES "
+                    "('s1', 1, NULL, '2025-05-21 10:00+05:30'), "
+                    "('s2', 1, 'c', '2025-05-21 11:00+05:30')"
+                )
+            )
+        out = tmp_path / "out"
+        run = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "-q"], cli_env(url), tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert read_csv(out) == [("Zoë", "1", "2")]
+        with engine.begin() as conn:  # Latin-1, which no UTF-8 reader can take
+            conn.execute(sa.text("UPDATE public.\"user\" SET name = E'Zo\\xeb'"))
+        engine.dispose()
+        line = 'failed: invalid byte sequence for encoding "UTF8": 0xeb'  # the server's words
+        check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+        assert check.returncode == 3, check.stdout + check.stderr
+        assert check.stdout.splitlines()[-1].endswith(line)
+        again = ["run", *SEED_WINDOW, "--output-dir", str(tmp_path / "o2")]
+        run = cli(again, cli_env(url), tmp_path)
+        assert run.returncode == 3 and run.stderr.strip().endswith(line), run.stderr
+        assert len(run.stderr.splitlines()) == 1
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_a_roles_client_encoding_and_session_timeouts_do_not_reach_the_report(
+    pg, cli_env, tmp_path
+):
+    pg.seed()
+    role = "ufs_odd_settings"
+    admin = sa.create_engine(database.driver_url(pg.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f'GRANT SELECT ON public.calllog, public."user" TO {role}'))
+        conn.execute(sa.text(f"ALTER ROLE {role} SET client_encoding = 'SJIS'"))
+        conn.execute(sa.text(f"ALTER ROLE {role} SET idle_in_transaction_session_timeout = '1ms'"))
+    try:
+        url = database.driver_url(pg.url).set(username=role).render_as_string(hide_password=False)
+        out = tmp_path / "out"
+        run = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "-q"], cli_env(url), tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert sum(int(total) for _, _, total in read_csv(out)) == 341
+        assert ("Vishnu Vardhan", "34", "124") in read_csv(out)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
