@@ -449,3 +449,46 @@ def test_a_roles_client_encoding_and_session_timeouts_do_not_reach_the_report(
             conn.execute(sa.text(f"DROP OWNED BY {role}"))
             conn.execute(sa.text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ['{"not": "a plan"}', '"hello"', "[" * 5000, [{"Plan": {"Node Type": 5}}], None, 7, "[]"],
+)
+def test_an_explain_answer_that_is_not_postgresqls_is_described_as_unreadable(answer):
+    text = inspection.plan_text(answer)
+    assert text in ("unreadable (the server's EXPLAIN is not PostgreSQL's JSON)", "unknown")
+
+
+def test_a_plan_description_is_one_bounded_line():
+    node = {"Relation Name": "calllog", "Node Type": "Seq\x1b[31m Scan" + "v" * 5000}
+    text = inspection.plan_text([{"Plan": node}])
+    assert len(text) <= 200 and "\x1b" not in text and text.startswith("Seq\\x1b[31m Scan")
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [("abc", "18.1"), (None, "18.1"), (180001, ""), (180001, None), (True, "18.1")],
+)
+def test_a_version_the_server_cannot_say_is_unreadable(number, text):
+    with pytest.raises(DatabaseError, match=r"^the server's version is unreadable: is it"):
+        database.require_version(number, text)
+
+
+def test_an_old_version_is_named_in_one_short_line():
+    with pytest.raises(DatabaseError) as caught:
+        database.require_version("90000", "9.0\x1b[31m<b>" + "v" * 5000)
+    assert len(str(caught.value)) < 100  # one short line (the console escapes what it prints)
+    assert database.require_version("180001", "18.1 (Debian 18.1-1)") == "18.1"
+
+
+@pytest.mark.parametrize(
+    ("total", "failed"),
+    [([2**64], [1]), ([-1], [0]), ([3], [4]), ([3], [-1]), (["x"], [1]), ([None], [0])],
+)
+def test_counts_no_postgresql_would_send_are_refused(total, failed):
+    import numpy as np
+
+    with pytest.raises(DatabaseError, match="the server's answer is not the report's counts"):
+        queries.check_counts(np.array(total, dtype=object), np.array(failed, dtype=object))
+    queries.check_counts(np.array([3, 0], dtype=object), np.array([3, 0], dtype=object))

@@ -271,10 +271,21 @@ def hide_roles(text: str, roles: Iterable[str]) -> str:
     return text
 
 
-def require_version(version_num: int, version: str) -> None:
-    """Raise DatabaseError unless ``server_version_num`` (``130004`` for 13.4) is 14 or newer."""
+def require_version(version_num, version) -> str:
+    """Return the version's number (``18.1``); DatabaseError unless the server says 14 or newer.
+
+    ``server_version_num`` is ``130004`` for 13.4; anything else (a server that only speaks
+    PostgreSQL's protocol) is refused as unreadable.
+    """
+    words = version.split() if isinstance(version, str) else []
+    if isinstance(version_num, str) and re.fullmatch(r"[0-9]{5,7}", version_num):
+        version_num = int(version_num)
+    if isinstance(version_num, bool) or not isinstance(version_num, int) or not words:
+        raise DatabaseError("the server's version is unreadable: is it PostgreSQL?")
     if version_num < MINIMUM_VERSION:
-        raise DatabaseError(f"PostgreSQL 14 or newer is required, found {version.split()[0]}")
+        found = server_words(words[0], ())[:40]
+        raise DatabaseError(f"PostgreSQL 14 or newer is required, found {found}")
+    return server_words(words[0], ())[:40]
 
 
 TIMESTAMPS = ("timestamp without time zone", "timestamp with time zone")
@@ -342,16 +353,16 @@ def prepare(conn: sa.Connection, schema: bool = True) -> tuple[str, bool]:
     """
     row = conn.execute(
         sa.text(
-            "SELECT current_setting('server_version_num')::int, "
+            "SELECT current_setting('server_version_num'), "
             "current_setting('server_version'), current_user"
         )
     ).one()
     conn.info.setdefault("roles", set()).add(row[2])
-    require_version(row[0], row[1])
+    version = require_version(row[0], row[1])
     types = {key: kind for key, (kind, _) in columns(conn).items()}
     if schema:
         require_types(types)
-    return str(row[1]).split()[0], types.get(("calllog", "created_on")) == TIMESTAMPS[1]
+    return version, types.get(("calllog", "created_on")) == TIMESTAMPS[1]
 
 
 def window_bounds(window: Window, instants: bool) -> dict:

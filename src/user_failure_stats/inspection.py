@@ -17,6 +17,7 @@ from user_failure_stats.database import (
 from user_failure_stats.formats import plural
 from user_failure_stats.queries import calllog, users, window_counts_query
 from user_failure_stats.settings import Settings
+from user_failure_stats.text import shown
 from user_failure_stats.window import Window
 
 WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
@@ -26,6 +27,7 @@ CREATE_INDEX_SQL = (
 
 
 WANTED = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
+PLAN_LIMIT = 200  # characters of a plan's description
 
 
 def _columns(engine: sa.Engine) -> dict[tuple[str, str], tuple[str, bool]]:
@@ -124,8 +126,17 @@ def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:
     with connection(settings_or_engine) as conn:
         params = compiled.params | window_bounds(window, prepare(conn)[1])
         plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), params).scalar()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return describe_scan(plan[0]["Plan"]) or "unknown"
+    return plan_text(plan)
+
+
+def plan_text(plan) -> str:
+    """Describe ``EXPLAIN (FORMAT JSON)``'s answer (text or parsed), whatever the server sent."""
+    try:
+        plan = json.loads(plan) if isinstance(plan, str | bytes) else plan
+        text = describe_scan(plan[0]["Plan"])
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError):
+        return "unreadable (the server's EXPLAIN is not PostgreSQL's JSON)"
+    return shown(text, PLAN_LIMIT) if isinstance(text, str) and text else "unknown"
 
 
 def describe_scan(node: dict) -> str:
@@ -134,7 +145,7 @@ def describe_scan(node: dict) -> str:
         return _citus(node.get("Distributed Query") or {})
     below = next(filter(None, map(describe_scan, node.get("Plans", []))), "")  # first one found
     if node.get("Relation Name") == "calllog":
-        text = node["Node Type"]
+        text = str(node["Node Type"])
         if "Index Name" in node:
             text += f" using {node['Index Name']}"
         return f"{text} ({below})" if below else text

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from user_failure_stats.database import connection, prepare, window_bounds
+from user_failure_stats.errors import DatabaseError
 from user_failure_stats.settings import Settings
 from user_failure_stats.window import Window
 
@@ -151,6 +152,7 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
     values = zip(*rows, strict=True) if rows else [()] * len(keys)
     columns = {k: np.array(v, dtype=object) for k, v in zip(keys, values, strict=True)}
     del rows
+    check_counts(columns["total_sessions"], columns["failed_sessions"])
     in_window = columns["in_window"].astype(bool)
     per_user = columns["by_period"].astype("int64") == 0
     user_rows = pd.to_numeric(columns["user_rows"], errors="coerce")
@@ -173,6 +175,24 @@ def fetch_window_counts(settings_or_engine: Settings | sa.Engine, window: Window
     notes = () if instants else window.notes  # instants have no repeated hours
     current, previous = users_where(per_user & in_window), users_where(per_user & ~in_window)
     return WindowCounts(current, previous, trend, duplicates, notes)
+
+
+def check_counts(total, failed) -> None:
+    """Raise DatabaseError unless the counts are whole numbers, 0 <= failed <= total < 2**63.
+
+    PostgreSQL's ``count`` gives no other; a server that only speaks its protocol might.
+    """
+    import numpy as np
+
+    try:
+        total, failed = np.asarray(total).astype("int64"), np.asarray(failed).astype("int64")
+    except (TypeError, ValueError, OverflowError):
+        total = failed = None
+    if total is None or (total < 0).any() or (failed < 0).any() or (failed > total).any():
+        raise DatabaseError(
+            "the server's answer is not the report's counts (not whole numbers from 0, or "
+            "more failures than sessions): is it PostgreSQL?"
+        )
 
 
 def fetch_user_counts(settings_or_engine: Settings | sa.Engine, window: Window) -> pd.DataFrame:
