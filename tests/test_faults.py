@@ -141,7 +141,8 @@ def test_wrong_password_against_a_server_that_checks(password_user, db_url, cli_
         result,
         out,
         f"cannot connect to the database {describe_database(db_url)}: "
-        "authentication failed (check the user and password in DB_URL)",
+        "authentication failed (check the user and password in DB_URL, or PGUSER, PGPASSWORD "
+        "or PGPASSFILE when DB_URL leaves them out)",
     )
 
 
@@ -187,7 +188,7 @@ def test_server_stops_the_query(scratch_db, admin_url, cli_env, tmp_path):
     assert process.returncode == EXIT_DATABASE, err
     assert err.splitlines() == [
         PREFIX + f"the database {describe_database(url)} ended the connection during the "
-        "query (server stopped?)"
+        "query (server stopped, or a timeout set for the role or database?)"
     ]
     assert SECRET not in err
     assert not out.exists() or list(out.iterdir()) == []

@@ -492,3 +492,26 @@ def test_counts_no_postgresql_would_send_are_refused(total, failed):
     with pytest.raises(DatabaseError, match="the server's answer is not the report's counts"):
         queries.check_counts(np.array(total, dtype=object), np.array(failed, dtype=object))
     queries.check_counts(np.array([3, 0], dtype=object), np.array([3, 0], dtype=object))
+
+
+def test_a_roles_transaction_timeout_does_not_end_the_report(pg, cli_env, tmp_path):
+    pg.seed()
+    role = "ufs_transaction_timeout"
+    admin = sa.create_engine(database.driver_url(pg.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(sa.text("SHOW server_version_num")).scalar_one() < "170000":
+            pytest.skip("transaction_timeout came with PostgreSQL 17")
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(sa.text(f'GRANT SELECT ON public.calllog, public."user" TO {role}'))
+        conn.execute(sa.text(f"ALTER ROLE {role} SET transaction_timeout = '5ms'"))
+    try:
+        url = database.driver_url(pg.url).set(username=role).render_as_string(hide_password=False)
+        out = tmp_path / "out"
+        run = cli(["run", *SEED_WINDOW, "--output-dir", str(out), "-q"], cli_env(url), tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert sum(int(total) for _, _, total in read_csv(out)) == 341
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()

@@ -650,3 +650,21 @@ def test_an_env_file_pipe_is_read_when_its_writer_finishes_and_is_bounded(tmp_pa
     feeder.join()
     with pytest.raises(ConfigError, match=r"^env file /dev/zero is larger than 1024 KiB"):
         load_settings("/dev/zero", environ={})  # endless
+
+
+def test_the_database_libpq_connects_to_is_the_one_described(monkeypatch):
+    monkeypatch.delenv("PGDATABASE", raising=False)
+    assert describe_database("postgresql://u:p@h/calls?dbname=postgres") == "h/postgres"
+    monkeypatch.setenv("PGDATABASE", "telephony")
+    assert describe_database("postgresql://u:p@h") == "h/telephony"
+    assert describe_database("postgresql://u:p@h/calls") == "h/calls"
+
+
+def test_several_hosts_before_the_database_are_shown_where_they_go():
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ={"DB_URL": "postgresql://u:pw@h1:5433,[::1]:5433/db"})
+    assert str(caught.value) == (
+        "DB_URL lists several hosts before the database, which SQLAlchemy cannot read: give "
+        "them in the query, postgresql://user:password@/db?host=h1:5432&host=h2:5432"
+    )
+    assert "pw" not in str(caught.value)

@@ -32,7 +32,10 @@ QUERY_CANCELED = "57014"  # the statement timeout
 CONNECTION_ENDED = ("57P01", "57P02", "57P03")  # admin or crash shutdown, cannot connect now
 AUTHENTICATION = ("28000", "28P01")
 NO_SUCH_DATABASE = "3D000"
-AUTHENTICATION_FAILED = "authentication failed (check the user and password in DB_URL)"
+AUTHENTICATION_FAILED = (
+    "authentication failed (check the user and password in DB_URL, or PGUSER, PGPASSWORD or "
+    "PGPASSFILE when DB_URL leaves them out)"
+)
 TIMED_OUT = "connection timed out (CONNECT_TIMEOUT_SECONDS)"
 # Failures while connecting carry no SQLSTATE in psycopg2 (it gives libpq's message only):
 # these are told apart by libpq's words, the last two by the server's English ones.
@@ -90,7 +93,7 @@ def make_engine(settings: Settings) -> sa.Engine:
         "-c client_encoding=UTF8 -c idle_in_transaction_session_timeout=0"
     )
     try:
-        return sa.create_engine(
+        engine = sa.create_engine(
             driver_url(url),
             poolclass=NullPool,
             connect_args={
@@ -107,6 +110,21 @@ def make_engine(settings: Settings) -> sa.Engine:
         raise DatabaseError(
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
         ) from None
+    sa.event.listen(engine, "connect", no_transaction_timeout)
+    return engine
+
+
+def no_transaction_timeout(dbapi_connection, _record) -> None:
+    """Switch off a role's or database's ``transaction_timeout`` (PostgreSQL 17+) for the session.
+
+    The statement timeout bounds each query; a transaction timeout, which the startup options
+    cannot name on older servers, would end the report's reads with no reason given.
+    """
+    if dbapi_connection.server_version >= 170000:
+        dbapi_connection.autocommit = True  # SET outside the report's transaction
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET transaction_timeout = 0")
+        dbapi_connection.autocommit = False
 
 
 SERVICE_FILE_LIMIT = 1024 * 1024
@@ -240,7 +258,10 @@ def explain(exc: Exception, target: str, roles: Iterable[str] = ()) -> str:
         return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
     lower = str(orig if orig is not None else exc).lower()
     if code in CONNECTION_ENDED or (code is None and "server closed the connection" in lower):
-        return f"the database {target} ended the connection during the query (server stopped?)"
+        return (
+            f"the database {target} ended the connection during the query (server stopped, "
+            "or a timeout set for the role or database?)"
+        )
     if code in AUTHENTICATION:
         return f"cannot connect to the database {target}: {AUTHENTICATION_FAILED}"
     if code == NO_SUCH_DATABASE:

@@ -287,6 +287,13 @@ def _ambiguous(url) -> bool:
 def check_db_url(url: str) -> None:
     """Raise ConfigError unless ``url`` is a usable PostgreSQL URL (never echoing it)."""
     parsed = parse_db_url(url)
+    hosts = url.partition("://")[2].split("/")[0].split("?")[0].rsplit("@", 1)[-1]
+    if parsed is None and "," in hosts:
+        raise ConfigError(
+            "DB_URL lists several hosts before the database, which SQLAlchemy cannot read: "
+            "give them in the query, postgresql://user:password@/db?host=h1:5432&host=h2:5432",
+            field="DB_URL",
+        )
     if parsed is None:
         raise ConfigError(
             "DB_URL is not a valid database URL (expected postgresql://user:password@host/db; "
@@ -328,7 +335,8 @@ def describe_database(url) -> str:
     parsed = parse_db_url(url)
     if parsed is None:  # a malformed URL must not be echoed
         return "(unparsable DB_URL)"
-    database, query = parsed.database or "", parsed.query
+    query = parsed.query  # libpq: the query's dbname wins, else the path, else PGDATABASE
+    database = _joined(query.get("dbname")) or parsed.database or os.environ.get("PGDATABASE", "")
     # Where libpq connects: the URL's host or address, else its service, else PGSERVICE,
     # PGHOST or PGHOSTADDR, else the default socket (not localhost).
     port = str(parsed.port or _joined(query.get("port")) or os.environ.get("PGPORT", ""))
