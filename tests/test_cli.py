@@ -396,3 +396,21 @@ def test_verbose_tracebacks_are_escaped_too(cli_env, tmp_path):
         and "\x07" not in result.stderr
     )
     assert "\\x1b]0;PWN\\x07" in result.stderr
+
+
+def test_a_reader_that_goes_away_stops_check_quietly(notebook_db_url, cli_env, tmp_path):
+    import subprocess
+
+    from tests.helpers import COMMAND, SEED_WINDOW
+
+    command = " ".join([*COMMAND, "check", *SEED_WINDOW]) + ' | head -c 1; echo " ${PIPESTATUS[0]}"'
+    done = subprocess.run(
+        ["bash", "-c", command],
+        env=cli_env(notebook_db_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout == "[ 141\n", done.stdout + done.stderr  # 128 + SIGPIPE, like other tools
+    assert done.stderr == ""

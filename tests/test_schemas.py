@@ -515,3 +515,55 @@ def test_a_roles_transaction_timeout_does_not_end_the_report(pg, cli_env, tmp_pa
             conn.execute(sa.text(f"DROP OWNED BY {role}"))
             conn.execute(sa.text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def test_check_warns_of_row_level_security_and_knows_a_view_has_no_index(
+    scratch_db, cli_env, tmp_path
+):
+    schema = (
+        TIMESTAMPTZ_SCHEMA.replace("public.calllog (", "public.calls (").replace(
+            "ON public.calllog", "ON public.calls"
+        )
+        + "CREATE VIEW public.calllog AS SELECT * FROM public.calls;\n"
+    )
+    url = scratch_db("ufs_view_rls", schema)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO public.\"user\" VALUES (1, 'A'), (2, 'B')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO public.calls VALUES ('s1', 1, NULL, '2025-05-21 10:00+05:30'), "
+                "('s2', 2, 'c', '2025-05-21 11:00+05:30')"
+            )
+        )
+    engine.dispose()
+    check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    lines = check.stdout.splitlines()
+    assert (
+        "[ok]   index: public.calllog is a view: indexes belong on the tables it reads"
+        in "\n".join(lines)
+    )
+    assert "CREATE INDEX" not in check.stdout and "row-level security" not in check.stdout
+    role = "ufs_rls_reader"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(
+            sa.text(f'GRANT SELECT ON public.calls, public.calllog, public."user" TO {role}')
+        )
+        conn.execute(sa.text('ALTER TABLE public."user" ENABLE ROW LEVEL SECURITY'))
+        conn.execute(sa.text(f'CREATE POLICY one ON public."user" TO {role} USING (user_id = 1)'))
+    try:
+        reader = sa.make_url(url).set(username=role).render_as_string(hide_password=False)
+        check = cli(["check", *SEED_WINDOW], cli_env(reader), tmp_path)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert (
+            '[warn] row-level security: on for public."user": the counts cover only the rows '
+            "this role may see; use a role that bypasses it (BYPASSRLS) to count every call"
+        ) in check.stdout.splitlines()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()

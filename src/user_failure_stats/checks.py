@@ -80,9 +80,25 @@ def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
         yield Step(step, "warn", f"the role can {', '.join(writes)}; {why}")
     else:
         yield Step(step, "ok", 'the role can only read public.calllog and public."user"')
+    facts = inspection.table_facts(engine)
+    hidden = [database.table_name(t) for t, (_, active) in facts.items() if active]
+    if hidden:
+        yield Step(
+            "row-level security",
+            "warn",
+            f"on for {' and '.join(sorted(hidden))}: the counts cover only the rows this role "
+            "may see; use a role that bypasses it (BYPASSRLS) to count every call",
+        )
     at["step"] = step = "index"
     indexes = inspection.created_on_indexes(engine)
-    if indexes:
+    if facts.get("calllog", ("r",))[0] == "v":
+        yield Step(
+            step,
+            "ok",
+            "public.calllog is a view: indexes belong on the tables it reads (the window "
+            "query's plan shows which one it uses)",
+        )
+    elif indexes:
         yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
     else:
         detail = "no index on public.calllog (created_on), so every report reads the whole table"

@@ -260,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             echo(f"{PROG}: error: {note}", err=True)
         echo(f"{PROG}: error: {exc}", err=True)
         return exc.exit_code
+    except BrokenPipeError:  # the reader went away (check | head): stop quietly, as tools do
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, sys.stdout.fileno())  # Python's flush at exit must not fail again
+        os.close(quiet)
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:
         signum = received.get("signal", signal.SIGINT)
         line = f"{PROG}: interrupted by {signal.Signals(signum).name}: {_stopped(args, exc)}"

@@ -65,6 +65,24 @@ def describe_types(types: dict[tuple[str, str], str], db_timezone: str) -> str:
     return f"created_on is timestamp without time zone, read in DB_TIMEZONE {db_timezone}"
 
 
+def table_facts(engine: sa.Engine) -> dict[str, tuple[str, bool]]:
+    """Return ``{table: (relkind, row security active for this role)}`` for the report's tables.
+
+    ``relkind`` is PostgreSQL's: ``r`` a table, ``p`` partitioned, ``v`` a view...
+    """
+    query = sa.text(
+        """
+        SELECT c.relname, c.relkind::text, pg_catalog.row_security_active(c.oid)
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = :schema AND c.relname IN ('calllog', 'user')
+        """
+    )
+    with connection(engine) as conn:
+        rows = conn.execute(query, {"schema": "public"})
+        return {name: (kind, bool(active)) for name, kind, active in rows}
+
+
 def write_privileges(settings_or_engine: Settings | sa.Engine) -> list[str]:
     """Return what the connected role may change in the report's tables, for ``check``.
 
