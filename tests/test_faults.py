@@ -274,18 +274,41 @@ def test_a_hung_server_ends_the_run_after_the_timeout_and_a_margin(
     assert not out.exists() or list(out.iterdir()) == []
 
 
+# (URL, environment, where the file is named, what it is): each file libpq reads as it
+# connects, before any timeout applies. HOME is the test's folder, so ~ is tmp_path.
+HANGING_FILES = [
+    ("postgresql:///", {"PGSERVICE": "r", "PGSERVICEFILE": "{f}"}, "PGSERVICEFILE", "service file"),
+    ("postgresql:///", {"PGSERVICE": "r", "PGSYSCONFDIR": "{d}"}, "PGSYSCONFDIR", "service file"),
+    ("postgresql://h/db", {"PGPASSFILE": "{f}"}, "PGPASSFILE", "password file"),
+    ("postgresql://h/db?passfile={f}", {}, "passfile in DB_URL", "password file"),
+    ("postgresql://h/db?sslrootcert={f}", {}, "sslrootcert in DB_URL", "TLS file"),
+    ("postgresql://h/db", {"PGSSLCERT": "{f}"}, "PGSSLCERT", "TLS file"),
+    ("postgresql://h/db", {}, "~/.postgresql/root.crt", "TLS file"),
+    ("postgresql://h/db", {"KRB5CCNAME": "FILE:{f}"}, "KRB5CCNAME", "Kerberos ticket cache"),
+    ("postgresql://h/db", {"KRB5_CONFIG": "/etc/hosts:{f}"}, "KRB5_CONFIG", "Kerberos file"),
+]
+
+
+@pytest.mark.parametrize(("url", "extra", "source", "what"), HANGING_FILES)
 @pytest.mark.parametrize("kind", ["fifo", "device"])
-def test_a_service_file_libpq_would_hang_on_is_refused_before_connecting(cli_env, tmp_path, kind):
+def test_a_file_libpq_would_hang_on_is_refused_before_connecting(
+    cli_env, tmp_path, url, extra, source, what, kind
+):
     import os
 
-    path = tmp_path / "services"
+    home = tmp_path / "home"
+    (home / ".postgresql").mkdir(parents=True)
+    path = home / ".postgresql" / "root.crt" if source.startswith("~") else tmp_path / "f"
+    if source == "PGSYSCONFDIR":
+        path = tmp_path / "pg_service.conf"
     if kind == "fifo":
         os.mkfifo(path)  # no writer: libpq's read would wait for ever
     else:
-        path = "/dev/zero"  # endless: libpq spins, even through SIGTERM
-    env = cli_env("postgresql:///", PGSERVICE="reports", PGSERVICEFILE=str(path))
+        path.symlink_to("/dev/zero")  # endless: libpq spins, even through SIGTERM
+    env = cli_env(url.format(f=path), HOME=str(home))
+    env.update({k: v.format(f=path, d=tmp_path) for k, v in extra.items()})
     env["OUTPUT_DIR"] = str(tmp_path / "o")
-    for command in ("check", "run"):
+    for command in ("check", "run") if kind == "fifo" and what == "service file" else ("check",):
         done = subprocess.run(
             [*COMMAND, command, *SEED_WINDOW],
             env=env,
@@ -296,6 +319,6 @@ def test_a_service_file_libpq_would_hang_on_is_refused_before_connecting(cli_env
         )
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.splitlines()[-1] == (
-            f"user-failure-stats: error: PGSERVICEFILE: the service file {path} is not a "
-            "regular file of at most 1 MiB, and libpq would wait on it for ever"
+            f"user-failure-stats: error: {source}: the {what} {path} is not a regular file of "
+            "at most 1 MiB, and libpq would wait on it for ever"
         )

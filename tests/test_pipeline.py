@@ -2,7 +2,10 @@
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from user_failure_stats import console, pipeline
+from user_failure_stats.errors import ConfigError
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.verdict import verdict
 
@@ -75,3 +78,28 @@ def test_a_very_long_name_is_whole_in_the_csv_and_cut_in_the_summary(pg, setting
     read = RunSummary.from_json(RunSummary.of("20250522_000000", params, data, "now").to_json())
     name = read.flagged[0]["user_name"]
     assert len(name) == NAME_LIMIT and name == long_name[: NAME_LIMIT - 1] + "…"
+
+
+@pytest.mark.parametrize("stamp", ["../../x", "20250521_093000/../x", "20250521_0930", " ", 7])
+def test_a_notebook_stamp_that_is_no_stamp_writes_nothing(pg, settings_for, tmp_path, stamp):
+    from user_failure_stats import names, outputs
+
+    pg.users([(1, "A")])
+    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
+    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
+    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    out = tmp_path / "a" / "b"
+    with pytest.raises(ConfigError, match=r"^stamp .* is not YYYYMMDD_HHMMSS") as caught:
+        outputs.export_report(True, data, out, stamp, params, "now")
+    assert caught.value.field == "stamp"
+    with pytest.raises(ConfigError):
+        names.stamp_or_now(stamp)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "x").exists()
+    # A good stamp: the folder is made, relative to where the notebook runs.
+    written = outputs.export_report(True, data, out, "20250521_093000_2", params, "now")
+    assert written == out / "user_failure_stats_20250521_093000_2.csv"
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".user_failure_rates_20250521_093000_2.json",
+        "user_failure_stats_20250521_093000_2.csv",
+    ]
+    assert names.stamp_or_now("") != ""

@@ -224,6 +224,33 @@ def test_unreachable_database_is_one_line_without_secrets(settings_for):
     assert SECRET not in message
 
 
+@pytest.mark.parametrize(
+    ("query", "line"),
+    [
+        (
+            {"service": "nope"},
+            'cannot connect to the database {t}: definition of service "nope" not found',
+        ),
+        (
+            {"sslmode": "bogus\x1b[2J"},
+            'cannot connect to the database {t}: invalid sslmode value: "bogus\\x1b[2J"',
+        ),
+        ({"frobnicate": "1"}, 'cannot use DB_URL for {t}: invalid connection option "frobnicate"'),
+    ],
+)
+def test_a_connection_libpq_refuses_says_why_in_its_words(
+    settings_for, db_url, tmp_path, monkeypatch, query, line
+):
+    from user_failure_stats.settings import describe_database
+
+    (tmp_path / "services").write_text("[other]\nhost=nowhere\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services"))
+    url = sa.make_url(db_url).update_query_dict(query).render_as_string(hide_password=False)
+    with pytest.raises(DatabaseError) as error:
+        queries.fetch_user_counts(settings_for(url), kolkata_window())
+    assert str(error.value) == line.format(t=describe_database(url))
+
+
 def test_missing_table_is_named(pg, settings_for, db_url):
     url = sa.make_url(db_url).set(database="postgres").render_as_string(hide_password=False)
     with pytest.raises(DatabaseError, match='relation "public.calllog" does not exist'):

@@ -567,3 +567,67 @@ def test_check_warns_of_row_level_security_and_knows_a_view_has_no_index(
             conn.execute(sa.text(f"DROP OWNED BY {role}"))
             conn.execute(sa.text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+@pytest.mark.parametrize("kind", ["bigint", "json", "uuid"])
+def test_a_call_id_of_another_type_is_checked_and_counted_alike(
+    scratch_db, cli_env, tmp_path, kind
+):
+    values = {"bigint": "'42'", "json": """'"x"'""", "uuid": "gen_random_uuid()::text"}[kind]
+    schema = TIMESTAMPTZ_SCHEMA.replace("exotel_call_sid text", f"exotel_call_sid {kind}") + (
+        "INSERT INTO public.\"user\" VALUES (1, 'A');\n"
+        "INSERT INTO public.calllog VALUES "
+        f"('s1', 1, {values}::{kind}, '2025-01-01 10:00+00'), "
+        "('s2', 1, NULL, '2025-01-01 11:00+00'), (NULL, 1, NULL, '2025-01-01 12:00+00');\n"
+    )
+    url = scratch_db(f"ufs_sid_{kind}", schema)
+    window = ["--start", "2025-01-01", "--end", "2025-01-02"]
+    check = cli(["check", *window], cli_env(url), tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert (
+        "[ok]   data quality: 1 rows without session_id (not sessions), 0 sessions" in check.stdout
+    )
+    out = tmp_path / "out"
+    run = cli(["run", *window, "--output-dir", str(out), "-q"], cli_env(url), tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert read_csv(out) == [("A", "1", "2")]
+
+
+def test_check_counts_the_indexes_of_a_partitioned_calllog_and_advises_what_works(
+    scratch_db, cli_env, tmp_path
+):
+    schema = """
+CREATE TABLE public."user" (user_id bigint, name text);
+CREATE TABLE public.calllog (session_id text, user_id bigint, exotel_call_sid text,
+                             created_on timestamptz NOT NULL) PARTITION BY RANGE (created_on);
+CREATE TABLE public.calllog_2025 PARTITION OF public.calllog
+    FOR VALUES FROM ('2025-01-01 00:00+00') TO ('2026-01-01 00:00+00');
+CREATE TABLE public.calllog_other PARTITION OF public.calllog DEFAULT;
+CREATE INDEX ON public.calllog_2025 (created_on);
+INSERT INTO public."user" VALUES (1, 'A');
+INSERT INTO public.calllog VALUES ('s1', 1, NULL, '2025-05-21 10:00+05:30');
+"""
+    url = scratch_db("ufs_partitioned", schema)
+
+    def index_line():
+        check = cli(["check", *SEED_WINDOW], cli_env(url), tmp_path)
+        assert check.returncode == 0, check.stdout + check.stderr
+        return next(line for line in check.stdout.splitlines() if "index:" in line)
+
+    assert index_line() == (
+        "[warn] index: 1 of the 2 partitions of public.calllog have no index on created_on, so "
+        "reports read them whole; create one on the partitioned table, which reaches every "
+        "partition: CREATE INDEX calllog_created_on_idx ON public.calllog (created_on);"
+    )
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(inspection.CREATE_PARTITIONED_INDEX_SQL))  # the advice works
+    admin.dispose()
+    assert index_line() == "[ok]   index: calllog_created_on_idx on public.calllog (created_on)"
+    with sa.create_engine(url).begin() as conn:
+        conn.execute(sa.text("DROP INDEX public.calllog_created_on_idx"))
+        conn.execute(sa.text("CREATE INDEX ON public.calllog_2025 (created_on)"))
+        conn.execute(sa.text("CREATE INDEX ON public.calllog_other (created_on, user_id)"))
+    assert index_line() == (
+        "[ok]   index: each of the 2 partitions of public.calllog has an index on created_on"
+    )

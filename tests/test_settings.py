@@ -660,6 +660,24 @@ def test_the_database_libpq_connects_to_is_the_one_described(monkeypatch):
     assert describe_database("postgresql://u:p@h/calls") == "h/calls"
 
 
+def test_a_database_named_like_its_role_is_not_named(monkeypatch):
+    import getpass
+
+    hidden = "(database named like the role)"
+    monkeypatch.delenv("PGUSER", raising=False)
+    assert describe_database("postgresql://a4_secret:pw@h/a4_secret") == f"h/{hidden}"
+    assert describe_database("postgresql://A4_Secret@h/a4_secret") == f"h/{hidden}"
+    assert describe_database("postgresql://h/other?user=other") == f"h/{hidden}"
+    assert (
+        describe_database(f"postgresql:///{getpass.getuser()}?host=/s") == f"{hidden} (socket /s)"
+    )
+    monkeypatch.setenv("PGUSER", "a4_secret")
+    assert describe_database("postgresql://h/a4_secret") == f"h/{hidden}"
+    assert describe_database("postgresql://h/calls") == "h/calls"
+    # The default superuser's own database is no secret.
+    assert describe_database("postgresql://postgres@h/postgres") == "h/postgres"
+
+
 def test_several_hosts_before_the_database_are_shown_where_they_go():
     with pytest.raises(ConfigError) as caught:
         load_settings(None, environ={"DB_URL": "postgresql://u:pw@h1:5433,[::1]:5433/db"})

@@ -100,6 +100,8 @@ def _database_steps(engine, settings: Settings, at: dict) -> Iterator[Step]:
         )
     elif indexes:
         yield Step(step, "ok", f"{', '.join(indexes)} on public.calllog (created_on)")
+    elif facts.get("calllog", ("r",))[0] == "p":
+        yield _partitions_step(step, *inspection.indexed_partitions(engine))
     else:
         detail = "no index on public.calllog (created_on), so every report reads the whole table"
         yield Step(step, "warn", f"{detail}; create one: {inspection.CREATE_INDEX_SQL}")
@@ -139,6 +141,23 @@ def _window_steps(engine, window: Window, params: Parameters, at: dict) -> Itera
     summary = data.summary
     rate = f"overall failure rate {format_percent(summary.overall_failure_rate)}"
     yield Step("analysis", "ok", f"{rate} over {summary.total_users:,} users")
+
+
+def _partitions_step(step: str, partitions: int, indexed: int) -> Step:
+    """The index step for a partitioned ``calllog``: every partition needs its index."""
+    if partitions and indexed == partitions:
+        return Step(
+            step,
+            "ok",
+            f"each of the {partitions:,} partitions of public.calllog has an index on created_on",
+        )
+    return Step(
+        step,
+        "warn",
+        f"{partitions - indexed:,} of the {partitions:,} partitions of public.calllog have no "
+        "index on created_on, so reports read them whole; create one on the partitioned "
+        f"table, which reaches every partition: {inspection.CREATE_PARTITIONED_INDEX_SQL}",
+    )
 
 
 def _publish_step(settings: Settings, params: Parameters) -> Step:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import select
-import stat
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from user_failure_stats import libpq_files
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.settings import Settings, describe_database, parse_db_url
 from user_failure_stats.text import visible
@@ -81,7 +81,8 @@ def make_engine(settings: Settings) -> sa.Engine:
 
     url = settings.require_db_url()
     parsed = parse_db_url(url)
-    check_service_file(parsed.query if parsed is not None else {})
+    query = parsed.query if parsed is not None else {}
+    libpq_files.check_files(query, password=bool(parsed is not None and parsed.password))
     timeout_ms = max(1, int(settings.statement_timeout_seconds * 1000))
     # search_path: names resolve in pg_catalog first, whatever the role's default says, so a
     # schema of look-alike operators and functions cannot change what is counted (the tables
@@ -92,20 +93,21 @@ def make_engine(settings: Settings) -> sa.Engine:
         f"-c TimeZone={settings.db_timezone} -c search_path=pg_catalog,pg_temp "
         "-c client_encoding=UTF8 -c idle_in_transaction_session_timeout=0"
     )
+    connect_args = {
+        "connect_timeout": settings.connect_timeout_seconds,
+        "application_name": APPLICATION_NAME,
+        "options": options,
+        "connection_factory": deadline_connection(
+            settings.connect_timeout_seconds,
+            settings.statement_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+        ),
+    }
+    if "gssencmode" not in query and not os.environ.get("PGGSSENCMODE"):
+        # Kerberos encryption only when asked for: libpq would otherwise read the Kerberos
+        # ticket cache and configuration before every TCP connection, with no timeout.
+        connect_args["gssencmode"] = "disable"
     try:
-        engine = sa.create_engine(
-            driver_url(url),
-            poolclass=NullPool,
-            connect_args={
-                "connect_timeout": settings.connect_timeout_seconds,
-                "application_name": APPLICATION_NAME,
-                "options": options,
-                "connection_factory": deadline_connection(
-                    settings.connect_timeout_seconds,
-                    settings.statement_timeout_seconds + DEADLINE_MARGIN_SECONDS,
-                ),
-            },
-        )
+        engine = sa.create_engine(driver_url(url), poolclass=NullPool, connect_args=connect_args)
     except (sa_exc.ArgumentError, ValueError, ImportError):
         raise DatabaseError(
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
@@ -125,39 +127,6 @@ def no_transaction_timeout(dbapi_connection, _record) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET transaction_timeout = 0")
         dbapi_connection.autocommit = False
-
-
-SERVICE_FILE_LIMIT = 1024 * 1024
-
-
-def check_service_file(query, environ=None) -> None:
-    """Raise ConfigError if libpq would read a service file that is no small regular file.
-
-    libpq reads it before any timeout applies, and cannot be interrupted while it does: a
-    FIFO waits for ever, ``/dev/zero`` spins even through SIGTERM.
-    """
-    environ = os.environ if environ is None else environ
-    if not (query.get("service") or environ.get("PGSERVICE")):
-        return
-    candidates = [
-        ("servicefile in DB_URL", query.get("servicefile")),
-        ("PGSERVICEFILE", environ.get("PGSERVICEFILE")),
-        ("~/.pg_service.conf", os.path.expanduser("~/.pg_service.conf")),
-        ("PGSYSCONFDIR", os.path.join(environ.get("PGSYSCONFDIR") or "/", "pg_service.conf")),
-    ]
-    for name, path in candidates:
-        if not isinstance(path, str) or not path or not os.path.lexists(path):
-            continue
-        try:
-            info = os.stat(path)
-        except OSError:
-            continue  # libpq cannot open it either
-        if not stat.S_ISREG(info.st_mode) or info.st_size > SERVICE_FILE_LIMIT:
-            raise ConfigError(
-                f"{name}: the service file {visible(path)} is not a regular file of at most "
-                "1 MiB, and libpq would wait on it for ever",
-                field=name.split()[0],
-            )
 
 
 class NoAnswer(psycopg2.OperationalError):
@@ -270,10 +239,25 @@ def explain(exc: Exception, target: str, roles: Iterable[str] = ()) -> str:
         reason = next(
             (why for words, why in CLIENT_FAILURES if all(w in lower for w in words)), None
         )
-        return f"cannot connect to the database {target}: {reason or 'connection failed'}"
+        return f"cannot connect to the database {target}: {reason or libpq_words(orig, roles)}"
+    if isinstance(exc, sa_exc.ProgrammingError) and lower.startswith("invalid dsn:"):
+        return f"cannot use DB_URL for {target}: {libpq_words(orig, roles)}"
     if primary:
         return f"query on {target} failed: {server_words(primary, roles)}"
     return f"database error on {target}: {exc.__class__.__name__}"
+
+
+def libpq_words(error, roles: Iterable[str]) -> str:
+    """Return libpq's reason from its message, as :func:`server_words`, without where it was.
+
+    ``connection to server at "h", port 5432 failed: session is not read-only`` gives
+    ``session is not read-only``; ``invalid dsn: invalid connection option "x"`` the part after
+    the colon.
+    """
+    line = (str(error).strip().splitlines() or [""])[0]
+    for prefix in (" failed: ", "invalid dsn: "):
+        line = line.split(prefix, 1)[-1]
+    return server_words(visible(line), roles) or "connection failed"
 
 
 def server_words(text: str, roles: Iterable[str]) -> str:

@@ -24,6 +24,8 @@ WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
 CREATE_INDEX_SQL = (
     "CREATE INDEX CONCURRENTLY calllog_created_on_idx ON public.calllog (created_on);"
 )
+# A partitioned table takes no CONCURRENTLY: this one reaches every partition, present and future.
+CREATE_PARTITIONED_INDEX_SQL = "CREATE INDEX calllog_created_on_idx ON public.calllog (created_on);"
 
 
 WANTED = [(t.name, c.name) for t in (calllog, users) for c in t.columns]
@@ -134,6 +136,29 @@ def created_on_indexes(settings_or_engine: Settings | sa.Engine) -> list[str]:
     with connection(settings_or_engine) as conn:
         rows = conn.execute(query, {"schema": "public", "table": "calllog", "column": "created_on"})
         return [row[0] for row in rows]
+
+
+def indexed_partitions(settings_or_engine: Settings | sa.Engine) -> tuple[int, int]:
+    """Return the number of ``public.calllog``'s partitions, and of those with an index.
+
+    An index counts when it leads with ``created_on``: the partition's own, or one made on
+    the partitioned table (which every partition gets).
+    """
+    query = sa.text(
+        """
+        SELECT count(*), count(*) FILTER (WHERE EXISTS (
+            SELECT FROM pg_index x
+            JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = x.indkey[0]
+            WHERE x.indrelid = t.relid AND a.attname = :column AND x.indisvalid))
+        FROM pg_partition_tree(to_regclass(:table)) t
+        WHERE t.isleaf
+        """
+    )
+    with connection(settings_or_engine) as conn:
+        leaves, indexed = conn.execute(
+            query, {"table": "public.calllog", "column": "created_on"}
+        ).one()
+    return int(leaves), int(indexed)
 
 
 def query_plan(settings_or_engine: Settings | sa.Engine, window: Window) -> str:

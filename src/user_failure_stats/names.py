@@ -8,6 +8,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.text import bounded, visible
+
 STAMP = re.compile(r"[0-9]{8}_[0-9]{6}(?:_[0-9]{1,3})?")
 CSV_PREFIX = "user_failure_stats_"
 HTML_PREFIX = "user_failure_rates_"
@@ -17,6 +20,26 @@ SUMMARY_FILE = re.compile(rf"\.{HTML_PREFIX}({STAMP.pattern})\.json")
 def new_stamp(now: datetime | None = None) -> str:
     """Return the stamp for ``now`` (default: now, on this host's clock)."""
     return f"{now or datetime.now():%Y%m%d_%H%M%S}"
+
+
+def stamp_or_now(stamp: str = "") -> str:
+    """Return ``stamp`` once checked (:func:`check_stamp`), or a new one if it is empty."""
+    return check_stamp(stamp) if stamp else new_stamp()
+
+
+def check_stamp(stamp) -> str:
+    """Return ``stamp`` if it is one (``20250521_093000``, ``20250521_093000_2``).
+
+    Raises:
+        ConfigError: It is anything else; a file name made from it could point anywhere.
+    """
+    if not isinstance(stamp, str) or not STAMP.fullmatch(stamp):
+        raise ConfigError(
+            f"stamp {visible(bounded(str(stamp), 40))!s} is not YYYYMMDD_HHMMSS (optionally "
+            "with _2 to _999): leave it empty for now",
+            field="stamp",
+        )
+    return stamp
 
 
 def csv_name(stamp: str) -> str:

@@ -6,8 +6,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from user_failure_stats import store
 from user_failure_stats.files import atomic_write
-from user_failure_stats.names import csv_name, summary_name
+from user_failure_stats.names import check_stamp, csv_name, summary_name
 from user_failure_stats.params import Parameters
 from user_failure_stats.summary import RunSummary
 from user_failure_stats.text import FORMULA_STARTS
@@ -86,10 +87,13 @@ def export_report(
 ) -> Path | None:
     """Write the CSV and the run's summary if ``export``; return the CSV's path, or None.
 
-    A notebook explored in JupyterLab leaves ``export`` False and writes nothing.
+    A notebook explored in JupyterLab leaves ``export`` False and writes nothing. The folder
+    is made if missing; ConfigError if it cannot be, or ``stamp`` is no stamp.
     """
     if not export:
         return None
+    stamp = check_stamp(stamp)
+    output_dir = store.prepare(output_dir)
     path = export_csv(data.rates, output_dir, stamp)
     export_summary(output_dir, stamp, params, data, generated, generated_at)
     return path

@@ -220,7 +220,10 @@ def data_quality_query() -> sa.Select:
     return sa.select(
         sa.func.count().label("rows_in_window"),
         sa.func.count().filter(c.session_id.is_(None)).label("rows_without_session_id"),
-        sa.func.count().filter(session, c.exotel_call_sid == "").label("sessions_with_empty_sid"),
+        # Any type reads as text: a bigint or json call id is never empty.
+        sa.func.count()
+        .filter(session, sa.cast(c.exotel_call_sid, sa.Text) == "")
+        .label("sessions_with_empty_sid"),
         sa.func.count().filter(session, c.user_id.is_(None)).label("sessions_without_user_id"),
     ).where(_in_window())
 

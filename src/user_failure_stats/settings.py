@@ -5,6 +5,7 @@ Secrets (``DB_URL``) come only from here: never from parameter files or flags.
 
 from __future__ import annotations
 
+import getpass
 import io
 import os
 from dataclasses import dataclass, field, fields
@@ -321,8 +322,15 @@ def check_db_url(url: str) -> None:
         )
 
 
+WELL_KNOWN_ROLE = "postgres"  # the default superuser and database: no secret
+NAMED_LIKE_THE_ROLE = "(database named like the role)"
+
+
 def describe_database(url) -> str:
     """Return ``host:port/database`` for messages: nothing left of the last ``@``, ever.
+
+    A database named like the role that connects (the URL's user, ``PGUSER``, or this
+    machine's user, as libpq's default) is not named, except ``postgres``.
 
     The result is raw text from the URL: escape it where it is shown (``text`` module).
     """
@@ -337,6 +345,9 @@ def describe_database(url) -> str:
         return "(unparsable DB_URL)"
     query = parsed.query  # libpq: the query's dbname wins, else the path, else PGDATABASE
     database = _joined(query.get("dbname")) or parsed.database or os.environ.get("PGDATABASE", "")
+    role = parsed.username or _joined(query.get("user")) or os.environ.get("PGUSER")
+    if database and database.casefold() == (role or _login()).casefold() != WELL_KNOWN_ROLE:
+        database = NAMED_LIKE_THE_ROLE  # createdb's habit: the name would give the role away
     # Where libpq connects: the URL's host or address, else its service, else PGSERVICE,
     # PGHOST or PGHOSTADDR, else the default socket (not localhost).
     port = str(parsed.port or _joined(query.get("port")) or os.environ.get("PGPORT", ""))
@@ -356,6 +367,14 @@ def describe_database(url) -> str:
     if host and address:
         return f"{host}{port}/{database} (address {address})"
     return f"{host or address}{port}/{database}"
+
+
+def _login() -> str:
+    """This machine's user name, libpq's default role; empty when it has none."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
 
 
 def _joined(value) -> str:

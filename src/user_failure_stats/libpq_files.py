@@ -1,0 +1,118 @@
+"""The files libpq reads while it connects, checked before it does.
+
+libpq opens service, password, TLS and Kerberos files before any timeout applies and cannot be
+interrupted while it reads them: a FIFO in their place waits for ever, ``/dev/zero`` spins even
+through SIGTERM. Each one libpq would read must be a regular file of at most 1 MiB; a password
+file must also be private, or libpq ignores it with a raw warning on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator, Mapping
+
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.text import visible
+
+FILE_LIMIT = 1024 * 1024
+# psycopg2-binary's libpq looks for pg_service.conf here when PGSYSCONFDIR is not set.
+SYSCONFDIR = "/etc/postgresql-common"
+KERBEROS_CONFIG = "/etc/krb5.conf"
+# (connection parameter, environment variable, file in ~/.postgresql) for TLS.
+TLS_FILES = (
+    ("sslrootcert", "PGSSLROOTCERT", "root.crt"),
+    ("sslcert", "PGSSLCERT", "postgresql.crt"),
+    ("sslkey", "PGSSLKEY", "postgresql.key"),
+    ("sslcrl", "PGSSLCRL", "root.crl"),
+)
+
+
+def check_files(query: Mapping, environ: Mapping | None = None, password: bool = False) -> None:
+    """Raise ConfigError if a file libpq would read for this connection is unsafe to read.
+
+    Args:
+        query: The URL's query parameters (``service``, ``sslmode``, ``sslrootcert``...).
+        environ: The environment libpq reads (``PGSERVICE``, ``PGSSLCERT``...); os.environ.
+        password: Whether the URL or PGPASSWORD gives a password, so no password file is read.
+    """
+    environ = os.environ if environ is None else environ
+    for source, what, path in candidates(query, environ, password):
+        check_file(source, what, path, private=what == "password file")
+
+
+def candidates(query: Mapping, environ: Mapping, password: bool) -> Iterator[tuple[str, str, str]]:
+    """Yield ``(where it was named, what it is, path)`` for each file libpq may read."""
+    home = os.path.expanduser("~")
+
+    def given(parameter: str, variable: str) -> tuple[str, str] | None:
+        if isinstance(query.get(parameter), str) and query[parameter]:
+            return f"{parameter} in DB_URL", query[parameter]
+        if environ.get(variable):
+            return variable, environ[variable]
+        return None
+
+    if query.get("service") or environ.get("PGSERVICE"):
+        source, path = given("servicefile", "PGSERVICEFILE") or (
+            "~/.pg_service.conf",
+            os.path.join(home, ".pg_service.conf"),
+        )
+        yield source, "service file", path
+        sysconfdir = environ.get("PGSYSCONFDIR") or SYSCONFDIR
+        yield "PGSYSCONFDIR", "service file", os.path.join(sysconfdir, "pg_service.conf")
+    if not password and not query.get("password") and not environ.get("PGPASSWORD"):
+        source, path = given("passfile", "PGPASSFILE") or (
+            "~/.pgpass",
+            os.path.join(home, ".pgpass"),
+        )
+        yield source, "password file", path
+    if (query.get("sslmode") or environ.get("PGSSLMODE")) != "disable":
+        for parameter, variable, default in TLS_FILES:
+            source, path = given(parameter, variable) or (
+                f"~/.postgresql/{default}",
+                os.path.join(home, ".postgresql", default),
+            )
+            if path != "system":  # sslrootcert=system: the operating system's store
+                yield source, "TLS file", path
+    yield from kerberos_files(environ)
+
+
+def kerberos_files(environ: Mapping) -> Iterator[tuple[str, str, str]]:
+    """Yield the Kerberos configuration and credential cache files, as GSSAPI would read them."""
+    configs = environ.get("KRB5_CONFIG")
+    for path in (configs or KERBEROS_CONFIG).split(":"):
+        yield ("KRB5_CONFIG" if configs else KERBEROS_CONFIG), "Kerberos file", path
+    cache = environ.get("KRB5CCNAME") or f"FILE:/tmp/krb5cc_{os.getuid()}"
+    kind, _, rest = cache.partition(":")
+    if not rest:  # no type: a file's path
+        yield "KRB5CCNAME", "Kerberos ticket cache", cache
+    elif kind == "FILE":
+        source = "KRB5CCNAME" if environ.get("KRB5CCNAME") else "default"
+        yield source, "Kerberos ticket cache", rest
+
+
+def check_file(source: str, what: str, path: str, private: bool = False) -> None:
+    """Raise ConfigError unless ``path`` is missing, or a regular file of at most 1 MiB.
+
+    A missing or unreadable path is left alone: libpq skips it, or says so itself. With
+    ``private``, a file that its group or others may read is refused too.
+    """
+    if not path:
+        return
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return
+    field = source.split()[0]
+    if not stat.S_ISREG(info.st_mode) or info.st_size > FILE_LIMIT:
+        raise ConfigError(
+            f"{source}: the {what} {visible(path)} is not a regular file of at most 1 MiB, "
+            "and libpq would wait on it for ever",
+            field=field,
+        )
+    if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{source}: the {what} {visible(path)} may be read by others, so libpq would "
+            "ignore it: make it private (chmod 600)",
+            field=field,
+        )

@@ -1,0 +1,88 @@
+"""The files libpq reads while connecting are checked first (the hanging cases: test_faults)."""
+
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from user_failure_stats import database
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.libpq_files import check_files
+
+
+def names(query, environ, password=False):
+    """Return the first refusal's line for this connection, or None."""
+    try:
+        check_files(query, environ, password)
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    return str(path)
+
+
+def test_a_password_file_others_may_read_is_refused_with_how_to_fix(tmp_path):
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:reader:secret\n")
+    passfile.chmod(0o644)
+    assert names({}, {"PGPASSFILE": str(passfile)}) == (
+        f"PGPASSFILE: the password file {passfile} may be read by others, so libpq would "
+        "ignore it: make it private (chmod 600)"
+    )
+    passfile.chmod(0o600)
+    assert names({}, {"PGPASSFILE": str(passfile)}) is None
+
+
+def test_a_password_file_is_not_read_when_a_password_is_given(fifo):
+    assert names({}, {"PGPASSFILE": fifo}, password=True) is None
+    assert names({"password": "x"}, {"PGPASSFILE": fifo}) is None
+    assert names({}, {"PGPASSFILE": fifo, "PGPASSWORD": "x"}) is None
+    assert names({}, {"PGPASSFILE": fifo}).startswith("PGPASSFILE: the password file ")
+
+
+def test_tls_files_are_not_read_when_tls_is_off_and_system_names_no_file(fifo, tmp_path):
+    environ = {"HOME": str(tmp_path), "PGSSLKEY": fifo}
+    assert names({"sslmode": "disable"}, environ) is None
+    assert names({}, {**environ, "PGSSLMODE": "disable"}) is None
+    assert names({}, environ).startswith("PGSSLKEY: the TLS file ")
+    assert names({"sslrootcert": "system"}, {}) is None
+
+
+def test_the_url_names_a_file_before_the_environment_does(fifo, tmp_path):
+    regular = tmp_path / "root.crt"
+    regular.write_text("")
+    assert names({"sslrootcert": str(regular)}, {"PGSSLROOTCERT": fifo}) is None
+    assert names({"sslrootcert": fifo}, {"PGSSLROOTCERT": str(regular)}).startswith(
+        "sslrootcert in DB_URL: the TLS file "
+    )
+
+
+def test_a_large_file_and_hostile_paths_are_refused_in_one_visible_line(tmp_path):
+    big = tmp_path / "big\x1b[2J\nname"
+    big.write_bytes(b"#" * (1024 * 1024 + 1))
+    line = names({}, {"KRB5CCNAME": str(big)})
+    assert line == (
+        f"KRB5CCNAME: the Kerberos ticket cache {tmp_path}/big\\x1b[2J\\nname is not a regular "
+        "file of at most 1 MiB, and libpq would wait on it for ever"
+    )
+    # Missing files, other cache types and odd paths are left to libpq.
+    assert names({}, {"KRB5CCNAME": "KEYRING:persistent:1"}) is None
+    assert names({}, {"PGSSLCERT": str(tmp_path / "missing"), "KRB5_CONFIG": "\x00"}) is None
+
+
+def test_kerberos_encryption_is_off_unless_asked_for(pg, settings_for, monkeypatch):
+    def mode(url):
+        with database.make_engine(settings_for(url)).connect() as conn:
+            return conn.connection.dbapi_connection.info.dsn_parameters["gssencmode"]
+
+    monkeypatch.delenv("PGGSSENCMODE", raising=False)
+    assert mode(pg.url) == "disable"
+    asked = sa.make_url(pg.url).update_query_dict({"gssencmode": "prefer"})
+    assert mode(asked.render_as_string(hide_password=False)) == "prefer"
+    monkeypatch.setenv("PGGSSENCMODE", "prefer")
+    assert mode(pg.url) == "prefer"
