@@ -1,5 +1,6 @@
 """Database faults, tried on purpose: each is one clear line, a distinct exit code, no files."""
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -247,22 +248,29 @@ def test_a_hung_server_ends_the_run_after_the_timeout_and_a_margin(
     stopped = None
     try:
         with admin.connect() as conn:
+            # The backend sleeping in the report's query (the catalog's come and go before it).
             while stopped is None and time.monotonic() < began + 60:
                 stopped = conn.execute(
                     sa.text(
                         "SELECT pid FROM pg_stat_activity WHERE application_name = "
                         "'user-failure-stats' AND datname = 'ufs_fault_hung' AND state = 'active'"
+                        " AND wait_event = 'PgSleep'"
                     )
                 ).scalar()
+                try:
+                    if stopped:
+                        os.kill(stopped, signal.SIGSTOP)
+                except ProcessLookupError:  # it ended in between: the next one
+                    stopped = None
                 time.sleep(0.05)
         assert stopped, "the report's query was never seen running"
-        os.kill(stopped, signal.SIGSTOP)
         frozen_at = time.monotonic()
         _, err = process.communicate(timeout=60)
         waited = time.monotonic() - frozen_at
     finally:
         if stopped:
-            os.kill(stopped, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGCONT)
         process.kill()
         admin.dispose()
     assert process.returncode == EXIT_DATABASE, err

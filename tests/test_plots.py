@@ -266,7 +266,7 @@ def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_
     caption = figure.layout.annotations[0].text
     assert caption == (
         "39,920 users not flagged: shading (darker: more)<br>"
-        "80 flagged: red dots, hover for their names"
+        "80 flagged: red dots, named in the tables"
     )
     assert (
         density.zmax == 13_307 and density.customdata[0][-1] == "19-20 sessions, 0.0%-2.5% failed"

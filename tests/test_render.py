@@ -5,6 +5,8 @@ import gzip
 import json
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -308,8 +310,9 @@ def test_papermill_and_nbconvert_alone_give_the_report_run_gives(
     papermill, nbconvert, opening = _readme_block("--to user_failure_report")
     assert opening.startswith("xdg-open /tmp/executed.html")
     env = cli_env(notebook_db_url, OUTPUT_DIR=str(tmp_path / "reports"))
-    for command in (papermill, nbconvert):  # as written, but in this test's folder
+    for command in (papermill, nbconvert):  # as written, in this test's folder and venv
         command = command.replace("/tmp/", f"{tmp_path}/")
+        command = command.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
         done = subprocess.run(
             ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True
         )

@@ -133,6 +133,63 @@ def test_sorting_by_name_and_by_id(table):
     assert names[2:4] == ["Agent 0001", "Agent 0002"]
 
 
+def test_the_whole_header_cell_sorts_by_mouse_and_by_keyboard(table):
+    page, root = table
+    # Each heading's button fills its cell, so a click anywhere in the cell sorts.
+    gaps = root.locator("thead th").evaluate_all(
+        "cells => cells.map(th => { const b = th.querySelector('button').getBoundingClientRect();"
+        " const c = th.getBoundingClientRect();"
+        " return [c.width - b.width, c.height - b.height]; })"
+    )
+    assert len(gaps) == 9 and all(w <= 1.5 and h <= 1.5 for w, h in gaps), gaps
+    sessions = root.locator("thead th").nth(2)
+    sessions.scroll_into_view_if_needed()
+    box = sessions.bounding_box()
+    page.mouse.click(box["x"] + 2, box["y"] + box["height"] - 2)  # the cell's corner
+    assert sessions.get_attribute("aria-sort") == "descending"
+    # By keyboard: Tab reaches the headings; Enter sorts, Space reverses; focus is visible.
+    user = root.locator("thead th").nth(1)
+    root.locator(".ufs-users-size").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.dataset.key") == "user"
+    page.keyboard.press("Enter")
+    assert user.get_attribute("aria-sort") == "ascending"
+    assert sessions.get_attribute("aria-sort") == "none"
+    assert shown_rows(root)[2][1] == "Agent 0001"
+    page.keyboard.press("Space")
+    assert user.get_attribute("aria-sort") == "descending"
+    outline = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+    )
+    assert outline[0] != "none" and outline[1] >= 2, outline
+
+
+def test_printed_the_table_holds_every_row_up_to_500_and_says_where_the_rest_are(table, report):
+    result, _ = report
+    page, root = table
+    note = root.locator(".ufs-users-print-note")
+    assert not note.is_visible()  # on screen, the screen's note: search, sort, pages
+    page.emulate_media(media="print")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ufs-users-table tbody tr').length === 500"
+    )
+    assert note.is_visible() and not root.locator(".ufs-users-note").is_visible()
+    assert note.text_content() == (
+        f"Showing the first 500 of {USERS:,} users, worst first; all users are in the CSV "
+        f"file {result.csv.name}."
+    )
+    assert shown_rows(root)[499][0] == "500"
+    printed = page.locator("body").inner_text()
+    assert "click" not in printed.lower() and "hover" not in printed.lower()
+    page.emulate_media(media="screen")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.ufs-users-table tbody tr').length === 50"
+    )
+    assert status(root) == f"Users 1–50 of {USERS:,}, page 1 of 25"
+
+
 def test_search_finds_a_user_by_name_or_id(table, report):
     page, root = table
     search = root.locator(".ufs-users-search")

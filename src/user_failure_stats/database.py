@@ -112,15 +112,15 @@ def make_engine(settings: Settings) -> sa.Engine:
         raise DatabaseError(
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
         ) from None
-    sa.event.listen(engine, "connect", no_transaction_timeout)
     return engine
 
 
-def no_transaction_timeout(dbapi_connection, _record) -> None:
+def no_transaction_timeout(dbapi_connection) -> None:
     """Switch off a role's or database's ``transaction_timeout`` (PostgreSQL 17+) for the session.
 
     The statement timeout bounds each query; a transaction timeout, which the startup options
-    cannot name on older servers, would end the report's reads with no reason given.
+    cannot name on older servers, would end the report's reads with no reason given. Done as
+    the connection opens, before SQLAlchemy's first queries, which the timeout could end.
     """
     if dbapi_connection.server_version >= 170000:
         dbapi_connection.autocommit = True  # SET outside the report's transaction
@@ -145,7 +145,15 @@ def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
     """
     psycopg2.extensions.set_wait_callback(wait_with_deadline)
     deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
-    return type("DeadlineConnection", (psycopg2.extensions.connection,), deadlines)
+    return type("DeadlineConnection", (ReportConnection,), deadlines)
+
+
+class ReportConnection(psycopg2.extensions.connection):
+    """A psycopg2 connection whose session has no transaction timeout from the moment it opens."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        no_transaction_timeout(self)
 
 
 @contextmanager

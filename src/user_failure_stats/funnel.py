@@ -204,7 +204,7 @@ def _density_caption(unflagged: int, flagged: int) -> dict:
     # Two short lines: plotly does not wrap an annotation, and a phone is 390 px wide.
     text = (
         f"{unflagged:,} users not flagged: shading (darker: more)<br>"
-        f"{flagged:,} flagged: red dots, hover for their names"
+        f"{flagged:,} flagged: red dots, named in the tables"
     )
     return {
         "text": text,

@@ -42,8 +42,17 @@ TABLE_STYLE = """<style>
   align-items: center; margin: 8px 0; }
 .ufs-users-pager { gap: 6px 8px; }
 .ufs-users-search { min-width: 14em; }
-.ufs-users-table th button { font: inherit; font-weight: bold; border: 0; padding: 0;
-  background: none; cursor: pointer; color: inherit; text-align: left; }
+.ufs-users .ufs-users-table th { padding: 0; }
+.ufs-users-table th button { display: block; box-sizing: border-box; width: 100%;
+  padding: 0.5em; font: inherit; font-weight: bold; border: 0; background: none;
+  cursor: pointer; color: inherit; text-align: inherit; }
+.ufs-users-table th button:hover { background: #eef1f5; }
+.ufs-users-table th button:focus-visible { outline: 2px solid #1a5fb4; outline-offset: -2px; }
+.ufs-users-print-note { display: none; }
+@media print {
+  .ufs-users-print-note { display: block; }
+  .ufs-users[data-state="ready"] .ufs-users-note { display: none; }
+}
 .ufs-users-table th[aria-sort="ascending"] button::after { content: " \\2191"; }
 .ufs-users-table th[aria-sort="descending"] button::after { content: " \\2193"; }
 .ufs-users-table tr.ufs-flagged td:nth-child(8) { color: #c0392b; }
@@ -85,6 +94,7 @@ def users_table_html(
         f"{users}, worst first. Search by name or id, sort by a column (its heading, again "
         "to reverse), and page through them" + (f"; {csv_name} holds every user." if every else ".")
     )
+    csv = f' data-csv="{html_text(csv_name)}"' if exported else ""
     table = display_table(head, min_sessions)
     header = "".join(f"<th>{html_text(c)}</th>" for c in ["#", *table.columns])
     body = "".join(
@@ -93,7 +103,7 @@ def users_table_html(
     )
     return (
         f'<div class="ufs-users" data-ufs-table data-state="static" '
-        f'data-ready-note="{html_text(ready)}">{TABLE_STYLE}'
+        f'data-ready-note="{html_text(ready)}"{csv}>{TABLE_STYLE}'
         f'<p class="ufs-users-note">{static}</p>'
         f'<div class="ufs-users-box ufs-table-box ufs-users-preview">'
         f'<table class="ufs-users-table">'

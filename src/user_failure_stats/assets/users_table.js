@@ -10,6 +10,8 @@
   "use strict";
 
   var PAGE_SIZES = [25, 50, 100, 500];
+  // Printed, the table holds the rows in the order shown, up to this many (see printNote).
+  var PRINT_ROWS = 500;
   var COLUMNS = [
     // key, heading, kind: "text" sorts A to Z first, the others largest first.
     ["position", "#", "number"],
@@ -74,6 +76,7 @@
     this.page = 0;
     this.pageSize = PAGE_SIZES[1];
     this.query = "";
+    this.printing = false;
     this.lowerNames = null;
     var ids = data.id;
     this.integerIds = ids.every(function (id) {
@@ -153,7 +156,9 @@
     COLUMNS.forEach(function (column) {
       var th = element("th", { scope: "col", "aria-sort": "none" });
       var button = element("button", { type: "button", "data-key": column[0] }, column[1]);
-      button.addEventListener("click", function () {
+      // The button fills its cell (see users_table.TABLE_STYLE); a click on the cell's edge
+      // sorts too. Enter and Space sort by keyboard, as a button's do.
+      th.addEventListener("click", function () {
         self.sortBy(column[0], column[2]);
       });
       th.appendChild(button);
@@ -203,6 +208,8 @@
     if (preview) {
       preview.parentNode.removeChild(preview);
     }
+    this.printNote = element("p", { class: "ufs-users-print-note" });
+    this.root.appendChild(this.printNote);
     this.root.appendChild(controls);
     this.root.appendChild(box);
     this.root.appendChild(pager);
@@ -280,6 +287,37 @@
     }
   };
 
+  Table.prototype.setPrinting = function (printing) {
+    if (printing !== this.printing) {
+      this.printing = printing;
+      this.render();
+    }
+  };
+
+  // What a printed table holds: every row shown, or the first PRINT_ROWS, and where the rest are.
+  Table.prototype.printedText = function (printed) {
+    var total = this.shown.length;
+    var csv = this.root.getAttribute("data-csv");
+    var users = numberFormat.format(this.count) + (this.count === 1 ? " user" : " users");
+    var order = this.sortKey === "position" && !this.descending ? ", worst first" : "";
+    var text;
+    if (this.query !== "") {
+      var first = printed < total ? "the first " + numberFormat.format(printed) + " of " : "";
+      text = "Showing " + first + numberFormat.format(total) + " matching \u201c" +
+        this.search.value.trim() + "\u201d of " + users;
+    } else if (printed < total) {
+      text = "Showing the first " + numberFormat.format(printed) + " of " + users + order;
+    } else {
+      text = "All " + users + order;
+    }
+    if (printed < this.count) {
+      text += csv ? "; all users are in the CSV file " + csv + "." : "; the rest are not printed.";
+    } else {
+      text += ".";
+    }
+    return text;
+  };
+
   Table.prototype.go = function (where) {
     var last = this.pages() - 1;
     this.page = { first: 0, previous: this.page - 1, next: this.page + 1, last: last }[where];
@@ -293,8 +331,9 @@
 
   Table.prototype.render = function () {
     var self = this;
-    var begin = this.page * this.pageSize;
-    var rows = this.shown.slice(begin, begin + this.pageSize);
+    var begin = this.printing ? 0 : this.page * this.pageSize;
+    var rows = this.shown.slice(begin, begin + (this.printing ? PRINT_ROWS : this.pageSize));
+    this.printNote.textContent = this.printedText(rows.length);
     var fragment = document.createDocumentFragment();
     rows.forEach(function (i) {
       var tr = element("tr");
@@ -347,7 +386,18 @@
       return;
     }
     unpack(source.textContent).then(function (data) {
-      new Table(root, data);
+      var table = new Table(root, data);
+      var print = window.matchMedia("print");
+      print.addEventListener("change", function (event) {
+        table.setPrinting(event.matches);
+      });
+      window.addEventListener("beforeprint", function () {
+        table.setPrinting(true);
+      });
+      window.addEventListener("afterprint", function () {
+        table.setPrinting(print.matches);
+      });
+      table.setPrinting(print.matches);
       var note = root.querySelector(".ufs-users-note");
       if (note && root.getAttribute("data-ready-note")) {
         note.textContent = root.getAttribute("data-ready-note");
