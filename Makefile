@@ -11,7 +11,7 @@ FLOORS_VENV ?= .venv-floors
 # Test workers (pytest-xdist): one per logical CPU; WORKERS=0 runs the tests in one process.
 WORKERS ?= logical
 PYTEST_ARGS := tests --nbmake notebooks -n $(WORKERS) --dist loadfile
-EXTRAS := report,demo,lab,test,dev
+EXTRAS := report,demo,lab,test,dev,serve
 
 .PHONY: help install lock floors demo run check test lint format mutate docs lab azure azurite bench bench-rows bench-users bench-trend clean
 
@@ -29,7 +29,7 @@ install: $(STAMP) ## Create .venv and install the package and its tools at the l
 
 lock: $(STAMP) ## Re-resolve requirements.lock from pyproject.toml (newest allowed versions)
 	$(BIN)/uv pip compile pyproject.toml --extra report --extra demo --extra lab --extra test \
-		--extra dev --extra s3 --extra mutate --universal --python-version 3.11 --quiet -o requirements.lock
+		--extra dev --extra s3 --extra mutate --extra serve --universal --python-version 3.11 --quiet -o requirements.lock
 
 floors: $(STAMP) ## Run the tests on the lowest versions pyproject.toml allows (in .venv-floors)
 	rm -rf $(FLOORS_VENV)

@@ -11,23 +11,9 @@ import json
 import azure.functions as func
 
 from user_failure_stats.endpoint import failure_analysis as analyse
+from user_failure_stats.endpoint import request_values
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-
-
-def request_values(req: func.HttpRequest) -> dict:
-    """Return the request's parameters: the query string, then a JSON body's fields."""
-    values = dict(req.params)
-    body = req.get_body()
-    if body:
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
-            data = None
-        if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object of parameters")
-        values.update({k: v for k, v in data.items() if v is not None})
-    return values
 
 
 @app.route(
@@ -38,7 +24,7 @@ def request_values(req: func.HttpRequest) -> dict:
 def failure_analysis(req: func.HttpRequest) -> func.HttpResponse:
     """Per-user failure rates for a window, as JSON (or CSV with ``format=csv``)."""
     try:
-        values = request_values(req)
+        values = request_values(req.params, req.get_body())
     except ValueError as exc:
         return func.HttpResponse(
             json.dumps({"error": str(exc), "parameter": "body"}),

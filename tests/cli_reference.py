@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 PATH = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
-COMMANDS = ("run", "check", "demo", "prune")
+COMMANDS = ("run", "check", "demo", "prune", "serve")
 WIDTH = "100"  # argparse wraps at the terminal's width: the same on every machine
 
 HEADER = """\

@@ -20,6 +20,19 @@ def docs_text(*, reference: bool = False) -> str:
     return "\n".join(page.read_text(encoding="utf-8") for page in pages)
 
 
+def readme_block(marker: str) -> list[str]:
+    """The commands of the README's ``sh`` block that holds ``marker``, one per line.
+
+    A line ending in ``\\`` goes on; comments after two spaces are left out.
+    """
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if marker in b]
+    block = block.replace("\\\n", " ")
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
 def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:
     """Run ``python -m user_failure_stats ARGS`` in ``cwd`` and capture its output."""
     return subprocess.run(
@@ -175,3 +188,24 @@ def plant_report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
             (folder / name).write_text(json.dumps(record))
         elif name.rsplit(".", 1)[1] in files:
             (folder / name).write_text("x" * 100)
+
+
+# Each section's heading, and a word its chart draws (an axis title), on the same printed page.
+CHART_SECTIONS = {
+    "Failure-rate distribution": "Failure rate",
+    "Funnel plot": "Sessions (log scale)",
+    "Trend": "Failure rate",
+}
+
+
+def assert_headings_stay_with_their_charts(path) -> None:
+    """Assert that each chart's section heading is printed on the page its chart starts."""
+    import re
+
+    from pypdf import PdfReader
+
+    texts = [page.extract_text() for page in PdfReader(path).pages]
+    for heading, drawn in CHART_SECTIONS.items():
+        (where,) = [i for i, text in enumerate(texts) if re.search(rf"^{heading}$", text, re.M)]
+        after = texts[where].split(heading, 1)[1]
+        assert drawn in after, (heading, texts[where][-300:], texts[where + 1][:300])

@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import CHROMIUM, assert_chart_readable, open_offline
+from tests.helpers import (
+    CHROMIUM,
+    assert_chart_readable,
+    assert_headings_stay_with_their_charts,
+    open_offline,
+)
 from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.params import Parameters
 from user_failure_stats.runner import run_report
@@ -277,6 +282,7 @@ def test_the_report_prints_on_a4(browser, report, artifacts):
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
     assert pdf.startswith(b"%PDF") and 3 <= pages <= 8, pages
     page.close()
+    assert_headings_stay_with_their_charts(artifacts / "report-a4.pdf")
 
 
 def test_an_empty_window_reads_well_on_a_phone(browser, empty_report, artifacts):

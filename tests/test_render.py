@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.helpers import ROOT, notebook_with
+from tests.helpers import ROOT, notebook_with, readme_block
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_USERS
 from user_failure_stats import plots, render, sections, users_table, view
@@ -289,13 +289,6 @@ def test_the_users_rows_read_back_the_same_in_any_number_of_parts(monkeypatch):
     assert whole["user"] == ["u3", "u7", "u2", "u6", "u1", "u5", "u4"]
 
 
-def _readme_block(marker: str) -> list[str]:
-    """The commands of the README's ``sh`` block that holds ``marker``."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if marker in b]
-    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
-
-
 def _comparable(page: str) -> str:
     """A report page without what differs between two runs: ids, stamps and clock times."""
     page = re.sub(r"ufs-figure-[0-9a-f-]{36}", "FIGURE", page)
@@ -307,7 +300,7 @@ def _comparable(page: str) -> str:
 def test_papermill_and_nbconvert_alone_give_the_report_run_gives(
     notebook_db_url, cli_env, tmp_path
 ):
-    papermill, nbconvert, opening = _readme_block("--to user_failure_report")
+    papermill, nbconvert, opening = readme_block("--to user_failure_report")
     assert opening.startswith("xdg-open /tmp/executed.html")
     env = cli_env(notebook_db_url, OUTPUT_DIR=str(tmp_path / "reports"))
     for command in (papermill, nbconvert):  # as written, in this test's folder and venv

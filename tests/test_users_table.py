@@ -7,7 +7,7 @@ other request blocked. The expected rows come from the run's CSV.
 import pandas as pd
 import pytest
 
-from tests.helpers import CHROMIUM, open_offline
+from tests.helpers import CHROMIUM, assert_headings_stay_with_their_charts, open_offline
 from user_failure_stats.demo import SCHEMA_SQL
 from user_failure_stats.params import Parameters
 from user_failure_stats.runner import run_report
@@ -166,7 +166,9 @@ def test_the_whole_header_cell_sorts_by_mouse_and_by_keyboard(table):
     assert outline[0] != "none" and outline[1] >= 2, outline
 
 
-def test_printed_the_table_holds_every_row_up_to_500_and_says_where_the_rest_are(table, report):
+def test_printed_the_table_holds_every_row_up_to_500_and_says_where_the_rest_are(
+    table, report, tmp_path
+):
     result, _ = report
     page, root = table
     note = root.locator(".ufs-users-print-note")
@@ -183,6 +185,9 @@ def test_printed_the_table_holds_every_row_up_to_500_and_says_where_the_rest_are
     assert shown_rows(root)[499][0] == "500"
     printed = page.locator("body").inner_text()
     assert "click" not in printed.lower() and "hover" not in printed.lower()
+    pdf = tmp_path / "report.pdf"
+    page.pdf(path=str(pdf), format="A4")
+    assert_headings_stay_with_their_charts(pdf)
     page.emulate_media(media="screen")
     page.wait_for_function(
         "() => document.querySelectorAll('.ufs-users-table tbody tr').length === 50"

@@ -39,6 +39,13 @@ PRUNE_EXIT_CODES_HELP = """exit codes:
 """
 
 
+SERVE_EXIT_CODES_HELP = """exit codes:
+  1    unexpected error
+  2    bad input (ENDPOINT_KEY or DB_URL missing, waitress not installed, the port taken)
+  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: the usual way to stop it
+"""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An argument parser whose errors are one line, like every other error of the tool."""
 
@@ -205,7 +212,37 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where the demo database lives (default: {DEMO_DATA_DIR} in the project)",
     )
     _prune_parser(commands)
+    _serve_parser(commands)
     return parser
+
+
+def _serve_parser(commands) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="serve the HTTP endpoint (/api/failure_analysis) here, without Azure",
+        description=DESCRIPTIONS["serve"],
+        epilog=SERVE_EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: all)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=7071,
+        help="the port (default: 7071, as Azure Functions Core Tools; 0: any free one)",
+    )
+    _common_options(serve)
+
+
+def _port(text: str) -> int:
+    """Parse a TCP port: 0 to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535, got {text!r}")
+    return int(text)
 
 
 def _prune_parser(commands) -> None:
@@ -324,4 +361,25 @@ Example:
   user-failure-stats prune --keep-days 30 --output-dir reports --dry-run
 """
 
-DESCRIPTIONS = {"run": RUN_HELP, "check": CHECK_HELP, "demo": DEMO_HELP, "prune": PRUNE_HELP}
+SERVE_HELP = """Serve the HTTP endpoint on this machine: the Azure Function's route, parameters
+and answers (docs/endpoint.md), with waitress, a production WSGI server.
+
+Every request must give ENDPOINT_KEY, as ?code=KEY or the x-functions-key header (the
+key's setting, like DB_URL, comes from .env or the environment). It prints the endpoint's
+URL once it listens, one line per request (method, route, status; never the query, which
+holds the key), and runs until Ctrl-C or SIGTERM. Listening beyond this machine
+(--host 0.0.0.0) puts the data on the network: put TLS in front of it.
+
+Example:
+  user-failure-stats serve --port 7071
+  curl -H "x-functions-key: $ENDPOINT_KEY" \\
+    "http://127.0.0.1:7071/api/failure_analysis?start=2025-05-21&end=2025-05-23"
+"""
+
+DESCRIPTIONS = {
+    "run": RUN_HELP,
+    "check": CHECK_HELP,
+    "demo": DEMO_HELP,
+    "prune": PRUNE_HELP,
+    "serve": SERVE_HELP,
+}

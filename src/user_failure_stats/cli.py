@@ -179,6 +179,25 @@ def cmd_prune(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    """The ``serve`` command (see ``arguments.SERVE_HELP``): until Ctrl-C or SIGTERM."""
+    import logging
+
+    from user_failure_stats import wsgi
+    from user_failure_stats.settings import load_settings
+
+    settings = load_settings(args.env_file)
+    settings.require_db_url()
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    wsgi.serve(
+        settings,
+        args.host,
+        args.port,
+        lambda url: echo(f"Serving {url} (key: ENDPOINT_KEY); Ctrl-C stops it."),
+    )
+    raise KeyboardInterrupt  # waitress returns only once interrupted: say so, as other commands
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
@@ -190,7 +209,13 @@ def _size(path: Path) -> int:
         return 0
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "demo": cmd_demo, "prune": cmd_prune}
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "demo": cmd_demo,
+    "prune": cmd_prune,
+    "serve": cmd_serve,
+}
 
 
 def _handle_signals() -> dict:
@@ -227,7 +252,7 @@ def _stopped(args, exc: KeyboardInterrupt) -> str:
     """Say what an interrupted command leaves: a report written, published, or nothing."""
     if args.command == "prune":
         return "the reports removed so far are gone; run prune again to finish"
-    if args.command == "check" or getattr(args, "serve", False):
+    if args.command in ("check", "serve") or getattr(args, "serve", False):
         return "stopped"
     if not isinstance(exc, Interrupted):
         return "the unfinished report was not published"

@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -78,6 +79,24 @@ class Request:
     top_n: int = DEFAULT_TOP_N
     min_sessions: int = DEFAULT_MIN_SESSIONS
     fdr: float = DEFAULT_FDR
+
+
+def request_values(params: Mapping[str, str], body: bytes) -> dict:
+    """Return a request's parameters: the query string's, then a JSON body's fields.
+
+    Raises:
+        ValueError: The body is not a JSON object.
+    """
+    values = dict(params)
+    if body:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
+            data = None
+        if not isinstance(data, dict):
+            raise ValueError("the body must be a JSON object of parameters")
+        values.update({k: v for k, v in data.items() if v is not None})
+    return values
 
 
 def _checked(check, *args):

@@ -64,6 +64,7 @@ class Settings:
         default_window: The HTTP endpoint's window when a request gives none.
         env_file: The ``.env`` file read, or None (the environment only).
         notify_urls: The Apprise URLs (``NOTIFY_URLS``): a secret.
+        endpoint_key: The key ``serve`` asks every request for (``ENDPOINT_KEY``): a secret.
         storage: The publish target's credentials (the ``STORAGE_KEYS`` set): a secret.
     """
 
@@ -80,6 +81,7 @@ class Settings:
     publish_url: str | None = None
     publish_link_url: str | None = None
     notify_urls: str | None = field(default=None, repr=False)
+    endpoint_key: str | None = field(default=None, repr=False)
     storage: dict = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
@@ -124,7 +126,9 @@ SETTING_KEYS = tuple(
     f.name.upper() for f in fields(Settings) if f.name not in ("env_file", "storage")
 )
 # What the report's kernel is given: not where to publish, nor whom to notify (a secret).
-KERNEL_KEYS = tuple(key for key in SETTING_KEYS if not key.startswith(("PUBLISH_", "NOTIFY_")))
+KERNEL_KEYS = tuple(
+    key for key in SETTING_KEYS if not key.startswith(("PUBLISH_", "NOTIFY_", "ENDPOINT_"))
+)
 # Set in a child's environment by the process that resolved the settings (see as_environment).
 FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 
@@ -216,8 +220,26 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         publish_url=_publish_url(values.get("PUBLISH_URL")),
         publish_link_url=_link_url(values.get("PUBLISH_LINK_URL")),
         notify_urls=(values.get("NOTIFY_URLS") or "").strip() or None,
+        endpoint_key=_endpoint_key(values.get("ENDPOINT_KEY")),
         storage=storage,
     )
+
+
+ENDPOINT_KEY_LENGTH = (16, 512)
+
+
+def _endpoint_key(value: str | None) -> str | None:
+    """Return ``ENDPOINT_KEY``, or None if unset; ConfigError if it is too weak to guard data."""
+    if not value:
+        return None
+    shortest, longest = ENDPOINT_KEY_LENGTH
+    if not shortest <= len(value) <= longest or not value.isascii() or not value.isprintable():
+        raise ConfigError(
+            f"ENDPOINT_KEY must be {shortest} to {longest} printable ASCII characters; make "
+            "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            field="ENDPOINT_KEY",
+        )
+    return value
 
 
 def _publish_url(value: str | None) -> str | None:

@@ -1,0 +1,115 @@
+"""The HTTP endpoint anywhere: a WSGI app over :mod:`endpoint`, served by waitress.
+
+Same route, parameters and answers as the Azure Function (docs/endpoint.md); the key is
+``ENDPOINT_KEY``, given as ``?code=`` or the ``x-functions-key`` header, as Azure takes a
+function key. Nothing of a request's query string (which holds the key) is logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+from user_failure_stats.endpoint import Response, failure_analysis, request_values
+from user_failure_stats.errors import ConfigError
+from user_failure_stats.settings import Settings
+from user_failure_stats.text import visible
+
+log = logging.getLogger(__name__)
+
+ROUTE = "/api/failure_analysis"
+METHODS = ("GET", "POST")
+BODY_LIMIT = 64 * 1024  # a request's parameters fit in far less
+KEY_HEADER = "HTTP_X_FUNCTIONS_KEY"
+HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+
+
+def make_app(settings: Settings) -> Callable:
+    """Return the WSGI app answering ``GET`` and ``POST`` on :data:`ROUTE` with ``settings``.
+
+    Raises:
+        ConfigError: ``ENDPOINT_KEY`` is not set: the endpoint never runs without a key.
+    """
+    settings.require_db_url()
+    if not settings.endpoint_key:
+        raise ConfigError(
+            "ENDPOINT_KEY is not set: the endpoint answers only requests that give it "
+            "(?code= or the x-functions-key header); put it in .env or the environment",
+            field="ENDPOINT_KEY",
+        )
+    key = settings.endpoint_key.encode()
+
+    def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        answer = _answer(environ, settings, key)
+        method = visible(str(environ.get("REQUEST_METHOD", ""))[:20])
+        log.info("%s %s %d", method, ROUTE, answer.status)  # never the query: it holds the key
+        body = answer.body.encode("utf-8")
+        headers = [
+            ("Content-Type", f"{answer.mimetype}; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            *HEADERS,
+            *answer.headers.items(),
+        ]
+        status = HTTPStatus(answer.status)
+        start_response(f"{status.value} {status.phrase}", headers)
+        return [body]
+
+    return app
+
+
+def _answer(environ: dict, settings: Settings, key: bytes) -> Response:
+    """Answer one request: the route, method, key and body checked, then the endpoint's answer."""
+    if environ.get("PATH_INFO", "").rstrip("/") != ROUTE:
+        return _error(404, f"not found: the endpoint is {ROUTE}")
+    method = environ.get("REQUEST_METHOD", "")
+    if method not in METHODS:
+        return _error(405, "use GET or POST", {"Allow": ", ".join(METHODS)})
+    params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    given = params.get("code") or environ.get(KEY_HEADER) or ""
+    if not secrets.compare_digest(given.encode("utf-8", "replace"), key):
+        return _error(401, "a valid key is required: ?code= or the x-functions-key header")
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, "Content-Length is not a number", parameter="body")
+    if length > BODY_LIMIT:
+        return _error(413, f"the body is larger than {BODY_LIMIT // 1024} KiB", parameter="body")
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    try:
+        values = request_values(params, body)
+    except ValueError as exc:
+        return _error(400, str(exc), parameter="body")
+    return failure_analysis(values, settings)
+
+
+def _error(status: int, message: str, headers: dict | None = None, parameter: str = "") -> Response:
+    payload = {"error": message} | ({"parameter": parameter} if parameter else {})
+    return Response(status, json.dumps(payload), headers=headers or {})
+
+
+def serve(settings: Settings, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Serve the endpoint on ``host:port`` with waitress until interrupted (Ctrl-C, SIGTERM).
+
+    ``announce`` is told the endpoint's URL once it listens (port 0: the one chosen).
+    """
+    try:
+        from waitress import create_server
+    except ImportError:
+        raise ConfigError(
+            "serve needs waitress: pip install -c requirements.lock '.[serve]'"
+        ) from None
+    app = make_app(settings)
+    try:
+        server = create_server(app, host=host, port=port, threads=4, ident="user-failure-stats")
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    where = f"[{server.effective_host}]" if ":" in server.effective_host else server.effective_host
+    announce(f"http://{where}:{server.effective_port}{ROUTE}")
+    try:
+        server.run()
+    finally:
+        server.close()
