@@ -291,7 +291,8 @@ def test_hundreds_of_reports_are_bounded(tmp_path, monkeypatch):
     page = store.update_index(tmp_path)[0].read_text()
     assert page.count("<tr><td class='t'>") == 5
     assert "The 5 newest of 9 reports are listed." in page
-    assert chart_of(page)["data"][0]["x"] == [
+    lines = [trace for trace in chart_of(page)["data"] if trace["type"] == "scatter"]
+    assert sorted(x for line in lines for x in line["x"]) == [
         "2025-05-07 00:00",
         "2025-05-08 00:00",
         "2025-05-09 00:00",
@@ -321,13 +322,17 @@ def test_hostile_texts_from_summaries_are_escaped_and_bounded(tmp_path):
     assert page.count(shown) == 4  # two titles, a zone, a window's end
     assert "&lt;img src=x onerror=alert(1)&gt; to" in page
     assert page.count("😀") < 1000  # each text cut to its bound, never 10,000 emoji
-    titles = [html.unescape(t) for t in re.findall(r"<td class='t'>(.*?)</td>", page)]
+    titles = [
+        html.unescape(t) for t in re.findall(r"<td class='t'><a href='[^']*'>(.*?)</a>", page)
+    ]
     assert [len(t) for t in titles] == [5, 200, 200]
     assert titles[0] == "Daily" and titles[1].endswith("😀…")
-    labels = chart_of(page)["data"][0]["customdata"]
-    assert len(labels) == 2
-    assert labels[0] == "2025-05-20 18:30 to 2025-05-22 18:30 UTC · Daily"
+    lines = [trace for trace in chart_of(page)["data"] if trace["type"] == "scatter"]
+    labels = sorted(label for line in lines for label in line["customdata"])
+    assert len(labels) == 2  # the window whose bounds are no times is not drawn
+    assert labels[0] == "2025-05-20 18:30 to 2025-05-22 18:30 UTC · Daily · 2 days"
     assert labels[1].startswith("2025-05-22 00:00 to 2025-05-23 00:00 UTC · &lt;/script&gt;")
+    assert labels[1].endswith("😀… · 1 day")  # the series: the title, bounded, and the length
 
 
 CHART_DRAWN = "() => !!document.querySelector('#ufs-index-chart .main-svg')"
@@ -349,6 +354,13 @@ def test_the_index_draws_its_chart_offline_and_reads_on_a_phone(tmp_path, browse
         " document.querySelector('.box').scrollWidth > document.querySelector('.box').clientWidth]"
     )
     assert widths == [390, 390, True]  # the page fits the phone; the table scrolls in its box
+    # Each report's links are in its first cell: on the screen without scrolling sideways.
+    links = page.locator("tbody a")
+    assert links.count() == 12 and links.nth(3).text_content() == "CSV"  # 6 reports
+    for i in range(links.count()):
+        box = links.nth(i).bounding_box()  # (a long title wraps in its cell)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (i, box)
+    page.screenshot(path=str(tmp_path / "index-390.png"), full_page=True)
     page.close()
 
 
@@ -372,7 +384,7 @@ def test_links_are_relative_and_work_from_a_copy_of_the_folder(tmp_path, browser
     page, external, errors, _ = open_offline(
         browser, (copy / "index.html").as_uri(), 1300, CHART_DRAWN
     )
-    page.get_by_role("link", name="report").first.click()
+    page.locator("tbody a").first.click()  # the newest report's title
     page.wait_for_load_state()
     assert page.url == (copy / "user_failure_rates_20250525_010000.html").as_uri()
     assert page.title() == "Report 20250525_010000"
@@ -398,3 +410,84 @@ def test_the_charts_json_cannot_end_its_script_and_reads_back_the_same(tmp_path)
     assert (
         "· &lt;/script&gt;&lt;!--&lt;script&gt;&amp;" in chart_of(page)["data"][0]["customdata"][0]
     )
+
+
+def daily(folder, day: str, title="Daily", zone="UTC", days=1, rate=0.2):
+    """Publish a report of the window starting at local midnight on ``day``, ``days`` long."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    start = datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(zone))
+    end = start + timedelta(days=days)
+    stamp = f"{(end + timedelta(hours=1)):%Y%m%d_%H%M%S}"
+    while (folder / summary_name(stamp)).exists():
+        stamp = stamp[:15] + f"_{int(stamp[16:] or 1) + 1}"
+    record = entry(stamp, rate=rate, title=title) | {"generated_at": f"{end:%Y-%m-%dT%H:%M%z}"}
+    record["window"] = window(start.isoformat(), end.isoformat(), zone)
+    publish(folder, record)
+
+
+def test_each_title_and_window_length_is_a_line_of_its_own(tmp_path):
+    for day in ("2025-05-01", "2025-05-02", "2025-05-03"):
+        daily(tmp_path, day)
+        daily(tmp_path, day, title="Escalations")
+    daily(tmp_path, "2025-05-01", days=7, rate=0.3)
+    daily(tmp_path, "2025-05-08", days=7, rate=0.4)
+    # Daily in New York across the change of clocks (9 March 2025: a day of 23 hours).
+    for day in ("2025-03-08", "2025-03-09", "2025-03-10"):
+        daily(tmp_path, day, title="New York", zone="America/New_York")
+    figure = chart_of(store.update_index(tmp_path)[0].read_text())
+    lines = {t["name"]: t["x"] for t in figure["data"] if t["type"] == "scatter"}
+    assert sorted(lines) == [
+        "Daily · 1 day",
+        "Daily · 7 days",
+        "Escalations · 1 day",
+        "New York · 1 day",
+    ]
+    assert lines["Daily · 7 days"] == ["2025-05-01 00:00", "2025-05-08 00:00"]
+    assert lines["Escalations · 1 day"] == [
+        "2025-05-01 00:00",
+        "2025-05-02 00:00",
+        "2025-05-03 00:00",
+    ]
+    assert lines["New York · 1 day"] == ["2025-03-08 05:00", "2025-03-09 05:00", "2025-03-10 04:00"]
+    # A series' bars share its line's colour and legend entry.
+    bars = {t["legendgroup"]: t["marker"]["color"] for t in figure["data"] if t["type"] == "bar"}
+    colours = {t["name"]: t["line"]["color"] for t in figure["data"] if t["type"] == "scatter"}
+    assert bars == colours and len(set(colours.values())) == 4
+
+
+def test_an_outlying_window_cannot_squeeze_the_recent_ones(tmp_path):
+    daily(tmp_path, "2024-01-15")  # a backfill of an old window
+    for day in range(1, 41):
+        daily(tmp_path, f"2025-04-{day:02d}" if day <= 30 else f"2025-05-{day - 30:02d}")
+    page = store.update_index(tmp_path)[0].read_text()
+    xaxis = chart_of(page)["layout"]["xaxis"]
+    # The latest 30 windows, half a day either side; the rest one button away.
+    assert xaxis["range"] == ["2025-04-10 12:00", "2025-05-10 12:00"]
+    assert [b["label"] for b in xaxis["rangeselector"]["buttons"]][-1] == "all windows"
+    assert "to see every one since 2024-01-15 00:00." in page
+    # Without the old window, the 10 windows of May are all shown: no range is set.
+    for path in tmp_path.iterdir():
+        path.unlink()
+    daily(tmp_path, "2024-01-15")
+    for day in range(1, 11):
+        daily(tmp_path, f"2025-05-{day:02d}")
+    page = store.update_index(tmp_path)[0].read_text()
+    assert chart_of(page)["layout"]["xaxis"]["range"] == ["2025-04-30 12:00", "2025-05-10 12:00"]
+    for path in tmp_path.iterdir():
+        path.unlink()
+    for day in range(1, 11):
+        daily(tmp_path, f"2025-05-{day:02d}")
+    page = store.update_index(tmp_path)[0].read_text()
+    assert "range" not in chart_of(page)["layout"]["xaxis"] and "choose" not in page
+
+
+def test_the_window_shows_the_reports_own_zone_first(tmp_path):
+    dashboard(tmp_path)
+    page = store.update_index(tmp_path)[0].read_text()
+    assert (
+        "<td>2025-05-21 00:00 to 2025-05-22 00:00 Asia/Kolkata<br>"
+        "<small>2025-05-20 18:30 to 2025-05-21 18:30 UTC</small></td>"
+    ) in page
+    assert "<td>2025-05-24 00:00 to 2025-05-25 00:00 UTC</td>" in page  # the page's zone: once

@@ -9,7 +9,7 @@ relative, so the folder can be served anywhere. Every text from a summary is esc
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -39,82 +39,170 @@ def page_zone(timezone: str) -> ZoneInfo:
 
 
 def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> dict:
-    """Return the points of the chart across windows, oldest window first.
+    """Return the chart's series across windows: one per title and window length.
 
-    One point per window, from the report generated last for it; the latest :data:`MAX_POINTS`.
+    One point per window of a series, from the report generated last for it; the latest
+    :data:`MAX_POINTS` windows in all.
 
     Returns:
-        ``x`` (window starts in ``timezone``), ``rate`` (percent, None without sessions),
-        ``flagged`` (None when the summary does not say), ``label`` (the hover, escaped for
-        plotly) and ``windows`` (distinct windows, before the bound).
+        ``series`` (each: ``name``, and per point ``x``, window starts in ``timezone``,
+        ``rate``, percent or None without sessions, ``flagged``, None when the summary does
+        not say, and ``label``, the hover, escaped for plotly), ``windows`` (distinct windows,
+        before the bound) and ``range`` (:func:`recent_range` of the starts drawn).
     """
     zone = page_zone(timezone)
-    latest: dict[tuple[str, str], RunSummary] = {}
+    latest: dict[tuple[str, str, str], RunSummary] = {}
     for entry in sorted(entries, key=RunSummary.newest_key):  # oldest first: the newest one stays
         bounds = (_instant(entry.window["start"]), _instant(entry.window["end"]))
         if None not in bounds:
-            latest[(bounds[0].isoformat(), bounds[1].isoformat())] = entry
+            key = (bounds[0].isoformat(), bounds[1].isoformat(), series_name(entry))
+            latest[key] = entry
     points = sorted(latest.items())[-MAX_POINTS:]
-    data: dict = {"x": [], "rate": [], "flagged": [], "label": [], "windows": len(latest)}
-    for _, entry in points:
+    series: dict[str, dict] = {}
+    for (_, _, name), entry in points:
         start = _instant(entry.window["start"]).astimezone(zone)
         rate = _number(entry.summary.overall_failure_rate)
         flagged = _number(entry.summary.flagged_users)
-        data["x"].append(f"{start:%Y-%m-%d %H:%M}")
-        data["rate"].append(None if rate is None else round(rate * 100, 4))
-        data["flagged"].append(None if flagged is None else round(flagged))
-        label = f"{_window_text(entry, zone)} · {shown(entry.title, SHOWN_TEXT)}"
-        data["label"].append(plotly_text(label))
-    return data
+        one = series.setdefault(
+            name, {"name": name, "x": [], "rate": [], "flagged": [], "label": []}
+        )
+        one["x"].append(f"{start:%Y-%m-%d %H:%M}")
+        one["rate"].append(None if rate is None else round(rate * 100, 4))
+        one["flagged"].append(None if flagged is None else round(flagged))
+        one["label"].append(plotly_text(f"{_window_text(entry, zone)} · {name}"))
+    starts = sorted({x for one in series.values() for x in one["x"]})
+    return {
+        "series": sorted(series.values(), key=lambda one: one["name"]),
+        "windows": len(latest),
+        "points": len(points),
+        "range": recent_range(starts),
+        "first": starts[0] if starts else None,
+    }
+
+
+def series_name(entry: RunSummary) -> str:
+    """Return the series a report belongs to: its title and its window's length.
+
+    The length is counted in the report's own zone, so a daily window across a change of
+    clocks (23 or 25 hours) is still ``1 day``.
+    """
+    start, end = _instant(entry.window["start"]), _instant(entry.window["end"])
+    try:
+        zone = ZoneInfo(str(entry.window["timezone"]))
+    except (ValueError, OSError, LookupError):
+        zone = UTC
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    if (start.hour, start.minute, start.second) == (end.hour, end.minute, end.second):
+        days = (end.date() - start.date()).days
+        length = f"{days:,} day{'' if days == 1 else 's'}"
+    else:
+        hours = round((end - start).total_seconds() / 3600, 2)
+        length = f"{hours:,g} hour{'' if hours == 1 else 's'}"
+    return f"{shown(entry.title, SHOWN_TEXT)} · {length}"
+
+
+RECENT_POINTS = 30  # windows the chart opens on, at most
+OUTLYING_GAP = 10  # a gap this many times the usual one sets older windows apart
+
+
+def recent_range(starts: list[str]) -> list[str] | None:
+    """Return the range the chart opens on, or None for all of ``starts`` (sorted, text).
+
+    The recent windows: the latest :data:`RECENT_POINTS`, back to the first gap more than
+    :data:`OUTLYING_GAP` times the usual one (a backfill of an old window), so that an
+    outlying window cannot squeeze the others into a few pixels. The rest stay reachable.
+    """
+    if len(starts) < 3:
+        return None
+    moments = [datetime.fromisoformat(x) for x in starts]
+    gaps = sorted(b - a for a, b in zip(moments, moments[1:], strict=False))
+    usual = gaps[len(gaps) // 2]
+    first = len(moments) - 1
+    while first > 0 and len(moments) - first < RECENT_POINTS:
+        if moments[first] - moments[first - 1] > usual * OUTLYING_GAP:
+            break
+        first -= 1
+    if first == 0:
+        return None
+    pad = max(usual / 2, timedelta(hours=1))
+    return [f"{moments[first] - pad:%Y-%m-%d %H:%M}", f"{moments[-1] + pad:%Y-%m-%d %H:%M}"]
+
+
+PALETTE = ("#1f4e79", "#b35806", "#1b7837", "#762a83", "#8c510a", "#01665e", "#c51b7d")
 
 
 def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
-    """Return the plotly figure for :func:`chart_data`: rate line left, flagged bars right."""
+    """Return the plotly figure for :func:`chart_data`, one colour per series.
+
+    Each series has its rate as a line (left axis) and its flagged users as bars (right axis).
+    """
     zone = plotly_text(shown(timezone, SHOWN_TEXT))
-    most = max((n for n in data["flagged"] if n is not None), default=0)
-    return {
-        "data": [
+    flagged = [n for one in data["series"] for n in one["flagged"] if n is not None]
+    traces = []
+    for k, one in enumerate(data["series"]):
+        colour = PALETTE[k % len(PALETTE)]
+        name = plotly_text(one["name"])
+        traces += [
             {
                 "type": "bar",
-                "name": "Flagged users",
-                "x": data["x"],
-                "y": data["flagged"],
+                "name": f"{name}: flagged users",
+                "legendgroup": name,
+                "showlegend": False,
+                "x": one["x"],
+                "y": one["flagged"],
                 "yaxis": "y2",
-                "marker": {"color": "rgba(192, 57, 43, 0.35)"},
-                "customdata": data["label"],
+                "marker": {"color": colour, "opacity": 0.3},
+                "customdata": one["label"],
                 "hovertemplate": "%{customdata}<br>%{y} flagged users<extra></extra>",
             },
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": "Overall failure rate",
-                "x": data["x"],
-                "y": data["rate"],
-                "line": {"color": "#1f4e79"},
-                "customdata": data["label"],
+                "name": name,
+                "legendgroup": name,
+                "x": one["x"],
+                "y": one["rate"],
+                "line": {"color": colour},
+                "customdata": one["label"],
                 "hovertemplate": "%{customdata}<br>%{y:.2f}% of sessions failed<extra></extra>",
             },
-        ],
+        ]
+    xaxis = {
+        "type": "date",
+        "title": {"text": f"Window start ({zone})", "standoff": 12},
+        "automargin": True,  # rotated labels on a phone push the title down
+        "rangeselector": {
+            "buttons": [
+                {"count": 1, "label": "1 month", "step": "month", "stepmode": "backward"},
+                {"count": 1, "label": "1 year", "step": "year", "stepmode": "backward"},
+                {"step": "all", "label": "all windows"},
+            ],
+            "x": 0,
+            "y": 1.0,
+            "yanchor": "bottom",
+        },
+    }
+    if data["range"] is not None:
+        xaxis["range"] = data["range"]
+    return {
+        "data": traces,
         "layout": {
-            "height": 360,
-            "margin": {"l": 56, "r": 56, "t": 56, "b": 48},
-            "xaxis": {
-                "type": "date",
-                "title": {"text": f"Window start ({zone})", "standoff": 12},
-                "automargin": True,  # rotated labels on a phone push the title down
-            },
+            "height": 400,
+            "margin": {"l": 56, "r": 56, "t": 88, "b": 48},
+            "xaxis": xaxis,
             "yaxis": {"title": {"text": "Overall failure rate (%)"}, "rangemode": "tozero"},
             "yaxis2": {
-                "title": {"text": "Flagged users"},
+                "title": {"text": "Flagged users (bars)"},
                 "overlaying": "y",
                 "side": "right",
                 "rangemode": "tozero",
                 "showgrid": False,
-                "dtick": max(1, math.ceil(most / 5)),  # whole users
+                "dtick": max(1, math.ceil(max(flagged, default=0) / 5)),  # whole users
                 "tickformat": ",d",
             },
-            # Above the plot, in the top margin: on a phone it takes two lines, over nothing.
-            "legend": {"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"},
+            "barmode": "group",
+            # Under the plot: one entry per series, on as many lines as a phone needs.
+            "legend": {"orientation": "h", "x": 0, "y": -0.25, "yanchor": "top"},
             "hovermode": "closest",
         },
         "config": CONFIG,
@@ -131,7 +219,7 @@ def render_index(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) ->
 
     zone = page_zone(timezone)
     data = chart_data(entries, timezone)
-    drawn = data["windows"] >= 2
+    drawn = data["points"] >= 2
     return page_template("index/index.html.j2").render(
         zone=shown(timezone, SHOWN_TEXT),
         rows=[_row(entry, zone) for entry in entries[:MAX_ROWS]],
@@ -140,7 +228,9 @@ def render_index(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) ->
         chart_id=CHART_ID,
         plotlyjs=Markup(plotlyjs()) if drawn else "",  # the installed plotly's own script
         windows=data["windows"],
-        points=len(data["x"]),
+        points=data["points"],
+        recent=data["range"],
+        first=data["first"],
     )
 
 
@@ -149,8 +239,8 @@ def _row(entry: RunSummary, zone: ZoneInfo) -> dict:
     own_zone = str(entry.window["timezone"]) == zone.key
     return {
         "title": shown(entry.title, TITLE_LIMIT),
-        "window": _window_text(entry, zone, with_zone=False),
-        "local": None if own_zone else _window_text(entry),
+        "window": _window_text(entry),  # as the report set it, in its own zone
+        "in_page_zone": None if own_zone else _window_text(entry, zone),
         "generated": f"{entry.generated_instant().astimezone(zone):%Y-%m-%d %H:%M}",
         "sessions": _count(summary.total_sessions),
         "rate": _percent(summary.overall_failure_rate),
