@@ -135,6 +135,8 @@ REPORT_BODY = (
     "\n"
     f"Report: <{LINK}>"
 )
+# The same for a service that shows plain text: no Markdown, and no escapes.
+REPORT_TEXT = REPORT_BODY.replace(f"<{LINK}>", LINK)
 
 
 def report_message(**changes):
@@ -241,14 +243,14 @@ def report(tmp_path):
 
 def test_a_json_hook_receives_the_message_and_no_attachment(hook, report, capfd):
     note = report_message(alert=ALERT)
-    notify.send([hook.url()], note, attachment=report)
+    notify.send([hook.url()], note, [report])
     assert hook.posts == [
         (
             "/hooks/run",
             {
                 "version": "1.0",
                 "title": TITLE,
-                "message": f"**Alert: {ALERT}**\n\n{REPORT_BODY}",
+                "message": f"Alert: {ALERT}\n\n{REPORT_TEXT}",  # plain text: no Markdown
                 "attachments": [],
                 "type": "warning",
             },
@@ -263,7 +265,7 @@ def test_an_email_goes_to_a_plain_local_server_with_the_report_attached(smtp, re
         "&from=reports@example.com&to=team@example.com"
     )
     assert notify.parse_urls(url) == (url,)
-    notify.send([url], report_message(), attachment=report)
+    notify.send([url], report_message(), [report])
     [mail] = smtp.mails
     assert (mail["from"], mail["to"]) == ("reports@example.com", ["team@example.com"])
     assert (mail["tls"], mail["authenticated"]) == (False, False)  # no STARTTLS, no login
@@ -302,7 +304,7 @@ def test_a_refused_login_is_one_masked_line_and_no_mail(smtp, capfd):
 
 def test_every_url_gets_the_message_and_only_emails_the_report(hook, smtp, report):
     mail_url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
-    notify.send([hook.url(), mail_url], report_message(), attachment=report)
+    notify.send([hook.url(), mail_url], report_message(), [report])
     assert [post[1]["attachments"] for post in hook.posts] == [[]]
     assert [len(list(mail["message"].iter_attachments())) for mail in smtp.mails] == [1]
     assert smtp.mails[0]["to"] == ["r@example.com"]  # no to=: the sender itself
@@ -479,8 +481,8 @@ def test_one_failed_service_is_named_and_the_others_are_sent(hook, capfd):
 
 
 def test_a_missing_attachment_is_one_line(tmp_path):
-    with pytest.raises(NotifyError, match=r"^cannot attach the report: gone\.html is not a file$"):
-        notify.send(["json://127.0.0.1:9/x"], report_message(), attachment=tmp_path / "gone.html")
+    with pytest.raises(NotifyError, match=r"^cannot attach gone\.html: it is not a file$"):
+        notify.send(["json://127.0.0.1:9/x"], report_message(), [tmp_path / "gone.html"])
 
 
 def test_no_urls_send_nothing():
@@ -495,7 +497,7 @@ def test_a_failed_run_is_announced_in_one_line(hook):
             {
                 "version": "1.0",
                 "title": "User failure rates: run failed",
-                "message": "could not connect to db.example.com:5432/telephony\\\\r\\\\nboom",
+                "message": "could not connect to db.example.com:5432/telephony\\r\\nboom",
                 "attachments": [],
                 "type": "failure",
             },
@@ -533,11 +535,13 @@ def test_hostile_names_reach_a_hook_as_one_line_each(hook):
     names = [raw for raw, _ in HOSTILE[:3]]
     flagged = [dict(FLAGGED[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
     notify.send([hook.url()], report_message(flagged=flagged, worsened=()))
-    body = hook.posts[0][1]["message"]
+    body = hook.posts[0][1]["message"]  # a JSON hook shows plain text: visible and defanged
     assert [line for line in body.splitlines() if line[:3] in ("1. ", "2. ", "3. ")] == [
-        f"{n + 1}. {expected}: 14/20 failed (70.00%)" for n, (_, expected) in enumerate(HOSTILE[:3])
+        "1. <script>alert(1)</script>: 14/20 failed (70.00%)",
+        "2. *bold* _it_ `code`: 14/20 failed (70.00%)",
+        "3. [link](http[:]//x): 14/20 failed (70.00%)",
     ]
-    assert "<script>" not in body and "](" not in body
+    assert "\\" not in body  # no Markdown escapes
 
 
 def test_hostile_names_reach_an_email_as_text(smtp):
@@ -835,6 +839,7 @@ def test_an_alert_is_announced_with_the_published_link(pg, cli_env, tmp_path, ho
     result = run_cli(args, env, tmp_path)
     assert result.returncode == 5, result.stderr  # the alert's code: the message was sent
     (html,) = out.glob("user_failure_rates_*.html")
+    (csv,) = out.glob("user_failure_stats_*.csv")
     ((path, posted),) = hook.posts
     assert path == "/hooks/run"
     assert posted["type"] == "warning"
@@ -842,10 +847,13 @@ def test_an_alert_is_announced_with_the_published_link(pg, cli_env, tmp_path, ho
         posted["title"]
         == "User failure rates: 2025-05-21 to 2025-05-23 Asia/Kolkata — 0 flagged users"
     )
-    lines = posted["message"].splitlines()
-    assert lines[0] == "**Alert: overall failure rate 24.05% is above 20.00%**"
+    lines = posted["message"].splitlines()  # plain text, as a JSON hook shows it
+    assert lines[0] == "Alert: overall failure rate 24.05% is above 20.00%"
     assert "- Sessions: 341" in lines
-    assert lines[-1] == f"Report: <https://reports.example.com/calls/{html.name}>"
+    assert lines[-2:] == [
+        f"Report: https://reports.example.com/calls/{html.name}",
+        f"CSV: https://reports.example.com/calls/{csv.name}",
+    ]
     assert SECRET not in result.stdout + result.stderr
     for path in [*out.iterdir(), *www.iterdir()]:  # nor in the notebook, report or summary
         assert SECRET.encode() not in path.read_bytes(), path.name
@@ -860,7 +868,7 @@ def test_a_quiet_run_sends_nothing_by_default(pg, cli_env, tmp_path, hook):
     assert hook.posts == []  # --notify alert is the default, and nothing alerted
 
 
-def test_always_emails_the_report_attached(pg, cli_env, tmp_path, smtp):
+def test_always_emails_the_report_and_the_csv_attached(pg, cli_env, tmp_path, smtp):
     pg.seed()
     url = (
         f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}"
@@ -872,6 +880,7 @@ def test_always_emails_the_report_attached(pg, cli_env, tmp_path, smtp):
     )
     assert result.returncode == 0, result.stderr
     (html,) = out.glob("user_failure_rates_*.html")
+    (csv,) = out.glob("user_failure_stats_*.csv")
     (mail,) = smtp.mails
     assert mail["to"] == ["team@example.com"]
     message = mail["message"]
@@ -879,10 +888,54 @@ def test_always_emails_the_report_attached(pg, cli_env, tmp_path, smtp):
         message["Subject"]
         == "User failure rates: 2025-05-21 to 2025-05-23 Asia/Kolkata — 0 flagged users"
     )
-    (attachment,) = list(message.iter_attachments())
-    assert attachment.get_filename() == html.name
-    assert attachment.get_payload(decode=True) == html.read_bytes()
-    assert f"Report: {html.name}" in message.get_body(("plain",)).get_content()
+    # Not published: the report itself and the CSV travel with the email.
+    attached = {a.get_filename(): a.get_payload(decode=True) for a in message.iter_attachments()}
+    assert attached == {html.name: html.read_bytes(), csv.name: csv.read_bytes()}
+    text = message.get_body(("plain",)).get_content()
+    assert f"Report: {html.name}" in text and f"CSV: {csv.name}" in text
+
+
+def test_a_published_report_is_emailed_as_its_link_with_the_csv(pg, cli_env, tmp_path, smtp):
+    pg.seed()
+    url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
+    env = cli_env(pg.url, NOTIFY_URLS=url, PUBLISH_LINK_URL="https://reports.example.com/calls")
+    out = tmp_path / "out"
+    args = [
+        "--output-dir",
+        str(out),
+        "--notify",
+        "always",
+        "--publish",
+        (tmp_path / "www").as_uri(),
+    ]
+    result = run_cli(args, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    (html,) = out.glob("user_failure_rates_*.html")
+    (csv,) = out.glob("user_failure_stats_*.csv")
+    (mail,) = smtp.mails
+    attached = {
+        a.get_filename(): a.get_payload(decode=True) for a in mail["message"].iter_attachments()
+    }
+    assert attached == {csv.name: csv.read_bytes()}  # the report is a link away
+    size = len(mail["message"].as_bytes())
+    assert size < 3 * len(csv.read_bytes()) + 20_000 < html.stat().st_size, size
+    html_body = mail["message"].get_body(("html",)).get_content()
+    link = f"https://reports.example.com/calls/{html.name}"
+    assert f'<a href="{link}">{link}</a>' in html_body
+
+
+def test_emails_carry_attachments_up_to_the_budget_and_name_every_file(smtp, tmp_path):
+    big, small = tmp_path / "report.html", tmp_path / "users.csv"
+    big.write_bytes(b"x" * (notify.EMAIL_BUDGET - 10))
+    small.write_bytes(b"y" * 100)
+    url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
+    assert notify.within_budget([big, small]) == [big]
+    assert notify.within_budget([small, big]) == [small]  # in order, while they fit
+    notify.send([url], report_message(link=str(big), csv_link=str(small)), [small, big])
+    (mail,) = smtp.mails
+    assert [a.get_filename() for a in mail["message"].iter_attachments()] == ["users.csv"]
+    text = mail["message"].get_body(("plain",)).get_content()
+    assert "Report: report.html" in text and "CSV: users.csv" in text
 
 
 def test_a_failed_notification_exits_7_after_the_report(pg, cli_env, tmp_path):

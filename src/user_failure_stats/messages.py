@@ -37,12 +37,20 @@ BARE_HOST = re.compile(r"(?i)\bwww\.")
 class Message:
     """A notification: a one-line plain-text title and a Markdown body, outside text escaped.
 
-    ``kind`` is Apprise's notification type: ``info``, ``warning`` (an alert) or ``failure``.
+    ``text`` is the same body as plain text, for services that show text as it is (no
+    Markdown escapes); ``kind`` is Apprise's notification type: ``info``, ``warning`` (an
+    alert) or ``failure``.
     """
 
     title: str
     body: str
     kind: str = "info"
+    text: str = ""
+
+    @property
+    def plain(self) -> str:
+        """The body for a service that shows plain text."""
+        return self.text or self.body
 
 
 def window_label(window: Window) -> str:
@@ -74,8 +82,8 @@ def defanged(name: str) -> str:
     return name.replace("@", "@\u200b")
 
 
-def _link_lines(link: str | None) -> list[str]:
-    """Return the report's line: a web link without credentials or query, else a file name."""
+def _link_lines(link: str | None, plain: bool = False, label: str = "Report") -> list[str]:
+    """Return the file's line: a web link without credentials or query, else a file name."""
     if not link:
         return []
     link = str(link)
@@ -85,9 +93,9 @@ def _link_lines(link: str | None) -> list[str]:
             # A user, password or query (a signed URL's signature) is a credential: left out.
             url = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}{parts.path}"
             if re.fullmatch(r"https?://[^\s<>\"'`\\@?#]+", url):
-                return [f"Report: <{url}>"]
-    name = re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link
-    return [f"Report: {markdown_text(shown(name, NAME_LIMIT * 2))}"]
+                return [f"{label}: {url}" if plain else f"{label}: <{url}>"]
+    name = shown(re.split(r"[/\\?#]", link.rstrip("/\\"))[-1] or link, NAME_LIMIT * 2)
+    return [f"{label}: {name if plain else markdown_text(name)}"]
 
 
 def message(
@@ -99,6 +107,7 @@ def message(
     *,
     length: str | None = None,
     link: str | None = None,
+    csv_link: str | None = None,
     alert: str | None = None,
 ) -> Message:
     """Return the message about a run's report, from plain values (see ``RunSummary``).
@@ -106,8 +115,9 @@ def message(
     ``window`` may be given in a few words (see :func:`window_label`); ``length`` (``7 days``)
     defaults to the window's. ``previous`` is None when there is no previous data. Every
     ``flagged`` user given is named, and the first :data:`WORST` of ``worsened`` with their
-    change. A web ``link`` is shown without a user, password, query or fragment (a signed
-    URL's signature is a credential), a file by its name. An ``alert`` makes it a warning.
+    change. A web ``link`` (and ``csv_link``) is shown without a user, password, query or
+    fragment (a signed URL's signature is a credential), a file by its name. An ``alert``
+    makes it a warning. The body comes in Markdown and in plain text (``Message.text``).
     """
     if isinstance(window, Window):
         length = length or window.length_text()
@@ -121,37 +131,51 @@ def message(
         change = change_texts(summary, previous, length)["overall_failure_rate"]
         both = summary.total_sessions and previous.total_sessions
         rate += f", {change}" if both else f" ({change})"
-    lines = [f"**Alert: {markdown_text(visible(alert))}**", ""] if alert else []
-    lines += [
+    facts = [
         f"- Window: {window}",
         f"- Overall failure rate: {rate}",
         f"- Sessions: {whole(summary.total_sessions):,}",
         f"- {flags_line(summary)}",
         f"- {worse_line(summary, length)}",
-        "",
     ]
-    if flagged:
-        lines += ["Flagged users, most significant first:", ""]
-        for number, row in enumerate(flagged, start=1):
-            counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
-            lines.append(f"{number}. {_name(row)}: {counts} failed ({_rate_text(row)})")
-        lines.append("")
-    if worsened:
-        lines += ["Largest changes:", ""]
-        for number, row in enumerate(list(worsened)[:WORST], start=1):
-            before = format_percent(row.get("previous_failure_rate", float("nan")))
-            moved = points_text(row.get("change_points"))
-            lines.append(f"{number}. {_name(row)}: {before} to {_rate_text(row)} ({moved})")
-        lines.append("")
-    lines += _link_lines(link)
-    return Message(title=title, body="\n".join(lines).strip(), kind="warning" if alert else "info")
+    bodies = []
+    for plain in (False, True):
+        text = (lambda value: value) if plain else markdown_text
+        lines = []
+        if alert:
+            line = f"Alert: {text(visible(alert))}"
+            lines += [line if plain else f"**{line}**", ""]
+        lines += [*facts, ""]
+        if flagged:
+            lines += ["Flagged users, most significant first:", ""]
+            for number, row in enumerate(flagged, start=1):
+                counts = f"{int(row['failed_sessions']):,}/{int(row['total_sessions']):,}"
+                lines.append(f"{number}. {_name(row, plain)}: {counts} failed ({_rate_text(row)})")
+            lines.append("")
+        if worsened:
+            lines += ["Largest changes:", ""]
+            for number, row in enumerate(list(worsened)[:WORST], start=1):
+                before = format_percent(row.get("previous_failure_rate", float("nan")))
+                moved = points_text(row.get("change_points"))
+                lines.append(
+                    f"{number}. {_name(row, plain)}: {before} to {_rate_text(row)} ({moved})"
+                )
+            lines.append("")
+        lines += _link_lines(link, plain) + _link_lines(csv_link, plain, "CSV")
+        bodies.append("\n".join(lines).strip())
+    markdown, plain_text = bodies
+    kind = "warning" if alert else "info"
+    return Message(title=title, body=markdown, kind=kind, text=plain_text)
 
 
-def _name(row: Mapping) -> str:
-    return markdown_text(defanged(shown(row.get("user_name", ""), NAME_LIMIT)))
+def _name(row: Mapping, plain: bool = False) -> str:
+    name = defanged(shown(row.get("user_name", ""), NAME_LIMIT))
+    return name if plain else markdown_text(name)
 
 
 def failure_message(error: str) -> Message:
     """Return the notice for a run that failed: its one-line error (no secret), visible, bounded."""
     line = bounded(visible(str(error).strip()), ERROR_LIMIT)
-    return Message(title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure")
+    return Message(
+        title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure", text=line
+    )

@@ -25,6 +25,9 @@ from user_failure_stats.text import visible
 # connect and 4 s to read for web services, 15 s for SMTP; a URL's cto= and rto= change them).
 TIMEOUT_SECONDS = 20.0
 EMAIL_SCHEMES = frozenset({"mailto", "mailtos"})
+# What an email may carry in attachments, in all: 10 MiB, about 13.7 MB once encoded, under
+# the 20 to 25 MB most mail servers take.
+EMAIL_BUDGET = 10 * 1024 * 1024
 # Schemes whose URL names a real host (the rest hold tokens where the host would be).
 HOST_SCHEMES = EMAIL_SCHEMES | frozenset(
     {"json", "jsons", "xml", "xmls", "form", "forms", "workflow", "workflows", "http", "https"}
@@ -203,34 +206,59 @@ def resolve_mode(mode: str | None, urls: Sequence[str]) -> str:
     return mode
 
 
-def _notify_one(url: str, message: Message, attachment: Path | None) -> bool:
+def _notify_one(url: str, message: Message, attachments: Sequence[Path]) -> bool:
     import apprise
 
     service = apprise.Apprise()
     if not service.add(url):
         return False
-    email = attachment is not None and _scheme(url) in EMAIL_SCHEMES
-    attach = apprise.AppriseAttachment(str(attachment)) if email else None
+    email = _scheme(url) in EMAIL_SCHEMES
+    attach = apprise.AppriseAttachment([str(path) for path in attachments]) if email else None
     kinds = {"warning": apprise.NotifyType.WARNING, "failure": apprise.NotifyType.FAILURE}
+    plain = all(shows_plain_text(plugin) for plugin in service)
     return bool(
         service.notify(
-            body=message.body,
+            body=message.plain if plain else message.body,
             title=message.title,
             notify_type=kinds.get(message.kind, apprise.NotifyType.INFO),
-            body_format=apprise.NotifyFormat.MARKDOWN,
-            attach=attach,
+            body_format=apprise.NotifyFormat.TEXT if plain else apprise.NotifyFormat.MARKDOWN,
+            attach=attach if attach else None,
         )
     )
 
 
-def _deliver_all(urls: list[str], message: Message, attachment: Path | None, writer) -> None:
+def shows_plain_text(plugin) -> bool:
+    """Whether an Apprise service shows its body as plain text (its first declared format).
+
+    A JSON web hook or an SMS does; Slack (Markdown) and email (HTML, converted from the
+    Markdown) do not.
+    """
+    import apprise
+
+    declared = plugin.notify_format  # one format, or (Apprise 2) the formats it takes, first
+    first = declared[0] if isinstance(declared, tuple | list) else declared
+    return first == apprise.NotifyFormat.TEXT
+
+
+def within_budget(paths: Sequence[Path], budget: int = EMAIL_BUDGET) -> list[Path]:
+    """Return the files to attach to an email, in order, while they fit in ``budget`` bytes."""
+    chosen, used = [], 0
+    for path in paths:
+        size = Path(path).stat().st_size
+        if used + size <= budget:
+            chosen.append(Path(path))
+            used += size
+    return chosen
+
+
+def _deliver_all(urls: list[str], message: Message, attachments: list[Path], writer) -> None:
     """In the child process: send to every URL at once, writing ``(number, sent)`` as each ends."""
     _quiet_apprise()
     lock = threading.Lock()
 
     def deliver(number: int, url: str) -> None:
         try:
-            sent = _notify_one(url, message, attachment)
+            sent = _notify_one(url, message, attachments)
         except Exception:  # a plugin's own failure: counted, its text (maybe a secret) dropped
             sent = False
         with lock:
@@ -244,7 +272,7 @@ def _deliver_all(urls: list[str], message: Message, attachment: Path | None, wri
 
 
 def _deliver(
-    urls: list[str], message: Message, attachment: Path | None, timeout: float
+    urls: list[str], message: Message, attachments: list[Path], timeout: float
 ) -> dict[int, bool]:
     """Send from a child process, killed at the deadline; return what ended by then.
 
@@ -254,7 +282,7 @@ def _deliver(
     """
     context = multiprocessing.get_context("fork")  # the child has Apprise loaded already
     reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=_deliver_all, args=(urls, message, attachment, writer))
+    child = context.Process(target=_deliver_all, args=(urls, message, attachments, writer))
     child.daemon = True
     deadline = time.monotonic() + timeout
     results: dict[int, bool] = {}
@@ -279,26 +307,28 @@ def _deliver(
 def send(
     urls: Sequence[str],
     message: Message,
-    attachment: Path | None = None,
+    attachments: Sequence[Path] = (),
     *,
     timeout: float = TIMEOUT_SECONDS,
 ) -> None:
-    """Send a message to every URL at once; attach the report to emails only.
+    """Send a message to every URL at once; attach files to emails only.
 
     Each URL is its own Apprise service, so one that fails is named and the others still sent;
-    nothing is printed. A service still working after ``timeout`` seconds (for all) counts as
-    failed, and is stopped.
+    nothing is printed. Services that show plain text get the message's plain text, the others
+    its Markdown. Emails carry ``attachments`` in order while they fit in
+    :data:`EMAIL_BUDGET` in all (the message names every file anyway). A service still
+    working after ``timeout`` seconds (for all) counts as failed, and is stopped.
 
     Raises:
         NotifyError: A service failed or did not answer in time (each named by its
-            :func:`mask`), or the attachment is not a file.
+            :func:`mask`), or an attachment is not a file.
     """
     if not urls:
         return
-    if attachment is not None and not Path(attachment).is_file():
-        name = visible(Path(attachment).name)
-        raise NotifyError(f"cannot attach the report: {name} is not a file")
-    results = _deliver(list(urls), message, attachment, timeout)
+    for path in attachments:
+        if not Path(path).is_file():
+            raise NotifyError(f"cannot attach {visible(Path(path).name)}: it is not a file")
+    results = _deliver(list(urls), message, within_budget(attachments), timeout)
     failed = []
     for number, url in enumerate(urls):
         if number not in results:

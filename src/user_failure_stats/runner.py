@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from user_failure_stats import coerce, console, database, kernel, messages, notify, render, store
 from user_failure_stats.errors import (
@@ -276,6 +277,10 @@ def _announce(result, delivery, judged, link, failures) -> None:
     if failures:  # a failed publish is an alert: the team should know the link is missing
         reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
     if notify.should_notify(delivery.mode, reason is not None):
+        # Published on the web: the link says where the report is, and the email carries the
+        # CSV only. Otherwise the email carries the report itself, and the CSV.
+        web = link is not None and link.lower().startswith(("https://", "http://"))
+        csv_link = f"{link.rsplit('/', 1)[0]}/{quote(result.csv.name)}" if web else None
         message = messages.message(
             result.window,
             result.summary,
@@ -283,10 +288,12 @@ def _announce(result, delivery, judged, link, failures) -> None:
             result.flagged,
             result.worsened,
             link=link or str(result.html),
+            csv_link=csv_link or str(result.csv),
             alert=reason,
         )
+        attachments = [result.csv] if web else [result.html, result.csv]
         try:
-            notify.send(delivery.notify_urls, message, attachment=result.html)
+            notify.send(delivery.notify_urls, message, attachments)
         except DeliveryError as exc:
             failures.append(exc)
 
