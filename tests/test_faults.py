@@ -1,6 +1,7 @@
 """Database faults, tried on purpose: each is one clear line, a distinct exit code, no files."""
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -330,3 +331,71 @@ def test_a_file_libpq_would_hang_on_is_refused_before_connecting(
             f"user-failure-stats: error: {source}: the {what} {path} is not a regular file of "
             "at most 1 MiB, and libpq would wait on it for ever"
         )
+
+
+def test_a_file_a_service_file_names_is_caught_by_the_trial_connection(pg, cli_env, tmp_path):
+    # The service file is a regular file; the password file it names is not what it seems:
+    # libpq would read 20 GB of nothing, before any timeout applies.
+    passfile = tmp_path / "pass"
+    with passfile.open("wb") as handle:
+        handle.truncate(20 * 1024**3)
+    passfile.chmod(0o600)
+    host = driver_url(pg.url).query["host"]
+    services = tmp_path / "services"
+    services.write_text(
+        f"[evil]\nhost={host}\ndbname=postgres\nuser=postgres\npassfile={passfile}\n"
+    )
+    env = cli_env("postgresql:///?service=evil", PGSERVICEFILE=str(services))
+    env["CONNECT_TIMEOUT_SECONDS"] = "1"
+    began = time.monotonic()
+    done = subprocess.run(
+        [*COMMAND, "run", *SEED_WINDOW, "--output-dir", str(tmp_path / "out")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [
+        PREFIX
+        + "cannot connect to the database service evil: libpq did not return within 6 s, "
+        "so it waits on a file it reads (a service, password, TLS, Kerberos or OpenSSL file, "
+        "named in DB_URL, a service file or PG* , KRB5* or OPENSSL_* variables): it must be a "
+        "small regular file".replace("PG* ,", "PG*,")
+    ]
+    assert time.monotonic() - began < 6 + 20  # the deadline, and starting Python twice
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_libpqs_own_warnings_reach_the_terminal_escaped(pg, cli_env, tmp_path):
+    import os
+
+    # A password file that is a FIFO named with escape sequences: libpq warns on stderr by
+    # itself, naming it, and goes on without it.
+    passfile = tmp_path / "x\x1b]0;PWNED\x07\x1b[31mred"
+    os.mkfifo(passfile)
+    host = driver_url(pg.url).query["host"]
+    services = tmp_path / "services"
+    services.write_text(
+        f"[evil]\nhost={host}\ndbname=postgres\nuser=postgres\npassfile={passfile}\n"
+    )
+    env = cli_env("postgresql:///?service=evil", PGSERVICEFILE=str(services))
+    done = subprocess.run(
+        [*COMMAND, "check", *SEED_WINDOW], env=env, cwd=tmp_path, capture_output=True, timeout=120
+    )
+    err = done.stderr.decode()
+    assert "\x1b" not in err and "\x07" not in err
+    assert (
+        f'warning: libpq: WARNING: password file "{tmp_path}/x\\x1b]0;PWNED\\x07\\x1b[31mred" '
+        "is not a plain file"
+    ) in err.splitlines()
+
+
+def test_an_empty_home_is_read_as_libpq_reads_it(tmp_path):
+    import pwd
+
+    from user_failure_stats.libpq_files import home_folder
+
+    assert home_folder({"HOME": ""}) == pwd.getpwuid(os.getuid()).pw_dir
+    assert home_folder({"HOME": str(tmp_path)}) == str(tmp_path)

@@ -103,3 +103,27 @@ def test_a_notebook_stamp_that_is_no_stamp_writes_nothing(pg, settings_for, tmp_
         "user_failure_stats_20250521_093000_2.csv",
     ]
     assert names.stamp_or_now("") != ""
+
+
+def test_the_notebooks_export_output_dir_and_title_are_checked_as_given(pg, settings_for, tmp_path):
+    from user_failure_stats import coerce, outputs
+
+    pg.users([(1, "A")])
+    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
+    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
+    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    out = tmp_path / "out"
+    stamp = "20250521_093000"
+    # papermill -p export no: the text "no", which Python would take for true.
+    assert outputs.export_report("no", data, out, stamp, params, "now") is None
+    assert not out.exists()
+    with pytest.raises(ConfigError, match=r"^export must be true or false, got '2'$"):
+        outputs.export_report(2, data, out, stamp, params, "now")
+    for bad in (5, ["a"]):
+        with pytest.raises(ConfigError, match=r"^output_dir must be a folder's path") as caught:
+            outputs.export_report(True, data, bad, stamp, params, "now")
+        assert caught.value.field == "output_dir"
+    for bad in (["a", "b"], {"a": 1}, 2025):
+        with pytest.raises(ConfigError, match=r"^title must be text"):
+            coerce.title_text(bad)
+    assert not out.exists()

@@ -631,3 +631,24 @@ INSERT INTO public.calllog VALUES ('s1', 1, NULL, '2025-05-21 10:00+05:30');
     assert index_line() == (
         "[ok]   index: each of the 2 partitions of public.calllog has an index on created_on"
     )
+
+
+@pytest.mark.parametrize("column", ["session_id", "exotel_call_sid"])
+def test_a_row_typed_session_or_call_id_is_refused_by_check_and_run(
+    scratch_db, cli_env, tmp_path, column
+):
+    # (web, NULL) IS NOT NULL is false, and (NULL, NULL) IS NULL is true: counts would be wrong.
+    schema = "CREATE TYPE public.pair AS (provider text, id text);\n" + (
+        TIMESTAMPTZ_SCHEMA.replace(f"{column} text", f"{column} public.pair")
+    )
+    url = scratch_db(f"ufs_row_{column}", schema)
+    line = (
+        f"user-failure-stats: error: public.calllog.{column} is the composite public.pair "
+        "type: a row is NULL only when all its fields are, so sessions and failures cannot be "
+        "counted; it must be a plain type such as text"
+    )
+    env = cli_env(url, OUTPUT_DIR=str(tmp_path / "o"))
+    for command in ("check", "run"):
+        done = cli([command, *SEED_WINDOW], env, tmp_path)
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert done.stderr.splitlines()[-1] == line

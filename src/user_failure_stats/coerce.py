@@ -97,7 +97,9 @@ def folder_path(path, field: str):
 
 def title_text(value) -> str:
     """Return the title, stripped; refuse one that is not one line of text of a sane length."""
-    title = str(value).strip() if value is not None else ""
+    if value is not None and not isinstance(value, str):
+        raise ConfigError("title must be text (in YAML, put it in quotes)", field="title")
+    title = value.strip() if value is not None else ""
     if len(title) > TITLE_LIMIT or visible(title) != title or not is_unicode(title):
         raise ConfigError(
             f"title must be one line of at most {TITLE_LIMIT} characters of text (UTF-8), "

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import select
+import sys
+import threading
 import time
 from collections.abc import Iterable
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from sqlalchemy import exc as sa_exc
 from user_failure_stats import libpq_files
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.settings import Settings, describe_database, parse_db_url
-from user_failure_stats.text import visible
+from user_failure_stats.text import bounded, visible
 from user_failure_stats.window import Window
 
 APPLICATION_NAME = "user-failure-stats"
@@ -108,10 +110,16 @@ def make_engine(settings: Settings) -> sa.Engine:
         connect_args["gssencmode"] = "disable"
     try:
         engine = sa.create_engine(driver_url(url), poolclass=NullPool, connect_args=connect_args)
+        _, arguments = engine.dialect.create_connect_args(engine.url)
     except (sa_exc.ArgumentError, ValueError, ImportError):
         raise DatabaseError(
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
         ) from None
+    arguments |= {k: v for k, v in connect_args.items() if k != "connection_factory"}
+    hosts = str(arguments.get("host") or "").count(",") + 1
+    seconds = settings.connect_timeout_seconds * hosts + DEADLINE_MARGIN_SECONDS
+    if libpq_files.probe(arguments, seconds, describe_database(url)) == "timeout":
+        raise DatabaseError(f"cannot connect to the database {describe_database(url)}: {TIMED_OUT}")
     return engine
 
 
@@ -152,8 +160,43 @@ class ReportConnection(psycopg2.extensions.connection):
     """A psycopg2 connection whose session has no transaction timeout from the moment it opens."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        with libpq_warnings():
+            super().__init__(*args, **kwargs)
         no_transaction_timeout(self)
+
+
+WARNINGS_LIMIT = 5  # lines of libpq's own warnings passed on, each bounded
+# File descriptor 2 is the process's: one connection at a time borrows it (serve's threads).
+_STDERR = threading.Lock()
+
+
+@contextmanager
+def libpq_warnings():
+    """Catch what libpq writes to stderr itself meanwhile, and pass it on escaped and bounded.
+
+    libpq prints some warnings (``password file "..." is not a plain file``) straight to file
+    descriptor 2, with whatever a path holds: escape sequences would reach the terminal.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        caught = tempfile.TemporaryFile()
+    except OSError:  # no room for it: libpq's words, if any, go out as they are
+        yield
+        return
+    with _STDERR, caught:
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read(64 * 1024).decode("utf-8", "replace").splitlines()
+            for line in [line for line in lines if line.strip()][:WARNINGS_LIMIT]:
+                print(f"warning: libpq: {bounded(visible(line.strip()), 300)}", file=sys.stderr)
 
 
 @contextmanager
@@ -320,9 +363,14 @@ WITH RECURSIVE typed AS (
     WHERE t.typtype = 'd'
 )
 SELECT DISTINCT ON (relname, attname)
-       relname, attname, pg_catalog.format_type(type, NULL), readable
-FROM typed ORDER BY relname, attname, depth DESC
+       relname, attname,
+       CASE WHEN t.typtype = 'c' THEN 'composite ' ELSE '' END
+           || pg_catalog.format_type(type, NULL),
+       readable
+FROM typed JOIN pg_catalog.pg_type t ON t.oid = typed.type
+ORDER BY relname, attname, depth DESC
 """
+COMPOSITE = "composite "  # the prefix COLUMNS_SQL gives a row type's name
 
 
 def table_name(table: str, column: str | None = None) -> str:
@@ -341,8 +389,9 @@ def require_types(types: dict[tuple[str, str], str]) -> None:
     """Raise DatabaseError unless the columns the report compares have types it can trust.
 
     ``created_on`` must be a timestamp (a ``date`` compares, and counts whole days), and
-    ``user_id`` in both tables an integer (a ``numeric`` id may be 259.5 or NaN). Columns
-    not in ``types`` are not checked (the query names what is missing).
+    ``user_id`` in both tables an integer (a ``numeric`` id may be 259.5 or NaN);
+    ``session_id`` and ``exotel_call_sid`` no row type (``IS NULL`` means every field).
+    Columns not in ``types`` are not checked (the query names what is missing).
     """
     created_on = types.get(("calllog", "created_on"))
     if created_on is not None and created_on not in TIMESTAMPS:
@@ -356,6 +405,14 @@ def require_types(types: dict[tuple[str, str], str]) -> None:
             raise DatabaseError(
                 f"{table_name(table, 'user_id')} is {kind}: it must be an integer type "
                 "(smallint, integer or bigint)"
+            )
+    for column in ("session_id", "exotel_call_sid"):
+        kind = types.get(("calllog", column)) or ""
+        if kind.startswith(COMPOSITE):
+            raise DatabaseError(
+                f"{table_name('calllog', column)} is the {kind} type: a row is NULL only when "
+                "all its fields are, so sessions and failures cannot be counted; it must be "
+                "a plain type such as text"
             )
 
 

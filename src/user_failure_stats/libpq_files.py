@@ -4,12 +4,20 @@ libpq opens service, password, TLS and Kerberos files before any timeout applies
 interrupted while it reads them: a FIFO in their place waits for ever, ``/dev/zero`` spins even
 through SIGTERM. Each one libpq would read must be a regular file of at most 1 MiB; a password
 file must also be private, or libpq ignores it with a raw warning on stderr.
+
+The files named here are checked by name (:func:`check_files`). Those no list can hold (the
+ones a service file, a Kerberos configuration or OpenSSL's names in turn) are caught by a
+trial connection in a child process, stopped at a deadline (:func:`probe`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pwd
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 
 from user_failure_stats.errors import ConfigError
@@ -43,7 +51,7 @@ def check_files(query: Mapping, environ: Mapping | None = None, password: bool =
 
 def candidates(query: Mapping, environ: Mapping, password: bool) -> Iterator[tuple[str, str, str]]:
     """Yield ``(where it was named, what it is, path)`` for each file libpq may read."""
-    home = os.path.expanduser("~")
+    home = home_folder(environ)
 
     def given(parameter: str, variable: str) -> tuple[str, str] | None:
         if isinstance(query.get(parameter), str) and query[parameter]:
@@ -75,6 +83,16 @@ def candidates(query: Mapping, environ: Mapping, password: bool) -> Iterator[tup
             if path != "system":  # sslrootcert=system: the operating system's store
                 yield source, "TLS file", path
     yield from kerberos_files(environ)
+
+
+def home_folder(environ: Mapping) -> str:
+    """Return the folder libpq takes for ``~``: ``HOME``, else the password database's."""
+    if environ.get("HOME"):
+        return environ["HOME"]
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return "/nonexistent"
 
 
 def kerberos_files(environ: Mapping) -> Iterator[tuple[str, str, str]]:
@@ -116,3 +134,52 @@ def check_file(source: str, what: str, path: str, private: bool = False) -> None
             "ignore it: make it private (chmod 600)",
             field=field,
         )
+
+
+# The child's whole program: connect with the parent's arguments (read from stdin, never the
+# command line, which others may see), then say how it went.
+PROBE = """
+import json, sys
+import psycopg2
+try:
+    psycopg2.connect(**json.load(sys.stdin)).close()
+    print("ok")
+except psycopg2.OperationalError as error:
+    print("timeout" if "timeout expired" in str(error) else "failed")
+except Exception:
+    print("failed")
+"""
+_probed: dict[str, str] = {}  # what each set of arguments gave, once per process
+
+
+def probe(arguments: dict, seconds: float, target: str) -> str:
+    """Try the connection in a child process, stopped after ``seconds``; return how it went.
+
+    ``ok``, ``failed`` (the real connection says why) or ``timeout`` (the connect timeout).
+    Once per process for the same ``arguments``.
+
+    Raises:
+        ConfigError: libpq did not return in time: it waits on a file it reads.
+    """
+    key = json.dumps(arguments, sort_keys=True, default=str)
+    if key in _probed:
+        return _probed[key]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE],
+            input=key,
+            capture_output=True,
+            text=True,
+            timeout=seconds,
+        )
+    except subprocess.TimeoutExpired:  # the child is killed: nothing of it is left
+        raise ConfigError(
+            f"cannot connect to the database {visible(target)}: libpq did not return within "
+            f"{seconds:g} s, so it waits on a file it reads (a service, password, TLS, Kerberos "
+            "or OpenSSL file, named in DB_URL, a service file or PG*, KRB5* or OPENSSL_* "
+            "variables): it must be a small regular file",
+            field="DB_URL",
+        ) from None
+    outcome = done.stdout.strip() or "failed"
+    _probed[key] = outcome
+    return outcome

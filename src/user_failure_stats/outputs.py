@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from user_failure_stats import store
+from user_failure_stats import coerce, store
+from user_failure_stats.errors import ConfigError
 from user_failure_stats.files import atomic_write
 from user_failure_stats.names import check_stamp, csv_name, summary_name
 from user_failure_stats.params import Parameters
 from user_failure_stats.summary import RunSummary
-from user_failure_stats.text import FORMULA_STARTS
+from user_failure_stats.text import FORMULA_STARTS, visible
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,9 +92,14 @@ def export_report(
     A notebook explored in JupyterLab leaves ``export`` False and writes nothing. The folder
     is made if missing; ConfigError if it cannot be, or ``stamp`` is no stamp.
     """
-    if not export:
+    if not coerce.yes_no(export, "export"):
         return None
     stamp = check_stamp(stamp)
+    if not isinstance(output_dir, str | os.PathLike):
+        raise ConfigError(
+            f"output_dir must be a folder's path, got {visible(str(output_dir)[:40])}",
+            field="output_dir",
+        )
     output_dir = store.prepare(output_dir)
     path = export_csv(data.rates, output_dir, stamp)
     export_summary(output_dir, stamp, params, data, generated, generated_at)
