@@ -40,6 +40,18 @@ def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:
     )
 
 
+def start_cli(args, env, cwd) -> subprocess.Popen:
+    """Start ``python -m user_failure_stats ARGS`` in ``cwd``, its output in text pipes."""
+    return subprocess.Popen(
+        [*COMMAND, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -1,7 +1,7 @@
 from datetime import timedelta
 from itertools import islice
 
-from tests.helpers import run_cli
+from tests.helpers import run_cli, start_cli
 from user_failure_stats import demo
 
 
@@ -69,20 +69,12 @@ def test_demo_command_writes_a_report(tmp_path, cli_env, demo_dir):
 def test_demo_serve_keeps_the_database_for_check_and_run_until_ctrl_c(tmp_path, cli_env, demo_dir):
     import os
     import signal
-    import subprocess
 
-    from tests.helpers import COMMAND, SEED_WINDOW
+    from tests.helpers import SEED_WINDOW
 
     env = cli_env("")
     del env["DB_URL"]
-    server = subprocess.Popen(
-        [*COMMAND, "demo", "--serve", "--data-dir", str(demo_dir / "pgdata")],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    server = start_cli(["demo", "--serve", "--data-dir", str(demo_dir / "pgdata")], env, tmp_path)
     try:
         lines = []
         for line in server.stdout:

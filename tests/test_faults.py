@@ -348,14 +348,7 @@ def test_a_file_a_service_file_names_is_caught_by_the_trial_connection(pg, cli_e
     env = cli_env("postgresql:///?service=evil", PGSERVICEFILE=str(services))
     env["CONNECT_TIMEOUT_SECONDS"] = "1"
     began = time.monotonic()
-    done = subprocess.run(
-        [*COMMAND, "run", *SEED_WINDOW, "--output-dir", str(tmp_path / "out")],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_cli(["run", *SEED_WINDOW, "--output-dir", str(tmp_path / "out")], env, tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines() == [
         PREFIX

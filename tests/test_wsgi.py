@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.helpers import COMMAND, readme_block
+from tests.helpers import COMMAND, readme_block, start_cli
 from tests.seed import SEED_ORDER
 from user_failure_stats import endpoint
 from user_failure_stats.settings import Settings
@@ -25,14 +25,7 @@ def server(pg, cli_env, tmp_path):
     """A running ``serve --port 0`` on the seeded database; yields its URL and the process."""
     pg.seed()
     env = cli_env(pg.url, ENDPOINT_KEY=KEY)
-    process = subprocess.Popen(
-        [*COMMAND, "serve", "--port", "0"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli(["serve", "--port", "0"], env, tmp_path)
     try:
         first = process.stdout.readline()
         assert first.startswith("Serving http://127.0.0.1:"), first + process.stderr.read()

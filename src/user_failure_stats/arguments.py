@@ -216,13 +216,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve_parser(commands) -> None:
-    serve = commands.add_parser(
-        "serve",
-        help="serve the HTTP endpoint (/api/failure_analysis) here, without Azure",
-        description=DESCRIPTIONS["serve"],
-        epilog=SERVE_EXIT_CODES_HELP,
+def _add_tool(commands, name: str, summary: str, exit_codes: str) -> argparse.ArgumentParser:
+    """Add a subcommand without a window: its ``<NAME>_HELP`` text, then its exit codes."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=DESCRIPTIONS[name],
+        epilog=exit_codes,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _serve_parser(commands) -> None:
+    serve = _add_tool(
+        commands,
+        "serve",
+        "serve the HTTP endpoint (/api/failure_analysis) here, without Azure",
+        SERVE_EXIT_CODES_HELP,
     )
     serve.add_argument(
         "--host",
@@ -246,12 +256,11 @@ def _port(text: str) -> int:
 
 
 def _prune_parser(commands) -> None:
-    prune = commands.add_parser(
+    prune = _add_tool(
+        commands,
         "prune",
-        help="remove the reports generated more than N days ago, and their files",
-        description=DESCRIPTIONS["prune"],
-        epilog=PRUNE_EXIT_CODES_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "remove the reports generated more than N days ago, and their files",
+        PRUNE_EXIT_CODES_HELP,
     )
     prune.add_argument(
         "--keep-days",
