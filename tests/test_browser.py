@@ -219,7 +219,7 @@ def test_the_notebook_runs_in_jupyterlab_and_draws_its_figures(browser, lab):
         assert_chart_readable(chart, 1300)
     bar = page.locator(".jp-RenderedPlotly").nth(0).locator(".barlayer .point path").nth(2)
     assert "Vishnu Vardhan" in hover_text(page, bar)
-    page.wait_for_function("() => document.body.innerText.includes('Nothing was written')")
+    page.wait_for_function("() => document.body.innerText.includes('No CSV file goes with')")
     assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
     assert not out.exists() or list(out.iterdir()) == []  # exploring writes no report files
     # The users table: run in this session, its output is trusted and its script runs.

@@ -1,6 +1,8 @@
 import json
+import math
 
 import pandas as pd
+import pytest
 
 from tests.seed import SEED_USERS
 from user_failure_stats import funnel, plots, view
@@ -74,7 +76,7 @@ def test_funnel_draws_the_flag_rule_overall_and_users_with_names():
     names = [trace["name"] for trace in figure["data"]]
     assert names.count("flagged on or above this line") == 1
     assert "overall 20.00%" in names
-    flagged = next(t for t in figure["data"] if t["name"] == "▲ fails significantly more")
+    flagged = next(t for t in figure["data"] if t["name"] == "flagged: fails significantly more")
     assert [c[0] for c in flagged["customdata"]] == ["Big"]
     users = next(t for t in figure["data"] if t["name"] == "users")
     assert sorted(c[0] for c in users["customdata"]) == ["Low", "Mid"]
@@ -103,10 +105,10 @@ def test_funnel_draws_users_below_min_sessions_hollow_and_never_red():
     )
     figure = funnel_figure(failure_rates(counts, 10), 39 / 193, min_sessions=10)
     by_name = {t["name"]: [c[0] for c in t.get("customdata", [])] for t in figure["data"]}
-    assert by_name["▲ fails significantly more"] == ["Big"]
-    assert by_name["○ too few to judge"] == ["Few"]
+    assert by_name["flagged: fails significantly more"] == ["Big"]
+    assert by_name["too few to judge"] == ["Few"]
     assert by_name["users"] == ["Low"]
-    hollow = next(t for t in figure["data"] if t["name"] == "○ too few to judge")
+    hollow = next(t for t in figure["data"] if t["name"] == "too few to judge")
     assert hollow["marker"]["symbol"] == "circle-open"
 
 
@@ -255,7 +257,7 @@ def test_above_the_limit_the_unflagged_users_are_density_and_every_flagged_user_
     cells = [c for row in density.z for c in row if c is not None]
     assert sum(cells) == 39_920 and min(cells) >= 1
     dots = [t for t in figure.data if t.type == "scatter" and t.mode == "markers"]
-    assert [t.name for t in dots] == ["▲ fails significantly more"]
+    assert [t.name for t in dots] == ["flagged: fails significantly more"]
     # One dot per spot: 40 users fail 20 of 20, 40 fail 19 of 20; the hover names them.
     assert list(dots[0].x) == [20, 20] and list(dots[0].y) == [1.0, 0.95]
     (everyone, n1, n2, n3, c), (_, *rest) = dots[0].customdata
@@ -302,3 +304,30 @@ def test_the_change_chart_names_each_row_and_shows_both_windows():
     assert figure["layout"]["title"]["text"] == "Failure rate: the previous 2 days and now"
     few = plots.change_figure(worse, "2 days", limit=1)
     assert few["layout"]["title"]["text"].endswith("(1 largest changes of 2)")
+
+
+def test_the_funnels_log_axis_is_labelled_in_whole_numbers_from_its_least_user():
+    from user_failure_stats.funnel import log_ticks
+
+    assert log_ticks(5, 60) == [5, 10, 20, 50]
+    assert log_ticks(1, 2_500) == [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000]
+    assert log_ticks(3, 4) == [2, 5]  # none inside: the two around
+    assert log_ticks(12, 18) == [10, 20]
+    rates = failure_rates(
+        pd.DataFrame(
+            {
+                "user_id": [1, 2, 3],
+                "name": ["A", "B", "C"],
+                "failed_sessions": [1, 5, 30],
+                "total_sessions": [5, 20, 60],
+            }
+        )
+    )
+    xaxis = funnel.funnel_figure(rates, 0.4, 10, 0.05).layout.xaxis
+    assert list(xaxis.tickvals) == [5, 10, 20, 50] and list(xaxis.ticktext) == [
+        "5",
+        "10",
+        "20",
+        "50",
+    ]
+    assert xaxis.range[0] == pytest.approx(math.log10(4))

@@ -301,10 +301,11 @@ def test_papermill_and_nbconvert_alone_give_the_report_run_gives(
     notebook_db_url, cli_env, tmp_path
 ):
     papermill, nbconvert, opening = readme_block("--to user_failure_report")
-    assert opening.startswith("xdg-open /tmp/executed.html")
+    assert opening.startswith("xdg-open reports/explored.html")
     env = cli_env(notebook_db_url, OUTPUT_DIR=str(tmp_path / "reports"))
+    (tmp_path / "reports").mkdir()  # as the checkout has it
     for command in (papermill, nbconvert):  # as written, in this test's folder and venv
-        command = command.replace("/tmp/", f"{tmp_path}/")
+        command = command.replace("reports/", f"{tmp_path}/reports/")
         command = command.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
         done = subprocess.run(
             ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True
@@ -312,7 +313,7 @@ def test_papermill_and_nbconvert_alone_give_the_report_run_gives(
         assert done.returncode == 0, command + done.stderr[-2000:]
     (csv,) = (tmp_path / "reports").glob("user_failure_stats_*.csv")  # export: true
     link = f'<a class="ufs-csv-link" download="" href="{csv.name}">{csv.name}</a>, beside'
-    page = (tmp_path / "executed.html").read_text(encoding="utf-8")
+    page = (tmp_path / "reports" / "explored.html").read_text(encoding="utf-8")  # beside it
     assert page.count("plotly.js v") == 1 and page.count('class="plotly-graph-div"') == 3
     assert "<title>User failure rates · 2025-05-21 to 2025-05-23 (Asia/Kolkata)</title>" in page
     assert link in page  # relative: it works from a copy of the folder and from a target
@@ -336,7 +337,7 @@ def test_the_notebook_explored_without_export_writes_nothing(notebook_db_url, cl
     assert done.returncode == 0, done.stderr[-2000:]
     assert not (tmp_path / "reports").exists()
     executed = (tmp_path / "x.ipynb").read_text(encoding="utf-8")
-    assert "Nothing was written: this notebook ran with <code>export = False</code>" in executed
+    assert "No CSV file goes with this report: its notebook ran without export" in executed
     assert "holds every user" not in executed
 
 

@@ -241,7 +241,8 @@ def dashboard(folder):
 
 def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
     dashboard(tmp_path)
-    figure = chart_of(store.update_index(tmp_path)[0].read_text())
+    page = store.update_index(tmp_path)[0].read_text()
+    figure = chart_of(page)
     flagged, rate = figure["data"]
     assert rate["x"] == [
         "2025-05-20 18:30",
@@ -251,10 +252,8 @@ def test_the_chart_has_one_point_per_window_in_the_page_zone(tmp_path):
     ]
     assert rate["y"] == [25.0, 12.5, None, 50.0]  # the rerun of 22 May stands for it
     assert flagged["y"] == [2, 1, 0, 7]
-    assert (flagged["yaxis"], figure["layout"]["xaxis"]["title"]["text"]) == (
-        "y2",
-        "Window start (UTC)",
-    )
+    assert flagged["yaxis"] == "y2" and "title" not in figure["layout"]["xaxis"]
+    assert "by when the window starts (UTC)" in page  # said above the chart, not under it
     assert figure["config"]["displaylogo"] is False
 
 
@@ -451,6 +450,10 @@ def test_each_title_and_window_length_is_a_line_of_its_own(tmp_path):
         "2025-05-03 00:00",
     ]
     assert lines["New York · 1 day"] == ["2025-03-08 05:00", "2025-03-09 05:00", "2025-03-10 04:00"]
+    # Colours go in the order the series began: a series added later takes a new one.
+    order = [t["name"] for t in figure["data"] if t["type"] == "scatter"]
+    assert order == ["New York · 1 day", "Daily · 1 day", "Daily · 7 days", "Escalations · 1 day"]
+    assert figure["data"][1]["line"]["color"] == reports_page.PALETTE[0]
     # A series' bars share its line's colour and legend entry.
     bars = {t["legendgroup"]: t["marker"]["color"] for t in figure["data"] if t["type"] == "bar"}
     colours = {t["name"]: t["line"]["color"] for t in figure["data"] if t["type"] == "scatter"}
@@ -491,3 +494,19 @@ def test_the_window_shows_the_reports_own_zone_first(tmp_path):
         "<small>2025-05-20 18:30 to 2025-05-21 18:30 UTC</small></td>"
     ) in page
     assert "<td>2025-05-24 00:00 to 2025-05-25 00:00 UTC</td>" in page  # the page's zone: once
+
+
+def test_a_missing_window_breaks_its_series_line(tmp_path):
+    for day in ("2025-05-01", "2025-05-02", "2025-05-03", "2025-05-06", "2025-05-07"):
+        daily(tmp_path, day)
+    figure = chart_of(store.update_index(tmp_path)[0].read_text())
+    (line,) = [t for t in figure["data"] if t["type"] == "scatter"]
+    assert line["x"] == [
+        "2025-05-01 00:00",
+        "2025-05-02 00:00",
+        "2025-05-03 00:00",
+        "2025-05-04 12:00",  # the gap: no line over 4 and 5 May
+        "2025-05-06 00:00",
+        "2025-05-07 00:00",
+    ]
+    assert line["y"] == [20.0, 20.0, 20.0, None, 20.0, 20.0]

@@ -114,10 +114,15 @@ def test_serve_logs_requests_without_their_key_and_stops_on_sigterm(server):
     url, process = server
     call(url, WINDOW | {"code": KEY})
     call(url, {"code": "guess-\x1b[2J"})
+    call(url.replace("/api/failure_analysis", "/nope"), {"code": KEY})
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 128 + signal.SIGTERM
-    assert out.splitlines() == ["GET /api/failure_analysis 200", "GET /api/failure_analysis 401"]
+    assert out.splitlines() == [
+        "GET /api/failure_analysis 200",
+        "GET /api/failure_analysis 401",
+        "GET /nope 404",  # the path asked for, never its query
+    ]
     assert err.splitlines() == ["user-failure-stats: interrupted by SIGTERM: stopped"]
     assert KEY not in out + err
 
@@ -146,6 +151,7 @@ def test_serve_refuses_to_start_without_a_strong_key(pg, cli_env, tmp_path, extr
 def test_the_readmes_serve_commands_work_as_written(pg, cli_env, tmp_path):
     import socket
 
+    pg.seed()
     with socket.socket() as probe:  # a free port, for 7071 may be taken here
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -164,4 +170,5 @@ def test_the_readmes_serve_commands_work_as_written(pg, cli_env, tmp_path):
     )
     assert done.returncode == 0, done.stdout + done.stderr
     answer = json.loads(done.stdout.splitlines()[-1])
-    assert answer["window"]["length"] == "1 day" and "summary" in answer
+    assert answer["window"]["length"] == "2 days"
+    assert answer["summary"]["total_sessions"] == 341  # the seed's window, as the README asks

@@ -72,8 +72,13 @@ def _user_traces(rates: pd.DataFrame, min_sessions: int, most: int):
     flagged = rates["flagged"].astype(bool)
     too_few = rates["total_sessions"] < min_sessions
     solid = {"size": 8, "opacity": 0.8, "line": {"width": 0}}
-    red = (flagged, "▲ fails significantly more", {"color": BAR_COLOUR, **solid})
+    red = (flagged, "flagged: fails significantly more", {"color": BAR_COLOUR, **solid})
+    least = int(rates["total_sessions"].min()) if len(rates) else 1
     x_axis = axis("Sessions (log scale)", type="log")
+    # Whole numbers at 1, 2, 5, 10, 20, 50...: plotly's own log ticks label 20 to 90 "2" to "9".
+    x_axis["tickvals"] = log_ticks(least, most)
+    x_axis["ticktext"] = [f"{value:,}" for value in x_axis["tickvals"]]
+    x_axis["range"] = [np.log10(least * 0.8), np.log10(most * 1.25)]
     layout = {"xaxis": x_axis, "annotations": [], "margin_top": 60}
     behind = []
     if (~flagged).sum() > POINT_LIMIT:
@@ -87,13 +92,25 @@ def _user_traces(rates: pd.DataFrame, min_sessions: int, most: int):
         hollow = {"color": "#5d6d7e", "symbol": "circle-open", "size": 8}
         layers = [
             (~flagged & ~too_few, "users", {"color": "#5d6d7e", **solid}),
-            (too_few & ~flagged, "○ too few to judge", hollow),
+            (too_few & ~flagged, "too few to judge", hollow),
             red,
         ]
     users = [
         _shared_points(rates[mask], name, marker) for mask, name, marker in layers if mask.any()
     ]
     return behind, users, layout
+
+
+def log_ticks(least: int, most: int) -> list[int]:
+    """Return the ticks 1, 2, 5, 10, 20, 50... that fall within ``least`` to ``most`` sessions.
+
+    At least the two around them, so a narrow range still has labels.
+    """
+    ticks = [step * 10**power for power in range(16) for step in (1, 2, 5)]
+    inside = [tick for tick in ticks if least <= tick <= most]
+    below = [tick for tick in ticks if tick < least][-1:]
+    above = [tick for tick in ticks if tick > most][:1]
+    return inside if len(inside) >= 2 else below + inside + above
 
 
 def flag_rule_sessions(min_sessions: int, most: int, exact: int = 2_000) -> np.ndarray:

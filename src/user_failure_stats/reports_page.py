@@ -71,8 +71,11 @@ def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> d
         one["flagged"].append(None if flagged is None else round(flagged))
         one["label"].append(plotly_text(f"{_window_text(entry, zone)} · {name}"))
     starts = sorted({x for one in series.values() for x in one["x"]})
+    for one in series.values():
+        with_gaps(one)
     return {
-        "series": sorted(series.values(), key=lambda one: one["name"]),
+        # In the order each series began: a new series takes a new colour, the others keep theirs.
+        "series": sorted(series.values(), key=lambda one: (one["x"][0], one["name"])),
         "windows": len(latest),
         "points": len(points),
         "range": recent_range(starts),
@@ -99,6 +102,25 @@ def series_name(entry: RunSummary) -> str:
         hours = round((end - start).total_seconds() / 3600, 2)
         length = f"{hours:,g} hour{'' if hours == 1 else 's'}"
     return f"{shown(entry.title, SHOWN_TEXT)} · {length}"
+
+
+def with_gaps(one: dict) -> None:
+    """Break a series' line where windows are missing: a point of None in each long gap.
+
+    A gap is long when it is more than one and a half times the series' usual one (a day
+    not reported in a daily series), so the line does not pass over it as if it were there.
+    """
+    moments = [datetime.fromisoformat(x) for x in one["x"]]
+    if len(moments) < 3:
+        return
+    gaps = sorted(b - a for a, b in zip(moments, moments[1:], strict=False))
+    usual = gaps[len(gaps) // 2]
+    for i in range(len(moments) - 1, 0, -1):
+        if moments[i] - moments[i - 1] > usual * 1.5:
+            middle = moments[i - 1] + (moments[i] - moments[i - 1]) / 2
+            one["x"].insert(i, f"{middle:%Y-%m-%d %H:%M}")
+            for key in ("rate", "flagged", "label"):
+                one[key].insert(i, None)
 
 
 RECENT_POINTS = 30  # windows the chart opens on, at most
@@ -128,15 +150,15 @@ def recent_range(starts: list[str]) -> list[str] | None:
     return [f"{moments[first] - pad:%Y-%m-%d %H:%M}", f"{moments[-1] + pad:%Y-%m-%d %H:%M}"]
 
 
-PALETTE = ("#1f4e79", "#b35806", "#1b7837", "#762a83", "#8c510a", "#01665e", "#c51b7d")
+# Okabe and Ito's colours, told apart by colour-blind readers too (yellow left out: on white).
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000")
 
 
-def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
+def chart_figure(data: dict) -> dict:
     """Return the plotly figure for :func:`chart_data`, one colour per series.
 
     Each series has its rate as a line (left axis) and its flagged users as bars (right axis).
     """
-    zone = plotly_text(shown(timezone, SHOWN_TEXT))
     flagged = [n for one in data["series"] for n in one["flagged"] if n is not None]
     traces = []
     for k, one in enumerate(data["series"]):
@@ -151,7 +173,7 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
                 "x": one["x"],
                 "y": one["flagged"],
                 "yaxis": "y2",
-                "marker": {"color": colour, "opacity": 0.3},
+                "marker": {"color": colour, "opacity": 0.45},
                 "customdata": one["label"],
                 "hovertemplate": "%{customdata}<br>%{y} flagged users<extra></extra>",
             },
@@ -168,9 +190,8 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
             },
         ]
     xaxis = {
-        "type": "date",
-        "title": {"text": f"Window start ({zone})", "standoff": 12},
-        "automargin": True,  # rotated labels on a phone push the title down
+        "type": "date",  # the window's start, in the page's zone (the caption says so)
+        "automargin": True,
         "rangeselector": {
             "buttons": [
                 {"count": 1, "label": "1 month", "step": "month", "stepmode": "backward"},
@@ -187,7 +208,7 @@ def chart_figure(data: dict, timezone: str = DEFAULT_TIMEZONE) -> dict:
     return {
         "data": traces,
         "layout": {
-            "height": 400,
+            "height": 460,
             "margin": {"l": 56, "r": 56, "t": 88, "b": 48},
             "xaxis": xaxis,
             "yaxis": {"title": {"text": "Overall failure rate (%)"}, "rangemode": "tozero"},
@@ -224,7 +245,7 @@ def render_index(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) ->
         zone=shown(timezone, SHOWN_TEXT),
         rows=[_row(entry, zone) for entry in entries[:MAX_ROWS]],
         total=len(entries),
-        chart=chart_figure(data, timezone) if drawn else None,
+        chart=chart_figure(data) if drawn else None,
         chart_id=CHART_ID,
         plotlyjs=Markup(plotlyjs()) if drawn else "",  # the installed plotly's own script
         windows=data["windows"],

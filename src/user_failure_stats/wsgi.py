@@ -46,7 +46,8 @@ def make_app(settings: Settings) -> Callable:
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
         answer = _answer(environ, settings, key)
         method = visible(str(environ.get("REQUEST_METHOD", ""))[:20])
-        log.info("%s %s %d", method, ROUTE, answer.status)  # never the query: it holds the key
+        path = visible(str(environ.get("PATH_INFO", ""))[:200])
+        log.info("%s %s %d", method, path, answer.status)  # never the query: it holds the key
         body = answer.body.encode("utf-8")
         headers = [
             ("Content-Type", f"{answer.mimetype}; charset=utf-8"),
