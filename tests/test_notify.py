@@ -708,6 +708,12 @@ MASKED = [
         "mailto://smtp.example.com:2525",
     ),
     (f"mailto://{SECRET}:{SECRET}@example.com/team@example.com", "mailto://…"),  # @ in the path
+    # A relay's URL as docs/notifications.md writes it: the query's @ encoded, the relay shown.
+    (
+        "mailto://example.com?smtp=relay.example.com&port=25&from=r%40example.com&to=t%40x.org",
+        "mailto://relay.example.com:25",
+    ),
+    ("mailto://example.com?smtp=relay.example.com&from=r@example.com", "mailto://…"),
     (f"json://user:{SECRET}@127.0.0.1:8080/hooks/{SECRET}?token={SECRET}", "json://127.0.0.1:8080"),
     (
         f"jsons://hooks.example.com/{SECRET}?+Authorization=Bearer%20{SECRET}",
