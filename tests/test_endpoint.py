@@ -285,6 +285,14 @@ def test_bad_body_is_400(endpoint, body):
     assert json.loads(response.get_body())["parameter"] == "body"
 
 
+@pytest.mark.parametrize("name", ["export_csv", "include_details"])
+@pytest.mark.parametrize("value", [{}, [], 0.5])
+def test_a_switch_that_is_no_true_or_false_in_a_body_is_refused(endpoint, name, value):
+    response = endpoint(body={"start": "2025-05-21", "end": "2025-05-23", name: value})
+    assert response.status_code == 400
+    assert json.loads(response.get_body())["parameter"] == name
+
+
 def test_top_n_zero_in_a_body_is_refused_not_replaced(endpoint):
     response = endpoint(body={"start": "2025-05-21", "end": "2025-05-23", "top_n": 0})
     assert response.status_code == 400

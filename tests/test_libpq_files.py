@@ -86,3 +86,26 @@ def test_kerberos_encryption_is_off_unless_asked_for(pg, settings_for, monkeypat
     assert mode(asked.render_as_string(hide_password=False)) == "prefer"
     monkeypatch.setenv("PGGSSENCMODE", "prefer")
     assert mode(pg.url) == "prefer"
+
+
+def test_an_openssl_configuration_that_would_hang_is_refused_before_ssl_is_imported(
+    fifo, cli_env, tmp_path
+):
+    import subprocess
+
+    from tests.helpers import COMMAND, SEED_WINDOW
+
+    env = cli_env("postgresql://reader@db.example.com/calls", OPENSSL_CONF=fifo)
+    done = subprocess.run(
+        [*COMMAND, "check", *SEED_WINDOW],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"user-failure-stats: error: OPENSSL_CONF: the OpenSSL configuration {fifo} is not a "
+        "regular file of at most 1 MiB, and OpenSSL would wait on it for ever\n"
+    )

@@ -510,3 +510,21 @@ def test_a_missing_window_breaks_its_series_line(tmp_path):
         "2025-05-07 00:00",
     ]
     assert line["y"] == [20.0, 20.0, 20.0, None, 20.0, 20.0]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "zone"),
+    [
+        ("0001-01-01T00:00:00+00:00", "0001-01-02T00:00:00+00:00", "Etc/GMT+12"),  # year 0
+        ("9999-12-30T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "Etc/GMT-14"),  # year 10000
+        ("2025-05-23T00:00:00+00:00", "2025-05-21T00:00:00+00:00", "UTC"),  # ends first
+    ],
+)
+def test_a_window_no_call_log_has_is_listed_as_text_and_never_drawn(tmp_path, start, end, zone):
+    publish(tmp_path, entry("20250523_010000"))
+    publish(tmp_path, entry("20250524_010000") | {"window": window(start, end, zone)})
+    publish(tmp_path, entry("20250525_010000", title="Other"))
+    page = store.update_index(tmp_path)[0].read_text()
+    assert page.count("<tr><td class='t'>") == 3  # listed
+    lines = [t for t in chart_of(page)["data"] if t["type"] == "scatter"]
+    assert sorted(line["name"] for line in lines) == ["Daily · 2 days", "Other · 2 days"]

@@ -108,6 +108,9 @@ def test_a_large_or_broken_body_is_refused(server):
     }
     status, _, body = call(url, headers=headers, body=b"[1, 2]")
     assert status == 400 and json.loads(body)["parameter"] == "body"
+    # Larger than the server reads at all: refused before the body is read, key or not.
+    status, _, _ = call(url, body=b" " * (2 * 1024 * 1024))
+    assert status == 413
 
 
 def test_serve_logs_requests_without_their_key_and_stops_on_sigterm(server):

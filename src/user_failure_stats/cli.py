@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     received = _handle_signals()
     try:
+        from user_failure_stats.libpq_files import check_openssl
+
+        check_openssl()  # before anything imports ssl, which reads it
         return COMMANDS[args.command](args)
     except UserFailureStatsError as exc:
         if args.verbose:

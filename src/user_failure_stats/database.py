@@ -116,8 +116,13 @@ def make_engine(settings: Settings) -> sa.Engine:
             f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
         ) from None
     arguments |= {k: v for k, v in connect_args.items() if k != "connection_factory"}
-    hosts = str(arguments.get("host") or "").count(",") + 1
-    seconds = settings.connect_timeout_seconds * hosts + DEADLINE_MARGIN_SECONDS
+    # libpq tries each host in turn, each within the connect timeout (rounded up to 2 s), and
+    # a service file may list more: a generous deadline, so only a wait for ever is caught.
+    given = str(arguments.get("host") or os.environ.get("PGHOST") or "")
+    hosts = max(
+        given.count(",") + 1, 4 if "service" in arguments or os.environ.get("PGSERVICE") else 1
+    )
+    seconds = (max(settings.connect_timeout_seconds, 2) + 2) * hosts + 10
     if libpq_files.probe(arguments, seconds, describe_database(url)) == "timeout":
         raise DatabaseError(f"cannot connect to the database {describe_database(url)}: {TIMED_OUT}")
     return engine

@@ -130,7 +130,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         resolved = resolve_window(params, settings.db_timezone, now)
     except ConfigError as exc:
         raise BadParameter(exc.field or "start", str(exc)) from None
-    export_csv = _checked(coerce.yes_no, values.get("export_csv") or False, "export_csv")
+    export_csv = _checked(coerce.yes_no, _switch(values, "export_csv"), "export_csv")
     if export_csv and not settings.publish_url:
         raise BadParameter(
             "export_csv",
@@ -140,7 +140,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         window=resolved,
         export_csv=export_csv,
         include_details=_checked(
-            coerce.yes_no, values.get("include_details") or False, "include_details"
+            coerce.yes_no, _switch(values, "include_details"), "include_details"
         ),
         format=output,
         limit=_checked(
@@ -150,6 +150,12 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         min_sessions=params.min_sessions,
         fdr=params.fdr,
     )
+
+
+def _switch(values: dict, name: str):
+    """A true-or-false parameter as given: absent or null is false, ``{}`` is not."""
+    value = values.get(name)
+    return False if value is None else value
 
 
 def records(frame) -> list[dict]:

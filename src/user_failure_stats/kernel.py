@@ -82,6 +82,9 @@ def execute(
             execution_timeout=EXECUTION_TIMEOUT_SECONDS,
             # All outputs are in when the last cell ends: no graceful shutdown to wait for.
             shutdown_kernel="immediate",
+            # The kernel's folder is the run's own, new one: Python imports from its current
+            # folder first, and a module planted where the command was started must not run.
+            cwd=str(Path(executed).parent),
             **engine_options(environment),
         )
     except Exception as exc:  # noqa: BLE001 - every failure becomes one clear error

@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 
-from user_failure_stats.errors import ConfigError
+from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.text import visible
 
 FILE_LIMIT = 1024 * 1024
@@ -47,6 +47,16 @@ def check_files(query: Mapping, environ: Mapping | None = None, password: bool =
     environ = os.environ if environ is None else environ
     for source, what, path in candidates(query, environ, password):
         check_file(source, what, path, private=what == "password file")
+
+
+def check_openssl(environ: Mapping | None = None) -> None:
+    """Raise ConfigError if ``OPENSSL_CONF`` names a file that is no small regular file.
+
+    OpenSSL reads it as soon as Python's ``ssl`` or ``hashlib`` is first imported (psycopg2
+    does), before any check of a connection: call this first.
+    """
+    environ = os.environ if environ is None else environ
+    check_file("OPENSSL_CONF", "OpenSSL configuration", environ.get("OPENSSL_CONF") or "")
 
 
 def candidates(query: Mapping, environ: Mapping, password: bool) -> Iterator[tuple[str, str, str]]:
@@ -122,10 +132,11 @@ def check_file(source: str, what: str, path: str, private: bool = False) -> None
     except (OSError, ValueError):
         return
     field = source.split()[0]
+    reader = "OpenSSL" if source.startswith("OPENSSL") else "libpq"
     if not stat.S_ISREG(info.st_mode) or info.st_size > FILE_LIMIT:
         raise ConfigError(
             f"{source}: the {what} {visible(path)} is not a regular file of at most 1 MiB, "
-            "and libpq would wait on it for ever",
+            f"and {reader} would wait on it for ever",
             field=field,
         )
     if private and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
@@ -159,26 +170,29 @@ def probe(arguments: dict, seconds: float, target: str) -> str:
     Once per process for the same ``arguments``.
 
     Raises:
-        ConfigError: libpq did not return in time: it waits on a file it reads.
+        DatabaseError: libpq did not return in time: it waits on a file it reads, or on
+            servers slower than its connect timeout says.
     """
     key = json.dumps(arguments, sort_keys=True, default=str)
     if key in _probed:
         return _probed[key]
     try:
         done = subprocess.run(
-            [sys.executable, "-c", PROBE],
+            # -I: isolated, so no module in the current folder (a planted json.py) or from
+            # PYTHON* variables runs in the child, which holds the password.
+            [sys.executable, "-I", "-c", PROBE],
             input=key,
             capture_output=True,
             text=True,
             timeout=seconds,
         )
     except subprocess.TimeoutExpired:  # the child is killed: nothing of it is left
-        raise ConfigError(
+        raise DatabaseError(
             f"cannot connect to the database {visible(target)}: libpq did not return within "
-            f"{seconds:g} s, so it waits on a file it reads (a service, password, TLS, Kerberos "
-            "or OpenSSL file, named in DB_URL, a service file or PG*, KRB5* or OPENSSL_* "
-            "variables): it must be a small regular file",
-            field="DB_URL",
+            f"{seconds:g} s: the servers are slower than CONNECT_TIMEOUT_SECONDS allows, or "
+            "libpq waits on a file it reads (a service, password, TLS, Kerberos or OpenSSL "
+            "file, named in DB_URL, a service file or PG*, KRB5* or OPENSSL_* variables), "
+            "which must be a small regular file"
         ) from None
     outcome = done.stdout.strip() or "failed"
     _probed[key] = outcome

@@ -34,9 +34,10 @@ def check_stamp(stamp) -> str:
         ConfigError: It is anything else; a file name made from it could point anywhere.
     """
     if not isinstance(stamp, str) or not STAMP.fullmatch(stamp):
+        number = "" if isinstance(stamp, str) else " (a number: give it as text, papermill -r)"
         raise ConfigError(
             f"stamp {visible(bounded(str(stamp), 40))!s} is not YYYYMMDD_HHMMSS (optionally "
-            "with _2 to _999): leave it empty for now",
+            f"with _2 to _999){number}: leave it empty for now",
             field="stamp",
         )
     return stamp

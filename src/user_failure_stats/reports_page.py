@@ -54,7 +54,7 @@ def chart_data(entries: list[RunSummary], timezone: str = DEFAULT_TIMEZONE) -> d
     latest: dict[tuple[str, str, str], RunSummary] = {}
     for entry in sorted(entries, key=RunSummary.newest_key):  # oldest first: the newest one stays
         bounds = (_instant(entry.window["start"]), _instant(entry.window["end"]))
-        if None not in bounds:
+        if None not in bounds and bounds[0] < bounds[1]:  # a window that ends first is none
             key = (bounds[0].isoformat(), bounds[1].isoformat(), series_name(entry))
             latest[key] = entry
     points = sorted(latest.items())[-MAX_POINTS:]
@@ -272,13 +272,20 @@ def _row(entry: RunSummary, zone: ZoneInfo) -> dict:
     }
 
 
+YEARS = (1900, 2200)  # a window outside these is no call log's: shown as text, never drawn
+
+
 def _instant(text) -> datetime | None:
-    """Return an ISO 8601 time with an offset as an aware datetime; None for anything else."""
+    """Return an ISO 8601 time with an offset as an aware datetime; None for anything else.
+
+    A time outside :data:`YEARS` is None too: shifted to a zone, year 1 or 9999 overflows.
+    """
     try:
         moment = datetime.fromisoformat(str(text))
-        return moment.astimezone(UTC) if moment.tzinfo is not None else None
+        moment = moment.astimezone(UTC) if moment.tzinfo is not None else None
     except (ValueError, OverflowError):
         return None
+    return moment if moment is not None and YEARS[0] <= moment.year < YEARS[1] else None
 
 
 def _window_text(entry: RunSummary, zone: ZoneInfo | None = None, with_zone: bool = True) -> str:

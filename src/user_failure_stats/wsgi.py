@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 ROUTE = "/api/failure_analysis"
 METHODS = ("GET", "POST")
 BODY_LIMIT = 64 * 1024  # a request's parameters fit in far less
+SERVER_BODY_LIMIT = 1024 * 1024  # what waitress reads of a body at most (its default: 1 GiB)
 KEY_HEADER = "HTTP_X_FUNCTIONS_KEY"
 HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
 
@@ -105,7 +106,17 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
         ) from None
     app = make_app(settings)
     try:
-        server = create_server(app, host=host, port=port, threads=4, ident="user-failure-stats")
+        server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=4,
+            ident="user-failure-stats",
+            # A body larger than this is refused (413) before it is read, key or not; the app's
+            # own limit is lower. An idle connection is closed after 30 s (waitress: 120 s).
+            max_request_body_size=SERVER_BODY_LIMIT,
+            channel_timeout=30,
+        )
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     where = f"[{server.effective_host}]" if ":" in server.effective_host else server.effective_host
