@@ -109,8 +109,16 @@ def test_a_large_or_broken_body_is_refused(server):
     status, _, body = call(url, headers=headers, body=b"[1, 2]")
     assert status == 400 and json.loads(body)["parameter"] == "body"
     # Larger than the server reads at all: refused before the body is read, key or not.
-    status, _, _ = call(url, body=b" " * (2 * 1024 * 1024))
-    assert status == 413
+    import http.client
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+    connection.putrequest("POST", where.path)
+    connection.putheader("Content-Length", str(2 * 1024 * 1024))
+    connection.endheaders()  # and not one byte of the body
+    assert connection.getresponse().status == 413
+    connection.close()
 
 
 def test_serve_logs_requests_without_their_key_and_stops_on_sigterm(server):
@@ -126,7 +134,7 @@ def test_serve_logs_requests_without_their_key_and_stops_on_sigterm(server):
         "GET /api/failure_analysis 401",
         "GET /nope 404",  # the path asked for, never its query
     ]
-    assert err.splitlines() == ["user-failure-stats: interrupted by SIGTERM: stopped"]
+    assert err.splitlines()[-1] == "user-failure-stats: interrupted by SIGTERM: stopped"
     assert KEY not in out + err
 
 

@@ -7,6 +7,7 @@ exit code (a traceback only with ``--verbose``). The arguments are in ``argument
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -181,14 +182,20 @@ def cmd_prune(args) -> int:
 
 def cmd_serve(args) -> int:
     """The ``serve`` command (see ``arguments.SERVE_HELP``): until Ctrl-C or SIGTERM."""
-    import logging
-
     from user_failure_stats import wsgi
     from user_failure_stats.settings import load_settings
 
     settings = load_settings(args.env_file)
     settings.require_db_url()
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
+    # One line per request on stdout; what goes wrong (the endpoint's and waitress's warnings,
+    # "Task queue depth is 1" when every thread is busy) on stderr. Each line escaped.
+    requests = logging.StreamHandler(sys.stdout)
+    requests.addFilter(lambda record: record.levelno < logging.WARNING)
+    problems = logging.StreamHandler(sys.stderr)
+    problems.setLevel(logging.WARNING)
+    for handler in (requests, problems):
+        handler.setFormatter(VisibleFormatter("%(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[requests, problems], force=True)
     wsgi.serve(
         settings,
         args.host,
@@ -196,6 +203,14 @@ def cmd_serve(args) -> int:
         lambda url: echo(f"Serving {url} (key: ENDPOINT_KEY); Ctrl-C stops it."),
     )
     raise KeyboardInterrupt  # waitress returns only once interrupted: say so, as other commands
+
+
+class VisibleFormatter(logging.Formatter):
+    """A log formatter whose lines show control characters as escapes (see ``text.visible``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Format ``record``, then make every line of it visible."""
+        return "\n".join(visible(line) for line in super().format(record).split("\n"))
 
 
 def _count(number: int, noun: str) -> str:
