@@ -219,3 +219,21 @@ def test_console_shows_hostile_flagged_names_escaped_on_one_line():
     text = "\n".join(lines)
     assert "\\x1b[2J\\x1b]0;pwned\\x07clear" in text and "rtl\\u202eevil\\r\\nnext" in text
     assert not any(ch in text for ch in "\x1b\x07\u202e\r")
+
+
+def test_no_users_before_reads_like_no_sessions_before():
+    from user_failure_stats.formats import change_texts
+
+    empty = summary_statistics(
+        failure_rates(
+            pd.DataFrame(columns=["user_id", "name", "failed_sessions", "total_sessions"])
+        )
+    )
+    seeded = summary_statistics(seed_rates())
+    texts = change_texts(seeded, empty, "1 day")
+    assert (texts["users"], texts["sessions"]) == (
+        "none in the previous 1 day",
+        "none in the previous 1 day",
+    )
+    assert change_texts(empty, empty, "1 day")["users"] == "none in the previous 1 day"
+    assert change_texts(seeded, seeded, "1 day")["users"] == "+0 vs the previous 1 day"

@@ -103,7 +103,11 @@ def change_texts(summary: Statistics, previous: Statistics, length: str) -> dict
             if math.isnan(points)
             else f"{points:+.2f} pts {against} ({chance_of_change(summary, previous)})"
         ),
-        "users": f"{change['users']:+,} {against}",
+        "users": (
+            f"{change['users']:+,} {against}"
+            if previous.total_users
+            else f"none in the previous {length}"
+        ),
     }
 
 
