@@ -331,3 +331,21 @@ def test_the_funnels_log_axis_is_labelled_in_whole_numbers_from_its_least_user()
         "50",
     ]
     assert xaxis.range[0] == pytest.approx(math.log10(4))
+
+
+def test_the_distributions_count_axis_steps_by_1_2_or_5():
+    from user_failure_stats.plots import nice_step
+
+    assert [nice_step(x) for x in (0.2, 1, 1.5, 3, 18, 45, 101)] == [1, 1, 2, 5, 20, 50, 200]
+    rates = failure_rates(
+        pd.DataFrame(
+            {
+                "user_id": range(108),
+                "name": [f"U{i}" for i in range(108)],
+                "failed_sessions": [0] * 108,
+                "total_sessions": [10] * 108,
+            }
+        )
+    )
+    axis = plots.distribution_figure(rates, "t").layout.yaxis
+    assert (axis.dtick, axis.tickformat) == (20, ",d")  # 108 users: 0, 20 ... 100, not 18s

@@ -86,7 +86,17 @@ def distribution_figure(rates: pd.DataFrame, title: str = "Failure-rate distribu
 def _count_ticks(dist: pd.DataFrame) -> dict:
     # Whole numbers of users only: no 0.5 ticks on a small histogram.
     most = max(int(dist["users"].max()), 1)
-    return {"tick0": 0, "dtick": max(1, -(-most // 6)), "tickformat": "d"}
+    return {"tick0": 0, "dtick": nice_step(most / 6), "tickformat": ",d"}
+
+
+def nice_step(rough: float) -> int:
+    """Return the whole step of 1, 2 or 5 times a power of ten at or above ``rough``: 18 -> 20."""
+    power = 1
+    while True:
+        for step in (1, 2, 5):
+            if step * power >= rough:
+                return step * power
+        power *= 10
 
 
 CHANGE_LIMIT = 30
