@@ -480,9 +480,28 @@ def test_one_failed_service_is_named_and_the_others_are_sent(hook, capfd):
     assert capfd.readouterr() == ("", "")
 
 
-def test_a_missing_attachment_is_one_line(tmp_path):
-    with pytest.raises(NotifyError, match=r"^cannot attach gone\.html: it is not a file$"):
-        notify.send(["json://127.0.0.1:9/x"], report_message(), [tmp_path / "gone.html"])
+def test_an_attachment_that_is_not_the_file_itself_is_left_out_and_the_rest_sent(
+    smtp, hook, tmp_path
+):
+    import os
+
+    secret = tmp_path / "secret.env"
+    secret.write_text(f"DB_URL=postgresql://u:{SECRET}@db/x\n")
+    planted = tmp_path / "user_failure_stats_20250523_010000.csv"
+    planted.symlink_to(secret)  # planted in the output folder in place of the CSV
+    fifo = tmp_path / "user_failure_rates_20250523_010000.html"
+    os.mkfifo(fifo)
+    report = tmp_path / "report.html"
+    report.write_text("<html></html>")
+    url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
+    notify.send([url, hook.url()], report_message(), [planted, fifo, tmp_path / "gone", report])
+    (mail,) = smtp.mails
+    attached = {
+        a.get_filename(): a.get_payload(decode=True) for a in mail["message"].iter_attachments()
+    }
+    assert attached == {"report.html": b"<html></html>"}
+    assert SECRET.encode() not in mail["message"].as_bytes()
+    assert len(hook.posts) == 1  # the alert still goes out
 
 
 def test_no_urls_send_nothing():
@@ -932,11 +951,13 @@ def test_a_published_report_is_emailed_as_its_link_with_the_csv(pg, cli_env, tmp
 
 def test_emails_carry_attachments_up_to_the_budget_and_name_every_file(smtp, tmp_path):
     big, small = tmp_path / "report.html", tmp_path / "users.csv"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     big.write_bytes(b"x" * (notify.EMAIL_BUDGET - 10))
     small.write_bytes(b"y" * 100)
     url = f"mailto://localhost?smtp=127.0.0.1&port={smtp.port}&from=r@example.com"
-    assert notify.within_budget([big, small]) == [big]
-    assert notify.within_budget([small, big]) == [small]  # in order, while they fit
+    assert [p.name for p in notify.private_copies([big, small], tmp_path / "a")] == [big.name]
+    assert [p.name for p in notify.private_copies([small, big], tmp_path / "b")] == [small.name]
     notify.send([url], report_message(link=str(big), csv_link=str(small)), [small, big])
     (mail,) = smtp.mails
     assert [a.get_filename() for a in mail["message"].iter_attachments()] == ["users.csv"]
@@ -1010,3 +1031,23 @@ def test_check_names_the_services_masked(pg, cli_env, tmp_path, hook):
 )
 def test_names_never_become_links_or_mentions(raw, expected):
     assert messages.defanged(raw) == expected
+
+
+def _allocate_after_bounding(result) -> None:
+    notify.bound_memory()
+    try:
+        bytearray(2 * notify.CHILD_MEMORY)  # as an endless answer would grow
+        result.put("allocated")
+    except MemoryError:
+        result.put("refused")
+
+
+def test_the_sending_child_cannot_take_gigabytes():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    result = context.Queue()
+    child = context.Process(target=_allocate_after_bounding, args=(result,))
+    child.start()
+    child.join(60)
+    assert result.get(timeout=5) == "refused"

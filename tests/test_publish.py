@@ -59,6 +59,11 @@ def test_folder_urls_are_accepted(url, expected):
         ("file:///srv/a\nb", "without control characters"),
         ("file:///srv/\x1b[31mred", "without control characters"),
         ("file:///" + "x" * 10_000, "at most 2,000 characters"),
+        ("az://reports]/x", "[ or ] out of place"),
+        ("file://[::1/x", "[ or ] out of place"),
+        ("s3://[b/x", "[ or ] out of place"),
+        ("az://reports/a\\..\\..\\other\\x", "must not hold a backslash"),
+        ("az://reports/a%5C..%5Cx", "must not hold a backslash"),
     ],
 )
 def test_bad_folder_urls_are_refused_in_one_line_without_secrets(url, says):

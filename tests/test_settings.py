@@ -573,6 +573,7 @@ def test_a_nul_in_db_url_is_refused_as_bad_input(tmp_path):
         "ftp://reports.example.com/r",
         "reports.example.com/r",
         "https://reports.example.com/\x1b[2J",
+        "https://[::1/r",  # urlsplit: "Invalid IPv6 URL"
     ],
 )
 def test_a_link_url_with_a_secret_or_no_address_is_refused(value, tmp_path):

@@ -10,16 +10,18 @@ from __future__ import annotations
 import functools
 import logging
 import multiprocessing
+import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from user_failure_stats.errors import ConfigError, NotifyError
+from user_failure_stats.files import read_regular
 from user_failure_stats.formats import plural
 from user_failure_stats.messages import Message, failure_message
-from user_failure_stats.text import visible
 
 # Give up on services that have not answered after this long (Apprise's own timeouts: 4 s to
 # connect and 4 s to read for web services, 15 s for SMTP; a URL's cto= and rto= change them).
@@ -240,20 +242,29 @@ def shows_plain_text(plugin) -> bool:
     return first == apprise.NotifyFormat.TEXT
 
 
-def within_budget(paths: Sequence[Path], budget: int = EMAIL_BUDGET) -> list[Path]:
-    """Return the files to attach to an email, in order, while they fit in ``budget`` bytes."""
+def private_copies(paths: Sequence[Path], folder: Path, budget: int = EMAIL_BUDGET) -> list[Path]:
+    """Copy the files to attach into ``folder``, in order, while they fit in ``budget`` bytes.
+
+    Each is read as the file itself, never through a link, a FIFO or a folder in its place
+    (one planted in the output folder could mail out anything the run may read): such a file,
+    a missing one, or one past the budget is left out; the message names every file anyway.
+    """
     chosen, used = [], 0
     for path in paths:
-        size = Path(path).stat().st_size
-        if used + size <= budget:
-            chosen.append(Path(path))
-            used += size
+        data = read_regular(Path(path), budget - used)
+        if data is None:
+            continue
+        copy = folder / Path(path).name
+        copy.write_bytes(data)
+        chosen.append(copy)
+        used += len(data)
     return chosen
 
 
 def _deliver_all(urls: list[str], message: Message, attachments: list[Path], writer) -> None:
     """In the child process: send to every URL at once, writing ``(number, sent)`` as each ends."""
     _quiet_apprise()
+    bound_memory()
     lock = threading.Lock()
 
     def deliver(number: int, url: str) -> None:
@@ -269,6 +280,25 @@ def _deliver_all(urls: list[str], message: Message, attachments: list[Path], wri
         worker.start()
     for worker in workers:
         worker.join()
+
+
+CHILD_MEMORY = 1024 * 1024 * 1024  # what the sending child may take beyond what it starts with
+
+
+def bound_memory() -> None:
+    """Bound the sending child's memory to what it has plus :data:`CHILD_MEMORY`.
+
+    A receiver's endless answer then ends in MemoryError (a failed service), never in
+    gigabytes taken from the machine (Linux; elsewhere, unbounded).
+    """
+    import resource
+
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + CHILD_MEMORY, size + CHILD_MEMORY))
+    except (OSError, ValueError):
+        pass
 
 
 def _deliver(
@@ -315,20 +345,19 @@ def send(
 
     Each URL is its own Apprise service, so one that fails is named and the others still sent;
     nothing is printed. Services that show plain text get the message's plain text, the others
-    its Markdown. Emails carry ``attachments`` in order while they fit in
-    :data:`EMAIL_BUDGET` in all (the message names every file anyway). A service still
-    working after ``timeout`` seconds (for all) counts as failed, and is stopped.
+    its Markdown. Emails carry private copies of ``attachments`` (:func:`private_copies`).
+    A service still working after ``timeout`` seconds (for all) counts as failed, and is
+    stopped.
 
     Raises:
         NotifyError: A service failed or did not answer in time (each named by its
-            :func:`mask`), or an attachment is not a file.
+            :func:`mask`).
     """
     if not urls:
         return
-    for path in attachments:
-        if not Path(path).is_file():
-            raise NotifyError(f"cannot attach {visible(Path(path).name)}: it is not a file")
-    results = _deliver(list(urls), message, within_budget(attachments), timeout)
+    with tempfile.TemporaryDirectory(prefix="ufs-attach-") as folder:
+        copies = private_copies(attachments, Path(folder))
+        results = _deliver(list(urls), message, copies, timeout)
     failed = []
     for number, url in enumerate(urls):
         if number not in results:

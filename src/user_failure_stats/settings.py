@@ -250,7 +250,10 @@ def _link_url(value: str | None) -> str | None:
     if not value or not value.strip():
         return None
     text = value.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "Invalid IPv6 URL": a [ or ] out of place
+        parts = urlsplit("")
     bad = len(text) > 2_000 or visible(text) != text or "@" in parts.netloc
     if (
         bad

@@ -70,7 +70,16 @@ def check_url(url: str, field_name: str = "publish") -> str:
             f"s3://bucket/prefix (got {got})",
             field_name,
         )
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "Invalid IPv6 URL": a [ or ] out of place
+        raise ConfigError(
+            f"{field_name} is not a URL that can be read ([ or ] out of place)", field_name
+        ) from None
+    if "\\" in decoded:  # a storage may read it as "/": a..\..\x would climb out
+        raise ConfigError(
+            f"{field_name} must not hold a backslash: separate folders with /", field_name
+        )
     if "@" in parts.netloc or parts.query or parts.fragment or "?" in text or "#" in text:
         raise ConfigError(
             f"{field_name} must not carry credentials, a query or a fragment: put them in the "
