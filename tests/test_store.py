@@ -171,6 +171,14 @@ def test_prune_waits_for_the_index_lock(tmp_path):
     assert len(done[0]) == 14
 
 
+def test_prune_leaves_nothing_in_a_folder_with_nothing_to_remove(tmp_path):
+    empty = tmp_path / "home"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("mine")
+    assert store.prune(empty, 30, now=NOW) == []
+    assert sorted(p.name for p in empty.iterdir()) == ["notes.txt"]  # no .index.lock
+
+
 def test_sizes_for_people():
     assert [retention.size_text(n) for n in (512, 3400, 114_000_000)] == [
         "512 bytes",

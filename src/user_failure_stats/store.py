@@ -312,8 +312,9 @@ def prune(
         state = "is not a folder" if os.path.lexists(output_dir) else "does not exist"
         raise ConfigError(f"output directory {output_dir} {state}")
     now = now or datetime.now(UTC)
-    if dry_run:
-        return _expired_files(output_dir, keep_days, now)
+    if dry_run or not _expired_files(output_dir, keep_days, now):
+        # Nothing to remove: no lock file is left in a folder that may hold no reports at all.
+        return _expired_files(output_dir, keep_days, now) if dry_run else []
     try:  # a run rebuilding the index waits for us, and we for it
         with locked(output_dir / LOCK_NAME):
             return _remove(output_dir, _expired_files(output_dir, keep_days, now), index)
