@@ -33,10 +33,15 @@ def readme_block(marker: str) -> list[str]:
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 
-def run_cli(args, env, cwd, timeout=600) -> subprocess.CompletedProcess:
-    """Run ``python -m user_failure_stats ARGS`` in ``cwd`` and capture its output."""
+def run_cli(args, env, cwd, timeout=600, command=None) -> subprocess.CompletedProcess:
+    """Run ``python -m user_failure_stats ARGS`` (or ``command ARGS``) in ``cwd``, captured."""
     return subprocess.run(
-        [*COMMAND, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [*(command or COMMAND), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -404,14 +404,7 @@ def test_a_module_planted_where_the_command_starts_never_runs(pg, cli_env, tmp_p
     (tmp_path / "json.py").write_text(f"open({str(marker)!r}, 'a').write('x')\nraise SystemExit\n")
     command = str(Path(sys.executable).parent / "user-failure-stats")  # as a user runs it
     env = cli_env(with_password(pg.url), OUTPUT_DIR=str(tmp_path / "out"))
-    done = subprocess.run(
-        [command, "run", *SEED_WINDOW, "-q"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(["run", *SEED_WINDOW, "-q"], env, tmp_path, command=[command])
     assert done.returncode == 0, done.stderr
     assert not marker.exists()
     assert len(list((tmp_path / "out").glob("user_failure_rates_*.html"))) == 1
