@@ -57,6 +57,23 @@ def start_cli(args, env, cwd) -> subprocess.Popen:
     )
 
 
+def kernels_of(process) -> list:
+    """The notebook kernels among a psutil process's descendants.
+
+    Children that end meanwhile (the trial connection's, a zombie for a moment) are skipped.
+    """
+    import psutil
+
+    found = []
+    for child in process.children(recursive=True):
+        try:
+            if "ipykernel" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -2,6 +2,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.helpers import kernels_of
 from user_failure_stats import runner, store
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.params import Parameters
@@ -56,12 +57,7 @@ def test_the_kernel_is_gone_after_a_run(notebook_db_url, settings_for, tmp_path)
     result = runner.run_report(params, settings_for(notebook_db_url), tmp_path / "out")
     assert result.summary.total_sessions == 341
     assert (result.summary.tested_users, result.flagged, result.worsened) == (4, [], [])
-    kernels = [
-        child
-        for child in psutil.Process().children(recursive=True)
-        if "ipykernel" in " ".join(child.cmdline())
-    ]
-    assert kernels == []
+    assert kernels_of(psutil.Process()) == []
 
 
 def test_a_signal_just_after_the_stamp_is_reserved_leaves_no_lock(

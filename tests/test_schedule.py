@@ -7,7 +7,7 @@ import time
 
 import psutil
 
-from tests.helpers import COMMAND, SEED_WINDOW, run_cli
+from tests.helpers import COMMAND, SEED_WINDOW, kernels_of, run_cli
 from user_failure_stats import outputs, pipeline
 from user_failure_stats.arguments import build_parser, choose_parameters
 from user_failure_stats.errors import EXIT_ALERT, EXIT_BAD_INPUT
@@ -157,9 +157,7 @@ def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path):
     # published yet).
     deadline = time.monotonic() + 60
     parent = psutil.Process(run.pid)
-    while time.monotonic() < deadline and not any(
-        "ipykernel" in " ".join(child.cmdline()) for child in parent.children(recursive=True)
-    ):
+    while time.monotonic() < deadline and not kernels_of(parent):
         time.sleep(0.02)
     assert list(out.glob(".run-*")), "the run never started executing"
     assert not list(out.glob("user_failure_rates_*.html"))
