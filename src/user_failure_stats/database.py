@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-import select
-import sys
-import threading
-import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 
-import psycopg2
-import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from user_failure_stats import libpq_files
+from user_failure_stats.driver import NoAnswer, deadline_connection
 from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.settings import Settings, describe_database, parse_db_url
-from user_failure_stats.text import bounded, visible
+from user_failure_stats.text import visible
 from user_failure_stats.window import Window
 
 APPLICATION_NAME = "user-failure-stats"
@@ -126,120 +121,6 @@ def make_engine(settings: Settings) -> sa.Engine:
     if libpq_files.probe(arguments, seconds, describe_database(url)) == "timeout":
         raise DatabaseError(f"cannot connect to the database {describe_database(url)}: {TIMED_OUT}")
     return engine
-
-
-def no_transaction_timeout(dbapi_connection) -> None:
-    """Switch off a role's or database's ``transaction_timeout`` (PostgreSQL 17+) for the session.
-
-    The statement timeout bounds each query; a transaction timeout, which the startup options
-    cannot name on older servers, would end the report's reads with no reason given. Done as
-    the connection opens, before SQLAlchemy's first queries, which the timeout could end.
-    """
-    if dbapi_connection.server_version >= 170000:
-        dbapi_connection.autocommit = True  # SET outside the report's transaction
-        with dbapi_connection.cursor() as cursor:
-            cursor.execute("SET transaction_timeout = 0")
-        dbapi_connection.autocommit = False
-
-
-class NoAnswer(psycopg2.OperationalError):
-    """The server did not answer within the client's deadline; ``connecting`` says when."""
-
-    def __init__(self, message: str, connecting: bool):
-        super().__init__(message)
-        self.connecting = connecting
-
-
-def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
-    """Return a psycopg2 connection class whose waits for the server have deadlines.
-
-    :func:`wait_with_deadline`, which keeps them, becomes psycopg2's wait callback (its
-    documented hook) for the process.
-    """
-    psycopg2.extensions.set_wait_callback(wait_with_deadline)
-    deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
-    return type("DeadlineConnection", (ReportConnection,), deadlines)
-
-
-class ReportConnection(psycopg2.extensions.connection):
-    """A psycopg2 connection whose session has no transaction timeout from the moment it opens."""
-
-    def __init__(self, *args, **kwargs):
-        with libpq_warnings():
-            super().__init__(*args, **kwargs)
-        no_transaction_timeout(self)
-
-
-WARNINGS_LIMIT = 5  # lines of libpq's own warnings passed on, each bounded
-# File descriptor 2 is the process's: one connection at a time borrows it (serve's threads).
-_STDERR = threading.Lock()
-
-
-@contextmanager
-def libpq_warnings():
-    """Catch what libpq writes to stderr itself meanwhile, and pass it on escaped and bounded.
-
-    libpq prints some warnings (``password file "..." is not a plain file``) straight to file
-    descriptor 2, with whatever a path holds: escape sequences would reach the terminal.
-    """
-    import tempfile
-
-    sys.stderr.flush()
-    try:
-        caught = tempfile.TemporaryFile()
-    except OSError:  # no room for it: libpq's words, if any, go out as they are
-        yield
-        return
-    with _STDERR, caught:
-        saved = os.dup(2)
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            lines = caught.read(64 * 1024).decode("utf-8", "replace").splitlines()
-            for line in [line for line in lines if line.strip()][:WARNINGS_LIMIT]:
-                print(f"warning: libpq: {bounded(visible(line.strip()), 300)}", file=sys.stderr)
-
-
-@contextmanager
-def blocking_waits():
-    """Wait for the server the ordinary, blocking way meanwhile.
-
-    psycopg2 refuses ``COPY`` under a wait callback (:func:`deadline_connection`); it is put back.
-    """
-    saved = psycopg2.extensions.get_wait_callback()
-    psycopg2.extensions.set_wait_callback(None)
-    try:
-        yield
-    finally:
-        psycopg2.extensions.set_wait_callback(saved)
-
-
-def wait_with_deadline(conn) -> None:
-    """Wait for the server as psycopg2 asks, within the connection's deadline, if it has one.
-
-    Raises:
-        NoAnswer: The deadline passed (psycopg2 then closes the connection).
-    """
-    connecting = conn.status == psycopg2.extensions.STATUS_SETUP
-    limit = getattr(conn, "connect_deadline" if connecting else "query_deadline", None)
-    ends = None if limit is None else time.monotonic() + limit
-    while True:
-        state = conn.poll()
-        if state == psycopg2.extensions.POLL_OK:
-            return
-        left = None if ends is None else ends - time.monotonic()
-        if left is not None and left <= 0:  # psycopg2 then closes the connection
-            raise NoAnswer(f"no answer within {limit:g} s", connecting)
-        if state == psycopg2.extensions.POLL_READ:
-            select.select([conn.fileno()], [], [], left)
-        elif state == psycopg2.extensions.POLL_WRITE:
-            select.select([], [conn.fileno()], [], left)
-        else:  # pragma: no cover - psycopg2 knows no other state
-            raise psycopg2.OperationalError(f"unexpected poll state {state}")
 
 
 @contextmanager

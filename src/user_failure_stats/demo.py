@@ -113,7 +113,8 @@ def load_demo_data(url: str, seed: int = SEED, count: int = DEMO_CALLS) -> bool:
     """Create the tables and load the synthetic data; False when this version was there."""
     import sqlalchemy as sa
 
-    from user_failure_stats.database import blocking_waits, driver_url
+    from user_failure_stats.database import driver_url
+    from user_failure_stats.driver import blocking_waits
 
     engine = sa.create_engine(driver_url(url))
     try:
