@@ -104,6 +104,12 @@ def series_name(entry: RunSummary) -> str:
     return f"{shown(entry.title, SHOWN_TEXT)} · {length}"
 
 
+def usual_gap(moments: list[datetime]) -> timedelta:
+    """Return the median gap between consecutive ``moments`` (sorted, at least two)."""
+    gaps = sorted(b - a for a, b in zip(moments, moments[1:], strict=False))
+    return gaps[len(gaps) // 2]
+
+
 def with_gaps(one: dict) -> None:
     """Break a series' line where windows are missing: a point of None in each long gap.
 
@@ -113,8 +119,7 @@ def with_gaps(one: dict) -> None:
     moments = [datetime.fromisoformat(x) for x in one["x"]]
     if len(moments) < 3:
         return
-    gaps = sorted(b - a for a, b in zip(moments, moments[1:], strict=False))
-    usual = gaps[len(gaps) // 2]
+    usual = usual_gap(moments)
     for i in range(len(moments) - 1, 0, -1):
         if moments[i] - moments[i - 1] > usual * 1.5:
             middle = moments[i - 1] + (moments[i] - moments[i - 1]) / 2
@@ -137,8 +142,7 @@ def recent_range(starts: list[str]) -> list[str] | None:
     if len(starts) < 3:
         return None
     moments = [datetime.fromisoformat(x) for x in starts]
-    gaps = sorted(b - a for a, b in zip(moments, moments[1:], strict=False))
-    usual = gaps[len(gaps) // 2]
+    usual = usual_gap(moments)
     first = len(moments) - 1
     while first > 0 and len(moments) - first < RECENT_POINTS:
         if moments[first] - moments[first - 1] > usual * OUTLYING_GAP:
