@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
+import threading
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -382,3 +384,35 @@ def azurite(tmp_path_factory):
     )
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture
+def trickle_port():
+    """A receiver that answers one byte every 0.2 s: each byte restarts a read timeout."""
+    stop = threading.Event()
+
+    def answer(conn):
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000:
+                if stop.wait(0.2):
+                    return
+                with contextlib.suppress(OSError):
+                    conn.send(bytes([byte]))
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.settimeout(0.2)
+
+        def serve():
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    conn, _ = sock.accept()
+                    threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        yield sock.getsockname()[1]
+        stop.set()
+        server.join()

@@ -381,38 +381,6 @@ def test_apprise_timeouts_end_a_silent_service_in_seconds(silent_port, capfd):
     assert capfd.readouterr() == ("", "")
 
 
-@pytest.fixture
-def trickle_port():
-    """A receiver that answers one byte every 0.2 s: each byte restarts a read timeout."""
-    stop = threading.Event()
-
-    def answer(conn):
-        with conn:
-            conn.recv(65536)
-            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000:
-                if stop.wait(0.2):
-                    return
-                with contextlib.suppress(OSError):
-                    conn.send(bytes([byte]))
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        sock.settimeout(0.2)
-
-        def serve():
-            while not stop.is_set():
-                with contextlib.suppress(OSError):
-                    conn, _ = sock.accept()
-                    threading.Thread(target=answer, args=(conn,), daemon=True).start()
-
-        server = threading.Thread(target=serve, daemon=True)
-        server.start()
-        yield sock.getsockname()[1]
-        stop.set()
-        server.join()
-
-
 def test_a_receiver_answering_a_byte_at_a_time_is_stopped_at_the_deadline(trickle_port):
     # Each byte restarts Apprise's read timeout: the command must still end at the deadline,
     # the process included (Apprise's threads are waited for when a process exits).

@@ -1,4 +1,6 @@
+import multiprocessing
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ from tests.conftest import AZURITE_KEY
 from tests.helpers import SEED_WINDOW, plant_report
 from tests.helpers import run_cli as cli
 from user_failure_stats import names
+from user_failure_stats import publish as publish_module
 from user_failure_stats.errors import EXIT_DELIVERY, ConfigError, PublishError
 from user_failure_stats.publish import missing, publish
 from user_failure_stats.targets import Target, check_url, describe
@@ -471,3 +474,69 @@ def test_publish_copies_what_it_opened_never_through_a_link(tmp_path):
         publish(Target(check_url(folder.as_uri())), [link])
     assert not (folder / link.name).exists()
     assert "ROOT ONLY" not in "".join(p.read_text() for p in folder.glob("*") if p.is_file())
+
+
+def trickling_target(protocol: str, port: int) -> Target:
+    """A target whose storage service answers one byte every 0.2 s."""
+    if protocol == "s3":
+        pytest.importorskip("s3fs")
+        storage = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "key",
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_REGION": "us-east-1",
+        }
+        return Target("s3://reports/daily", storage)
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    return Target("az://reports/daily", {"AZURE_STORAGE_CONNECTION_STRING": connection})
+
+
+@pytest.mark.parametrize("protocol", ["az", "s3"])
+def test_a_storage_service_answering_a_byte_at_a_time_is_stopped_at_the_deadline(
+    protocol, trickle_port, tmp_path, monkeypatch, capfd
+):
+    # Each byte restarts the storage library's read timeout: the publish must still end.
+    target = trickling_target(protocol, trickle_port)
+    report = tmp_path / "report.html"
+    report.write_text("<p>report</p>")
+    began = time.monotonic()
+    with pytest.raises(PublishError) as caught:
+        publish(target, [report], timeout=2)
+    assert time.monotonic() - began < 10
+    assert str(caught.value) == (
+        f"cannot publish to {protocol}://reports/daily: no answer within 2 s, stopped "
+        "(is the storage service reachable?)"
+    )
+    assert multiprocessing.active_children() == []
+    # Listing the target (what a run does before it copies) and check's probe stop too.
+    monkeypatch.setattr(publish_module, "DEADLINE_SECONDS", 1.0)
+    with pytest.raises(PublishError, match="no answer within 1 s, stopped"):
+        missing(target, ["report.html"])
+    with pytest.raises(PublishError, match="no answer within 1 s, stopped"):
+        publish_module.probe(target)
+    assert time.monotonic() - began < 25
+    assert capfd.readouterr() == ("", "")
+
+
+def test_the_deadline_grows_with_what_is_copied(tmp_path):
+    small = tmp_path / "small.csv"
+    small.write_bytes(b"x" * 1000)
+    large = tmp_path / "large.csv"
+    large.write_bytes(b"x" * 5_000_000)
+    assert publish_module.deadline([small]) == 120.01
+    assert publish_module.deadline([small, large, tmp_path / "gone"]) == 170.01
+
+
+def test_a_failure_inside_the_child_is_one_line(tmp_path):
+    # An error raised in the publishing child comes back as the same line a run prints.
+    (tmp_path / "taken").write_text("a file where the folder should be")
+    report = tmp_path / "report.html"
+    report.write_text("x")
+    with pytest.raises(PublishError) as caught:
+        publish(Target(f"file://{tmp_path}/taken/reports"), [report])
+    assert str(caught.value) == (
+        f"cannot publish to file://{tmp_path}/taken/reports: Not a directory"
+    )

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import functools
 import logging
-import multiprocessing
 import os
 import re
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from user_failure_stats.children import gather
 from user_failure_stats.errors import ConfigError, NotifyError
 from user_failure_stats.files import read_regular
 from user_failure_stats.formats import plural
@@ -261,8 +260,8 @@ def private_copies(paths: Sequence[Path], folder: Path, budget: int = EMAIL_BUDG
     return chosen
 
 
-def _deliver_all(urls: list[str], message: Message, attachments: list[Path], writer) -> None:
-    """In the child process: send to every URL at once, writing ``(number, sent)`` as each ends."""
+def _deliver_all(send, urls: list[str], message: Message, attachments: list[Path]) -> None:
+    """In the child: send to every URL at once, passing on ``(number, sent)`` as each ends."""
     _quiet_apprise()
     bound_memory()
     lock = threading.Lock()
@@ -273,7 +272,7 @@ def _deliver_all(urls: list[str], message: Message, attachments: list[Path], wri
         except Exception:  # a plugin's own failure: counted, its text (maybe a secret) dropped
             sent = False
         with lock:
-            writer.send((number, sent))
+            send((number, sent))
 
     workers = [threading.Thread(target=deliver, args=item, daemon=True) for item in enumerate(urls)]
     for worker in workers:
@@ -303,35 +302,17 @@ def bound_memory() -> None:
 
 def _deliver(
     urls: list[str], message: Message, attachments: list[Path], timeout: float
-) -> dict[int, bool]:
-    """Send from a child process, killed at the deadline; return what ended by then.
+) -> tuple[dict[int, bool], bool]:
+    """Send from a child process killed at the deadline (:func:`children.gather`).
 
-    A thread cannot be stopped, and Apprise's own threads are waited for when the process
-    exits: a receiver answering a byte at a time (each byte restarts the read timeout) would
-    keep the command alive for as long as it likes. A child process is killed.
+    Returns what each URL's service answered by then, and whether the deadline passed: Apprise's
+    own threads are waited for when a process exits, and a receiver answering a byte at a time
+    restarts their read timeout with each byte.
     """
-    context = multiprocessing.get_context("fork")  # the child has Apprise loaded already
-    reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=_deliver_all, args=(urls, message, attachments, writer))
-    child.daemon = True
-    deadline = time.monotonic() + timeout
-    results: dict[int, bool] = {}
-    child.start()
-    writer.close()
-    try:
-        while len(results) < len(urls):
-            left = deadline - time.monotonic()
-            if left <= 0 or not reader.poll(left):
-                break
-            number, sent = reader.recv()
-            results[number] = sent
-    except EOFError:  # the child ended without a word for the rest: they count as failed
-        results = {number: results.get(number, False) for number in range(len(urls))}
-    finally:
-        child.kill()
-        child.join()
-        reader.close()
-    return results
+    items, timed_out = gather(
+        _deliver_all, (urls, message, attachments), expected=len(urls), timeout=timeout
+    )
+    return dict(items), timed_out
 
 
 def send(
@@ -357,12 +338,12 @@ def send(
         return
     with tempfile.TemporaryDirectory(prefix="ufs-attach-") as folder:
         copies = private_copies(attachments, Path(folder))
-        results = _deliver(list(urls), message, copies, timeout)
+        results, timed_out = _deliver(list(urls), message, copies, timeout)
     failed = []
     for number, url in enumerate(urls):
-        if number not in results:
+        if number not in results and timed_out:
             failed.append(f"{mask(url)} (no answer within {timeout:g} s)")
-        elif not results[number]:
+        elif not results.get(number):
             failed.append(mask(url))
     if failed:
         raise NotifyError(

@@ -3,6 +3,10 @@
 The target is an fsspec folder URL: ``file:///srv/www/reports``, ``az://container/prefix``
 (Azure Blob Storage, adlfs) or ``s3://bucket/prefix`` (s3fs, the ``s3`` extra). Credentials
 come only from the settings: a URL carrying any is refused, so URLs can be shown as they are.
+
+Each call to the storage runs in a child process killed at a deadline (:mod:`children`): the
+storage libraries' timeouts restart with every byte, so a service answering one byte a second
+would otherwise keep a run waiting for as long as it likes.
 """
 
 from __future__ import annotations
@@ -19,10 +23,15 @@ from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from user_failure_stats.children import gather
 from user_failure_stats.errors import PublishError
 from user_failure_stats.targets import Target, check_available, describe
 
 HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+# A publish still going after this long is stopped: two minutes (Azure's client retries an
+# unreachable service for about a minute and a half), and a second more per 100 kB to copy.
+DEADLINE_SECONDS = 120.0
+BYTES_PER_SECOND = 100_000
 
 
 def open_target(target: Target):
@@ -45,7 +54,11 @@ def open_target(target: Target):
 
 
 def publish(
-    target: Target, files: Iterable[Path], *, remove: Mapping[str, int | None] | None = None
+    target: Target,
+    files: Iterable[Path],
+    *,
+    remove: Mapping[str, int | None] | None = None,
+    timeout: float | None = None,
 ) -> list[str]:
     """Copy ``files`` into the target folder, in order; delete the files named in ``remove``.
 
@@ -54,16 +67,66 @@ def publish(
 
     Each file is written whole (locally through a temporary name, on object storage by one
     upload); give the index last, so it never links to a file not yet there. Returns the links
-    (see :meth:`Target.link`), in order; PublishError (one line, no credential) on failure.
+    (see :meth:`Target.link`), in order; PublishError (one line, no credential) on failure, or
+    when it has not ended after ``timeout`` seconds (default: :func:`deadline` of the files).
     """
+    files = [Path(source) for source in files]
+    limit = deadline(files) if timeout is None else timeout
+    return _in_child(target, _publish_here, (target, files, remove), limit)
+
+
+def deadline(files: Iterable[Path]) -> float:
+    """Seconds a publish of ``files`` may take: :data:`DEADLINE_SECONDS` and one per 100 kB."""
+    size = 0
+    for path in files:
+        try:
+            size += os.lstat(path).st_size
+        except OSError:  # the copy itself says what is wrong with it
+            pass
+    return DEADLINE_SECONDS + size / BYTES_PER_SECOND
+
+
+def _in_child(target: Target, work, args: tuple, timeout: float):
+    """Return ``work(*args)`` done in a child process, or raise PublishError (late: stopped)."""
+    check_available(target)  # a missing package is a ConfigError, said here
+    items, timed_out = gather(_answer, (target, work, args), expected=1, timeout=timeout)
+    if items:
+        done, value = items[0]
+        if done:
+            return value
+        raise PublishError(value)
+    where = describe(target.url)
+    if timed_out:
+        raise PublishError(
+            f"cannot publish to {where}: no answer within {timeout:.0f} s, stopped "
+            "(is the storage service reachable?)"
+        )
+    raise PublishError(f"cannot publish to {where}: the publishing process ended unexpectedly")
+
+
+def _answer(send, target: Target, work, args: tuple) -> None:
+    """In the child: send ``(True, result)``, or ``(False, one line)`` for any failure."""
+    try:
+        result = work(*args)
+    except PublishError as exc:
+        send((False, str(exc)))
+    except Exception as exc:  # noqa: BLE001 - any failure: one line, never a traceback
+        send((False, _failure(target, exc)))
+    else:
+        send((True, result))
+
+
+def _publish_here(
+    target: Target, files: list[Path], remove: Mapping[str, int | None] | None
+) -> list[str]:
     filesystem, folder = open_target(target)
     links = []
     try:
         if target.protocol == "file":  # a container or bucket is never created
             filesystem.makedirs(folder, exist_ok=True)
         for source in files:
-            _put(filesystem, Path(source), f"{folder}/{Path(source).name}", target.protocol)
-            links.append(target.link(Path(source).name))
+            _put(filesystem, source, f"{folder}/{source.name}", target.protocol)
+            links.append(target.link(source.name))
         present = _sizes(filesystem, folder) if remove else {}  # one listing, not one per name
         for name, size in (remove or {}).items():
             if name in present and size in (None, present[name]):
@@ -86,7 +149,14 @@ def probe(target: Target) -> None:
 
 
 def missing(target: Target, names: Iterable[str]) -> list[str]:
-    """Return which of ``names`` are not in the target folder (one listing), or PublishError."""
+    """Return which of ``names`` are not in the target folder (one listing), or PublishError.
+
+    Stopped, as a publish is, after :data:`DEADLINE_SECONDS`.
+    """
+    return _in_child(target, _missing_here, (target, list(names)), DEADLINE_SECONDS)
+
+
+def _missing_here(target: Target, names: list[str]) -> list[str]:
     filesystem, folder = open_target(target)
     try:
         present = _names(filesystem, folder)
