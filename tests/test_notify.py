@@ -164,12 +164,14 @@ class Hook:
 
     def __init__(self):
         self.posts = []
+        self.headers = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers["Content-Length"])
                 hook.posts.append((self.path, json.loads(self.rfile.read(length))))
+                hook.headers.append(dict(self.headers))
                 self.send_response(200)
                 self.end_headers()
 
@@ -191,6 +193,29 @@ def hook():
     yield receiver
     receiver.server.shutdown()
     receiver.server.server_close()
+
+
+@pytest.fixture
+def redirecting_port(hook):
+    """A web hook that answers every POST with 307 to the ``hook`` under another host name."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(307)
+            self.send_header("Location", f"http://localhost:{hook.port}/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
 
 
 class Mailbox:
@@ -1019,3 +1044,19 @@ def test_the_sending_child_cannot_take_gigabytes():
     child.start()
     child.join(60)
     assert result.get(timeout=5) == "refused"
+
+
+def test_a_redirect_is_not_followed_with_the_hooks_headers(redirecting_port, hook, capfd):
+    # Apprise follows redirects by default, with the URL's own headers, to any host.
+    url = f"json://127.0.0.1:{redirecting_port}/hook?+X-Token={SECRET}"
+    with pytest.raises(NotifyError) as caught:
+        notify.send([url], report_message(), timeout=10)
+    assert str(caught.value) == (
+        f"notification not sent to 1 of 1 service: json://127.0.0.1:{redirecting_port}"
+    )
+    assert hook.posts == []
+    # Asked for in the URL, a redirect is followed.
+    notify.send([url + "&redirect=yes"], report_message(), timeout=10)
+    assert [path for path, _ in hook.posts] == ["/elsewhere"]
+    assert hook.headers[0]["X-Token"] == SECRET
+    assert capfd.readouterr() == ("", "")

@@ -210,7 +210,9 @@ def resolve_mode(mode: str | None, urls: Sequence[str]) -> str:
 def _notify_one(url: str, message: Message, attachments: Sequence[Path]) -> bool:
     import apprise
 
-    service = apprise.Apprise()
+    # A redirect is not followed (unless the URL says redirect=yes): requests would carry the
+    # URL's own headers (+X-Token=...) and the message to whatever host the answer names.
+    service = apprise.Apprise(asset=apprise.AppriseAsset(http_redirects=False))
     if not service.add(url):
         return False
     email = _scheme(url) in EMAIL_SCHEMES
