@@ -1060,3 +1060,39 @@ def test_a_redirect_is_not_followed_with_the_hooks_headers(redirecting_port, hoo
     assert [path for path, _ in hook.posts] == ["/elsewhere"]
     assert hook.headers[0]["X-Token"] == SECRET
     assert capfd.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("url", "plain"),
+    [
+        ("json://127.0.0.1/hook", True),
+        ("xmls://example.com/hook", True),
+        ("form://example.com/hook", True),
+        # Slack: Apprise escapes plain text for it and turns its markup off.
+        ("https://hooks.slack.com/services/T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ", True),
+        # Discord and Mattermost show Markdown although Apprise declares plain text first.
+        ("discord://4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js", False),
+        ("mmost://chat.example.com/3ccdd113474722377935511fc85d3dd4", False),
+        ("mailtos://user:pass@example.com", False),
+        ("workflows://host.logic.azure.com:443/workflow1/signature2", False),
+    ],
+)
+def test_only_services_known_to_show_text_as_it_is_get_plain_text(url, plain):
+    import apprise
+
+    assert notify.shows_plain_text(apprise.Apprise.instantiate(url)) is plain
+
+
+def test_hostile_names_reach_mattermost_escaped(hook):
+    names = ["<script>alert(1)</script>", "*bold* _it_ `code`", "[x](//evil) ![i](//x/i)"]
+    flagged = [dict(FLAGGED[0], rank=n + 1, user_name=name) for n, name in enumerate(names)]
+    notify.send([f"mmost://127.0.0.1:{hook.port}/token123"], report_message(flagged=flagged))
+    path, posted = hook.posts[0]
+    assert path == "/hooks/token123"
+    assert [line for line in posted["text"].splitlines() if line[:3] in ("1. ", "2. ", "3. ")][
+        :3
+    ] == [
+        "1. &lt;script&gt;alert\\(1\\)&lt;/script&gt;: 14/20 failed (70.00%)",
+        "2. \\*bold\\* \\_it\\_ \\`code\\`: 14/20 failed (70.00%)",
+        "3. \\[x\\]\\(//evil\\) \\!\\[i\\]\\(//x/i\\): 14/20 failed (70.00%)",
+    ]

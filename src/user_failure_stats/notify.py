@@ -33,6 +33,8 @@ EMAIL_BUDGET = 10 * 1024 * 1024
 HOST_SCHEMES = EMAIL_SCHEMES | frozenset(
     {"json", "jsons", "xml", "xmls", "form", "forms", "workflow", "workflows", "http", "https"}
 )
+# Apprise's protocols for services shown the plain-text body (see shows_plain_text).
+PLAIN_TEXT_SERVICES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms", "slack"})
 SCHEME = re.compile(r"[a-z0-9]{1,32}", re.IGNORECASE)  # Apprise's schemes
 HOST = re.compile(r"(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?|\[[0-9a-f:.]+\])(?::\d{1,5})?", re.I)
 # A query of ``key=value`` pairs; Apprise's web hooks add headers as ``+Name=value`` and
@@ -231,16 +233,19 @@ def _notify_one(url: str, message: Message, attachments: Sequence[Path]) -> bool
 
 
 def shows_plain_text(plugin) -> bool:
-    """Whether an Apprise service shows its body as plain text (its first declared format).
+    """Whether an Apprise service is sent the plain-text body rather than the Markdown one.
 
-    A JSON web hook or an SMS does; Slack (Markdown) and email (HTML, converted from the
-    Markdown) do not.
+    Only services known to show text as it is: web hooks (their receiver is a program) and
+    Slack (Apprise escapes its markup characters in plain text and turns its markup off).
+    The formats a plugin declares cannot tell: Discord and Mattermost declare plain text and
+    render Markdown, so a name could make a link there. Every other service gets the escaped
+    Markdown; one that shows it as typed (an SMS) shows a backslash before a name's
+    punctuation, never a link.
     """
-    import apprise
-
-    declared = plugin.notify_format  # one format, or (Apprise 2) the formats it takes, first
-    first = declared[0] if isinstance(declared, tuple | list) else declared
-    return first == apprise.NotifyFormat.TEXT
+    protocols = set()
+    for value in (plugin.protocol, plugin.secure_protocol):
+        protocols.update([value] if isinstance(value, str) else value or ())
+    return not protocols.isdisjoint(PLAIN_TEXT_SERVICES)
 
 
 def private_copies(paths: Sequence[Path], folder: Path, budget: int = EMAIL_BUDGET) -> list[Path]:
