@@ -67,6 +67,9 @@ def test_folder_urls_are_accepted(url, expected):
         ("s3://[b/x", "[ or ] out of place"),
         ("az://reports/a\\..\\..\\other\\x", "must not hold a backslash"),
         ("az://reports/a%5C..%5Cx", "must not hold a backslash"),
+        ("az://reports/x%3FversionId=1", "a folder name must not hold ? or #"),
+        ("s3://bucket/x%23y", "a folder name must not hold ? or #"),
+        ("file:///srv/x%3Fy", "a folder name must not hold ? or #"),
     ],
 )
 def test_bad_folder_urls_are_refused_in_one_line_without_secrets(url, says):
@@ -294,6 +297,21 @@ def make_container(connection: str, name: str) -> None:
 
     filesystem, _ = fsspec.core.url_to_fs(f"az://{name}", connection_string=connection)
     filesystem.mkdir(name)
+
+
+def test_an_azure_path_is_decoded_as_a_file_path_is(azurite, tmp_path):
+    # az://reports/my%20reports is the folder "my reports", as file:///my%20reports is.
+    make_container(azurite, "reports")
+    source = tmp_path / "a.html"
+    source.write_text("a")
+    target = Target(
+        check_url("az://reports/my%20reports/caf%C3%A9"),
+        {"AZURE_STORAGE_CONNECTION_STRING": azurite},
+    )
+    (link,) = publish(target, [source])
+    assert blob_names(azurite, "reports/my reports/café") == {"a.html": b"a"}
+    assert link == "az://reports/my%20reports/caf%C3%A9/a.html"
+    assert missing(target, ["a.html", "b.html"]) == ["b.html"]
 
 
 def test_run_publishes_to_azure_blob_storage(pg, cli_env, tmp_path, azurite):

@@ -43,9 +43,10 @@ def open_target(target: Target):
     import fsspec
 
     check_available(target)
-    url = target.url
-    if target.protocol == "file":  # file:///my%20reports is the folder "my reports"
-        url = "file://" + unquote(urlsplit(url).path)
+    # Decoded for every storage: az://c/my%20reports, like file:///my%20reports, is "my reports".
+    parts = urlsplit(target.url)
+    place = parts.path if target.protocol == "file" else parts.netloc + parts.path
+    url = f"{target.protocol}://{unquote(place)}"
     try:
         filesystem, path = fsspec.core.url_to_fs(url, **target.options())
     except Exception as exc:  # noqa: BLE001 - a bad setting: one line, never its value

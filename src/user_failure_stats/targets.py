@@ -86,6 +86,8 @@ def check_url(url: str, field_name: str = "publish") -> str:
             "environment or .env (AZURE_STORAGE_CONNECTION_STRING, AWS_ACCESS_KEY_ID, ...)",
             field_name,
         )
+    if "?" in decoded or "#" in decoded:  # the storage would read a version id or a query
+        raise ConfigError(f"{field_name}: a folder name must not hold ? or #", field_name)
     if ".." in unquote(parts.path).split("/"):
         raise ConfigError(f"{field_name} must not climb out of its folder with ..", field_name)
     if scheme == "file":
