@@ -4,6 +4,8 @@ import json
 import signal
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -183,3 +185,46 @@ def test_the_readmes_serve_commands_work_as_written(pg, cli_env, tmp_path):
     answer = json.loads(done.stdout.splitlines()[-1])
     assert answer["window"]["length"] == "2 days"
     assert answer["summary"]["total_sessions"] == 341  # the seed's window, as the README asks
+
+
+def test_a_request_in_flight_is_answered_when_serve_is_stopped(server, pg):
+    # SIGTERM (a service manager's stop) lets the requests in flight finish; the ones that
+    # come meanwhile are told 503, and the server then stops as before.
+    import sqlalchemy as sa
+
+    from user_failure_stats.database import driver_url
+
+    url, process = server
+    answers = {}
+    locker = sa.create_engine(driver_url(pg.url))
+    try:
+        with locker.begin() as conn:  # the request's query waits on this lock
+            conn.execute(sa.text("LOCK TABLE public.calllog IN ACCESS EXCLUSIVE MODE"))
+            waiting = threading.Thread(
+                target=lambda: answers.update(first=call(url, WINDOW | {"code": KEY}))
+            )
+            waiting.start()
+            for _ in range(200):
+                if pg.rows("SELECT 1 FROM pg_locks WHERE NOT granted"):
+                    break
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            for _ in range(50):
+                status, headers, body = call(url, WINDOW | {"code": KEY})
+                if status == 503:
+                    break
+                time.sleep(0.1)
+            assert (status, json.loads(body)) == (503, {"error": "the server is stopping"})
+            assert headers["Retry-After"] == "5"
+        waiting.join(60)
+    finally:
+        locker.dispose()
+    assert answers["first"][0] == 200
+    assert json.loads(answers["first"][2])["summary"]["total_sessions"] == 341
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert out.splitlines()[-1] == "GET /api/failure_analysis 200"
+    assert err.splitlines() == [
+        "stopping: answering the 1 request in flight (at most 25 s); a second signal stops now",
+        "user-failure-stats: interrupted by SIGTERM: stopped",
+    ]

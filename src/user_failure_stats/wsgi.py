@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
 from user_failure_stats.endpoint import Response, failure_analysis, request_values
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.formats import plural
 from user_failure_stats.settings import Settings
 from user_failure_stats.text import visible
 
@@ -27,10 +32,61 @@ BODY_LIMIT = 64 * 1024  # a request's parameters fit in far less
 SERVER_BODY_LIMIT = 1024 * 1024  # what waitress reads of a body at most (its default: 1 GiB)
 KEY_HEADER = "HTTP_X_FUNCTIONS_KEY"
 HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
+# Stopped (SIGTERM, Ctrl-C), the server answers the requests in flight for this long at most
+# (under the 30 s a container platform waits before it kills), then a moment to send them.
+DRAIN_SECONDS = 25.0
+SEND_SECONDS = 0.5
 
 
-def make_app(settings: Settings) -> Callable:
+class Flight:
+    """The requests being answered, and whether the server is stopping (thread-safe)."""
+
+    def __init__(self):
+        self.changed = threading.Condition()
+        self.count = 0
+        self.stopping = False
+
+    def begin(self) -> bool:
+        """Count a request in, unless the server is stopping (then False)."""
+        with self.changed:
+            if self.stopping:
+                return False
+            self.count += 1
+            return True
+
+    def end(self) -> None:
+        """Count a request out, its answer written."""
+        with self.changed:
+            self.count -= 1
+            self.changed.notify_all()
+
+    def stop(self) -> int:
+        """Take no more requests; return how many are in flight."""
+        with self.changed:
+            self.stopping = True
+            return self.count
+
+    def wait(self, timeout: float) -> None:
+        """Wait until no request is in flight, for ``timeout`` seconds at most."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.count == 0, timeout)
+
+
+class _Written(list):
+    """A WSGI answer whose ``close`` (called once it is written) runs ``done``."""
+
+    def __init__(self, body: bytes, done: Callable[[], None]):
+        super().__init__([body])
+        self.done = done
+
+    def close(self) -> None:
+        self.done()
+
+
+def make_app(settings: Settings, flight: Flight | None = None) -> Callable:
     """Return the WSGI app answering ``GET`` and ``POST`` on :data:`ROUTE` with ``settings``.
+
+    With ``flight``, requests are counted in it, and answered 503 once it is stopping.
 
     Raises:
         ConfigError: ``ENDPOINT_KEY`` is not set: the endpoint never runs without a key.
@@ -45,7 +101,16 @@ def make_app(settings: Settings) -> Callable:
     key = settings.endpoint_key.encode()
 
     def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        answer = _answer(environ, settings, key)
+        counted = flight is not None and flight.begin()
+        if flight is not None and not counted:
+            answer = _error(503, "the server is stopping", {"Retry-After": "5"})
+        else:
+            try:
+                answer = _answer(environ, settings, key)
+            except BaseException:
+                if counted:
+                    flight.end()
+                raise
         method = visible(str(environ.get("REQUEST_METHOD", ""))[:20])
         path = visible(str(environ.get("PATH_INFO", ""))[:200])
         log.info("%s %s %d", method, path, answer.status)  # never the query: it holds the key
@@ -58,7 +123,7 @@ def make_app(settings: Settings) -> Callable:
         ]
         status = HTTPStatus(answer.status)
         start_response(f"{status.value} {status.phrase}", headers)
-        return [body]
+        return _Written(body, flight.end) if counted else [body]
 
     return app
 
@@ -104,7 +169,8 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
         raise ConfigError(
             "serve needs waitress: pip install -c requirements.lock '.[serve]'"
         ) from None
-    app = make_app(settings)
+    flight = Flight()
+    app = make_app(settings, flight)
     try:
         server = create_server(
             app,
@@ -121,7 +187,39 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     where = f"[{server.effective_host}]" if ":" in server.effective_host else server.effective_host
     announce(f"http://{where}:{server.effective_port}{ROUTE}")
+    if threading.current_thread() is threading.main_thread():
+        _drain_when_stopped(flight)
     try:
         server.run()
     finally:
         server.close()
+
+
+def _drain_when_stopped(flight: Flight) -> None:
+    """On SIGTERM or SIGINT, answer the requests in flight, then pass the signal on.
+
+    The signals' handlers before this one (the command line's) take it from there; a second
+    signal goes straight to them.
+    """
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def stop(signum, frame):
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        busy = flight.stop()
+        if busy:
+            log.warning(
+                "stopping: answering the %s in flight (at most %g s); a second signal stops now",
+                plural(busy, "request"),
+                DRAIN_SECONDS,
+            )
+        threading.Thread(target=finish, args=(signum, busy), daemon=True).start()
+
+    def finish(signum: int, busy: int) -> None:
+        if busy:
+            flight.wait(DRAIN_SECONDS)
+            time.sleep(SEND_SECONDS)  # the last answer leaves waitress's buffer
+        os.kill(os.getpid(), signum)
+
+    for sig in before:
+        signal.signal(sig, stop)
