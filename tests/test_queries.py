@@ -215,6 +215,23 @@ def test_statement_timeout_is_a_database_error(pg, settings_for):
             conn.execute(sa.text("SELECT pg_sleep(2)"))
 
 
+def test_a_query_cancelled_by_the_server_is_not_called_the_statement_timeout(pg, settings_for):
+    # SQLSTATE 57014 is any cancel: a server function's, an administrator's, or the timeout.
+    engine = database.make_engine(settings_for(pg.url, statement_timeout_seconds=30))
+    with pytest.raises(DatabaseError) as caught:
+        with database.database_errors(engine), engine.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "DO $$ BEGIN RAISE EXCEPTION 'stopped for the nightly maintenance' "
+                    "USING ERRCODE = '57014'; END $$"
+                )
+            )
+    assert str(caught.value).startswith("query on ufs_test (socket ")
+    assert str(caught.value).endswith(
+        ") was cancelled on the server: stopped for the nightly maintenance"
+    )
+
+
 def test_unreachable_database_is_one_line_without_secrets(settings_for):
     settings = settings_for(f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony")
     with pytest.raises(DatabaseError) as error:

@@ -25,7 +25,7 @@ APPLICATION_NAME = "user-failure-stats"
 DEADLINE_MARGIN_SECONDS = 5.0
 MINIMUM_VERSION = 140000  # date_bin, which bins the trend, came with PostgreSQL 14
 # SQLSTATE codes the server sends (the same under a localised server, unlike its messages).
-QUERY_CANCELED = "57014"  # the statement timeout
+QUERY_CANCELED = "57014"  # the statement timeout, or any other cancel
 CONNECTION_ENDED = ("57P01", "57P02", "57P03")  # admin or crash shutdown, cannot connect now
 AUTHENTICATION = ("28000", "28P01")
 NO_SUCH_DATABASE = "3D000"
@@ -160,8 +160,11 @@ def explain(exc: Exception, target: str, roles: Iterable[str] = ()) -> str:
             f"the database {target} did not answer within the timeout "
             "(STATEMENT_TIMEOUT_SECONDS plus 5 s): the server may be hung or overloaded"
         )
-    if code == QUERY_CANCELED:
+    if code == QUERY_CANCELED and "statement timeout" in (primary or ""):
         return f"query on {target} cancelled by the statement timeout (STATEMENT_TIMEOUT_SECONDS)"
+    if code == QUERY_CANCELED:  # an administrator, a server function, or words in its language
+        why = server_words(primary or "", roles) or "no reason given"
+        return f"query on {target} was cancelled on the server: {why}"
     lower = str(orig if orig is not None else exc).lower()
     if code in CONNECTION_ENDED or (code is None and "server closed the connection" in lower):
         return (
