@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 import time
 
 from user_failure_stats.children import gather
@@ -32,3 +34,19 @@ def test_a_child_still_at_work_at_the_deadline_is_killed():
 def test_a_child_that_ends_without_sending_is_not_a_timeout():
     assert gather(end_without_a_word, (), expected=1, timeout=30) == ([], False)
     assert gather(send_numbers, (1,), expected=2, timeout=30) == ([0], False)
+
+
+def test_output_waiting_in_a_buffer_is_written_once(tmp_path):
+    # Written to a file, stdout is buffered: the forked child must not write the parent's
+    # buffer a second time (a cron job's log would show lines twice).
+    code = (
+        "from user_failure_stats.children import gather\n"
+        "print('before the child')\n"
+        "def work(send):\n"
+        "    send(1)\n"
+        "print(gather(work, (), expected=1, timeout=30))\n"
+    )
+    log = tmp_path / "cron.log"
+    with open(log, "w") as out:
+        subprocess.run([sys.executable, "-c", code], stdout=out, check=True, timeout=60)
+    assert log.read_text() == "before the child\n([1], False)\n"
