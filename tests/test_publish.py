@@ -301,6 +301,8 @@ def make_container(connection: str, name: str) -> None:
 
 def test_an_azure_path_is_decoded_as_a_file_path_is(azurite, tmp_path):
     # az://reports/my%20reports is the folder "my reports", as file:///my%20reports is.
+    # This process has used fsspec's event loop (make_container): the publishing child must
+    # not wait on it (it hung with the fsspec floor).
     make_container(azurite, "reports")
     source = tmp_path / "a.html"
     source.write_text("a")

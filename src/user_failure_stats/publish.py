@@ -107,6 +107,11 @@ def _in_child(target: Target, work, args: tuple, timeout: float):
 
 def _answer(send, target: Target, work, args: tuple) -> None:
     """In the child: send ``(True, result)``, or ``(False, one line)`` for any failure."""
+    import fsspec.asyn
+
+    # What fsspec's reset_lock is for: a forked child must not wait on the parent's event
+    # loop, whose thread it lacks (fsspec before 2025 does not reset it on its own).
+    fsspec.asyn.reset_lock()
     try:
         result = work(*args)
     except PublishError as exc:
