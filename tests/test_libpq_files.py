@@ -5,7 +5,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from user_failure_stats import database
+from user_failure_stats import database, libpq_files
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.libpq_files import check_files
 
@@ -108,4 +108,22 @@ def test_an_openssl_configuration_that_would_hang_is_refused_before_ssl_is_impor
     assert done.stderr == (
         f"user-failure-stats: error: OPENSSL_CONF: the OpenSSL configuration {fifo} is not a "
         "regular file of at most 1 MiB, and OpenSSL would wait on it for ever\n"
+    )
+
+
+def test_the_users_libpq_may_connect_as_are_known_before_it_connects(tmp_path, monkeypatch):
+    # A server can name the user while refusing the connection: a user from a service file,
+    # PGUSER or the operating system's is hidden as one in DB_URL is.
+    import getpass
+
+    services = tmp_path / "services.conf"
+    services.write_text("[reports]\nhost=db\nuser = sekret_role\n\n[other]\n user=second_role\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGUSER", "env_role")
+    users = libpq_files.possible_users({"service": "reports"}, os.environ)
+    assert {"sekret_role", "second_role", "env_role", getpass.getuser()} <= users
+    with database.database_errors("postgresql:///?service=reports") as roles:
+        assert {"sekret_role", "env_role"} <= roles
+    assert database.hide_roles("login refused for sekret_role", roles) == (
+        "login refused for (role)"
     )

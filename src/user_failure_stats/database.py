@@ -130,7 +130,8 @@ def database_errors(engine_or_url):
     target = describe_database(url)
     parsed = parse_db_url(url) if url else None
     given = [parsed and parsed.username, parsed and parsed.query.get("user")]
-    roles = {name for name in [*given, os.environ.get("PGUSER")] if isinstance(name, str)}
+    roles = {name for name in given if isinstance(name, str)}
+    roles |= libpq_files.possible_users(parsed.query if parsed else {}, os.environ)
     try:
         yield roles  # a connection adds the roles it runs as (see connection)
     except sa_exc.SQLAlchemyError as exc:

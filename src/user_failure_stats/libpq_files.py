@@ -19,8 +19,10 @@ import stat
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from user_failure_stats.errors import ConfigError, DatabaseError
+from user_failure_stats.files import read_regular
 from user_failure_stats.text import visible
 
 FILE_LIMIT = 1024 * 1024
@@ -47,6 +49,29 @@ def check_files(query: Mapping, environ: Mapping | None = None, password: bool =
     environ = os.environ if environ is None else environ
     for source, what, path in candidates(query, environ, password):
         check_file(source, what, path, private=what == "password file")
+
+
+def possible_users(query: Mapping, environ: Mapping) -> set[str]:
+    """Return the names libpq may connect as, known before it connects: to hide them.
+
+    ``PGUSER``, the operating system's user (libpq's default) and every ``user`` in the
+    service files that apply (read only if small regular files, as :func:`check_files` asks).
+    """
+    users = {environ.get("PGUSER") or "", _system_user()}
+    for _, what, path in candidates(query, environ, password=True):
+        data = read_regular(Path(path), FILE_LIMIT) if what == "service file" else None
+        for line in (data or b"").decode("utf-8", "replace").splitlines():
+            key, equals, value = line.partition("=")
+            if equals and key.strip() == "user":
+                users.add(value.strip())
+    return {user for user in users if user}
+
+
+def _system_user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return ""
 
 
 def check_openssl(environ: Mapping | None = None) -> None:
