@@ -88,8 +88,12 @@ def check_url(url: str, field_name: str = "publish") -> str:
         )
     if "?" in decoded or "#" in decoded:  # the storage would read a version id or a query
         raise ConfigError(f"{field_name}: a folder name must not hold ? or #", field_name)
-    if ".." in unquote(parts.path).split("/"):
+    # The container or bucket too: the storage reads them decoded, and resolves dot segments.
+    place = unquote(parts.path if scheme == "file" else parts.netloc + parts.path)
+    if ".." in place.split("/"):
         raise ConfigError(f"{field_name} must not climb out of its folder with ..", field_name)
+    if scheme != "file" and parts.netloc and {".", ""} & set(place.rstrip("/").split("/")):
+        raise ConfigError(f"{field_name}: a folder name must not be . or empty (//)", field_name)
     if scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ConfigError(
