@@ -50,3 +50,39 @@ def test_output_waiting_in_a_buffer_is_written_once(tmp_path):
     with open(log, "w") as out:
         subprocess.run([sys.executable, "-c", code], stdout=out, check=True, timeout=60)
     assert log.read_text() == "before the child\n([1], False)\n"
+
+
+def test_a_child_whose_parent_was_killed_ends_itself(tmp_path):
+    # SIGKILL gives the parent no chance to kill its child: the child must notice.
+    code = (
+        "import os, time\n"
+        "from user_failure_stats.children import gather\n"
+        "def work(send):\n"
+        "    print(os.getpid(), flush=True)\n"
+        "    time.sleep(600)\n"
+        "gather(work, (), expected=1, timeout=600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait(30)
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, 9)
+    raise AssertionError("the child outlived its killed parent")
+
+
+def grow(send):
+    try:
+        bytearray(3 * 1024**3)  # as an endless answer read into memory would
+        send("allocated")
+    except MemoryError:
+        send("refused")
+
+
+def test_a_child_cannot_take_gigabytes():
+    assert gather(grow, (), expected=1, timeout=60) == (["refused"], False)

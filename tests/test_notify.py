@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.helpers import docs_text
-from user_failure_stats import messages, notify
+from user_failure_stats import children, messages, notify
 from user_failure_stats.errors import ConfigError, NotifyError
 from user_failure_stats.stats import Statistics
 from user_failure_stats.text import markdown_text
@@ -1027,9 +1027,9 @@ def test_names_never_become_links_or_mentions(raw, expected):
 
 
 def _allocate_after_bounding(result) -> None:
-    notify.bound_memory()
+    children.bound_memory()
     try:
-        bytearray(2 * notify.CHILD_MEMORY)  # as an endless answer would grow
+        bytearray(2 * children.CHILD_MEMORY)  # as an endless answer would grow
         result.put("allocated")
     except MemoryError:
         result.put("refused")

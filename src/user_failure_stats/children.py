@@ -3,18 +3,25 @@
 A thread cannot be stopped, and a network library's own timeouts restart with every byte: a
 service answering one byte a second keeps a call alive for as long as it likes. Work that
 talks to such a service (publishing, notifications) runs in a forked child instead, which
-sends its results back through a pipe and is killed when the deadline passes.
+sends its results back through a pipe and is killed when the deadline passes. The child
+bounds its own memory (an endless answer is a MemoryError, not the machine's memory) and
+ends itself when its parent is gone or the deadline has passed (a parent killed with
+SIGKILL cannot kill it).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 
 # How long to wait for a killed child to be gone (one stuck in the kernel is left behind).
 REAP_SECONDS = 5.0
+# How often the child looks whether its parent is still there.
+WATCH_SECONDS = 0.5
 
 
 def gather(
@@ -29,8 +36,8 @@ def gather(
     """
     context = multiprocessing.get_context("fork")  # the child has the libraries loaded
     reader, writer = context.Pipe(duplex=False)
-    child = context.Process(target=_child, args=(work, writer.send, args), daemon=True)
     deadline = time.monotonic() + timeout
+    child = context.Process(target=_child, args=(work, writer.send, args, deadline), daemon=True)
     items: list = []
     timed_out = False
     child.start()
@@ -42,8 +49,8 @@ def gather(
                 timed_out = True
                 break
             items.append(reader.recv())
-    except EOFError:  # the child ended without sending the rest
-        pass
+    except EOFError:  # the child ended without sending the rest (at the deadline: its own)
+        timed_out = time.monotonic() >= deadline
     finally:
         child.kill()
         child.join(REAP_SECONDS)
@@ -51,8 +58,38 @@ def gather(
     return items, timed_out
 
 
-def _child(work: Callable[..., None], send: Callable[[object], None], args: tuple) -> None:
-    """The child's start: signals are the parent's to handle (it kills the child), then work."""
+def _child(
+    work: Callable[..., None], send: Callable[[object], None], args: tuple, deadline: float
+) -> None:
+    """The child's start: signals left to the parent, memory bounded, a watch, then work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited
+    bound_memory()
+    parent = os.getppid()
+
+    def watch() -> None:  # the monotonic clock is the machine's: the parent's deadline holds
+        while os.getppid() == parent and time.monotonic() < deadline + 2 * WATCH_SECONDS:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
     work(send, *args)
+
+
+CHILD_MEMORY = 1024 * 1024 * 1024  # what a child may take beyond what it starts with
+
+
+def bound_memory() -> None:
+    """Bound this process's memory to what it has plus :data:`CHILD_MEMORY`.
+
+    A service's endless answer then ends in MemoryError (a failed service), never in
+    gigabytes taken from the machine (Linux; elsewhere, unbounded).
+    """
+    import resource
+
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        resource.setrlimit(resource.RLIMIT_AS, (size + CHILD_MEMORY, size + CHILD_MEMORY))
+    except (OSError, ValueError):
+        pass

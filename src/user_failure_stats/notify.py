@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 import tempfile
 import threading
@@ -270,7 +269,6 @@ def private_copies(paths: Sequence[Path], folder: Path, budget: int = EMAIL_BUDG
 def _deliver_all(send, urls: list[str], message: Message, attachments: list[Path]) -> None:
     """In the child: send to every URL at once, passing on ``(number, sent)`` as each ends."""
     _quiet_apprise()
-    bound_memory()
     lock = threading.Lock()
 
     def deliver(number: int, url: str) -> None:
@@ -286,25 +284,6 @@ def _deliver_all(send, urls: list[str], message: Message, attachments: list[Path
         worker.start()
     for worker in workers:
         worker.join()
-
-
-CHILD_MEMORY = 1024 * 1024 * 1024  # what the sending child may take beyond what it starts with
-
-
-def bound_memory() -> None:
-    """Bound the sending child's memory to what it has plus :data:`CHILD_MEMORY`.
-
-    A receiver's endless answer then ends in MemoryError (a failed service), never in
-    gigabytes taken from the machine (Linux; elsewhere, unbounded).
-    """
-    import resource
-
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        resource.setrlimit(resource.RLIMIT_AS, (size + CHILD_MEMORY, size + CHILD_MEMORY))
-    except (OSError, ValueError):
-        pass
 
 
 def _deliver(
