@@ -84,11 +84,12 @@ def make_engine(settings: Settings) -> sa.Engine:
     # search_path: names resolve in pg_catalog first, whatever the role's default says, so a
     # schema of look-alike operators and functions cannot change what is counted (the tables
     # are always named with their schema). Text arrives as UTF-8 whatever the role's
-    # client_encoding, and a role's idle-in-transaction timeout cannot end a report's reads.
+    # client_encoding, and a role's idle session timeouts cannot end a report's reads.
     options = (
         f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on "
         f"-c TimeZone={settings.db_timezone} -c search_path=pg_catalog,pg_temp "
-        "-c client_encoding=UTF8 -c idle_in_transaction_session_timeout=0"
+        "-c client_encoding=UTF8 -c idle_in_transaction_session_timeout=0 "
+        "-c idle_session_timeout=0"
     )
     connect_args = {
         "connect_timeout": settings.connect_timeout_seconds,

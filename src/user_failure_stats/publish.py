@@ -221,8 +221,10 @@ def _failure(target: Target, exc: BaseException) -> str:
     """
     name = exc.__class__.__name__
     status = getattr(exc, "status_code", None)  # azure-core's HttpResponseError
-    if isinstance(status, int) and not isinstance(status, bool):
+    if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
         reason = f"HTTP {status} {HTTP_PHRASES.get(status, '')}".rstrip()
+    elif isinstance(status, int) and not isinstance(status, bool):  # a redirect followed...
+        reason = f"an unexpected answer (HTTP {status})"
     elif isinstance(exc, FileExistsError):
         reason = "a file stands where the folder should be"
     elif isinstance(exc, OSError) and exc.strerror:

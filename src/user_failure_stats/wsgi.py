@@ -32,9 +32,10 @@ BODY_LIMIT = 64 * 1024  # a request's parameters fit in far less
 SERVER_BODY_LIMIT = 1024 * 1024  # what waitress reads of a body at most (its default: 1 GiB)
 KEY_HEADER = "HTTP_X_FUNCTIONS_KEY"
 HEADERS = [("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")]
-# Stopped (SIGTERM, Ctrl-C), the server answers the requests in flight for this long at most
-# (under the 30 s a container platform waits before it kills), then a moment to send them.
-DRAIN_SECONDS = 25.0
+# Stopped (SIGTERM, Ctrl-C), the server answers the requests in flight for this long at most,
+# then a moment to send them; waitress then waits 5 s for its threads: under the 30 s a
+# container platform waits before it kills.
+DRAIN_SECONDS = 20.0
 SEND_SECONDS = 0.5
 
 
@@ -112,7 +113,8 @@ def make_app(settings: Settings, flight: Flight | None = None) -> Callable:
                     flight.end()
                 raise
         method = visible(str(environ.get("REQUEST_METHOD", ""))[:20])
-        path = visible(str(environ.get("PATH_INFO", ""))[:200])
+        path = str(environ.get("PATH_INFO", ""))
+        path = ROUTE if path.rstrip("/") == ROUTE else "(another path)"  # a key put in it
         log.info("%s %s %d", method, path, answer.status)  # never the query: it holds the key
         body = answer.body.encode("utf-8")
         headers = [
@@ -209,7 +211,8 @@ def _drain_when_stopped(flight: Flight) -> None:
         busy = flight.stop()
         if busy:
             log.warning(
-                "stopping: answering the %s in flight (at most %g s); a second signal stops now",
+                "stopping: answering the %s in flight (at most %g s); "
+                "a second signal does not wait",
                 plural(busy, "request"),
                 DRAIN_SECONDS,
             )
