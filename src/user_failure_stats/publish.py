@@ -21,11 +21,10 @@ import uuid
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from user_failure_stats.children import gather
 from user_failure_stats.errors import PublishError
-from user_failure_stats.targets import Target, check_available, describe
+from user_failure_stats.targets import Target, check_available, describe, storage_path
 
 HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 # A publish still going after this long is stopped: two minutes (Azure's client retries an
@@ -43,10 +42,7 @@ def open_target(target: Target):
     import fsspec
 
     check_available(target)
-    # Decoded for every storage: az://c/my%20reports, like file:///my%20reports, is "my reports".
-    parts = urlsplit(target.url)
-    place = parts.path if target.protocol == "file" else parts.netloc + parts.path
-    url = f"{target.protocol}://{unquote(place)}"
+    url = f"{target.protocol}://{storage_path(target.url)}"  # decoded for every storage
     try:
         filesystem, path = fsspec.core.url_to_fs(url, **target.options())
     except Exception as exc:  # noqa: BLE001 - a bad setting: one line, never its value

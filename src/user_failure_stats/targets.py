@@ -89,7 +89,7 @@ def check_url(url: str, field_name: str = "publish") -> str:
     if "?" in decoded or "#" in decoded:  # the storage would read a version id or a query
         raise ConfigError(f"{field_name}: a folder name must not hold ? or #", field_name)
     # The container or bucket too: the storage reads them decoded, and resolves dot segments.
-    place = unquote(parts.path if scheme == "file" else parts.netloc + parts.path)
+    place = storage_path(text)
     if ".." in place.split("/"):
         raise ConfigError(f"{field_name} must not climb out of its folder with ..", field_name)
     if scheme != "file" and parts.netloc and {".", ""} & set(place.rstrip("/").split("/")):
@@ -105,6 +105,16 @@ def check_url(url: str, field_name: str = "publish") -> str:
     elif not parts.netloc:
         raise ConfigError(f"{field_name}: {scheme}:// needs a container or bucket", field_name)
     return f"{scheme}://{rest}"
+
+
+def storage_path(url: str) -> str:
+    """Return the folder as the storage reads it: decoded, with the container or bucket.
+
+    ``az://c/my%20reports`` is ``c/my reports``; ``file:///srv/my%20reports`` is
+    ``/srv/my reports`` (its host, empty or ``localhost``, left out).
+    """
+    parts = urlsplit(url)
+    return unquote(parts.path if parts.scheme.lower() == "file" else parts.netloc + parts.path)
 
 
 def describe(url: str | None) -> str:
