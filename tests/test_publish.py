@@ -1,4 +1,5 @@
 import multiprocessing
+import os
 import re
 import time
 from pathlib import Path
@@ -143,6 +144,32 @@ def test_a_folder_in_the_way_of_a_file_is_one_line(tmp_path):
         f"cannot publish to {www.as_uri()}: a folder is in the way of index.html"
     )
     assert list((www / "index.html").iterdir()) == []  # nothing left inside it
+
+
+def test_partial_copies_a_killed_publish_left_are_removed_by_the_next(tmp_path):
+    # A publish killed at its deadline (SIGKILL) cannot remove its partial copy; the next one
+    # does, once it is an hour old: a younger one may be another run's copy in progress.
+    source = tmp_path / "a.html"
+    source.write_text("a")
+    www = tmp_path / "www"
+    www.mkdir()
+    outside = tmp_path / "keep.txt"
+    outside.write_text("keep")
+    stale = [".index.html.0123abcd.tmp", ".user_failure_rates_20261204_101500.csv.89abcdef.tmp"]
+    fresh = [".index.html.fedcba98.tmp"]
+    kept = [".notes.tmp", "report.0123abcd.tmp", ".x.0123ABCD.tmp", ".a.html.0123abcd.tmp.bak"]
+    for name in stale + fresh + kept:
+        (www / name).write_text("partial")
+    (www / ".link.0123abcd.tmp").symlink_to(outside)
+    (www / ".dir.0123abcd.tmp").mkdir()
+    hours_ago = time.time() - 2 * 3600
+    for name in stale + kept + [".dir.0123abcd.tmp"]:
+        os.utime(www / name, (hours_ago, hours_ago))
+    os.utime(www / ".link.0123abcd.tmp", (hours_ago, hours_ago), follow_symlinks=False)
+    publish(Target(www.as_uri()), [source])
+    left = sorted(p.name for p in www.iterdir())
+    assert left == sorted(["a.html", ".link.0123abcd.tmp", ".dir.0123abcd.tmp", *fresh, *kept])
+    assert outside.read_text() == "keep"
 
 
 def test_a_file_url_is_decoded(tmp_path):

@@ -11,12 +11,15 @@ would otherwise keep a run waiting for as long as it likes.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
+import re
 import shutil
 import stat
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
@@ -31,6 +34,11 @@ HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 # unreachable service for about a minute and a half), and a second more per 100 kB to copy.
 DEADLINE_SECONDS = 120.0
 BYTES_PER_SECOND = 100_000
+# A local copy is written to ``.<name>.<8 hex>.tmp`` and moved into place. One a publish killed
+# at its deadline left is removed by a later publish once it is this old (a younger one may be
+# another run's copy in progress).
+PARTIAL_NAME = re.compile(r"\.[^/]+\.[0-9a-f]{8}\.tmp")
+STALE_PARTIAL_SECONDS = 3600.0
 
 
 def open_target(target: Target):
@@ -126,6 +134,7 @@ def _publish_here(
     try:
         if target.protocol == "file":  # a container or bucket is never created
             filesystem.makedirs(folder, exist_ok=True)
+            _remove_stale_partials(folder)
         for source in files:
             _put(filesystem, source, f"{folder}/{source.name}", target.protocol)
             links.append(target.link(source.name))
@@ -207,6 +216,20 @@ def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
         if filesystem.exists(partial):
             filesystem.rm_file(partial)
         raise
+
+
+def _remove_stale_partials(folder: str) -> None:
+    """Remove the partial copies in a local ``folder`` older than an hour (regular files only)."""
+    now = time.time()
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if (
+                PARTIAL_NAME.fullmatch(entry.name)
+                and entry.is_file(follow_symlinks=False)
+                and now - entry.stat(follow_symlinks=False).st_mtime > STALE_PARTIAL_SECONDS
+            ):
+                with contextlib.suppress(FileNotFoundError):  # another run removed it first
+                    os.unlink(entry.path)
 
 
 def _failure(target: Target, exc: BaseException) -> str:
