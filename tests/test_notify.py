@@ -856,6 +856,7 @@ def test_an_alert_is_announced_with_the_published_link(pg, cli_env, tmp_path, ho
     args = ["--output-dir", str(out), "--publish", www.as_uri(), "--fail-above", "20%"]
     result = run_cli(args, env, tmp_path)
     assert result.returncode == 5, result.stderr  # the alert's code: the message was sent
+    assert f"Notified: json://127.0.0.1:{hook.port}\n" in result.stdout
     (html,) = out.glob("user_failure_rates_*.html")
     (csv,) = out.glob("user_failure_stats_*.csv")
     ((path, posted),) = hook.posts
@@ -884,6 +885,7 @@ def test_a_quiet_run_sends_nothing_by_default(pg, cli_env, tmp_path, hook):
     )
     assert result.returncode == 0, result.stderr
     assert hook.posts == []  # --notify alert is the default, and nothing alerted
+    assert "Notified" not in result.stdout
 
 
 def test_always_emails_the_report_and_the_csv_attached(pg, cli_env, tmp_path, smtp):
@@ -966,6 +968,7 @@ def test_a_failed_notification_exits_7_after_the_report(pg, cli_env, tmp_path):
     env = cli_env(pg.url, NOTIFY_URLS=url)
     result = run_cli(["--output-dir", str(out), "--notify", "always"], env, tmp_path)
     assert result.returncode == 7
+    assert "Notified" not in result.stdout
     assert result.stderr.splitlines() == [
         "user-failure-stats: error: notification not sent to 1 of 1 service: "
         f"json://127.0.0.1:{port} (the report was written)"

@@ -47,7 +47,7 @@ def _report(args, params, settings):
     """Run the reports ``args`` ask for; print each, then warnings, alerts and failures."""
     from user_failure_stats.runner import print_result, run_reports
 
-    def show(result, link) -> None:
+    def show(result, link, notified) -> None:
         for note in result.notes:
             echo(f"{PROG}: warning: {note}", err=True)
         if args.quiet:
@@ -56,6 +56,8 @@ def _report(args, params, settings):
         print_result(result)
         if link is not None:
             echo(f"Published: {link}")
+        if notified:
+            echo(f"Notified: {', '.join(notified)}")
 
     outcome = run_reports(
         params,

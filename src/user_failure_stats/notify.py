@@ -307,8 +307,8 @@ def send(
     attachments: Sequence[Path] = (),
     *,
     timeout: float = TIMEOUT_SECONDS,
-) -> None:
-    """Send a message to every URL at once; attach files to emails only.
+) -> list[str]:
+    """Send a message to every URL at once; attach files to emails only; return their masks.
 
     Each URL is its own Apprise service, so one that fails is named and the others still sent;
     nothing is printed. Services that show plain text get the message's plain text, the others
@@ -321,7 +321,7 @@ def send(
             :func:`mask`).
     """
     if not urls:
-        return
+        return []
     with tempfile.TemporaryDirectory(prefix="ufs-attach-") as folder:
         copies = private_copies(attachments, Path(folder))
         results, timed_out = _deliver(list(urls), message, copies, timeout)
@@ -336,6 +336,7 @@ def send(
             f"notification not sent to {len(failed)} of {plural(len(urls), 'service')}: "
             + ", ".join(failed)
         )
+    return [mask(url) for url in urls]
 
 
 def send_failure(urls: Sequence[str], error: str, *, timeout: float = TIMEOUT_SECONDS) -> None:

@@ -251,28 +251,32 @@ def delivery_for(params: Parameters, settings: Settings) -> Delivery:
 
 def deliver(
     result: RunResult, delivery: Delivery, judged: Verdict | None = None
-) -> tuple[str | None, list[DeliveryError]]:
+) -> tuple[str | None, list[str], list[DeliveryError]]:
     """Publish the run's report, then notify; a failure of one does not stop the other.
 
     ``judged`` defaults to the summary's verdict with no ``fail_above``. Returns the link
-    (None when not published) and the failures.
+    (None when not published), the services notified (as :func:`notify.mask` shows them;
+    none unless all were) and the failures.
     """
     judged = judged or verdict(result.summary)
-    link, failures = None, []
+    link, notified, failures = None, [], []
     try:
         if delivery.target is not None:
             try:
                 link = publish_result(result, delivery.target)
             except DeliveryError as exc:
                 failures.append(exc)
-        _announce(result, delivery, judged, link, failures)
+        notified = _announce(result, delivery, judged, link, failures)
     except KeyboardInterrupt:
         raise Interrupted(result.html, link) from None
-    return link, failures
+    return link, notified, failures
 
 
-def _announce(result, delivery, judged, link, failures) -> None:
-    """Send the run's message when ``delivery.mode`` asks; add a failure to ``failures``."""
+def _announce(result, delivery, judged, link, failures) -> list[str]:
+    """Send the run's message when ``delivery.mode`` asks; return the services it reached.
+
+    A failure is added to ``failures`` (and none is returned).
+    """
     reason = judged.alert
     if failures:  # a failed publish is an alert: the team should know the link is missing
         reason = "; ".join([*([reason] if reason else []), f"not published: {failures[0]}"])
@@ -293,9 +297,10 @@ def _announce(result, delivery, judged, link, failures) -> None:
         )
         attachments = [result.csv] if web else [result.html, result.csv]
         try:
-            notify.send(delivery.notify_urls, message, attachments)
+            return notify.send(delivery.notify_urls, message, attachments)
         except DeliveryError as exc:
             failures.append(exc)
+    return []
 
 
 @dataclass(frozen=True)
@@ -321,14 +326,15 @@ def run_reports(
     now: str | None = None,
     each: str | None = None,
     progress: bool = False,
-    on_result: Callable[[RunResult, str | None], None] | None = None,
+    on_result: Callable[[RunResult, str | None, list[str]], None] | None = None,
 ) -> Outcome:
     """Run one report, or one per local day or week (``each``); publish and notify each.
 
     The delivery is checked before any work. When a report fails, a failure notice is sent
     (unless notifications are off); a notice that could not be sent is added to the
     exception as a note. ``now`` resolves a relative window as if it were this moment;
-    ``on_result`` is called with each report and its link once it is delivered.
+    ``on_result`` is called with each report, its link and the services notified (see
+    :func:`deliver`) once it is delivered.
 
     Raises:
         UserFailureStatsError: A report could not be written (see :func:`run_report`).
@@ -345,13 +351,13 @@ def run_reports(
                 params, settings, output_dir, window=piece, progress=progress, keep_days=keep_days
             )
             judged = verdict(result.summary, params.policy.fail_above)
-            link, errors = deliver(result, delivery, judged)
+            link, notified, errors = deliver(result, delivery, judged)
             results.append(result)
             verdicts.append(judged)
             links.append(link)
             failures += errors
             if on_result is not None:
-                on_result(result, link)
+                on_result(result, link, notified)
     except KeyboardInterrupt as exc:  # the reports delivered before stand: say so
         if not results:
             raise
