@@ -452,6 +452,31 @@ def test_reports_pruned_on_their_own_are_removed_by_the_next_publish(pg, cli_env
     assert not (out / store.PENDING_NAME).exists()
 
 
+def test_a_pending_list_others_could_write_removes_nothing_from_the_target(pg, cli_env, tmp_path):
+    from user_failure_stats import store
+
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    out.mkdir()
+    www.mkdir()
+    plant_report(www, "20200101_000000", "2020-01-01T00:00:00+00:00")  # another folder's
+    sizes = {p.name: p.stat().st_size for p in www.iterdir()}
+    pending = out / store.PENDING_NAME
+    pending.write_text("".join(f"{n}\t{size}\n" for n, size in sizes.items()))
+    pending.chmod(0o666)  # a shared folder: anyone could have written it
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri()],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all((www / name).exists() for name in sizes)
+    assert result.stderr.splitlines() == [
+        f"warning: {pending} is writable by other users: ignored, and the publish target "
+        "keeps the reports it names (remove it)"
+    ]
+
+
 def test_the_names_to_remove_are_only_report_files_and_bounded(tmp_path):
     from user_failure_stats import store
 

@@ -1,4 +1,5 @@
 import os
+import os
 import re
 import threading
 import time
@@ -420,6 +421,40 @@ def test_pending_removals_never_name_a_live_report(tmp_path):
     gone = list(published_names("20200101_000000"))
     (out / store.PENDING_NAME).write_text("".join(f"{n}\t10\n" for n in live + gone))
     assert list(store.pending_removals(out)) == gone  # a live report is never removed
+
+
+def test_a_pending_list_another_user_could_have_written_is_ignored(tmp_path):
+    # The list removes files from the publish target: only one this user wrote, and no one
+    # else could change, is read. A list another user planted or edited removes nothing.
+    out = tmp_path / "reports"
+    out.mkdir()
+    path = out / store.PENDING_NAME
+    gone = list(published_names("20200101_000000"))
+    path.write_text("".join(f"{n}\t10\n" for n in gone))
+    path.chmod(0o644)
+    assert list(store.pending_removals(out)) == gone
+    assert store.pending_problem(out) is None
+    for mode in (0o666, 0o664, 0o646):
+        path.chmod(mode)
+        assert store.pending_removals(out) == {}
+        assert store.pending_problem(out) == (
+            f"{path} is writable by other users: ignored, and the publish target keeps the "
+            "reports it names (remove it)"
+        )
+    path.chmod(0o644)
+    if os.geteuid() == 0:
+        os.chown(path, 65534, 65534)
+        assert store.pending_removals(out) == {}
+        assert store.pending_problem(out) == (
+            f"{path} belongs to another user: ignored, and the publish target keeps the "
+            "reports it names (remove it)"
+        )
+    # The next prune writes a list of its own: the names it removed, none of the ignored ones.
+    report(out, "20210101_000000", "2021-01-01T00:00:00+00:00")
+    store.prune(out, 30, now=NOW)
+    assert list(store.pending_removals(out)) == list(published_names("20210101_000000"))
+    assert store.pending_problem(out) is None
+    assert path.stat().st_uid == os.geteuid() and path.stat().st_mode & 0o022 == 0
 
 
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):

@@ -108,6 +108,22 @@ def read_regular(path: Path, limit: int) -> bytes | None:
     return data if len(data) <= limit else None
 
 
+def others_could_write(path: Path) -> str | None:
+    """Why ``path`` may hold another user's words: it is theirs, or others may write it.
+
+    None when it is this user's own and only theirs to change, or when there is no such file.
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if info.st_uid != os.geteuid():
+        return "belongs to another user"
+    if info.st_mode & 0o022:
+        return "is writable by other users"
+    return None
+
+
 def is_regular(path: Path) -> bool:
     """Whether ``path`` is a regular file itself (not a link to one, a folder or a FIFO)."""
     try:

@@ -213,6 +213,9 @@ def publish_result(result: RunResult, target: Target) -> str:
         files.append(result.index)  # last: it links to the others
     files = [path for path in files if is_regular(path)]  # never a link to a file elsewhere
     gone = store.pending_removals(output_dir)
+    problem = store.pending_problem(output_dir)
+    if problem is not None:
+        print(f"warning: {visible(problem)}", file=sys.stderr)
     links = publish(target, files, remove=gone)
     try:
         if gone:

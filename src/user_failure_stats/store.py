@@ -26,7 +26,14 @@ from pathlib import Path
 
 from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError, NotebookError, OutputError
-from user_failure_stats.files import atomic_write, is_regular, locked, read_regular, try_lock
+from user_failure_stats.files import (
+    atomic_write,
+    is_regular,
+    locked,
+    others_could_write,
+    read_regular,
+    try_lock,
+)
 from user_failure_stats.names import (
     STAMP,
     SUMMARY_FILE,
@@ -359,15 +366,33 @@ def _remove(output_dir: Path, files: list[Path], index: bool) -> list[Path]:
 def pending_removals(output_dir: Path | str) -> dict[str, int]:
     """Return the removed report files a publish target may still hold, with their sizes.
 
-    Only lines a prune wrote count (a report file's name, a tab, its size); never a live one.
+    Only lines a prune wrote count (a report file's name, a tab, its size); never a live one,
+    and none of a list another user wrote or could have changed (:func:`pending_problem`).
     """
     output_dir, found = Path(output_dir), {}
+    if pending_problem(output_dir) is not None:
+        return {}
     data = read_regular(output_dir / PENDING_NAME, PENDING_MAX_BYTES) or b""
     for line in data.decode("utf-8", errors="replace").splitlines():
         name, _, size = line.partition("\t")
         if is_report_file(name) and re.fullmatch(r"[0-9]{1,12}", size):
             found[name] = int(size)
     return {n: size for n, size in found.items() if not os.path.lexists(output_dir / n)}
+
+
+def pending_problem(output_dir: Path | str) -> str | None:
+    """Why the pending removals in ``output_dir`` are ignored, in one line; None if they are not.
+
+    The list removes files from the publish target, so one that belongs to another user, or
+    that other users may write, is not read.
+    """
+    path = Path(output_dir) / PENDING_NAME
+    reason = others_could_write(path)
+    if reason is None:
+        return None
+    return (
+        f"{path} {reason}: ignored, and the publish target keeps the reports it names (remove it)"
+    )
 
 
 def forget_published(output_dir: Path | str, names) -> None:
