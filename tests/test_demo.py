@@ -124,3 +124,40 @@ def test_demo_as_root_opens_no_folder_it_did_not_make(tmp_path, cli_env, demo_di
     assert stat.S_IMODE(private.stat().st_mode) == 0o700
     assert list(private.iterdir()) == []
     assert not (tmp_path / "o").exists()
+
+
+def test_demo_takes_no_existing_folder_but_an_earlier_demos(tmp_path, cli_env, demo_dir):
+    # As root the server's user would be given the folder; as anyone, initdb would fail on it.
+    import os
+
+    mine = demo_dir / "mine"
+    mine.mkdir(mode=0o700)
+    (mine / "notes.txt").write_text("secret")
+    empty = demo_dir / "empty"
+    empty.mkdir()
+    foreign = demo_dir / "foreign"  # a PostgreSQL data folder of someone else's (as root)
+    foreign.mkdir()
+    (foreign / "PG_VERSION").write_text("16\n")
+    env = cli_env("")
+    del env["DB_URL"]
+    folders = [mine, empty, demo_dir / "file.txt"] + ([foreign] if os.geteuid() == 0 else [])
+    (demo_dir / "file.txt").write_text("x")
+    for folder in folders:
+        before = os.stat(folder)
+        command = ["demo", "--data-dir", str(folder), "--output-dir", "o", "-q"]
+        result = run_cli(command, env, tmp_path)
+        assert (result.returncode, result.stdout) == (2, ""), result.stderr
+        assert result.stderr == (
+            f"user-failure-stats: error: --data-dir {folder} already exists and is not a "
+            "database an earlier demo made; the demo changes no folder it did not make: name "
+            "one that does not exist yet (the demo makes it)\n"
+        )
+        after = os.stat(folder)
+        assert (after.st_uid, after.st_gid, after.st_mode) == (
+            before.st_uid,
+            before.st_gid,
+            before.st_mode,
+        )
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert list(empty.iterdir()) == []
+    assert not (tmp_path / "o").exists()

