@@ -127,3 +127,28 @@ def test_the_notebooks_export_output_dir_and_title_are_checked_as_given(pg, sett
         with pytest.raises(ConfigError, match=r"^title must be text"):
             coerce.title_text(bad)
     assert not out.exists()
+
+
+def test_the_notebook_never_writes_over_a_report_of_its_stamp(pg, settings_for, tmp_path):
+    # papermill ... -r stamp <an existing report's> -p export true: nothing is replaced.
+    from user_failure_stats import outputs, store
+    from user_failure_stats.names import csv_name, html_name, summary_name
+
+    pg.users([(1, "A")])
+    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
+    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
+    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    out = tmp_path / "out"
+    out.mkdir()
+    for number, name in enumerate([html_name, csv_name, summary_name, store.stamp_lock_name]):
+        stamp = f"20250521_09300{number}"
+        (out / name(stamp)).write_text("the report's own")
+        with pytest.raises(ConfigError) as caught:
+            outputs.export_report(True, data, out, stamp, params, "now")
+        assert str(caught.value) == (
+            f"stamp {stamp} is taken in {out}: a report of that stamp is there, or a run is "
+            "writing it; leave stamp empty (now) or give another"
+        )
+        assert caught.value.field == "stamp"
+        assert sorted(p.name for p in out.iterdir() if stamp in p.name) == [name(stamp)]
+        assert (out / name(stamp)).read_text() == "the report's own"

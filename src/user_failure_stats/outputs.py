@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from user_failure_stats import coerce, store
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.files import atomic_write
-from user_failure_stats.names import check_stamp, csv_name, summary_name
+from user_failure_stats.names import check_stamp, csv_name, html_name, summary_name
 from user_failure_stats.params import Parameters
 from user_failure_stats.summary import RunSummary
 from user_failure_stats.text import FORMULA_STARTS, visible
@@ -90,7 +90,8 @@ def export_report(
     """Write the CSV and the run's summary if ``export``; return the CSV's path, or None.
 
     A notebook explored in JupyterLab leaves ``export`` False and writes nothing. The folder
-    is made if missing; ConfigError if it cannot be, or ``stamp`` is no stamp.
+    is made if missing; ConfigError if it cannot be, if ``stamp`` is no stamp, or if it is
+    taken (a report of that stamp is in the folder, or a run holds its lock).
     """
     if not coerce.yes_no(export, "export"):
         return None
@@ -101,6 +102,14 @@ def export_report(
             field="output_dir",
         )
     output_dir = store.prepare(output_dir)
+    # A stamp given by hand (papermill -r stamp ...) never replaces another report's files.
+    taken = (html_name(stamp), csv_name(stamp), summary_name(stamp), store.stamp_lock_name(stamp))
+    if any(os.path.lexists(output_dir / name) for name in taken):
+        raise ConfigError(
+            f"stamp {stamp} is taken in {output_dir}: a report of that stamp is there, or a run "
+            "is writing it; leave stamp empty (now) or give another",
+            field="stamp",
+        )
     path = export_csv(data.rates, output_dir, stamp)
     export_summary(output_dir, stamp, params, data, generated, generated_at)
     return path

@@ -113,11 +113,16 @@ def reserve_stamp(output_dir: Path, now: datetime | None = None) -> Claim:
     raise OutputError(f"cannot find a free file name in {output_dir}: 999 runs this second")
 
 
+def stamp_lock_name(stamp: str) -> str:
+    """The name of the lock file a run writing ``stamp`` holds: ``.<stamp>.lock``."""
+    return f".{stamp}.lock"
+
+
 def _claim(output_dir: Path, stamp: str) -> Claim | None:
     # The lock is taken on a fresh file before it gets its name, so a file named like a
     # lock is always held by a living run or left by a dead one, never free for a moment.
     fd, tmp = tempfile.mkstemp(prefix=CLAIM_PREFIX, dir=output_dir)
-    path = output_dir / f".{stamp}.lock"
+    path = output_dir / stamp_lock_name(stamp)
     linked = False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # waits out a scan that holds it for a moment
