@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import docs_text
+from tests.helpers import SEED_WINDOW, docs_text
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_DB_START, SEED_ORDER
 from user_failure_stats.arguments import build_parser, choose_parameters
@@ -414,3 +414,53 @@ def test_a_reader_that_goes_away_stops_check_quietly(notebook_db_url, cli_env, t
     )
     assert done.stdout == "[ 141\n", done.stdout + done.stderr  # 128 + SIGPIPE, like other tools
     assert done.stderr == ""
+
+
+def standard_streams_run(args, env, cwd, shell_redirects):
+    """Run the command with ``shell_redirects`` (``>/dev/full``, ``2>&-``...) applied by sh."""
+    import shlex
+    import subprocess
+
+    from tests.helpers import COMMAND
+
+    line = " ".join(shlex.quote(part) for part in [*COMMAND, *args]) + " " + shell_redirects
+    return subprocess.run(
+        ["sh", "-c", line], env=env, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_an_output_that_cannot_be_written_keeps_the_runs_exit_code(
+    notebook_db_url, cli_env, tmp_path
+):
+    # A cron job whose log's disk is full: the report is written, the alert still exits 5,
+    # and stderr says in one line why the console summary is missing.
+    out = tmp_path / "out"
+    args = ["run", *SEED_WINDOW, "--output-dir", str(out), "--fail-above", "1%"]
+    result = standard_streams_run(args, cli_env(notebook_db_url), tmp_path, ">/dev/full")
+    assert result.returncode == 5, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == (
+        "user-failure-stats: error: cannot write to the standard output: No space left on device"
+    )
+    assert lines[-2].startswith("user-failure-stats: alert: overall failure rate 24.05% is above")
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 1
+    # When all went well, the missing output is the failure: exit 2.
+    check = standard_streams_run(
+        ["check", *SEED_WINDOW], cli_env(notebook_db_url), tmp_path, ">/dev/full"
+    )
+    assert (check.returncode, check.stderr) == (
+        2,
+        "user-failure-stats: error: cannot write to the standard output: No space left on device\n",
+    )
+
+
+def test_closed_standard_streams_are_no_failure(notebook_db_url, cli_env, tmp_path):
+    out = tmp_path / "out"
+    args = ["run", *SEED_WINDOW, "--output-dir", str(out), "-q"]
+    result = standard_streams_run(args, cli_env(notebook_db_url), tmp_path, "2>&- <&-")
+    assert result.returncode == 0
+    (html,) = out.glob("user_failure_rates_*.html")
+    assert str(html) in result.stdout
+    result = standard_streams_run(args, cli_env(notebook_db_url), tmp_path, ">&-")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(list(out.glob("user_failure_rates_*.html"))) == 2

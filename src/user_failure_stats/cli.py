@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from user_failure_stats import streams
 from user_failure_stats.arguments import DEMO_DATA_DIR, PROG, build_parser, choose_parameters
 from user_failure_stats.errors import (
+    EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_UNEXPECTED,
     Interrupted,
@@ -286,7 +288,25 @@ def _stopped(args, exc: KeyboardInterrupt) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``user-failure-stats``: returns the exit code."""
+    """Entry point of ``user-failure-stats``: returns the exit code.
+
+    Closed standard streams are opened on ``/dev/null``; output that cannot be written (a full
+    disk) is one line on stderr, and exit 2 unless the command's own code says more. A reader
+    that went away (``| head``) ends it with 141, quietly, as other tools do.
+    """
+    with streams.guard() as (out, _):
+        code = _command(argv)
+        if isinstance(out.failure, BrokenPipeError):
+            return 128 + signal.SIGPIPE
+        if out.failure is not None:
+            reason = out.failure.strerror or out.failure.__class__.__name__
+            echo(f"{PROG}: error: cannot write to the standard output: {reason}", err=True)
+            return code if code != EXIT_OK else EXIT_BAD_INPUT
+    return code
+
+
+def _command(argv: list[str] | None) -> int:
+    """Run the command ``argv`` names; return its exit code (one line on stderr if failed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -305,11 +325,6 @@ def main(argv: list[str] | None = None) -> int:
             echo(f"{PROG}: error: {note}", err=True)
         echo(f"{PROG}: error: {exc}", err=True)
         return exc.exit_code
-    except BrokenPipeError:  # the reader went away (check | head): stop quietly, as tools do
-        quiet = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(quiet, sys.stdout.fileno())  # Python's flush at exit must not fail again
-        os.close(quiet)
-        return 128 + signal.SIGPIPE
     except KeyboardInterrupt as exc:
         signum = received.get("signal", signal.SIGINT)
         line = f"{PROG}: interrupted by {signal.Signals(signum).name}: {_stopped(args, exc)}"
