@@ -3,7 +3,7 @@ import json
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -163,12 +163,13 @@ def test_the_newest_report_is_first_whatever_zone_it_was_generated_in(tmp_path):
 def test_a_summary_generated_in_the_future_is_not_what_a_run_wrote(tmp_path):
     # It would top the index for ever: a run writes the time it ran, never a later one.
     future = entry("20250523_050000", title="Planted") | {"generated_at": "2099-01-01T00:00:00Z"}
-    soon = datetime.now(UTC).replace(microsecond=0).isoformat()  # a clock a little ahead
-    ahead = entry("20250523_060000", title="Ahead") | {"generated_at": soon}
+    now = datetime.now(UTC).replace(microsecond=0)
+    soon = (now + timedelta(hours=2)).isoformat()  # a clock a little ahead
+    ahead = entry(f"{now:%Y%m%d_%H%M%S}", title="Ahead") | {"generated_at": soon}
     publish(tmp_path, future)
     publish(tmp_path, ahead)
     publish(tmp_path, entry("20250522_050000", title="Real"))
-    assert [e.stamp for e in store.entries(tmp_path)] == ["20250523_060000", "20250522_050000"]
+    assert [e.stamp for e in store.entries(tmp_path)] == [ahead["stamp"], "20250522_050000"]
     assert "Planted" not in store.update_index(tmp_path)[0].read_text()
 
 

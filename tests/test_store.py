@@ -456,6 +456,20 @@ def test_a_pending_list_another_user_could_have_written_is_ignored(tmp_path):
     assert path.stat().st_uid == os.geteuid() and path.stat().st_mode & 0o022 == 0
 
 
+def test_a_summary_whose_time_contradicts_its_stamp_is_skipped_never_pruned(tmp_path):
+    # A run writes the time it ran, and its stamp is that time on the host's clock: a summary
+    # more than two days off its stamp is not what a run wrote, and prunes nothing.
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20250629_000000", "2020-01-01T00:00:00+00:00")  # "old", made yesterday
+    report(out, "20250628_000000", "2025-06-27T09:30:00+00:00")  # a host 14 h ahead of UTC
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")
+    assert [e.stamp for e in store.entries(out)] == ["20250628_000000", "20200101_000000"]
+    removed = store.prune(out, 30, now=NOW)
+    assert {p.name for p in removed} == set(published_names("20200101_000000"))
+    assert all((out / name).exists() for name in published_names("20250629_000000"))
+
+
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
     from user_failure_stats.errors import OutputError
 

@@ -50,6 +50,8 @@ from user_failure_stats.summary import MAX_BYTES, RunSummary
 LOCK_NAME = ".index.lock"
 INDEX_NAME = "index.html"
 PENDING_NAME = ".removed-not-yet-published"
+# How far a run's time may be from its stamp: the host's zone (UTC-12 to UTC+14) and a day.
+STAMP_DRIFT = timedelta(days=2)
 PENDING_LIMIT = 10_000  # names (2,500 reports): older ones are forgotten
 PENDING_MAX_BYTES = 1_000_000
 CLAIM_PREFIX = ".claim-"
@@ -250,7 +252,10 @@ def _same_file(path: Path, fd: int) -> bool:
 def _summaries(output_dir: Path) -> list[RunSummary]:
     """Every readable summary under its own stamp's name, whether or not its report exists.
 
-    One generated more than a day from now is not what a run wrote: it would top the index.
+    Not what a run wrote, and skipped: one generated more than a day from now (it would top
+    the index), or more than :data:`STAMP_DRIFT` from its stamp (its stamp is the time it
+    ran on the host's clock, in any zone: a summary dated long before its stamp would be
+    pruned as old).
     """
     found, latest = [], datetime.now(UTC) + timedelta(days=1)
     for path in output_dir.iterdir():
@@ -260,10 +265,13 @@ def _summaries(output_dir: Path) -> list[RunSummary]:
             continue
         try:
             entry = RunSummary.from_json(data)
-            future = entry.generated_instant() > latest
+            generated = entry.generated_instant()
+            stamped = datetime.strptime(entry.stamp[:15], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
         except ValueError:
             continue  # not what a run wrote: left alone
-        if entry.stamp == match.group(1) and not future:  # not one speaking for another report
+        if generated > latest or abs(generated - stamped) > STAMP_DRIFT:
+            continue
+        if entry.stamp == match.group(1):  # not one speaking for another report
             found.append(entry)
     return found
 
