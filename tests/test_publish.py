@@ -78,6 +78,11 @@ def test_folder_urls_are_accepted(url, expected):
         ("az://%2Fx", "a folder name must not be . or empty (//)"),
         ("s3://bucket/x%23y", "a folder name must not hold ? or #"),
         ("file:///srv/x%3Fy", "a folder name must not hold ? or #"),
+        ("file:///srv/q1::file:///srv/q2", "not a chain of them (::)"),
+        ("file:///srv/q4/x::..", "not a chain of them (::)"),
+        ("file:///srv/r4::s3://b/p", "not a chain of them (::)"),
+        ("az://reports/a%3A%3Afile:///x", "not a chain of them (::)"),
+        ("simplecache::az://reports/x", "must be a folder URL"),
     ],
 )
 def test_bad_folder_urls_are_refused_in_one_line_without_secrets(url, says):

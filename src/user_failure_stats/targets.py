@@ -76,6 +76,10 @@ def check_url(url: str, field_name: str = "publish") -> str:
         raise ConfigError(
             f"{field_name} is not a URL that can be read ([ or ] out of place)", field_name
         ) from None
+    if "::" in decoded:  # fsspec chains URLs at "::": the files would go to another one
+        raise ConfigError(
+            f"{field_name} must be one folder URL, not a chain of them (::)", field_name
+        )
     if "\\" in decoded:  # a storage may read it as "/": a..\..\x would climb out
         raise ConfigError(
             f"{field_name} must not hold a backslash: separate folders with /", field_name
