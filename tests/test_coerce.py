@@ -14,7 +14,9 @@ def test_fdr_takes_a_rate_or_a_percentage(value, expected):
 
 
 @pytest.mark.parametrize(
-    "value", [0, 1, "0%", "100%", "-0.1", "abc", True, "", "9" * 5000, float("nan")]
+    "value",
+    [0, 1, "0%", "100%", "-0.1", "abc", True, "", "9" * 5000, float("nan")]
+    + ["٥%", "０.１", "0.0٥", "5_0%", "1e-1", "infinity"],  # ASCII digits, plain decimals only
 )
 def test_fdr_is_above_0_and_below_1(value):
     with pytest.raises(ConfigError, match="fdr must be a rate above 0 and below 1") as error:

@@ -149,6 +149,10 @@ def test_environment_overrides_env_file(tmp_path):
         ({"STATEMENT_TIMEOUT_SECONDS": "inf"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
         ({"STATEMENT_TIMEOUT_SECONDS": "1e400"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
         ({"CONNECT_TIMEOUT_SECONDS": "9" * 5000}, "CONNECT_TIMEOUT_SECONDS must be a whole number"),
+        ({"STATEMENT_TIMEOUT_SECONDS": "٣٠"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
+        ({"STATEMENT_TIMEOUT_SECONDS": "1_0"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
+        ({"STATEMENT_TIMEOUT_SECONDS": "1e3"}, "STATEMENT_TIMEOUT_SECONDS must be a number"),
+        ({"CONNECT_TIMEOUT_SECONDS": "１０"}, "CONNECT_TIMEOUT_SECONDS must be a whole number"),
         ({"DB_TIMEZONE": "Asia/Kol kata"}, "DB_TIMEZONE: unknown time zone"),
         ({"DB_TIMEZONE": "../../etc/passwd"}, "DB_TIMEZONE: unknown time zone"),
         ({"DB_TIMEZONE": "localtime"}, "DB_TIMEZONE: unknown time zone 'localtime'"),
@@ -595,6 +599,23 @@ def test_a_timeout_out_of_range_says_what_is_allowed(tmp_path, key, value, says)
     with pytest.raises(ConfigError) as caught:
         load_settings(_empty_env(tmp_path), environ={key: value})
     assert str(caught.value) == f"{key} must be {says}"
+
+
+def test_an_env_file_that_is_a_folder_or_cannot_be_parsed_is_one_line(tmp_path, capfd):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path, environ={})
+    assert str(caught.value) == f"env file {tmp_path} is a folder, not a file"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "missing.env", environ={})
+    assert str(caught.value) == f"env file {tmp_path / 'missing.env'} does not exist"
+    broken = tmp_path / "broken.env"
+    broken.write_text('DB_TIMEZONE=UTC\nDB_URL="postgresql://u:s3cr3t@h/db\nOUTPUT_DIR=x\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(broken, environ={})
+    assert str(caught.value) == (
+        f"env file {broken}: line 2 is not KEY=value (an unclosed quote?); nothing of it is used"
+    )
+    assert capfd.readouterr() == ("", "")  # python-dotenv's own warning is not shown
 
 
 def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):

@@ -38,15 +38,29 @@ def yes_no(value, field: str) -> bool:
     raise ConfigError(f"{field} must be true or false, got {str(value)[:40]!r}", field=field)
 
 
+DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{0,15})?|\.[0-9]{1,15}")
+
+
+def decimal(text: str) -> float | None:
+    """Return the number a plain decimal (``30``, ``0.5``, ``.5``) writes, or None.
+
+    ASCII digits only, no sign, exponent, ``_``, ``inf`` or ``nan``: ``float()`` would take
+    ``٣٠``, ``1_0`` and ``1e400``.
+    """
+    text = text.strip()
+    return float(text) if DECIMAL.fullmatch(text) else None
+
+
 def rate(value, field: str) -> float | None:
     """Return a rate in [0, 1] from ``0.25``, ``"0.25"`` or ``"25%"``; None stays None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     text = str(value).strip()
-    try:
-        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        rate = float("nan")
+    if isinstance(value, float | int):
+        rate = float(value)
+    else:
+        number = decimal(text[:-1] if text.endswith("%") else text)
+        rate = float("nan") if number is None else number / (100 if text.endswith("%") else 1)
     if isinstance(value, bool) or not 0 <= rate <= 1:
         raise ConfigError(
             f"{field} must be a rate from 0 to 1 (or 0% to 100%), got {value!r}", field=field

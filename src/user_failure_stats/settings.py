@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.files import read_within
 from user_failure_stats.targets import Target, check_url
@@ -136,6 +137,7 @@ FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 def _env_file_values(path: Path) -> dict[str, str]:
     """Read a ``.env`` file or pipe, bounded in size and time; ConfigError if it cannot be."""
     from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
 
     try:
         text = read_within(path, MAX_ENV_FILE_BYTES, ENV_FILE_WAIT_SECONDS).decode("utf-8")
@@ -153,6 +155,12 @@ def _env_file_values(path: Path) -> dict[str, str]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:  # python-dotenv would skip it with a warning of its own
+            raise ConfigError(
+                f"env file {path}: line {binding.original.line} is not KEY=value (an unclosed "
+                "quote?); nothing of it is used"
+            )
     return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
 
 
@@ -182,7 +190,9 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         path = None
     else:
         path = find_env_file()
-    if env_file and (not path.exists() or path.is_dir()):  # a pipe (<(...)) is fine
+    if env_file and path.is_dir():
+        raise ConfigError(f"env file {path} is a folder, not a file")
+    if env_file and not path.exists():  # a pipe (<(...)) is fine
         raise ConfigError(f"env file {path} does not exist")
     values: dict[str, Any] = {}
     if path is not None:
@@ -281,10 +291,10 @@ def _positive_number(values: dict, key: str, default, kind):
     raw = values.get(key)
     if raw in (None, ""):
         return default
-    try:
-        number = kind(str(raw).strip())
-    except ValueError:
+    number = coerce.decimal(str(raw))
+    if number is None or (kind is int and "." in str(raw)):
         number = -1
+    number = kind(number)
     # NaN and infinity are floats, but no timeout: up to a day is allowed.
     if not (0 < number <= MAX_SECONDS):
         raise ConfigError(
