@@ -680,6 +680,10 @@ def test_the_database_libpq_connects_to_is_the_one_described(monkeypatch):
     monkeypatch.setenv("PGDATABASE", "telephony")
     assert describe_database("postgresql://u:p@h") == "h/telephony"
     assert describe_database("postgresql://u:p@h/calls") == "h/calls"
+    # libpq reads the query after the host: its host, port and user win, as its dbname does.
+    assert describe_database("postgresql://u:p@h:5432/db?host=h1,h2&port=6543") == "h1,h2:6543/db"
+    assert describe_database("postgresql://u:p@h/db?host=/run/pg") == "db (socket /run/pg)"
+    assert describe_database("postgresql://db@h/db?user=other") == "h/db"
 
 
 def test_a_database_named_like_its_role_is_not_named(monkeypatch):

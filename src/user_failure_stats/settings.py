@@ -380,13 +380,14 @@ def describe_database(url) -> str:
         return "(unparsable DB_URL)"
     query = parsed.query  # libpq: the query's dbname wins, else the path, else PGDATABASE
     database = _joined(query.get("dbname")) or parsed.database or os.environ.get("PGDATABASE", "")
-    role = parsed.username or _joined(query.get("user")) or os.environ.get("PGUSER")
+    # libpq reads the query after the rest of the URL: its user, host and port win.
+    role = _joined(query.get("user")) or parsed.username or os.environ.get("PGUSER")
     if database and database.casefold() == (role or _login()).casefold() != WELL_KNOWN_ROLE:
         database = NAMED_LIKE_THE_ROLE  # createdb's habit: the name would give the role away
     # Where libpq connects: the URL's host or address, else its service, else PGSERVICE,
     # PGHOST or PGHOSTADDR, else the default socket (not localhost).
-    port = str(parsed.port or _joined(query.get("port")) or os.environ.get("PGPORT", ""))
-    host = parsed.host or _joined(query.get("host"))
+    port = str(_joined(query.get("port")) or parsed.port or os.environ.get("PGPORT", ""))
+    host = _joined(query.get("host")) or parsed.host or ""
     address = _joined(query.get("hostaddr"))
     if not host and not address:
         service = query.get("service") or os.environ.get("PGSERVICE")
