@@ -498,7 +498,7 @@ def test_an_attachment_that_is_not_the_file_itself_is_left_out_and_the_rest_sent
 
 
 def test_no_urls_send_nothing():
-    assert notify.send([], report_message()) is None
+    assert notify.send([], report_message()) == []
 
 
 def test_a_failed_run_is_announced_in_one_line(hook):
