@@ -21,8 +21,8 @@ help: ## List the targets
 $(STAMP): requirements.txt requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required, found " + sys.version.split()[0])'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet "$$(grep -m1 '^uv==' requirements.lock)"
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.txt
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the package and its tools at the locked versions
