@@ -500,3 +500,33 @@ def test_the_role_is_hidden_however_the_url_names_it(scratch_db, settings_for, m
             )
         assert role not in str(caught.value), str(caught.value)
         assert str(caught.value).endswith("failed: calls are closed to (role)")
+
+
+def test_a_password_in_the_servers_words_is_hidden(scratch_db, settings_for, tmp_path, monkeypatch):
+    # A hostile server (or a pooler in front of it) sees the password with pg_hba's
+    # "password" method: its message never passes it on, from the URL (decoded or not),
+    # PGPASSWORD, a service file or the password file.
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:*:Pass\\:File9\n")
+    passfile.chmod(0o600)
+    services = tmp_path / "services"
+    services.write_text(f"[calls]\npassword=Service_Pw7\npassfile={passfile}\n")
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    monkeypatch.setenv("PGPASSWORD", "Env_Pw_55")
+    sql = """
+    CREATE FUNCTION public.evil_rows() RETURNS TABLE (session_id text, user_id bigint,
+        exotel_call_sid text, created_on timestamp) LANGUAGE plpgsql AS $$
+    BEGIN RAISE EXCEPTION 'boom: Url/Pw%%%%1 Url%%%%2FPw%%%%251 Env_Pw_55 Service_Pw7 Pass:File9';
+    END $$;
+    CREATE VIEW public.calllog AS SELECT * FROM public.evil_rows();
+    CREATE TABLE public."user" (user_id bigint, name text);
+    """
+    url = sa.make_url(scratch_db("ufs_password_echo", sql))
+    given = url.set(password="Url/Pw%1").update_query_dict({"service": "calls"})
+    with pytest.raises(DatabaseError) as caught:
+        queries.fetch_user_counts(
+            settings_for(given.render_as_string(hide_password=False)), kolkata_window()
+        )
+    assert str(caught.value).endswith(
+        "failed: boom: (password) (password) (password) (password) (password)"
+    ), str(caught.value)

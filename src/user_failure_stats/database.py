@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from urllib.parse import quote, quote_plus, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -142,7 +144,31 @@ def database_errors(engine_or_url):
                 "in pg_timezone_names): use an IANA name such as Asia/Kolkata",
                 field="DB_TIMEZONE",
             ) from None
-        raise DatabaseError(explain(exc, target, roles)) from None
+        hidden = Hidden(roles, passwords(url, parsed))
+        raise DatabaseError(explain(exc, target, hidden)) from None
+
+
+@dataclass(frozen=True)
+class Hidden:
+    """What a server's words must not show: role names, and passwords (matched exactly)."""
+
+    roles: Iterable[str] = ()
+    passwords: Iterable[str] = ()
+
+    def __iter__(self):  # read as the roles, where only roles are asked for
+        return iter(self.roles)
+
+
+def passwords(url, parsed) -> set[str]:
+    """The passwords libpq may send for ``url``, as given and as they may be written."""
+    found = libpq_files.possible_passwords(parsed.query if parsed else {}, os.environ)
+    if parsed is not None and parsed.password:
+        found.add(str(parsed.password))
+    if isinstance(url, str):
+        with suppress(ValueError):
+            found.add(urlsplit(url).password or "")  # as written, percent-encoded or not
+    found |= {quote(p, safe="") for p in found} | {quote_plus(p) for p in found}
+    return {p for p in found if p}
 
 
 def explain(exc: Exception, target: str, roles: Iterable[str] = ()) -> str:
@@ -209,7 +235,12 @@ def server_words(text: str, roles: Iterable[str]) -> str:
 
 
 def hide_roles(text: str, roles: Iterable[str]) -> str:
-    """Return a server's message with role names replaced: ``role "x"`` -> ``role (hidden)``."""
+    """Return a server's message with role names replaced: ``role "x"`` -> ``role (hidden)``.
+
+    Given :class:`Hidden`, its passwords are replaced first, wherever they are: ``(password)``.
+    """
+    for password in sorted(getattr(roles, "passwords", ()), key=len, reverse=True):
+        text = text.replace(password, "(password)")
     text = NAMED_ROLE.sub(r"\1 (hidden)", text)
     for role in sorted(filter(None, roles), key=len, reverse=True):
         # Unquoted too, but not inside a longer name (postgres_fdw).

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import stat
 import subprocess
 import sys
@@ -65,6 +66,37 @@ def possible_users(query: Mapping, environ: Mapping) -> set[str]:
             if equals and key.strip() == "user":
                 users.add(value.strip())
     return {user for user in users if user}
+
+
+def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
+    """Return the passwords libpq may send, known before it connects: to hide them.
+
+    ``password`` in the URL's query, ``PGPASSWORD``, every ``password`` in the service files
+    that apply, and every password in the password files (``passfile``, ``PGPASSFILE``,
+    ``~/.pgpass``, or one a service file names), each read only if a small regular file.
+    """
+    found = {environ.get("PGPASSWORD") or ""}
+    if isinstance(query.get("password"), str):
+        found.add(query["password"])
+    given = query.get("passfile") if isinstance(query.get("passfile"), str) else None
+    passfiles = [
+        given or environ.get("PGPASSFILE") or os.path.join(home_folder(environ), ".pgpass")
+    ]
+    for _, what, path in candidates(query, environ, password=True):
+        data = read_regular(Path(path), FILE_LIMIT) if what == "service file" else None
+        for line in (data or b"").decode("utf-8", "replace").splitlines():
+            key, equals, value = line.partition("=")
+            if equals and key.strip() == "password":
+                found.add(value.strip())
+            elif equals and key.strip() == "passfile":
+                passfiles.append(value.strip())
+    for path in passfiles:
+        data = read_regular(Path(path), FILE_LIMIT) if path else None
+        for line in (data or b"").decode("utf-8", "replace").splitlines():
+            fields = re.split(r"(?<!\\):", line, maxsplit=4)  # host:port:db:user:password
+            if len(fields) == 5 and not line.startswith("#"):
+                found.add(re.sub(r"\\(.)", r"\1", fields[4]))
+    return {password for password in found if password}
 
 
 def _system_user() -> str:
