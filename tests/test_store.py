@@ -10,7 +10,7 @@ from tests.helpers import docs_text, run_cli
 from tests.helpers import plant_report as report
 from user_failure_stats import coerce, retention, store
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.files import locked
+from user_failure_stats.files import locked, read_regular
 from user_failure_stats.names import published_names, summary_name
 from user_failure_stats.summary import RunSummary
 
@@ -436,6 +436,9 @@ def test_a_pending_list_another_user_could_have_written_is_ignored(tmp_path):
     for mode in (0o666, 0o664, 0o646):
         path.chmod(mode)
         assert store.pending_removals(out) == {}
+        # Checked on the file opened, not only on the path: a list swapped in between the
+        # look and the read (a shared sticky folder) is not read either.
+        assert read_regular(path, 1000, own=True) is None
         assert store.pending_problem(out) == (
             f"{path} is writable by other users: ignored, and the publish target keeps the "
             "reports it names (remove it)"
@@ -444,6 +447,8 @@ def test_a_pending_list_another_user_could_have_written_is_ignored(tmp_path):
     if os.geteuid() == 0:
         os.chown(path, 65534, 65534)
         assert store.pending_removals(out) == {}
+        assert read_regular(path, 1000, own=True) is None
+        assert read_regular(path, 1000) is not None
         assert store.pending_problem(out) == (
             f"{path} belongs to another user: ignored, and the publish target keeps the "
             "reports it names (remove it)"

@@ -90,8 +90,12 @@ def try_lock(fd: int) -> bool:
     return True
 
 
-def read_regular(path: Path, limit: int) -> bytes | None:
-    """Return ``path``'s bytes if a regular file of at most ``limit`` bytes (no link, no FIFO)."""
+def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
+    """Return ``path``'s bytes if a regular file of at most ``limit`` bytes (no link, no FIFO).
+
+    With ``own``, only if the file opened is this user's and no one else may write it (checked
+    on the open file: one swapped in after a look at the path is not read).
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -99,6 +103,8 @@ def read_regular(path: Path, limit: int) -> bytes | None:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:  # a folder, a FIFO...
+            return None
+        if own and (info.st_uid != os.geteuid() or info.st_mode & 0o022):
             return None
         data = os.read(fd, limit + 1)
     except OSError:

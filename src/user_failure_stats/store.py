@@ -385,7 +385,7 @@ def pending_removals(output_dir: Path | str) -> dict[str, int]:
     output_dir, found = Path(output_dir), {}
     if pending_problem(output_dir) is not None:
         return {}
-    data = read_regular(output_dir / PENDING_NAME, PENDING_MAX_BYTES) or b""
+    data = read_regular(output_dir / PENDING_NAME, PENDING_MAX_BYTES, own=True) or b""
     for line in data.decode("utf-8", errors="replace").splitlines():
         name, _, size = line.partition("\t")
         if is_report_file(name) and re.fullmatch(r"[0-9]{1,12}", size):
