@@ -177,6 +177,28 @@ def test_partial_copies_a_killed_publish_left_are_removed_by_the_next(tmp_path):
     assert outside.read_text() == "keep"
 
 
+def test_an_index_html_of_the_target_the_tool_did_not_write_is_left_as_it_is(tmp_path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "a.html").write_text("<p>a</p>")
+    (source / "index.html").write_text("<title>User failure reports</title> new")
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "index.html").write_text("<h1>PUBLIC SITE HOME</h1>")
+    target = Target(www.as_uri())
+    with pytest.raises(PublishError) as caught:
+        publish(target, [source / "a.html", source / "index.html"])
+    assert str(caught.value) == (
+        f"cannot publish to {www.as_uri()}: its index.html is not this tool's index: left as it "
+        "is (publish into a folder of its own, or remove it)"
+    )
+    assert (www / "index.html").read_text() == "<h1>PUBLIC SITE HOME</h1>"
+    assert (www / "a.html").read_text() == "<p>a</p>"  # the report went; the index did not
+    (www / "index.html").write_text("<!DOCTYPE html>\n<title>User failure reports</title> old")
+    publish(target, [source / "index.html"])  # an earlier index of the tool's: replaced
+    assert (www / "index.html").read_text().endswith(" new")
+
+
 def test_a_file_url_is_decoded(tmp_path):
     source = tmp_path / "a.html"
     source.write_text("a")

@@ -475,6 +475,28 @@ def test_a_summary_whose_time_contradicts_its_stamp_is_skipped_never_pruned(tmp_
     assert all((out / name).exists() for name in published_names("20250629_000000"))
 
 
+def test_an_index_html_the_tool_did_not_write_is_left_as_it_is(tmp_path):
+    # An output folder that is a website's root: its own home page is never replaced.
+    from user_failure_stats.errors import OutputError
+
+    out = tmp_path / "reports"
+    out.mkdir()
+    report(out, "20250629_000000", "2025-06-29T00:00:00+00:00")
+    for foreign in ("<h1>MY OWN SITE</h1>\n", ""):
+        (out / "index.html").write_text(foreign)
+        with pytest.raises(OutputError) as caught:
+            store.update_index(out)
+        assert str(caught.value) == (
+            f"{out / 'index.html'} is not this tool's index: left as it is (give the reports "
+            "a folder of their own, or remove it)"
+        )
+        assert (out / "index.html").read_text() == foreign
+    (out / "index.html").unlink()
+    store.update_index(out)  # made by the tool: replaced from then on
+    store.update_index(out)
+    assert "<title>User failure reports</title>" in (out / "index.html").read_text()
+
+
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
     from user_failure_stats.errors import OutputError
 

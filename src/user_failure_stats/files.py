@@ -114,6 +114,20 @@ def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
     return data if len(data) <= limit else None
 
 
+def read_head(path: Path, size: int) -> bytes | None:
+    """Return the first ``size`` bytes of ``path`` if a regular file (no link, no FIFO)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, size) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def others_could_write(path: Path) -> str | None:
     """Why ``path`` may hold another user's words: it is theirs, or others may write it.
 

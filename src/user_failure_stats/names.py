@@ -48,6 +48,17 @@ def csv_name(stamp: str) -> str:
     return f"{CSV_PREFIX}{stamp}.csv"
 
 
+INDEX_NAME = "index.html"  # the reports index, in the output folder and the target
+# Every index the tool has written holds this in its first lines; a page without it is not ours.
+INDEX_MARK = b"<title>User failure reports</title>"
+INDEX_HEAD_BYTES = 4096
+
+
+def is_index_page(head: bytes | None) -> bool:
+    """Whether ``head``, the first bytes of an ``index.html``, is of an index this tool wrote."""
+    return head is not None and INDEX_MARK in head[:INDEX_HEAD_BYTES]
+
+
 def html_name(stamp: str) -> str:
     """Return the HTML report's file name for a run stamp."""
     return f"{HTML_PREFIX}{stamp}.html"

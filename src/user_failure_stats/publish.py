@@ -27,6 +27,7 @@ from pathlib import Path
 
 from user_failure_stats.children import gather
 from user_failure_stats.errors import PublishError
+from user_failure_stats.names import INDEX_HEAD_BYTES, INDEX_NAME, is_index_page
 from user_failure_stats.targets import Target, check_available, describe, storage_path
 
 HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
@@ -142,6 +143,8 @@ def _publish_here(
         for name, size in (remove or {}).items():
             if name in present and size in (None, present[name]):
                 filesystem.rm_file(f"{folder}/{name}")
+    except PublishError as exc:  # what the target holds is not what we may replace
+        raise PublishError(f"cannot publish to {describe(target.url)}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any storage failure: one line
         raise PublishError(_failure(target, exc)) from None
     return links
@@ -202,6 +205,12 @@ def _put(filesystem, source: Path, path: str, protocol: str) -> None:
 
 
 def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
+    if source.name == INDEX_NAME and filesystem.isfile(path):  # a website's own home page?
+        if not is_index_page(filesystem.cat_file(path, start=0, end=INDEX_HEAD_BYTES)):
+            raise PublishError(
+                "its index.html is not this tool's index: left as it is (publish into a "
+                "folder of its own, or remove it)"
+            )
     if protocol != "file":
         filesystem.put_file(str(source), path)
         return

@@ -31,13 +31,17 @@ from user_failure_stats.files import (
     is_regular,
     locked,
     others_could_write,
+    read_head,
     read_regular,
     try_lock,
 )
 from user_failure_stats.names import (
+    INDEX_HEAD_BYTES,
+    INDEX_NAME,
     STAMP,
     SUMMARY_FILE,
     html_name,
+    is_index_page,
     is_report_file,
     new_stamp,
     published_names,
@@ -48,7 +52,6 @@ from user_failure_stats.retention import expired
 from user_failure_stats.summary import MAX_BYTES, RunSummary
 
 LOCK_NAME = ".index.lock"
-INDEX_NAME = "index.html"
 PENDING_NAME = ".removed-not-yet-published"
 # How far a run's time may be from its stamp: the host's zone (UTC-12 to UTC+14) and a day.
 STAMP_DRIFT = timedelta(days=2)
@@ -290,9 +293,15 @@ def write_index(
     output_dir: Path, timezone: str = DEFAULT_TIMEZONE
 ) -> tuple[Path, list[RunSummary]]:
     """Rebuild ``index.html`` in ``output_dir``, for a caller that holds :data:`LOCK_NAME`."""
+    path = output_dir / INDEX_NAME
+    if os.path.lexists(path) and not is_index_page(read_head(path, INDEX_HEAD_BYTES)):
+        raise OutputError(
+            f"{path} is not this tool's index: left as it is (give the reports a folder of "
+            "their own, or remove it)"
+        )
     listed = entries(output_dir)
     page = render_index(listed, timezone)
-    path = atomic_write(output_dir / INDEX_NAME, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return path, listed
 
 
