@@ -3,6 +3,7 @@
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import psutil
@@ -225,3 +226,25 @@ def test_an_interrupted_prune_or_check_says_what_it_leaves(tmp_path):
         f"the report was written ({tmp_path / 'r.html'}) and published "
         "(https://x.example/r.html) but may not be announced"
     )
+
+
+def test_a_signal_while_a_finished_run_shuts_down_changes_nothing(tmp_path):
+    # Python gives SIGTERM its default action back while it shuts down: a finished run would
+    # end "killed by SIGTERM", silently, as if it had failed.
+    # The signal comes from an object collected at the very end (after Python reset them).
+    script = (
+        "import os, signal, sys, time\n"
+        "class Late:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.3)\n"
+        "keeper = Late()\n"
+        "sys.argv = ['user-failure-stats', 'prune', '--keep-days', '30', '--output-dir', '.']\n"
+        "from user_failure_stats.cli import entry\n"
+        "entry()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("No reports generated more than 30 days ago")

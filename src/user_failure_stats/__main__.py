@@ -1,5 +1,5 @@
 """``python -m user_failure_stats``: the same as the ``user-failure-stats`` command."""
 
-from user_failure_stats.cli import main
+from user_failure_stats.cli import entry
 
-raise SystemExit(main())
+entry()

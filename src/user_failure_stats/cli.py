@@ -287,6 +287,19 @@ def _stopped(args, exc: KeyboardInterrupt) -> str:
     return f"{before}{done} and published ({exc.link}) but may not be announced"
 
 
+def entry() -> None:
+    """The ``user-failure-stats`` command: :func:`main`, then exit with its code.
+
+    Once the work is done, SIGTERM and SIGINT are ignored: Python restores their default
+    action while it shuts down (most of a second after a large run), when a signal would end
+    a finished, published run with no word, as if it had failed.
+    """
+    code = main()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``user-failure-stats``: returns the exit code.
 
