@@ -10,8 +10,8 @@ import json
 
 import azure.functions as func
 
+from user_failure_stats.endpoint import BadParameter, request_values
 from user_failure_stats.endpoint import failure_analysis as analyse
-from user_failure_stats.endpoint import request_values
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -25,9 +25,9 @@ def failure_analysis(req: func.HttpRequest) -> func.HttpResponse:
     """Per-user failure rates for a window, as JSON (or CSV with ``format=csv``)."""
     try:
         values = request_values(req.params, req.get_body())
-    except ValueError as exc:
+    except BadParameter as exc:
         return func.HttpResponse(
-            json.dumps({"error": str(exc), "parameter": "body"}),
+            json.dumps({"error": str(exc), "parameter": exc.parameter}),
             status_code=400,
             mimetype="application/json",
         )

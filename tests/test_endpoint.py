@@ -275,6 +275,21 @@ def test_bad_parameters_are_400_naming_the_parameter(endpoint, params, parameter
     assert message in data["error"]
 
 
+def test_a_bad_value_is_echoed_bounded_and_a_key_given_twice_is_refused(endpoint):
+    response = endpoint({"start": "x" * 60_000, "end": "2025-05-23"})
+    data = json.loads(response.get_body())
+    assert (response.status_code, data["parameter"]) == (400, "start")
+    assert len(data["error"]) < 300 and "xxxx" in data["error"]
+    body = b'{"start": "2025-05-21", "end": "2025-05-23", "start": "2025-05-22"}'
+    request = func.HttpRequest(method="POST", url="/api/failure_analysis", params={}, body=body)
+    response = APP.failure_analysis(request)
+    assert response.status_code == 400
+    assert json.loads(response.get_body()) == {
+        "error": "start is given twice",
+        "parameter": "start",
+    }
+
+
 @pytest.mark.parametrize(
     "body", [b"[1, 2]", b"{", b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1"]
 )

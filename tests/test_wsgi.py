@@ -110,6 +110,11 @@ def test_a_large_or_broken_body_is_refused(server):
     }
     status, _, body = call(url, headers=headers, body=b"[1, 2]")
     assert status == 400 and json.loads(body)["parameter"] == "body"
+    status, _, body = call(f"{url}?start=2025-05-21&end=2025-05-23&start=2025-05-22", None, headers)
+    assert status == 400 and json.loads(body) == {
+        "error": "start is given twice",
+        "parameter": "start",
+    }
     # Larger than the server reads at all: refused before the body is read, key or not.
     import http.client
     from urllib.parse import urlsplit

@@ -12,7 +12,7 @@ import json
 import logging
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from user_failure_stats.params import (
 )
 from user_failure_stats.publish import publish as publish_files
 from user_failure_stats.settings import Settings, load_settings
-from user_failure_stats.text import visible
+from user_failure_stats.text import bounded, visible
 from user_failure_stats.verdict import verdict
 from user_failure_stats.window import Window
 
@@ -81,21 +81,35 @@ class Request:
     fdr: float = DEFAULT_FDR
 
 
-def request_values(params: Mapping[str, str], body: bytes) -> dict:
+def request_values(params: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes) -> dict:
     """Return a request's parameters: the query string's, then a JSON body's fields.
 
+    ``params`` may be the query string's pairs, so a name given twice is seen.
+
     Raises:
-        ValueError: The body is not a JSON object.
+        BadParameter: The body is not a JSON object (``body``), or a name is given twice in
+            the query string or in the body (that name).
     """
-    values = dict(params)
+    values = _unique(list(params.items()) if isinstance(params, Mapping) else list(params))
     if body:
         try:
-            data = json.loads(body)
+            data = json.loads(body, object_pairs_hook=_unique)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than Python reads
             data = None
         if not isinstance(data, dict):
-            raise ValueError("the body must be a JSON object of parameters")
+            raise BadParameter("body", "the body must be a JSON object of parameters")
         values.update({k: v for k, v in data.items() if v is not None})
+    return values
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict:
+    """Return ``pairs`` as a dict; BadParameter naming the first name given twice."""
+    values: dict = {}
+    for name, value in pairs:
+        if name in values:
+            shown = bounded(visible(str(name)), 40)
+            raise BadParameter(shown, f"{shown} is given twice")
+        values[name] = value
     return values
 
 

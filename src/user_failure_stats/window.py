@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.text import bounded
 
 RELATIVE_WINDOWS = {
     "today": "the current local day, midnight to midnight",
@@ -237,13 +238,16 @@ def parse_bound(value, zone: ZoneInfo, field: str) -> datetime:
                 moment = datetime.fromisoformat(text)
         except ValueError:
             raise ConfigError(
-                f"{field}: {value!r} is not a date (YYYY-MM-DD) or datetime (YYYY-MM-DD HH:MM:SS)",
+                f"{field}: {bounded(repr(value), 60)} is not a date (YYYY-MM-DD) or datetime "
+                "(YYYY-MM-DD HH:MM:SS)",
                 field=field,
             ) from None
     elif value is None or (isinstance(value, str) and not value.strip()):
         raise ConfigError(f"{field} is missing: give a date such as 2025-05-21", field=field)
     else:
-        raise ConfigError(f"{field}: {value!r} is not a date or datetime", field=field)
+        raise ConfigError(
+            f"{field}: {bounded(repr(value), 60)} is not a date or datetime", field=field
+        )
     check_year(moment, field)
     return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment.astimezone(zone)
 

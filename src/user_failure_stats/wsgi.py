@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
-from user_failure_stats.endpoint import Response, failure_analysis, request_values
+from user_failure_stats.endpoint import BadParameter, Response, failure_analysis, request_values
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.formats import plural
 from user_failure_stats.settings import Settings
@@ -137,8 +137,8 @@ def _answer(environ: dict, settings: Settings, key: bytes) -> Response:
     method = environ.get("REQUEST_METHOD", "")
     if method not in METHODS:
         return _error(405, "use GET or POST", {"Allow": ", ".join(METHODS)})
-    params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-    given = params.get("code") or environ.get(KEY_HEADER) or ""
+    pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    given = dict(pairs).get("code") or environ.get(KEY_HEADER) or ""
     if not secrets.compare_digest(given.encode("utf-8", "replace"), key):
         return _error(401, "a valid key is required: ?code= or the x-functions-key header")
     try:
@@ -149,9 +149,9 @@ def _answer(environ: dict, settings: Settings, key: bytes) -> Response:
         return _error(413, f"the body is larger than {BODY_LIMIT // 1024} KiB", parameter="body")
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     try:
-        values = request_values(params, body)
-    except ValueError as exc:
-        return _error(400, str(exc), parameter="body")
+        values = request_values(pairs, body)
+    except BadParameter as exc:
+        return _error(400, str(exc), parameter=exc.parameter)
     return failure_analysis(values, settings)
 
 
