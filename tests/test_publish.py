@@ -199,6 +199,23 @@ def test_an_index_html_of_the_target_the_tool_did_not_write_is_left_as_it_is(tmp
     assert (www / "index.html").read_text().endswith(" new")
 
 
+def test_the_probe_of_check_makes_no_folder(tmp_path):
+    # check --publish file:///.../a/b/c: the run would make the folders; check makes none.
+    from user_failure_stats.publish import probe
+
+    deep = tmp_path / "a" / "b" / "c"
+    assert probe(Target(check_url(deep.as_uri()))) == tmp_path  # where they would be made
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PublishError) as caught:
+        probe(Target((tmp_path / "file" / "x").as_uri()))
+    assert str(caught.value) == (
+        f"cannot publish to {(tmp_path / 'file' / 'x').as_uri()}: Not a directory"
+    )
+    assert probe(Target(tmp_path.as_uri())) is None  # there: a probe file written and removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_a_file_url_is_decoded(tmp_path):
     source = tmp_path / "a.html"
     source.write_text("a")

@@ -166,9 +166,12 @@ def _publish_step(settings: Settings, params: Parameters) -> Step:
         return Step(step, "ok", "none: reports stay in the output directory (see --publish)")
     target = settings.publish_target(params.policy.publish)
     began = time.perf_counter()
-    probe(target)  # writes and removes a file, as a run would: or PublishError
+    made_in = probe(target)  # writes and removes a file, as a run would: or PublishError
     keys = ", ".join(sorted(settings.storage)) or "none set"
     link = f"; readers open {describe(target.link_base)}" if target.link_base else ""
+    if made_in is not None:  # a local folder to be made: check makes none
+        detail = f"will be created in {made_in}, which is writable; storage settings: {keys}"
+        return Step(step, "ok", f"{describe(target.url)} ({detail}){link}")
     probed = f"a probe file written and removed, {elapsed_ms(began)}; storage settings: {keys}"
     return Step(step, "ok", f"{describe(target.url)} writable ({probed}){link}")
 

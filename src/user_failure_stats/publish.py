@@ -150,16 +150,31 @@ def _publish_here(
     return links
 
 
-def probe(target: Target) -> None:
+def probe(target: Target) -> Path | None:
     """Write a small file into the target folder and remove it: what ``check`` tries.
 
     It takes a run's own path, so a missing container, a wrong key or a read-only disk raises
-    PublishError as in a run.
+    PublishError as in a run. A local folder that does not exist yet is not made: the folder
+    a run would make it in is returned, once found writable.
     """
+    if target.protocol == "file" and not os.path.lexists(storage_path(target.url)):
+        return _where_made(target)
     with tempfile.TemporaryDirectory(prefix="ufs-probe-") as folder:
         path = Path(folder) / f".user-failure-stats-check-{uuid.uuid4().hex[:8]}"
         path.write_text("written by user-failure-stats check; removed at once\n")
         publish(target, [path], remove={path.name: None})
+    return None
+
+
+def _where_made(target: Target) -> Path:
+    """The nearest existing folder above a local target; PublishError unless it is writable."""
+    folder = Path(storage_path(target.url))
+    above = next(p for p in folder.parents if os.path.lexists(p))
+    if not above.is_dir():  # what a run is told when it tries to make the folder
+        raise PublishError(_failure(target, NotADirectoryError(errno.ENOTDIR, "Not a directory")))
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise PublishError(_failure(target, PermissionError(errno.EACCES, "Permission denied")))
+    return above
 
 
 def missing(target: Target, names: Iterable[str]) -> list[str]:
