@@ -523,7 +523,7 @@ HOSTILE = [
     ("<script>alert(1)</script>", "&lt;script&gt;alert\\(1\\)&lt;/script&gt;"),
     ("*bold* _it_ `code`", "\\*bold\\* \\_it\\_ \\`code\\`"),
     ("[link](http://x)", "\\[link\\]\\(http\\[:\\]//x\\)"),
-    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\\[:\\]//x/i.png\\)"),
+    ("![img](http://x/i.png)", "\\!\\[img\\]\\(http\\[:\\]//x/i\\[.\\]png\\)"),
     ("line\r\nbreak", "line\\\\r\\\\nbreak"),
     ("\x1b[2J\x1b]8;;http://x\x07click", "\\\\x1b\\[2J\\\\x1b\\]8;;http\\[:\\]//x\\\\x07click"),
     ("# heading", "\\# heading"),
@@ -1018,11 +1018,17 @@ def test_check_names_the_services_masked(pg, cli_env, tmp_path, hook):
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ("https://evil.example/x", "https[:]//evil.example/x"),
+        ("https://evil.example/x", "https[:]//evil[.]example/x"),
         ("see HTTP://x.y and ftp://z", "see HTTP[:]//x.y and ftp[:]//z"),
-        ("www.evil.example", "www[.]evil.example"),
+        ("www.evil.example", "www[.]evil[.]example"),
         ("@channel @here", "@\u200bchannel @\u200bhere"),
         ("Asha Rao", "Asha Rao"),
+        # Bare domains: chat and mail clients link them too, full-width dots and punycode too.
+        ("evil-domain.com/login", "evil-domain[.]com/login"),
+        ("login at bank.co.uk now", "login at bank[.]co[.]uk now"),
+        ("xn--80ak6aa92e.com", "xn--80ak6aa92e[.]com"),
+        ("evil．com and evil。org", "evil[.]com and evil[.]org"),
+        ("J. R. Rao, 10.0.0.1", "J. R. Rao, 10.0.0.1"),
     ],
 )
 def test_names_never_become_links_or_mentions(raw, expected):

@@ -30,7 +30,9 @@ WORST = 3
 NAME_LIMIT = 60
 ERROR_LIMIT = 500
 LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
-BARE_HOST = re.compile(r"(?i)\bwww\.")
+# A bare domain (evil.example.com, punycode, full-width dots): clients link these too.
+DOTS = "[.\u3002\uff0e\uff61]"
+DOMAIN_LIKE = re.compile(rf"[\w-]+(?:{DOTS}[\w-]+)*{DOTS}(?:xn--[\w-]+|[^\W\d_]{{2,63}})\b")
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,12 @@ def _rate_text(row: Mapping) -> str:
 def defanged(name: str) -> str:
     """Return a user name that no chat or mail client turns into a link or a mention.
 
-    ``https://evil.example`` becomes ``https[:]//evil.example``, ``www.`` becomes ``www[.]``,
-    and an ``@`` is followed by a zero-width space (``@channel`` notifies nobody).
+    ``https://evil.example`` becomes ``https[:]//evil[.]example``, and every dot of a bare
+    domain (``www.evil.example``, ``evil.co.uk``, full-width dots too) ``[.]``; an ``@`` is
+    followed by a zero-width space (``@channel`` notifies nobody).
     """
     name = LINK_SCHEME.sub(r"\1[:]", name)
-    name = BARE_HOST.sub("www[.]", name)
+    name = DOMAIN_LIKE.sub(lambda found: re.sub(DOTS, "[.]", found.group(0)), name)
     return name.replace("@", "@\u200b")
 
 
