@@ -160,9 +160,12 @@ def test_partial_copies_a_killed_publish_left_are_removed_by_the_next(tmp_path):
     www.mkdir()
     outside = tmp_path / "keep.txt"
     outside.write_text("keep")
-    stale = [".index.html.0123abcd.tmp", ".user_failure_rates_20261204_101500.csv.89abcdef.tmp"]
+    stale = [".index.html.0123abcd.tmp", ".user_failure_stats_20261204_101500.csv.89abcdef.tmp"]
     fresh = [".index.html.fedcba98.tmp"]
+    # Only a copy of a report's file or the index, of this user's: a name that merely looks
+    # like one (8 digits are hex digits too) is somebody's file.
     kept = [".notes.tmp", "report.0123abcd.tmp", ".x.0123ABCD.tmp", ".a.html.0123abcd.tmp.bak"]
+    kept += [".db-dump.20250101.tmp", ".notes.cafebabe.tmp", ".a.html.0123abcd.tmp"]
     for name in stale + fresh + kept:
         (www / name).write_text("partial")
     (www / ".link.0123abcd.tmp").symlink_to(outside)
@@ -171,6 +174,12 @@ def test_partial_copies_a_killed_publish_left_are_removed_by_the_next(tmp_path):
     for name in stale + kept + [".dir.0123abcd.tmp"]:
         os.utime(www / name, (hours_ago, hours_ago))
     os.utime(www / ".link.0123abcd.tmp", (hours_ago, hours_ago), follow_symlinks=False)
+    if os.geteuid() == 0:  # another user's, named like ours: not ours to remove
+        theirs = ".user_failure_rates_20261204_101500.html.0badcafe.tmp"
+        (www / theirs).write_text("partial")
+        os.chown(www / theirs, 65534, 65534)
+        os.utime(www / theirs, (hours_ago, hours_ago))
+        kept.append(theirs)
     publish(Target(www.as_uri()), [source])
     left = sorted(p.name for p in www.iterdir())
     assert left == sorted(["a.html", ".link.0123abcd.tmp", ".dir.0123abcd.tmp", *fresh, *kept])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from user_failure_stats.children import gather
 from user_failure_stats.errors import PublishError
-from user_failure_stats.names import INDEX_HEAD_BYTES, INDEX_NAME, is_index_page
+from user_failure_stats.names import INDEX_HEAD_BYTES, INDEX_NAME, is_index_page, is_report_file
 from user_failure_stats.targets import Target, check_available, describe, storage_path
 
 HTTP_PHRASES = {status.value: status.phrase for status in HTTPStatus}
@@ -38,7 +38,7 @@ BYTES_PER_SECOND = 100_000
 # A local copy is written to ``.<name>.<8 hex>.tmp`` and moved into place. One a publish killed
 # at its deadline left is removed by a later publish once it is this old (a younger one may be
 # another run's copy in progress).
-PARTIAL_NAME = re.compile(r"\.[^/]+\.[0-9a-f]{8}\.tmp")
+PARTIAL_NAME = re.compile(r"\.([^/]+)\.[0-9a-f]{8}\.tmp")
 STALE_PARTIAL_SECONDS = 3600.0
 
 
@@ -243,14 +243,22 @@ def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
 
 
 def _remove_stale_partials(folder: str) -> None:
-    """Remove the partial copies in a local ``folder`` older than an hour (regular files only)."""
+    """Remove the partial copies in a local ``folder`` older than an hour.
+
+    Only this user's regular files named as :func:`_put_copy` names the copy of a report's
+    file or of the index: anything else, however named, is somebody's own.
+    """
     now = time.time()
     with os.scandir(folder) as entries:
         for entry in entries:
+            match = PARTIAL_NAME.fullmatch(entry.name)
+            if match is None or not (is_report_file(match[1]) or match[1] == INDEX_NAME):
+                continue  # a copy of a report's file or the index only: others are not ours
+            info = entry.stat(follow_symlinks=False)
             if (
-                PARTIAL_NAME.fullmatch(entry.name)
-                and entry.is_file(follow_symlinks=False)
-                and now - entry.stat(follow_symlinks=False).st_mtime > STALE_PARTIAL_SECONDS
+                stat.S_ISREG(info.st_mode)
+                and info.st_uid == os.geteuid()
+                and now - info.st_mtime > STALE_PARTIAL_SECONDS
             ):
                 with contextlib.suppress(FileNotFoundError):  # another run removed it first
                     os.unlink(entry.path)
