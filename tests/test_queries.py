@@ -428,6 +428,46 @@ def test_a_role_search_path_cannot_change_what_is_counted(pg, settings_for, host
     assert database.server_version(database.make_engine(settings)) != "999999"
 
 
+def test_a_login_trigger_cannot_undo_what_the_session_pins(pg, settings_for, hostile_role):
+    # PostgreSQL 17's login event triggers run after the startup options: one that puts the
+    # look-alikes first again, moves the time zone and allows writes changes nothing.
+    admin = sa.create_engine(database.driver_url(pg.url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.dialect.server_version_info < (17,):
+            pytest.skip("login event triggers need PostgreSQL 17")
+        conn.execute(sa.text(f"ALTER ROLE {HOSTILE_ROLE} RESET search_path"))
+        conn.exec_driver_sql(
+            f"""
+            CREATE FUNCTION evil.on_login() RETURNS event_trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF session_user = '{HOSTILE_ROLE}' THEN
+                    PERFORM set_config('search_path', 'evil, pg_catalog, public', false);
+                    PERFORM set_config('TimeZone', 'Pacific/Kiritimati', false);
+                    PERFORM set_config('default_transaction_read_only', 'off', false);
+                END IF;
+            END $$;
+            CREATE EVENT TRIGGER ufs_hostile_login ON login EXECUTE FUNCTION evil.on_login();
+            """
+        )
+    try:
+        pg.seed()
+        expected = fetch(pg, settings_for)
+        settings = settings_for(hostile_role)
+        assert db_counts(settings, kolkata_window()).equals(expected)
+        engine = database.make_engine(settings)
+        with engine.connect() as conn:
+            shown = conn.exec_driver_sql(
+                "SELECT current_setting('search_path'), current_setting('TimeZone'), "
+                "current_setting('transaction_read_only')"
+            ).one()
+        engine.dispose()
+        assert tuple(shown) == ("pg_catalog,pg_temp", "UTC", "on")
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql("DROP EVENT TRIGGER IF EXISTS ufs_hostile_login")
+        admin.dispose()
+
+
 ROLE_IN_MESSAGE = """
 CREATE TABLE public."user" (user_id bigint PRIMARY KEY, name text);
 CREATE FUNCTION public.remote_calls() RETURNS TABLE (

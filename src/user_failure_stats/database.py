@@ -87,19 +87,24 @@ def make_engine(settings: Settings) -> sa.Engine:
     # schema of look-alike operators and functions cannot change what is counted (the tables
     # are always named with their schema). Text arrives as UTF-8 whatever the role's
     # client_encoding, and a role's idle session timeouts cannot end a report's reads.
-    options = (
-        f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on "
-        f"-c TimeZone={settings.db_timezone} -c search_path=pg_catalog,pg_temp "
-        "-c client_encoding=UTF8 -c idle_in_transaction_session_timeout=0 "
-        "-c idle_session_timeout=0"
-    )
+    # A login event trigger runs after these: each connection sets them again once open.
+    session = {
+        "statement_timeout": str(timeout_ms),
+        "default_transaction_read_only": "on",
+        "TimeZone": settings.db_timezone,
+        "search_path": "pg_catalog,pg_temp",
+        "client_encoding": "UTF8",
+        "idle_in_transaction_session_timeout": "0",
+        "idle_session_timeout": "0",
+    }
     connect_args = {
         "connect_timeout": settings.connect_timeout_seconds,
         "application_name": APPLICATION_NAME,
-        "options": options,
+        "options": " ".join(f"-c {name}={value}" for name, value in session.items()),
         "connection_factory": deadline_connection(
             settings.connect_timeout_seconds,
             settings.statement_timeout_seconds + DEADLINE_MARGIN_SECONDS,
+            session,
         ),
     }
     if "gssencmode" not in query and not os.environ.get("PGGSSENCMODE"):

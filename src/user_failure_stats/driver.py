@@ -19,18 +19,24 @@ import psycopg2.extensions
 from user_failure_stats.text import bounded, visible
 
 
-def no_transaction_timeout(dbapi_connection) -> None:
-    """Switch off a role's or database's ``transaction_timeout`` (PostgreSQL 17+) for the session.
+def pin_session(dbapi_connection, session: dict[str, str]) -> None:
+    """Set the session's settings again once it is open, and switch off ``transaction_timeout``.
 
-    The statement timeout bounds each query; a transaction timeout, which the startup options
-    cannot name on older servers, would end the report's reads with no reason given. Done as
-    the connection opens, before SQLAlchemy's first queries, which the timeout could end.
+    The startup options set ``session`` first, but a login event trigger (PostgreSQL 17+) runs
+    after them and may change any of them (``search_path`` to look-alike operators, the time
+    zone, read-only): they are set again here, through ``pg_catalog.set_config`` named whole,
+    before any query of the report. A role's or database's transaction timeout, which the
+    startup options cannot name on older servers, would end the report's reads with no reason
+    given: it is switched off.
     """
-    if dbapi_connection.server_version >= 170000:
-        dbapi_connection.autocommit = True  # SET outside the report's transaction
-        with dbapi_connection.cursor() as cursor:
+    dbapi_connection.autocommit = True  # outside the report's transaction
+    with dbapi_connection.cursor() as cursor:
+        if session:
+            calls = ", ".join(["pg_catalog.set_config(%s, %s, false)"] * len(session))
+            cursor.execute(f"SELECT {calls}", [item for pair in session.items() for item in pair])
+        if dbapi_connection.server_version >= 170000:
             cursor.execute("SET transaction_timeout = 0")
-        dbapi_connection.autocommit = False
+    dbapi_connection.autocommit = False
 
 
 class NoAnswer(psycopg2.OperationalError):
@@ -41,24 +47,33 @@ class NoAnswer(psycopg2.OperationalError):
         self.connecting = connecting
 
 
-def deadline_connection(connect_seconds: float, query_seconds: float) -> type:
+def deadline_connection(
+    connect_seconds: float, query_seconds: float, session: dict[str, str] | None = None
+) -> type:
     """Return a psycopg2 connection class whose waits for the server have deadlines.
 
     :func:`wait_with_deadline`, which keeps them, becomes psycopg2's wait callback (its
-    documented hook) for the process.
+    documented hook) for the process. Each connection's settings are ``session``, set again
+    once it is open (:func:`pin_session`).
     """
     psycopg2.extensions.set_wait_callback(wait_with_deadline)
-    deadlines = {"connect_deadline": connect_seconds, "query_deadline": query_seconds}
-    return type("DeadlineConnection", (ReportConnection,), deadlines)
+    attributes = {
+        "connect_deadline": connect_seconds,
+        "query_deadline": query_seconds,
+        "session": dict(session or {}),
+    }
+    return type("DeadlineConnection", (ReportConnection,), attributes)
 
 
 class ReportConnection(psycopg2.extensions.connection):
-    """A psycopg2 connection whose session has no transaction timeout from the moment it opens."""
+    """A psycopg2 connection whose session settings hold from the moment it opens."""
+
+    session: dict[str, str] = {}
 
     def __init__(self, *args, **kwargs):
         with libpq_warnings():
             super().__init__(*args, **kwargs)
-        no_transaction_timeout(self)
+        pin_session(self, self.session)
 
 
 WARNINGS_LIMIT = 5  # lines of libpq's own warnings passed on, each bounded
