@@ -570,3 +570,12 @@ def test_a_password_in_the_servers_words_is_hidden(scratch_db, settings_for, tmp
     assert str(caught.value).endswith(
         "failed: boom: (password) (password) (password) (password) (password)"
     ), str(caught.value)
+
+
+def test_a_password_with_control_characters_is_hidden_as_it_is_shown():
+    from user_failure_stats.settings import parse_db_url
+
+    url = "postgresql://u:Pa%09ss%E2%80%AEw%1B%5B31m@h/db"
+    hidden = database.Hidden((), database.passwords(url, parse_db_url(url)))
+    said = 'connection to server at "h" failed: bad password Pa\tss\u202ew\x1b[31m was given'
+    assert database.libpq_words(Exception(said), hidden) == "bad password (password) was given"

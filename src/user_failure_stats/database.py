@@ -173,6 +173,7 @@ def passwords(url, parsed) -> set[str]:
         with suppress(ValueError):
             found.add(urlsplit(url).password or "")  # as written, percent-encoded or not
     found |= {quote(p, safe="") for p in found} | {quote_plus(p) for p in found}
+    found |= {visible(p) for p in found}  # as a message shows it, control characters escaped
     return {p for p in found if p}
 
 
