@@ -618,6 +618,38 @@ def test_an_env_file_that_is_a_folder_or_cannot_be_parsed_is_one_line(tmp_path, 
     assert capfd.readouterr() == ("", "")  # python-dotenv's own warning is not shown
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "REPORT_TIMEZONE=${DB_URL}",
+        "DB_TIMEZONE=${DB_URL}",
+        "DEFAULT_WINDOW=${DB_URL}",
+        "START_DATE=${DB_URL}",
+        "STATEMENT_TIMEOUT_SECONDS=${DB_URL}",
+        "OUTPUT_DIR=/tmp/x_${DB_URL}",
+        "OUTPUT_DIR=/srv/Hunter2Pass",
+        "PUBLISH_LINK_URL=https://x.example/${ENDPOINT_KEY}",
+        "DEFAULT_WINDOW=${AWS_SECRET_ACCESS_KEY}",
+    ],
+)
+def test_a_setting_that_holds_another_settings_secret_is_refused_unshown(tmp_path, line):
+    # python-dotenv expands ${VAR}; a value pasted on the wrong line does the same. The
+    # message that would quote the value would show the secret: it names the key only.
+    env = tmp_path / ".env"
+    env.write_text(
+        "DB_URL=postgresql://sekretrole:Hunter2Pass@db.example.com/calls\n"
+        "ENDPOINT_KEY=k3y-0123456789abcdef\nAWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI\n" + line + "\n"
+    )
+    key = line.partition("=")[0]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, environ={})
+    assert str(caught.value) == (
+        f"{key} holds a secret of another setting (a password or key): check the .env, where "
+        "${NAME} takes another setting's value"
+    )
+    assert caught.value.field == key
+
+
 def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):
     big = tmp_path / "big.env"
     big.write_text("# padding\n" * 120_000)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import getpass
 import io
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
     storage = {k: values[k] for k in STORAGE_KEYS if values.get(k)}
     storage |= {k: environ[k] for k in STORAGE_KEYS if environ.get(k)}
+    _check_no_secret_shown(values, storage)
 
     base = path.parent.absolute() if path is not None else PROJECT_ROOT
     output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
@@ -233,6 +235,49 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         endpoint_key=_endpoint_key(values.get("ENDPOINT_KEY")),
         storage=storage,
     )
+
+
+# Settings whose values are secrets, whole: never shown, so never compared against.
+SECRET_KEYS = ("DB_URL", "NOTIFY_URLS", "ENDPOINT_KEY")
+SECRET_STORAGE_KEYS = (
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
+
+
+def _check_no_secret_shown(values: dict, storage: dict) -> None:
+    """ConfigError naming the first setting that holds another setting's secret.
+
+    python-dotenv expands ``${DB_URL}``, and a value pasted on the wrong line does the same:
+    the messages and paths that show such a setting would show the secret.
+    """
+    secrets = {str(values.get("ENDPOINT_KEY") or "")}
+    secrets |= {str(storage.get(key) or "") for key in SECRET_STORAGE_KEYS}
+    secrets |= set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or "")))
+    url = values.get("DB_URL")
+    if isinstance(url, str) and url:
+        parsed = parse_db_url(url)
+        if parsed is not None and parsed.password:
+            secrets.add(str(parsed.password))
+        try:
+            secrets.add(urlsplit(url).password or "")
+        except ValueError:
+            pass
+    secrets = {secret for secret in secrets if len(secret) >= 8}  # "2025" is no secret to find
+    for key in SETTING_KEYS:
+        value = values.get(key)
+        if key in SECRET_KEYS or not isinstance(value, str):
+            continue
+        if any(secret in value for secret in secrets):
+            raise ConfigError(
+                f"{key} holds a secret of another setting (a password or key): check the "
+                ".env, where ${NAME} takes another setting's value",
+                field=key,
+            )
 
 
 ENDPOINT_KEY_LENGTH = (16, 512)
