@@ -509,7 +509,7 @@ def test_a_failed_run_is_announced_in_one_line(hook):
             {
                 "version": "1.0",
                 "title": "User failure rates: run failed",
-                "message": "could not connect to db.example.com:5432/telephony\\r\\nboom",
+                "message": "could not connect to db[.]example[.]com:5432/telephony\\r\\nboom",
                 "attachments": [],
                 "type": "failure",
             },
@@ -683,6 +683,14 @@ def test_a_failure_notice_is_one_visible_bounded_line():
     assert note.body.startswith("bad \\*thing\\*\\\\n\\\\x1b\\[31my")
     assert note.body.endswith("y…")
     assert len(note.body) == 500 + 5  # bounded to 500, then escaped: \* \* \\ \\ \[
+    # A server's words in it become no link or mention either (a view's RAISE says anything).
+    said = "query failed: calllog moved, see https://evil.example/login or www.evil.com @channel"
+    note = messages.failure_message(said)
+    assert note.text == (
+        "query failed: calllog moved, see https[:]//evil[.]example/login or www[.]evil[.]com "
+        "@\u200bchannel"
+    )
+    assert "https://" not in note.body and "evil.com" not in note.body
 
 
 # --- modes -----------------------------------------------------------------------------------

@@ -177,8 +177,12 @@ def _name(row: Mapping, plain: bool = False) -> str:
 
 
 def failure_message(error: str) -> Message:
-    """Return the notice for a run that failed: its one-line error (no secret), visible, bounded."""
-    line = bounded(visible(str(error).strip()), ERROR_LIMIT)
+    """Return the notice for a run that failed: its one-line error (no secret), visible, bounded.
+
+    Defanged as names are (:func:`defanged`): a server's words in it (a view may raise any
+    text) become no link and no mention.
+    """
+    line = defanged(bounded(visible(str(error).strip()), ERROR_LIMIT))
     return Message(
         title=f"{TITLE}: run failed", body=markdown_text(line), kind="failure", text=line
     )
