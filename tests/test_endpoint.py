@@ -288,6 +288,15 @@ def test_a_bad_value_is_echoed_bounded_and_a_key_given_twice_is_refused(endpoint
         "error": "start is given twice",
         "parameter": "start",
     }
+    # In the query string and the body: twice too, even as null.
+    for value in (b'"2025-05-21"', b"null"):
+        body = b'{"start": ' + value + b', "end": "2025-05-23"}'
+        request = func.HttpRequest(
+            method="POST", url="/api/failure_analysis", params={"start": "2025-05-01"}, body=body
+        )
+        response = APP.failure_analysis(request)
+        assert response.status_code == 400
+        assert json.loads(response.get_body())["error"] == "start is given twice"
 
 
 @pytest.mark.parametrize(

@@ -87,8 +87,8 @@ def request_values(params: Mapping[str, str] | Iterable[tuple[str, str]], body: 
     ``params`` may be the query string's pairs, so a name given twice is seen.
 
     Raises:
-        BadParameter: The body is not a JSON object (``body``), or a name is given twice in
-            the query string or in the body (that name).
+        BadParameter: The body is not a JSON object (``body``), or a name is given twice: in
+            the query string, in the body, or in both (that name).
     """
     values = _unique(list(params.items()) if isinstance(params, Mapping) else list(params))
     if body:
@@ -98,6 +98,7 @@ def request_values(params: Mapping[str, str] | Iterable[tuple[str, str]], body: 
             data = None
         if not isinstance(data, dict):
             raise BadParameter("body", "the body must be a JSON object of parameters")
+        _unique([*values.items(), *data.items()])  # in the query string and the body: twice
         values.update({k: v for k, v in data.items() if v is not None})
     return values
 
