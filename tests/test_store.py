@@ -497,6 +497,35 @@ def test_an_index_html_the_tool_did_not_write_is_left_as_it_is(tmp_path):
     assert "<title>User failure reports</title>" in (out / "index.html").read_text()
 
 
+def test_only_what_the_tool_names_and_owns_is_a_leftover(tmp_path):
+    # tempfile names the tool's claims and staging folders with 8 random characters: a user's
+    # ".run-<stamp>-mydata" folder or ".claim-ticket-notes.txt" is theirs, and so is another
+    # user's file named like the tool's.
+    out = tmp_path / "reports"
+    out.mkdir()
+    mine = out / ".run-20250101_000000-mydata"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("years of work")
+    notes = out / ".claim-ticket-notes.txt"
+    notes.write_text("notes")
+    left = out / ".run-20250101_000000-ab_1cd2e"  # a killed run's: removed
+    left.mkdir()
+    claim = out / ".claim-x1y2z3_4"
+    claim.write_text("")
+    old = time.time() - 3600
+    for path in (notes, claim):
+        os.utime(path, (old, old))
+    theirs = out / ".run-20250101_000000-zz99yy88"
+    theirs.mkdir()
+    if os.geteuid() == 0:
+        os.chown(theirs, 65534, 65534)
+    removed = store.leftovers(out, remove=True)
+    assert sorted(p.name for p in removed) == sorted(
+        [left.name, claim.name] + ([] if os.geteuid() == 0 else [theirs.name])
+    )
+    assert (mine / "thesis.txt").read_text() == "years of work" and notes.exists()
+
+
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
     from user_failure_stats.errors import OutputError
 

@@ -60,7 +60,10 @@ PENDING_MAX_BYTES = 1_000_000
 CLAIM_PREFIX = ".claim-"
 STAGING_PREFIX = ".run-"
 STAMP_LOCK = re.compile(rf"\.({STAMP.pattern})\.lock")
-STAGING = re.compile(rf"\.run-({STAMP.pattern})-.*")
+# tempfile's names end in 8 random characters of these: anything else is not the tool's.
+RANDOM_PART = "[a-z0-9_]{8}"
+STAGING = re.compile(rf"\.run-({STAMP.pattern})-{RANDOM_PART}")
+CLAIM = re.compile(rf"\.claim-{RANDOM_PART}")
 CLAIM_GRACE_SECONDS = 60  # a claim file lives for microseconds: an older one is a leftover
 
 
@@ -212,7 +215,7 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
     now = time.time()
     for path in entries:
         match = STAMP_LOCK.fullmatch(path.name)
-        claim = path.name.startswith(CLAIM_PREFIX)
+        claim = CLAIM.fullmatch(path.name) is not None
         if not (match or claim) or path.is_symlink():
             continue
         try:  # never blocks: a FIFO planted under a lock's name opens at once, and is skipped
@@ -221,8 +224,8 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
             continue
         try:
             info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                continue
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+                continue  # not a file the tool made, or another user's
             if claim and now - info.st_mtime < CLAIM_GRACE_SECONDS:
                 continue  # being claimed right now
             if not try_lock(fd):
@@ -236,12 +239,21 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
             os.close(fd)
     for path in entries:
         match = STAGING.fullmatch(path.name)
-        if match is None or match.group(1) in live_stamps or not path.is_dir() or path.is_symlink():
+        if match is None or match.group(1) in live_stamps or not _own_folder(path):
             continue
         found.append(path)
         if remove:
             shutil.rmtree(path, ignore_errors=True)
     return sorted(found)
+
+
+def _own_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder itself (not a link to one) of this user's."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _same_file(path: Path, fd: int) -> bool:
