@@ -7,6 +7,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from tests.helpers import COMMAND, SEED_WINDOW, kernels_of, run_cli
 from user_failure_stats import outputs, pipeline
@@ -143,7 +144,8 @@ def test_bad_schedule_input_is_one_line(pg, cli_env, tmp_path):
     assert "fail_above must be a rate from 0 to 1" in rate.stderr
 
 
-def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])  # SIGHUP: a closed terminal
+def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path, stop):
     pg.seed()
     out = tmp_path / "out"
     run = subprocess.Popen(
@@ -162,11 +164,11 @@ def test_sigterm_mid_run_leaves_nothing(pg, cli_env, tmp_path):
         time.sleep(0.02)
     assert list(out.glob(".run-*")), "the run never started executing"
     assert not list(out.glob("user_failure_rates_*.html"))
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(stop)
     _, err = run.communicate(timeout=60)
-    assert run.returncode == 128 + signal.SIGTERM
+    assert run.returncode == 128 + stop
     assert err.strip().splitlines() == [
-        "user-failure-stats: interrupted by SIGTERM: the unfinished report was not published"
+        f"user-failure-stats: interrupted by {stop.name}: the unfinished report was not published"
     ]
     assert sorted(p.name for p in out.iterdir()) == []
 

@@ -64,6 +64,7 @@ def _child(
     """The child's start: signals left to the parent, memory bounded, a watch, then work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     bound_memory()
     parent = os.getppid()
 

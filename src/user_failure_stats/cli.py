@@ -26,6 +26,9 @@ from user_failure_stats.errors import (
 from user_failure_stats.formats import elapsed_ms
 from user_failure_stats.text import visible
 
+# What stops a command, cleaning up after itself: a service manager, Ctrl-C, a closed terminal.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
 
 def echo(text: str, *, err: bool = False) -> None:
     """Print ``text`` on stdout (stderr with ``err``), control characters shown as escapes.
@@ -238,7 +241,7 @@ COMMANDS = {
 
 
 def _handle_signals() -> dict:
-    """Make SIGTERM and SIGINT interrupt the run so that it cleans up after itself.
+    """Make SIGTERM, SIGINT and SIGHUP interrupt the run so that it cleans up after itself.
 
     During the clean-up stderr goes to /dev/null; one line follows on the original stderr.
     """
@@ -246,7 +249,7 @@ def _handle_signals() -> dict:
 
     def interrupt(signum, frame):
         received["signal"] = signum
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)  # let the clean-up finish
         sys.stderr.flush()
         received["stderr"] = os.dup(2)
@@ -255,8 +258,8 @@ def _handle_signals() -> dict:
         os.close(quiet)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, interrupt)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, interrupt)
     return received
 
 
@@ -290,12 +293,12 @@ def _stopped(args, exc: KeyboardInterrupt) -> str:
 def entry() -> None:
     """The ``user-failure-stats`` command: :func:`main`, then exit with its code.
 
-    Once the work is done, SIGTERM and SIGINT are ignored: Python restores their default
+    Once the work is done, SIGTERM, SIGINT and SIGHUP are ignored: Python restores their default
     action while it shuts down (most of a second after a large run), when a signal would end
     a finished, published run with no word, as if it had failed.
     """
     code = main()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     sys.exit(code)
 

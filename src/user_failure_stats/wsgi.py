@@ -198,12 +198,12 @@ def serve(settings: Settings, host: str, port: int, announce: Callable[[str], No
 
 
 def _drain_when_stopped(flight: Flight) -> None:
-    """On SIGTERM or SIGINT, answer the requests in flight, then pass the signal on.
+    """On SIGTERM, SIGINT or SIGHUP, answer the requests in flight, then pass the signal on.
 
     The signals' handlers before this one (the command line's) take it from there; a second
     signal goes straight to them.
     """
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
 
     def stop(signum, frame):
         for sig, handler in before.items():
