@@ -264,6 +264,8 @@ def test_relative_window_and_default_window_setting(pg):
             "outside",
         ),
         ({"format": "xml"}, "format", "format must be json or csv"),
+        ({"format": ""}, "format", "format must be json or csv"),
+        ({"limit": ""}, "limit", "from 1 to 50,000"),
         ({"password": "x"}, "password", "unknown parameter"),
     ],
 )
@@ -317,10 +319,15 @@ def test_a_switch_that_is_no_true_or_false_in_a_body_is_refused(endpoint, name, 
     assert json.loads(response.get_body())["parameter"] == name
 
 
-def test_top_n_zero_in_a_body_is_refused_not_replaced(endpoint):
-    response = endpoint(body={"start": "2025-05-21", "end": "2025-05-23", "top_n": 0})
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("top_n", 0), ("limit", 0), ("limit", False), ("limit", []), ("format", 0), ("format", False)],
+)
+def test_a_falsy_value_in_a_body_is_refused_not_replaced(endpoint, name, value):
+    body = {"start": "2025-05-21", "end": "2025-05-23", "include_details": True, name: value}
+    response = endpoint(body=body)
     assert response.status_code == 400
-    assert json.loads(response.get_body())["parameter"] == "top_n"
+    assert json.loads(response.get_body())["parameter"] == name
 
 
 def test_function_key_parameter_is_ignored(pg, endpoint):

@@ -206,6 +206,13 @@ def test_an_index_html_of_the_target_the_tool_did_not_write_is_left_as_it_is(tmp
     (www / "index.html").write_text("<!DOCTYPE html>\n<title>User failure reports</title> old")
     publish(target, [source / "index.html"])  # an earlier index of the tool's: replaced
     assert (www / "index.html").read_text().endswith(" new")
+    # A FIFO or a link (dangling or not) there is no index of the tool's either.
+    for make in (os.mkfifo, lambda path: path.symlink_to(tmp_path / "nowhere.html")):
+        (www / "index.html").unlink()
+        make(www / "index.html")
+        with pytest.raises(PublishError, match="its index.html is not this tool's index"):
+            publish(target, [source / "index.html"])
+        assert not (www / "index.html").is_file()
 
 
 def test_the_probe_of_check_makes_no_folder(tmp_path):

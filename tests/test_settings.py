@@ -1,3 +1,4 @@
+import os
 from datetime import date, datetime
 
 import pytest
@@ -648,6 +649,35 @@ def test_a_setting_that_holds_another_settings_secret_is_refused_unshown(tmp_pat
         "${NAME} takes another setting's value"
     )
     assert caught.value.field == key
+
+
+@pytest.mark.parametrize(
+    ("url", "line"),
+    [
+        ("postgresql://u@/db?host=/s&password=Sup3rSecretPw", "OUTPUT_DIR=/tmp/out-${DB_URL}"),
+        ("postgresql://reporting_svc_role@/postgres", "REPORT_TIMEZONE=${DB_URL}"),
+        ("postgresql://u@h/db", "REPORT_TIMEZONE=${PGPASSWORD}"),
+        ("postgresql://reporting_svc_role@h/db", "REPORT_TIMEZONE=${PGUSER}"),
+        ("postgresql://h/db?user=reporting_svc_role", "DEFAULT_WINDOW=reporting_svc_role"),
+    ],
+)
+def test_a_setting_that_holds_the_urls_whole_password_or_role_is_refused(
+    tmp_path, monkeypatch, url, line
+):
+    # The password in the query, PGPASSWORD (python-dotenv expands the environment's too),
+    # the whole URL, or the role's name as the whole value.
+    monkeypatch.setenv("PGPASSWORD", "EnvPassword123")
+    monkeypatch.setenv("PGUSER", "reporting_svc_role")
+    for name in ("DB_URL", "OUTPUT_DIR", "DB_TIMEZONE"):  # the test session's own
+        monkeypatch.delenv(name, raising=False)
+    env = tmp_path / ".env"
+    env.write_text(f"DB_URL={url}\n{line}\n")
+    key = line.partition("=")[0]
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, environ=dict(os.environ))
+    assert caught.value.field == key, str(caught.value)
+    for secret in ("Sup3rSecretPw", "EnvPassword123", "reporting_svc_role"):
+        assert secret not in str(caught.value)
 
 
 def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):

@@ -136,9 +136,11 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         raise BadParameter(
             unknown[0], f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})"
         )
-    output = str(values.get("format") or "json").lower()
+    given_format = values.get("format", "json")  # absent only when not given: "" is given
+    output = given_format.lower() if isinstance(given_format, str) else None
     if output not in ("json", "csv"):
-        raise BadParameter("format", f"format must be json or csv, got {values.get('format')!r}")
+        shown = bounded(repr(given_format), 40)
+        raise BadParameter("format", f"format must be json or csv, got {shown}")
     given = {name: values.get(name) for name in OPTIONS}
     try:
         params = choose(settings, given, fallback={"window": settings.default_window})
@@ -159,7 +161,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         ),
         format=output,
         limit=_checked(
-            coerce.whole_number, values.get("limit") or DEFAULT_LIMIT, "limit", 1, MAX_LIMIT
+            coerce.whole_number, values.get("limit", DEFAULT_LIMIT), "limit", 1, MAX_LIMIT
         ),
         top_n=params.top_n,
         min_sessions=params.min_sessions,

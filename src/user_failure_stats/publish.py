@@ -27,6 +27,7 @@ from pathlib import Path
 
 from user_failure_stats.children import gather
 from user_failure_stats.errors import PublishError
+from user_failure_stats.files import read_head
 from user_failure_stats.names import INDEX_HEAD_BYTES, INDEX_NAME, is_index_page, is_report_file
 from user_failure_stats.targets import Target, check_available, describe, storage_path
 
@@ -220,18 +221,17 @@ def _put(filesystem, source: Path, path: str, protocol: str) -> None:
 
 
 def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
-    if source.name == INDEX_NAME and filesystem.isfile(path):  # a website's own home page?
-        if not is_index_page(filesystem.cat_file(path, start=0, end=INDEX_HEAD_BYTES)):
-            raise PublishError(
-                "its index.html is not this tool's index: left as it is (publish into a "
-                "folder of its own, or remove it)"
-            )
+    folder, name = posixpath.split(path)
+    if protocol == "file" and filesystem.isdir(path):  # a move would land inside it
+        raise IsADirectoryError(errno.EISDIR, f"a folder is in the way of {name}")
+    if source.name == INDEX_NAME and not _ours_or_none(filesystem, path, protocol):
+        raise PublishError(
+            "its index.html is not this tool's index: left as it is (publish into a "
+            "folder of its own, or remove it)"
+        )
     if protocol != "file":
         filesystem.put_file(str(source), path)
         return
-    folder, name = posixpath.split(path)
-    if filesystem.isdir(path):  # a move would land inside it, and report success
-        raise IsADirectoryError(errno.EISDIR, f"a folder is in the way of {name}")
     partial = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         filesystem.put_file(str(source), partial)
@@ -240,6 +240,21 @@ def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
         if filesystem.exists(partial):
             filesystem.rm_file(partial)
         raise
+
+
+def _ours_or_none(filesystem, path: str, protocol: str) -> bool:
+    """Whether nothing is at ``path``, or an index this tool wrote (a website's home page?).
+
+    Locally anything there counts, a FIFO or a link (dangling or not) too: only a regular file
+    that begins as the tool's index is the tool's.
+    """
+    if protocol == "file":
+        return not os.path.lexists(path) or is_index_page(read_head(Path(path), INDEX_HEAD_BYTES))
+    if not filesystem.exists(path):
+        return True
+    return filesystem.isfile(path) and is_index_page(
+        filesystem.cat_file(path, start=0, end=INDEX_HEAD_BYTES)
+    )
 
 
 def _remove_stale_partials(folder: str) -> None:

@@ -9,6 +9,7 @@ import getpass
 import io
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
     storage = {k: values[k] for k in STORAGE_KEYS if values.get(k)}
     storage |= {k: environ[k] for k in STORAGE_KEYS if environ.get(k)}
-    _check_no_secret_shown(values, storage)
+    _check_no_secret_shown(values, storage, environ)
 
     base = path.parent.absolute() if path is not None else PROJECT_ROOT
     output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
@@ -249,30 +250,37 @@ SECRET_STORAGE_KEYS = (
 )
 
 
-def _check_no_secret_shown(values: dict, storage: dict) -> None:
+def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> None:
     """ConfigError naming the first setting that holds another setting's secret.
 
-    python-dotenv expands ``${DB_URL}``, and a value pasted on the wrong line does the same:
-    the messages and paths that show such a setting would show the secret.
+    python-dotenv expands ``${DB_URL}`` (and the environment's ``${PGPASSWORD}``), and a value
+    pasted on the wrong line does the same: the messages and paths that show such a setting
+    would show the secret. Secrets: ``DB_URL`` whole and its password (``user:password@`` or
+    ``?password=``), ``PGPASSWORD``, ``ENDPOINT_KEY``, the storage keys, each notification
+    URL; and the role's name (the URL's, ``?user=``, ``PGUSER``) as a setting's whole value.
     """
-    secrets = {str(values.get("ENDPOINT_KEY") or "")}
+    secrets = {str(values.get("ENDPOINT_KEY") or ""), str(environ.get("PGPASSWORD") or "")}
     secrets |= {str(storage.get(key) or "") for key in SECRET_STORAGE_KEYS}
     secrets |= set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or "")))
+    roles = {str(environ.get("PGUSER") or "")}
     url = values.get("DB_URL")
     if isinstance(url, str) and url:
+        secrets.add(url.strip())
         parsed = parse_db_url(url)
-        if parsed is not None and parsed.password:
-            secrets.add(str(parsed.password))
+        if parsed is not None:
+            secrets |= {str(parsed.password or ""), _joined(parsed.query.get("password")) or ""}
+            roles |= {str(parsed.username or ""), _joined(parsed.query.get("user")) or ""}
         try:
             secrets.add(urlsplit(url).password or "")
         except ValueError:
             pass
     secrets = {secret for secret in secrets if len(secret) >= 8}  # "2025" is no secret to find
+    roles.discard("")
     for key in SETTING_KEYS:
         value = values.get(key)
         if key in SECRET_KEYS or not isinstance(value, str):
             continue
-        if any(secret in value for secret in secrets):
+        if any(secret in value for secret in secrets) or value.strip() in roles:
             raise ConfigError(
                 f"{key} holds a secret of another setting (a password or key): check the "
                 ".env, where ${NAME} takes another setting's value",
