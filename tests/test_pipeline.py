@@ -80,14 +80,19 @@ def test_a_very_long_name_is_whole_in_the_csv_and_cut_in_the_summary(pg, setting
     assert len(name) == NAME_LIMIT and name == long_name[: NAME_LIMIT - 1] + "…"
 
 
+def one_failed_session(pg, settings_for):
+    """The parameters and computed data of a day with one user's one failed session."""
+    pg.users([(1, "A")])
+    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
+    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
+    return params, pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+
+
 @pytest.mark.parametrize("stamp", ["../../x", "20250521_093000/../x", "20250521_0930", " ", 7])
 def test_a_notebook_stamp_that_is_no_stamp_writes_nothing(pg, settings_for, tmp_path, stamp):
     from user_failure_stats import names, outputs
 
-    pg.users([(1, "A")])
-    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
-    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
-    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    params, data = one_failed_session(pg, settings_for)
     out = tmp_path / "a" / "b"
     with pytest.raises(ConfigError, match=r"^stamp .* is not YYYYMMDD_HHMMSS") as caught:
         outputs.export_report(True, data, out, stamp, params, "now")
@@ -108,10 +113,7 @@ def test_a_notebook_stamp_that_is_no_stamp_writes_nothing(pg, settings_for, tmp_
 def test_the_notebooks_export_output_dir_and_title_are_checked_as_given(pg, settings_for, tmp_path):
     from user_failure_stats import coerce, outputs
 
-    pg.users([(1, "A")])
-    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
-    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
-    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    params, data = one_failed_session(pg, settings_for)
     out = tmp_path / "out"
     stamp = "20250521_093000"
     # papermill -p export no: the text "no", which Python would take for true.
@@ -134,10 +136,7 @@ def test_the_notebook_never_writes_over_a_report_of_its_stamp(pg, settings_for, 
     from user_failure_stats import outputs, store
     from user_failure_stats.names import csv_name, html_name, summary_name
 
-    pg.users([(1, "A")])
-    pg.calls([{"user_id": 1, "created_on": datetime(2025, 5, 21, 10), "exotel_call_sid": None}])
-    params = Parameters(start="2025-05-21", end="2025-05-22", timezone="UTC").validated()
-    data = pipeline.compute(settings_for(pg.url), resolve_window(params, "UTC"), params)
+    params, data = one_failed_session(pg, settings_for)
     out = tmp_path / "out"
     out.mkdir()
     for number, name in enumerate([html_name, csv_name, summary_name, store.stamp_lock_name]):

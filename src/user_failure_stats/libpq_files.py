@@ -59,13 +59,18 @@ def possible_users(query: Mapping, environ: Mapping) -> set[str]:
     service files that apply (read only if small regular files, as :func:`check_files` asks).
     """
     users = {environ.get("PGUSER") or "", _system_user()}
+    users |= {value for key, value in _service_values(query, environ) if key == "user"}
+    return {user for user in users if user}
+
+
+def _service_values(query: Mapping, environ: Mapping) -> Iterator[tuple[str, str]]:
+    """Yield ``(key, value)`` of every line of the service files that apply (small files)."""
     for _, what, path in candidates(query, environ, password=True):
         data = read_regular(Path(path), FILE_LIMIT) if what == "service file" else None
         for line in (data or b"").decode("utf-8", "replace").splitlines():
             key, equals, value = line.partition("=")
-            if equals and key.strip() == "user":
-                users.add(value.strip())
-    return {user for user in users if user}
+            if equals:
+                yield key.strip(), value.strip()
 
 
 def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
@@ -82,14 +87,11 @@ def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
     passfiles = [
         given or environ.get("PGPASSFILE") or os.path.join(home_folder(environ), ".pgpass")
     ]
-    for _, what, path in candidates(query, environ, password=True):
-        data = read_regular(Path(path), FILE_LIMIT) if what == "service file" else None
-        for line in (data or b"").decode("utf-8", "replace").splitlines():
-            key, equals, value = line.partition("=")
-            if equals and key.strip() == "password":
-                found.add(value.strip())
-            elif equals and key.strip() == "passfile":
-                passfiles.append(value.strip())
+    for key, value in _service_values(query, environ):
+        if key == "password":
+            found.add(value)
+        elif key == "passfile":
+            passfiles.append(value)
     for path in passfiles:
         data = read_regular(Path(path), FILE_LIMIT) if path else None
         for line in (data or b"").decode("utf-8", "replace").splitlines():
