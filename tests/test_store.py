@@ -526,6 +526,29 @@ def test_only_what_the_tool_names_and_owns_is_a_leftover(tmp_path):
     assert (mine / "thesis.txt").read_text() == "years of work" and notes.exists()
 
 
+def test_prune_removes_only_the_running_users_files(tmp_path):
+    # In a shared folder another user can plant a summary of an "old" report beside their
+    # own files: prune removes none of them, and notes nothing for the publish target.
+    if os.geteuid() != 0:
+        pytest.skip("files of another user are made as root")
+    out = tmp_path / "reports"
+    out.mkdir()
+    out.chmod(0o1777)
+    report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")  # all of it theirs
+    report(out, "20200102_000000", "2020-01-02T00:00:00+00:00")  # ours, but their HTML
+    for path in out.iterdir():
+        if "20200101_000000" in path.name or path.name.endswith("20200102_000000.html"):
+            os.chown(path, 65534, 65534)
+    removed = store.prune(out, 30, now=NOW)
+    kept_html = out / "user_failure_rates_20200102_000000.html"
+    assert sorted(p.name for p in removed) == sorted(
+        n for n in published_names("20200102_000000") if n != kept_html.name
+    )
+    assert all((out / n).exists() for n in published_names("20200101_000000"))
+    assert kept_html.exists()
+    assert "20200101_000000" not in "".join(store.pending_removals(out))
+
+
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
     from user_failure_stats.errors import OutputError
 

@@ -144,6 +144,15 @@ def others_could_write(path: Path) -> str | None:
     return None
 
 
+def is_own_regular(path: Path) -> bool:
+    """Whether ``path`` is a regular file itself, of the running user's (not another's)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+
+
 def is_regular(path: Path) -> bool:
     """Whether ``path`` is a regular file itself (not a link to one, a folder or a FIFO)."""
     try:

@@ -28,6 +28,7 @@ from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError, NotebookError, OutputError
 from user_failure_stats.files import (
     atomic_write,
+    is_own_regular,
     is_regular,
     locked,
     others_could_write,
@@ -364,9 +365,14 @@ def prune(
 
 
 def _expired_files(output_dir: Path, keep_days: int, now: datetime) -> list[Path]:
-    stamps = [entry.stamp for entry in expired(_summaries(output_dir), keep_days, now)]
+    # Only the running user's: in a shared folder another user could plant an "old" summary
+    # beside files of their own (and prune notes what it removes for the publish target).
+    reports = [
+        e for e in _summaries(output_dir) if is_own_regular(output_dir / summary_name(e.stamp))
+    ]
+    stamps = [entry.stamp for entry in expired(reports, keep_days, now)]
     files = [output_dir / name for stamp in stamps for name in published_names(stamp)]
-    return [path for path in files if is_regular(path)]
+    return [path for path in files if is_own_regular(path)]
 
 
 def _remove(output_dir: Path, files: list[Path], index: bool) -> list[Path]:
