@@ -232,6 +232,25 @@ def test_the_probe_of_check_makes_no_folder(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+def test_a_file_of_another_user_in_the_target_is_never_replaced(tmp_path):
+    # Named like the next report's, planted in a shared target: left as it is, exit 7.
+    if os.geteuid() != 0:
+        pytest.skip("files of another user are made as root")
+    source = tmp_path / "user_failure_rates_20261206_010000.html"
+    source.write_text("<p>ours</p>")
+    www = tmp_path / "www"
+    www.mkdir()
+    planted = www / source.name
+    planted.write_text("theirs")
+    os.chown(planted, 65534, 65534)
+    with pytest.raises(PublishError) as caught:
+        publish(Target(www.as_uri()), [source])
+    assert str(caught.value) == (
+        f"cannot publish to {www.as_uri()}: another user's {source.name} is there: left as it is"
+    )
+    assert planted.read_text() == "theirs"
+
+
 def test_a_file_url_is_decoded(tmp_path):
     source = tmp_path / "a.html"
     source.write_text("a")

@@ -579,3 +579,14 @@ def test_a_password_with_control_characters_is_hidden_as_it_is_shown():
     hidden = database.Hidden((), database.passwords(url, parse_db_url(url)))
     said = 'connection to server at "h" failed: bad password Pa\tss\u202ew\x1b[31m was given'
     assert database.libpq_words(Exception(said), hidden) == "bad password (password) was given"
+
+
+def test_a_password_in_the_tools_own_words_is_hidden_too(monkeypatch):
+    # A database or socket folder named like the password: the description shows neither.
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = "postgresql://u:S3cretPassw0rd@/S3cretPassw0rd?host=/nonexistent/S3cretPassw0rd"
+    with pytest.raises(DatabaseError) as caught:
+        with database.database_errors(url):
+            sa.create_engine(database.driver_url(url)).connect()
+    assert "S3cretPassw0rd" not in str(caught.value)
+    assert "(password)" in str(caught.value)

@@ -657,6 +657,7 @@ def test_a_setting_that_holds_another_settings_secret_is_refused_unshown(tmp_pat
         ("postgresql://u@/db?host=/s&password=Sup3rSecretPw", "OUTPUT_DIR=/tmp/out-${DB_URL}"),
         ("postgresql://reporting_svc_role@/postgres", "REPORT_TIMEZONE=${DB_URL}"),
         ("postgresql://u@h/db", "REPORT_TIMEZONE=${PGPASSWORD}"),
+        ("postgresql://u@h/db\nPGPASSWORD=DotenvPassw0rd", "REPORT_TIMEZONE=${PGPASSWORD}"),
         ("postgresql://reporting_svc_role@h/db", "REPORT_TIMEZONE=${PGUSER}"),
         ("postgresql://h/db?user=reporting_svc_role", "DEFAULT_WINDOW=reporting_svc_role"),
     ],
@@ -676,8 +677,22 @@ def test_a_setting_that_holds_the_urls_whole_password_or_role_is_refused(
     with pytest.raises(ConfigError) as caught:
         load_settings(env, environ=dict(os.environ))
     assert caught.value.field == key, str(caught.value)
-    for secret in ("Sup3rSecretPw", "EnvPassword123", "reporting_svc_role"):
+    for secret in ("Sup3rSecretPw", "EnvPassword123", "reporting_svc_role", "DotenvPassw0rd"):
         assert secret not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["OUTPUT_DIR", "START_DATE", "END_DATE", "DB_TIMEZONE"])
+def test_a_nul_in_any_setting_is_one_line(tmp_path, monkeypatch, key):
+    # A .env can hold one (the environment cannot): a path or the kernel's environment
+    # would fail on it later, as an unexpected error.
+    for name in ("DB_URL", "OUTPUT_DIR", "DB_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    env = tmp_path / ".env"
+    env.write_bytes(f"DB_URL=postgresql://u@h/db\n{key}=a\x00b\n".encode())
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, environ={})
+    assert str(caught.value) == f"{key} must not hold a NUL character"
+    assert caught.value.field == key
 
 
 def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):

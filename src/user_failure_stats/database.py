@@ -150,7 +150,10 @@ def database_errors(engine_or_url):
                 field="DB_TIMEZONE",
             ) from None
         hidden = Hidden(roles, passwords(url, parsed))
-        raise DatabaseError(explain(exc, target, hidden)) from None
+        said = explain(exc, target, hidden)
+        for password in sorted(hidden.passwords, key=len, reverse=True):  # its own words too
+            said = said.replace(password, "(password)") if len(password) >= 4 else said
+        raise DatabaseError(said) from None
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,8 @@ def _put_copy(filesystem, source: Path, path: str, protocol: str) -> None:
     if protocol != "file":
         filesystem.put_file(str(source), path)
         return
+    if os.path.lexists(path) and os.lstat(path).st_uid != os.geteuid():  # a shared folder
+        raise PublishError(f"another user's {name} is there: left as it is")
     partial = f"{folder}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         filesystem.put_file(str(source), partial)

@@ -202,6 +202,9 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
     storage = {k: values[k] for k in STORAGE_KEYS if values.get(k)}
     storage |= {k: environ[k] for k in STORAGE_KEYS if environ.get(k)}
+    for key in SETTING_KEYS:  # a .env can hold one: a path or a child's environment cannot
+        if "\x00" in str(values.get(key) or ""):
+            raise ConfigError(f"{key} must not hold a NUL character", field=key)
     _check_no_secret_shown(values, storage, environ)
 
     base = path.parent.absolute() if path is not None else PROJECT_ROOT
@@ -260,6 +263,7 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     URL; and the role's name (the URL's, ``?user=``, ``PGUSER``) as a setting's whole value.
     """
     secrets = {str(values.get("ENDPOINT_KEY") or ""), str(environ.get("PGPASSWORD") or "")}
+    secrets.add(str(values.get("PGPASSWORD") or ""))  # a .env's, which python-dotenv expands
     secrets |= {str(storage.get(key) or "") for key in SECRET_STORAGE_KEYS}
     secrets |= set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or "")))
     roles = {str(environ.get("PGUSER") or "")}
