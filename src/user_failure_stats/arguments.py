@@ -27,7 +27,8 @@ EXIT_CODES_HELP = """exit codes:
   6    the report was written, but the window has no sessions, and --fail-empty was given
   7    the report was written, but publishing it or sending a notification failed
        (7 wins over 5 and 6: the alert was still printed and, if it could be, sent)
-  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: nothing of the unfinished report is left
+  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM, 129 by SIGHUP: nothing of the
+       unfinished report is left
 """
 
 
@@ -35,14 +36,14 @@ PRUNE_EXIT_CODES_HELP = """exit codes:
   0    success (also when nothing was old enough to remove)
   1    unexpected error
   2    bad input (--keep-days, the folder) or a file that cannot be removed
-  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM
+  130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM, 129 by SIGHUP
 """
 
 
 SERVE_EXIT_CODES_HELP = """exit codes:
   1    unexpected error
   2    bad input (ENDPOINT_KEY or DB_URL missing, waitress not installed, the port taken)
-  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM: the usual way to stop it
+  130  stopped by SIGINT (Ctrl-C), 143 by SIGTERM, 129 by SIGHUP: the usual way to stop it
 """
 
 
