@@ -146,11 +146,20 @@ def others_could_write(path: Path) -> str | None:
 
 def is_own_regular(path: Path) -> bool:
     """Whether ``path`` is a regular file itself, of the running user's (not another's)."""
+    return _is_own(path, stat.S_ISREG)
+
+
+def is_own_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder itself (not a link to one), of the running user's."""
+    return _is_own(path, stat.S_ISDIR)
+
+
+def _is_own(path: Path, kind) -> bool:
     try:
         info = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+    return kind(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def is_regular(path: Path) -> bool:

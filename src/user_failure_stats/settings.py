@@ -6,7 +6,6 @@ Secrets (``DB_URL``) come only from here: never from parameter files or flags.
 from __future__ import annotations
 
 import getpass
-import io
 import os
 import re
 from collections.abc import Mapping
@@ -16,8 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from user_failure_stats import coerce
+from user_failure_stats.env_file import read_env_file
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.files import read_within
 from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import check_timezone, known_window
@@ -136,36 +135,6 @@ KERNEL_KEYS = tuple(
 FROM_ENVIRONMENT = "USER_FAILURE_STATS_SETTINGS_FROM_ENVIRONMENT"
 
 
-def _env_file_values(path: Path) -> dict[str, str]:
-    """Read a ``.env`` file or pipe, bounded in size and time; ConfigError if it cannot be."""
-    from dotenv import dotenv_values
-    from dotenv.parser import parse_stream
-
-    try:
-        text = read_within(path, MAX_ENV_FILE_BYTES, ENV_FILE_WAIT_SECONDS).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"cannot read {path}: it is not UTF-8 text") from None
-    except ValueError:
-        raise ConfigError(
-            f"env file {path} is larger than {MAX_ENV_FILE_BYTES // 1024} KiB: it should "
-            "hold a few settings"
-        ) from None
-    except TimeoutError:
-        raise ConfigError(
-            f"env file {path} did not finish within {ENV_FILE_WAIT_SECONDS:g} s: is it a pipe "
-            "whose writer is stuck?"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
-    for binding in parse_stream(io.StringIO(text)):
-        if binding.error:  # python-dotenv would skip it with a warning of its own
-            raise ConfigError(
-                f"env file {path}: line {binding.original.line} is not KEY=value (an unclosed "
-                "quote?); nothing of it is used"
-            )
-    return {k: v for k, v in dotenv_values(stream=io.StringIO(text)).items() if v is not None}
-
-
 def find_env_file() -> Path | None:
     """Return the ``.env`` beside ``pyproject.toml`` (else in the working directory), or None.
 
@@ -198,7 +167,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
         raise ConfigError(f"env file {path} does not exist")
     values: dict[str, Any] = {}
     if path is not None:
-        values.update(_env_file_values(path))
+        values.update(read_env_file(path))
     values.update({k: environ[k] for k in SETTING_KEYS if environ.get(k) not in (None, "")})
     storage = {k: values[k] for k in STORAGE_KEYS if values.get(k)}
     storage |= {k: environ[k] for k in STORAGE_KEYS if environ.get(k)}
@@ -338,8 +307,6 @@ def _link_url(value: str | None) -> str | None:
     return text
 
 
-MAX_ENV_FILE_BYTES = 1024 * 1024
-ENV_FILE_WAIT_SECONDS = 10.0  # a pipe (<(...)) must end within it
 MAX_SECONDS = 86_400
 UNITS = {int: "a whole number of seconds from 1", float: "a number of seconds above 0, up"}
 

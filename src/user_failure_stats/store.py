@@ -28,6 +28,7 @@ from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError, NotebookError, OutputError
 from user_failure_stats.files import (
     atomic_write,
+    is_own_folder,
     is_own_regular,
     is_regular,
     locked,
@@ -240,21 +241,12 @@ def _scan(output_dir: Path, remove: bool) -> list[Path]:
             os.close(fd)
     for path in entries:
         match = STAGING.fullmatch(path.name)
-        if match is None or match.group(1) in live_stamps or not _own_folder(path):
+        if match is None or match.group(1) in live_stamps or not is_own_folder(path):
             continue
         found.append(path)
         if remove:
             shutil.rmtree(path, ignore_errors=True)
     return sorted(found)
-
-
-def _own_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder itself (not a link to one) of this user's."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _same_file(path: Path, fd: int) -> bool:
