@@ -705,7 +705,7 @@ def test_an_env_file_of_more_than_a_mebibyte_is_refused(tmp_path):
 def test_an_env_file_pipe_whose_writer_never_finishes_is_given_up(tmp_path, monkeypatch):
     import os
 
-    from user_failure_stats import settings as module
+    from user_failure_stats import env_file as module
 
     monkeypatch.setattr(module, "ENV_FILE_WAIT_SECONDS", 0.5)
     fifo = tmp_path / "env"
