@@ -150,10 +150,8 @@ def database_errors(engine_or_url):
                 field="DB_TIMEZONE",
             ) from None
         hidden = Hidden(roles, passwords(url, parsed))
-        said = explain(exc, target, hidden)
-        for password in sorted(hidden.passwords, key=len, reverse=True):  # its own words too
-            said = said.replace(password, "(password)") if len(password) >= 4 else said
-        raise DatabaseError(said) from None
+        said = explain(exc, target, hidden)  # its own words too (a database named like it)
+        raise DatabaseError(hide_passwords(said, hidden.passwords, shortest=4)) from None
 
 
 @dataclass(frozen=True)
@@ -248,13 +246,20 @@ def hide_roles(text: str, roles: Iterable[str]) -> str:
 
     Given :class:`Hidden`, its passwords are replaced first, wherever they are: ``(password)``.
     """
-    for password in sorted(getattr(roles, "passwords", ()), key=len, reverse=True):
-        text = text.replace(password, "(password)")
+    text = hide_passwords(text, getattr(roles, "passwords", ()))
     text = NAMED_ROLE.sub(r"\1 (hidden)", text)
     for role in sorted(filter(None, roles), key=len, reverse=True):
         # Unquoted too, but not inside a longer name (postgres_fdw).
         pattern = rf"(?<![\w$]){re.escape(role)}(?![\w$])"  # in any case: upper(current_user)
         text = re.sub(pattern, "(role)", text, flags=re.IGNORECASE)
+    return text
+
+
+def hide_passwords(text: str, passwords: Iterable[str], shortest: int = 1) -> str:
+    """Return ``text`` with each password of ``shortest`` characters or more: ``(password)``."""
+    for password in sorted(passwords, key=len, reverse=True):
+        if len(password) >= shortest:
+            text = text.replace(password, "(password)")
     return text
 
 
