@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from tests.helpers import COMMAND, SEED_WINDOW, run_cli
 from user_failure_stats.database import driver_url
+from user_failure_stats.db_url import describe_database
 from user_failure_stats.errors import EXIT_DATABASE
-from user_failure_stats.settings import describe_database
 
 SECRET = "s3cr3t-sentinel"
 PREFIX = "user-failure-stats: error: "

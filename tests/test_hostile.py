@@ -24,8 +24,8 @@ from tests.helpers import CHROMIUM
 from tests.helpers import run_cli as cli
 from user_failure_stats import endpoint
 from user_failure_stats.database import driver_url
+from user_failure_stats.db_url import describe_database
 from user_failure_stats.demo import SCHEMA_SQL
-from user_failure_stats.settings import describe_database
 
 SENTINEL = "SENTINEL-pw-7f3a"
 DB_NAME = "<img src=x onerror=alert(7)>"

@@ -260,7 +260,7 @@ def test_unreachable_database_is_one_line_without_secrets(settings_for):
 def test_a_connection_libpq_refuses_says_why_in_its_words(
     settings_for, db_url, tmp_path, monkeypatch, query, line
 ):
-    from user_failure_stats.settings import describe_database
+    from user_failure_stats.db_url import describe_database
 
     (tmp_path / "services").write_text("[other]\nhost=nowhere\n")
     monkeypatch.setenv("PGSERVICEFILE", str(tmp_path / "services"))
@@ -573,7 +573,7 @@ def test_a_password_in_the_servers_words_is_hidden(scratch_db, settings_for, tmp
 
 
 def test_a_password_with_control_characters_is_hidden_as_it_is_shown():
-    from user_failure_stats.settings import parse_db_url
+    from user_failure_stats.db_url import parse_db_url
 
     url = "postgresql://u:Pa%09ss%E2%80%AEw%1B%5B31m@h/db"
     hidden = database.Hidden((), database.passwords(url, parse_db_url(url)))

@@ -11,9 +11,10 @@ from tests.helpers import SEED_WINDOW
 from tests.helpers import run_cli as cli
 from tests.seed import SEED_USERS, seed_calls
 from user_failure_stats import database, inspection, outputs, pipeline, queries
+from user_failure_stats.db_url import check_db_url
 from user_failure_stats.errors import DatabaseError
 from user_failure_stats.params import Parameters, resolve_window
-from user_failure_stats.settings import Settings, check_db_url
+from user_failure_stats.settings import Settings
 
 TIMESTAMPTZ_SCHEMA = """
 CREATE TABLE public."user" (user_id bigint, name text);

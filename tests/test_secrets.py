@@ -24,6 +24,8 @@ def secret_url(url: str) -> str:
 
 
 REFUSED = f"postgresql://reader:{SECRET}@127.0.0.1:1/telephony"
+# A database named like the password: check's first line describes it before connecting.
+NAMED_LIKE_IT = f"postgresql://reader:{SECRET}@127.0.0.1:1/x{SECRET}"
 
 
 def leaks(folder: Path) -> list[str]:
@@ -35,7 +37,7 @@ def test_run_and_check_never_show_the_password(pg, cli_env, tmp_path):
     pg.seed()
     out = tmp_path / "out"
     # --verbose adds a traceback on failure only: a run that succeeds is tried once.
-    for url, expected in ((secret_url(pg.url), 0), (REFUSED, 3)):
+    for url, expected in ((secret_url(pg.url), 0), (REFUSED, 3), (NAMED_LIKE_IT, 3)):
         env = cli_env(url)
         for args in (
             ["run", *SEED_WINDOW, "--output-dir", str(out)],

@@ -2,12 +2,10 @@ import os
 from datetime import date, datetime
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.params import Parameters, load_parameters, resolve_window
-from user_failure_stats.settings import Settings, check_db_url, describe_database, load_settings
+from user_failure_stats.settings import Settings, load_settings
 
 SECRET = "s3cr3t-sentinel"
 
@@ -178,199 +176,6 @@ def test_missing_db_url_is_a_clear_error(tmp_path):
         settings.require_db_url()
 
 
-def test_secrets_stay_out_of_descriptions():
-    url = f"postgresql://reader:{SECRET}@db.example.com:5433/telephony"
-    assert describe_database(url) == "db.example.com:5433/telephony"
-    assert SECRET not in repr(Settings(db_url=url))
-    assert "reader" not in repr(Settings(db_url=url))
-    with pytest.raises(ConfigError) as error:
-        load_settings(None, environ={"DB_URL": f"mysql://reader:{SECRET}@h/db"})
-    assert SECRET not in str(error.value)
-
-
-URLS = [
-    "postgresql://u:p@h/db",
-    "postgresql+psycopg2://u:p@h:5432/db?sslmode=require",
-    "postgresql:///db?host=/var/run/postgresql",
-    "postgresql://u:p@[::1]:5432/db",
-    "postgresql://u:p%40x@h/db",
-    "postgresql://u:p@h:0/tele%20phony",
-    "postgresql://u:p@/db?host=",
-    "postgresql://h:notaport/db",
-    "postgresql://h:/db",
-    "postgresql://h: 5432/db",
-    "postgresql://h:1_2/db",
-    "postgres://u@h/db",
-    "PostgreSQL://h/db",
-    "mysql://u:p@h/db",
-    "sqlite:///x.db",
-    "postgresql:/h/db",
-    "://h/db",
-    "not a url",
-    "",
-]
-
-
-def _verdict_of_sqlalchemy(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return "invalid"
-    if (parsed.host and "@" in parsed.host) or url.count("@") > 1:
-        return "ambiguous"
-    return "ok" if parsed.get_backend_name() in ("postgresql", "postgres") else "not postgresql"
-
-
-def _verdict_of_check(url: str) -> str:
-    from user_failure_stats.settings import check_db_url
-
-    try:
-        check_db_url(url)
-    except ConfigError as exc:
-        if "must point to PostgreSQL" in str(exc):
-            return "not postgresql"
-        return "ambiguous" if "ambiguous" in str(exc) else "invalid"
-    return "ok"
-
-
-@pytest.mark.parametrize("url", URLS)
-def test_db_url_check_agrees_with_sqlalchemy(url):
-    assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
-
-
-def _description_by_sqlalchemy(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    if url.count("@") > 1:
-        scheme, _, rest = url.partition("://")
-        url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"
-    try:
-        parsed = make_url(url)
-    except Exception:  # noqa: BLE001
-        return "(unparsable DB_URL)"
-    host = parsed.host.rsplit("@", 1)[-1] if parsed.host else None
-    port = f"{parsed.port}" if parsed.port else ""
-    database = parsed.database or ""
-    query = {k: (v if isinstance(v, str) else ", ".join(v)) for k, v in parsed.query.items()}
-    folder, address, service = query.get("host"), query.get("hostaddr"), query.get("service")
-    host = host or folder
-    if not host and not address and service:
-        return f"service {service}" + (f"/{database}" if database else "")
-    if not host and not address:
-        return f"{database or '(default)'} (default socket" + (f", port {port})" if port else ")")
-    if host and host.startswith("/"):
-        return f"{database or '(default)'} (socket {host}" + (f":{port})" if port else ")")
-    port = f":{port}" if port else ""
-    if host and address:
-        return f"{host}{port}/{database} (address {address})"
-    return f"{host or address}{port}/{database}"
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("postgresql:///?service=reports", "service reports"),
-        ("postgresql://reader:secret@/calls?service=reports", "service reports/calls"),
-        ("postgresql:///calls?host=/run/postgresql", "calls (socket /run/postgresql)"),
-        ("postgresql://u:secret@:5433/calls?host=/tmp/pg", "calls (socket /tmp/pg:5433)"),
-        ("postgresql://u:secret@db.example.com/calls?service=x", "db.example.com/calls"),
-        ("postgresql:///calls?host=127.0.0.1&port=1", "127.0.0.1:1/calls"),
-        ("postgresql:///calls?hostaddr=10.0.0.7", "10.0.0.7/calls"),
-        ("postgresql:///calls?host=/tmp/a&host=/tmp/b", "calls (socket /tmp/a, /tmp/b)"),
-        ("postgresql:///calls?host=db1,db2&port=5433", "db1,db2:5433/calls"),
-        # No host at all, or an empty one: libpq takes the default socket, not localhost.
-        ("postgresql:///calls", "calls (default socket)"),
-        ("postgresql://u:secret@/calls?host=", "calls (default socket)"),
-        ("postgresql://:5433/calls", "calls (default socket, port 5433)"),
-        ("postgresql:///", "(default) (default socket)"),
-        # A host and an address: libpq connects to the address.
-        ("postgresql://h/db?hostaddr=1.2.3.4", "h/db (address 1.2.3.4)"),
-        ("postgresql://u:p@h:5433/db?hostaddr=::1", "h:5433/db (address ::1)"),
-        ("postgresql:///db?host=h&hostaddr=1.2.3.4", "h/db (address 1.2.3.4)"),
-    ],
-)
-def test_a_service_or_a_socket_is_named_for_what_it_is(url, shown, monkeypatch):
-    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE"):
-        monkeypatch.delenv(name, raising=False)
-    assert describe_database(url) == shown
-
-
-@pytest.mark.parametrize(
-    ("environ", "shown"),
-    [
-        ({"PGHOST": "db.internal"}, "db.internal/calls"),
-        ({"PGHOST": "/run/postgresql", "PGPORT": "5433"}, "calls (socket /run/postgresql:5433)"),
-        ({"PGHOSTADDR": "10.0.0.7"}, "10.0.0.7/calls"),
-        ({"PGSERVICE": "reports"}, "service reports/calls"),
-    ],
-)
-def test_a_url_without_a_host_is_described_by_libpqs_environment(environ, shown, monkeypatch):
-    for name in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGSERVICE"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    assert describe_database("postgresql://u:secret@/calls") == shown
-    port = ":5433" if "PGPORT" in environ else ""  # libpq's default port, where none is given
-    assert describe_database("postgresql://u:secret@elsewhere/calls") == f"elsewhere{port}/calls"
-
-
-@pytest.mark.parametrize("url", URLS)
-def test_db_url_description_agrees_with_sqlalchemy(url):
-    from sqlalchemy.engine import make_url
-
-    if url:
-        assert describe_database(url) == _description_by_sqlalchemy(url)
-    if _verdict_of_sqlalchemy(url) != "invalid":  # the engine's URL object, too
-        assert describe_database(make_url(url)) == _description_by_sqlalchemy(url)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="postgresqlmy+:/@[]?=%_ 0123456789.hdbu", max_size=40))
-def test_db_url_check_agrees_with_sqlalchemy_on_anything(url):
-    assert _verdict_of_check(url) == _verdict_of_sqlalchemy(url)
-    if url:
-        assert describe_database(url) == _description_by_sqlalchemy(url)
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    user=st.text(alphabet="ab@:%", max_size=6),
-    password=st.text(alphabet="xy@:/?#%", max_size=8),
-)
-def test_nothing_left_of_the_last_at_is_ever_described(user, password):
-    url = f"postgresql://{user}:{password}SECRET@db.example.com:5432/telephony"
-    assert "SECRET" not in describe_database(url)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        f"postgresql://reader:abc@{SECRET}@db.example.com/telephony",
-        f"postgresql://reader:abc@{SECRET}@/telephony",
-        f"postgresql://reader:{SECRET}@x@db.example.com:5432/telephony",
-        f"postgresql://reader:a@b@{SECRET}@db.example.com/telephony",
-    ],
-)
-def test_an_unencoded_at_never_shows_the_password_and_says_how_to_encode(url):
-    assert SECRET not in describe_database(url)
-    assert describe_database(url) in (
-        "db.example.com/telephony",
-        "db.example.com:5432/telephony",
-        "telephony (default socket)",
-    )
-    with pytest.raises(ConfigError, match="%40") as error:
-        load_settings(None, environ={"DB_URL": url})
-    assert SECRET not in str(error.value)
-
-
-def test_an_encoded_at_is_a_password_like_any_other():
-    settings = load_settings(None, environ={"DB_URL": f"postgresql://r:abc%40{SECRET}@h/db"})
-    assert describe_database(settings.db_url) == "h/db"
-
-
 def _yaml_file(tmp_path, text: str | bytes):
     path = tmp_path / "p.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -462,20 +267,6 @@ def test_a_parameter_file_that_is_no_regular_file_is_refused(tmp_path):
         load_parameters("/dev/zero")
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "postgresql://reader:p@localhost?word@dbhost/analytics",
-        "postgresql://reader:p@localhost/x?y=@dbhost",
-        "postgresql://reader:p@ss@dbhost/analytics",
-    ],
-)
-def test_every_url_with_two_unencoded_ats_is_refused(url):
-    with pytest.raises(ConfigError, match="%40"):
-        load_settings(None, environ={"DB_URL": url})
-    assert "localhost" not in describe_database(url) and "ss" not in describe_database(url)
-
-
 @pytest.mark.parametrize("value", ["²", "٣", "9" * 5000, "0", "-1", "1000001", "1.5", True])
 def test_whole_numbers_are_ascii_digits_in_range(value):
     with pytest.raises(ConfigError, match="top_n must be a whole number from 1 to 1,000,000"):
@@ -555,18 +346,6 @@ def test_an_env_file_may_be_a_pipe(tmp_path):
 )
 def test_short_windows_are_named_in_the_right_unit(end, text):
     assert window("2025-05-21", end).length_text() == text
-
-
-def test_a_nul_in_db_url_is_refused_as_bad_input(tmp_path):
-    for url in (
-        "postgresql://u:sec%00ret@localhost/db",
-        "postgresql://u:secret@localhost/d%00b",
-        "postgresql://u:sec\x00ret@localhost/db",
-        "postgresql://u@/db?host=/tmp%00x",
-    ):
-        with pytest.raises(ConfigError, match="NUL character") as caught:
-            check_db_url(url)
-        assert caught.value.field == "DB_URL" and "secret" not in str(caught.value)
 
 
 @pytest.mark.parametrize(
@@ -749,43 +528,3 @@ def test_an_env_file_pipe_is_read_when_its_writer_finishes_and_is_bounded(tmp_pa
     feeder.join()
     with pytest.raises(ConfigError, match=r"^env file /dev/zero is larger than 1024 KiB"):
         load_settings("/dev/zero", environ={})  # endless
-
-
-def test_the_database_libpq_connects_to_is_the_one_described(monkeypatch):
-    monkeypatch.delenv("PGDATABASE", raising=False)
-    assert describe_database("postgresql://u:p@h/calls?dbname=postgres") == "h/postgres"
-    monkeypatch.setenv("PGDATABASE", "telephony")
-    assert describe_database("postgresql://u:p@h") == "h/telephony"
-    assert describe_database("postgresql://u:p@h/calls") == "h/calls"
-    # libpq reads the query after the host: its host, port and user win, as its dbname does.
-    assert describe_database("postgresql://u:p@h:5432/db?host=h1,h2&port=6543") == "h1,h2:6543/db"
-    assert describe_database("postgresql://u:p@h/db?host=/run/pg") == "db (socket /run/pg)"
-    assert describe_database("postgresql://db@h/db?user=other") == "h/db"
-
-
-def test_a_database_named_like_its_role_is_not_named(monkeypatch):
-    import getpass
-
-    hidden = "(database named like the role)"
-    monkeypatch.delenv("PGUSER", raising=False)
-    assert describe_database("postgresql://a4_secret:pw@h/a4_secret") == f"h/{hidden}"
-    assert describe_database("postgresql://A4_Secret@h/a4_secret") == f"h/{hidden}"
-    assert describe_database("postgresql://h/other?user=other") == f"h/{hidden}"
-    assert (
-        describe_database(f"postgresql:///{getpass.getuser()}?host=/s") == f"{hidden} (socket /s)"
-    )
-    monkeypatch.setenv("PGUSER", "a4_secret")
-    assert describe_database("postgresql://h/a4_secret") == f"h/{hidden}"
-    assert describe_database("postgresql://h/calls") == "h/calls"
-    # The default superuser's own database is no secret.
-    assert describe_database("postgresql://postgres@h/postgres") == "h/postgres"
-
-
-def test_several_hosts_before_the_database_are_shown_where_they_go():
-    with pytest.raises(ConfigError) as caught:
-        load_settings(None, environ={"DB_URL": "postgresql://u:pw@h1:5433,[::1]:5433/db"})
-    assert str(caught.value) == (
-        "DB_URL lists several hosts before the database, which SQLAlchemy cannot read: give "
-        "them in the query, postgresql://user:password@/db?host=h1:5432&host=h2:5432"
-    )
-    assert "pw" not in str(caught.value)

@@ -92,8 +92,9 @@ def _report(args, params, settings):
 def cmd_check(args) -> int:
     """The ``check`` command (see ``arguments.CHECK_HELP``)."""
     from user_failure_stats.checks import run_checks
+    from user_failure_stats.db_url import describe_database
     from user_failure_stats.params import resolve_window
-    from user_failure_stats.settings import describe_database, load_settings
+    from user_failure_stats.settings import load_settings
 
     try:
         settings = load_settings(args.env_file)

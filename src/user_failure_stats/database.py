@@ -9,17 +9,23 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote, quote_plus, urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from user_failure_stats import libpq_files
+from user_failure_stats.db_url import (
+    describe_database,
+    hide_passwords,
+    parse_db_url,
+    shown_forms,
+    url_passwords,
+)
 from user_failure_stats.driver import NoAnswer, deadline_connection
 from user_failure_stats.errors import ConfigError, DatabaseError
-from user_failure_stats.settings import Settings, describe_database, parse_db_url
+from user_failure_stats.settings import Settings
 from user_failure_stats.text import visible
 from user_failure_stats.window import Window
 
@@ -151,7 +157,7 @@ def database_errors(engine_or_url):
             ) from None
         hidden = Hidden(roles, passwords(url, parsed))
         said = explain(exc, target, hidden)  # its own words too (a database named like it)
-        raise DatabaseError(hide_passwords(said, hidden.passwords, shortest=4)) from None
+        raise DatabaseError(hide_passwords(said, hidden.passwords)) from None
 
 
 @dataclass(frozen=True)
@@ -168,14 +174,7 @@ class Hidden:
 def passwords(url, parsed) -> set[str]:
     """The passwords libpq may send for ``url``, as given and as they may be written."""
     found = libpq_files.possible_passwords(parsed.query if parsed else {}, os.environ)
-    if parsed is not None and parsed.password:
-        found.add(str(parsed.password))
-    if isinstance(url, str):
-        with suppress(ValueError):
-            found.add(urlsplit(url).password or "")  # as written, percent-encoded or not
-    found |= {quote(p, safe="") for p in found} | {quote_plus(p) for p in found}
-    found |= {visible(p) for p in found}  # as a message shows it, control characters escaped
-    return {p for p in found if p}
+    return shown_forms(found | url_passwords(url))
 
 
 def explain(exc: Exception, target: str, roles: Iterable[str] = ()) -> str:
@@ -246,20 +245,12 @@ def hide_roles(text: str, roles: Iterable[str]) -> str:
 
     Given :class:`Hidden`, its passwords are replaced first, wherever they are: ``(password)``.
     """
-    text = hide_passwords(text, getattr(roles, "passwords", ()))
+    text = hide_passwords(text, getattr(roles, "passwords", ()), shortest=1)
     text = NAMED_ROLE.sub(r"\1 (hidden)", text)
     for role in sorted(filter(None, roles), key=len, reverse=True):
         # Unquoted too, but not inside a longer name (postgres_fdw).
         pattern = rf"(?<![\w$]){re.escape(role)}(?![\w$])"  # in any case: upper(current_user)
         text = re.sub(pattern, "(role)", text, flags=re.IGNORECASE)
-    return text
-
-
-def hide_passwords(text: str, passwords: Iterable[str], shortest: int = 1) -> str:
-    """Return ``text`` with each password of ``shortest`` characters or more: ``(password)``."""
-    for password in sorted(passwords, key=len, reverse=True):
-        if len(password) >= shortest:
-            text = text.replace(password, "(password)")
     return text
 
 

@@ -5,7 +5,6 @@ Secrets (``DB_URL``) come only from here: never from parameter files or flags.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 from collections.abc import Mapping
@@ -15,6 +14,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from user_failure_stats import coerce
+from user_failure_stats.db_url import (
+    check_db_url,
+    describe_database,
+    joined,
+    parse_db_url,
+    url_passwords,
+)
 from user_failure_stats.env_file import read_env_file
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.targets import Target, check_url
@@ -239,14 +245,10 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     url = values.get("DB_URL")
     if isinstance(url, str) and url:
         secrets.add(url.strip())
+        secrets |= url_passwords(url)
         parsed = parse_db_url(url)
         if parsed is not None:
-            secrets |= {str(parsed.password or ""), _joined(parsed.query.get("password")) or ""}
-            roles |= {str(parsed.username or ""), _joined(parsed.query.get("user")) or ""}
-        try:
-            secrets.add(urlsplit(url).password or "")
-        except ValueError:
-            pass
+            roles |= {str(parsed.username or ""), joined(parsed.query.get("user"))}
     secrets = {secret for secret in secrets if len(secret) >= 8}  # "2025" is no secret to find
     roles.discard("")
     for key in SETTING_KEYS:
@@ -326,117 +328,3 @@ def _positive_number(values: dict, key: str, default, kind):
             field=key,
         )
     return number
-
-
-def parse_db_url(url):
-    """Return a string or ``URL`` parsed by ``sqlalchemy.make_url``, or None (never echoed)."""
-    from sqlalchemy import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        return make_url(url)
-    except (ArgumentError, ValueError, TypeError, AttributeError):
-        return None
-
-
-def _ambiguous(url) -> bool:
-    """Whether more than one unencoded "@" may have moved part of the password elsewhere."""
-    return isinstance(url, str) and url.count("@") > 1
-
-
-def check_db_url(url: str) -> None:
-    """Raise ConfigError unless ``url`` is a usable PostgreSQL URL (never echoing it)."""
-    parsed = parse_db_url(url)
-    hosts = url.partition("://")[2].split("/")[0].split("?")[0].rsplit("@", 1)[-1]
-    if parsed is None and "," in hosts:
-        raise ConfigError(
-            "DB_URL lists several hosts before the database, which SQLAlchemy cannot read: "
-            "give them in the query, postgresql://user:password@/db?host=h1:5432&host=h2:5432",
-            field="DB_URL",
-        )
-    if parsed is None:
-        raise ConfigError(
-            "DB_URL is not a valid database URL (expected postgresql://user:password@host/db; "
-            "percent-encode special characters in the password, '@' as %40)",
-            field="DB_URL",
-        )
-    if _ambiguous(url):
-        raise ConfigError(
-            "DB_URL is ambiguous: it has more than one '@'; percent-encode '@' in the user "
-            "name, password or database name as %40",
-            field="DB_URL",
-        )
-    if parsed.get_backend_name() not in ("postgresql", "postgres"):
-        raise ConfigError(
-            f"DB_URL must point to PostgreSQL (postgresql://...), not {parsed.get_backend_name()}",
-            field="DB_URL",
-        )
-    parts = [url, parsed.username, parsed.password, parsed.host, parsed.database]
-    parts += [str(v) for v in parsed.query.values()]
-    # Raw, or percent-encoded anywhere (SQLAlchemy versions decode different parts).
-    if "%00" in url or any("\x00" in str(part) for part in parts if part is not None):
-        raise ConfigError(
-            "DB_URL holds a NUL character (raw or as %00), which no connection can carry",
-            field="DB_URL",
-        )
-
-
-WELL_KNOWN_ROLE = "postgres"  # the default superuser and database: no secret
-NAMED_LIKE_THE_ROLE = "(database named like the role)"
-
-
-def describe_database(url) -> str:
-    """Return ``host:port/database`` for messages: nothing left of the last ``@``, ever.
-
-    A database named like the role that connects (the URL's user, ``PGUSER``, or this
-    machine's user, as libpq's default) is not named, except ``postgres``.
-
-    The result is raw text from the URL: escape it where it is shown (``text`` module).
-    """
-    if not url:
-        return "(not configured)"
-    if _ambiguous(url):
-        # Only what follows the last "@" is described, as a URL of its own.
-        scheme, _, rest = url.partition("://")
-        url = f"{scheme}://{rest.rsplit('@', 1)[-1]}"
-    parsed = parse_db_url(url)
-    if parsed is None:  # a malformed URL must not be echoed
-        return "(unparsable DB_URL)"
-    query = parsed.query  # libpq: the query's dbname wins, else the path, else PGDATABASE
-    database = _joined(query.get("dbname")) or parsed.database or os.environ.get("PGDATABASE", "")
-    # libpq reads the query after the rest of the URL: its user, host and port win.
-    role = _joined(query.get("user")) or parsed.username or os.environ.get("PGUSER")
-    if database and database.casefold() == (role or _login()).casefold() != WELL_KNOWN_ROLE:
-        database = NAMED_LIKE_THE_ROLE  # createdb's habit: the name would give the role away
-    # Where libpq connects: the URL's host or address, else its service, else PGSERVICE,
-    # PGHOST or PGHOSTADDR, else the default socket (not localhost).
-    port = str(_joined(query.get("port")) or parsed.port or os.environ.get("PGPORT", ""))
-    host = _joined(query.get("host")) or parsed.host or ""
-    address = _joined(query.get("hostaddr"))
-    if not host and not address:
-        service = query.get("service") or os.environ.get("PGSERVICE")
-        if isinstance(service, str) and service:
-            return f"service {service}" + (f"/{database}" if database else "")
-        host, address = os.environ.get("PGHOST", ""), os.environ.get("PGHOSTADDR", "")
-    if host.startswith("/") or not (host or address):
-        where = f"socket {host}:{port}" if port else f"socket {host}"
-        if not host:
-            where = f"default socket, port {port}" if port else "default socket"
-        return f"{database or '(default)'} ({where})"  # folders, never a secret
-    port = f":{port}" if port else ""
-    if host and address:
-        return f"{host}{port}/{database} (address {address})"
-    return f"{host or address}{port}/{database}"
-
-
-def _login() -> str:
-    """This machine's user name, libpq's default role; empty when it has none."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return ""
-
-
-def _joined(value) -> str:
-    """A query value of a URL (a tuple when given twice) as text: ``/tmp/a, /tmp/b``."""
-    return ", ".join(value) if isinstance(value, tuple) else value or ""
