@@ -222,6 +222,8 @@ def plant_report(folder, stamp, generated_at, files=("csv", "html", "ipynb")):
             (folder / name).write_text(json.dumps(record))
         elif name.rsplit(".", 1)[1] in files:
             (folder / name).write_text("x" * 100)
+        if (folder / name).exists():
+            (folder / name).chmod(0o644)  # as a run writes them, whatever the umask
 
 
 # Each section's heading, and a word its chart draws (an axis title), on the same printed page.

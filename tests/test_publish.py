@@ -556,6 +556,46 @@ def test_a_pending_list_others_could_write_removes_nothing_from_the_target(pg, c
     ]
 
 
+def test_a_report_another_user_could_have_written_is_neither_listed_nor_published(
+    pg, cli_env, tmp_path
+):
+    # A shared folder: a planted page with a summary anyone could have written (or another
+    # user's) is not one of ours: the index does not link it and the target does not get it.
+    pg.seed()
+    out, www = tmp_path / "out", tmp_path / "www"
+    out.mkdir()
+    out.chmod(0o1777)
+    plant_report(out, "20250101_000000", "2025-01-01T00:00:00+00:00")  # ours
+    plant_report(out, "20250102_000000", "2025-01-02T00:00:00+00:00")  # anyone's
+    (out / "user_failure_rates_20250102_000000.html").write_text("<form action=//evil>")
+    (out / ".user_failure_rates_20250102_000000.json").chmod(0o666)
+    old_csv = out / "user_failure_stats_20250101_000000.csv"
+    old_csv.chmod(0o664)  # ours, but the group may have changed it
+    if os.geteuid() == 0:
+        plant_report(out, "20250103_000000", "2025-01-03T00:00:00+00:00")  # another user's
+        for path in out.glob("*20250103_000000*"):
+            os.chown(path, 65534, 65534)
+    result = cli(
+        ["run", *SEED_WINDOW, "--output-dir", str(out), "--publish", www.as_uri(), "-q"],
+        cli_env(pg.url),
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    published = sorted(p.name for p in www.iterdir())
+    assert "user_failure_rates_20250101_000000.html" in published
+    assert not [name for name in published if "20250102" in name or "20250103" in name]
+    assert old_csv.name not in published
+    index = (out / "index.html").read_text()
+    assert "20250101_000000" in index and "20250102" not in index and "20250103" not in index
+    skipped = 2 if os.geteuid() == 0 else 1
+    assert result.stderr.splitlines() == [
+        f"warning: {skipped} reports in {out} left out (not listed, published or pruned): "
+        "files of another user's, or that others may write (give each user a folder of their "
+        "own, or chmod go-w the files)",
+        f"warning: not published: {old_csv} (a link, another user's file, or one others may write)",
+    ]
+
+
 def test_the_names_to_remove_are_only_report_files_and_bounded(tmp_path):
     from user_failure_stats import store
 

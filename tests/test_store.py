@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import docs_text, run_cli
 from tests.helpers import plant_report as report
-from user_failure_stats import coerce, retention, store
+from user_failure_stats import coerce, own_reports, retention, store
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.files import locked, read_regular
 from user_failure_stats.names import published_names, summary_name
@@ -227,6 +227,21 @@ def test_the_prune_command_prints_what_it_removes_and_the_space_freed(tmp_path, 
     ]
     again = run_cli(command, env, tmp_path)
     assert again.stdout == f"No reports generated more than 30 days ago in {out}.\n"
+
+
+def test_the_prune_command_says_which_reports_it_leaves_to_others(tmp_path, cli_env):
+    out = small_folder(tmp_path)
+    (out / summary_name("20200101_000000")).chmod(0o666)  # anyone's to edit: not ours
+    result = run_cli(
+        ["prune", "--keep-days", "30", "--output-dir", str(out)], cli_env(""), tmp_path
+    )
+    assert result.returncode == 0
+    assert result.stdout == f"No reports generated more than 30 days ago in {out}.\n"
+    assert result.stderr == (
+        f"user-failure-stats: warning: 1 report in {out} left out (not listed, published or "
+        "pruned): files of another user's, or that others may write (give each user a folder "
+        "of their own, or chmod go-w the files)\n"
+    )
 
 
 @pytest.mark.parametrize("days", ["0", "-1", "1.5", "week"])
@@ -528,7 +543,8 @@ def test_only_what_the_tool_names_and_owns_is_a_leftover(tmp_path):
 
 def test_prune_removes_only_the_running_users_files(tmp_path):
     # In a shared folder another user can plant a summary of an "old" report beside their
-    # own files: prune removes none of them, and notes nothing for the publish target.
+    # own files, or an HTML under our report's name: prune removes none of them (nor ours of
+    # a report with their page), and notes nothing for the publish target.
     if os.geteuid() != 0:
         pytest.skip("files of another user are made as root")
     out = tmp_path / "reports"
@@ -536,17 +552,64 @@ def test_prune_removes_only_the_running_users_files(tmp_path):
     out.chmod(0o1777)
     report(out, "20200101_000000", "2020-01-01T00:00:00+00:00")  # all of it theirs
     report(out, "20200102_000000", "2020-01-02T00:00:00+00:00")  # ours, but their HTML
+    report(out, "20200103_000000", "2020-01-03T00:00:00+00:00")  # ours
     for path in out.iterdir():
         if "20200101_000000" in path.name or path.name.endswith("20200102_000000.html"):
             os.chown(path, 65534, 65534)
     removed = store.prune(out, 30, now=NOW)
-    kept_html = out / "user_failure_rates_20200102_000000.html"
-    assert sorted(p.name for p in removed) == sorted(
-        n for n in published_names("20200102_000000") if n != kept_html.name
-    )
+    assert sorted(p.name for p in removed) == sorted(published_names("20200103_000000"))
     assert all((out / n).exists() for n in published_names("20200101_000000"))
-    assert kept_html.exists()
-    assert "20200101_000000" not in "".join(store.pending_removals(out))
+    assert all((out / n).exists() for n in published_names("20200102_000000"))
+    assert set(store.pending_removals(out)) <= set(published_names("20200103_000000"))
+
+
+def test_reports_another_user_could_have_written_are_neither_listed_nor_pruned(tmp_path):
+    # A shared folder: another user's report (or a summary, or an HTML of ours anyone may
+    # change) is not one of ours: not listed, not pruned, said in one line.
+    out = tmp_path / "reports"
+    out.mkdir()
+    out.chmod(0o1777)
+    for day in ("01", "02", "03", "04"):
+        report(out, f"202001{day}_000000", f"2020-01-{day}T00:00:00+00:00")
+    (out / summary_name("20200102_000000")).chmod(0o666)  # ours, but anyone may edit it
+    (out / "user_failure_rates_20200103_000000.html").chmod(0o664)  # a group's to edit
+    if os.geteuid() == 0:
+        os.chown(out / summary_name("20200101_000000"), 65534, 65534)  # all of it theirs
+        for path in out.glob("*20200101_000000*"):
+            os.chown(path, 65534, 65534)
+    listed = [entry.stamp for entry in store.entries(out)]
+    assert listed == ["20200104_000000"] + ([] if os.geteuid() == 0 else ["20200101_000000"])
+    removed = store.prune(out, 30, now=NOW, dry_run=True)
+    assert "20200102_000000" not in "".join(p.name for p in removed)
+    assert "20200104_000000" in "".join(p.name for p in removed)
+    assert "20200103_000000" not in "".join(p.name for p in removed)
+    skipped = 3 if os.geteuid() == 0 else 2
+    assert own_reports.problem(out) == (
+        f"{skipped} reports in {out} left out (not listed, published or pruned): files of "
+        "another user's, or that others may write (give each user a folder of their own, or "
+        "chmod go-w the files)"
+    )
+    (out / summary_name("20200102_000000")).chmod(0o644)
+    assert "20200102_000000" in [entry.stamp for entry in store.entries(out)]
+
+
+def test_committed_files_are_the_users_to_change_whatever_the_umask(tmp_path):
+    # papermill and the writers of a run follow the umask: under 000 the executed notebook
+    # was 0666, a file anyone could change and that would then not count as ours.
+    out = tmp_path / "reports"
+    out.mkdir()
+    staged = tmp_path / "staged"
+    old = os.umask(0)
+    try:
+        staged.mkdir()
+        files = [staged / name for name in published_names("20250101_000000")]
+        for path in files:
+            path.write_text("x")
+    finally:
+        os.umask(old)
+    assert {oct(path.stat().st_mode & 0o777) for path in files} == {"0o666"}
+    for path in store.commit(out, files):
+        assert path.stat().st_mode & 0o777 == 0o644, path
 
 
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):

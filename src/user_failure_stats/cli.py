@@ -167,7 +167,7 @@ def _serve(server, url: str) -> int:
 
 def cmd_prune(args) -> int:
     """The ``prune`` command (see ``arguments.PRUNE_HELP``)."""
-    from user_failure_stats import coerce, retention, store
+    from user_failure_stats import coerce, own_reports, retention, store
     from user_failure_stats.settings import load_settings
 
     keep_days = coerce.whole_number(args.keep_days, "keep_days", 1)
@@ -175,6 +175,8 @@ def cmd_prune(args) -> int:
     planned = store.prune(output_dir, keep_days, dry_run=True)
     sizes = {path: _size(path) for path in planned}
     files = planned if args.dry_run else store.prune(output_dir, keep_days)
+    if (problem := own_reports.problem(output_dir)) is not None:
+        echo(f"{PROG}: warning: {visible(problem)}", err=True)
     age = f"generated more than {_count(keep_days, 'day')} ago"
     if not files:
         echo(f"No reports {age} in {visible(str(output_dir))}.")

@@ -6,6 +6,7 @@ moved into place only when every step has succeeded, so a failed run publishes n
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -15,7 +16,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from user_failure_stats import coerce, console, database, kernel, messages, notify, render, store
+from user_failure_stats import (
+    coerce,
+    console,
+    database,
+    kernel,
+    messages,
+    notify,
+    own_reports,
+    render,
+    store,
+)
 from user_failure_stats.errors import (
     ConfigError,
     DeliveryError,
@@ -24,7 +35,7 @@ from user_failure_stats.errors import (
     OutputError,
     UserFailureStatsError,
 )
-from user_failure_stats.files import is_regular
+from user_failure_stats.files import is_regular, others_could_write
 from user_failure_stats.names import csv_name, html_name, notebook_name, summary_name
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.publish import missing, publish
@@ -173,7 +184,10 @@ def _write_report(notebook, folder, stamp, params, settings, progress):
 def _update_index(output_dir: Path) -> tuple[Path | None, list[RunSummary]]:
     # The report is already published: a failure here is reported, not fatal.
     try:
-        return store.update_index(output_dir)
+        found = store.update_index(output_dir)
+        if (problem := own_reports.problem(output_dir)) is not None:
+            print(f"warning: {visible(problem)}", file=sys.stderr)
+        return found
     except (OSError, OutputError) as exc:
         print(f"warning: could not update the reports index: {visible(str(exc))}", file=sys.stderr)
     except Exception as exc:  # noqa: BLE001 - whatever it is, the report stands
@@ -211,7 +225,13 @@ def publish_result(result: RunResult, target: Target) -> str:
         wanted = [name for name in listed if name not in {f.name for f in files}]
         files += [output_dir / name for name in missing(target, wanted)]
         files.append(result.index)  # last: it links to the others
-    files = [path for path in files if is_regular(path)]  # never a link to a file elsewhere
+    # Never a link to a file elsewhere, nor a file another user wrote or could have changed.
+    left_out = [path for path in files if others_could_write(path) or not is_regular(path)]
+    for path in left_out:
+        if os.path.lexists(path):
+            why = "a link, another user's file, or one others may write"
+            print(f"warning: not published: {visible(str(path))} ({why})", file=sys.stderr)
+    files = [path for path in files if path not in left_out]
     gone = store.pending_removals(output_dir)
     problem = store.pending_problem(output_dir)
     if problem is not None:

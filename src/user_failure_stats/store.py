@@ -21,7 +21,7 @@ import stat
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from user_failure_stats import coerce
@@ -41,7 +41,6 @@ from user_failure_stats.names import (
     INDEX_HEAD_BYTES,
     INDEX_NAME,
     STAMP,
-    SUMMARY_FILE,
     html_name,
     is_index_page,
     is_report_file,
@@ -49,14 +48,13 @@ from user_failure_stats.names import (
     published_names,
     summary_name,
 )
+from user_failure_stats.own_reports import summaries
 from user_failure_stats.reports_page import DEFAULT_TIMEZONE, render_index
 from user_failure_stats.retention import expired
 from user_failure_stats.summary import MAX_BYTES, RunSummary
 
 LOCK_NAME = ".index.lock"
 PENDING_NAME = ".removed-not-yet-published"
-# How far a run's time may be from its stamp: the host's zone (UTC-12 to UTC+14) and a day.
-STAMP_DRIFT = timedelta(days=2)
 PENDING_LIMIT = 10_000  # names (2,500 reports): older ones are forgotten
 PENDING_MAX_BYTES = 1_000_000
 CLAIM_PREFIX = ".claim-"
@@ -175,12 +173,15 @@ def staged_summary(folder: Path, stamp: str) -> RunSummary:
 def commit(output_dir: Path, files: list[Path]) -> list[Path]:
     """Link the staged ``files`` into ``output_dir``, all or none, never over another file.
 
+    Each is made ``0644`` first: only this user may change a report (:mod:`own_reports`).
+
     Raises NotebookError if a name is taken, OutputError if the folder cannot be written.
     """
     published: list[Path] = []
     try:
         for source in files:
             target = output_dir / source.name
+            os.chmod(source, 0o644)  # whatever the umask (the staging folder is ours alone)
             os.link(source, target)  # fails if the name is taken: no silent overwrite
             published.append(target)
     except BaseException as exc:  # an error or a signal: all files or none
@@ -257,40 +258,14 @@ def _same_file(path: Path, fd: int) -> bool:
         return False
 
 
-def _summaries(output_dir: Path) -> list[RunSummary]:
-    """Every readable summary under its own stamp's name, whether or not its report exists.
-
-    Not what a run wrote, and skipped: one generated more than a day from now (it would top
-    the index), or more than :data:`STAMP_DRIFT` from its stamp (its stamp is the time it
-    ran on the host's clock, in any zone: a summary dated long before its stamp would be
-    pruned as old).
-    """
-    found, latest = [], datetime.now(UTC) + timedelta(days=1)
-    for path in output_dir.iterdir():
-        match = SUMMARY_FILE.fullmatch(path.name)
-        data = read_regular(path, MAX_BYTES) if match else None
-        if data is None:
-            continue
-        try:
-            entry = RunSummary.from_json(data)
-            generated = entry.generated_instant()
-            stamped = datetime.strptime(entry.stamp[:15], "%Y%m%d_%H%M%S").replace(tzinfo=UTC)
-        except ValueError:
-            continue  # not what a run wrote: left alone
-        if generated > latest or abs(generated - stamped) > STAMP_DRIFT:
-            continue
-        if entry.stamp == match.group(1):  # not one speaking for another report
-            found.append(entry)
-    return found
-
-
 def entries(output_dir: Path | str) -> list[RunSummary]:
     """Return the summaries of the published reports in ``output_dir``, newest first.
 
-    Ties go by stamp; summaries whose HTML is gone, unreadable or misnamed are skipped.
+    Only this user's own (:mod:`own_reports`); ties go by stamp; summaries whose HTML is gone,
+    unreadable or misnamed are skipped.
     """
     output_dir = Path(output_dir)
-    found = [e for e in _summaries(output_dir) if is_regular(output_dir / html_name(e.stamp))]
+    found = [e for e in summaries(output_dir) if is_regular(output_dir / html_name(e.stamp))]
     return sorted(found, key=RunSummary.newest_key, reverse=True)
 
 
@@ -359,10 +334,7 @@ def prune(
 def _expired_files(output_dir: Path, keep_days: int, now: datetime) -> list[Path]:
     # Only the running user's: in a shared folder another user could plant an "old" summary
     # beside files of their own (and prune notes what it removes for the publish target).
-    reports = [
-        e for e in _summaries(output_dir) if is_own_regular(output_dir / summary_name(e.stamp))
-    ]
-    stamps = [entry.stamp for entry in expired(reports, keep_days, now)]
+    stamps = [entry.stamp for entry in expired(summaries(output_dir), keep_days, now)]
     files = [output_dir / name for stamp in stamps for name in published_names(stamp)]
     return [path for path in files if is_own_regular(path)]
 
