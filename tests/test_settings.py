@@ -410,6 +410,9 @@ def test_an_env_file_that_is_a_folder_or_cannot_be_parsed_is_one_line(tmp_path, 
         "OUTPUT_DIR=/srv/Hunter2Pass",
         "PUBLISH_LINK_URL=https://x.example/${ENDPOINT_KEY}",
         "DEFAULT_WINDOW=${AWS_SECRET_ACCESS_KEY}",
+        "NOTIFY_URLS=json://127.0.0.1:8/hook/${DB_URL}",  # sent whole to the service
+        "NOTIFY_URLS=json://h/a json://h/Hunter2Pass",
+        "NOTIFY_URLS=json://h/?key=${ENDPOINT_KEY}",
     ],
 )
 def test_a_setting_that_holds_another_settings_secret_is_refused_unshown(tmp_path, line):

@@ -236,11 +236,12 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     would show the secret. Secrets: ``DB_URL`` whole and its password (``user:password@`` or
     ``?password=``), ``PGPASSWORD``, ``ENDPOINT_KEY``, the storage keys, each notification
     URL; and the role's name (the URL's, ``?user=``, ``PGUSER``) as a setting's whole value.
+    ``NOTIFY_URLS`` are checked too (they go whole to their services), against the others.
     """
     secrets = {str(values.get("ENDPOINT_KEY") or ""), str(environ.get("PGPASSWORD") or "")}
     secrets.add(str(values.get("PGPASSWORD") or ""))  # a .env's, which python-dotenv expands
     secrets |= {str(storage.get(key) or "") for key in SECRET_STORAGE_KEYS}
-    secrets |= set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or "")))
+    notify_urls = set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or "")))
     roles = {str(environ.get("PGUSER") or "")}
     url = values.get("DB_URL")
     if isinstance(url, str) and url:
@@ -253,9 +254,11 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     roles.discard("")
     for key in SETTING_KEYS:
         value = values.get(key)
-        if key in SECRET_KEYS or not isinstance(value, str):
+        # A notification URL goes whole to its service: it must hold no other secret.
+        others = secrets if key == "NOTIFY_URLS" else secrets | notify_urls
+        if (key in SECRET_KEYS and key != "NOTIFY_URLS") or not isinstance(value, str):
             continue
-        if any(secret in value for secret in secrets) or value.strip() in roles:
+        if any(s in value for s in others if len(s) >= 8) or value.strip() in roles:
             raise ConfigError(
                 f"{key} holds a secret of another setting (a password or key): check the "
                 ".env, where ${NAME} takes another setting's value",
