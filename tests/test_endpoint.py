@@ -17,6 +17,7 @@ import pytest
 from tests.seed import SEED_ORDER
 from user_failure_stats import endpoint as adapter
 from user_failure_stats.settings import Settings
+from user_failure_stats.text import visible
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-sentinel"
@@ -275,6 +276,17 @@ def test_bad_parameters_are_400_naming_the_parameter(endpoint, params, parameter
     data = json.loads(response.get_body())
     assert data["parameter"] == parameter
     assert message in data["error"]
+
+
+@pytest.mark.parametrize("name", ["x" * 70_000, "\x1b[31mred\u202egnp.exe", "=cmd|' /C calc'!A0"])
+def test_an_unknown_parameter_name_is_echoed_bounded_and_visible(endpoint, name):
+    response = endpoint({"start": "2025-05-21", "end": "2025-05-23", name: "1"})
+    assert response.status_code == 400
+    data = json.loads(response.get_body())
+    assert len(response.get_body()) < 400
+    assert "\x1b" not in data["parameter"] + data["error"]
+    assert "\u202e" not in data["parameter"] + data["error"]
+    assert data["parameter"] in data["error"] and data["parameter"][:3] == visible(name)[:3]
 
 
 def test_a_bad_value_is_echoed_bounded_and_a_key_given_twice_is_refused(endpoint):

@@ -93,6 +93,7 @@ def test_parameter_file_is_parsed(tmp_path):
         ("start: 0000-01-01\n", "holds a date that does not exist"),
         ("- a\n- b\n", "must hold a mapping"),
         ("start: 2025-05-21\npassword: x\n", "unknown parameter 'password'"),
+        ("start: 2025-05-21\n" + "k" * 1000 + ": x\n", "unknown parameter '" + "k" * 39 + "…'"),
     ],
 )
 def test_bad_parameter_files(tmp_path, text, message):

@@ -133,9 +133,8 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
     """
     unknown = sorted(set(values) - set(PARAMETERS) - set(IGNORED))
     if unknown:
-        raise BadParameter(
-            unknown[0], f"unknown parameter {unknown[0]!r} (known: {', '.join(PARAMETERS)})"
-        )
+        shown = bounded(visible(str(unknown[0])), 40)  # a name is the sender's text too
+        raise BadParameter(shown, f"unknown parameter {shown} (known: {', '.join(PARAMETERS)})")
     given_format = values.get("format", "json")  # absent only when not given: "" is given
     output = given_format.lower() if isinstance(given_format, str) else None
     if output not in ("json", "csv"):

@@ -16,6 +16,7 @@ from user_failure_stats import coerce
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.targets import check_url
+from user_failure_stats.text import bounded
 from user_failure_stats.window import (
     Window,
     check_timezone,
@@ -114,7 +115,8 @@ class Parameters:
         unknown = sorted(set(values) - set(self.names()))
         if unknown:
             raise ConfigError(
-                f"unknown parameter {unknown[0]!r} (known: {', '.join(self.names())})",
+                f"unknown parameter {bounded(str(unknown[0]), 40)!r} "
+                f"(known: {', '.join(self.names())})",
                 field=unknown[0],
             )
         changes = {k: v for k, v in values.items() if v is not None}
@@ -217,7 +219,7 @@ def load_parameters(path: Path | str) -> dict:
     unknown = sorted(set(map(str, values)) - set(Parameters.names()))
     if unknown:
         raise ConfigError(
-            f"parameter file {path}: unknown parameter {unknown[0]!r} "
+            f"parameter file {path}: unknown parameter {bounded(unknown[0], 40)!r} "
             f"(known: {', '.join(Parameters.names())})"
         )
     if values.get("window") is not None and (
