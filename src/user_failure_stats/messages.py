@@ -30,9 +30,13 @@ WORST = 3
 NAME_LIMIT = 60
 ERROR_LIMIT = 500
 LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
-# A bare domain (evil.example.com, punycode, full-width dots): clients link these too.
-DOTS = "[.\u3002\uff0e\uff61]"
-DOMAIN_LIKE = re.compile(rf"[\w-]+(?:{DOTS}[\w-]+)*{DOTS}(?:xn--[\w-]+|[^\W\d_]{{2,63}})\b")
+# A bare domain (evil.example.com, punycode, full-width and look-alike dots, run into more
+# text as in evil.com_x), or an IPv4 address with a path or port: clients link these too.
+DOTS = "[.\u2024\u3002\ufe52\uff0e\uff61]"
+DOMAIN_LIKE = re.compile(
+    rf"[\w-]+(?:{DOTS}[\w-]+)*{DOTS}(?:xn--[\w-]+|[^\W\d_]{{2,63}})(?![^\W\d_])"
+    rf"|\b\d{{1,3}}(?:{DOTS}\d{{1,3}}){{3}}(?=[/:])"
+)
 
 
 @dataclass(frozen=True)
