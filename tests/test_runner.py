@@ -42,6 +42,33 @@ def test_unwritable_output_directory_is_bad_input(tmp_path):
         store.prepare(blocker / "reports")
 
 
+@pytest.mark.parametrize(
+    ("title", "folder", "field"),
+    [
+        ("Calls for Zq9SentinelPw77", "out", "title"),  # --title "$PASSWORD"
+        ("Daily", "out-Zq9SentinelPw77", "output_dir"),
+        ("Daily", "out-k3y-0123456789abcdef", "output_dir"),  # the endpoint's key
+        ("postgresql://reader:Zq9SentinelPw77@127.0.0.1:1/db", "out", "title"),
+        ("reader", "out", "title"),  # the role's name, whole
+    ],
+)
+def test_a_title_or_folder_that_holds_a_secret_is_refused_before_anything(
+    settings_for, tmp_path, title, folder, field
+):
+    # What the report, the index and the messages show must hold no password or key.
+    settings = settings_for(
+        "postgresql://reader:Zq9SentinelPw77@127.0.0.1:1/db", endpoint_key="k3y-0123456789abcdef"
+    )
+    params = Parameters(start="2025-05-21", end="2025-05-22", title=title)
+    with pytest.raises(ConfigError) as caught:
+        runner.run_reports(params, settings, tmp_path / folder)
+    assert str(caught.value) == (
+        f"{field} holds a secret of the settings (a password or key), which the report and "
+        "its messages would show: give another"
+    )
+    assert not (tmp_path / folder).exists()
+
+
 def test_failed_notebook_leaves_nothing(settings_for, tmp_path):
     settings = settings_for("postgresql://u:p@127.0.0.1:1/db")
     params = Parameters(start="2025-05-21", end="2025-05-22")

@@ -42,6 +42,7 @@ def setup(
             "fdr": fdr,
         }
     )
+    settings.refuse_secrets(title=params.title)  # the report shows it
     return settings, params, resolve_window(params, settings.db_timezone)
 
 

@@ -112,6 +112,23 @@ class Settings:
         values = {key: getattr(self, key.lower()) for key in KERNEL_KEYS}
         return {k: str(v) for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
 
+    def refuse_secrets(self, **shown) -> None:
+        """ConfigError naming the first of ``shown`` (a title, a folder) that holds a secret.
+
+        What the report, its index and messages show must hold no password or key of these
+        settings (``--title "$DB_URL"`` in a crontab), nor be the role's name.
+        """
+        values = {"DB_URL": self.db_url, "ENDPOINT_KEY": self.endpoint_key}
+        values["NOTIFY_URLS"] = self.notify_urls
+        secrets, notify_urls, roles = _secrets(values, self.storage, os.environ)
+        for name, value in shown.items():
+            if isinstance(value, str | Path) and _holds(str(value), secrets | notify_urls, roles):
+                raise ConfigError(
+                    f"{name} holds a secret of the settings (a password or key), which the "
+                    "report and its messages would show: give another",
+                    field=name,
+                )
+
     def publish_target(self, url: str | None = None) -> Target | None:
         """Return the target for ``url`` (default ``PUBLISH_URL``) with its credentials, or None."""
         url = url or self.publish_url
@@ -228,15 +245,12 @@ SECRET_STORAGE_KEYS = (
 )
 
 
-def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> None:
-    """ConfigError naming the first setting that holds another setting's secret.
+def _secrets(values: dict, storage: dict, environ: Mapping) -> tuple[set, set, set]:
+    """Return the secrets of the settings ``values``: others', notification URLs, role names.
 
-    python-dotenv expands ``${DB_URL}`` (and the environment's ``${PGPASSWORD}``), and a value
-    pasted on the wrong line does the same: the messages and paths that show such a setting
-    would show the secret. Secrets: ``DB_URL`` whole and its password (``user:password@`` or
-    ``?password=``), ``PGPASSWORD``, ``ENDPOINT_KEY``, the storage keys, each notification
-    URL; and the role's name (the URL's, ``?user=``, ``PGUSER``) as a setting's whole value.
-    ``NOTIFY_URLS`` are checked too (they go whole to their services), against the others.
+    ``DB_URL`` whole and its password (``user:password@`` or ``?password=``), ``PGPASSWORD``,
+    ``ENDPOINT_KEY``, the storage keys (of 8 characters or more: "2025" is no secret to
+    find); each notification URL; the role's name (the URL's, ``?user=``, ``PGUSER``).
     """
     secrets = {str(values.get("ENDPOINT_KEY") or ""), str(environ.get("PGPASSWORD") or "")}
     secrets.add(str(values.get("PGPASSWORD") or ""))  # a .env's, which python-dotenv expands
@@ -250,15 +264,29 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
         parsed = parse_db_url(url)
         if parsed is not None:
             roles |= {str(parsed.username or ""), joined(parsed.query.get("user"))}
-    secrets = {secret for secret in secrets if len(secret) >= 8}  # "2025" is no secret to find
-    roles.discard("")
+    long_enough = {secret for secret in secrets | notify_urls if len(secret) >= 8}
+    return long_enough & secrets, long_enough & notify_urls, roles - {""}
+
+
+def _holds(value: str, secrets: set, roles: set) -> bool:
+    return any(secret in value for secret in secrets) or value.strip() in roles
+
+
+def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> None:
+    """ConfigError naming the first setting that holds another setting's secret.
+
+    python-dotenv expands ``${DB_URL}`` (and the environment's ``${PGPASSWORD}``), and a value
+    pasted on the wrong line does the same: the messages and paths that show such a setting
+    would show the secret (see :func:`_secrets`), or the role's name as its whole value.
+    ``NOTIFY_URLS`` are checked too (they go whole to their services), against the others.
+    """
+    secrets, notify_urls, roles = _secrets(values, storage, environ)
     for key in SETTING_KEYS:
         value = values.get(key)
-        # A notification URL goes whole to its service: it must hold no other secret.
-        others = secrets if key == "NOTIFY_URLS" else secrets | notify_urls
         if (key in SECRET_KEYS and key != "NOTIFY_URLS") or not isinstance(value, str):
             continue
-        if any(s in value for s in others if len(s) >= 8) or value.strip() in roles:
+        # A notification URL goes whole to its service: it must hold no other secret.
+        if _holds(value, secrets if key == "NOTIFY_URLS" else secrets | notify_urls, roles):
             raise ConfigError(
                 f"{key} holds a secret of another setting (a password or key): check the "
                 ".env, where ${NAME} takes another setting's value",
