@@ -1,7 +1,9 @@
 import unicodedata
 
+import pandas as pd
 import pytest
 
+from user_failure_stats import outputs
 from user_failure_stats.text import (
     bounded,
     csv_cell,
@@ -71,6 +73,11 @@ def test_plotly_text_escapes_once_and_keeps_quotes():
         ("@SUM(A1)", "'@SUM(A1)"),
         ("\tTab", "'\tTab"),
         ("\rCR", "'\rCR"),
+        # A spreadsheet may trim what comes first: spaces and line breaks before a formula.
+        (" =1+1", "' =1+1"),
+        ("\n=cmd", "'\n=cmd"),
+        ("\u3000 \u00a0@SUM(A1)", "'\u3000 \u00a0@SUM(A1)"),
+        (" Anushka", " Anushka"),
         ("Anushka", "Anushka"),
         ("a=b", "a=b"),
         (-3, -3),
@@ -79,6 +86,11 @@ def test_plotly_text_escapes_once_and_keeps_quotes():
 )
 def test_csv_cell_neutralises_formulas_only(raw, expected):
     assert csv_cell(raw) == expected
+    if not isinstance(raw, str):
+        return
+    # The CSV file's table, neutralised a column at a time, does the same.
+    frame = pd.DataFrame({"user_name": [raw, "Asha"], "sessions": [1, 2]})
+    assert outputs.csv_safe(frame)["user_name"].tolist() == [expected, "Asha"]
 
 
 def test_bounded_to_one_character_is_the_ellipsis_alone():

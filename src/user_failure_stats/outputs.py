@@ -13,7 +13,7 @@ from user_failure_stats.files import atomic_write
 from user_failure_stats.names import check_stamp, csv_name, html_name, summary_name
 from user_failure_stats.params import Parameters
 from user_failure_stats.summary import RunSummary
-from user_failure_stats.text import FORMULA_STARTS, visible
+from user_failure_stats.text import FORMULA_START, visible
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,8 @@ CSV_OPTIONS = {"index": False, "lineterminator": "\r\n"}
 def csv_safe(rates: pd.DataFrame) -> pd.DataFrame:
     """Return the table with every text cell safe for spreadsheets (see ``text.csv_cell``).
 
-    Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return get a leading ``'``.
+    Texts starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return (after spaces
+    or line breaks too) get a leading ``'``.
     """
     safe = rates.copy(deep=False)
     for column in safe.columns:
@@ -35,7 +36,7 @@ def csv_safe(rates: pd.DataFrame) -> pd.DataFrame:
         if values.dtype.kind not in "OSU" and str(values.dtype) != "string":
             continue  # numbers, booleans and dates are never formulas
         try:  # vectorised: which cells are text starting like a formula
-            risky = values.str.startswith(FORMULA_STARTS, na=False).astype(bool)
+            risky = values.str.match(FORMULA_START.pattern, na=False).astype(bool)
         except AttributeError:  # pandas: no text in this column (numbers in an object column)
             continue
         if risky.any():

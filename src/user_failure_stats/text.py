@@ -16,8 +16,9 @@ BIDI_CONTROLS = frozenset(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 )
 JOINERS = frozenset("\u200c\u200d")  # zero-width non-joiner and joiner
-# A cell starting with one of these may be run as a formula by a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these may be run as a formula by a spreadsheet, also after
+# spaces or line breaks (which a spreadsheet may trim).
+FORMULA_START = re.compile(r"\s*[=+\-@\t\r]")
 SHOWN_LIMIT = 100
 ELLIPSIS = "…"
 
@@ -79,9 +80,10 @@ def plotly_text(value) -> str:
 def csv_cell(value):
     """Return a CSV cell a spreadsheet never runs as a formula: ``'`` before a formula start.
 
-    That is OWASP's advice against CSV injection; anything else is returned unchanged.
+    That is OWASP's advice against CSV injection, also after leading spaces or line breaks
+    (which a spreadsheet may trim); anything else is returned unchanged.
     """
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and FORMULA_START.match(value):
         return "'" + value
     return value
 
