@@ -952,6 +952,18 @@ def test_a_published_report_is_emailed_as_its_link_with_the_csv(pg, cli_env, tmp
     assert f'<a href="{link}">{link}</a>' in html_body
 
 
+def test_an_attachment_others_may_have_changed_is_left_out(tmp_path):
+    # A file renamed over the report's in a folder others may write is not mailed out.
+    ours, theirs = tmp_path / "report.html", tmp_path / "users.csv"
+    ours.write_text("ours")
+    ours.chmod(0o644)
+    theirs.write_text("=HYPERLINK(evil)")
+    theirs.chmod(0o666)
+    (tmp_path / "copies").mkdir()
+    chosen = notify.private_copies([ours, theirs], tmp_path / "copies")
+    assert [p.name for p in chosen] == [ours.name]
+
+
 def test_emails_carry_attachments_up_to_the_budget_and_name_every_file(smtp, tmp_path):
     big, small = tmp_path / "report.html", tmp_path / "users.csv"
     (tmp_path / "a").mkdir()

@@ -251,6 +251,27 @@ def test_a_file_of_another_user_in_the_target_is_never_replaced(tmp_path):
     assert planted.read_text() == "theirs"
 
 
+def test_a_file_swapped_for_another_users_after_the_check_is_not_published(tmp_path):
+    # In a folder others may write, a file can be renamed over ours after the run looked at
+    # it: what is copied is checked as opened, so theirs (or one others may write) never goes.
+    www = tmp_path / "www"
+    source = tmp_path / "user_failure_stats_20261206_010000.csv"
+    source.write_text("=HYPERLINK(evil)")
+    source.chmod(0o666)
+    with pytest.raises(PublishError) as caught:
+        publish(Target(www.as_uri()), [source])
+    assert str(caught.value) == (
+        f"cannot publish to {www.as_uri()}: {source.name} is another user's file, or others "
+        "may write it: not published"
+    )
+    assert not (www / source.name).exists()
+    if os.geteuid() == 0:
+        source.chmod(0o644)
+        os.chown(source, 65534, 65534)
+        with pytest.raises(PublishError, match="is another user's file, or others may write"):
+            publish(Target(www.as_uri()), [source])
+
+
 def test_a_file_url_is_decoded(tmp_path):
     source = tmp_path / "a.html"
     source.write_text("a")

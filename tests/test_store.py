@@ -612,6 +612,36 @@ def test_committed_files_are_the_users_to_change_whatever_the_umask(tmp_path):
         assert path.stat().st_mode & 0o777 == 0o644, path
 
 
+def test_folders_the_tool_makes_are_the_users_to_change_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        made = store.prepare(tmp_path / "new" / "deeper")
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "new", made):
+        assert folder.stat().st_mode & 0o777 == 0o755, folder
+    assert own_reports.folder_problem(made) is None
+
+
+def test_a_folder_others_may_write_into_is_named_in_one_line(tmp_path):
+    # Without the sticky bit others may rename their files over the report's.
+    out = tmp_path / "shared"
+    out.mkdir()
+    out.chmod(0o777)
+    assert own_reports.folder_problem(out) == (
+        f"others may replace the files in {out} (it is another user's, or others may write "
+        "into it without the sticky bit): give the reports a folder of your own"
+    )
+    out.chmod(0o1777)  # as /tmp: only the owner of a file may rename or remove it
+    assert own_reports.folder_problem(out) is None
+    out.chmod(0o2775)  # a team's folder: the group may replace our files
+    assert own_reports.folder_problem(out) is not None
+    if os.geteuid() == 0:
+        out.chmod(0o755)
+        os.chown(out, 65534, 65534)
+        assert own_reports.folder_problem(out) is not None
+
+
 def test_a_folder_where_the_index_lock_belongs_is_one_line(tmp_path):
     from user_failure_stats.errors import OutputError
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from user_failure_stats import coerce, database, inspection, notify, pipeline, queries
+from user_failure_stats import coerce, database, inspection, notify, own_reports, pipeline, queries
 from user_failure_stats.errors import ConfigError, DatabaseError, UserFailureStatsError
 from user_failure_stats.formats import elapsed_ms, format_percent
 from user_failure_stats.params import Parameters
@@ -189,6 +189,8 @@ def _output_dir_step(output_dir: Path) -> Step:
     coerce.folder_path(output_dir, step)
     if output_dir.exists() and not os.access(output_dir, os.W_OK | os.X_OK):
         return Step(step, "warn", f"{output_dir} is not writable: run cannot write there")
+    if (problem := own_reports.folder_problem(output_dir)) is not None:
+        return Step(step, "warn", problem)
     left = leftovers(output_dir)
     if left:
         names = ", ".join(p.name for p in left[:4]) + (", ..." if len(left) > 4 else "")

@@ -251,12 +251,13 @@ def private_copies(paths: Sequence[Path], folder: Path, budget: int = EMAIL_BUDG
     """Copy the files to attach into ``folder``, in order, while they fit in ``budget`` bytes.
 
     Each is read as the file itself, never through a link, a FIFO or a folder in its place
-    (one planted in the output folder could mail out anything the run may read): such a file,
-    a missing one, or one past the budget is left out; the message names every file anyway.
+    (one planted in the output folder could mail out anything the run may read), and only if
+    the user's own that no one else may write: another file, a missing one, or one past the
+    budget is left out; the message names every file anyway.
     """
     chosen, used = [], 0
     for path in paths:
-        data = read_regular(Path(path), budget - used)
+        data = read_regular(Path(path), budget - used, own=True)
         if data is None:
             continue
         copy = folder / Path(path).name

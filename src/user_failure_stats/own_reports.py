@@ -8,6 +8,8 @@ count; the others are left alone and named in one line (:func:`problem`).
 
 from __future__ import annotations
 
+import os
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,4 +69,23 @@ def problem(output_dir: Path | str) -> str | None:
         f"{plural(len(foreign), 'report')} in {output_dir} left out (not listed, published or "
         "pruned): files of another user's, or that others may write (give each user a folder "
         "of their own, or chmod go-w the files)"
+    )
+
+
+def folder_problem(output_dir: Path | str) -> str | None:
+    """Say in one line whether others may replace the files in ``output_dir``; else None.
+
+    The folder's owner may rename any file in it, and so may anyone who may write into it
+    unless it has the sticky bit (as ``/tmp``): a report's files could be swapped for theirs.
+    """
+    try:
+        info = os.stat(output_dir)
+    except OSError:
+        return None
+    shared = info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX
+    if info.st_uid == os.geteuid() and not shared:
+        return None
+    return (
+        f"others may replace the files in {output_dir} (it is another user's, or others may "
+        "write into it without the sticky bit): give the reports a folder of your own"
     )

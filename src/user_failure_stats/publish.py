@@ -209,12 +209,18 @@ def _sizes(filesystem, folder: str) -> dict[str, int | None]:
 
 
 def _put(filesystem, source: Path, path: str, protocol: str) -> None:
-    # What is copied is what was opened: never through a link, even one swapped in just now.
+    # What is copied is what was opened: never through a link, even one swapped in just now,
+    # and only the running user's own file that no one else may write.
     with tempfile.TemporaryDirectory(prefix="ufs-publish-") as private:
         copy = Path(private) / source.name
         with open(os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
                 raise OSError(errno.EINVAL, f"{source.name} is not a regular file")
+            if info.st_uid != os.geteuid() or info.st_mode & 0o022:  # swapped in since a look
+                raise PublishError(
+                    f"{source.name} is another user's file, or others may write it: not published"
+                )
             with open(copy, "wb") as out:
                 shutil.copyfileobj(handle, out)
         _put_copy(filesystem, copy, path, protocol)

@@ -122,6 +122,8 @@ def run_report(
     if not Path(notebook).is_file():
         raise NotebookError(f"report notebook {notebook} not found")
     output_dir = store.prepare(Path(output_dir or settings.output_dir).absolute())
+    if (problem := own_reports.folder_problem(output_dir)) is not None:
+        print(f"warning: {visible(problem)}", file=sys.stderr)
     store.leftovers(output_dir, remove=True)  # what killed runs left behind
     claim = folder = published = None
     try:  # a signal at any point below leaves neither the lock nor the staging folder

@@ -74,8 +74,10 @@ def _cannot(action: str, exc: OSError) -> OutputError:
 def prepare(output_dir: Path | str) -> Path:
     """Create the output folder if needed; ConfigError if it cannot be created or written."""
     output_dir = coerce.folder_path(Path(output_dir), "output directory")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
+    try:  # each folder made is the user's to change, whatever the umask (000 would share it)
+        for folder in [*reversed(output_dir.parents), output_dir]:
+            if not os.path.isdir(folder):
+                folder.mkdir(mode=0o755, exist_ok=True)
     except OSError as exc:
         raise ConfigError(
             f"cannot create output directory {output_dir}: {exc.strerror or exc}"
