@@ -302,4 +302,30 @@ def test_a_database_or_folder_named_like_the_password_is_never_described(
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
     assert describe_database(url) == shown
-    assert Settings(db_url=url).database == shown
+    assert repr(Settings(db_url=url)).startswith(f"Settings(database={shown!r}")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # The tool's own words stay: a password that is one of them hides only the URL's parts.
+        ("postgresql://u:database@h/nodb", "h/nodb"),
+        ("postgresql://u:socket@/db?host=/run/pg", "db (socket /run/pg)"),
+        ("postgresql://u:default@/?host=/run/socket", "(default) (socket /run/socket)"),
+        # Near the password: in another case, percent-encoded, or decomposed (NFD).
+        ("postgresql://u:Hunter2pw@h/HUNTER2PW", "h/(password)"),
+        ("postgresql://u:Hunter2pw@h/?dbname=Hunter%2532pw", "h/(password)"),
+        ("postgresql://u:S%C3%A9cr%C3%A9t99@h/Se%CC%81cre%CC%81t99", "h/(password)"),
+    ],
+)
+def test_only_the_urls_parts_are_hidden_and_near_forms_too(monkeypatch, url, shown):
+    for key in ("PGPASSWORD", "PGHOST", "PGDATABASE", "PGUSER", "PGSERVICE", "PGPORT"):
+        monkeypatch.delenv(key, raising=False)
+    assert describe_database(url) == shown
+
+
+def test_a_password_the_caller_knows_is_hidden_too(monkeypatch):
+    # From a password or service file: the database adapter passes them on.
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    url = "postgresql://u@/Pgp4ssSecret?host=/tmp/Pgp4ssSecret"
+    assert describe_database(url, {"Pgp4ssSecret"}) == "(password) (socket /tmp/(password))"

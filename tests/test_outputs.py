@@ -6,6 +6,7 @@ import pytest
 from tests.seed import SEED_USERS
 from user_failure_stats import console, outputs, sections, users_table
 from user_failure_stats.analysis import failure_rates, summary_statistics
+from user_failure_stats.db_url import describe_database
 from user_failure_stats.flags import compare_windows, flagged_users, worsened_users
 from user_failure_stats.params import Parameters, resolve_window
 from user_failure_stats.settings import Settings
@@ -131,7 +132,9 @@ def test_csv_keeps_awkward_names_intact(tmp_path):
 
 def test_header_shows_host_but_never_credentials():
     settings = Settings(db_url=f"postgresql://reader:{SECRET}@db.example.com/telephony")
-    text = sections.header_html(Parameters(title="Weekly"), window(), settings.database, "now")
+    text = sections.header_html(
+        Parameters(title="Weekly"), window(), describe_database(settings.db_url), "now"
+    )
     assert text.startswith("<h1>Weekly</h1>")
     assert "db.example.com/telephony" in text
     assert "2025-05-20 18:30:00" in text

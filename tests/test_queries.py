@@ -590,3 +590,23 @@ def test_a_password_in_the_tools_own_words_is_hidden_too(monkeypatch):
             sa.create_engine(database.driver_url(url)).connect()
     assert "S3cretPassw0rd" not in str(caught.value)
     assert "(password)" in str(caught.value)
+
+
+def test_a_password_like_the_tools_words_leaves_them_and_a_files_password_is_hidden(
+    monkeypatch, tmp_path
+):
+    # Hiding "database" in the whole line would tell the password by the words it took.
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+    url = "postgresql://u:database@127.0.0.1:1/nodb"
+    with pytest.raises(DatabaseError) as caught:
+        with database.database_errors(url):
+            sa.create_engine(database.driver_url(url)).connect()
+    assert str(caught.value).startswith("cannot connect to the database 127.0.0.1:1/nodb: ")
+    # A password file's password: the description hides it as the server's words do.
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:*:Pgp4ssSecret\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    url = "postgresql://u@/Pgp4ssSecret?host=/nonexistent/Pgp4ssSecret"
+    assert database.describe(url) == "(password) (socket /nonexistent/(password))"

@@ -15,6 +15,7 @@ from tests.helpers import run_cli as cli
 from tests.seed import SEED_USERS
 from user_failure_stats import plots, render, sections, users_table, view
 from user_failure_stats.analysis import failure_rates
+from user_failure_stats.db_url import describe_database
 
 
 def rates_for(rows, min_sessions=1):
@@ -265,15 +266,12 @@ def test_the_heading_names_the_page_title_in_its_outputs_metadata():
     from IPython.utils.capture import capture_output
 
     from user_failure_stats.params import Parameters
-    from user_failure_stats.settings import Settings
 
     InteractiveShell.instance()  # a shell to display into, as in a kernel
     params = Parameters(title="Calls <b>").validated()
     days = window("2025-05-01", "2025-05-08")
     with capture_output() as captured:
-        sections.show_header(
-            params, days, Settings(db_url="postgresql://u:pw@h/db").database, "now"
-        )
+        sections.show_header(params, days, describe_database("postgresql://u:pw@h/db"), "now")
     ((data, metadata),) = [(o.data, o.metadata) for o in captured.outputs]
     title = "Calls <b> · 2025-05-01 to 2025-05-08 (Asia/Kolkata)"
     assert metadata == {sections.PAGE_TITLE_KEY: title}

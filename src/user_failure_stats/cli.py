@@ -91,8 +91,8 @@ def _report(args, params, settings):
 
 def cmd_check(args) -> int:
     """The ``check`` command (see ``arguments.CHECK_HELP``)."""
+    from user_failure_stats import database
     from user_failure_stats.checks import run_checks
-    from user_failure_stats.db_url import describe_database
     from user_failure_stats.params import resolve_window
     from user_failure_stats.settings import load_settings
 
@@ -105,7 +105,7 @@ def cmd_check(args) -> int:
         echo(f"[FAIL] configuration: {exc}")
         raise
     echo(
-        f"[ok]   configuration: database {describe_database(settings.db_url)}; "
+        f"[ok]   configuration: database {database.describe(settings.db_url)}; "
         f"window {window.describe()}; {settings.describe_source()}"
     )
     for step in run_checks(settings, params, window):

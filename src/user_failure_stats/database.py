@@ -122,7 +122,7 @@ def make_engine(settings: Settings) -> sa.Engine:
         _, arguments = engine.dialect.create_connect_args(engine.url)
     except (sa_exc.ArgumentError, ValueError, ImportError):
         raise DatabaseError(
-            f"cannot use DB_URL for {describe_database(url)}: not a usable PostgreSQL URL"
+            f"cannot use DB_URL for {describe(url)}: not a usable PostgreSQL URL"
         ) from None
     arguments |= {k: v for k, v in connect_args.items() if k != "connection_factory"}
     # libpq tries each host in turn, each within the connect timeout (rounded up to 2 s), and
@@ -132,16 +132,24 @@ def make_engine(settings: Settings) -> sa.Engine:
         given.count(",") + 1, 4 if "service" in arguments or os.environ.get("PGSERVICE") else 1
     )
     seconds = (max(settings.connect_timeout_seconds, 2) + 2) * hosts + 10
-    if libpq_files.probe(arguments, seconds, describe_database(url)) == "timeout":
-        raise DatabaseError(f"cannot connect to the database {describe_database(url)}: {TIMED_OUT}")
+    if libpq_files.probe(arguments, seconds, describe(url)) == "timeout":
+        raise DatabaseError(f"cannot connect to the database {describe(url)}: {TIMED_OUT}")
     return engine
+
+
+def describe(url) -> str:
+    """Return where ``url`` connects, for messages: no user, no password libpq may send.
+
+    A password file's or a service file's too (see :func:`passwords`).
+    """
+    return describe_database(url, passwords(url, parse_db_url(url) if url else None))
 
 
 @contextmanager
 def database_errors(engine_or_url):
     """Turn driver errors into one-line DatabaseErrors that name the host and database only."""
     url = engine_or_url.url if isinstance(engine_or_url, sa.Engine) else engine_or_url
-    target = describe_database(url)
+    target = describe(url)
     parsed = parse_db_url(url) if url else None
     given = [parsed and parsed.username, parsed and parsed.query.get("user")]
     roles = {name for name in given if isinstance(name, str)}
@@ -156,8 +164,9 @@ def database_errors(engine_or_url):
                 field="DB_TIMEZONE",
             ) from None
         hidden = Hidden(roles, passwords(url, parsed))
-        said = explain(exc, target, hidden)  # its own words too (a database named like it)
-        raise DatabaseError(hide_passwords(said, hidden.passwords)) from None
+        # The target is described without passwords, the server's and libpq's words are
+        # hidden as they come: the tool's own words ("database") stay, a password or not.
+        raise DatabaseError(explain(exc, target, hidden)) from None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.text import visible
@@ -75,20 +77,38 @@ WELL_KNOWN_ROLE = "postgres"  # the default superuser and database: no secret
 NAMED_LIKE_THE_ROLE = "(database named like the role)"
 
 
-def describe_database(url) -> str:
+def describe_database(url, passwords: Iterable[str] = ()) -> str:
     """Return ``host:port/database`` for messages: nothing left of the last ``@``, ever.
 
     A database named like the role that connects (the URL's user, ``PGUSER``, or this
     machine's user, as libpq's default) is not named, except ``postgres``; a password the
-    URL or ``PGPASSWORD`` gives is ``(password)`` wherever it shows (a database or socket
-    folder named like it).
+    URL, ``PGPASSWORD`` or ``passwords`` (a password file's) give is ``(password)`` wherever
+    it shows in a database, host or socket folder name (:func:`hidden_part`).
 
     The result is raw text from the URL: escape it where it is shown (``text`` module).
     """
-    return hide_passwords(_describe(url), given_passwords(url, os.environ))
+    hidden = given_passwords(url, os.environ) | set(passwords)
+    return _describe(url, lambda part: hidden_part(part, hidden))
 
 
-def _describe(url) -> str:
+def hidden_part(part: str, passwords: Iterable[str]) -> str:
+    """Return a part of the URL (a database, host or folder name) with no password in it.
+
+    Each password of :data:`SHORTEST_HIDDEN` characters or more is ``(password)`` in any
+    case; a part that holds one only once percent-decoded or normalised is ``(password)``.
+    """
+    part = hide_passwords(part, passwords)
+    plain = _comparable(unquote(part))
+    if any(len(p) >= SHORTEST_HIDDEN and _comparable(p) in plain for p in passwords):
+        return "(password)"
+    return part
+
+
+def _comparable(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()
+
+
+def _describe(url, hide) -> str:
     if not url:
         return "(not configured)"
     if ambiguous(url):
@@ -104,16 +124,18 @@ def _describe(url) -> str:
     role = joined(query.get("user")) or parsed.username or os.environ.get("PGUSER")
     if database and database.casefold() == (role or _login()).casefold() != WELL_KNOWN_ROLE:
         database = NAMED_LIKE_THE_ROLE  # createdb's habit: the name would give the role away
+    database = hide(database)
     # Where libpq connects: the URL's host or address, else its service, else PGSERVICE,
     # PGHOST or PGHOSTADDR, else the default socket (not localhost).
-    port = str(joined(query.get("port")) or parsed.port or os.environ.get("PGPORT", ""))
+    port = hide(str(joined(query.get("port")) or parsed.port or os.environ.get("PGPORT", "")))
     host = joined(query.get("host")) or parsed.host or ""
-    address = joined(query.get("hostaddr"))
+    address = hide(joined(query.get("hostaddr")))
     if not host and not address:
         service = query.get("service") or os.environ.get("PGSERVICE")
         if isinstance(service, str) and service:
-            return f"service {service}" + (f"/{database}" if database else "")
-        host, address = os.environ.get("PGHOST", ""), os.environ.get("PGHOSTADDR", "")
+            return f"service {hide(service)}" + (f"/{database}" if database else "")
+        host, address = os.environ.get("PGHOST", ""), hide(os.environ.get("PGHOSTADDR", ""))
+    host = hide(host)
     if host.startswith("/") or not (host or address):
         where = f"socket {host}:{port}" if port else f"socket {host}"
         if not host:
@@ -166,6 +188,6 @@ def shown_forms(passwords: Iterable[str]) -> set[str]:
 def hide_passwords(text: str, passwords: Iterable[str], shortest: int = SHORTEST_HIDDEN) -> str:
     """Return ``text`` with each password of ``shortest`` characters or more: ``(password)``."""
     for password in sorted(passwords, key=len, reverse=True):
-        if len(password) >= shortest:
-            text = text.replace(password, "(password)")
+        if len(password) >= shortest:  # in any case: upper() in a view, a host's lower case
+            text = re.sub(re.escape(password), "(password)", text, flags=re.IGNORECASE)
     return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from user_failure_stats import analysis, flags, queries
+from user_failure_stats import analysis, database, flags, queries
 from user_failure_stats.formats import DEFAULT_FDR
 from user_failure_stats.params import DEFAULT_MIN_SESSIONS, Parameters, resolve_window
 from user_failure_stats.queries import WindowCounts
@@ -53,7 +53,8 @@ class ReportData:
     ``rates`` is the per-user table compared with the previous window, whose summary
     statistics are ``previous``; ``top`` the top users among those judged, ranked; ``trend``
     sessions and failure rate per day or hour; ``flagged`` every flagged user, most
-    significant first; ``worsened`` every user who got worse, largest change first.
+    significant first; ``worsened`` every user who got worse, largest change first;
+    ``database`` where the counts come from, without user or password (``database.describe``).
     """
 
     window: Window
@@ -66,6 +67,7 @@ class ReportData:
     flagged: pd.DataFrame
     worsened: pd.DataFrame
     fdr: float = DEFAULT_FDR
+    database: str = ""
 
     @property
     def notes(self) -> tuple[str, ...]:
@@ -75,7 +77,9 @@ class ReportData:
 
 def compute(source: Settings | sa.Engine, window: Window, params: Parameters) -> ReportData:
     """Query the database once for ``window`` and compute the report's data (or DatabaseError)."""
-    return from_counts(queries.fetch_window_counts(source, window), window, params)
+    data = from_counts(queries.fetch_window_counts(source, window), window, params)
+    url = source.db_url if isinstance(source, Settings) else source.url
+    return replace(data, database=database.describe(url))
 
 
 def from_counts(counts: WindowCounts, window: Window, params: Parameters) -> ReportData:

@@ -49,7 +49,7 @@ def _environment():
 
 
 def header_html(params: Parameters, window: Window, database: str, generated: str) -> str:
-    """Return the report's heading: title, window, parameters and source (``Settings.database``)."""
+    """Return the report's heading: title, window, parameters and source (``database``)."""
     return fragment(
         "header.html.j2",
         title=shown(params.title, TITLE_LIMIT),

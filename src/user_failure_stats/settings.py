@@ -134,11 +134,6 @@ class Settings:
         url = url or self.publish_url
         return Target(url, self.storage, self.publish_link_url) if url else None
 
-    @property
-    def database(self) -> str:
-        """The database as messages and the report name it: host and name, never the user."""
-        return describe_database(self.db_url)
-
     def describe_source(self) -> str:
         """Say where the settings came from, for ``check``."""
         if self.env_file is None:
