@@ -167,6 +167,17 @@ def test_check_reports_each_step(pg, cli_env, tmp_path):
     assert "overall failure rate 24.05%" in line_of(result.stdout, "analysis")
 
 
+def test_check_refuses_a_title_that_run_would_refuse(cli_env, tmp_path):
+    env = cli_env("postgresql://reader:Hunter2pwXY@127.0.0.1:1/calls")
+    result = cli(["check", "--title", "Calls Hunter2pwXY"], env, tmp_path)
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        "[FAIL] configuration: title holds a secret of the settings (a password or key), which "
+        "the report and its messages would show: give another"
+    ]
+    assert "Hunter2pwXY" not in result.stdout + result.stderr
+
+
 def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):
     # The README's read-only role: SELECT on the two tables, nothing else.
     pg.seed()

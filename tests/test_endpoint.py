@@ -289,6 +289,13 @@ def test_an_unknown_parameter_name_is_echoed_bounded_and_visible(endpoint, name)
     assert data["parameter"] in data["error"] and data["parameter"][:3] == visible(name)[:3]
 
 
+@pytest.mark.parametrize("field", ["timezone", "window"])
+def test_a_bad_zone_or_window_is_echoed_bounded(endpoint, field):
+    response = endpoint({"start": "2025-05-21", "end": "2025-05-23", field: "Z" * 70_000})
+    assert response.status_code == 400
+    assert len(response.get_body()) < 500
+
+
 def test_a_bad_value_is_echoed_bounded_and_a_key_given_twice_is_refused(endpoint):
     response = endpoint({"start": "x" * 60_000, "end": "2025-05-23"})
     data = json.loads(response.get_body())

@@ -1057,6 +1057,7 @@ def test_check_names_the_services_masked(pg, cli_env, tmp_path, hook):
         ("evil.com1/login", "evil[.]com1/login"),
         ("1.2.3.4/login and 10.0.0.1:8080", "1[.]2[.]3[.]4/login and 10[.]0[.]0[.]1:8080"),
         ("evil\u2024com and evil\ufe52org", "evil[.]com and evil[.]org"),
+        ("1.2.3.4?x=1 \uff20channel", "1[.]2[.]3[.]4?x=1 \uff20\u200bchannel"),
     ],
 )
 def test_names_never_become_links_or_mentions(raw, expected):

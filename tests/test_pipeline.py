@@ -151,3 +151,15 @@ def test_the_notebook_never_writes_over_a_report_of_its_stamp(pg, settings_for, 
         assert caught.value.field == "stamp"
         assert sorted(p.name for p in out.iterdir() if stamp in p.name) == [name(stamp)]
         assert (out / name(stamp)).read_text() == "the report's own"
+
+
+def test_the_notebooks_title_and_folder_may_hold_no_secret(monkeypatch, tmp_path):
+    # papermill -p output_dir /srv/x-<password>: the folder's name would show the password.
+    monkeypatch.setenv("DB_URL", "postgresql://reader:Hunter2pwXY@db.example.com/calls")
+    monkeypatch.setenv("OUTPUT_DIR", str(tmp_path))
+    args = ("2025-05-21", "2025-05-22", "UTC", 10)
+    with pytest.raises(ConfigError, match="^output_dir holds a secret of the settings"):
+        pipeline.setup(*args, "Daily", output_dir=str(tmp_path / "x-Hunter2pwXY"))
+    with pytest.raises(ConfigError, match="^title holds a secret of the settings"):
+        pipeline.setup(*args, "HUNTER2PWXY calls", output_dir="")
+    assert pipeline.setup(*args, "Daily", output_dir=str(tmp_path))[1].title == "Daily"

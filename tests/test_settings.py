@@ -1,5 +1,6 @@
 import os
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -334,6 +335,9 @@ def test_an_env_file_may_be_a_pipe(tmp_path):
     finally:
         os.close(read)
     assert settings.db_timezone == "Asia/Kolkata"
+    # A pipe's folder (/dev/fd) is no place for reports: a relative one is the command's.
+    assert settings.output_dir == Path.cwd() / "reports"
+    assert load_settings("/dev/null", environ={}).output_dir == Path.cwd() / "reports"
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,9 @@ class Response:
         return json.loads(self.body)
 
 
+ECHO_LIMIT = 300  # an error's characters: a bad value is echoed, bounded
+
+
 class BadParameter(ConfigError):
     """A request parameter is invalid; ``parameter`` names it."""
 
@@ -119,7 +122,7 @@ def _checked(check, *args):
     try:
         return check(*args)
     except ConfigError as exc:
-        raise BadParameter(exc.field, str(exc)) from None
+        raise BadParameter(exc.field, bounded(str(exc), ECHO_LIMIT)) from None
 
 
 def parse_request(values: dict, settings: Settings, now=None) -> Request:
@@ -145,7 +148,7 @@ def parse_request(values: dict, settings: Settings, now=None) -> Request:
         params = choose(settings, given, fallback={"window": settings.default_window})
         resolved = resolve_window(params, settings.db_timezone, now)
     except ConfigError as exc:
-        raise BadParameter(exc.field or "start", str(exc)) from None
+        raise BadParameter(exc.field or "start", bounded(str(exc), ECHO_LIMIT)) from None
     export_csv = _checked(coerce.yes_no, _switch(values, "export_csv"), "export_csv")
     if export_csv and not settings.publish_url:
         raise BadParameter(

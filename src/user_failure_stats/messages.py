@@ -35,7 +35,7 @@ LINK_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}):(?=/)")
 DOTS = "[.\u2024\u3002\ufe52\uff0e\uff61]"
 DOMAIN_LIKE = re.compile(
     rf"[\w-]+(?:{DOTS}[\w-]+)*{DOTS}(?:xn--[\w-]+|[^\W\d_]{{2,63}})(?![^\W\d_])"
-    rf"|\b\d{{1,3}}(?:{DOTS}\d{{1,3}}){{3}}(?=[/:])"
+    rf"|\b\d{{1,3}}(?:{DOTS}\d{{1,3}}){{3}}(?=[/:?#])"
 )
 
 
@@ -86,7 +86,7 @@ def defanged(name: str) -> str:
     """
     name = LINK_SCHEME.sub(r"\1[:]", name)
     name = DOMAIN_LIKE.sub(lambda found: re.sub(DOTS, "[.]", found.group(0)), name)
-    return name.replace("@", "@\u200b")
+    return re.sub("([@\uff20])", "\\1\u200b", name)  # and a full-width one
 
 
 def _link_lines(link: str | None, plain: bool = False, label: str = "Report") -> list[str]:

@@ -28,6 +28,7 @@ def setup(
     min_sessions=DEFAULT_MIN_SESSIONS,
     env_file: str | None = None,
     fdr=DEFAULT_FDR,
+    output_dir: str = "",
 ) -> tuple[Settings, Parameters, Window]:
     """Validate the notebook's parameters and read the settings; resolve the window."""
     settings = load_settings(env_file or None)
@@ -42,7 +43,7 @@ def setup(
             "fdr": fdr,
         }
     )
-    settings.refuse_secrets(title=params.title)  # the report shows it
+    settings.refuse_secrets(title=params.title, output_dir=output_dir)  # shown, and a path
     return settings, params, resolve_window(params, settings.db_timezone)
 
 

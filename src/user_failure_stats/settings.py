@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from user_failure_stats import coerce
 from user_failure_stats.db_url import (
@@ -167,7 +167,7 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
 
     ``env_file`` defaults to :func:`find_env_file`; none is read in the report's kernel
     (:data:`FROM_ENVIRONMENT`). A relative ``OUTPUT_DIR`` is taken from the folder of
-    ``.env``, else from the project's checkout.
+    ``.env`` (where the command runs when it is a pipe), else from the project's checkout.
 
     Raises:
         ConfigError: A value is malformed (the message names the key).
@@ -194,7 +194,9 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
             raise ConfigError(f"{key} must not hold a NUL character", field=key)
     _check_no_secret_shown(values, storage, environ)
 
-    base = path.parent.absolute() if path is not None else PROJECT_ROOT
+    base = PROJECT_ROOT if path is None else path.parent.absolute()
+    if path is not None and not path.is_file():  # a pipe or /dev/null: where the command runs
+        base = Path.cwd()
     output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
     if not output_dir.is_absolute():
         output_dir = base / output_dir
@@ -264,7 +266,10 @@ def _secrets(values: dict, storage: dict, environ: Mapping) -> tuple[set, set, s
 
 
 def _holds(value: str, secrets: set, roles: set) -> bool:
-    return any(secret in value for secret in secrets) or value.strip() in roles
+    """Whether ``value`` holds a secret, in any case and percent-decoded too, or is a role."""
+    forms = {value.casefold(), unquote(value).casefold()}
+    found = any(secret.casefold() in form for secret in secrets for form in forms)
+    return found or value.strip() in roles
 
 
 def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> None:
