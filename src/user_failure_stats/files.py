@@ -104,7 +104,7 @@ def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:  # a folder, a FIFO...
             return None
-        if own and (info.st_uid != os.geteuid() or info.st_mode & 0o022):
+        if own and not is_sole_own(info):
             return None
         data = os.read(fd, limit + 1)
     except OSError:
@@ -126,6 +126,11 @@ def read_head(path: Path, size: int) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+def is_sole_own(info: os.stat_result) -> bool:
+    """Whether the file ``info`` describes is this user's, and no one else may write it."""
+    return info.st_uid == os.geteuid() and not info.st_mode & 0o022
 
 
 def others_could_write(path: Path) -> str | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from user_failure_stats.children import gather
 from user_failure_stats.errors import PublishError
-from user_failure_stats.files import read_head
+from user_failure_stats.files import is_sole_own, read_head
 from user_failure_stats.names import INDEX_HEAD_BYTES, INDEX_NAME, is_index_page, is_report_file
 from user_failure_stats.targets import Target, check_available, describe, storage_path
 
@@ -217,7 +217,7 @@ def _put(filesystem, source: Path, path: str, protocol: str) -> None:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(errno.EINVAL, f"{source.name} is not a regular file")
-            if info.st_uid != os.geteuid() or info.st_mode & 0o022:  # swapped in since a look
+            if not is_sole_own(info):  # another's swapped in since the run looked
                 raise PublishError(
                     f"{source.name} is another user's file, or others may write it: not published"
                 )
