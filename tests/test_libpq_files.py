@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from user_failure_stats import database, libpq_files
-from user_failure_stats.errors import ConfigError
+from user_failure_stats.errors import ConfigError, DatabaseError
 from user_failure_stats.libpq_files import check_files
 
 
@@ -127,3 +127,39 @@ def test_the_users_libpq_may_connect_as_are_known_before_it_connects(tmp_path, m
     assert database.hide_roles("login refused for sekret_role", roles) == (
         "login refused for (role)"
     )
+
+
+@pytest.mark.parametrize(
+    ("line", "password"),
+    [
+        ("*:*:*:*:Tr0ubadour", "Tr0ubadour"),
+        ("*:*:*:*:Tr0ubadour:x", "Tr0ubadour"),  # libpq ends it at the next colon
+        ("*:*:*:*:ab\\:cdefgh", "ab:cdefgh"),  # an escaped colon is part of it
+        ("*:*:*:u\\\\:Secr3tPwd", "Secr3tPwd"),  # the user ends with an escaped backslash
+        ("db\\:1:*:*:*:pass\\\\word\r", "pass\\word"),  # a CR before the newline is no part
+        ("*:*:*:*:ends\\", "ends\\"),  # a last backslash stands for itself
+        ("#*:*:*:*:commented", None),
+        ("*:*:*:no-password", None),
+        ("*:*:*:*:", None),
+    ],
+)
+def test_a_password_files_lines_are_read_as_libpq_reads_them(tmp_path, line, password):
+    # The password is what libpq would send, so it is hidden wherever the tool speaks.
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"{line}\nhost:5432:db:user:Zz9Other\n")
+    found = libpq_files.possible_passwords({}, {"PGPASSFILE": str(passfile)})
+    assert found == {"Zz9Other"} | ({password} if password else set())
+
+
+def test_a_trial_connection_that_cannot_start_is_one_line(tmp_path, monkeypatch):
+    # No process may be left (EAGAIN), or Python's own folder is closed to this user.
+    closed = tmp_path / "python"
+    closed.write_text("")
+    closed.chmod(0o000)
+    monkeypatch.setattr(libpq_files.sys, "executable", str(closed))
+    with pytest.raises(DatabaseError) as caught:
+        libpq_files.probe({"host": "/nowhere", "dbname": "unstartable"}, 5, "db (socket /x)")
+    assert str(caught.value).startswith(
+        "cannot connect to the database db (socket /x): cannot start a trial connection: "
+    )
+    assert "\n" not in str(caught.value)

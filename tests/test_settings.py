@@ -340,6 +340,20 @@ def test_an_env_file_may_be_a_pipe(tmp_path):
     assert load_settings("/dev/null", environ={}).output_dir == Path.cwd() / "reports"
 
 
+@pytest.mark.parametrize("folder", ["/dev/fd", "/proc/self/fd", "/dev/../proc/self/fd"])
+def test_a_file_given_as_a_descriptor_puts_relative_reports_where_the_command_runs(
+    tmp_path, monkeypatch, folder
+):
+    # --env-file /dev/stdin < file.env: the name leads to a regular file, but its folder is
+    # the system's (/dev is lost at reboot, /proc/self/fd cannot hold folders).
+    env = tmp_path / "saved.env"
+    env.write_text("OUTPUT_DIR=rel-out\n")
+    monkeypatch.chdir(tmp_path / "..")
+    with env.open() as opened:
+        settings = load_settings(f"{folder}/{opened.fileno()}", environ={})
+    assert settings.output_dir == tmp_path.parent / "rel-out"
+
+
 @pytest.mark.parametrize(
     ("end", "text"),
     [
@@ -536,3 +550,51 @@ def test_an_env_file_pipe_is_read_when_its_writer_finishes_and_is_bounded(tmp_pa
     feeder.join()
     with pytest.raises(ConfigError, match=r"^env file /dev/zero is larger than 1024 KiB"):
         load_settings("/dev/zero", environ={})  # endless
+
+
+@pytest.mark.parametrize(
+    ("url", "title"),
+    [
+        ("postgresql://reader@/db?host=/s", "Report LongPgpassSecret"),  # the password file's
+        ("postgresql://reader@/db?service=reports", "Report sv3cretpw"),  # a service file's
+        ("postgresql://reader:hunt3r@/db?host=/s", "Report hunt3r"),  # as short as hidden
+        ("postgresql://reader:caf%C3%A9secret99@/db", "Report cafe\u0301secret99"),  # NFD
+        ("postgresql://reader:caf%C3%A9secret99@/db", "Report caf%C3%A9SECRET99"),
+    ],
+)
+def test_a_title_holding_any_password_libpq_may_send_is_refused(tmp_path, monkeypatch, url, title):
+    # Descriptions hide every password libpq may send, from 4 characters: a title, which the
+    # report, its index and its messages show, must hold none of them either.
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:*:LongPgpassSecret:x\n")
+    passfile.chmod(0o600)
+    services = tmp_path / "services"
+    services.write_text("[reports]\nhost=/s\npassword=Sv3cretPw\n")
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    monkeypatch.setenv("PGSERVICEFILE", str(services))
+    settings = Settings(db_url=url, output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError) as caught:
+        settings.refuse_secrets(title=title, output_dir=tmp_path / "out")
+    assert caught.value.field == "title"
+    settings.refuse_secrets(title="Report", output_dir=tmp_path / "out")
+
+
+def test_a_folder_holding_a_password_file_password_is_refused(tmp_path, monkeypatch):
+    passfile = tmp_path / "pgpass"
+    passfile.write_text("*:*:*:*:LongPgpassSecret\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    settings = Settings(db_url="postgresql://reader@/db?host=/s", output_dir=tmp_path / "out")
+    with pytest.raises(ConfigError) as caught:
+        settings.refuse_secrets(title=None, output_dir=tmp_path / "longpgpasssecret")
+    assert caught.value.field == "output_dir"
+
+
+def test_the_tools_own_title_and_a_home_named_like_a_short_password_are_not_refused(tmp_path):
+    # user:user is a common local set-up: the default title ("User failure rates") and a
+    # folder in /home/user are the tool's and the machine's words, not the password shown.
+    settings = Settings(db_url="postgresql://user:user@/db?host=/s", output_dir=tmp_path)
+    params = Parameters(start="2025-05-21", end="2025-05-22")
+    settings.refuse_secrets(title=params.given_title, output_dir=Path("/home/user/reports"))
+    with pytest.raises(ConfigError):
+        settings.refuse_secrets(title=Parameters(title="Calls of user").given_title)

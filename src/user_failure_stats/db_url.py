@@ -98,13 +98,14 @@ def hidden_part(part: str, passwords: Iterable[str]) -> str:
     case; a part that holds one only once percent-decoded or normalised is ``(password)``.
     """
     part = hide_passwords(part, passwords)
-    plain = _comparable(unquote(part))
-    if any(len(p) >= SHORTEST_HIDDEN and _comparable(p) in plain for p in passwords):
+    plain = comparable(unquote(part))
+    if any(len(p) >= SHORTEST_HIDDEN and comparable(p) in plain for p in passwords):
         return "(password)"
     return part
 
 
-def _comparable(text: str) -> str:
+def comparable(text: str) -> str:
+    """Return ``text`` as compared with a password: NFC-normalised, in no particular case."""
     return unicodedata.normalize("NFC", text).casefold()
 
 

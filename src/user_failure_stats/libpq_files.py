@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import re
 import stat
 import subprocess
 import sys
@@ -94,11 +93,31 @@ def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
             passfiles.append(value)
     for path in passfiles:
         data = read_regular(Path(path), FILE_LIMIT) if path else None
-        for line in (data or b"").decode("utf-8", "replace").splitlines():
-            fields = re.split(r"(?<!\\):", line, maxsplit=4)  # host:port:db:user:password
-            if len(fields) == 5 and not line.startswith("#"):
-                found.add(re.sub(r"\\(.)", r"\1", fields[4]))
+        for line in (data or b"").decode("utf-8", "replace").split("\n"):
+            found.add(passfile_password(line.rstrip("\r")))
     return {password for password in found if password}
+
+
+def passfile_password(line: str) -> str:
+    """Return the password of a password file's line as libpq reads it ("" for none).
+
+    ``host:port:database:user:password``: a backslash takes the next character as it is, an
+    unescaped colon ends a field (and the password: libpq sends no more), ``#`` a comment.
+    """
+    if line.startswith("#"):
+        return ""
+    fields = [""]
+    characters = iter(line)
+    for character in characters:
+        if character == "\\":
+            character = next(characters, "\\")  # a last backslash stands for itself
+        elif character == ":":
+            if len(fields) == 5:
+                break
+            fields.append("")
+            continue
+        fields[-1] += character
+    return fields[4] if len(fields) == 5 else ""
 
 
 def _system_user() -> str:
@@ -230,7 +249,7 @@ def probe(arguments: dict, seconds: float, target: str) -> str:
 
     Raises:
         DatabaseError: libpq did not return in time: it waits on a file it reads, or on
-            servers slower than its connect timeout says.
+            servers slower than its connect timeout says; or the child could not be started.
     """
     key = json.dumps(arguments, sort_keys=True, default=str)
     if key in _probed:
@@ -252,6 +271,11 @@ def probe(arguments: dict, seconds: float, target: str) -> str:
             "libpq waits on a file it reads (a service, password, TLS, Kerberos or OpenSSL "
             "file, named in DB_URL, a service file or PG*, KRB5* or OPENSSL_* variables), "
             "which must be a small regular file"
+        ) from None
+    except OSError as error:  # no process may be made, or Python cannot be run by this user
+        raise DatabaseError(
+            f"cannot connect to the database {visible(target)}: cannot start a trial "
+            f"connection: {visible(error.strerror or type(error).__name__)}"
         ) from None
     outcome = done.stdout.strip() or "failed"
     _probed[key] = outcome

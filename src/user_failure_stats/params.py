@@ -110,6 +110,11 @@ class Parameters:
         """Return the parameter names a file may set (the notebook takes all but the policy's)."""
         return tuple(f.name for f in fields(cls) if f.name != "policy") + POLICY_NAMES
 
+    @property
+    def given_title(self):
+        """The title a user gave; None for the tool's own, which no secret is looked for in."""
+        return None if self.title in (None, "", DEFAULT_TITLE) else self.title
+
     def updated(self, values: dict) -> Parameters:
         """Return a copy with the non-None ``values`` applied, validated."""
         unknown = sorted(set(values) - set(self.names()))

@@ -43,7 +43,7 @@ def setup(
             "fdr": fdr,
         }
     )
-    settings.refuse_secrets(title=params.title, output_dir=output_dir)  # shown, and a path
+    settings.refuse_secrets(title=params.given_title, output_dir=output_dir)  # shown, and a path
     return settings, params, resolve_window(params, settings.db_timezone)
 
 

@@ -15,7 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from user_failure_stats import coerce
 from user_failure_stats.db_url import (
+    SHORTEST_HIDDEN,
     check_db_url,
+    comparable,
     describe_database,
     joined,
     parse_db_url,
@@ -23,6 +25,7 @@ from user_failure_stats.db_url import (
 )
 from user_failure_stats.env_file import read_env_file
 from user_failure_stats.errors import ConfigError
+from user_failure_stats.libpq_files import possible_passwords
 from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import check_timezone, known_window
@@ -112,17 +115,24 @@ class Settings:
         values = {key: getattr(self, key.lower()) for key in KERNEL_KEYS}
         return {k: str(v) for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
 
-    def refuse_secrets(self, **shown) -> None:
-        """ConfigError naming the first of ``shown`` (a title, a folder) that holds a secret.
+    def refuse_secrets(self, title=None, output_dir=None) -> None:
+        """ConfigError naming ``title`` or ``output_dir`` when it holds a secret.
 
-        What the report, its index and messages show must hold no password or key of these
-        settings (``--title "$DB_URL"`` in a crontab), nor be the role's name.
+        What the report, its index and messages show must hold no password libpq may send
+        or key of these settings (``--title "$DB_URL"`` in a crontab), nor be the role's
+        name. A title is looked at for passwords as short as descriptions hide
+        (:data:`SHORTEST_HIDDEN`); a folder, whose path holds the machine's folder names
+        too (``/home/user`` for the password ``user``), for secrets of 8 characters or more.
         """
         values = {"DB_URL": self.db_url, "ENDPOINT_KEY": self.endpoint_key}
         values["NOTIFY_URLS"] = self.notify_urls
-        secrets, notify_urls, roles = _secrets(values, self.storage, os.environ)
-        for name, value in shown.items():
-            if isinstance(value, str | Path) and _holds(str(value), secrets | notify_urls, roles):
+        passwords, keys, roles = _secrets(values, self.storage, os.environ)
+        for name, value, shortest in (
+            ("title", title, SHORTEST_HIDDEN),
+            ("output_dir", output_dir, LONG_SECRET),
+        ):
+            shown = str(value) if isinstance(value, str | Path) else ""
+            if shown and _holds(shown, passwords, keys, roles, shortest):
                 raise ConfigError(
                     f"{name} holds a secret of the settings (a password or key), which the "
                     "report and its messages would show: give another",
@@ -167,7 +177,8 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
 
     ``env_file`` defaults to :func:`find_env_file`; none is read in the report's kernel
     (:data:`FROM_ENVIRONMENT`). A relative ``OUTPUT_DIR`` is taken from the folder of
-    ``.env`` (where the command runs when it is a pipe), else from the project's checkout.
+    ``.env`` (where the command runs when it is a pipe or a descriptor), else from the
+    project's checkout.
 
     Raises:
         ConfigError: A value is malformed (the message names the key).
@@ -194,8 +205,10 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
             raise ConfigError(f"{key} must not hold a NUL character", field=key)
     _check_no_secret_shown(values, storage, environ)
 
-    base = PROJECT_ROOT if path is None else path.parent.absolute()
-    if path is not None and not path.is_file():  # a pipe or /dev/null: where the command runs
+    base = PROJECT_ROOT if path is None else Path(os.path.normpath(path.parent.absolute()))
+    # A pipe, /dev/null, or /dev/stdin and /proc/self/fd/N (a descriptor, of a regular file
+    # too): their folders are the system's, so relative reports go where the command runs.
+    if path is not None and (not path.is_file() or base.parts[1:2] in (("dev",), ("proc",))):
         base = Path.cwd()
     output_dir = Path(values.get("OUTPUT_DIR") or DEFAULT_OUTPUT_DIR).expanduser()
     if not output_dir.is_absolute():
@@ -242,33 +255,46 @@ SECRET_STORAGE_KEYS = (
 )
 
 
-def _secrets(values: dict, storage: dict, environ: Mapping) -> tuple[set, set, set]:
-    """Return the secrets of the settings ``values``: others', notification URLs, role names.
+LONG_SECRET = 8  # the length from which a key or URL is looked for: "2025" is no secret
 
-    ``DB_URL`` whole and its password (``user:password@`` or ``?password=``), ``PGPASSWORD``,
-    ``ENDPOINT_KEY``, the storage keys (of 8 characters or more: "2025" is no secret to
-    find); each notification URL; the role's name (the URL's, ``?user=``, ``PGUSER``).
+
+def _secrets(values: dict, storage: dict, environ: Mapping) -> tuple[set, set, set]:
+    """Return the secrets of the settings ``values``: passwords, keys and URLs, role names.
+
+    The passwords libpq may send (``DB_URL``'s as ``user:password@`` or ``?password=``,
+    ``PGPASSWORD``, a password or service file's); ``DB_URL`` whole, ``ENDPOINT_KEY``, the
+    storage keys and each notification URL; the role's name (the URL's, ``?user=``,
+    ``PGUSER``).
     """
-    secrets = {str(values.get("ENDPOINT_KEY") or ""), str(environ.get("PGPASSWORD") or "")}
-    secrets.add(str(values.get("PGPASSWORD") or ""))  # a .env's, which python-dotenv expands
-    secrets |= {str(storage.get(key) or "") for key in SECRET_STORAGE_KEYS}
-    notify_urls = set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or "")))
+    passwords = {str(environ.get("PGPASSWORD") or ""), str(values.get("PGPASSWORD") or "")}
+    keys = {str(values.get("ENDPOINT_KEY") or "")}  # a .env's PGPASSWORD, above: expanded
+    keys |= {str(storage.get(key) or "") for key in SECRET_STORAGE_KEYS}
+    keys |= _notify_urls(values)
     roles = {str(environ.get("PGUSER") or "")}
     url = values.get("DB_URL")
     if isinstance(url, str) and url:
-        secrets.add(url.strip())
-        secrets |= url_passwords(url)
+        keys.add(url.strip())
+        passwords |= url_passwords(url)
         parsed = parse_db_url(url)
         if parsed is not None:
             roles |= {str(parsed.username or ""), joined(parsed.query.get("user"))}
-    long_enough = {secret for secret in secrets | notify_urls if len(secret) >= 8}
-    return long_enough & secrets, long_enough & notify_urls, roles - {""}
+            passwords |= possible_passwords(parsed.query, environ)
+    return passwords - {""}, keys - {""}, roles - {""}
 
 
-def _holds(value: str, secrets: set, roles: set) -> bool:
-    """Whether ``value`` holds a secret, in any case and percent-decoded too, or is a role."""
-    forms = {value.casefold(), unquote(value).casefold()}
-    found = any(secret.casefold() in form for secret in secrets for form in forms)
+def _notify_urls(values: dict) -> set[str]:
+    return set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or ""))) - {""}
+
+
+def _holds(value: str, passwords: set, keys: set, roles: set, shortest: int = LONG_SECRET):
+    """Whether ``value`` holds a secret (in any case, decoded, normalised) or is a role.
+
+    Passwords of ``shortest`` characters or more, keys and URLs of :data:`LONG_SECRET`.
+    """
+    forms = {comparable(value), comparable(unquote(value))}
+    secrets = {p for p in passwords if len(p) >= shortest}
+    secrets |= {key for key in keys if len(key) >= LONG_SECRET}
+    found = any(comparable(secret) in form for secret in secrets for form in forms)
     return found or value.strip() in roles
 
 
@@ -280,13 +306,14 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     would show the secret (see :func:`_secrets`), or the role's name as its whole value.
     ``NOTIFY_URLS`` are checked too (they go whole to their services), against the others.
     """
-    secrets, notify_urls, roles = _secrets(values, storage, environ)
+    passwords, keys, roles = _secrets(values, storage, environ)
     for key in SETTING_KEYS:
         value = values.get(key)
         if (key in SECRET_KEYS and key != "NOTIFY_URLS") or not isinstance(value, str):
             continue
         # A notification URL goes whole to its service: it must hold no other secret.
-        if _holds(value, secrets if key == "NOTIFY_URLS" else secrets | notify_urls, roles):
+        others = keys - _notify_urls(values) if key == "NOTIFY_URLS" else keys
+        if _holds(value, passwords, others, roles):
             raise ConfigError(
                 f"{key} holds a secret of another setting (a password or key): check the "
                 ".env, where ${NAME} takes another setting's value",
