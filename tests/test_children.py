@@ -86,3 +86,45 @@ def grow(send):
 
 def test_a_child_cannot_take_gigabytes():
     assert gather(grow, (), expected=1, timeout=60) == (["refused"], False)
+
+
+def open_files_limit(soft: int, hard: int):
+    """A preexec_fn giving the child this open-file limit (``ulimit -n``)."""
+    import resource
+
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_low_open_file_limit_is_raised_as_far_as_allowed(tmp_path):
+    # ulimit -n 24 in a crontab: the kernel's sockets would abort the run (SIGABRT).
+    program = (
+        "import resource; from user_failure_stats.children import ensure_open_files; "
+        "ensure_open_files(); print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        preexec_fn=open_files_limit(24, 4096),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout == "256\n", done.stderr
+
+
+def test_a_hard_open_file_limit_too_low_for_a_run_is_one_line(cli_env, tmp_path):
+    from tests.helpers import COMMAND, SEED_WINDOW
+
+    done = subprocess.run(
+        [*COMMAND, "run", *SEED_WINDOW, "--output-dir", str(tmp_path / "out")],
+        env=cli_env("postgresql://u:p@127.0.0.1:1/db"),
+        preexec_fn=open_files_limit(24, 24),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr) == (
+        2,
+        "user-failure-stats: error: the open-file limit (ulimit -n) is 24: the report's "
+        "kernel, its connections and children need 256; raise it\n",
+    )
+    assert not (tmp_path / "out").exists()

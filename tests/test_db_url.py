@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from user_failure_stats.db_url import check_db_url, describe_database
+from user_failure_stats.db_url import check_db_url, describe_database, url_passwords
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.settings import Settings, load_settings
 
@@ -329,3 +329,10 @@ def test_a_password_the_caller_knows_is_hidden_too(monkeypatch):
     monkeypatch.delenv("PGPASSWORD", raising=False)
     url = "postgresql://u@/Pgp4ssSecret?host=/tmp/Pgp4ssSecret"
     assert describe_database(url, {"Pgp4ssSecret"}) == "(password) (socket /tmp/(password))"
+
+
+def test_the_client_keys_passphrase_is_hidden_as_a_password():
+    # ?sslpassword= unlocks the client's key: a database named like it shows no part of it.
+    url = "postgresql://reader@/KeyPassphrase1?host=/s&sslpassword=KeyPassphrase1"
+    assert url_passwords(url) == {"KeyPassphrase1"}
+    assert describe_database(url) == "(password) (socket /s)"

@@ -141,6 +141,8 @@ def test_the_users_libpq_may_connect_as_are_known_before_it_connects(tmp_path, m
         ("#*:*:*:*:commented", None),
         ("*:*:*:no-password", None),
         ("*:*:*:*:", None),
+        ("*:*:*:*:Sekr\x00\n3tPw99", "Sekr3tPw99"),  # libpq's fgets: a NUL joins the next line
+        ("*:*:*:*:Sekr\x00tail\r\n3tPw99\r", "Sekr3tPw99"),
     ],
 )
 def test_a_password_files_lines_are_read_as_libpq_reads_them(tmp_path, line, password):
@@ -163,3 +165,31 @@ def test_a_trial_connection_that_cannot_start_is_one_line(tmp_path, monkeypatch)
         "cannot connect to the database db (socket /x): cannot start a trial connection: "
     )
     assert "\n" not in str(caught.value)
+
+
+def test_password_and_service_files_reached_through_links_are_read_as_libpq_reads_them(
+    tmp_path,
+):
+    # Dotfiles kept by stow or chezmoi are links: libpq follows them, so the passwords and
+    # users they give are hidden too.
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "pgpass").write_text("*:*:*:*:LinkedPassw0rd\n")
+    (dotfiles / "pgpass").chmod(0o600)
+    (dotfiles / "services").write_text("[s2]\nuser=linked_role\npassword=LinkedServ1ce\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".pgpass").symlink_to(dotfiles / "pgpass")
+    (home / ".pg_service.conf").symlink_to(dotfiles / "services")
+    environ = {"HOME": str(home)}
+    found = libpq_files.possible_passwords({"service": "s2"}, environ)
+    assert found == {"LinkedPassw0rd", "LinkedServ1ce"}
+    assert "linked_role" in libpq_files.possible_users({"service": "s2"}, environ)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert libpq_files.possible_passwords({}, {"PGPASSFILE": str(fifo)}) == set()  # no wait
+
+
+def test_a_client_keys_passphrase_is_hidden_as_a_password():
+    services = {"sslpassword": "KeyPassphrase1"}
+    assert libpq_files.possible_passwords(services, {}) == {"KeyPassphrase1"}

@@ -598,3 +598,26 @@ def test_the_tools_own_title_and_a_home_named_like_a_short_password_are_not_refu
     settings.refuse_secrets(title=params.given_title, output_dir=Path("/home/user/reports"))
     with pytest.raises(ConfigError):
         settings.refuse_secrets(title=Parameters(title="Calls of user").given_title)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "DB_URL=postgresql://u:pw@/${ENDPOINT_KEY}?host=/s",
+        "DB_URL=postgresql://u:pw@${AZURE_STORAGE_ACCOUNT_KEY}/db",
+    ],
+)
+def test_a_database_url_that_shows_another_settings_key_is_refused_unshown(
+    tmp_path, monkeypatch, line
+):
+    # The database, host and port are shown in every message: another key expanded there by
+    # python-dotenv would be shown with them.
+    for name in ("DB_URL", "OUTPUT_DIR", "DB_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    env = tmp_path / ".env"
+    keys = "ENDPOINT_KEY=KkKkKkKkKkKkKkKk1234\nAZURE_STORAGE_ACCOUNT_KEY=AzAzAzAzKey99\n"
+    env.write_text(f"{keys}{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, environ={})
+    assert caught.value.field == "DB_URL"
+    assert "KkKk" not in str(caught.value) and "AzAz" not in str(caught.value)

@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import signal
 import threading
 import time
 from collections.abc import Callable
 
+from user_failure_stats.errors import ConfigError
+
+# Open files a run needs: the kernel's sockets, the database's, publishing's and notifying's
+# children (a run took about 100).
+OPEN_FILES_NEEDED = 256
 # How long to wait for a killed child to be gone (one stuck in the kernel is left behind).
 REAP_SECONDS = 5.0
 # How often the child looks whether its parent is still there.
@@ -94,3 +100,22 @@ def bound_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (size + CHILD_MEMORY, size + CHILD_MEMORY))
     except (OSError, ValueError):
         pass
+
+
+def ensure_open_files(needed: int = OPEN_FILES_NEEDED) -> None:
+    """Raise this process's open-file limit (``ulimit -n``) to ``needed`` if it is lower.
+
+    Without enough, the kernel's messaging library aborts the run (SIGABRT) mid-way.
+
+    Raises:
+        ConfigError: The hard limit, which only an administrator may raise, is lower.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        raise ConfigError(
+            f"the open-file limit (ulimit -n) is {hard}: the report's kernel, its "
+            f"connections and children need {needed}; raise it"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))

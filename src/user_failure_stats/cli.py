@@ -334,9 +334,11 @@ def _command(argv: list[str] | None) -> int:
         return EXIT_OK
     received = _handle_signals()
     try:
+        from user_failure_stats.children import ensure_open_files
         from user_failure_stats.libpq_files import check_openssl
 
         check_openssl()  # before anything imports ssl, which reads it
+        ensure_open_files()
         return COMMANDS[args.command](args)
     except UserFailureStatsError as exc:
         if args.verbose:

@@ -162,11 +162,15 @@ def joined(value) -> str:
 
 
 def url_passwords(url) -> set[str]:
-    """Return the passwords in ``url``: ``user:password@`` (decoded, as written), ``?password=``."""
+    """Return the passwords in ``url``: ``user:password@`` (decoded, as written), ``?password=``.
+
+    And ``?sslpassword=``, the client key's passphrase.
+    """
     parsed = parse_db_url(url) if url else None
     found = set()
     if parsed is not None:
-        found |= {str(parsed.password or ""), joined(parsed.query.get("password"))}
+        found.add(str(parsed.password or ""))
+        found |= {joined(parsed.query.get(key)) for key in ("password", "sslpassword")}
     if isinstance(url, str):
         with suppress(ValueError):
             found.add(urlsplit(url).password or "")  # as written, percent-encoded or not

@@ -90,14 +90,18 @@ def try_lock(fd: int) -> bool:
     return True
 
 
-def read_regular(path: Path, limit: int, *, own: bool = False) -> bytes | None:
+def read_regular(
+    path: Path, limit: int, *, own: bool = False, follow: bool = False
+) -> bytes | None:
     """Return ``path``'s bytes if a regular file of at most ``limit`` bytes (no link, no FIFO).
 
     With ``own``, only if the file opened is this user's and no one else may write it (checked
-    on the open file: one swapped in after a look at the path is not read).
+    on the open file: one swapped in after a look at the path is not read). With ``follow``,
+    a link is followed to the file it names (as another program reading the path would).
     """
+    no_follow = 0 if follow else os.O_NOFOLLOW
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | no_follow | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
     try:

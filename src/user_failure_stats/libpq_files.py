@@ -26,6 +26,8 @@ from user_failure_stats.files import read_regular
 from user_failure_stats.text import visible
 
 FILE_LIMIT = 1024 * 1024
+# The connection parameters that are secrets: the password, and the client key's passphrase.
+SECRET_PARAMETERS = ("password", "sslpassword")
 # psycopg2-binary's libpq looks for pg_service.conf here when PGSYSCONFDIR is not set.
 SYSCONFDIR = "/etc/postgresql-common"
 KERBEROS_CONFIG = "/etc/krb5.conf"
@@ -65,7 +67,7 @@ def possible_users(query: Mapping, environ: Mapping) -> set[str]:
 def _service_values(query: Mapping, environ: Mapping) -> Iterator[tuple[str, str]]:
     """Yield ``(key, value)`` of every line of the service files that apply (small files)."""
     for _, what, path in candidates(query, environ, password=True):
-        data = read_regular(Path(path), FILE_LIMIT) if what == "service file" else None
+        data = read_libpq_file(path) if what == "service file" else None
         for line in (data or b"").decode("utf-8", "replace").splitlines():
             key, equals, value = line.partition("=")
             if equals:
@@ -80,22 +82,48 @@ def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
     ``~/.pgpass``, or one a service file names), each read only if a small regular file.
     """
     found = {environ.get("PGPASSWORD") or ""}
-    if isinstance(query.get("password"), str):
-        found.add(query["password"])
+    found |= {query[key] for key in SECRET_PARAMETERS if isinstance(query.get(key), str)}
     given = query.get("passfile") if isinstance(query.get("passfile"), str) else None
     passfiles = [
         given or environ.get("PGPASSFILE") or os.path.join(home_folder(environ), ".pgpass")
     ]
     for key, value in _service_values(query, environ):
-        if key == "password":
+        if key in SECRET_PARAMETERS:
             found.add(value)
         elif key == "passfile":
             passfiles.append(value)
     for path in passfiles:
-        data = read_regular(Path(path), FILE_LIMIT) if path else None
-        for line in (data or b"").decode("utf-8", "replace").split("\n"):
-            found.add(passfile_password(line.rstrip("\r")))
+        for line in passfile_lines(read_libpq_file(path) or b""):
+            found.add(passfile_password(line.decode("utf-8", "replace").rstrip("\r")))
     return {password for password in found if password}
+
+
+def read_libpq_file(path: str) -> bytes | None:
+    """Return what libpq would read of the file ``path`` (through links, as it follows them).
+
+    None unless a regular file of at most 1 MiB (a FIFO is never waited on).
+    """
+    return read_regular(Path(path), FILE_LIMIT, follow=True) if path else None
+
+
+def passfile_lines(data: bytes) -> Iterator[bytes]:
+    """Yield a password file's lines as libpq's ``fgets`` reads them.
+
+    A NUL ends what is read of a line, and the next line is joined to it (one that the file
+    ends after is dropped, as libpq reads no more).
+    """
+    pieces = data.split(b"\n")
+    pending = b""
+    for number, piece in enumerate(pieces):
+        final = number == len(pieces) - 1  # no newline after it
+        if final and not piece:
+            return
+        if b"\x00" in piece:
+            pending += piece[: piece.index(b"\x00")]
+            if not final:
+                continue
+        yield pending + (b"" if b"\x00" in piece else piece)
+        pending = b""
 
 
 def passfile_password(line: str) -> str:

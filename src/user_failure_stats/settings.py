@@ -304,9 +304,18 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     python-dotenv expands ``${DB_URL}`` (and the environment's ``${PGPASSWORD}``), and a value
     pasted on the wrong line does the same: the messages and paths that show such a setting
     would show the secret (see :func:`_secrets`), or the role's name as its whole value.
-    ``NOTIFY_URLS`` are checked too (they go whole to their services), against the others.
+    ``NOTIFY_URLS`` are checked too (they go whole to their services), against the others,
+    and ``DB_URL``'s database, host and port (which messages show) against the keys.
     """
     passwords, keys, roles = _secrets(values, storage, environ)
+    url = values.get("DB_URL")
+    # DB_URL is a secret, but its database, host and port are shown: no other key may be.
+    if isinstance(url, str) and _holds(describe_database(url), set(), keys - {url.strip()}, set()):
+        raise ConfigError(
+            "DB_URL holds a secret of another setting (a key) where messages show it: check "
+            "the .env, where ${NAME} takes another setting's value",
+            field="DB_URL",
+        )
     for key in SETTING_KEYS:
         value = values.get(key)
         if (key in SECRET_KEYS and key != "NOTIFY_URLS") or not isinstance(value, str):
