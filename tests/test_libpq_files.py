@@ -193,3 +193,18 @@ def test_password_and_service_files_reached_through_links_are_read_as_libpq_read
 def test_a_client_keys_passphrase_is_hidden_as_a_password():
     services = {"sslpassword": "KeyPassphrase1"}
     assert libpq_files.possible_passwords(services, {}) == {"KeyPassphrase1"}
+
+
+@pytest.mark.parametrize(
+    ("line", "password"),
+    [
+        ("password=Secret99\x00xx", "Secret99"),  # libpq sends what comes before the NUL
+        ("password=Sec\x00xx\nret99", "Secret99"),  # and joins the next line to it
+        ("sslpassword=KeyPass99\x00", "KeyPass99"),
+    ],
+)
+def test_a_service_files_lines_are_read_as_libpq_reads_them(tmp_path, line, password):
+    services = tmp_path / "services"
+    services.write_bytes(f"[svc]\nuser=u\n{line}\n".encode())
+    found = libpq_files.possible_passwords({"service": "svc"}, {"PGSERVICEFILE": str(services)})
+    assert found == {password}

@@ -605,6 +605,11 @@ def test_the_tools_own_title_and_a_home_named_like_a_short_password_are_not_refu
     [
         "DB_URL=postgresql://u:pw@/${ENDPOINT_KEY}?host=/s",
         "DB_URL=postgresql://u:pw@${AZURE_STORAGE_ACCOUNT_KEY}/db",
+        # libpq repeats an option's bad value, or name, in its message
+        "DB_URL=postgresql://u:pw@/db?host=/s&sslmode=${ENDPOINT_KEY}",
+        "DB_URL=postgresql://u:pw@/db?host=/s&target_session_attrs=${ENDPOINT_KEY}",
+        "DB_URL=postgresql://u:pw@/db?host=/s&${ENDPOINT_KEY}=1",
+        "DB_URL=postgresql://u:pw@/db?host=/s&service=${AZURE_STORAGE_ACCOUNT_KEY}",
     ],
 )
 def test_a_database_url_that_shows_another_settings_key_is_refused_unshown(

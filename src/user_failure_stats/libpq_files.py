@@ -68,8 +68,8 @@ def _service_values(query: Mapping, environ: Mapping) -> Iterator[tuple[str, str
     """Yield ``(key, value)`` of every line of the service files that apply (small files)."""
     for _, what, path in candidates(query, environ, password=True):
         data = read_libpq_file(path) if what == "service file" else None
-        for line in (data or b"").decode("utf-8", "replace").splitlines():
-            key, equals, value = line.partition("=")
+        for line in file_lines(data or b""):
+            key, equals, value = line.decode("utf-8", "replace").rstrip("\r").partition("=")
             if equals:
                 yield key.strip(), value.strip()
 
@@ -93,7 +93,7 @@ def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
         elif key == "passfile":
             passfiles.append(value)
     for path in passfiles:
-        for line in passfile_lines(read_libpq_file(path) or b""):
+        for line in file_lines(read_libpq_file(path) or b"", passwords=True):
             found.add(passfile_password(line.decode("utf-8", "replace").rstrip("\r")))
     return {password for password in found if password}
 
@@ -106,17 +106,20 @@ def read_libpq_file(path: str) -> bytes | None:
     return read_regular(Path(path), FILE_LIMIT, follow=True) if path else None
 
 
-def passfile_lines(data: bytes) -> Iterator[bytes]:
-    """Yield a password file's lines as libpq's ``fgets`` reads them.
+def file_lines(data: bytes, *, passwords: bool = False) -> Iterator[bytes]:
+    """Yield a service or password file's lines as libpq reads them (with ``fgets``).
 
-    A NUL ends what is read of a line, and the next line is joined to it (one that the file
-    ends after is dropped, as libpq reads no more).
+    A NUL ends what is read of a line, and the next line is joined to it. At the end of the
+    file, a line so joined is read for a service file, and dropped for a password file
+    (``passwords``), as libpq reads no more.
     """
     pieces = data.split(b"\n")
     pending = b""
     for number, piece in enumerate(pieces):
         final = number == len(pieces) - 1  # no newline after it
         if final and not piece:
+            if pending and not passwords:
+                yield pending
             return
         if b"\x00" in piece:
             pending += piece[: piece.index(b"\x00")]

@@ -25,7 +25,7 @@ from user_failure_stats.db_url import (
 )
 from user_failure_stats.env_file import read_env_file
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.libpq_files import possible_passwords
+from user_failure_stats.libpq_files import SECRET_PARAMETERS, possible_passwords
 from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import check_timezone, known_window
@@ -282,6 +282,18 @@ def _secrets(values: dict, storage: dict, environ: Mapping) -> tuple[set, set, s
     return passwords - {""}, keys - {""}, roles - {""}
 
 
+def _shown_parts(url) -> list[str]:
+    """The parts of ``url`` messages may show: all but its user and passwords."""
+    parsed = parse_db_url(url) if isinstance(url, str) and url else None
+    if parsed is None:
+        return []
+    parts = [describe_database(url), str(parsed.host or ""), str(parsed.database or "")]
+    for name, value in parsed.query.items():
+        if name not in SECRET_PARAMETERS:
+            parts += [name, joined(value)]
+    return parts
+
+
 def _notify_urls(values: dict) -> set[str]:
     return set(re.split(r"[\s,]+", str(values.get("NOTIFY_URLS") or ""))) - {""}
 
@@ -309,8 +321,10 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     """
     passwords, keys, roles = _secrets(values, storage, environ)
     url = values.get("DB_URL")
-    # DB_URL is a secret, but its database, host and port are shown: no other key may be.
-    if isinstance(url, str) and _holds(describe_database(url), set(), keys - {url.strip()}, set()):
+    others = keys - {url.strip()} if isinstance(url, str) else keys
+    # DB_URL is a secret, but its database, host and port are shown, and libpq repeats its
+    # options' names and values when it refuses them: no other key may be there.
+    if any(_holds(part, set(), others, set()) for part in _shown_parts(url)):
         raise ConfigError(
             "DB_URL holds a secret of another setting (a key) where messages show it: check "
             "the .env, where ${NAME} takes another setting's value",
