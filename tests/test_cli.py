@@ -176,6 +176,14 @@ def test_check_refuses_a_title_that_run_would_refuse(cli_env, tmp_path):
         "the report and its messages would show: give another"
     ]
     assert "Hunter2pwXY" not in result.stdout + result.stderr
+    result = cli(["check", "--publish", "file:///srv/Hunter2pwXY"], env, tmp_path)
+    assert (result.returncode, result.stdout.splitlines()) == (
+        2,
+        [
+            "[FAIL] configuration: publish holds a secret of the settings (a password or key), "
+            "which the report and its messages would show: give another"
+        ],
+    )
 
 
 def test_check_is_quiet_about_a_role_that_can_only_read(pg, cli_env, tmp_path):

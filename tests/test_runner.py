@@ -69,6 +69,25 @@ def test_a_title_or_folder_that_holds_a_secret_is_refused_before_anything(
     assert not (tmp_path / folder).exists()
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["file:///srv/out-Zq9SentinelPw77", "file:///srv/k3y-0123456789abcdef/reports"],
+)
+def test_a_publish_target_that_holds_a_secret_is_refused_before_anything(
+    settings_for, tmp_path, url
+):
+    # --publish, or publish: in a parameter file, is shown on the console and in notices.
+    settings = settings_for(
+        "postgresql://reader:Zq9SentinelPw77@127.0.0.1:1/db", endpoint_key="k3y-0123456789abcdef"
+    )
+    params = Parameters(start="2025-05-21", end="2025-05-22").updated({"publish": url})
+    with pytest.raises(ConfigError) as caught:
+        runner.run_reports(params, settings, tmp_path / "out")
+    assert caught.value.field == "publish"
+    assert "Zq9" not in str(caught.value) and "k3y" not in str(caught.value)
+    assert not (tmp_path / "out").exists()
+
+
 def test_failed_notebook_leaves_nothing(settings_for, tmp_path):
     settings = settings_for("postgresql://u:p@127.0.0.1:1/db")
     params = Parameters(start="2025-05-21", end="2025-05-22")

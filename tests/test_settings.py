@@ -626,3 +626,25 @@ def test_a_database_url_that_shows_another_settings_key_is_refused_unshown(
         load_settings(env, environ={})
     assert caught.value.field == "DB_URL"
     assert "KkKk" not in str(caught.value) and "AzAz" not in str(caught.value)
+
+
+@pytest.mark.parametrize("line", ["dbname=AzAzAzAzKey99", "host=/s/AzAzAzAzKey99", "options=-c x=1"])
+def test_a_service_file_that_shows_another_settings_key_is_refused_unshown(
+    tmp_path, monkeypatch, line
+):
+    # The service's database and host are shown as DB_URL's are, and the server names them.
+    for name in ("DB_URL", "OUTPUT_DIR", "DB_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    services = tmp_path / "services"
+    services.write_text(f"[svc]\n{line}\n")
+    env = tmp_path / ".env"
+    env.write_text(
+        "AZURE_STORAGE_ACCOUNT_KEY=AzAzAzAzKey99\nDB_URL=postgresql://u:pw@/?service=svc\n"
+    )
+    if "AzAz" not in line:  # an ordinary service file
+        assert load_settings(env, environ={"PGSERVICEFILE": str(services)}).db_url
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env, environ={"PGSERVICEFILE": str(services)})
+    assert caught.value.field == "DB_URL"
+    assert "AzAz" not in str(caught.value)

@@ -101,7 +101,7 @@ def cmd_check(args) -> int:
         params = choose_parameters(args, settings)
         window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
-        settings.refuse_secrets(title=params.given_title)  # as run would
+        settings.refuse_secrets(title=params.given_title, publish=params.policy.publish)
     except UserFailureStatsError as exc:
         echo(f"[FAIL] configuration: {exc}")
         raise

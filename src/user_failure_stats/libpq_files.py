@@ -60,11 +60,11 @@ def possible_users(query: Mapping, environ: Mapping) -> set[str]:
     service files that apply (read only if small regular files, as :func:`check_files` asks).
     """
     users = {environ.get("PGUSER") or "", _system_user()}
-    users |= {value for key, value in _service_values(query, environ) if key == "user"}
+    users |= {value for key, value in service_values(query, environ) if key == "user"}
     return {user for user in users if user}
 
 
-def _service_values(query: Mapping, environ: Mapping) -> Iterator[tuple[str, str]]:
+def service_values(query: Mapping, environ: Mapping) -> Iterator[tuple[str, str]]:
     """Yield ``(key, value)`` of every line of the service files that apply (small files)."""
     for _, what, path in candidates(query, environ, password=True):
         data = read_libpq_file(path) if what == "service file" else None
@@ -87,7 +87,7 @@ def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
     passfiles = [
         given or environ.get("PGPASSFILE") or os.path.join(home_folder(environ), ".pgpass")
     ]
-    for key, value in _service_values(query, environ):
+    for key, value in service_values(query, environ):
         if key in SECRET_PARAMETERS:
             found.add(value)
         elif key == "passfile":

@@ -106,7 +106,11 @@ def run_report(
         DatabaseError: The notebook could not reach or query the database.
         NotebookError: The notebook failed for another reason, or could not be rendered.
     """
-    settings.refuse_secrets(title=params.given_title, output_dir=output_dir or settings.output_dir)
+    settings.refuse_secrets(
+        title=params.given_title,
+        output_dir=output_dir or settings.output_dir,
+        publish=params.policy.publish,
+    )
     window = window or resolve_window(params, settings.db_timezone, now)
     if keep_days is not None:
         keep_days = coerce.whole_number(keep_days, "keep_days", 1)
@@ -365,7 +369,11 @@ def run_reports(
     Raises:
         UserFailureStatsError: A report could not be written (see :func:`run_report`).
     """
-    settings.refuse_secrets(title=params.given_title, output_dir=output_dir or settings.output_dir)
+    settings.refuse_secrets(
+        title=params.given_title,
+        output_dir=output_dir or settings.output_dir,
+        publish=params.policy.publish,
+    )
     window = resolve_window(params, settings.db_timezone, now)
     delivery = delivery_for(params, settings)  # bad URLs stop here, before any work
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]

@@ -25,7 +25,11 @@ from user_failure_stats.db_url import (
 )
 from user_failure_stats.env_file import read_env_file
 from user_failure_stats.errors import ConfigError
-from user_failure_stats.libpq_files import SECRET_PARAMETERS, possible_passwords
+from user_failure_stats.libpq_files import (
+    SECRET_PARAMETERS,
+    possible_passwords,
+    service_values,
+)
 from user_failure_stats.targets import Target, check_url
 from user_failure_stats.text import visible
 from user_failure_stats.window import check_timezone, known_window
@@ -115,14 +119,15 @@ class Settings:
         values = {key: getattr(self, key.lower()) for key in KERNEL_KEYS}
         return {k: str(v) for k, v in values.items() if v is not None} | {FROM_ENVIRONMENT: "1"}
 
-    def refuse_secrets(self, title=None, output_dir=None) -> None:
-        """ConfigError naming ``title`` or ``output_dir`` when it holds a secret.
+    def refuse_secrets(self, title=None, output_dir=None, publish=None) -> None:
+        """ConfigError naming ``title``, ``output_dir`` or ``publish`` when it holds a secret.
 
         What the report, its index and messages show must hold no password libpq may send
         or key of these settings (``--title "$DB_URL"`` in a crontab), nor be the role's
         name. A title is looked at for passwords as short as descriptions hide
         (:data:`SHORTEST_HIDDEN`); a folder, whose path holds the machine's folder names
-        too (``/home/user`` for the password ``user``), for secrets of 8 characters or more.
+        too (``/home/user`` for the password ``user``), and a publish URL, for secrets of 8
+        characters or more.
         """
         values = {"DB_URL": self.db_url, "ENDPOINT_KEY": self.endpoint_key}
         values["NOTIFY_URLS"] = self.notify_urls
@@ -130,6 +135,7 @@ class Settings:
         for name, value, shortest in (
             ("title", title, SHORTEST_HIDDEN),
             ("output_dir", output_dir, LONG_SECRET),
+            ("publish", publish, LONG_SECRET),
         ):
             shown = str(value) if isinstance(value, str | Path) else ""
             if shown and _holds(shown, passwords, keys, roles, shortest):
@@ -282,13 +288,17 @@ def _secrets(values: dict, storage: dict, environ: Mapping) -> tuple[set, set, s
     return passwords - {""}, keys - {""}, roles - {""}
 
 
-def _shown_parts(url) -> list[str]:
-    """The parts of ``url`` messages may show: all but its user and passwords."""
+def _shown_parts(url, environ: Mapping) -> list[str]:
+    """The parts of ``url`` messages may show: all but its user and passwords.
+
+    Its service's too (the service files' values but passwords: a database, a host).
+    """
     parsed = parse_db_url(url) if isinstance(url, str) and url else None
     if parsed is None:
         return []
     parts = [describe_database(url), str(parsed.host or ""), str(parsed.database or "")]
-    for name, value in parsed.query.items():
+    options = [*parsed.query.items(), *service_values(parsed.query, environ)]
+    for name, value in options:
         if name not in SECRET_PARAMETERS:
             parts += [name, joined(value)]
     return parts
@@ -324,7 +334,7 @@ def _check_no_secret_shown(values: dict, storage: dict, environ: Mapping) -> Non
     others = keys - {url.strip()} if isinstance(url, str) else keys
     # DB_URL is a secret, but its database, host and port are shown, and libpq repeats its
     # options' names and values when it refuses them: no other key may be there.
-    if any(_holds(part, set(), others, set()) for part in _shown_parts(url)):
+    if any(_holds(part, set(), others, set()) for part in _shown_parts(url, environ)):
         raise ConfigError(
             "DB_URL holds a secret of another setting (a key) where messages show it: check "
             "the .env, where ${NAME} takes another setting's value",
