@@ -628,7 +628,9 @@ def test_a_database_url_that_shows_another_settings_key_is_refused_unshown(
     assert "KkKk" not in str(caught.value) and "AzAz" not in str(caught.value)
 
 
-@pytest.mark.parametrize("line", ["dbname=AzAzAzAzKey99", "host=/s/AzAzAzAzKey99", "options=-c x=1"])
+@pytest.mark.parametrize(
+    "line", ["dbname=AzAzAzAzKey99", "host=/s/AzAzAzAzKey99", "options=-c x=1"]
+)
 def test_a_service_file_that_shows_another_settings_key_is_refused_unshown(
     tmp_path, monkeypatch, line
 ):
