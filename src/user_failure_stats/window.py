@@ -20,6 +20,7 @@ RELATIVE_WINDOWS = {
     "previous_month": "the last whole calendar month",
 }
 EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+MAX_PIECES = 1000  # reports one --each run may write
 
 
 def real_instant(moment: datetime) -> datetime:
@@ -59,11 +60,18 @@ def split(start: datetime, end: datetime, each: str) -> list[tuple[datetime, dat
     """Cut ``[start, end)`` into local days (``each="day"``) or weeks of 7 days (``"week"``).
 
     Pieces step by local calendar days from ``start``, so a day is midnight to midnight however
-    long daylight saving makes it; the last one ends at ``end``.
+    long daylight saving makes it; the last one ends at ``end``. At most :data:`MAX_PIECES`
+    (a backfill of centuries would write as many reports, and send as many notices).
     """
     if each not in ("day", "week"):
         raise ConfigError(f"--each must be day or week, not {each!r}")
     step = 1 if each == "day" else 7
+    count = -(-(end.date() - start.date()).days // step)  # local days, rounded up
+    if count > MAX_PIECES:
+        raise ConfigError(
+            f"--each {each} cuts this window into {count:,} reports: at most {MAX_PIECES:,} a "
+            f"run (cut the window into parts{', or use --each week' if step == 1 else ''})"
+        )
     pieces = []
     day, clock = start.date(), start.timetz().replace(tzinfo=None)
     lower = start
