@@ -163,3 +163,23 @@ def test_the_notebooks_title_and_folder_may_hold_no_secret(monkeypatch, tmp_path
     with pytest.raises(ConfigError, match="^title holds a secret of the settings"):
         pipeline.setup(*args, "HUNTER2PWXY calls", output_dir="")
     assert pipeline.setup(*args, "Daily", output_dir=str(tmp_path))[1].title == "Daily"
+
+
+def test_a_notebook_stamp_must_be_a_real_time_near_now():
+    # The index and prune read a report only within two days of its stamp: others would stay
+    # for ever, unlisted and never removed.
+    from datetime import datetime, timedelta
+
+    from user_failure_stats import names
+
+    for stamp, says in [
+        ("20250230_000000", "is no real time"),
+        ("20250521_246000", "is no real time"),
+        ("99991231_235959", "more than two days from now"),
+        ("19000101_000000", "more than two days from now"),
+    ]:
+        with pytest.raises(ConfigError, match=says) as caught:
+            names.stamp_or_now(stamp)
+        assert caught.value.field == "stamp"
+    yesterday = names.new_stamp(datetime.now() - timedelta(days=1)) + "_2"
+    assert names.stamp_or_now(yesterday) == yesterday

@@ -83,6 +83,7 @@ def test_folder_urls_are_accepted(url, expected):
         ("file:///srv/r4::s3://b/p", "not a chain of them (::)"),
         ("az://reports/a%3A%3Afile:///x", "not a chain of them (::)"),
         ("simplecache::az://reports/x", "must be a folder URL"),
+        ("file:///srv/lone\ud800", "control characters"),  # a parameter file's "\ud800"
     ],
 )
 def test_bad_folder_urls_are_refused_in_one_line_without_secrets(url, says):

@@ -59,6 +59,18 @@ def test_the_report_draws_each_figure_from_its_mimetype_with_its_data_once(tmp_p
     assert "Plotly.newPlot(" in html and '"showSendToCloud": false' in html
 
 
+def test_a_figures_config_is_the_reports_own_whatever_the_notebook_says(tmp_path):
+    # An executed notebook edited by someone else: no share link, no server of theirs.
+    figure = view.figure_bundle(plots.distribution_figure(rates_for([(1, "A", 1, 2)])))
+    figure[view.PLOTLY_MIMETYPE]["config"] = {
+        "showLink": True,
+        "plotlyServerURL": "https://evil.example",
+        "showSendToCloud": True,
+    }
+    html = page_of([figure], tmp_path)
+    assert "evil.example" not in html and '"showSendToCloud": false' in html
+
+
 def test_figure_data_cannot_break_out_of_its_script(tmp_path):
     rows = [(1, "</script><script>alert(1)</script><!--<script>", 3, 4)]
     figure = view.figure_bundle(plots.distribution_figure(rates_for(rows)))

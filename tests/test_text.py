@@ -30,6 +30,8 @@ from user_failure_stats.text import (
             "zero\u200bwidth\ufeffbom\U000e0041tag\u00adsoft",
             "zero\\u200bwidth\\ufeffbom\\U000e0041tag\\xadsoft",
         ),
+        # A lone surrogate cannot be written to a terminal or a UTF-8 file: escaped too.
+        ("lone\ud800high\udcfflow", "lone\\ud800high\\udcfflow"),
         # Emoji (with zero-width joiners), accents and other scripts are text, kept as they are.
         ("😀 👨\u200d👩\u200d👧 Zoë Ångström हिन्दी", "😀 👨\u200d👩\u200d👧 Zoë Ångström हिन्दी"),
     ],

@@ -6,7 +6,7 @@ A stamp is the run's local start time ``YYYYMMDD_HHMMSS``, plus ``_2`` ... ``_99
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from user_failure_stats.errors import ConfigError
 from user_failure_stats.text import bounded, visible
@@ -15,6 +15,8 @@ STAMP = re.compile(r"[0-9]{8}_[0-9]{6}(?:_[0-9]{1,3})?")
 CSV_PREFIX = "user_failure_stats_"
 HTML_PREFIX = "user_failure_rates_"
 SUMMARY_FILE = re.compile(rf"\.{HTML_PREFIX}({STAMP.pattern})\.json")
+# How far a run's time may be from its stamp: the host's zone (UTC-12 to UTC+14) and a day.
+STAMP_DRIFT = timedelta(days=2)
 
 
 def new_stamp(now: datetime | None = None) -> str:
@@ -23,8 +25,28 @@ def new_stamp(now: datetime | None = None) -> str:
 
 
 def stamp_or_now(stamp: str = "") -> str:
-    """Return ``stamp`` once checked (:func:`check_stamp`), or a new one if it is empty."""
-    return check_stamp(stamp) if stamp else new_stamp()
+    """Return ``stamp`` once checked, or a new one if it is empty.
+
+    A stamp given (the notebook's parameter) must be one (:func:`check_stamp`), a real time,
+    and at most :data:`STAMP_DRIFT` from now: the index and ``prune`` read a report only so
+    close to its stamp, and would leave another for ever.
+    """
+    if not stamp:
+        return new_stamp()
+    check_stamp(stamp)
+    try:
+        moment = datetime.strptime(stamp[:15], "%Y%m%d_%H%M%S")
+    except ValueError:
+        raise ConfigError(
+            f"stamp {stamp} is no real time: leave it empty for now", field="stamp"
+        ) from None
+    if abs(moment - datetime.now()) > STAMP_DRIFT:
+        raise ConfigError(
+            f"stamp {stamp} is more than two days from now, and the index would never list "
+            "its report: leave it empty for now",
+            field="stamp",
+        )
+    return stamp
 
 
 def check_stamp(stamp) -> str:

@@ -15,11 +15,8 @@ from pathlib import Path
 
 from user_failure_stats.files import others_could_write, read_regular
 from user_failure_stats.formats import plural
-from user_failure_stats.names import SUMMARY_FILE, html_name, summary_name
+from user_failure_stats.names import STAMP_DRIFT, SUMMARY_FILE, html_name, summary_name
 from user_failure_stats.summary import MAX_BYTES, RunSummary
-
-# How far a run's time may be from its stamp: the host's zone (UTC-12 to UTC+14) and a day.
-STAMP_DRIFT = timedelta(days=2)
 
 
 def summaries(output_dir: Path) -> list[RunSummary]:

@@ -16,7 +16,7 @@ from traitlets.config import Config
 from user_failure_stats.files import atomic_write
 from user_failure_stats.sections import PAGE_TITLE_KEY, PAGE_TITLE_LIMIT
 from user_failure_stats.text import shown
-from user_failure_stats.view import PLOTLY_MIMETYPE, plotlyjs
+from user_failure_stats.view import CONFIG, PLOTLY_MIMETYPE, plotlyjs
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # Figures are drawn from plotly's mimetype (the template knows it), before any other form.
@@ -79,6 +79,10 @@ class ReportExporter(HTMLExporter):
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs = [o for o in cell.outputs if o.get("name") != "stderr"]
+                for output in cell.outputs:  # the report's own settings: no share link
+                    figure = output.get("data", {}).get(PLOTLY_MIMETYPE)
+                    if isinstance(figure, dict):
+                        figure["config"] = CONFIG
         resources = dict(resources or {})
         resources["metadata"] = dict(resources.get("metadata") or {})
         name = notebook_page_title(nb)

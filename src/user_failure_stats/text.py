@@ -26,9 +26,10 @@ ELLIPSIS = "…"
 def _needs_escape(char: str) -> bool:
     # Cc: C0 and C1 controls and DEL; Zl/Zp: line and paragraph separators; Cf: invisible
     # format characters (bidi controls, zero-width space, BOM, tags) that can hide or disguise
-    # text, except the joiners that emoji and Indic scripts are written with.
+    # text, except the joiners that emoji and Indic scripts are written with; Cs: a lone
+    # surrogate, which no terminal or UTF-8 file can hold.
     return char in BIDI_CONTROLS or (
-        unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf") and char not in JOINERS
+        unicodedata.category(char) in ("Cc", "Zl", "Zp", "Cf", "Cs") and char not in JOINERS
     )
 
 
