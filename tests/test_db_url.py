@@ -336,3 +336,10 @@ def test_the_client_keys_passphrase_is_hidden_as_a_password():
     url = "postgresql://reader@/KeyPassphrase1?host=/s&sslpassword=KeyPassphrase1"
     assert url_passwords(url) == {"KeyPassphrase1"}
     assert describe_database(url) == "(password) (socket /s)"
+
+
+def test_a_password_of_bytes_that_are_no_utf8_is_hidden_in_every_form():
+    # PGPASSWORD=$'ab\xffcd': a lone surrogate in Python, %FF once percent-encoded.
+    from user_failure_stats.db_url import shown_forms
+
+    assert {"ab\udcffcd", "ab%FFcd", "ab\\udcffcd"} <= shown_forms({"ab\udcffcd"})

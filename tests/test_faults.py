@@ -111,6 +111,52 @@ def test_connect_timeout_on_a_socket_that_never_answers(cli_env, tmp_path):
     assert time.monotonic() - began < 60
 
 
+def test_a_server_that_answers_in_latin1_is_one_line(cli_env, tmp_path):
+    # Before the session's encoding is set, a server speaks its locale's: a LATIN1 server's
+    # German "wrong password" is no UTF-8.
+    import struct
+    import threading
+
+    message = b"SFATAL\0VFATAL\0C28P01\0MPasswort-Authentifizierung f\xfcr Benutzer\0\0"
+
+    def serve(listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            with client:
+                length = struct.unpack("!I", client.recv(4))[0]
+                client.recv(length - 4)
+                client.sendall(b"E" + struct.pack("!I", len(message) + 4) + message)
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        threading.Thread(target=serve, args=(listener,), daemon=True).start()
+        url = f"postgresql://reader:{SECRET}@127.0.0.1:{port}/db?sslmode=disable"
+        result, out = run(cli_env(url), tmp_path)
+    assert_fault(
+        result,
+        out,
+        f"cannot connect to the database 127.0.0.1:{port}/db: "
+        "Passwort-Authentifizierung f\\xfcr Benutzer",
+    )
+
+
+def test_a_service_name_of_bytes_that_are_no_utf8_is_one_line(cli_env, tmp_path):
+    # PGSERVICE=$'x\xff': libpq's "definition of service ... not found" repeats the byte.
+    env = cli_env(f"postgresql://reader:{SECRET}@/db?host=/nowhere", PGSERVICE="x\udcff")
+    result, out = run(env, tmp_path)
+    assert_fault(
+        result,
+        out,
+        'cannot connect to the database db (socket /nowhere): definition of service "x\\xff" '
+        "not found",
+    )
+
+
 @pytest.fixture
 def password_user(admin_url):
     """A role that must give its password, on a server whose pg_hba.conf we may change."""

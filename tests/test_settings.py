@@ -650,3 +650,15 @@ def test_a_service_file_that_shows_another_settings_key_is_refused_unshown(
         load_settings(env, environ={"PGSERVICEFILE": str(services)})
     assert caught.value.field == "DB_URL"
     assert "AzAz" not in str(caught.value)
+
+
+@pytest.mark.parametrize("key", ["DB_URL", "OUTPUT_DIR", "NOTIFY_URLS", "REPORT_TIMEZONE"])
+def test_a_setting_of_bytes_that_are_no_utf8_is_one_line(tmp_path, monkeypatch, key):
+    # DB_URL=$'postgresql://u:\xff@...' in a shell: Python holds the byte as a lone surrogate.
+    for name in ("DB_URL", "OUTPUT_DIR", "DB_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    environ = {"DB_URL": "postgresql://u@/db?host=/s", key: "postgresql://u:\udcff@/x"}
+    with pytest.raises(ConfigError) as caught:
+        load_settings("/dev/null", environ=environ)
+    assert str(caught.value) == f"{key} must be UTF-8 text"
+    assert caught.value.field == key

@@ -185,7 +185,10 @@ def given_passwords(url, environ: Mapping) -> set[str]:
 def shown_forms(passwords: Iterable[str]) -> set[str]:
     """Return ``passwords`` as given, percent-encoded and with control characters escaped."""
     found = set(passwords)
-    found |= {quote(p, safe="") for p in found} | {quote_plus(p) for p in found}
+    # Bytes that are no UTF-8 (a lone surrogate, from the shell) are percent-encoded as bytes.
+    given = set(found)
+    found |= {quote(p, safe="", errors="surrogateescape") for p in given}
+    found |= {quote_plus(p, errors="surrogateescape") for p in given}
     found |= {visible(p) for p in found}  # as a message shows it, control characters escaped
     return {p for p in found if p}
 

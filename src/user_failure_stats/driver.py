@@ -7,6 +7,7 @@ transaction timeout from the moment it opens.
 from __future__ import annotations
 
 import os
+import re
 import select
 import sys
 import threading
@@ -72,10 +73,24 @@ class ReportConnection(psycopg2.extensions.connection):
 
     def __init__(self, *args, **kwargs):
         with libpq_warnings():
-            super().__init__(*args, **kwargs)
+            try:
+                super().__init__(*args, **kwargs)
+            except UnicodeDecodeError as exc:  # libpq's words about a name that is no UTF-8
+                raise undecodable(exc) from None
         pin_session(self, self.session)
 
 
+def undecodable(exc: UnicodeDecodeError) -> psycopg2.OperationalError:
+    """Return libpq's or a server's words that are no UTF-8 as an error, bytes escaped.
+
+    Before the session's encoding is set, a server speaks its locale's (a LATIN1 server's
+    German "wrong password"), and libpq repeats names given to it as bytes.
+    """
+    words = exc.object.decode("utf-8", "backslashreplace").strip()
+    return psycopg2.OperationalError(SEVERITY.sub("", words))
+
+
+SEVERITY = re.compile(r"^(?:FATAL|ERROR|PANIC):\s+")  # libpq's prefix to a server's words
 WARNINGS_LIMIT = 5  # lines of libpq's own warnings passed on, each bounded
 # File descriptor 2 is the process's: one connection at a time borrows it (serve's threads).
 _STDERR = threading.Lock()
@@ -134,7 +149,10 @@ def wait_with_deadline(conn) -> None:
     limit = getattr(conn, "connect_deadline" if connecting else "query_deadline", None)
     ends = None if limit is None else time.monotonic() + limit
     while True:
-        state = conn.poll()
+        try:
+            state = conn.poll()
+        except UnicodeDecodeError as exc:  # a server's words in its locale's encoding
+            raise undecodable(exc) from None
         if state == psycopg2.extensions.POLL_OK:
             return
         left = None if ends is None else ends - time.monotonic()

@@ -209,6 +209,8 @@ def load_settings(env_file: Path | str | None = None, environ: dict | None = Non
     for key in SETTING_KEYS:  # a .env can hold one: a path or a child's environment cannot
         if "\x00" in str(values.get(key) or ""):
             raise ConfigError(f"{key} must not hold a NUL character", field=key)
+        if SURROGATE.search(str(values.get(key) or "")):  # bytes no UTF-8, from the shell
+            raise ConfigError(f"{key} must be UTF-8 text", field=key)
     _check_no_secret_shown(values, storage, environ)
 
     base = PROJECT_ROOT if path is None else Path(os.path.normpath(path.parent.absolute()))
@@ -261,6 +263,7 @@ SECRET_STORAGE_KEYS = (
 )
 
 
+SURROGATE = re.compile("[\ud800-\udfff]")  # how Python holds bytes that are no UTF-8
 LONG_SECRET = 8  # the length from which a key or URL is looked for: "2025" is no secret
 
 
