@@ -122,7 +122,7 @@ def test_output_directory_that_cannot_be_written(pg, cli_env, tmp_path):
     [
         (["-f", "p.yaml"], "title must be one line of at most"),  # "\ud800" escaped in YAML
         ([b"--title", b"bad\xffbyte"], "title must be one line of at most"),  # argv's byte
-        ([], "the folder's name is not UTF-8 text"),  # OUTPUT_DIR with a byte not UTF-8
+        ([], "OUTPUT_DIR must be UTF-8 text"),  # OUTPUT_DIR with a byte not UTF-8
     ],
 )
 def test_text_that_is_not_utf8_is_refused_by_check_and_run_alike(
