@@ -343,3 +343,13 @@ def test_a_password_of_bytes_that_are_no_utf8_is_hidden_in_every_form():
     from user_failure_stats.db_url import shown_forms
 
     assert {"ab\udcffcd", "ab%FFcd", "ab\\udcffcd"} <= shown_forms({"ab\udcffcd"})
+
+
+def test_a_password_of_bytes_is_hidden_as_libpq_and_a_server_show_it():
+    # libpq's words keep the byte, which the driver shows escaped: "pw\xffsecret99".
+    from user_failure_stats.database import Hidden, hide_roles
+    from user_failure_stats.db_url import shown_forms
+
+    hidden = Hidden({"r\udcf6le"}, shown_forms({"pw\udcffsecret99"}))
+    words = "auth failed for r\\xf6le with pw\\xffsecret99, db pw\\udcffsecret99"
+    assert hide_roles(words, hidden) == ("auth failed for (role) with (password), db (password)")

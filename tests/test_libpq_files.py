@@ -208,3 +208,17 @@ def test_a_service_files_lines_are_read_as_libpq_reads_them(tmp_path, line, pass
     services.write_bytes(f"[svc]\nuser=u\n{line}\n".encode())
     found = libpq_files.possible_passwords({"service": "svc"}, {"PGSERVICEFILE": str(services)})
     assert found == {password}
+
+
+def test_passwords_and_users_of_bytes_that_are_no_utf8_are_found_as_python_holds_them(
+    tmp_path,
+):
+    # A password file's b"pw\xffsecret99" is the PGDATABASE=$'pw\xffsecret99' Python holds.
+    passfile = tmp_path / "pgpass"
+    passfile.write_bytes(b"*:*:*:*:pw\xffsecret99\n")
+    services = tmp_path / "services"
+    services.write_bytes(b"[svc]\nuser=r\xf6le\npassword=sv\xffsecret99\n")
+    environ = {"PGPASSFILE": str(passfile), "PGSERVICEFILE": str(services)}
+    found = libpq_files.possible_passwords({"service": "svc"}, environ)
+    assert found == {"pw\udcffsecret99", "sv\udcffsecret99"}
+    assert "r\udcf6le" in libpq_files.possible_users({"service": "svc"}, environ)

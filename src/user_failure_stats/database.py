@@ -17,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 
 from user_failure_stats import libpq_files
 from user_failure_stats.db_url import (
+    byte_escaped,
     describe_database,
     hide_passwords,
     parse_db_url,
@@ -256,7 +257,8 @@ def hide_roles(text: str, roles: Iterable[str]) -> str:
     """
     text = hide_passwords(text, getattr(roles, "passwords", ()), shortest=1)
     text = NAMED_ROLE.sub(r"\1 (hidden)", text)
-    for role in sorted(filter(None, roles), key=len, reverse=True):
+    names = {form for role in filter(None, roles) for form in (role, byte_escaped(role))}
+    for role in sorted(names, key=len, reverse=True):
         # Unquoted too, but not inside a longer name (postgres_fdw).
         pattern = rf"(?<![\w$]){re.escape(role)}(?![\w$])"  # in any case: upper(current_user)
         text = re.sub(pattern, "(role)", text, flags=re.IGNORECASE)

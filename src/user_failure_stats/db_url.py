@@ -190,7 +190,16 @@ def shown_forms(passwords: Iterable[str]) -> set[str]:
     found |= {quote(p, safe="", errors="surrogateescape") for p in given}
     found |= {quote_plus(p, errors="surrogateescape") for p in given}
     found |= {visible(p) for p in found}  # as a message shows it, control characters escaped
+    found |= {byte_escaped(p) for p in found}  # bytes no UTF-8 as libpq's words show them
     return {p for p in found if p}
+
+
+def byte_escaped(text: str) -> str:
+    r"""Return ``text`` with bytes that are no UTF-8 (lone surrogates) as ``\xff`` escapes.
+
+    So the driver shows them in libpq's and a server's words (see ``driver.undecodable``).
+    """
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def hide_passwords(text: str, passwords: Iterable[str], shortest: int = SHORTEST_HIDDEN) -> str:

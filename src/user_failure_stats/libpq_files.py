@@ -26,6 +26,8 @@ from user_failure_stats.files import read_regular
 from user_failure_stats.text import visible
 
 FILE_LIMIT = 1024 * 1024
+# Bytes that are no UTF-8 are held as Python holds them from the environment (PGDATABASE).
+BYTES = "surrogateescape"
 # The connection parameters that are secrets: the password, and the client key's passphrase.
 SECRET_PARAMETERS = ("password", "sslpassword")
 # psycopg2-binary's libpq looks for pg_service.conf here when PGSYSCONFDIR is not set.
@@ -69,7 +71,7 @@ def service_values(query: Mapping, environ: Mapping) -> Iterator[tuple[str, str]
     for _, what, path in candidates(query, environ, password=True):
         data = read_libpq_file(path) if what == "service file" else None
         for line in file_lines(data or b""):
-            key, equals, value = line.decode("utf-8", "replace").rstrip("\r").partition("=")
+            key, equals, value = line.decode("utf-8", BYTES).rstrip("\r").partition("=")
             if equals:
                 yield key.strip(), value.strip()
 
@@ -94,7 +96,7 @@ def possible_passwords(query: Mapping, environ: Mapping) -> set[str]:
             passfiles.append(value)
     for path in passfiles:
         for line in file_lines(read_libpq_file(path) or b"", passwords=True):
-            found.add(passfile_password(line.decode("utf-8", "replace").rstrip("\r")))
+            found.add(passfile_password(line.decode("utf-8", BYTES).rstrip("\r")))
     return {password for password in found if password}
 
 
