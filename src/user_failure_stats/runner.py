@@ -106,11 +106,7 @@ def run_report(
         DatabaseError: The notebook could not reach or query the database.
         NotebookError: The notebook failed for another reason, or could not be rendered.
     """
-    settings.refuse_secrets(
-        title=params.given_title,
-        output_dir=output_dir or settings.output_dir,
-        publish=params.policy.publish,
-    )
+    refuse_shown_secrets(params, settings, output_dir)
     window = window or resolve_window(params, settings.db_timezone, now)
     if keep_days is not None:
         keep_days = coerce.whole_number(keep_days, "keep_days", 1)
@@ -265,6 +261,15 @@ class Delivery:
     mode: str = "never"
 
 
+def refuse_shown_secrets(params: Parameters, settings: Settings, output_dir=None) -> None:
+    """ConfigError when the title, output folder or publish target would show a secret."""
+    settings.refuse_secrets(
+        title=params.given_title,
+        output_dir=output_dir or settings.output_dir,
+        publish=params.policy.publish,
+    )
+
+
 def delivery_for(params: Parameters, settings: Settings) -> Delivery:
     """Return the delivery that ``params`` and ``settings`` ask for, checked before any work.
 
@@ -369,11 +374,7 @@ def run_reports(
     Raises:
         UserFailureStatsError: A report could not be written (see :func:`run_report`).
     """
-    settings.refuse_secrets(
-        title=params.given_title,
-        output_dir=output_dir or settings.output_dir,
-        publish=params.policy.publish,
-    )
+    refuse_shown_secrets(params, settings, output_dir)
     window = resolve_window(params, settings.db_timezone, now)
     delivery = delivery_for(params, settings)  # bad URLs stop here, before any work
     pieces = split(window.start, window.end, each) if each else [(window.start, window.end)]
