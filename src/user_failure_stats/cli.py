@@ -94,6 +94,7 @@ def cmd_check(args) -> int:
     from user_failure_stats import database
     from user_failure_stats.checks import run_checks
     from user_failure_stats.params import resolve_window
+    from user_failure_stats.runner import refuse_shown_secrets
     from user_failure_stats.settings import load_settings
 
     try:
@@ -101,7 +102,7 @@ def cmd_check(args) -> int:
         params = choose_parameters(args, settings)
         window = resolve_window(params, settings.db_timezone, args.now)
         settings.require_db_url()
-        settings.refuse_secrets(title=params.given_title, publish=params.policy.publish)
+        refuse_shown_secrets(params, settings)  # as run would
     except UserFailureStatsError as exc:
         echo(f"[FAIL] configuration: {exc}")
         raise
